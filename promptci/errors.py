@@ -1,0 +1,140 @@
+"""One error family, rendered at the CLI edge as `path:line: what is wrong (how to fix it)`.
+
+    PromptCIError                 exit 2 unless said otherwise
+    ├── ConfigError               promptci.yaml, golden or prompt file problems; may carry many Problems
+    │   └── TemplateError         a template that does not parse or render
+    ├── ComparatorError           bad comparator name or options
+    ├── ProviderError             a request that failed; providers classify, the runner retries
+    │   ├── RateLimited           429 (retryable, may carry retry_after)
+    │   ├── ServerError           5xx (retryable)
+    │   ├── Timeout               no answer in time (retryable)
+    │   ├── ConnectionFailed      could not connect, or a stream cut mid-way (retryable)
+    │   ├── AuthError             401/403: stops the model's remaining cases
+    │   ├── ModelNotFound         404: stops the model's remaining cases
+    │   ├── BadRequest            other 4xx (not retried)
+    │   └── ReplayMiss            --replay found no recorded answer
+    └── MissingKey                an API key variable is not set (exit 2 before any request)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from promptci.types import ErrorInfo, Location
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    REGRESSION = 1
+    USAGE = 2
+    NO_VERDICT = 3
+    INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one place."""
+
+    message: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class PromptCIError(Exception):
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, location: Location | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ConfigError(PromptCIError):
+    """Bad input. Carries every problem found, so the user fixes them in one pass."""
+
+    def __init__(self, message: str, location: Location | None = None,
+                 problems: Iterable[Problem] = ()) -> None:
+        super().__init__(message, location)
+        self.problems: tuple[Problem, ...] = tuple(problems) or (Problem(message, location),)
+
+    @classmethod
+    def from_problems(cls, problems: Iterable[Problem]) -> ConfigError:
+        found = tuple(problems)
+        return cls(f"{len(found)} problem(s) found", problems=found)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class TemplateError(ConfigError):
+    pass
+
+
+class ComparatorError(PromptCIError):
+    pass
+
+
+class MissingKey(PromptCIError):
+    pass
+
+
+class ProviderError(PromptCIError):
+    """A failed request, classified by the provider so the runner can decide what to do."""
+
+    exit_code = ExitCode.NO_VERDICT
+    kind = "provider"
+    retryable = False
+    stops_model = False  # True: the model's remaining cases would fail the same way
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(kind=self.kind, message=self.message, status=self.status, retryable=self.retryable)
+
+
+class RateLimited(ProviderError):
+    kind = "rate_limited"
+    retryable = True
+
+
+class ServerError(ProviderError):
+    kind = "server"
+    retryable = True
+
+
+class Timeout(ProviderError):
+    kind = "timeout"
+    retryable = True
+
+
+class ConnectionFailed(ProviderError):
+    kind = "connection"
+    retryable = True
+
+
+class AuthError(ProviderError):
+    kind = "auth"
+    stops_model = True
+
+
+class ModelNotFound(ProviderError):
+    kind = "not_found"
+    stops_model = True
+
+
+class BadRequest(ProviderError):
+    kind = "bad_request"
+
+
+class ReplayMiss(ProviderError):
+    kind = "replay_miss"

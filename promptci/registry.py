@@ -1,0 +1,154 @@
+"""Name -> factory for comparators and providers.
+
+Built-ins are listed as "module:attr" strings and loaded exactly like third-party entry points
+(groups `promptci.comparators` and `promptci.providers`), so every test exercises the plugin path.
+Nothing is imported until a name is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from promptci.errors import ComparatorError, PromptCIError
+
+BUILTIN_COMPARATORS: dict[str, str] = {
+    "exact": "promptci.comparators.text:exact",
+    "normalized": "promptci.comparators.text:normalized",
+    "contains": "promptci.comparators.text:contains",
+    "not_contains": "promptci.comparators.text:not_contains",
+    "regex": "promptci.comparators.text:regex",
+    "similarity": "promptci.comparators.text:similarity",
+    "json": "promptci.comparators.structured:json_equal",
+    "json_schema": "promptci.comparators.structured:json_schema",
+    "streams_json": "promptci.comparators.structured:streams_json",
+    "latency": "promptci.comparators.budget:latency",
+    "cost": "promptci.comparators.budget:cost",
+    "python": "promptci.comparators.custom:python",
+}
+
+BUILTIN_PROVIDERS: dict[str, str] = {
+    "echo": "promptci.providers.offline:echo",
+    "replay": "promptci.providers.offline:replay",
+    "python": "promptci.providers.offline:python_function",
+    "openai": "promptci.providers.openai:openai_provider",
+    "anthropic": "promptci.providers.anthropic:anthropic_provider",
+}
+
+
+def load_object(spec: str, root: Path | None = None) -> Any:
+    """Load "pkg.module:attr" or "path/to/file.py:attr" (relative to root).
+
+    The project root goes first on sys.path so a user's `app.py` beside promptci.yaml is found.
+    """
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise PromptCIError(f"{spec!r} is not of the form 'package.module:function' or 'path/file.py:function'")
+    if target.endswith(".py"):
+        module = _load_file_module(Path(target) if root is None else root / target, spec)
+    else:
+        if root is not None and str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise PromptCIError(f"cannot import module {target!r} for {spec!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise PromptCIError(f"module {target!r} has no attribute {attr!r} (from {spec!r})") from None
+
+
+def _load_file_module(path: Path, spec: str) -> Any:
+    if not path.is_file():
+        raise PromptCIError(f"file {str(path)!r} named in {spec!r} does not exist")
+    name = f"promptci_user_{abs(hash(str(path.resolve())))}"
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise PromptCIError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise PromptCIError(f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+class Registry:
+    """Factories by name: built-ins first, then installed entry points of `group`."""
+
+    def __init__(self, group: str, builtins: Mapping[str, str], kind: str) -> None:
+        self.group = group
+        self.kind = kind
+        self._specs: dict[str, str] = dict(builtins)
+        self._loaded: dict[str, Callable[..., Any]] = {}
+        self._entry_points_read = False
+
+    def register(self, name: str, factory: Callable[..., Any]) -> None:
+        self._loaded[name] = factory
+
+    def names(self) -> list[str]:
+        self._read_entry_points()
+        return sorted(set(self._specs) | set(self._loaded))
+
+    def get(self, name: str) -> Callable[..., Any]:
+        if name in self._loaded:
+            return self._loaded[name]
+        if name not in self._specs:
+            self._read_entry_points()
+        if name not in self._specs:
+            raise PromptCIError(f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})")
+        factory = load_object(self._specs[name])
+        self._loaded[name] = factory
+        return factory
+
+    def _read_entry_points(self) -> None:
+        if self._entry_points_read:
+            return
+        self._entry_points_read = True
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=self.group):
+            self._specs.setdefault(ep.name, ep.value)
+
+
+def option_names(factory: Callable[..., Any]) -> list[str]:
+    params = inspect.signature(factory).parameters.values()
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def build_comparator(name: str, options: Mapping[str, Any], root: Path | None = None) -> Any:
+    """Call the comparator factory with options; unknown or missing options are a ComparatorError.
+
+    Factories take their options as keyword arguments and raise ComparatorError for bad values.
+    A factory may accept `root` (the project root) to resolve files such as a schema path.
+    """
+    factory = comparators.get(name)
+    known = option_names(factory)
+    public = [n for n in known if n != "root"]
+    unknown = sorted(set(options) - set(public))
+    if unknown:
+        raise ComparatorError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for comparator {name!r} "
+            f"(known: {', '.join(public) or 'none'})"
+        )
+    kwargs = dict(options)
+    if "root" in known:
+        kwargs["root"] = root
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ComparatorError(f"comparator {name!r}: {exc}") from exc
+
+
+comparators = Registry("promptci.comparators", BUILTIN_COMPARATORS, "comparator")
+providers = Registry("promptci.providers", BUILTIN_PROVIDERS, "provider")

@@ -1,0 +1,262 @@
+"""Plain data types shared by every layer, and the canonical hashing that gives them identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OutputKind = Literal["text", "json"]
+Status = Literal["passed", "failed", "error", "skipped"]
+Role = Literal["system", "user", "assistant"]
+
+RESULTS_SCHEMA_VERSION = 1
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no insignificant white space: equal values give equal strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_hash(value: Any) -> str:
+    """sha256 hex digest of canonical_json(value)."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a project file: path relative to the project root, 1-based line."""
+
+    file: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    role: Role
+    content: str  # Jinja2 source
+    line: int = 0  # line of this message in the prompt file
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt file, parsed but not rendered."""
+
+    name: str  # "triage/route": path under prompts/ without suffix
+    path: str  # "prompts/triage/route.txt", relative to the project root
+    messages: tuple[MessageTemplate, ...]  # system first when there is one
+    output: OutputKind = "text"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    source_hash: str = ""  # content_hash of the file's text
+
+
+@dataclass(frozen=True)
+class ComparatorSpec:
+    """A comparator as a golden file names it, with options already validated by its factory."""
+
+    type: str
+    options: Mapping[str, Any]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Case:
+    """One golden case."""
+
+    id: str
+    prompt: str  # prompt name
+    location: Location  # the golden file and the line of the case
+    input: Mapping[str, Any]
+    expected: Any = None
+    has_expected: bool = False
+    comparators: tuple[ComparatorSpec, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Unique within a suite: golden file and case id."""
+        return f"{self.location.file}::{self.id}"
+
+
+Message = Mapping[str, str]  # {"role": ..., "content": ...}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is sent to a model: rendered messages and the parameters that change the answer."""
+
+    model: str  # as -m writes it: "openai:gpt-4o-mini", "echo", "python:app:answer"
+    messages: tuple[Message, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    output: OutputKind = "text"
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": [dict(m) for m in self.messages],
+            "params": dict(self.params),
+            "output": self.output,
+        }
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A provider failure kept as a value on the result instead of an exception."""
+
+    kind: str  # "rate_limited", "server", "timeout", "connection", "auth", "not_found", "bad_request", ...
+    message: str  # never holds a key
+    status: int | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer to one Request, with what it cost in tokens and time."""
+
+    text: str | None
+    usage: Usage | None = None  # None: the provider did not say
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    resolved_model: str | None = None
+    finish_reason: str | None = None
+    chunks: tuple[str, ...] = ()  # streamed text deltas, in order; empty when not streamed
+    error: ErrorInfo | None = None
+    cached: bool = False
+    attempts: int = 1
+    cost_usd: float | None = None  # None: unknown price (never shown as 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+
+@dataclass(frozen=True)
+class Score:
+    comparator: str
+    value: float  # in [0, 1]
+    passed: bool
+    reason: str = ""
+    diff: str | None = None
+
+
+Comparator = Callable[[Case, Completion], Awaitable[Score]]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    prompt: str
+    case_id: str
+    file: str
+    line: int
+    model: str
+    status: Status
+    repeat: int = 0
+    output: str | None = None
+    scores: tuple[Score, ...] = ()
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    cached: bool = False
+    resolved_model: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    tags: tuple[str, ...] = ()
+    skip_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "case_id": self.case_id,
+            "file": self.file,
+            "line": self.line,
+            "model": self.model,
+            "repeat": self.repeat,
+            "status": self.status,
+            "output": self.output,
+            "scores": [
+                {"comparator": s.comparator, "value": s.value, "passed": s.passed, "reason": s.reason,
+                 "diff": s.diff}
+                for s in self.scores
+            ],
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "cost_usd": self.cost_usd,
+            "latency_ms": self.latency_ms,
+            "ttft_ms": self.ttft_ms,
+            "cached": self.cached,
+            "resolved_model": self.resolved_model,
+            "error": self.error,
+            "attempts": self.attempts,
+            "tags": list(self.tags),
+            "skip_reason": self.skip_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CaseResult:
+        scores = tuple(
+            Score(s["comparator"], float(s["value"]), bool(s["passed"]), s.get("reason", ""), s.get("diff"))
+            for s in d.get("scores", ())
+        )
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags")}
+        return cls(**known, scores=scores, tags=tuple(d.get("tags", ())))
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    commit: str | None = None
+    dirty: bool = False
+    branch: str | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    cost_usd: float = 0.0
+    cost_unknown: int = 0  # results whose price is unknown
+    saved_usd: float = 0.0  # cost the cache saved
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    started_at: str  # ISO 8601 UTC
+    finished_at: str | None
+    git: GitInfo
+    models: tuple[str, ...]
+    results: tuple[CaseResult, ...]
+    summary: Summary
+    interrupted: bool = False
+    problems: tuple[str, ...] = ()  # load problems skipped by --keep-going, budget notes, drift notes
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Everything a run needs from disk: prompts by name and the cases that use them."""
+
+    prompts: Mapping[str, Prompt]
+    cases: tuple[Case, ...]
+    problems: tuple[str, ...] = ()  # rendered "path:line: message" lines skipped under --keep-going

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from promptci.errors import ConfigError, Problem
 from promptci.types import ComparatorSpec, Location
 
 CONFIG_FILE = "promptci.yaml"
@@ -90,9 +93,302 @@ class Settings:
 
 def find_root(start: Path) -> Path | None:
     """Walk up from start to the first folder holding promptci.yaml, or both prompts/ and goldens/."""
-    raise NotImplementedError
+    here = start.resolve()
+    if here.is_file():
+        here = here.parent
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+        if (folder / "prompts").is_dir() and (folder / "goldens").is_dir():
+            return folder
+    return None
 
 
 def load_settings(root: Path, environment: str | None = None) -> Settings:
     """Read root/promptci.yaml (if any), validate it, apply --env; ConfigError with path:line on problems."""
-    raise NotImplementedError
+    from promptci.loading.yamlfile import load_yaml
+
+    root = root.resolve()
+    config_path = root / CONFIG_FILE
+    data = load_yaml(config_path, root) if config_path.is_file() else None
+    reader = _ConfigReader(root)
+    values = reader.read(data)
+    providers = reader.read_providers(data.get("providers") if isinstance(data, dict) else None, data)
+    environments = reader.read_environments(data, providers)
+    if environment is not None:
+        if environment in environments:
+            providers = _apply_overlays(providers, environments[environment])
+        else:
+            known = ", ".join(sorted(environments)) or "none are defined in promptci.yaml"
+            reader.problems.append(Problem(
+                f"unknown environment {environment!r}{suggest(environment, environments)}; known: {known}",
+                Location(CONFIG_FILE) if data is not None else None,
+            ))
+    if reader.problems:
+        raise ConfigError.from_problems(sorted(reader.problems, key=lambda p: p.location.line if p.location else 0))
+    return Settings(
+        root=root,
+        config_path=config_path if data is not None else None,
+        providers=providers,
+        environment=environment,
+        **values,
+    )
+
+
+KNOWN_KEYS = ("models", "concurrency", "timeout_s", "retries", "comparators", "providers", "environments",
+              "pricing", "budgets", "gate")
+PROVIDER_FIELDS = ("type", "base_url", "api_key_env", "rpm")
+SECRET_KEYS = frozenset({"api_key", "apikey", "key", "secret", "token", "password", "access_token",
+                         "auth_token", "secret_key"})
+RESERVED_PROVIDER_NAMES = frozenset({"echo", "replay", "python"})
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when a known name is close to `name`, else ''."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_keys(mapping: Mapping[str, Any], known: Sequence[str], what: str, file: str) -> list[Problem]:
+    """One problem per key of `mapping` not in `known`, each at the key's line, listing the known keys."""
+    from promptci.loading.yamlfile import line_of
+
+    return [
+        Problem(f"unknown key {key!r} in {what}{suggest(key, known)}; known keys: {', '.join(known)}",
+                Location(file, line_of(mapping, key)))
+        for key in mapping
+        if key not in known
+    ]
+
+
+class _ConfigReader:
+    """Validates promptci.yaml section by section, collecting every problem."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def problem(self, message: str, container: Any, key: Any = None) -> None:
+        from promptci.loading.yamlfile import line_of
+
+        line = line_of(container, key) if key is not None else getattr(container, "line", 0)
+        self.problems.append(Problem(message, Location(CONFIG_FILE, line)))
+
+    def read(self, data: Any) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.problems.append(Problem("must be a mapping of settings (e.g. `models: [echo]`)",
+                                         Location(CONFIG_FILE, getattr(data, "line", 1) or 1)))
+            return {}
+        self.problems.extend(unknown_keys(data, KNOWN_KEYS, CONFIG_FILE, CONFIG_FILE))
+        values: dict[str, Any] = {}
+        if "models" in data:
+            values["models"] = self.read_models(data)
+        for key, minimum, is_int in (("concurrency", 1, True), ("timeout_s", 0, False), ("retries", 0, True)):
+            if key in data:
+                number = self.number(data, key, minimum=minimum, integer=is_int,
+                                     allow_zero=key != "timeout_s")
+                if number is not None:
+                    values[key] = number
+        if "comparators" in data:
+            from promptci.loading.goldens import parse_comparators
+            from promptci.loading.yamlfile import line_of
+
+            specs, problems = parse_comparators(data["comparators"], CONFIG_FILE,
+                                                line_of(data, "comparators"), self.root)
+            self.problems.extend(problems)
+            values["comparators"] = specs
+        values.update(self.read_money(data))
+        return values
+
+    def read_models(self, data: Mapping[str, Any]) -> tuple[str, ...]:
+        models = data["models"]
+        items = [models] if isinstance(models, str) else models
+        if not isinstance(items, list) or not all(isinstance(m, str) and m.strip() for m in items):
+            self.problem("`models` must be a model name or a list of them, e.g. [openai:gpt-4o-mini]",
+                         data, "models")
+            return ()
+        return tuple(m.strip() for m in items)
+
+    def number(self, mapping: Any, key: str, *, minimum: float, integer: bool = False,
+               allow_zero: bool = True, maximum: float | None = None, label: str = "") -> Any:
+        value = mapping[key]
+        label = label or key
+        kind = "an integer" if integer else "a number"
+        is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+        too_small = is_number and (value < minimum or (value == minimum and not allow_zero))
+        too_big = is_number and maximum is not None and value > maximum
+        if not is_number or too_small or too_big:
+            bounds = f">= {minimum}" if allow_zero else f"> {minimum}"
+            if maximum is not None:
+                bounds = f"between {minimum} and {maximum}"
+            self.problem(f"`{label}` must be {kind} {bounds}, got {value!r}", mapping, key)
+            return None
+        return value if integer else float(value)
+
+    def section(self, data: Mapping[str, Any], key: str, known: Sequence[str] | None = None) -> Any:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(f"`{key}` must be a mapping", data, key)
+            return None
+        if known is not None:
+            self.problems.extend(unknown_keys(value, known, f"`{key}`", CONFIG_FILE))
+        return value
+
+    def read_money(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        pricing = self.section(data, "pricing")
+        if pricing is not None:
+            values["pricing"] = {model: price for model, entry in pricing.items()
+                                 if (price := self.read_price(pricing, model, entry)) is not None}
+        budgets = self.section(data, "budgets", ("run_usd", "daily_usd"))
+        if budgets is not None:
+            amounts = {key: self.number(budgets, key, minimum=0, allow_zero=False, label=f"budgets.{key}")
+                       for key in ("run_usd", "daily_usd") if budgets.get(key) is not None}
+            values["budgets"] = Budgets(**amounts)
+        gate = self.section(data, "gate", ("min_pass_rate",))
+        if gate is not None and "min_pass_rate" in gate:
+            rate = self.number(gate, "min_pass_rate", minimum=0, maximum=1, label="gate.min_pass_rate")
+            if rate is not None:
+                values["gate"] = Gate(min_pass_rate=rate)
+        return values
+
+    def read_price(self, pricing: Mapping[str, Any], model: str, entry: Any) -> Price | None:
+        if not isinstance(entry, dict):
+            self.problem(f"pricing for {model!r} must be a mapping like {{input: 0.15, output: 0.60}} "
+                         "(USD per million tokens)", pricing, model)
+            return None
+        self.problems.extend(unknown_keys(entry, ("input", "output", "cached_input"),
+                                          f"pricing for {model!r}", CONFIG_FILE))
+        missing = [key for key in ("input", "output") if key not in entry]
+        if missing:
+            self.problem(f"pricing for {model!r} needs {' and '.join(missing)} (USD per million tokens)",
+                         pricing, model)
+            return None
+        amounts = {key: self.number(entry, key, minimum=0, label=f"pricing.{model}.{key}")
+                   for key in ("input", "output", "cached_input") if entry.get(key) is not None}
+        if any(amount is None for amount in amounts.values()):
+            return None
+        return Price(**amounts)
+
+    def read_providers(self, value: Any, data: Any) -> dict[str, ProviderSettings]:
+        providers = {name: ProviderSettings(name, name) for name in DEFAULT_KEY_ENV}
+        if value is None:
+            return providers
+        if not isinstance(value, dict):
+            self.problem("`providers` must be a mapping of names to endpoints", data, "providers")
+            return providers
+        for name, entry in value.items():
+            if not isinstance(name, str) or not name or ":" in name or name in RESERVED_PROVIDER_NAMES:
+                self.problem(f"provider name {name!r} is not allowed: use letters, digits, '-' or '_' "
+                             f"(not ':', and not {', '.join(sorted(RESERVED_PROVIDER_NAMES))})", value, name)
+                continue
+            fields = self.provider_fields(entry, value, name, f"providers.{name}")
+            if fields is None:
+                continue
+            if name in providers:
+                providers[name] = replace(providers[name], **fields)
+            elif "type" not in fields:
+                self.problem(f"provider {name!r} needs `type:` (e.g. `type: openai` for any "
+                             "OpenAI-compatible server)", value, name)
+            else:
+                providers[name] = ProviderSettings(name=name, **fields)
+        return providers
+
+    def provider_fields(self, entry: Any, parent: Any, name: str, label: str) -> dict[str, Any] | None:
+        if entry is None:
+            return {}
+        if not isinstance(entry, dict):
+            self.problem(f"`{label}` must be a mapping (type, base_url, api_key_env, rpm)", parent, name)
+            return None
+        before = len(self.problems)
+        self.check_no_secrets(entry, label)
+        fields: dict[str, Any] = {}
+        if "type" in entry:
+            self.check_provider_type(entry, label)
+            fields["type"] = entry["type"]
+        for key in ("base_url", "api_key_env"):
+            if key in entry and not isinstance(entry[key], str):
+                self.problem(f"`{label}.{key}` must be a string", entry, key)
+            elif key in entry:
+                fields[key] = entry[key]
+        if isinstance(entry.get("api_key_env"), str) and not _ENV_NAME.match(entry["api_key_env"]):
+            self.problem(f"`{label}.api_key_env` must name an environment variable (like MY_API_KEY), "
+                         "not hold the key itself", entry, "api_key_env")
+        if entry.get("rpm") is not None:
+            fields["rpm"] = self.number(entry, "rpm", minimum=0, allow_zero=False, label=f"{label}.rpm")
+        options = {k: v for k, v in entry.items() if k not in PROVIDER_FIELDS}
+        if options:
+            from promptci.loading.yamlfile import to_plain
+
+            fields["options"] = to_plain(options)
+        return fields if len(self.problems) == before else None
+
+    def check_provider_type(self, entry: Mapping[str, Any], label: str) -> None:
+        from promptci import registry
+
+        known = [n for n in registry.providers.names() if n not in RESERVED_PROVIDER_NAMES]
+        kind = entry["type"]
+        if kind not in known:
+            self.problem(f"unknown provider type {kind!r} in `{label}`{suggest(str(kind), known)}; "
+                         f"known: {', '.join(known)}", entry, "type")
+
+    def check_no_secrets(self, value: Any, label: str, parent: Any = None, key: Any = None) -> None:
+        """Keys never live in promptci.yaml; the message never repeats the value."""
+        if isinstance(value, dict):
+            for child_key, child in value.items():
+                if isinstance(child_key, str) and child_key.lower() in SECRET_KEYS:
+                    self.problem(f"`{label}.{child_key}` looks like a literal API key; keys never live in "
+                                 "promptci.yaml: put it in an environment variable and name that variable "
+                                 "with `api_key_env: MY_API_KEY`", value, child_key)
+                else:
+                    self.check_no_secrets(child, f"{label}.{child_key}", value, child_key)
+        elif isinstance(value, list):
+            for child in value:
+                self.check_no_secrets(child, label, parent, key)
+        elif isinstance(value, str) and value.startswith(("sk-", "sk_")) and parent is not None:
+            self.problem(f"`{label}` holds what looks like an API key; keys never live in promptci.yaml: "
+                         "use `api_key_env: MY_API_KEY`", parent, key)
+
+    def read_environments(self, data: Any, providers: Mapping[str, ProviderSettings]
+                          ) -> dict[str, dict[str, dict[str, Any]]]:
+        if not isinstance(data, dict):
+            return {}
+        environments = self.section(data, "environments")
+        overlays: dict[str, dict[str, dict[str, Any]]] = {}
+        for env_name, env in (environments or {}).items():
+            if not isinstance(env, dict):
+                self.problem(f"environment {env_name!r} must be a mapping with `providers:`", environments,
+                             env_name)
+                continue
+            self.problems.extend(unknown_keys(env, ("providers",), f"environment {env_name!r}", CONFIG_FILE))
+            overlays[env_name] = {}
+            targets = env.get("providers") or {}
+            if not isinstance(targets, dict):
+                self.problem(f"`environments.{env_name}.providers` must be a mapping", env, "providers")
+                continue
+            for target, entry in targets.items():
+                if target not in providers:
+                    self.problem(f"environment {env_name!r} overrides unknown provider {target!r}"
+                                 f"{suggest(str(target), providers)}; known: {', '.join(providers)}",
+                                 targets, target)
+                    continue
+                fields = self.provider_fields(entry, targets, target, f"environments.{env_name}.{target}")
+                if fields is not None:
+                    overlays[env_name][target] = fields
+        return overlays
+
+
+def _apply_overlays(providers: Mapping[str, ProviderSettings], overlays: Mapping[str, Mapping[str, Any]]
+                    ) -> dict[str, ProviderSettings]:
+    result = dict(providers)
+    for name, fields in overlays.items():
+        merged = dict(fields)
+        if "options" in merged:
+            merged["options"] = {**result[name].options, **merged["options"]}
+        result[name] = replace(result[name], **merged)
+    return result

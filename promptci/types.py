@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -169,7 +169,8 @@ class CaseResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_input_tokens: int | None = None
-    cost_usd: float | None = None
+    cost_usd: float | None = None  # spent; 0 for a cache hit, None when the price is unknown
+    saved_usd: float | None = None  # what a cache hit would have cost
     latency_ms: float | None = None
     ttft_ms: float | None = None
     cached: bool = False
@@ -198,6 +199,7 @@ class CaseResult:
             "output_tokens": self.output_tokens,
             "cached_input_tokens": self.cached_input_tokens,
             "cost_usd": self.cost_usd,
+            "saved_usd": self.saved_usd,
             "latency_ms": self.latency_ms,
             "ttft_ms": self.ttft_ms,
             "cached": self.cached,
@@ -260,3 +262,25 @@ class Suite:
     prompts: Mapping[str, Prompt]
     cases: tuple[Case, ...]
     problems: tuple[str, ...] = ()  # rendered "path:line: message" lines skipped under --keep-going
+
+
+def summarize(results: Iterable[CaseResult]) -> Summary:
+    """Totals over results. Tokens count what was billed: a cache hit billed none."""
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    total = cached = unknown = input_tokens = output_tokens = 0
+    cost = saved = 0.0
+    for result in results:
+        total += 1
+        counts[result.status] = counts.get(result.status, 0) + 1
+        cached += result.cached
+        saved += result.saved_usd or 0.0
+        if not result.cached:  # a cache hit billed no tokens
+            input_tokens += result.input_tokens or 0
+            output_tokens += result.output_tokens or 0
+        if result.cost_usd is not None:
+            cost += result.cost_usd
+        elif result.status in ("passed", "failed") and not result.cached:
+            unknown += 1
+    return Summary(total=total, passed=counts["passed"], failed=counts["failed"], errors=counts["error"],
+                   skipped=counts["skipped"], cost_usd=cost, cost_unknown=unknown, saved_usd=saved, cached=cached,
+                   input_tokens=input_tokens, output_tokens=output_tokens)

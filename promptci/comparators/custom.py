@@ -1,0 +1,122 @@
+"""The python comparator: a user's own function, from a file in the project or an importable module."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from promptci.comparators._common import check_inputs, one_line, require_fraction
+from promptci.errors import ComparatorError, PromptCIError
+from promptci.types import Case, Comparator, Completion, Score
+
+MAX_PARAMETERS = 3  # output, expected, case
+TRACEBACK_FRAMES = 5
+
+
+def _check_inside_root(spec: str, root: Path | None) -> None:
+    target = spec.rpartition(":")[0]
+    if not target.endswith(".py"):
+        return
+    base = (root or Path.cwd()).resolve()
+    if not (base / target).resolve().is_relative_to(base):
+        raise ComparatorError(f"comparator 'python': {target!r} is outside the project root")
+
+
+def _load_function(spec: str, root: Path | None) -> Callable[..., Any]:
+    from promptci.registry import load_object
+
+    _check_inside_root(spec, root)
+    try:
+        function = load_object(spec, root)
+    except PromptCIError as exc:
+        raise ComparatorError(f"comparator 'python': {exc.message}") from exc
+    except Exception as exc:  # the user's module failed while importing
+        raise ComparatorError(f"comparator 'python': importing {spec!r} failed: {type(exc).__name__}: {exc}") from exc
+    if not callable(function):
+        raise ComparatorError(f"comparator 'python': {spec!r} is not a function")
+    return function
+
+
+def count_arguments(function: Callable[..., Any], spec: str) -> int:
+    """How many of (output, expected, case) to pass: as many as the function takes positionally, up to 3."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return MAX_PARAMETERS
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return MAX_PARAMETERS
+    if any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in parameters):
+        raise ComparatorError(f"comparator 'python': {spec!r} has required keyword-only parameters")
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if not positional or len(required) > MAX_PARAMETERS:
+        raise ComparatorError(
+            f"comparator 'python': {spec!r} must take 1 to 3 parameters: (output), (output, expected) "
+            "or (output, expected, case)"
+        )
+    return min(len(positional), MAX_PARAMETERS)
+
+
+def interpret_result(result: Any, threshold: float, name: str) -> Score:
+    """Turn what the user's function returned into a Score named "python"."""
+    if isinstance(result, Score):
+        if not 0.0 <= result.value <= 1.0:
+            return Score("python", 0.0, False, f"{name} returned a Score with value {result.value} outside [0, 1]")
+        return replace(result, comparator="python", reason=result.reason or f"{name} returned a Score")
+    if isinstance(result, bool):
+        return Score("python", float(result), result, f"{name} returned {result}")
+    if isinstance(result, numbers.Real):
+        value = float(result)
+        if math.isnan(value) or not 0.0 <= value <= 1.0:
+            return Score("python", 0.0, False, f"{name} returned {value}, outside [0, 1]")
+        passed = value >= threshold
+        return Score("python", value, passed, f"{name} returned {value:g} ({'>=' if passed else '<'} {threshold:g})")
+    return Score(
+        "python", 0.0, False,
+        f"{name} returned {type(result).__name__}; return a bool, a number in [0, 1] or a promptci Score",
+    )
+
+
+def _describe_exception(exc: Exception) -> tuple[str, str]:
+    frames = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-TRACEBACK_FRAMES)
+    return f"{type(exc).__name__}: {one_line(str(exc))}", "".join(frames).rstrip()
+
+
+def python(*, function: str | None = None, threshold: float = 1.0, root: Path | None = None) -> Comparator:
+    """Scores with the user's `function` ("path/to/file.py:fn" inside the project, or "pkg.mod:fn").
+
+    It is called as fn(output), fn(output, expected) or fn(output, expected, case), by how many
+    parameters it takes, and may be async. It returns a bool (passed or not), a number in [0, 1]
+    (passed when >= threshold) or a promptci Score. An exception it raises is a failing score.
+    Sync functions run on the event loop, so they should be quick.
+    """
+    if function is None:
+        raise ComparatorError("comparator 'python' needs option 'function' ('path/file.py:fn' or 'pkg.mod:fn')")
+    if not isinstance(function, str):
+        raise ComparatorError(f"comparator 'python': option 'function' must be a string, got {function!r}")
+    threshold = require_fraction("python", "threshold", threshold)
+    user_function = _load_function(function, root)
+    arguments = count_arguments(user_function, function)
+    name = function.rpartition(":")[2]
+
+    async def score(case: Case, completion: Completion) -> Score:
+        failed = check_inputs("python", case, completion, needs_expected=False)
+        if failed:
+            return failed
+        values = (completion.text, case.expected, case)[:arguments]
+        try:
+            result = user_function(*values)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            reason, frames = _describe_exception(exc)
+            return Score("python", 0.0, False, f"{name} raised {reason}", frames)
+        return interpret_result(result, threshold, name)
+
+    return score

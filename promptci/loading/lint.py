@@ -1,0 +1,85 @@
+"""`promptci lint`: every offline check of prompts and goldens, as errors and warnings with path:line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from promptci.config import Settings, suggest
+from promptci.errors import Problem, TemplateError
+from promptci.loading.render import Renderer
+from promptci.loading.suite import SuiteScan, collect_suite, empty_suite_problem
+from promptci.types import Location
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class LintProblem(Problem):
+    """A Problem with a severity: errors fail `promptci lint`, warnings are shown."""
+
+    severity: Severity = "error"
+
+
+def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> list[LintProblem]:
+    """Everything load_suite checks, plus rendering every case, unused case variables and unused prompts.
+
+    Sorted by file and line. A ConfigError is raised only for a bad PATH argument.
+    """
+    scan = collect_suite(settings, paths)
+    found = [_as(problem, "error") for problem in scan.problems]
+    if not scan.cases and not scan.problems:
+        found.append(_as(empty_suite_problem(scan), "error"))
+    renderer = Renderer(settings.root)
+    found += _render_problems(scan, renderer)
+    found += _unused_variable_warnings(scan, renderer)
+    if not paths:
+        found += _unused_prompt_warnings(scan)
+    return sorted(found, key=_sort_key)
+
+
+def has_errors(problems: Sequence[LintProblem]) -> bool:
+    return any(p.severity == "error" for p in problems)
+
+
+def _as(problem: Problem, severity: Severity) -> LintProblem:
+    return LintProblem(problem.message, problem.location, severity)
+
+
+def _render_problems(scan: SuiteScan, renderer: Renderer) -> list[LintProblem]:
+    found = []
+    for case in scan.cases:
+        try:
+            renderer.render(scan.prompts[case.prompt], case)
+        except TemplateError as exc:
+            found += [_as(problem, "error") for problem in exc.problems]
+    return found
+
+
+def _unused_variable_warnings(scan: SuiteScan, renderer: Renderer) -> list[LintProblem]:
+    used_by_prompt = {name: renderer.undeclared_variables(prompt) for name, prompt in scan.prompts.items()}
+    found = []
+    for case in scan.cases:
+        prompt = scan.prompts[case.prompt]
+        used = used_by_prompt[case.prompt]
+        for name in sorted(set(case.input) - used):
+            hint = suggest(name, used - set(case.input)) or " (a typo, or a leftover?)"
+            found.append(LintProblem(f"case {case.id!r} supplies {name!r}, which {prompt.path} never uses{hint}",
+                                     case.location, "warning"))
+    return found
+
+
+def _unused_prompt_warnings(scan: SuiteScan) -> list[LintProblem]:
+    return [
+        LintProblem(f"prompt {name!r} has no golden cases; add goldens/{name}.yaml", Location(prompt.path, 1),
+                    "warning")
+        for name, prompt in sorted(scan.prompts.items())
+        if name not in scan.golden_prompts
+    ]
+
+
+def _sort_key(problem: LintProblem) -> tuple[str, int, str, str]:
+    location = problem.location or Location("")
+    return (location.file, location.line, problem.severity, problem.message)

@@ -1,0 +1,138 @@
+"""Numbered SQLite schema migrations for .promptci/promptci.db, tracked in PRAGMA user_version.
+
+Append new scripts to MIGRATIONS; never edit one that has shipped. Migration N (1-based) brings
+the database from schema N-1 to schema N.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from promptci.errors import PromptCIError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, results, request ledger, response cache
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        git_commit TEXT,
+        git_dirty INTEGER NOT NULL DEFAULT 0,
+        git_branch TEXT,
+        models TEXT NOT NULL,          -- JSON list
+        options TEXT NOT NULL,         -- JSON object
+        summary TEXT,                  -- JSON object; NULL until the run finishes
+        problems TEXT NOT NULL DEFAULT '[]',
+        interrupted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_started_at ON runs (started_at);
+
+    CREATE TABLE results (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        prompt TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL             -- CaseResult.to_dict() as JSON
+    );
+    CREATE INDEX results_run ON results (run_id);
+
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        ts REAL NOT NULL,              -- `at` as Unix seconds, for range queries
+        run_id TEXT,
+        git_commit TEXT,
+        prompt TEXT,
+        case_id TEXT,
+        model TEXT NOT NULL,
+        provider TEXT,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cached_input_tokens INTEGER,
+        cost_usd REAL,                 -- NULL: unknown price
+        saved_usd REAL,
+        latency_ms REAL,
+        ttft_ms REAL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        kind TEXT NOT NULL DEFAULT 'case',
+        error_kind TEXT
+    );
+    CREATE INDEX ledger_ts ON ledger (ts);
+    CREATE INDEX ledger_run ON ledger (run_id);
+
+    -- A rowid table (rows are too big for WITHOUT ROWID), the long identity last so that a
+    -- lookup reads the answer without following the identity's overflow pages.
+    CREATE TABLE cache (
+        key TEXT PRIMARY KEY,
+        text TEXT NOT NULL,
+        chunks TEXT NOT NULL,          -- JSON list
+        input_tokens INTEGER,          -- the three usage counts; NULL when the provider gave none
+        output_tokens INTEGER,
+        cached_input_tokens INTEGER,
+        resolved_model TEXT,
+        finish_reason TEXT,
+        latency_ms REAL NOT NULL,
+        ttft_ms REAL,
+        created_at TEXT NOT NULL,
+        identity TEXT NOT NULL         -- JSON: {"provider": ..., "request": ...}
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """The complete SQL statements of a script, in order (executescript would commit on its own)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
+    """Bring the database to SCHEMA_VERSION in one transaction; return the version it had before.
+
+    The connection must be in autocommit mode (isolation_level=None). BEGIN IMMEDIATE takes the
+    write lock first, so two processes opening a new database at once do not both migrate it.
+    """
+    found = schema_version(conn)
+    check_not_newer(found, path)
+    if found == SCHEMA_VERSION:
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(conn)
+        check_not_newer(found, path)
+        for number, script in enumerate(MIGRATIONS[found:], start=found + 1):
+            for statement in split_statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found
+
+
+def check_not_newer(found: int, path: Path | None) -> None:
+    if found > SCHEMA_VERSION:
+        where = f"{path}: " if path else ""
+        raise PromptCIError(
+            f"{where}database schema {found} is newer than this promptci supports ({SCHEMA_VERSION}); "
+            "upgrade promptci"
+        )

@@ -1,0 +1,73 @@
+"""GitHub Actions workflow annotations: one `::error` per failing or errored case, at its golden's line."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from promptci.reporting.stats import (
+    duration_s,
+    failing_reasons,
+    has_repeats,
+    printable,
+    problem_results,
+    summary_parts,
+)
+from promptci.types import CaseResult, Run
+
+# GitHub truncates long annotation messages anyway; keep the log readable.
+MAX_MESSAGE_CHARS = 4000
+
+
+def escape_data(text: str) -> str:
+    """Escape a command's message as @actions/core does: %, CR and LF."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape a property value: the message escapes plus `:` and `,`, which delimit properties."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, message: str, **properties: str | int) -> str:
+    props = ",".join(f"{key}={escape_property(printable(str(value)))}" for key, value in properties.items())
+    text = escape_data(printable(message))
+    return f"::{name} {props}::{text}" if props else f"::{name}::{text}"
+
+
+def _message(result: CaseResult) -> str:
+    lines = failing_reasons(result)
+    lines += [s.diff for s in result.scores if not s.passed and s.diff]
+    text = "\n".join(lines)
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}\n… ({len(text) - MAX_MESSAGE_CHARS} more characters)"
+    return text
+
+
+def _title(result: CaseResult, with_repeat: bool) -> str:
+    verdict = "failed" if result.status == "failed" else "error"
+    repeat = f" (repeat {result.repeat})" if with_repeat else ""
+    return f"{result.prompt} {result.case_id} {verdict} on {result.model}{repeat}"
+
+
+def annotation(result: CaseResult, with_repeat: bool = False) -> str:
+    properties: dict[str, str | int] = {"file": result.file}
+    if result.line:
+        properties["line"] = result.line
+    properties["title"] = _title(result, with_repeat)
+    return command("error", _message(result), **properties)
+
+
+def render_annotations(run: Run) -> str:
+    with_repeat = has_repeats(run)
+    lines = [annotation(r, with_repeat) for r in problem_results(run)]
+    lines += [command("warning", problem, title="promptci") for problem in run.problems]
+    if run.interrupted:
+        lines.append(command("warning", "the run was interrupted: only finished cases are reported",
+                             title="promptci"))
+    # The totals hold only numbers, but go through a notice so no text can start a command line.
+    lines.append(command("notice", " · ".join(summary_parts(run.summary, duration_s(run))), title="promptci"))
+    return "\n".join(lines) + "\n"
+
+
+def write_github(run: Run, stream: TextIO) -> None:
+    stream.write(render_annotations(run))

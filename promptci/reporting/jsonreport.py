@@ -1,0 +1,104 @@
+"""The JSON results document (SPEC section 4): a Run to a versioned dict and back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from promptci.errors import PromptCIError
+from promptci.reporting.stats import group_rows
+from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Location, Run, Summary, summarize
+
+SUMMARY_FIELDS = (
+    "total", "passed", "failed", "errors", "skipped", "cost_usd", "input_tokens", "output_tokens",
+    "cached", "saved_usd", "cost_unknown",
+)
+
+
+def summary_to_dict(summary: Summary) -> dict[str, Any]:
+    return {name: getattr(summary, name) for name in SUMMARY_FIELDS}
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    """The document other tools rely on: SPEC 4's fields first, then what promptci adds."""
+    return {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "run_id": run.run_id,
+        "git": {"commit": run.git.commit, "dirty": run.git.dirty, "branch": run.git.branch},
+        "summary": summary_to_dict(run.summary),
+        "results": [r.to_dict() for r in run.results],
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "models": list(run.models),
+        "interrupted": run.interrupted,
+        "problems": list(run.problems),
+        "groups": [row.to_dict() for row in group_rows(run)],
+    }
+
+
+def write_json(run: Run, stream: TextIO) -> None:
+    json.dump(run_to_dict(run), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+def _where(source: str | None) -> Location | None:
+    return Location(source) if source else None
+
+
+def _check_version(d: Mapping[str, Any], source: str | None) -> None:
+    version = d.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise PromptCIError(
+            "not a promptci results document: it has no integer 'schema_version' "
+            "(write one with `promptci run --format json`)",
+            _where(source),
+        )
+    if version > RESULTS_SCHEMA_VERSION:
+        raise PromptCIError(
+            f"results schema_version {version} is newer than this promptci understands "
+            f"(up to {RESULTS_SCHEMA_VERSION}); upgrade promptci to read it",
+            _where(source),
+        )
+    if version < 1:
+        raise PromptCIError(f"results schema_version {version} is not valid (expected 1..{RESULTS_SCHEMA_VERSION})",
+                            _where(source))
+
+
+def _summary_from_dict(d: Mapping[str, Any]) -> Summary:
+    known = {k: d[k] for k in Summary.__dataclass_fields__ if k in d and d[k] is not None}
+    return Summary(**known)
+
+
+def run_from_dict(d: Mapping[str, Any], source: str | None = None) -> Run:
+    """Rebuild a Run from run_to_dict's output; `source` (a file name) goes into error messages."""
+    if not isinstance(d, Mapping):
+        raise PromptCIError("not a promptci results document: expected a JSON object on top", _where(source))
+    _check_version(d, source)
+    try:
+        git = d.get("git") or {}
+        results = tuple(CaseResult.from_dict(r) for r in d.get("results") or ())
+        summary = _summary_from_dict(d["summary"]) if d.get("summary") else summarize(results)
+        return Run(
+            run_id=str(d["run_id"]),
+            started_at=d.get("started_at") or "",
+            finished_at=d.get("finished_at"),
+            git=GitInfo(commit=git.get("commit"), dirty=bool(git.get("dirty", False)), branch=git.get("branch")),
+            models=tuple(d.get("models") or ()),
+            results=results,
+            summary=summary,
+            interrupted=bool(d.get("interrupted", False)),
+            problems=tuple(d.get("problems") or ()),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PromptCIError(f"malformed promptci results document: {type(exc).__name__}: {exc}",
+                            _where(source)) from exc
+
+
+def read_json(stream: TextIO, source: str | None = None) -> Run:
+    try:
+        data = json.load(stream)
+    except json.JSONDecodeError as exc:
+        raise PromptCIError(f"not valid JSON: {exc.msg} at line {exc.lineno}",
+                            Location(source, exc.lineno) if source else None) from exc
+    return run_from_dict(data, source)

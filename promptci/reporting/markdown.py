@@ -1,0 +1,167 @@
+"""A Markdown summary for $GITHUB_STEP_SUMMARY and pull-request comments.
+
+Anything that comes from a model or a project file goes inside a code span or a code fence sized
+so its content cannot close it: no raw HTML, no @mentions, no table breaks from model output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TextIO
+
+from promptci.reporting.stats import (
+    GroupRow,
+    case_label,
+    duration_s,
+    failing_reasons,
+    format_cost,
+    format_ms,
+    format_rate,
+    format_score,
+    group_rows,
+    has_repeats,
+    printable,
+    problem_results,
+    summary_parts,
+)
+from promptci.types import CaseResult, Run
+
+MAX_OUTPUT_CHARS = 1500
+MAX_DIFF_CHARS = 3000
+# GitHub refuses comments over 65,536 characters; stop listing failures well before that.
+MAX_DOCUMENT_CHARS = 60_000
+
+_BACKTICK_RUN = re.compile("`+")
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(m.group()) for m in _BACKTICK_RUN.finditer(text)), default=0)
+
+
+def code_span(text: str, in_table: bool = False) -> str:
+    """Inline code that shows `text` literally: one line, delimited by more backticks than it holds."""
+    flat = printable(text).replace("\n", " ")
+    if not flat.strip():
+        return "*(empty)*"
+    ticks = "`" * (_longest_backtick_run(flat) + 1)
+    # CommonMark strips one space on each side, which lets content start or end with a backtick.
+    padded = f" {flat} " if flat[0] == "`" or flat[-1] == "`" else flat
+    span = f"{ticks}{padded}{ticks}"
+    # GFM splits table cells at `|` before it parses code spans, so it must be escaped there too.
+    return span.replace("|", "\\|") if in_table else span
+
+
+def code_fence(text: str, info: str = "") -> list[str]:
+    """A fenced block whose fence is longer than any backtick run inside, so nothing can break out."""
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    body = printable(text)
+    return [f"{fence}{info}", *body.split("\n"), fence]
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n… ({len(text) - limit} more characters not shown)"
+
+
+def _indent(lines: list[str], prefix: str = "   ") -> list[str]:
+    return [f"{prefix}{line}" if line else "" for line in lines]
+
+
+def _totals(run: Run) -> list[str]:
+    summary = run.summary
+    mark = "❌" if summary.failed or summary.errors else "✅"
+    lines = [f"{mark} " + " · ".join(summary_parts(summary, duration_s(run)))]
+    if run.interrupted:
+        lines.append("")
+        lines.append("⚠️ The run was interrupted: only finished cases are reported.")
+    return lines
+
+
+def _cost_cell(row: GroupRow) -> str:
+    cost = format_cost(row.cost_usd, row.cost_unknown)
+    return f"{cost} ({row.cached} cached)" if row.cached else cost
+
+
+def _table_row(row: GroupRow) -> str:
+    cells = [
+        code_span(row.prompt, in_table=True),
+        code_span(row.model, in_table=True),
+        f"{row.passed}/{row.total - row.skipped}",
+        format_rate(row.pass_rate),
+        format_score(row.mean_score),
+        f"{row.input_tokens:,} / {row.output_tokens:,}",
+        _cost_cell(row),
+        f"{format_ms(row.latency_p50_ms)} / {format_ms(row.latency_p95_ms)}",
+        format_ms(row.ttft_p50_ms),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(rows: list[GroupRow]) -> list[str]:
+    header = ["prompt", "model", "passed", "pass rate", "mean score", "tokens in / out", "cost",
+              "latency p50 / p95", "TTFT p50"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 7) + "|"]
+    return lines + [_table_row(row) for row in rows]
+
+
+def _details(result: CaseResult) -> list[str]:
+    blocks: list[str] = []
+    for score in result.scores:
+        if not score.passed and score.diff:
+            blocks += ["", f"diff ({code_span(score.comparator)}):", "",
+                       *code_fence(truncate(score.diff, MAX_DIFF_CHARS), "diff")]
+    if result.output is not None:
+        blocks += ["", "output:", "", *code_fence(truncate(result.output, MAX_OUTPUT_CHARS), "text")]
+    if not blocks:
+        return []
+    return ["<details><summary>output and diff</summary>", *blocks, "", "</details>"]
+
+
+def _failure_item(result: CaseResult, with_repeat: bool) -> list[str]:
+    mark = "❌ failed" if result.status == "failed" else "💥 error"
+    head = f"- **{mark}** {code_span(case_label(result, with_repeat))}"
+    reasons = [f"  - {code_span(r)}" for r in failing_reasons(result)]
+    details = _details(result)
+    return [head, *reasons, *(["", *_indent(details, "  ")] if details else [])]
+
+
+def _failures(run: Run, budget: int) -> list[str]:
+    failing = problem_results(run)
+    if not failing:
+        return []
+    with_repeat = has_repeats(run)
+    lines = ["", f"### Failures ({len(failing)})", ""]
+    used = 0
+    for shown, result in enumerate(failing):
+        item = _failure_item(result, with_repeat)
+        size = sum(len(line) + 1 for line in item)
+        if used + size > budget and shown:
+            lines.append(f"- … {len(failing) - shown} more not shown (see the JSON or JUnit report)")
+            break
+        lines += item
+        used += size
+    return lines
+
+
+def _problems(run: Run) -> list[str]:
+    if not run.problems:
+        return []
+    return ["", "### Problems", "", *(f"- {code_span(p)}" for p in run.problems)]
+
+
+def render_markdown(run: Run) -> str:
+    git = f" at {code_span(run.git.commit[:12])}" if run.git.commit else ""
+    dirty = " (uncommitted changes)" if run.git.dirty else ""
+    lines = [f"## promptci run {code_span(run.run_id)}{git}{dirty}", "", *_totals(run)]
+    rows = group_rows(run)
+    if rows:
+        lines += ["", *_table(rows)]
+    lines += _problems(run)
+    head = "\n".join(lines)
+    lines += _failures(run, MAX_DOCUMENT_CHARS - len(head))
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(run: Run, stream: TextIO) -> None:
+    stream.write(render_markdown(run))

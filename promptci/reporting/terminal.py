@@ -1,0 +1,243 @@
+"""The terminal report: a live progress bar on an interactive stderr, then tables, failures and totals.
+
+The only module that imports rich. Model output is untrusted: it is shown through `Text` (never
+parsed as markup) with control characters made visible, so it cannot style or move the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+from rich.text import Text
+
+from promptci.reporting.stats import (
+    GroupRow,
+    case_label,
+    duration_s,
+    failing_reasons,
+    format_cost,
+    format_ms,
+    format_rate,
+    format_score,
+    group_rows,
+    has_repeats,
+    printable,
+    problem_results,
+    summary_parts,
+)
+from promptci.types import CaseResult, Run
+
+MAX_OUTPUT_CHARS = 1000
+MAX_DIFF_LINES = 40
+DEFAULT_FILE_WIDTH = 140  # a log or file gets a table wide enough not to wrap every column
+
+def make_console(stream: TextIO | None = None, *, stderr: bool = False) -> Console:
+    """A console that colours only a real terminal (NO_COLOR honoured) and never highlights by itself."""
+    target = stream if stream is not None else (sys.stderr if stderr else sys.stdout)
+    is_tty = hasattr(target, "isatty") and target.isatty()
+    width = None if is_tty or "COLUMNS" in os.environ else DEFAULT_FILE_WIDTH
+    return Console(file=target, width=width, highlight=False, emoji=False, soft_wrap=False)
+
+
+def indent(text: Text, spaces: int) -> Text:
+    """Prefix every line; unlike rich's Padding this leaves no trailing blanks in logs."""
+    prefix = " " * spaces
+    return Text("\n").join(Text(prefix) + line for line in text.split("\n"))
+
+
+def _truncated(text: str, verbosity: int) -> Text:
+    shown = printable(text)
+    if verbosity > 0 or len(shown) <= MAX_OUTPUT_CHARS:
+        return Text(shown)
+    more = len(shown) - MAX_OUTPUT_CHARS
+    note = Text(f"\n… truncated: {more} more characters (-v shows everything)", style="dim")
+    return Text(shown[:MAX_OUTPUT_CHARS]) + note
+
+
+def colored_diff(diff: str, verbosity: int = 0) -> Text:
+    """A unified or word diff with + lines green and - lines red; long diffs cut unless -v."""
+    lines = printable(diff).splitlines()
+    cut = 0
+    if verbosity == 0 and len(lines) > MAX_DIFF_LINES:
+        cut, lines = len(lines) - MAX_DIFF_LINES, lines[:MAX_DIFF_LINES]
+    text = Text()
+    for line in lines:
+        style = ""
+        if line.startswith("+"):
+            style = "green"
+        elif line.startswith("-"):
+            style = "red"
+        elif line.startswith("@@"):
+            style = "cyan"
+        text.append(line + "\n", style=style)
+    if cut:
+        text.append(f"… {cut} more diff lines (-v shows everything)\n", style="dim")
+    text.rstrip()
+    return text
+
+
+def _cost_cell(row: GroupRow) -> Text:
+    cost = format_cost(row.cost_usd, row.cost_unknown)
+    return Text(cost, style="yellow" if "unknown" in cost else "")
+
+
+def _rate_style(row: GroupRow) -> str:
+    if row.pass_rate is None:
+        return "dim"
+    return "green" if row.pass_rate >= 1 else "red"
+
+
+NUMERIC_COLUMNS: tuple[tuple[str, Callable[[GroupRow], Text]], ...] = (
+    ("passed", lambda row: Text(f"{row.passed}/{row.total - row.skipped}")),
+    ("rate", lambda row: Text(format_rate(row.pass_rate), style=_rate_style(row))),
+    ("score", lambda row: Text(format_score(row.mean_score))),
+    ("tokens in/out", lambda row: Text(f"{row.input_tokens:,}/{row.output_tokens:,}")),
+    ("cost", _cost_cell),
+    ("cached", lambda row: Text(str(row.cached))),
+    ("p50", lambda row: Text(format_ms(row.latency_p50_ms))),
+    ("p95", lambda row: Text(format_ms(row.latency_p95_ms))),
+    ("TTFT", lambda row: Text(format_ms(row.ttft_p50_ms))),
+)
+NARROW_WIDTH = 110  # below this the names would be squeezed out, so the least useful columns go
+NARROW_DROPS = ("tokens in/out", "cached", "TTFT")
+
+
+def results_table(rows: list[GroupRow], width: int = DEFAULT_FILE_WIDTH) -> Table:
+    columns = [c for c in NUMERIC_COLUMNS if width >= NARROW_WIDTH or c[0] not in NARROW_DROPS]
+    table = Table(box=box.SIMPLE_HEAD, title="Results", title_justify="left", pad_edge=False)
+    table.add_column("prompt", overflow="fold", min_width=8)
+    table.add_column("model", overflow="fold", min_width=8)
+    for name, _ in columns:
+        table.add_column(name, justify="right", no_wrap=name != "cost")
+    for row in rows:
+        table.add_row(Text(printable(row.prompt)), Text(printable(row.model)), *(cell(row) for _, cell in columns))
+    return table
+
+
+def _heading(word: str, style: str, result: CaseResult, with_repeat: bool) -> Text:
+    return Text(f"{word} ", style=f"bold {style}") + Text(printable(case_label(result, with_repeat)))
+
+
+def print_failure(console: Console, result: CaseResult, verbosity: int, with_repeat: bool) -> None:
+    word, style = ("FAILED", "red") if result.status == "failed" else ("ERROR", "magenta")
+    console.print(_heading(word, style, result, with_repeat), soft_wrap=True)
+    for reason in failing_reasons(result):
+        console.print(indent(Text(printable(reason)), 2))
+    for score in result.scores:
+        if not score.passed and score.diff:
+            console.print(indent(colored_diff(score.diff, verbosity), 4))
+    if result.output is not None and result.status == "failed":
+        console.print(indent(Text("output:", style="dim"), 2))
+        console.print(indent(_truncated(result.output, verbosity), 4))
+
+
+def print_passing(console: Console, result: CaseResult, with_repeat: bool) -> None:
+    if result.status == "skipped":
+        reason = f": {result.skip_reason}" if result.skip_reason else ""
+        console.print(_heading("SKIPPED", "yellow", result, with_repeat) + Text(printable(reason)))
+        return
+    cached = " (cached)" if result.cached else ""
+    console.print(_heading("PASSED", "green", result, with_repeat) + Text(cached, style="dim"))
+    if result.output is not None:
+        console.print(indent(Text(printable(result.output)), 4))
+
+
+def totals_line(run: Run) -> Text:
+    summary = run.summary
+    bad = summary.failed or summary.errors
+    text = Text(", ".join(summary_parts(summary, duration_s(run))), style="bold red" if bad else "bold green")
+    if run.interrupted:
+        text.append(" (interrupted: only finished cases are reported)", style="bold yellow")
+    return text
+
+
+def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
+    """The whole report. -q (verbosity < 0): failures and totals only; -v: passing outputs, no truncation."""
+    with_repeat = has_repeats(run)
+    if verbosity >= 0:
+        rows = group_rows(run)
+        if rows:
+            console.print(results_table(rows, console.width))
+        for problem in run.problems:
+            console.print(Text("warning: ", style="yellow") + Text(printable(problem)))
+    if verbosity > 0:
+        for result in run.results:
+            if result.status in ("passed", "skipped"):
+                print_passing(console, result, with_repeat)
+    failing = problem_results(run)
+    if failing:
+        console.print()
+    for result in failing:
+        print_failure(console, result, verbosity, with_repeat)
+    console.print()
+    console.print(totals_line(run), soft_wrap=True)
+
+
+class TerminalReporter:
+    """Progress while a run goes (stderr, interactive only) and the report at the end (stdout)."""
+
+    def __init__(self, console_stderr: Console | None = None, console_stdout: Console | None = None,
+                 verbosity: int = 0) -> None:
+        self.err = console_stderr or make_console(stderr=True)
+        self.out = console_stdout or make_console()
+        self.verbosity = verbosity
+        self._progress: RichProgress | None = None
+        self._task: int | None = None
+        self._failed = 0
+
+    @property
+    def is_live(self) -> bool:
+        return self._progress is not None and not self._progress.disable
+
+    def start(self, total: int) -> None:
+        self._failed = 0
+        # disable= keeps a piped stderr free of bar frames and of the stray blank line a transient bar leaves.
+        self._progress = RichProgress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=self.err, transient=True, disable=not self.err.is_interactive,
+        )
+        self._task = self._progress.add_task("running", total=total)
+        self._progress.start()
+
+    def advance(self, result: CaseResult) -> None:
+        if self._progress is None or self._task is None:
+            return
+        if result.status in ("failed", "error"):
+            self._failed += 1
+        description = f"running, {self._failed} failing" if self._failed else "running"
+        self._progress.update(self._task, advance=1, description=description)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        self._progress, self._task = None, None
+
+    def __enter__(self) -> TerminalReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def print_report(self, run: Run) -> None:
+        render_report(run, self.out, self.verbosity)
+
+
+def write_table(run: Run, stream: TextIO, verbosity: int = 0) -> None:
+    """The report rendered into any stream, coloured only if the stream is a terminal."""
+    render_report(run, make_console(stream), verbosity)
+
+
+# The names the CLI calls: a progress object for a run, then the report on stdout.
+Progress = TerminalReporter
+
+
+def print_report(run: Run, verbosity: int = 0, console: Console | None = None) -> None:
+    render_report(run, console or make_console(), verbosity)

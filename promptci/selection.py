@@ -1,0 +1,83 @@
+"""`-k EXPR`: pytest-style selection of cases by id, tag or prompt with and / or / not / parentheses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from promptci.errors import PromptCIError
+from promptci.types import Case
+
+Matcher = Callable[[Case], bool]
+_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+
+
+def term_matches(term: str, case: Case) -> bool:
+    """A term matches a case whose id or prompt contains it, or one of whose tags equals it."""
+    lowered = term.lower()
+    return lowered in case.id.lower() or lowered in case.prompt.lower() or lowered in (t.lower() for t in case.tags)
+
+
+def compile_expression(expression: str) -> Matcher:
+    tokens = _TOKEN.findall(expression)
+    if not tokens:
+        raise PromptCIError("-k needs an expression, e.g. -k 'smoke and not slow'")
+    parser = _Parser(tokens, expression)
+    matcher = parser.parse_or()
+    if parser.position != len(tokens):
+        raise parser.error(f"unexpected {tokens[parser.position]!r}")
+    return matcher
+
+
+class _Parser:
+    def __init__(self, tokens: list[str], expression: str) -> None:
+        self.tokens = tokens
+        self.expression = expression
+        self.position = 0
+
+    def error(self, what: str) -> PromptCIError:
+        return PromptCIError(f"-k {self.expression!r}: {what} (use terms with and, or, not and parentheses)")
+
+    def peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self) -> str:
+        token = self.peek()
+        if token is None:
+            raise self.error("the expression ends too early")
+        self.position += 1
+        return token
+
+    def parse_or(self) -> Matcher:
+        left = self.parse_and()
+        while self.peek() == "or":
+            self.take()
+            right = self.parse_and()
+            left = (lambda a, b: lambda c: a(c) or b(c))(left, right)
+        return left
+
+    def parse_and(self) -> Matcher:
+        left = self.parse_not()
+        while self.peek() == "and":
+            self.take()
+            right = self.parse_not()
+            left = (lambda a, b: lambda c: a(c) and b(c))(left, right)
+        return left
+
+    def parse_not(self) -> Matcher:
+        if self.peek() == "not":
+            self.take()
+            inner = self.parse_not()
+            return lambda c: not inner(c)
+        return self.parse_atom()
+
+    def parse_atom(self) -> Matcher:
+        token = self.take()
+        if token == "(":
+            inner = self.parse_or()
+            if self.take() != ")":
+                raise self.error("missing ')'")
+            return inner
+        if token in (")", "and", "or"):
+            raise self.error(f"unexpected {token!r}")
+        return lambda c: term_matches(token, c)

@@ -1,0 +1,345 @@
+"""The SQLite store in .promptci/promptci.db: runs, results, the request ledger and the response cache.
+
+Every write commits at once (autocommit, WAL, synchronous=NORMAL), so a crash or Ctrl-C loses no
+finished result. No header or API key is ever written here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from promptci.errors import PromptCIError
+from promptci.migrations import migrate
+from promptci.types import (
+    CaseResult,
+    Completion,
+    GitInfo,
+    Request,
+    Run,
+    Summary,
+    Usage,
+    canonical_json,
+    content_hash,
+    summarize,
+)
+
+BUSY_TIMEOUT_MS = 10_000
+PAGE_CACHE_KIB = 32_768  # SQLite's 2 MiB default thrashes on a 10,000-case cache; grows only as used
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 UTC, the form every stored timestamp takes."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO 8601 text -> aware datetime; a naive time is taken as UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One request as billed: a case or judge request, a cache hit (with the cost it saved) or an error."""
+
+    at: str  # ISO 8601 UTC
+    run_id: str | None
+    git_commit: str | None
+    prompt: str | None
+    case_id: str | None
+    model: str  # as -m writes it
+    provider: str | None  # the provider name, "openai", "local"
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cost_usd: float | None = None  # None: unknown price (never shown as 0)
+    saved_usd: float | None = None  # what a cache hit would have cost
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    status: str = "ok"  # "ok" | "error" | "cached"
+    attempts: int = 1
+    kind: str = "case"  # "case" | "judge"
+    error_kind: str | None = None
+
+
+LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerEntry))
+LEDGER_INSERT = (f"INSERT INTO ledger (ts, {', '.join(LEDGER_COLUMNS)})"
+                 f" VALUES (?, {', '.join('?' * len(LEDGER_COLUMNS))})")
+
+
+def ledger_insert(entry: LedgerEntry) -> tuple[str, list[Any]]:
+    return LEDGER_INSERT, [parse_iso(entry.at).timestamp(), *(getattr(entry, c) for c in LEDGER_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One line of `promptci runs`."""
+
+    run_id: str
+    started_at: str
+    finished_at: str | None
+    commit: str | None
+    dirty: bool
+    models: tuple[str, ...]
+    summary: Summary
+    interrupted: bool
+
+    @property
+    def cost_usd(self) -> float:
+        return self.summary.cost_usd
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A cached response with the request identity it answers ({"provider": ..., "request": ...})."""
+
+    key: str
+    identity: Mapping[str, Any]
+    completion: Completion
+    created_at: str
+
+
+def summary_from_json(text: str | None) -> Summary | None:
+    if text is None:
+        return None
+    known = {f.name for f in fields(Summary)}
+    return Summary(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+CACHE_ANSWER = ("text, chunks, input_tokens, output_tokens, cached_input_tokens, resolved_model, finish_reason,"
+                " latency_ms, ttft_ms")
+
+
+def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None]:
+    if usage is None:
+        return None, None, None
+    return usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+
+
+def completion_from_row(row: Sequence[Any]) -> Completion:
+    """A cached answer from the CACHE_ANSWER columns, marked cached=True."""
+    text, chunks, input_tokens, output_tokens, cached_input_tokens, resolved, finish, latency, ttft = row
+    usage = None if input_tokens is None else Usage(input_tokens, output_tokens, cached_input_tokens)
+    return Completion(text=text, usage=usage, latency_ms=latency, ttft_ms=ttft, resolved_model=resolved,
+                      finish_reason=finish, chunks=() if chunks == "[]" else tuple(json.loads(chunks)),
+                      cached=True)
+
+
+class Store:
+    """One connection to the project's database. Use Store.open(path); close it, or use `with`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()  # the runner may write from a worker thread
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+            migrate(conn, path)
+        except sqlite3.DatabaseError as exc:
+            raise PromptCIError(
+                f"{path}: cannot open the promptci database ({exc}); move the file away to start afresh"
+            ) from exc
+        return cls(conn, path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        with self._lock:
+            self._conn.execute(sql, params)
+
+    def _write_together(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Several writes in one transaction: all or none, and one commit instead of many."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                for sql, params in statements:
+                    self._conn.execute(sql, params)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # runs and results
+
+    def start_run(self, run_id: str, started_at: str, git: GitInfo, models: Sequence[str],
+                  options: Mapping[str, Any]) -> None:
+        self._write(
+            "INSERT INTO runs (id, started_at, git_commit, git_dirty, git_branch, models, options)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, started_at, git.commit, int(git.dirty), git.branch, json.dumps(list(models)),
+             canonical_json(dict(options))),
+        )
+
+    def add_result(self, run_id: str, result: CaseResult, requests: Sequence[LedgerEntry] = ()) -> None:
+        """Store one finished result, and with it (in the same commit) the ledger rows of the
+        requests behind it when given: cheaper than record_request for each."""
+        insert = (
+            "INSERT INTO results (run_id, prompt, case_id, model, status, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, result.prompt, result.case_id, result.model, result.status,
+             json.dumps(result.to_dict(), ensure_ascii=False)),
+        )
+        if requests:
+            self._write_together([insert, *(ledger_insert(e) for e in requests)])
+        else:
+            self._write(*insert)
+
+    def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
+                   problems: Sequence[str] = ()) -> None:
+        self._write(
+            "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ? WHERE id = ?",
+            (finished_at, canonical_json(asdict(summary)), int(interrupted), json.dumps(list(problems)),
+             run_id),
+        )
+
+    def load_run(self, run_id: str) -> Run | None:
+        """The run with this id, or the only one whose id starts with it; None when there is none."""
+        full_id = self._resolve_run_id(run_id)
+        if full_id is None:
+            return None
+        row = self._read(
+            "SELECT id, started_at, finished_at, git_commit, git_dirty, git_branch, models, summary,"
+            " interrupted, problems FROM runs WHERE id = ?", (full_id,))[0]
+        results = tuple(
+            CaseResult.from_dict(json.loads(data))
+            for (data,) in self._read("SELECT data FROM results WHERE run_id = ? ORDER BY id", (full_id,))
+        )
+        summary = summary_from_json(row[7]) or summarize(results)
+        return Run(run_id=row[0], started_at=row[1], finished_at=row[2],
+                   git=GitInfo(commit=row[3], dirty=bool(row[4]), branch=row[5]),
+                   models=tuple(json.loads(row[6])), results=results, summary=summary,
+                   interrupted=bool(row[8]), problems=tuple(json.loads(row[9])))
+
+    def _resolve_run_id(self, run_id: str) -> str | None:
+        if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
+            return run_id
+        matches = [r[0] for r in self._read(
+            "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started_at DESC LIMIT 6",
+            (len(run_id), run_id))]
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise PromptCIError(f"run id {run_id!r} is ambiguous: it starts {shown}; give more characters")
+        return matches[0] if matches else None
+
+    def last_run(self, before: str | None = None) -> Run | None:
+        """The latest finished or interrupted run; with `before` (a run id or an ISO time), the latest
+        one that started before it."""
+        sql = "SELECT id FROM runs WHERE (finished_at IS NOT NULL OR interrupted = 1)"
+        params: list[Any] = []
+        if before is not None:
+            cutoff = self._read("SELECT started_at FROM runs WHERE id = ?", (before,))
+            sql += " AND started_at < ? AND id != ?"
+            params += [cutoff[0][0] if cutoff else before, before]
+        rows = self._read(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1", params)
+        return self.load_run(rows[0][0]) if rows else None
+
+    def list_runs(self, limit: int = 20) -> list[RunInfo]:
+        rows = self._read(
+            "SELECT id, started_at, finished_at, git_commit, git_dirty, models, summary, interrupted"
+            " FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
+        return [RunInfo(run_id=r[0], started_at=r[1], finished_at=r[2], commit=r[3], dirty=bool(r[4]),
+                        models=tuple(json.loads(r[5])),
+                        summary=summary_from_json(r[6]) or self._summary_of_unfinished(r[0]),
+                        interrupted=bool(r[7]))
+                for r in rows]
+
+    def _summary_of_unfinished(self, run_id: str) -> Summary:
+        data = self._read("SELECT data FROM results WHERE run_id = ?", (run_id,))
+        return summarize(CaseResult.from_dict(json.loads(d)) for (d,) in data)
+
+    # response cache
+
+    @staticmethod
+    def cache_key(provider_identity: Mapping[str, Any], request: Request) -> str:
+        """What changes the answer: the endpoint, model, params and rendered messages. Timeouts,
+        retries and concurrency are not part of a Request, so they never change the key."""
+        return content_hash(cache_identity(provider_identity, request))
+
+    def cache_get(self, key: str) -> Completion | None:
+        """The cached answer marked cached=True, with the latency and TTFT measured when it was fresh."""
+        rows = self._read(f"SELECT {CACHE_ANSWER} FROM cache WHERE key = ?", (key,))
+        return completion_from_row(rows[0]) if rows else None
+
+    def cache_put(self, key: str, request: Request, completion: Completion,
+                  provider_identity: Mapping[str, Any] | None = None) -> None:
+        """Keep a successful answer (failures are never cached). Give provider_identity so that
+        recordings written from the cache show the endpoint too."""
+        if not completion.ok:
+            return
+        identity = cache_identity(provider_identity, request)
+        self._write(
+            f"INSERT OR REPLACE INTO cache (key, {CACHE_ANSWER}, created_at, identity)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
+             *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
+             completion.latency_ms, completion.ttft_ms, now_iso(), canonical_json(identity)),
+        )
+
+    def cache_entries(self, keys: Iterable[str] | None = None) -> Iterator[CacheEntry]:
+        """Cached answers (all of them, or those with these keys) in key order, for recordings."""
+        sql = f"SELECT key, identity, created_at, {CACHE_ANSWER} FROM cache"
+        if keys is None:
+            rows = self._read(sql + " ORDER BY key")
+        else:
+            rows = []
+            wanted = sorted(set(keys))
+            for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+                batch = wanted[start:start + 500]
+                marks = ",".join("?" * len(batch))
+                rows += self._read(f"{sql} WHERE key IN ({marks}) ORDER BY key", batch)
+        for key, identity, created_at, *answer in rows:
+            yield CacheEntry(key=key, identity=json.loads(identity), completion=completion_from_row(answer),
+                             created_at=created_at)
+
+    # request ledger
+
+    def record_request(self, entry: LedgerEntry) -> None:
+        self._write(*ledger_insert(entry))
+
+    def ledger(self, since: str | None = None, run_id: str | None = None) -> list[LedgerEntry]:
+        """Ledger rows in time order, from `since` (ISO time, inclusive) and/or of one run."""
+        sql = f"SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger WHERE 1 = 1"
+        params: list[Any] = []
+        if since is not None:
+            sql += " AND ts >= ?"
+            params.append(parse_iso(since).timestamp())
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(run_id)
+        return [LedgerEntry(*row) for row in self._read(sql + " ORDER BY ts, id", params)]
+
+
+def cache_identity(provider_identity: Mapping[str, Any] | None, request: Request) -> dict[str, Any]:
+    identity: dict[str, Any] = {"request": request.identity()}
+    if provider_identity is not None:
+        identity["provider"] = dict(provider_identity)
+    return identity

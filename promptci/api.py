@@ -152,8 +152,18 @@ def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: Run
     return jobs, models
 
 
-def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
-        on_result: Callable[[CaseResult], None] | None = None) -> RunOutcome:
+@dataclass
+class PreparedRun:
+    """A run loaded and rendered up to its jobs, before any provider is built: what run() and
+    dry_run() share."""
+
+    settings: Settings
+    jobs: list[Job]
+    models: list[str]
+    problems: list[str]
+
+
+def prepare_run(options: RunOptions) -> PreparedRun:
     root = resolve_root(options.root)
     settings = load_settings(root, options.environment)
     suite = load_suite(settings, options.paths, keep_going=options.keep_going)
@@ -163,8 +173,16 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
     jobs, models = build_jobs(cases, suite, rendered, options, settings)
     if not jobs:
         raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")
-    endpoints = build_endpoints(models, settings, options.replay)
-    return execute(settings, options, jobs, models, endpoints, problems, on_start, on_result)
+    return PreparedRun(settings, jobs, models, problems)
+
+
+def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
+        on_result: Callable[[CaseResult], None] | None = None) -> RunOutcome:
+    prepared = prepare_run(options)
+    settings = prepared.settings
+    endpoints = build_endpoints(prepared.models, settings, options.replay)
+    return execute(settings, options, prepared.jobs, prepared.models, endpoints, prepared.problems,
+                   on_start, on_result)
 
 
 def execute(settings: Settings, options: RunOptions, jobs: list, models: list[str], endpoints: dict,

@@ -52,8 +52,8 @@ def load_object(spec: str, root: Path | None = None) -> Any:
     if target.endswith(".py"):
         module = _load_file_module(Path(target) if root is None else root / target, spec)
     else:
-        if root is not None and str(root) not in sys.path:
-            sys.path.insert(0, str(root))
+        if root is not None:
+            _put_root_first(root, target)
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
@@ -62,6 +62,22 @@ def load_object(spec: str, root: Path | None = None) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise PromptCIError(f"module {target!r} has no attribute {attr!r} (from {spec!r})") from None
+
+
+def _put_root_first(root: Path, target: str) -> None:
+    """Put root first on sys.path, and forget a same-named module imported from elsewhere (another
+    project's app.py in the same process) when root has its own."""
+    root_text = str(root)
+    if root_text in sys.path:
+        sys.path.remove(root_text)
+    sys.path.insert(0, root_text)
+    module = sys.modules.get(target)
+    module_file = getattr(module, "__file__", None)
+    relative = Path(*target.split("."))
+    has_own = (root / relative.with_suffix(".py")).is_file() or (root / relative / "__init__.py").is_file()
+    if module_file and has_own and not Path(module_file).resolve().is_relative_to(root.resolve()):
+        for name in [n for n in sys.modules if n == target or n.startswith(target + ".")]:
+            del sys.modules[name]
 
 
 def _load_file_module(path: Path, spec: str) -> Any:

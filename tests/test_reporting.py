@@ -87,7 +87,7 @@ def test_group_rows_aggregate_per_prompt_and_model(run: Run) -> None:
     assert (gpt.total, gpt.passed, gpt.failed, gpt.errors, gpt.cached) == (3, 2, 1, 0, 1)
     assert gpt.pass_rate == pytest.approx(2 / 3)
     assert gpt.mean_score == pytest.approx((1.0 + 0.5 + 0.5) / 3)
-    assert (gpt.input_tokens, gpt.output_tokens) == (220, 11)
+    assert (gpt.input_tokens, gpt.output_tokens) == (150, 8)  # billed tokens: the cache hit (70/3) billed none
     assert gpt.cost_usd == pytest.approx(0.003) and gpt.cost_unknown == 0
     assert gpt.saved_usd == pytest.approx(0.001)
     # the cached 5 ms result is left out of the latency statistics
@@ -120,7 +120,7 @@ def test_json_has_the_spec_fields(run: Run) -> None:
     assert d["git"]["commit"] == "abcdef1234567890" and d["git"]["dirty"] is True
     assert {"total", "passed", "failed", "errors", "skipped", "cost_usd", "input_tokens",
             "output_tokens", "cached", "saved_usd", "cost_unknown"} <= set(d["summary"])
-    assert d["summary"]["failed"] == 1 and d["summary"]["input_tokens"] == 230
+    assert d["summary"]["failed"] == 1 and d["summary"]["input_tokens"] == 160  # the cache hit billed none
     spec_result_keys = {"prompt", "case_id", "file", "line", "model", "repeat", "status", "output", "scores",
                         "input_tokens", "output_tokens", "cost_usd", "latency_ms", "ttft_ms", "cached",
                         "resolved_model", "error"}
@@ -156,7 +156,7 @@ def test_json_refuses_a_newer_or_missing_schema(run: Run) -> None:
 def test_table_shows_the_numbers(run: Run) -> None:
     text = render(run)
     gpt_line = next(line for line in text.splitlines() if GPT in line)
-    for cell in ("2/3", "67%", "0.67", "220/11", "$0.003", "200ms", "290ms", "60ms"):
+    for cell in ("2/3", "67%", "0.67", "150/8", "$0.003", "200ms", "290ms", "60ms"):
         assert cell in gpt_line, cell
     llama_line = next(line for line in text.splitlines() if "route" in line and LLAMA in line)
     assert "unknown" in llama_line and "$0.00 " not in llama_line
@@ -166,7 +166,7 @@ def test_table_shows_the_numbers(run: Run) -> None:
     assert "warning: goldens/bad.yaml:3" in text
     totals = text.strip().splitlines()[-1]
     assert totals.startswith("3 passed, 1 failed, 1 error, 1 skipped, cost $0.003 + 1 unknown")
-    assert "tokens 230 in / 13 out" in totals and "1 cached (saved $0.001)" in totals and "12.5s" in totals
+    assert "tokens 160 in / 10 out" in totals and "1 cached (saved $0.001)" in totals and "12.5s" in totals
 
 
 def test_narrow_console_keeps_the_names(run: Run) -> None:

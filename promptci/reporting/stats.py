@@ -128,8 +128,8 @@ def build_row(prompt: str, model: str, results: Sequence[CaseResult]) -> GroupRo
         skipped=skipped,
         pass_rate=passed / counted if counted else None,
         mean_score=mean(scored),
-        input_tokens=sum(r.input_tokens or 0 for r in results),
-        output_tokens=sum(r.output_tokens or 0 for r in results),
+        input_tokens=sum(r.input_tokens or 0 for r in results if not r.cached),  # billed tokens only
+        output_tokens=sum(r.output_tokens or 0 for r in results if not r.cached),
         cost_usd=cost,
         cost_unknown=unknown,
         saved_usd=sum(r.saved_usd or 0.0 for r in results if r.cached),

@@ -1,0 +1,60 @@
+"""Shared fixtures: temporary projects, the CLI, and an environment without real keys."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from promptci.cli import app
+from helpers_project import make_project
+
+REPO = Path(__file__).resolve().parent.parent
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def no_real_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real provider: drop keys and base URLs the developer's shell may hold."""
+    for name in KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path):  # noqa: ANN201 - returns the make_project partial
+    """project({"prompts/x.txt": "...", ...}) -> root, a fresh project under tmp_path."""
+
+    def build(files: Mapping[str, str | bytes] | None = None, *, with_greet: bool = False) -> Path:
+        return make_project(tmp_path / "project", files, with_greet=with_greet)
+
+    return build
+
+
+@pytest.fixture
+def demo_project(tmp_path: Path) -> Path:
+    """A copy of the bundled demo suite (promptci.yaml, app.py, prompts, goldens, schemas)."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    for name in ("promptci.yaml", "app.py"):
+        shutil.copy(REPO / name, root / name)
+    for name in ("prompts", "goldens", "schemas"):
+        shutil.copytree(REPO / name, root / name)
+    return root
+
+
+class Cli:
+    """Invokes `promptci` in-process with typer's CliRunner."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str | Path, env: Mapping[str, str] | None = None):  # noqa: ANN204
+        return self.runner.invoke(app, [str(a) for a in args], env=dict(env or {}))
+
+
+@pytest.fixture
+def cli() -> Iterator[Cli]:
+    yield Cli()

@@ -145,7 +145,7 @@ class DryRunRow:
     model: str
     price: Price | None
     is_free: bool  # echo, python:, replay: nothing is billed
-    cases: int = 0
+    case_keys: set[str] = field(default_factory=set)
     requests: int = 0
     cached: int = 0  # requests the response cache would answer, at no cost
     input_tokens: int = 0  # of the requests that would be sent
@@ -154,7 +154,12 @@ class DryRunRow:
     cost_usd: float | None = 0.0  # None: unknown price
     methods: set[str] = field(default_factory=set)
 
-    def add(self, estimate: RequestEstimate, is_cached: bool) -> None:
+    @property
+    def cases(self) -> int:
+        return len(self.case_keys)
+
+    def add(self, case_key: str, estimate: RequestEstimate, is_cached: bool) -> None:
+        self.case_keys.add(case_key)
         self.requests += 1
         if is_cached:
             self.cached += 1
@@ -211,7 +216,7 @@ class DryRunReport:
                 "cost_usd": self.cost_usd, "unknown_price_models": self.unknown_price_models,
             },
             "budget_usd": self.budget_usd,
-            "method": {"input": HEURISTIC_METHOD, "output": (
+            "method": {"input": sorted(set().union(*(r.methods for r in self.rows))), "output": (
                 f"params.max_tokens (an upper bound) or {DEFAULT_OUTPUT_TOKENS} per request when unset")},
             "notes": list(self.notes),
             "problems": list(self.problems),

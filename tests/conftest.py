@@ -7,10 +7,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from fakeserver import FakeServer, running_fake_server
+from helpers_project import make_project
 from typer.testing import CliRunner
 
 from promptci.cli import app
-from helpers_project import make_project
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
@@ -23,8 +24,29 @@ def no_real_provider(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def no_backoff_waits(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> list[float]:
+    """Retries happen, their waits are recorded but not slept (tests marked real_waits keep them)."""
+    waits: list[float] = []
+    if request.node.get_closest_marker("real_waits"):
+        return waits
+
+    async def record_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("promptci.retrying.default_sleep", record_wait)
+    return waits
+
+
 @pytest.fixture
-def project(tmp_path: Path):  # noqa: ANN201 - returns the make_project partial
+def fake_server() -> Iterator[FakeServer]:
+    """A fake OpenAI/Anthropic server on 127.0.0.1; tune it with server.config / server.script(...)."""
+    with running_fake_server() as server:
+        yield server
+
+
+@pytest.fixture
+def project(tmp_path: Path):
     """project({"prompts/x.txt": "...", ...}) -> root, a fresh project under tmp_path."""
 
     def build(files: Mapping[str, str | bytes] | None = None, *, with_greet: bool = False) -> Path:
@@ -51,7 +73,7 @@ class Cli:
     def __init__(self) -> None:
         self.runner = CliRunner()
 
-    def __call__(self, *args: str | Path, env: Mapping[str, str] | None = None):  # noqa: ANN204
+    def __call__(self, *args: str | Path, env: Mapping[str, str] | None = None):
         return self.runner.invoke(app, [str(a) for a in args], env=dict(env or {}))
 
 

@@ -53,7 +53,8 @@ def test_json_report_to_stdout_and_file(cli, project, tmp_path: Path) -> None:
     assert document["schema_version"] == 1
     assert document["summary"]["total"] == 2 and document["summary"]["passed"] == 2
     first = document["results"][0]
-    assert (first["prompt"], first["case_id"], first["file"], first["line"]) == ("greet", "ada", "goldens/greet.yaml", 2)
+    where = (first["prompt"], first["case_id"], first["file"], first["line"])
+    assert where == ("greet", "ada", "goldens/greet.yaml", 2)
     assert first["model"] == "echo" and first["output"] == "Hello Ada!\n" and first["scores"][0]["passed"] is True
     assert json.loads(out.read_text())["run_id"] == document["run_id"]
     assert "<testsuite" in (tmp_path / "junit.xml").read_text()
@@ -98,7 +99,8 @@ def test_model_matrix_puts_models_side_by_side(cli, project) -> None:
 
 def test_gate_min_pass_rate_allows_a_share_of_failures(cli, project) -> None:
     golden = GREET_GOLDEN.replace("expected: Hello Bob!", "expected: Bye Bob!")
-    root = project({**GREET, "goldens/greet.yaml": golden, "promptci.yaml": "models: [echo]\ngate: {min_pass_rate: 0.5}\n"})
+    config = "models: [echo]\ngate: {min_pass_rate: 0.5}\n"
+    root = project({**GREET, "goldens/greet.yaml": golden, "promptci.yaml": config})
     assert cli("run", "--root", root).exit_code == 0
     (root / "promptci.yaml").write_text("models: [echo]\ngate: {min_pass_rate: 0.9}\n")
     assert cli("run", "--root", root).exit_code == 1
@@ -222,7 +224,8 @@ def test_two_projects_with_their_own_app_module_in_one_process(cli, project, tmp
 def test_paths_select_golden_files(cli, project) -> None:
     root = project({
         **GREET, "goldens/greet.yaml": GREET_GOLDEN, "promptci.yaml": "models: [echo]\n",
-        "prompts/other.txt": "Other {{ x }}", "goldens/other.yaml": "cases:\n  - input: {x: 1}\n    expected: Other 1\n",
+        "prompts/other.txt": "Other {{ x }}",
+        "goldens/other.yaml": "cases:\n  - input: {x: 1}\n    expected: Other 1\n",
     })
     result = cli("run", "--root", root, root / "goldens" / "other.yaml", "--format", "json")
     assert result.exit_code == 0, result.output

@@ -1,0 +1,229 @@
+"""What the OpenAI and Anthropic providers share: reading the key, classifying HTTP failures into
+the ProviderError family (never with a key in the text), the rpm limiter and stream timing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from promptci.config import DEFAULT_KEY_ENV, ProviderSettings
+from promptci.errors import (
+    AuthError,
+    BadRequest,
+    ConnectionFailed,
+    MissingKey,
+    ModelNotFound,
+    ProviderError,
+    RateLimited,
+    ServerError,
+    Timeout,
+)
+from promptci.providers.base import ProviderContext, api_key_env
+from promptci.types import Completion, Usage
+
+MAX_MESSAGE_CHARS = 500
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One named provider's connection facts, as error messages need them. The key never prints."""
+
+    provider: str
+    key_env: str
+    key: str = field(repr=False)
+    base_url: str | None = None
+    timeout_s: float = 60.0
+    rpm: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def scrub(self, text: str) -> str:
+        """`text` without the key, cut to a readable length."""
+        if self.key:
+            text = text.replace(self.key, REDACTED)
+        return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "..."
+
+
+def read_endpoint(config: ProviderSettings, ctx: ProviderContext) -> Endpoint:
+    """The provider's endpoint with its key from the environment; MissingKey when it is not set."""
+    key_env = api_key_env(config) or DEFAULT_KEY_ENV.get(config.type, "API_KEY")
+    key = os.environ.get(key_env, "")
+    if not key:
+        raise MissingKey(
+            f"{key_env} is not set (needed by provider '{config.name}'); export it or use --replay"
+        )
+    return Endpoint(
+        provider=config.name, key_env=key_env, key=key, base_url=config.base_url,
+        timeout_s=ctx.settings.timeout_s, rpm=config.rpm, options=dict(config.options),
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date), if given."""
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def server_message(body: object, fallback: str) -> str:
+    """The human message inside an error body of either dialect: {"error": {"message": ...}}."""
+    inner = body.get("error", body) if isinstance(body, Mapping) else body
+    if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+        return inner["message"]
+    if isinstance(inner, str) and inner:
+        return inner
+    return fallback
+
+
+def error_code(body: object) -> str | None:
+    inner = body.get("error", body) if isinstance(body, Mapping) else None
+    if isinstance(inner, Mapping):
+        code = inner.get("code") or inner.get("type")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def classify_status(endpoint: Endpoint, model: str, status: int, headers: Mapping[str, str] | None,
+                    body: object, fallback: str) -> ProviderError:
+    """An HTTP error answer as the ProviderError the runner acts on."""
+    said = endpoint.scrub(server_message(body, fallback))
+    where = f"provider '{endpoint.provider}'"
+    if status in (401, 403):
+        return AuthError(f"authentication failed for {where} (check {endpoint.key_env}): HTTP {status}: {said}",
+                         status)
+    if status == 404:
+        return ModelNotFound(f"model '{model}' not found at {where} (HTTP 404: {said}); "
+                             f"check the model name and the provider's base_url", status)
+    if status == 429 and error_code(body) == "insufficient_quota":
+        quota = BadRequest(f"{where} refused the request: quota exhausted (HTTP 429: {said})", status)
+        quota.stops_model = True
+        return quota
+    if status == 429:
+        return RateLimited(f"rate limited by {where} (HTTP 429: {said})", status, retry_after_seconds(headers))
+    if status == 408:
+        return Timeout(f"{where} timed out the request (HTTP 408: {said})", status)
+    if status >= 500 or status < 400:  # < 400: an error event inside a 200 stream
+        return ServerError(f"{where} failed (HTTP {status}: {said})", status)
+    return BadRequest(f"{where} rejected the request (HTTP {status}: {said})", status)
+
+
+def timeout_error(endpoint: Endpoint) -> Timeout:
+    return Timeout(f"no answer from provider '{endpoint.provider}' within {endpoint.timeout_s:g} s")
+
+
+def connection_error(endpoint: Endpoint, cause: BaseException | None) -> ConnectionFailed:
+    detail = f": {endpoint.scrub(str(cause))}" if cause is not None and str(cause) else ""
+    where = f" at {endpoint.base_url}" if endpoint.base_url else ""
+    return ConnectionFailed(f"connection to provider '{endpoint.provider}'{where} failed{detail}")
+
+
+def cut_stream_error(endpoint: Endpoint, missing: str) -> ConnectionFailed:
+    return ConnectionFailed(f"the stream from provider '{endpoint.provider}' ended before {missing} "
+                            f"(cut mid-way); the partial answer was discarded")
+
+
+def malformed_error(endpoint: Endpoint, exc: BaseException) -> ServerError:
+    """Invalid JSON from the server: retryable, like a 5xx (a proxy or server in trouble)."""
+    return ServerError(f"malformed response from provider '{endpoint.provider}': {endpoint.scrub(str(exc))}")
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """httpx2 errors that can escape an SDK's stream iteration (anthropic does not wrap them)."""
+    import httpx2
+
+    return (httpx2.TransportError,)
+
+
+def classify_transport(endpoint: Endpoint, exc: BaseException) -> ProviderError:
+    import httpx2
+
+    if isinstance(exc, httpx2.TimeoutException):
+        return timeout_error(endpoint)
+    return connection_error(endpoint, exc)
+
+
+def reserved_param(params: Mapping[str, Any], reserved: Iterable[str]) -> str | None:
+    """The first param promptci sets itself (model, messages, stream...), which a prompt may not override."""
+    taken = set(reserved)
+    return next((name for name in params if name in taken), None)
+
+
+class RateLimiter:
+    """Evenly spaced request starts: at most `rpm` per minute, no bursts.
+
+    No lock is needed: the next slot is claimed before the first await, on one event loop.
+    """
+
+    def __init__(self, rpm: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        if rpm <= 0:
+            raise ValueError("rpm must be positive")
+        self.interval_s = 60.0 / rpm
+        self._clock = clock
+        self._sleep = sleep
+        self._next_start = float("-inf")
+
+    async def acquire(self) -> None:
+        now = self._clock()
+        start = max(now, self._next_start)
+        self._next_start = start + self.interval_s
+        if start > now:
+            await self._sleep(start - now)
+
+
+class StreamRecorder:
+    """Times a streamed answer and keeps its text deltas."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first_text_at: float | None = None
+        self.chunks: list[str] = []
+
+    def add_text(self, text: str | None) -> None:
+        if not text:
+            return
+        if self.first_text_at is None:
+            self.first_text_at = time.perf_counter()
+        self.chunks.append(text)
+
+    def completion(self, *, usage: Usage | None, resolved_model: str | None,
+                   finish_reason: str | None) -> Completion:
+        ended = time.perf_counter()
+        ttft = None if self.first_text_at is None else (self.first_text_at - self.started) * 1000.0
+        return Completion(
+            text="".join(self.chunks), usage=usage, latency_ms=(ended - self.started) * 1000.0, ttft_ms=ttft,
+            resolved_model=resolved_model or None, finish_reason=finish_reason, chunks=tuple(self.chunks),
+        )
+
+
+async def with_deadline(awaitable: Awaitable[Completion], endpoint: Endpoint) -> Completion:
+    """The SDK's timeout is per read; this bounds the whole request, so a slow drip cannot hang a run."""
+    try:
+        if sys.version_info >= (3, 11):  # asyncio.timeout runs in this task: no extra task per request
+            async with asyncio.timeout(endpoint.timeout_s):
+                return await awaitable
+        return await asyncio.wait_for(awaitable, timeout=endpoint.timeout_s)
+    except asyncio.TimeoutError:
+        raise timeout_error(endpoint) from None

@@ -1,0 +1,181 @@
+"""The `anthropic` provider: the Messages API, streamed as raw events, on one pooled AsyncAnthropic
+client per named provider. System messages go in `system=`; max_tokens defaults to 1024."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import anthropic
+
+from promptci.config import ProviderSettings
+from promptci.errors import BadRequest, ProviderError
+from promptci.providers._http import (
+    Endpoint,
+    RateLimiter,
+    StreamRecorder,
+    classify_status,
+    classify_transport,
+    connection_error,
+    cut_stream_error,
+    malformed_error,
+    read_endpoint,
+    reserved_param,
+    timeout_error,
+    transport_errors,
+    with_deadline,
+)
+from promptci.providers.base import ProviderContext, split_model
+from promptci.types import Completion, Message, Request, Usage
+
+DEFAULT_MAX_TOKENS = 1024
+RESERVED_PARAMS = ("model", "messages", "stream", "system", "extra_body", "extra_headers", "extra_query",
+                   "timeout")
+
+
+def anthropic_provider(config: ProviderSettings, ctx: ProviderContext) -> AnthropicProvider:
+    return AnthropicProvider(read_endpoint(config, ctx))
+
+
+@functools.lru_cache(maxsize=1)
+def sdk_keywords() -> frozenset[str]:
+    """messages.create's keyword arguments. In anthropic 2.x temperature, top_p and top_k are not among
+    them, so they travel in extra_body with every other unknown param."""
+    from anthropic.resources.messages import AsyncMessages
+
+    return frozenset(inspect.signature(AsyncMessages.create).parameters) - {"self"}
+
+
+def request_kwargs(request: Request) -> dict[str, Any]:
+    """request.params as messages.create keyword arguments (`stop` becomes `stop_sequences`)."""
+    params = dict(request.params)
+    reserved = reserved_param(params, RESERVED_PARAMS)
+    if reserved is not None:
+        raise BadRequest(f"parameter {reserved!r} is set by promptci and cannot be given in a prompt's params")
+    if "stop" in params and "stop_sequences" not in params:
+        stop = params.pop("stop")
+        params["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop or ())
+    params.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    known = sdk_keywords()
+    kwargs = {name: value for name, value in params.items() if name in known}
+    extra = {name: value for name, value in params.items() if name not in known}
+    if extra:
+        kwargs["extra_body"] = extra
+    return kwargs
+
+
+def split_system(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, str]]]:
+    """System messages joined into one `system` string; the rest as the conversation."""
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    turns = [dict(m) for m in messages if m["role"] != "system"]
+    return ("\n\n".join(system) if system else None), turns
+
+
+class AnthropicProvider:
+    """Streams every request; classifies failures; leaves retries to promptci.retrying."""
+
+    is_cacheable = True
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.name = endpoint.provider
+        self.endpoint = endpoint
+        self._client: anthropic.AsyncAnthropic | None = None
+        self._limiter = RateLimiter(endpoint.rpm) if endpoint.rpm else None
+
+    def client(self) -> anthropic.AsyncAnthropic:
+        """Made on first use, inside the running event loop, then shared by every request."""
+        if self._client is None:
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self.endpoint.key, base_url=self.endpoint.base_url, timeout=self.endpoint.timeout_s,
+                max_retries=0, default_headers=self.endpoint.options.get("headers") or None,
+            )
+        return self._client
+
+    async def complete(self, request: Request) -> Completion:
+        _, model = split_model(request.model)
+        kwargs = request_kwargs(request)
+        system, turns = split_system(request.messages)
+        if system is not None:
+            kwargs["system"] = system
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        try:
+            return await with_deadline(self._stream(model, turns, kwargs), self.endpoint)
+        except ProviderError:
+            raise
+        except anthropic.APIStatusError as exc:
+            raise classify_status(self.endpoint, model, exc.status_code, exc.response.headers, exc.body,
+                                  exc.message) from None
+        except anthropic.APITimeoutError:
+            raise timeout_error(self.endpoint) from None
+        except anthropic.APIConnectionError as exc:
+            raise connection_error(self.endpoint, exc.__cause__ or exc) from None
+        except json.JSONDecodeError as exc:
+            raise malformed_error(self.endpoint, exc) from None
+        except transport_errors() as exc:  # anthropic lets httpx2 errors out of a stream unwrapped
+            raise classify_transport(self.endpoint, exc) from None
+
+    async def _stream(self, model: str, turns: list[dict[str, str]], kwargs: dict[str, Any]) -> Completion:
+        recorder = StreamRecorder()
+        stream = await self.client().messages.create(
+            model=model, messages=turns, stream=True, **kwargs,  # type: ignore[arg-type]
+        )
+        state = _StreamState()
+        async for event in stream:
+            state.apply(event, recorder)
+        if not state.has_stopped:
+            raise cut_stream_error(self.endpoint, "message_stop")
+        return recorder.completion(usage=state.usage(), resolved_model=state.model,
+                                   finish_reason=state.stop_reason)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+class _StreamState:
+    """What the raw events said so far: usage comes in message_start and message_delta."""
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.stop_reason: str | None = None
+        self.has_stopped = False
+        self.has_usage = False
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cached_input_tokens = 0
+
+    def apply(self, event: Any, recorder: StreamRecorder) -> None:
+        kind = event.type
+        if kind == "content_block_delta":
+            if getattr(event.delta, "type", None) == "text_delta":
+                recorder.add_text(event.delta.text)
+        elif kind == "message_start":
+            self.model = event.message.model
+            self._take_usage(event.message.usage)
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            self._take_usage(event.usage)
+        elif kind == "message_stop":
+            self.has_stopped = True
+
+    def _take_usage(self, usage: Any) -> None:
+        """Counts are cumulative; a later event's non-empty value replaces an earlier one."""
+        if usage is None:
+            return
+        self.has_usage = True
+        fields: Mapping[str, str] = {"input_tokens": "input_tokens", "output_tokens": "output_tokens",
+                                     "cache_read_input_tokens": "cached_input_tokens"}
+        for source, target in fields.items():
+            value = getattr(usage, source, None)
+            if value:
+                setattr(self, target, int(value))
+
+    def usage(self) -> Usage | None:
+        if not self.has_usage:
+            return None
+        return Usage(self.input_tokens, self.output_tokens, self.cached_input_tokens)

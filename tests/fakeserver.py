@@ -1,0 +1,473 @@
+"""A fake OpenAI/Anthropic model server on 127.0.0.1 for tests and benchmarks: deterministic answers,
+exact usage, configurable latency and injected faults. Run it alone with `python tests/fakeserver.py`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+STATS_PATH = "/_stats"
+FAULTS = ("ok", "429", "500", "529", "hang", "malformed", "cut", "truncate", "400", "401", "404")
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+           500: "Internal Server Error", 529: "Overloaded"}
+CREATED = 1_700_000_000  # a fixed timestamp keeps answers byte-identical
+
+
+@dataclass
+class FakeConfig:
+    """How the server answers. Mutable: a test may change it between requests."""
+
+    latency_s: float = 0.0  # request received -> last byte sent
+    ttft_s: float | None = None  # request received -> first text chunk; None: latency / chunks
+    chunks: int = 3  # text deltas per streamed answer (fewer when the answer is shorter)
+    model_suffix: str = "-2024-07-18"  # the resolved model is the requested one plus this
+    responder: Callable[[dict[str, Any]], str] | None = None  # request body -> answer; None: echo
+    script: list[str] = field(default_factory=list)  # faults for the first requests, in arrival order
+    rate_limit_p: float = 0.0  # then answer this share of requests 429 (seeded, reproducible)
+    seed: int = 0
+    retry_after: str | None = "1"  # Retry-After header on 429s (None: no header)
+    retry_after_ms: str | None = None  # retry-after-ms header on 429s
+    hang_s: float = 30.0  # how long a "hang" waits before answering
+    unauthorized: bool = False  # answer every request 401
+    unknown_models: tuple[str, ...] = ()  # answer requests for these models 404 model_not_found
+    cached_tokens: int = 0  # reported as cached input tokens
+    error_message: str | None = None  # replaces the message in error bodies
+    record: bool = True  # keep request bodies and headers
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    headers: Mapping[str, str]  # lower-case names
+    body: dict[str, Any]
+    query: str = ""
+    received_at: float = 0.0  # time.perf_counter() on arrival
+
+
+class FakeServer:
+    """An asyncio HTTP/1.1 server in its own thread. Use `running_fake_server()` in tests."""
+
+    def __init__(self, config: FakeConfig | None = None, port: int = 0) -> None:
+        self.config = config or FakeConfig()
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+        self.counts: Counter[str] = Counter()
+        self.connections = 0  # TCP connections accepted: shows whether a client pools them
+        self._script: deque[str] = deque()
+        self.script(*self.config.script)
+        self._rng = random.Random(self.config.seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._serial = 0
+        self._start_error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    @property
+    def total(self) -> int:
+        """Model requests received (any path but /_stats)."""
+        return sum(self.counts.values())
+
+    def script(self, *faults: str) -> None:
+        """Answer the next requests with these faults, in order ("ok" for a normal answer)."""
+        unknown = [f for f in faults if f not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown fault(s) {unknown}; known: {FAULTS}")
+        self._script.extend(faults)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.counts.clear()
+        self.connections = 0
+
+    def start(self) -> FakeServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="fake-model-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(10) or self._start_error is not None:
+            raise RuntimeError(f"fake model server did not start: {self._start_error}")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None or self._stopping is None:
+            return
+        self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(10)
+        self._loop = self._thread = None
+
+    def _run(self, ready: threading.Event) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve(ready))
+        except OSError as exc:  # e.g. the port is taken
+            self._start_error = exc
+            ready.set()
+        finally:
+            self._loop.close()
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._stopping = asyncio.Event()
+        server = await asyncio.start_server(self._connection, "127.0.0.1", self.port, backlog=1024)
+        self.port = server.sockets[0].getsockname()[1]
+        ready.set()
+        await self._stopping.wait()
+        server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await server.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            while await self._serve_one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; False when the connection must close."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, path, query, headers = _parse_head(head)
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        if method == "GET" and path == STATS_PATH:
+            writer.write(_json_response(200, {"total": self.total, "by_path": dict(self.counts)}))
+            return True
+        # Azure deployments post to /openai/deployments/<name>/chat/completions
+        is_chat = path.endswith("/chat/completions")
+        if method != "POST" or not (is_chat or path == MESSAGES_PATH):
+            writer.write(_json_response(404, {"error": {"message": f"no route {method} {path}"}}))
+            return True
+        request = json.loads(body or b"{}")
+        self.counts[path] += 1
+        self._serial += 1
+        if self.config.record:
+            self.requests.append(RecordedRequest(path, headers, request, query, time.perf_counter()))
+        answer = _Answer(self, is_chat, request, self._serial)
+        return await answer.send(self._pick_fault(request), writer)
+
+    def _pick_fault(self, request: Mapping[str, Any]) -> str:
+        if self.config.unauthorized:
+            return "401"
+        if request.get("model") in self.config.unknown_models:
+            return "404"
+        if self._script:
+            return self._script.popleft()
+        if self.config.rate_limit_p and self._rng.random() < self.config.rate_limit_p:
+            return "429"
+        return "ok"
+
+
+class _Answer:
+    """One request's answer in either dialect, with or without faults."""
+
+    def __init__(self, server: FakeServer, is_chat: bool, request: dict[str, Any], serial: int) -> None:
+        self.config = server.config
+        self.request = request
+        self.is_anthropic = not is_chat
+        self.serial = serial
+        self.model = f"{request.get('model', '')}{self.config.model_suffix}"
+        words = _answer_text(request, self.config.responder).split(" ")
+        limit = request.get("max_tokens") or request.get("max_completion_tokens")
+        self.is_cut_short = isinstance(limit, int) and len(words) > limit
+        self.text = " ".join(words[:limit] if self.is_cut_short else words)
+        self.input_tokens = _count_input_words(request)
+        self.output_tokens = len(self.text.split())
+
+    async def send(self, fault: str, writer: asyncio.StreamWriter) -> bool:
+        if fault in ("400", "401", "404", "429", "500", "529"):
+            await asyncio.sleep(0)
+            writer.write(self._error(int(fault)))
+            return True
+        if fault == "hang":
+            await asyncio.sleep(self.config.hang_s)
+        if not self.request.get("stream"):
+            await asyncio.sleep(self.config.latency_s)
+            body = b'{"id": "broken", "choices": [' if fault == "malformed" else _dumps(self._plain())
+            writer.write(_raw_response(200, body))
+            return True
+        return await self._stream(fault, writer)
+
+    def _error(self, status: int) -> bytes:
+        kinds = {400: ("invalid_request_error", "Invalid request"),
+                 401: ("authentication_error", "invalid x-api-key"), 404: ("not_found_error", "model not found"),
+                 429: ("rate_limit_error", "Rate limit reached"), 500: ("api_error", "Internal server error"),
+                 529: ("overloaded_error", "Overloaded")}
+        kind, message = kinds[status]
+        if status == 404:
+            message = f"The model `{self.request.get('model')}` does not exist"
+        message = self.config.error_message or message
+        headers: dict[str, str] = {}
+        if status == 429 and self.config.retry_after is not None:
+            headers["retry-after"] = self.config.retry_after
+        if status == 429 and self.config.retry_after_ms is not None:
+            headers["retry-after-ms"] = self.config.retry_after_ms
+        if self.is_anthropic:
+            body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+        else:
+            code = "model_not_found" if status == 404 else kind
+            body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        return _json_response(status, body, headers)
+
+    async def _stream(self, fault: str, writer: asyncio.StreamWriter) -> bool:
+        writer.write(_stream_head())
+        events = self._anthropic_events() if self.is_anthropic else self._openai_events()
+        for index, event in enumerate(events):
+            if event is _TEXT:
+                if not await self._send_text(fault, writer):
+                    return False
+                if fault == "truncate":  # a clean end of stream without the terminal events
+                    break
+            elif fault == "malformed" and index > 0:
+                name = b"event: content_block_delta\n" if self.is_anthropic else b""
+                writer.write(_chunk(name + b'data: {"id": "broken", "choi\n\n'))
+                break
+            else:
+                writer.write(_chunk(event))  # type: ignore[arg-type]
+        if not self.is_anthropic:
+            writer.write(_chunk(b"data: [DONE]\n\n"))
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    async def _send_text(self, fault: str, writer: asyncio.StreamWriter) -> bool:
+        """The text deltas on schedule; for "cut", half of them and then a dropped connection."""
+        pieces = _split(self.text, self.config.chunks)
+        delays = _gaps(*self._schedule(len(pieces)), len(pieces))
+        cut_after = len(pieces) // 2 if fault == "cut" else -1
+        for sent, (piece, delay) in enumerate(zip(pieces, delays, strict=True)):
+            if sent == cut_after:
+                break
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(_chunk(self._text_event(piece)))
+            await writer.drain()
+        if fault == "cut":
+            writer.transport.abort()
+            return False
+        return True
+
+    def _schedule(self, count: int) -> tuple[float, float]:
+        """Seconds to the first piece and to the last one."""
+        latency = self.config.latency_s
+        ttft = self.config.ttft_s if self.config.ttft_s is not None else latency / max(count, 1)
+        return ttft, max(latency, ttft)
+
+    def _openai_events(self) -> list[bytes | object]:
+        done = self._openai_chunk({}, "length" if self.is_cut_short else "stop")
+        events: list[bytes | object] = [self._openai_chunk({"role": "assistant", "content": ""}, None), _TEXT, done]
+        options = self.request.get("stream_options") or {}
+        if options.get("include_usage"):
+            events.append(_sse(None, {**self._openai_base(), "choices": [], "usage": self._openai_usage()}))
+        return events
+
+    def _anthropic_events(self) -> list[bytes | object]:
+        message = {**self._anthropic_message([]), "stop_reason": None,
+                   "usage": {**self._anthropic_usage(), "output_tokens": 1}}
+        stop_reason = "max_tokens" if self.is_cut_short else "end_turn"
+        return [
+            _sse("message_start", {"type": "message_start", "message": message}),
+            _sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}}),
+            _TEXT,
+            _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _sse("message_delta", {"type": "message_delta",
+                                   "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                   "usage": {"output_tokens": self.output_tokens}}),
+            _sse("message_stop", {"type": "message_stop"}),
+        ]
+
+    def _text_event(self, piece: str) -> bytes:
+        if self.is_anthropic:
+            return _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                "delta": {"type": "text_delta", "text": piece}})
+        return self._openai_chunk({"content": piece}, None)
+
+    def _openai_base(self) -> dict[str, Any]:
+        return {"id": f"chatcmpl-fake-{self.serial}", "object": "chat.completion.chunk", "created": CREATED,
+                "model": self.model}
+
+    def _openai_chunk(self, delta: dict[str, Any], finish_reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return _sse(None, {**self._openai_base(), "choices": [choice]})
+
+    def _openai_usage(self) -> dict[str, Any]:
+        return {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
+                "total_tokens": self.input_tokens + self.output_tokens,
+                "prompt_tokens_details": {"cached_tokens": self.config.cached_tokens}}
+
+    def _anthropic_usage(self) -> dict[str, Any]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "cache_read_input_tokens": self.config.cached_tokens, "cache_creation_input_tokens": 0}
+
+    def _anthropic_message(self, content: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": f"msg_fake_{self.serial}", "type": "message", "role": "assistant", "model": self.model,
+                "content": content, "stop_reason": "max_tokens" if self.is_cut_short else "end_turn",
+                "stop_sequence": None, "usage": self._anthropic_usage()}
+
+    def _plain(self) -> dict[str, Any]:
+        if self.is_anthropic:
+            return self._anthropic_message([{"type": "text", "text": self.text}])
+        message = {"role": "assistant", "content": self.text}
+        choice = {"index": 0, "message": message, "logprobs": None,
+                  "finish_reason": "length" if self.is_cut_short else "stop"}
+        return {**self._openai_base(), "object": "chat.completion", "choices": [choice],
+                "usage": self._openai_usage()}
+
+
+_TEXT = object()  # where the text deltas go in an event list
+
+
+def _answer_text(request: dict[str, Any], responder: Callable[[dict[str, Any]], str] | None) -> str:
+    if responder is not None:
+        return responder(request)
+    users = [m for m in request.get("messages", ()) if m.get("role") == "user"]
+    return _content_text(users[-1].get("content")) if users else ""
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
+    return ""
+
+
+def _count_input_words(request: Mapping[str, Any]) -> int:
+    texts = [_content_text(m.get("content")) for m in request.get("messages", ())]
+    texts.append(_content_text(request.get("system")))
+    return sum(len(text.split()) for text in texts)
+
+
+def _split(text: str, count: int) -> list[str]:
+    """`text` in up to `count` non-empty pieces of near-equal length."""
+    count = max(1, min(count, len(text)))
+    if not text:
+        return []
+    size, extra = divmod(len(text), count)
+    pieces, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def _gaps(first: float, last: float, count: int) -> list[float]:
+    """Sleep before each piece so piece 0 goes at `first` and the last at `last`."""
+    if count == 0:
+        return []
+    step = (last - first) / (count - 1) if count > 1 else 0.0
+    return [first] + [step] * (count - 1)
+
+
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    path, _, query = target.partition("?")
+    return method, path, query, headers
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _sse(event: str | None, data: dict[str, Any]) -> bytes:
+    prefix = f"event: {event}\n".encode() if event else b""
+    return prefix + b"data: " + _dumps(data) + b"\n\n"
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _raw_response(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n{extra}\r\n")
+    return head.encode() + body
+
+
+def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> bytes:
+    return _raw_response(status, _dumps(body), headers)
+
+
+def _stream_head() -> bytes:
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n")
+
+
+@contextmanager
+def running_fake_server(**options: Any) -> Iterator[FakeServer]:
+    """Start a fake server with FakeConfig(**options) (plus `port=`), stop it on exit."""
+    port = options.pop("port", 0)
+    server = FakeServer(FakeConfig(**options), port=port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until interrupted; print the base URL first so a benchmark can read it."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
+    parser.add_argument("--ttft", type=float, default=None, help="seconds to the first chunk")
+    parser.add_argument("--chunks", type=int, default=3)
+    parser.add_argument("--rate-limit-p", type=float, default=0.0, help="share of requests answered 429")
+    parser.add_argument("--retry-after", default="1")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = FakeConfig(latency_s=args.latency, ttft_s=args.ttft, chunks=args.chunks,
+                        rate_limit_p=args.rate_limit_p, retry_after=args.retry_after, seed=args.seed, record=False)
+    server = FakeServer(config, port=args.port).start()
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -230,3 +230,11 @@ def test_paths_select_golden_files(cli, project) -> None:
     result = cli("run", "--root", root, root / "goldens" / "other.yaml", "--format", "json")
     assert result.exit_code == 0, result.output
     assert [r["prompt"] for r in json.loads(result.stdout)["results"]] == ["other"]
+
+
+def test_an_empty_comparator_list_is_refused(cli, project) -> None:
+    golden = "cases:\n  - input: {name: Ada}\n    expected: nope\n    comparators: []\n"
+    root = project({**GREET, "goldens/greet.yaml": golden, "promptci.yaml": "models: [echo]\n"})
+    result = cli("run", "--root", root)
+    assert result.exit_code == 2
+    assert "goldens/greet.yaml:4: an empty `comparators:` list" in result.stderr

@@ -194,6 +194,9 @@ def parse_comparators(value: Any, file: str, line: int, root: Path) -> tuple[tup
     items = value if isinstance(value, list) else [value]
     specs: list[ComparatorSpec] = []
     problems: list[Problem] = []
+    if not items:
+        problems.append(Problem("an empty `comparators:` list would let every output pass; name at least one "
+                                "comparator, or remove the key to use the defaults", Location(file, line)))
     for index, item in enumerate(items):
         location = Location(file, item_line(value, index) if isinstance(value, list) else line)
         if isinstance(item, dict):

@@ -1,0 +1,5 @@
+"""`python -m promptci`."""
+
+from promptci.cli import main
+
+main()

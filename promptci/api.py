@@ -4,23 +4,29 @@ the runner and the store together; the CLI calls this and only maps outcomes to 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from promptci.config import ProviderSettings, Settings, find_root, load_settings
+from promptci.config import DEFAULT_KEY_ENV, Price, ProviderSettings, Settings, find_root, load_settings
+from promptci.costreport import CostRow, aggregate, check_dimensions, days_over_budget, parse_since, rows_to_json
 from promptci.errors import ConfigError, ExitCode, PromptCIError
+from promptci.estimate import DryRunReport, DryRunRow, estimate_request_cost
 from promptci.gitinfo import current_git
 from promptci.loading.render import Renderer
 from promptci.loading.suite import load_suite, render_suite
+from promptci.pricing import UNKNOWN_PRICE_HINT, price_for
 from promptci.providers.base import ProviderContext, provider_identity, split_model
 from promptci.recordings import load_recordings, write_recordings
 from promptci.registry import providers as provider_registry
 from promptci.retrying import RetryPolicy
 from promptci.runner import BudgetGuard, Endpoint, Job, RunContext, run_jobs, utc_now
 from promptci.selection import compile_expression
-from promptci.store import Store
+from promptci.store import LedgerEntry, RunInfo, Store, parse_iso
 from promptci.types import Case, CaseResult, Prompt, Request, Run, Suite, summarize
 
 LOCAL_PROVIDERS = ("echo", "python", "replay")
@@ -193,6 +199,8 @@ def execute(settings: Settings, options: RunOptions, jobs: list, models: list[st
     run_id = uuid.uuid4().hex[:12]
     started_at = utc_now()
     budget_usd = options.max_cost if options.max_cost is not None else settings.budgets.run_usd
+    if budget_usd is not None:
+        require_prices(endpoints, settings)
     store = Store.open(settings.db_path)
     try:
         store.start_run(run_id, started_at, git, models, options_record(options))
@@ -216,6 +224,18 @@ def execute(settings: Settings, options: RunOptions, jobs: list, models: list[st
                      results=tuple(results), summary=summary, interrupted=interrupted,
                      problems=tuple(problems + notes))
     return RunOutcome(run_record, exit_code_for(run_record, settings), notes)
+
+
+def require_prices(endpoints: dict[str, Endpoint], settings: Settings) -> None:
+    """A budget cannot be kept for a model whose price is unknown: refuse before sending anything."""
+    from promptci.pricing import UNKNOWN_PRICE_HINT, price_for
+
+    unpriced = [model for model, endpoint in endpoints.items()
+                if not (endpoint.is_free or endpoint.replay_only)
+                and price_for(model, settings.pricing, endpoint.provider_type) is None]
+    if unpriced:
+        raise PromptCIError(f"a run budget is set but the price of {', '.join(unpriced)} is unknown, so the budget "
+                            f"cannot be kept; {UNKNOWN_PRICE_HINT}")
 
 
 def run_to_end(ctx, jobs: list, concurrency: int) -> tuple[list[CaseResult], bool]:
@@ -278,3 +298,170 @@ def failing_models(run_record: Run, min_pass_rate: float) -> list[str]:
         if scored and sum(r.status == "passed" for r in scored) / len(scored) < min_pass_rate:
             failing.append(model)
     return failing
+
+
+# The read-only commands: run --dry-run, cost, runs and show.
+
+def dry_run(options: RunOptions) -> DryRunReport:
+    """Load and render everything exactly as run() does, then count and price the requests. Nothing is
+    sent and no provider is built, so a missing key or an unreachable server does not matter here."""
+    prepared = prepare_run(options)
+    settings = prepared.settings
+    models = {model: model_pricing(model, settings, options.replay) for model in prepared.models}
+    keys = {id(job): Store.cache_key(models[job.request.model][2], job.request) for job in prepared.jobs
+            if not models[job.request.model][0]}
+    answered = cached_keys(settings, set(keys.values())) if options.use_cache else set()
+    rows: dict[tuple[str, str], DryRunRow] = {}
+    for job in prepared.jobs:
+        model = job.request.model
+        is_free, price, _ = models[model]
+        row = rows.setdefault((job.prompt.name, model), DryRunRow(job.prompt.name, model, price, is_free))
+        estimate = estimate_request_cost(job.request.messages, job.request.params, model, price)
+        row.add(job.case.key, estimate, is_cached=keys.get(id(job)) in answered)
+    order = {model: index for index, model in enumerate(prepared.models)}
+    report = DryRunReport(rows=tuple(sorted(rows.values(), key=lambda r: (r.prompt, order[r.model]))),
+                          problems=tuple(prepared.problems),
+                          budget_usd=options.max_cost if options.max_cost is not None else settings.budgets.run_usd)
+    notes = dry_run_notes(report, prepared.models, settings, options.replay)
+    judged = sum(any(spec.type == "llm_judge" for spec in job.case.comparators) for job in prepared.jobs)
+    if judged:
+        notes.append(f"{judged} request(s) are also graded by an llm_judge model: those judge requests are not "
+                     "in this estimate")
+    return replace(report, notes=tuple(notes))
+
+
+def model_pricing(model: str, settings: Settings, replay: bool) -> tuple[bool, Price | None, dict[str, Any]]:
+    """(is_free, price, provider identity) of a model, from settings alone: no provider is built."""
+    config = provider_config(model, settings)
+    is_free = replay or config.type in LOCAL_PROVIDERS
+    price = None if is_free else price_for(model, settings.pricing, config.type)
+    return is_free, price, provider_identity(config)
+
+
+def cached_keys(settings: Settings, keys: set[str]) -> set[str]:
+    """The keys that the response cache or the recordings already answer (a real run sends none of them)."""
+    found = keys & set(load_recordings(settings.recordings_dir))
+    if keys - found and settings.db_path.is_file():
+        with Store.open(settings.db_path) as store:
+            found |= {entry.key for entry in store.cache_entries(keys - found)}
+    return found
+
+
+def dry_run_notes(report: DryRunReport, models: Sequence[str], settings: Settings, replay: bool) -> list[str]:
+    """What a real run of the same options would run into."""
+    notes: list[str] = []
+    for variable, model in missing_keys(models, settings, replay).items():
+        notes.append(f"{variable} is not set: a real run on {model} would stop before sending anything (exit 2)")
+    if report.unknown_price_models:
+        notes.append(f"no price for {', '.join(report.unknown_price_models)}: {UNKNOWN_PRICE_HINT}")
+    if report.budget_usd is not None and report.cost_usd > report.budget_usd:
+        notes.append(f"the estimate (${report.cost_usd:.4f}) passes the run budget of ${report.budget_usd:.2f}: "
+                     "a real run would stop sending once it would pass it, and exit 1")
+    return notes
+
+
+def missing_keys(models: Sequence[str], settings: Settings, replay: bool) -> dict[str, str]:
+    """Key variable -> the first model that needs it, for keys not set in the environment."""
+    missing: dict[str, str] = {}
+    for model in [] if replay else models:
+        config = provider_config(model, settings)
+        variable = config.api_key_env or DEFAULT_KEY_ENV.get(config.type)
+        if variable and not os.environ.get(variable) and config.type not in LOCAL_PROVIDERS:
+            missing.setdefault(variable, model)
+    return missing
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """The ledger from `since` grouped by `dimensions`, and the daily spend against budgets.daily_usd."""
+
+    since: datetime
+    dimensions: tuple[str, ...]
+    rows: tuple[CostRow, ...]
+    total: CostRow
+    unknown_price_models: tuple[str, ...]
+    daily_usd: float | None
+    daily_spend: tuple[tuple[str, float], ...]  # (UTC day, known spend), whole days from since's day
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total.requests == 0
+
+    @property
+    def days_over(self) -> list[tuple[str, float]]:
+        limit = self.daily_usd
+        return [] if limit is None else [(day, spent) for day, spent in self.daily_spend if spent > limit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat().replace("+00:00", "Z"), "by": list(self.dimensions),
+            "rows": rows_to_json(self.rows), "total": rows_to_json([self.total])[0],
+            "unknown_price_models": list(self.unknown_price_models), "daily_usd": self.daily_usd,
+            "daily_spend": [{"day": day, "cost_usd": spent} for day, spent in self.daily_spend],
+            "days_over_budget": [{"day": day, "cost_usd": spent} for day, spent in self.days_over],
+        }
+
+
+def parse_dimensions(by: Sequence[str]) -> tuple[str, ...]:
+    """`--by day --by model,run` -> ("day", "model", "run"); nothing given -> ("day",)."""
+    names = [name.strip() for item in by for name in item.split(",") if name.strip()]
+    check_dimensions(names)
+    return tuple(dict.fromkeys(names)) or ("day",)
+
+
+def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7d",
+                now: datetime | None = None) -> CostReport:
+    settings = load_settings(resolve_root(root))
+    dimensions = parse_dimensions(by)
+    start = parse_since(since, now or datetime.now(timezone.utc))
+    day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+    with_whole_days = read_ledger(settings, day_start.isoformat())
+    entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
+    unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
+    return CostReport(
+        since=start, dimensions=dimensions, rows=tuple(aggregate(entries, dimensions)),
+        total=aggregate(entries, [])[0], unknown_price_models=tuple(unknown), daily_usd=settings.budgets.daily_usd,
+        daily_spend=tuple(days_over_budget(with_whole_days, 0.0)),
+    )
+
+
+def read_ledger(settings: Settings, since: str) -> list[LedgerEntry]:
+    if not settings.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
+        return []
+    with Store.open(settings.db_path) as store:
+        return store.ledger(since=since)
+
+
+def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
+    settings = load_settings(resolve_root(root))
+    if not settings.db_path.is_file():
+        return []
+    with Store.open(settings.db_path) as store:
+        return store.list_runs(limit)
+
+
+def show_run(root: Path | None, run_ref: str) -> Run:
+    """A stored run by id, unique id prefix, or `last`; an unknown one is a usage error naming the latest."""
+    settings = load_settings(resolve_root(root))
+    if not settings.db_path.is_file():
+        raise PromptCIError(f"no runs stored yet (no {settings.db_path.relative_to(settings.root)}): "
+                            "run `promptci run` first")
+    with Store.open(settings.db_path) as store:
+        found = store.last_run() if run_ref == "last" else store.load_run(run_ref)
+        latest = store.list_runs(5) if found is None else []
+    if found is not None:
+        return found
+    if not latest:
+        raise PromptCIError("no runs stored yet: run `promptci run` first")
+    listed = ", ".join(f"{info.run_id} ({info.started_at[:16].replace('T', ' ')})" for info in latest)
+    raise PromptCIError(f"no stored run {run_ref!r}; the latest are: {listed} (`promptci runs` lists more)")
+
+
+def run_info_to_dict(info: RunInfo) -> dict[str, Any]:
+    from promptci.reporting.jsonreport import summary_to_dict
+
+    return {
+        "run_id": info.run_id, "started_at": info.started_at, "finished_at": info.finished_at,
+        "git": {"commit": info.commit, "dirty": info.dirty}, "models": list(info.models),
+        "summary": summary_to_dict(info.summary), "interrupted": info.interrupted,
+    }

@@ -30,6 +30,22 @@ RootOption = Annotated[
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 
+def show_version(value: bool) -> None:
+    if value:
+        from promptci import __version__
+
+        typer.echo(f"promptci {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=show_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Prompts as code: render golden cases, run them against models, score, gate on regressions."""
+
+
 def redact(text: str) -> str:
     """Replace the value of every secret-looking environment variable: a last line of defence."""
     for name, value in os.environ.items():
@@ -81,6 +97,8 @@ def run(
     max_cost: Annotated[float | None, typer.Option("--max-cost", min=0, help="Stop sending past this many USD.")]
     = None,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Run each case K times.")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
+    = False,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
     root: RootOption = None,
@@ -99,6 +117,9 @@ def run(
             concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
             environment=env, max_cost=max_cost, repeat=repeat,
         )
+        if dry_run:
+            print_dry_run(options, fmt)
+            raise typer.Exit(code=int(ExitCode.OK))
         outcome = run_with_progress(options, verbose - quiet)
         write_reports(outcome.run, fmt, reports, verbose - quiet)
     except PromptCIError as error:
@@ -179,5 +200,162 @@ def comparators() -> None:
         typer.echo(name)
 
 
+def print_dry_run(options, fmt: str) -> None:
+    """`run --dry-run`: the estimate as a table or a JSON document on stdout; nothing is sent."""
+    import json
+
+    from promptci import api
+
+    if fmt not in ("table", "json"):
+        raise PromptCIError(f"--dry-run writes --format table or json, not {fmt!r}")
+    report = api.dry_run(options)
+    if fmt == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return
+    from promptci.reporting.costtable import print_dry_run as print_table
+
+    print_table(report)
+
+
+CostFormats = ("table", "json", "csv")
+
+
+@app.command()
+def cost(
+    by: Annotated[list[str] | None, typer.Option(
+        "--by", help="Group by day, prompt, model and/or run: repeat or comma-separate (--by day,model).")] = None,
+    since: Annotated[str, typer.Option("--since", help="From 7d, 24h, 30m, 2w ago, or a date (2026-11-01, UTC).")]
+    = "7d",
+    fmt: Annotated[str, typer.Option("--format", help="table|json|csv")] = "table",
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 1 when a UTC day in range spent more than budgets.daily_usd (whole days count).")]
+    = False,
+    root: RootOption = None,
+) -> None:
+    """The request ledger: tokens, cost, cache savings and latency, grouped (default --by day)."""
+    from promptci import api
+
+    try:
+        if fmt not in CostFormats:
+            raise PromptCIError(f"--format {fmt!r} is not known for cost (known: {', '.join(CostFormats)})")
+        report = api.cost_report(root, by or (), since)
+        if check and report.daily_usd is None:
+            raise PromptCIError("--check needs a daily budget: add `budgets: {daily_usd: 25.00}` to promptci.yaml")
+    except PromptCIError as error:
+        fail(error)
+    print_cost_report(report, fmt)
+    if check:
+        raise typer.Exit(code=int(check_daily_budget(report)))
+
+
+def since_label(report) -> str:
+    return report.since.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cost_notes(report) -> list[str]:
+    from promptci.pricing import UNKNOWN_PRICE_HINT
+
+    if not report.unknown_price_models:
+        return []
+    return [f"cost unknown for {', '.join(report.unknown_price_models)} (no price): {UNKNOWN_PRICE_HINT}"]
+
+
+def print_cost_report(report, fmt: str) -> None:
+    import json
+
+    from promptci.costreport import render_csv
+
+    if report.is_empty:
+        typer.echo(f"no requests recorded since {since_label(report)}", err=fmt != "table")
+    if fmt == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        typer.echo(render_csv(report.rows), nl=False)
+    elif not report.is_empty:
+        from promptci.reporting.costtable import print_cost
+
+        print_cost(report.rows, report.total, report.dimensions, f"Cost since {since_label(report)}",
+                   cost_notes(report))
+    if fmt != "table":
+        for note in cost_notes(report):
+            typer.echo(f"note: {note}", err=True)
+
+
+def check_daily_budget(report) -> ExitCode:
+    """--check: name every day over budgets.daily_usd; exit 1 if any, else 0."""
+    from promptci.reporting.stats import format_usd
+
+    limit = format_usd(report.daily_usd)
+    unpriced = (f" ({report.total.cost_unknown} request(s) with no price are not counted)"
+                if report.total.cost_unknown else "")
+    over = report.days_over
+    if over:
+        lines = [f"promptci cost --check: {len(over)} day(s) over the daily budget of {limit}{unpriced}:"]
+        lines += [f"  {day}: spent {format_usd(spent)} ({format_usd(spent - report.daily_usd)} over)"
+                  for day, spent in over]
+        typer.echo("\n".join(lines), err=True)
+        return ExitCode.REGRESSION
+    highest = max(report.daily_spend, key=lambda item: item[1], default=None)
+    peak = f"; highest {highest[0]}: {format_usd(highest[1])}" if highest else ""
+    typer.echo(f"promptci cost --check: every day since {report.since.date()} stayed within the daily budget "
+               f"of {limit}{peak}{unpriced}", err=True)
+    return ExitCode.OK
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs, newest first.")] = 20,
+    fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
+    root: RootOption = None,
+) -> None:
+    """The stored runs, newest first: id, start, commit, models, counts, cost."""
+    import json
+
+    from promptci import api
+
+    try:
+        if fmt not in ("table", "json"):
+            raise PromptCIError(f"--format {fmt!r} is not known for runs (known: table, json)")
+        infos = api.list_runs(root, limit)
+    except PromptCIError as error:
+        fail(error)
+    if fmt == "json":
+        typer.echo(json.dumps([api.run_info_to_dict(info) for info in infos], indent=2, ensure_ascii=False))
+    elif not infos:
+        typer.echo("no runs stored yet: `promptci run` stores every run in .promptci/promptci.db")
+    else:
+        from promptci.reporting.costtable import print_runs
+
+        print_runs(infos)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
+    fmt: Annotated[str, typer.Option("--format", help="table|json|junit|markdown|github")] = "table",
+    output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Write a report: FILE or FORMAT=FILE.")]
+    = None,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
+    root: RootOption = None,
+) -> None:
+    """Show a stored run again, in any report format (exit 0: this shows, it does not gate)."""
+    from promptci import api
+    from promptci.reporting import FORMATS
+
+    try:
+        if fmt not in FORMATS:
+            raise PromptCIError(f"--format {fmt!r} is not known (known: {', '.join(FORMATS)})")
+        reports = parse_outputs(output or [], fmt if fmt != "table" else "json")
+        run_record = api.show_run(root, run_id)
+        write_reports(run_record, fmt, reports, verbose - quiet)
+    except PromptCIError as error:
+        fail(error)
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

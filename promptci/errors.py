@@ -97,6 +97,7 @@ class ProviderError(PromptCIError):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.attempts = 1  # set by the retry policy when it gives up
 
     def info(self) -> ErrorInfo:
         return ErrorInfo(kind=self.kind, message=self.message, status=self.status, retryable=self.retryable)

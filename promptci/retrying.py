@@ -87,6 +87,6 @@ async def call_with_retries(call: Callable[[], Awaitable[Completion]], policy: R
                 completion = await call()
                 return dataclasses.replace(completion, attempts=attempts)
     except ProviderError as exc:
-        exc.attempts = attempts  # type: ignore[attr-defined]
+        exc.attempts = attempts
         raise
     raise AssertionError("tenacity stopped without a result or an error")  # unreachable with reraise=True

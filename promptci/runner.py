@@ -91,6 +91,7 @@ class RunContext:
     budget: BudgetGuard | None = None
     on_result: Callable[[CaseResult], None] | None = None
     stopped_models: dict[str, str] = field(default_factory=dict)  # model -> why its cases stopped
+    first_answers: dict[str, asyncio.Event] = field(default_factory=dict)  # model -> set once its first try ended
     recorded: dict[str, list[RecordingEntry]] = field(default_factory=dict)  # by prompt, for --record
     _comparators: dict[str, Comparator] = field(default_factory=dict)
 
@@ -149,12 +150,20 @@ async def obtain_completion(ctx: RunContext, job: Job, endpoint: Endpoint) -> Co
     estimate = estimate_cost(ctx, job.request, endpoint)
     if ctx.budget is not None and not endpoint.is_free and not ctx.budget.try_reserve(estimate or 0.0):
         return skipped_result(job, f"budget: sending it would pass the run budget of ${ctx.budget.limit_usd:.2f}")
+    first = await take_turn(ctx, job.request.model, endpoint)
     try:
-        completion = await call_with_retries(lambda: attempt(ctx, endpoint, job.request), ctx.retry)
+        if job.request.model in ctx.stopped_models:  # the model's first request found a bad key or model
+            raise ModelStopped(ctx.stopped_models[job.request.model])
+        completion = await call_with_retries(lambda: attempt(ctx, endpoint, job.request, first), ctx.retry)
     except ProviderError as exc:
         if ctx.budget is not None and not endpoint.is_free:
             ctx.budget.settle(estimate or 0.0, 0.0)
+        if isinstance(exc, ModelStopped):
+            return error_result(job, exc.message, attempts=0)
         return provider_failure(ctx, job, endpoint, exc)
+    finally:
+        if first is not None:
+            first.set()
     cost = price_completion(ctx, job.request.model, endpoint, completion)
     if ctx.budget is not None and not endpoint.is_free:
         ctx.budget.settle(estimate or 0.0, cost)
@@ -172,11 +181,43 @@ def remember_response(ctx: RunContext, job: Job, endpoint: Endpoint, key: str, c
         ctx.recorded.setdefault(job.prompt.name, []).append(RecordingEntry(key, identity, completion))
 
 
-async def attempt(ctx: RunContext, endpoint: Endpoint, request: Request) -> Completion:
+class ModelStopped(ProviderError):
+    """Not sent: an earlier request showed that every request to this model would fail the same way."""
+
+    kind = "stopped"
+
+
+async def take_turn(ctx: RunContext, model: str, endpoint: Endpoint) -> asyncio.Event | None:
+    """The first request to a paid model goes alone and the others wait until its first try ends, so a bad
+    key or an unknown model costs one request, not one per slot in flight. Returns the event the first
+    request sets; None for the others."""
+    if endpoint.is_free:
+        return None
+    answered = ctx.first_answers.get(model)
+    if answered is None:
+        ctx.first_answers[model] = asyncio.Event()
+        return ctx.first_answers[model]
+    await answered.wait()
+    return None
+
+
+async def attempt(ctx: RunContext, endpoint: Endpoint, request: Request,
+                  first: asyncio.Event | None = None) -> Completion:
     try:
         return await asyncio.wait_for(endpoint.provider.complete(request), timeout=ctx.timeout_s)
     except asyncio.TimeoutError:
         raise Timeout(f"no answer within timeout_s={ctx.timeout_s:g}") from None
+    except ProviderError as exc:
+        if exc.stops_model:  # before the waiting requests wake up
+            stop_model(ctx, request.model, exc)
+        raise
+    finally:
+        if first is not None:
+            first.set()
+
+
+def stop_model(ctx: RunContext, model: str, exc: ProviderError) -> None:
+    ctx.stopped_models.setdefault(model, f"{exc.message} (remaining cases of this model not sent)")
 
 
 def cache_key(endpoint: Endpoint, request: Request) -> str:
@@ -201,9 +242,9 @@ def lookup_cached(ctx: RunContext, endpoint: Endpoint, key: str) -> Completion |
 
 
 def provider_failure(ctx: RunContext, job: Job, endpoint: Endpoint, exc: ProviderError) -> CaseResult:
-    attempts = int(getattr(exc, "attempts", 1))
+    attempts = exc.attempts
     if exc.stops_model:
-        ctx.stopped_models.setdefault(job.request.model, f"{exc.message} (remaining cases of this model not sent)")
+        stop_model(ctx, job.request.model, exc)
     if not isinstance(exc, ReplayMiss):
         failed = Completion(text=None, error=exc.info(), attempts=attempts)
         ctx.store.record_request(ledger_entry(ctx, job, endpoint, failed, cost=None, saved=None, status="error"))

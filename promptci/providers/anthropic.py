@@ -92,6 +92,7 @@ class AnthropicProvider:
                 api_key=self.endpoint.key, base_url=self.endpoint.base_url, timeout=self.endpoint.timeout_s,
                 max_retries=0, default_headers=self.endpoint.options.get("headers") or None,
             )
+            _ = self._client.messages  # the SDK loads this lazily; load it with the client
         return self._client
 
     async def complete(self, request: Request) -> Completion:
@@ -101,6 +102,7 @@ class AnthropicProvider:
         if system is not None:
             kwargs["system"] = system
         if self._limiter is not None:
+            self.client()  # built before taking a slot, so building it does not eat into the spacing
             await self._limiter.acquire()
         try:
             return await with_deadline(self._stream(model, turns, kwargs), self.endpoint)

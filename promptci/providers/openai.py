@@ -88,12 +88,14 @@ class OpenAIProvider:
         """Made on first use, inside the running event loop, then shared by every request."""
         if self._client is None:
             self._client = make_client(self.endpoint)
+            _ = self._client.chat.completions  # the SDK loads this lazily; load it with the client
         return self._client
 
     async def complete(self, request: Request) -> Completion:
         _, model = split_model(request.model)
         kwargs = request_kwargs(request)
         if self._limiter is not None:
+            self.client()  # built before taking a slot, so building it does not eat into the spacing
             await self._limiter.acquire()
         try:
             return await with_deadline(self._stream(model, request.messages, kwargs), self.endpoint)

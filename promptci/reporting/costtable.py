@@ -148,7 +148,7 @@ def dry_run_table(report: DryRunReport) -> Table:
 
 def dry_run_footer(report: DryRunReport) -> list[str]:
     methods = sorted(set().union(*(r.methods for r in report.rows)))
-    lines = [f"input tokens counted by {', '.join(methods) or '-'}; nothing cached or free is priced",
+    lines = [f"input tokens counted by {', '.join(methods) or '-'} (cached and local requests cost nothing)",
              "est. output tokens: params.max_tokens per request, an upper bound (the model may stop earlier)"]
     if any(not r.is_output_bound for r in report.rows):
         lines.append(f"* no max_tokens in the prompt: {DEFAULT_OUTPUT_TOKENS} tokens a request assumed, not a bound")

@@ -92,15 +92,15 @@ def _table_row(row: GroupRow) -> str:
         format_score(row.mean_score),
         f"{row.input_tokens:,} / {row.output_tokens:,}",
         _cost_cell(row),
-        f"{format_ms(row.latency_p50_ms)} / {format_ms(row.latency_p95_ms)}",
-        format_ms(row.ttft_p50_ms),
+        f"{format_ms(row.latency_p50_ms)} / {format_ms(row.latency_p95_ms)} / {format_ms(row.latency_max_ms)}",
+        f"{format_ms(row.ttft_p50_ms)} / {format_ms(row.ttft_p95_ms)}",
     ]
     return "| " + " | ".join(cells) + " |"
 
 
 def _table(rows: list[GroupRow]) -> list[str]:
     header = ["prompt", "model", "passed", "pass rate", "mean score", "tokens in / out", "cost",
-              "latency p50 / p95", "TTFT p50"]
+              "latency p50 / p95 / max", "TTFT p50 / p95"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 7) + "|"]
     return lines + [_table_row(row) for row in rows]
 

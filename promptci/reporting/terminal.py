@@ -102,12 +102,12 @@ NUMERIC_COLUMNS: tuple[tuple[str, Callable[[GroupRow], Text]], ...] = (
     ("tokens in/out", lambda row: Text(f"{row.input_tokens:,}/{row.output_tokens:,}")),
     ("cost", _cost_cell),
     ("cached", lambda row: Text(str(row.cached))),
-    ("p50", lambda row: Text(format_ms(row.latency_p50_ms))),
-    ("p95", lambda row: Text(format_ms(row.latency_p95_ms))),
-    ("TTFT", lambda row: Text(format_ms(row.ttft_p50_ms))),
+    ("latency p50/p95/max", lambda row: Text(
+        f"{format_ms(row.latency_p50_ms)}/{format_ms(row.latency_p95_ms)}/{format_ms(row.latency_max_ms)}")),
+    ("TTFT p50/p95", lambda row: Text(f"{format_ms(row.ttft_p50_ms)}/{format_ms(row.ttft_p95_ms)}")),
 )
 NARROW_WIDTH = 110  # below this the names would be squeezed out, so the least useful columns go
-NARROW_DROPS = ("tokens in/out", "cached", "TTFT")
+NARROW_DROPS = ("tokens in/out", "cached", "TTFT p50/p95")
 
 
 def results_table(rows: list[GroupRow], width: int = DEFAULT_FILE_WIDTH) -> Table:

@@ -27,6 +27,10 @@ app = typer.Typer(
 RootOption = Annotated[
     Path | None, typer.Option("--root", help="Project root (default: nearest folder with promptci.yaml).")
 ]
+ReportFormatOption = Annotated[str, typer.Option("--format", help="table|json|junit|markdown|github")]
+OutputOption = Annotated[list[str] | None, typer.Option("--output", "-o", help="Write a report: FILE or FORMAT=FILE.")]
+QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")]
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 
@@ -76,6 +80,15 @@ def parse_outputs(outputs: list[str], default_format: str) -> list[tuple[str, Pa
     return parsed
 
 
+def report_targets(fmt: str, outputs: list[str] | None) -> list[tuple[str, Path]]:
+    """Check --format and parse the -o targets (a bare FILE takes --format, or JSON beside a table)."""
+    from promptci.reporting import FORMATS
+
+    if fmt not in FORMATS:
+        raise PromptCIError(f"--format {fmt!r} is not known (known: {', '.join(FORMATS)})")
+    return parse_outputs(outputs or [], fmt if fmt != "table" else "json")
+
+
 @app.command()
 def run(
     paths: Annotated[list[Path] | None, typer.Argument(help="Golden files or folders (default: all).")] = None,
@@ -85,9 +98,8 @@ def run(
     = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", min=1, max=512,
                                                     help="Requests in flight at once.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table|json|junit|markdown|github")] = "table",
-    output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Write a report: FILE or FORMAT=FILE.")]
-    = None,
+    fmt: ReportFormatOption = "table",
+    output: OutputOption = None,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Skip broken cases instead of stopping.")] = False,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Answer repeated requests from the cache.")]
     = True,
@@ -99,19 +111,15 @@ def run(
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Run each case K times.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
     = False,
-    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
     root: RootOption = None,
 ) -> None:
     """Run the suite (all goldens, or those under PATHS) and exit non-zero on a regression."""
     from promptci import api
 
     try:
-        from promptci.reporting import FORMATS
-
-        if fmt not in FORMATS:
-            raise PromptCIError(f"--format {fmt!r} is not known (known: {', '.join(FORMATS)})")
-        reports = parse_outputs(output or [], fmt if fmt != "table" else "json")
+        reports = report_targets(fmt, output)
         options = api.RunOptions(
             root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
             concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
@@ -332,21 +340,17 @@ def runs(
 @app.command()
 def show(
     run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
-    fmt: Annotated[str, typer.Option("--format", help="table|json|junit|markdown|github")] = "table",
-    output: Annotated[list[str] | None, typer.Option("--output", "-o", help="Write a report: FILE or FORMAT=FILE.")]
-    = None,
-    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
+    fmt: ReportFormatOption = "table",
+    output: OutputOption = None,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
     root: RootOption = None,
 ) -> None:
     """Show a stored run again, in any report format (exit 0: this shows, it does not gate)."""
     from promptci import api
-    from promptci.reporting import FORMATS
 
     try:
-        if fmt not in FORMATS:
-            raise PromptCIError(f"--format {fmt!r} is not known (known: {', '.join(FORMATS)})")
-        reports = parse_outputs(output or [], fmt if fmt != "table" else "json")
+        reports = report_targets(fmt, output)
         run_record = api.show_run(root, run_id)
         write_reports(run_record, fmt, reports, verbose - quiet)
     except PromptCIError as error:

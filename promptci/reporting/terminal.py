@@ -106,7 +106,7 @@ NUMERIC_COLUMNS: tuple[tuple[str, Callable[[GroupRow], Text]], ...] = (
         f"{format_ms(row.latency_p50_ms)}/{format_ms(row.latency_p95_ms)}/{format_ms(row.latency_max_ms)}")),
     ("TTFT p50/p95", lambda row: Text(f"{format_ms(row.ttft_p50_ms)}/{format_ms(row.ttft_p95_ms)}")),
 )
-NARROW_WIDTH = 110  # below this the names would be squeezed out, so the least useful columns go
+NARROW_WIDTH = 130  # below this the names would be squeezed out, so the least useful columns go
 NARROW_DROPS = ("tokens in/out", "cached", "TTFT p50/p95")
 
 

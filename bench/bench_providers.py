@@ -3,10 +3,12 @@
     python bench/bench_providers.py [--quick]
 
 Beside promptci it runs a bare loop of the same SDK calls (one AsyncOpenAI client, max_retries=0, a
-semaphore, the same streamed requests with include_usage, every chunk read) as the floor. Every
-promptci figure is the console script run as a subprocess, start-up included; wall, CPU and peak RSS
-are the child's own (os.wait4), request counts come from the server's /_stats. One line is printed
-per measurement, with its target and PASS or MISS. --quick runs fewer cases as a smoke check.
+semaphore, the same streamed requests with include_usage, every chunk read) as the floor, in a process
+of its own (interpreter and `import openai` included, as promptci pays them too). Every promptci figure
+is the console script run as a subprocess, start-up included; wall, CPU and peak RSS are the child's
+own (os.wait4), request counts come from the server's /_stats. The ledger's share (issue 4) is timed
+inside an unmodified run: building each row plus its INSERT, against the run's wall time. One line is
+printed per measurement, with its target and PASS or MISS. --quick runs fewer cases as a smoke check.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_SERVER = REPO / "tests" / "fakeserver.py"
@@ -149,28 +152,49 @@ def run_floor(url: str, requests: int, concurrency: int) -> Measured:
 # Issue 4: the ledger's cost, timed inside an unmodified promptci run (no switch in product code)
 
 
+class LedgerTimingConnection:
+    """Stands in for the store's sqlite3 connection: times each ledger INSERT ("timed") or skips it ("off");
+    everything else goes straight through. A ledger row shares its commit with the cached answer or the
+    result, so its own INSERT is what the ledger adds; a row stored alone (an error) is timed with its commit."""
+
+    def __init__(self, connection: Any, mode: str, spent: list[float]) -> None:
+        self._connection, self._mode, self._spent = connection, mode, spent
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not sql.startswith("INSERT INTO ledger"):
+            return self._connection.execute(sql, params)
+        started = time.perf_counter()
+        if self._mode == "timed":
+            self._connection.execute(sql, params)
+        self._spent[0] += time.perf_counter() - started
+        self._spent[1] += 1
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
 def ledger_probe(mode: str, report_path: str, promptci_args: list[str]) -> None:
-    """Run the promptci CLI in this process with the ledger writes timed ("timed") or skipped ("off")."""
+    """Run the promptci CLI in this process with the ledger rows' building and INSERTs timed ("timed")
+    or their INSERTs skipped ("off")."""
     from promptci import runner, store
 
     spent = [0.0, 0]
-    write, build = store.Store.record_request, runner.ledger_entry
+    open_store, build = store.Store.open.__func__, runner.ledger_entry  # type: ignore[attr-defined]
 
-    def timed_write(self: store.Store, entry: store.LedgerEntry) -> None:
-        started = time.perf_counter()
-        if mode == "timed":
-            write(self, entry)
-        spent[0] += time.perf_counter() - started
-        spent[1] += 1
+    def open_timed(cls: type[store.Store], path: Path) -> store.Store:
+        opened = open_store(cls, path)
+        opened._conn = LedgerTimingConnection(opened._conn, mode, spent)  # type: ignore[assignment]
+        return opened
 
-    def timed_build(*args: object, **kwargs: object) -> store.LedgerEntry:
+    def timed_build(*args: Any, **kwargs: Any) -> store.LedgerEntry:
         started = time.perf_counter()
-        entry = build(*args, **kwargs)  # type: ignore[arg-type]
+        entry = build(*args, **kwargs)
         spent[0] += time.perf_counter() - started
         return entry
 
-    store.Store.record_request = timed_write  # type: ignore[method-assign]
-    runner.ledger_entry = timed_build  # type: ignore[assignment]
+    store.Store.open = classmethod(open_timed)  # type: ignore[method-assign,assignment]
+    runner.ledger_entry = timed_build
     from promptci.cli import main
 
     sys.argv = ["promptci", *promptci_args]
@@ -215,35 +239,53 @@ def summary_of(report: Path) -> dict:
 # The measurements
 
 
-def bench_live(work: Path, cases: int) -> None:
+def bench_live(work: Path, cases: int, repeats: int) -> None:
     """Floor and promptci at -j 16 and -j 64, the cached re-run, and the ledger's share (100 ms server)."""
     with fake_server(LATENCY_S) as url:
         root = write_project(work / "live", url, cases)
-        floors = {}
         for jobs in (16, 64):
-            before = requests_served(url)
-            floors[jobs] = m = run_floor(url, cases, jobs)
-            show(f"floor: bare SDK loop -j {jobs}", m, "reference", None,
-                 f", {requests_served(url) - before} requests")
-        for jobs in (16, 64):
-            forget_cache(root)
-            before = requests_served(url)
-            m = run_promptci(root, jobs)
-            sent = requests_served(url) - before
+            floor, promptci, sent = race_floor(url, root, cases, jobs, repeats)
+            spread = f" (best of {repeats})" if repeats > 1 else ""
+            show(f"floor: bare SDK loop -j {jobs}", floor[0], "reference", None, f"{spread}{walls(floor)}")
+            best = promptci[0]
             if jobs == 16:
                 ideal = math.ceil(cases / 16) * LATENCY_S
-                target, ok = f"<= 1.2 x {ideal:.1f} s = {1.2 * ideal:.2f} s", m.wall_s <= 1.2 * ideal
+                target, ok = f"<= 1.2 x {ideal:.1f} s = {1.2 * ideal:.2f} s", best.wall_s <= 1.2 * ideal
             else:
-                limit = 1.3 * floors[64].wall_s
-                target, ok = f"<= 1.3 x floor = {limit:.2f} s", m.wall_s <= limit
-            show(f"promptci -j {jobs}, {cases} cases", m, target, ok and m.exit_code == 0 and sent == cases,
-                 f", {sent} requests, {m.wall_s / floors[jobs].wall_s:.2f} x floor")
+                limit = 1.3 * floor[0].wall_s
+                target, ok = f"<= 1.3 x floor = {limit:.2f} s", best.wall_s <= limit
+            show(f"promptci -j {jobs}, {cases} cases", best, target, ok and best.exit_code == 0 and sent == cases,
+                 f", {sent} requests, {best.wall_s / floor[0].wall_s:.2f} x floor{spread}{walls(promptci)}")
         before = requests_served(url)
         m = run_promptci(root, 16)
         sent = requests_served(url) - before
         show(f"promptci cached, {cases} cases", m, "< 2 s, 0 requests", m.wall_s < 2 and sent == 0
              and m.exit_code == 0, f", {sent} requests")
         bench_ledger(root, cases)
+
+
+def race_floor(url: str, root: Path, cases: int, jobs: int,
+               repeats: int) -> tuple[list[Measured], list[Measured], int]:
+    """The floor and promptci in turns (so a busy moment on the box hits both), each sorted best first;
+    and the requests promptci sent per run."""
+    floor: list[Measured] = []
+    promptci: list[Measured] = []
+    sent = 0
+    for _ in range(repeats):
+        floor.append(run_floor(url, cases, jobs))
+        forget_cache(root)
+        before = requests_served(url)
+        promptci.append(run_promptci(root, jobs))
+        sent = max(sent, requests_served(url) - before)
+    return sorted(floor, key=wall_of), sorted(promptci, key=wall_of), sent
+
+
+def wall_of(measured: Measured) -> float:
+    return measured.wall_s
+
+
+def walls(runs: list[Measured]) -> str:
+    return "" if len(runs) < 2 else f": {' / '.join(f'{m.wall_s:.2f}' for m in runs)} s"
 
 
 def bench_ledger(root: Path, cases: int) -> None:
@@ -300,7 +342,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        bench_live(work, cases)
+        bench_live(work, cases, repeats=1 if args.quick else 3)
         bench_many_cached(work, many)
         bench_rate_limited(work, cases)
     print(f"done in {time.perf_counter() - started:.0f} s", flush=True)

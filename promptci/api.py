@@ -4,6 +4,7 @@ the runner and the store together; the CLI calls this and only maps outcomes to 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -249,10 +250,15 @@ def run_to_end(ctx, jobs: list, concurrency: int) -> tuple[list[CaseResult], boo
             await close_endpoints(ctx.endpoints.values())
 
     interrupted = False
+    # What is alive now (modules, the suite, the jobs) outlives the request loop: frozen, it is not walked
+    # again by each of the loop's garbage collections. Unfrozen after, so a library caller leaks nothing.
+    gc.freeze()
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        gc.unfreeze()
     return [r for r in slots if r is not None], interrupted
 
 

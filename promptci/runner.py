@@ -93,6 +93,8 @@ class RunContext:
     stopped_models: dict[str, str] = field(default_factory=dict)  # model -> why its cases stopped
     first_answers: dict[str, asyncio.Event] = field(default_factory=dict)  # model -> set once its first try ended
     recorded: dict[str, list[RecordingEntry]] = field(default_factory=dict)  # by prompt, for --record
+    # ledger rows of cache hits, by id(job): stored in the commit of their job's result, not one commit each
+    pending_ledger: dict[int, list[LedgerEntry]] = field(default_factory=dict)
     _comparators: dict[str, Comparator] = field(default_factory=dict)
 
     def comparator(self, spec: ComparatorSpec) -> Comparator:
@@ -111,7 +113,7 @@ async def run_jobs(ctx: RunContext, jobs: Sequence[Job], concurrency: int,
     async def worker() -> None:
         for index in queue:
             result = await run_job(ctx, jobs[index])
-            ctx.store.add_result(ctx.run_id, result)
+            ctx.store.add_result(ctx.run_id, result, ctx.pending_ledger.pop(id(jobs[index]), ()))
             results[index] = result
             if ctx.on_result is not None:
                 ctx.on_result(result)
@@ -141,7 +143,8 @@ async def obtain_completion(ctx: RunContext, job: Job, endpoint: Endpoint) -> Co
     cached = lookup_cached(ctx, endpoint, key)
     if cached is not None:
         saved = price_completion(ctx, job.request.model, endpoint, cached)
-        ctx.store.record_request(ledger_entry(ctx, job, endpoint, cached, cost=0.0, saved=saved, status="cached"))
+        hit = ledger_entry(ctx, job, endpoint, cached, cost=0.0, saved=saved, status="cached")
+        ctx.pending_ledger.setdefault(id(job), []).append(hit)
         remember_response(ctx, job, endpoint, key, cached)
         return replace(cached, cost_usd=saved)
     if endpoint.replay_only:
@@ -168,10 +171,12 @@ async def obtain_completion(ctx: RunContext, job: Job, endpoint: Endpoint) -> Co
     if ctx.budget is not None and not endpoint.is_free:
         ctx.budget.settle(estimate or 0.0, cost)
     completion = replace(completion, cost_usd=cost)
-    ctx.store.record_request(ledger_entry(ctx, job, endpoint, completion, cost=cost, saved=None, status="ok"))
-    if endpoint.provider.is_cacheable:
-        ctx.store.cache_put(key, job.request, completion, provider_identity=endpoint.identity)
+    billed = ledger_entry(ctx, job, endpoint, completion, cost=cost, saved=None, status="ok")
+    if endpoint.provider.is_cacheable:  # the answer and its ledger row in one commit, at once
+        ctx.store.cache_put(key, job.request, completion, provider_identity=endpoint.identity, ledger=billed)
         remember_response(ctx, job, endpoint, key, completion)
+    else:
+        ctx.store.record_request(billed)
     return completion
 
 

@@ -290,19 +290,24 @@ class Store:
         return completion_from_row(rows[0]) if rows else None
 
     def cache_put(self, key: str, request: Request, completion: Completion,
-                  provider_identity: Mapping[str, Any] | None = None) -> None:
+                  provider_identity: Mapping[str, Any] | None = None, ledger: LedgerEntry | None = None) -> None:
         """Keep a successful answer (failures are never cached). Give provider_identity so that
-        recordings written from the cache show the endpoint too."""
-        if not completion.ok:
-            return
-        identity = cache_identity(provider_identity, request)
-        self._write(
-            f"INSERT OR REPLACE INTO cache (key, {CACHE_ANSWER}, created_at, identity)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
-             *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
-             completion.latency_ms, completion.ttft_ms, now_iso(), canonical_json(identity)),
-        )
+        recordings written from the cache show the endpoint too, and `ledger`, the request's ledger
+        row, to store it in the same commit (one commit a request instead of two)."""
+        statements: list[tuple[str, Sequence[Any]]] = [ledger_insert(ledger)] if ledger is not None else []
+        if completion.ok:
+            identity = cache_identity(provider_identity, request)
+            statements.append((
+                f"INSERT OR REPLACE INTO cache (key, {CACHE_ANSWER}, created_at, identity)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
+                 *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
+                 completion.latency_ms, completion.ttft_ms, now_iso(), canonical_json(identity)),
+            ))
+        if len(statements) > 1:
+            self._write_together(statements)
+        elif statements:
+            self._write(*statements[0])
 
     def cache_entries(self, keys: Iterable[str] | None = None) -> Iterator[CacheEntry]:
         """Cached answers (all of them, or those with these keys) in key order, for recordings."""

@@ -7,9 +7,7 @@ import functools
 import inspect
 import json
 from collections.abc import Mapping
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from promptci.config import ProviderSettings
 from promptci.errors import BadRequest, ProviderError
@@ -30,6 +28,9 @@ from promptci.providers._http import (
 )
 from promptci.providers.base import ProviderContext, split_model
 from promptci.types import Completion, Request, Usage
+
+if TYPE_CHECKING:  # the SDK is imported on the first request: a run the cache answers never pays its ~0.5 s
+    import openai
 
 # Set by promptci itself; a prompt's params may not override them.
 RESERVED_PARAMS = ("model", "messages", "stream", "stream_options", "extra_body", "extra_headers",
@@ -92,6 +93,8 @@ class OpenAIProvider:
         return self._client
 
     async def complete(self, request: Request) -> Completion:
+        import openai
+
         _, model = split_model(request.model)
         kwargs = request_kwargs(request)
         if self._limiter is not None:
@@ -144,6 +147,8 @@ class OpenAIProvider:
 
 
 def make_client(endpoint: Endpoint) -> openai.AsyncOpenAI:
+    import openai
+
     headers = endpoint.options.get("headers") or None
     api_version = endpoint.options.get("api_version")
     if api_version:

@@ -358,7 +358,12 @@ def show(
 
 
 def main() -> None:
-    app()
+    import gc
+
+    try:
+        app()
+    finally:
+        gc.freeze()  # the interpreter's last collection would walk every SDK object for nothing
 
 
 if __name__ == "__main__":

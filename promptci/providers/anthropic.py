@@ -7,9 +7,7 @@ import functools
 import inspect
 import json
 from collections.abc import Mapping
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from promptci.config import ProviderSettings
 from promptci.errors import BadRequest, ProviderError
@@ -30,6 +28,9 @@ from promptci.providers._http import (
 )
 from promptci.providers.base import ProviderContext, split_model
 from promptci.types import Completion, Message, Request, Usage
+
+if TYPE_CHECKING:  # the SDK (~1.7 s to import) loads on the first request: a cached run never pays it
+    import anthropic
 
 DEFAULT_MAX_TOKENS = 1024
 RESERVED_PARAMS = ("model", "messages", "stream", "system", "extra_body", "extra_headers", "extra_query",
@@ -87,6 +88,8 @@ class AnthropicProvider:
 
     def client(self) -> anthropic.AsyncAnthropic:
         """Made on first use, inside the running event loop, then shared by every request."""
+        import anthropic
+
         if self._client is None:
             self._client = anthropic.AsyncAnthropic(
                 api_key=self.endpoint.key, base_url=self.endpoint.base_url, timeout=self.endpoint.timeout_s,
@@ -96,6 +99,8 @@ class AnthropicProvider:
         return self._client
 
     async def complete(self, request: Request) -> Completion:
+        import anthropic
+
         _, model = split_model(request.model)
         kwargs = request_kwargs(request)
         system, turns = split_system(request.messages)

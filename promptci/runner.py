@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -209,9 +210,9 @@ async def take_turn(ctx: RunContext, model: str, endpoint: Endpoint) -> asyncio.
 async def attempt(ctx: RunContext, endpoint: Endpoint, request: Request,
                   first: asyncio.Event | None = None) -> Completion:
     try:
-        return await asyncio.wait_for(endpoint.provider.complete(request), timeout=ctx.timeout_s)
+        return await within(ctx.timeout_s, endpoint.provider.complete(request))
     except asyncio.TimeoutError:
-        raise Timeout(f"no answer within timeout_s={ctx.timeout_s:g}") from None
+        raise Timeout(f"no answer from {request.model} within timeout_s={ctx.timeout_s:g}") from None
     except ProviderError as exc:
         if exc.stops_model:  # before the waiting requests wake up
             stop_model(ctx, request.model, exc)
@@ -219,6 +220,14 @@ async def attempt(ctx: RunContext, endpoint: Endpoint, request: Request,
     finally:
         if first is not None:
             first.set()
+
+
+async def within(seconds: float, awaitable: Awaitable[Completion]) -> Completion:
+    """The whole request, not just each read as the SDKs time it, so a slow drip cannot hang a run."""
+    if sys.version_info >= (3, 11):  # asyncio.timeout runs in this task: no extra task per request
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout=seconds)
 
 
 def stop_model(ctx: RunContext, model: str, exc: ProviderError) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -216,14 +215,3 @@ class StreamRecorder:
             text="".join(self.chunks), usage=usage, latency_ms=(ended - self.started) * 1000.0, ttft_ms=ttft,
             resolved_model=resolved_model or None, finish_reason=finish_reason, chunks=tuple(self.chunks),
         )
-
-
-async def with_deadline(awaitable: Awaitable[Completion], endpoint: Endpoint) -> Completion:
-    """The SDK's timeout is per read; this bounds the whole request, so a slow drip cannot hang a run."""
-    try:
-        if sys.version_info >= (3, 11):  # asyncio.timeout runs in this task: no extra task per request
-            async with asyncio.timeout(endpoint.timeout_s):
-                return await awaitable
-        return await asyncio.wait_for(awaitable, timeout=endpoint.timeout_s)
-    except asyncio.TimeoutError:
-        raise timeout_error(endpoint) from None

@@ -24,7 +24,6 @@ from promptci.providers._http import (
     reserved_param,
     timeout_error,
     transport_errors,
-    with_deadline,
 )
 from promptci.providers.base import ProviderContext, split_model
 from promptci.types import Completion, Message, Request, Usage
@@ -110,7 +109,7 @@ class AnthropicProvider:
             self.client()  # built before taking a slot, so building it does not eat into the spacing
             await self._limiter.acquire()
         try:
-            return await with_deadline(self._stream(model, turns, kwargs), self.endpoint)
+            return await self._stream(model, turns, kwargs)
         except ProviderError:
             raise
         except anthropic.APIStatusError as exc:

@@ -126,7 +126,8 @@ def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool
         if config.type == "replay":
             inner_config = provider_config(inner, settings) if inner else config
             endpoints[model] = Endpoint(ReplayProvider(name="replay"), provider_identity(inner_config),
-                                        inner_config.type, is_free=False, replay_only=True)
+                                        inner_config.type, is_free=False, replay_only=True,
+                                        price=model_price(inner, inner_config, settings))
             continue
         is_local = config.type in LOCAL_PROVIDERS
         if replay_only and not is_local:
@@ -137,8 +138,16 @@ def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool
                 instances[instance_key] = provider_registry.get(config.type)(config, ctx)
             provider = instances[instance_key]
         endpoints[model] = Endpoint(provider, provider_identity(config), config.type, is_free=is_local,
-                                    replay_only=replay_only and not is_local)
+                                    replay_only=replay_only and not is_local,
+                                    price=None if is_local else model_price(model, config, settings))
     return endpoints
+
+
+def model_price(model: str, config: ProviderSettings, settings: Settings) -> Price | None:
+    """`pricing:` first; the built-in list prices only for a provider's official endpoint. A model behind a
+    base_url of your own (vLLM, Ollama, a gateway) is not billed at list price: its price is unknown until
+    `pricing:` names it."""
+    return price_for(model, settings.pricing, None if config.base_url else config.type)
 
 
 def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: RunOptions,
@@ -206,7 +215,7 @@ def execute(settings: Settings, options: RunOptions, jobs: list, models: list[st
     try:
         store.start_run(run_id, started_at, git, models, options_record(options))
         ctx = RunContext(
-            run_id=run_id, root=settings.root, store=store, endpoints=endpoints, pricing=settings.pricing,
+            run_id=run_id, root=settings.root, store=store, endpoints=endpoints,
             retry=RetryPolicy(retries=settings.retries), timeout_s=settings.timeout_s, git_commit=git.commit,
             use_cache=options.use_cache, record=options.record, recordings=load_recordings(settings.recordings_dir),
             budget=BudgetGuard(budget_usd) if budget_usd is not None else None, on_result=on_result,
@@ -229,11 +238,8 @@ def execute(settings: Settings, options: RunOptions, jobs: list, models: list[st
 
 def require_prices(endpoints: dict[str, Endpoint], settings: Settings) -> None:
     """A budget cannot be kept for a model whose price is unknown: refuse before sending anything."""
-    from promptci.pricing import UNKNOWN_PRICE_HINT, price_for
-
     unpriced = [model for model, endpoint in endpoints.items()
-                if not (endpoint.is_free or endpoint.replay_only)
-                and price_for(model, settings.pricing, endpoint.provider_type) is None]
+                if not (endpoint.is_free or endpoint.replay_only) and endpoint.price is None]
     if unpriced:
         raise PromptCIError(f"a run budget is set but the price of {', '.join(unpriced)} is unknown, so the budget "
                             f"cannot be kept; {UNKNOWN_PRICE_HINT}")
@@ -340,7 +346,7 @@ def model_pricing(model: str, settings: Settings, replay: bool) -> tuple[bool, P
     """(is_free, price, provider identity) of a model, from settings alone: no provider is built."""
     config = provider_config(model, settings)
     is_free = replay or config.type in LOCAL_PROVIDERS
-    price = None if is_free else price_for(model, settings.pricing, config.type)
+    price = None if is_free else model_price(model, config, settings)
     return is_free, price, provider_identity(config)
 
 

@@ -12,8 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from promptci.config import Price
 from promptci.errors import ProviderError, ReplayMiss, Timeout
-from promptci.pricing import cost_usd, price_for
+from promptci.estimate import estimate_request_cost
+from promptci.pricing import cost_usd
 from promptci.providers.base import Provider, split_model
 from promptci.recordings import RecordingEntry
 from promptci.registry import build_comparator
@@ -53,6 +55,7 @@ class Endpoint:
     provider_type: str
     is_free: bool  # local providers (echo, python) cost nothing
     replay_only: bool = False  # answer from the cache and recordings only; a miss is an error
+    price: Price | None = None  # None: unknown (or free, see is_free)
 
 
 @dataclass
@@ -82,7 +85,6 @@ class RunContext:
     root: Path
     store: Store
     endpoints: Mapping[str, Endpoint]  # by model string as -m writes it
-    pricing: Mapping[str, Any]
     retry: RetryPolicy
     timeout_s: float
     git_commit: str | None = None
@@ -143,7 +145,7 @@ async def obtain_completion(ctx: RunContext, job: Job, endpoint: Endpoint) -> Co
     key = cache_key(endpoint, job.request)
     cached = lookup_cached(ctx, endpoint, key)
     if cached is not None:
-        saved = price_completion(ctx, job.request.model, endpoint, cached)
+        saved = price_completion(endpoint, cached)
         hit = ledger_entry(ctx, job, endpoint, cached, cost=0.0, saved=saved, status="cached")
         ctx.pending_ledger.setdefault(id(job), []).append(hit)
         remember_response(ctx, job, endpoint, key, cached)
@@ -151,7 +153,7 @@ async def obtain_completion(ctx: RunContext, job: Job, endpoint: Endpoint) -> Co
     if endpoint.replay_only:
         return error_result(job, f"--replay: no recorded response for case {job.case.id!r} "
                                  f"({job.case.location}) on {job.request.model}; run once with --record")
-    estimate = estimate_cost(ctx, job.request, endpoint)
+    estimate = estimate_cost(job.request, endpoint)
     if ctx.budget is not None and not endpoint.is_free and not ctx.budget.try_reserve(estimate or 0.0):
         return skipped_result(job, f"budget: sending it would pass the run budget of ${ctx.budget.limit_usd:.2f}")
     first = await take_turn(ctx, job.request.model, endpoint)
@@ -168,7 +170,7 @@ async def obtain_completion(ctx: RunContext, job: Job, endpoint: Endpoint) -> Co
     finally:
         if first is not None:
             first.set()
-    cost = price_completion(ctx, job.request.model, endpoint, completion)
+    cost = price_completion(endpoint, completion)
     if ctx.budget is not None and not endpoint.is_free:
         ctx.budget.settle(estimate or 0.0, cost)
     completion = replace(completion, cost_usd=cost)
@@ -267,26 +269,17 @@ def provider_failure(ctx: RunContext, job: Job, endpoint: Endpoint, exc: Provide
     return error_result(job, f"{exc.kind}{status}{retried}: {exc.message}", attempts=attempts)
 
 
-def estimate_cost(ctx: RunContext, request: Request, endpoint: Endpoint) -> float | None:
-    """Upper-ish estimate before sending: ~4 characters a token in, max_tokens (or 512) out."""
+def estimate_cost(request: Request, endpoint: Endpoint) -> float | None:
+    """Before sending, the same estimate as --dry-run: input tokens counted, max_tokens out."""
     if endpoint.is_free:
         return 0.0
-    price = price_for(request.model, ctx.pricing, endpoint.provider_type)
-    if price is None:
-        return None
-    chars = sum(len(m["content"]) for m in request.messages)
-    output_tokens = int(request.params.get("max_tokens") or 512)
-    return (chars / 4 * price.input + output_tokens * price.output) / 1_000_000
+    return estimate_request_cost(request.messages, request.params, request.model, endpoint.price).cost_usd
 
 
-def price_completion(ctx: RunContext, model: str, endpoint: Endpoint, completion: Completion) -> float | None:
+def price_completion(endpoint: Endpoint, completion: Completion) -> float | None:
     if endpoint.is_free:
         return 0.0
-    if completion.usage is None:
-        return None
-    provider_name, inner = split_model(model)
-    priced_model = inner if provider_name == "replay" else model
-    return cost_usd(completion.usage, price_for(priced_model, ctx.pricing, endpoint.provider_type))
+    return cost_usd(completion.usage, endpoint.price)
 
 
 def ledger_entry(ctx: RunContext, job: Job, endpoint: Endpoint, completion: Completion, *,

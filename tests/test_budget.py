@@ -60,3 +60,20 @@ def test_a_budget_with_an_unknown_price_is_refused_before_sending(cli, project, 
     assert result.exit_code == 2
     assert "local:m" in result.stderr and "pricing" in result.stderr
     assert fake_server.total == 0
+
+
+def test_list_prices_do_not_apply_behind_your_own_base_url(cli, project, fake_server: FakeServer,
+                                                           monkeypatch) -> None:
+    """gpt-4o-mini served by a local vLLM is not billed at OpenAI's list price: its cost is unknown."""
+    monkeypatch.setenv("BUDGET_KEY", KEY)
+    config = (f"models: ['local:gpt-4o-mini']\nproviders:\n  local: {{type: openai, base_url: "
+              f"'{fake_server.openai_base_url}', api_key_env: BUDGET_KEY}}\n")
+    root = project({"promptci.yaml": config, "prompts/p.txt": "hi there",
+                    "goldens/p.yaml": "cases:\n  - input: {}\n    expected: hi there\n"})
+    result = cli("run", "--root", root, "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["results"][0]["cost_usd"] is None and document["summary"]["cost_unknown"] == 1
+    (root / "promptci.yaml").write_text(config + "pricing:\n  'local:gpt-4o-mini': {input: 0, output: 0}\n")
+    priced = json.loads(cli("run", "--root", root, "--no-cache", "--format", "json").stdout)
+    assert priced["results"][0]["cost_usd"] == 0.0 and priced["summary"]["cost_unknown"] == 0

@@ -126,6 +126,9 @@ def run(
             environment=env, max_cost=max_cost, repeat=repeat,
         )
         if dry_run:
+            if reports:
+                raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
+                                    "(use --dry-run --format json > FILE)")
             print_dry_run(options, fmt)
             raise typer.Exit(code=int(ExitCode.OK))
         outcome = run_with_progress(options, verbose - quiet)

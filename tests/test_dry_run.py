@@ -239,3 +239,10 @@ def test_encoding_names() -> None:
     assert estimate.encoding_name("openai:gpt-4-turbo") == "cl100k_base"
     assert estimate.encoding_name("openai:gpt-3.5-turbo") == "cl100k_base"
     assert estimate.encoding_name("anthropic:claude-sonnet-4-5") == "o200k_base"
+
+
+def test_dry_run_refuses_report_files_instead_of_ignoring_them(cli, project, tmp_path) -> None:
+    root = project({"prompts/p.txt": "hi", "goldens/p.yaml": "cases:\n  - input: {}\n    expected: hi\n"})
+    result = cli("run", "--root", root, "-m", "echo", "--dry-run", "-o", tmp_path / "x.json")
+    assert result.exit_code == 2 and "--dry-run prints its estimate on stdout" in result.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -1,52 +1,42 @@
-"""The library surface: run() and its options. The only place that wires loaders, providers,
-the runner and the store together; the CLI calls this and only maps outcomes to exit codes."""
+"""The library surface: run(), dry_run(), cost_report(), list_runs(), show_run(). The only place that
+wires loaders, providers, the runner and the store together; the CLI calls this and maps outcomes to
+exit codes."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
-from promptci.config import DEFAULT_KEY_ENV, Price, ProviderSettings, Settings, find_root, load_settings
-from promptci.costreport import CostRow, aggregate, check_dimensions, days_over_budget, parse_since, rows_to_json
-from promptci.errors import ConfigError, ExitCode, PromptCIError
+from promptci.config import Settings
+from promptci.errors import ExitCode, PromptCIError
 from promptci.estimate import DryRunReport, DryRunRow, estimate_request_cost
 from promptci.gitinfo import current_git
-from promptci.loading.render import Renderer
-from promptci.loading.suite import load_suite, render_suite
-from promptci.pricing import UNKNOWN_PRICE_HINT, price_for
-from promptci.providers.base import ProviderContext, provider_identity, split_model
+from promptci.history import CostReport, cost_report, list_runs, parse_dimensions, run_info_to_dict, show_run
+from promptci.planning import (
+    LOCAL_PROVIDERS,
+    PreparedRun,
+    RunOptions,
+    build_endpoints,
+    missing_keys,
+    model_pricing,
+    prepare_run,
+    resolve_root,
+)
+from promptci.pricing import UNKNOWN_PRICE_HINT
 from promptci.recordings import load_recordings, write_recordings
-from promptci.registry import providers as provider_registry
 from promptci.retrying import RetryPolicy
-from promptci.runner import BudgetGuard, Endpoint, Job, RunContext, run_jobs, utc_now
-from promptci.selection import compile_expression
-from promptci.store import LedgerEntry, RunInfo, Store, parse_iso
-from promptci.types import Case, CaseResult, Prompt, Request, Run, Suite, summarize
+from promptci.runner import BudgetGuard, Endpoint, RunContext, run_jobs, utc_now
+from promptci.store import Store
+from promptci.types import CaseResult, Run, summarize
 
-LOCAL_PROVIDERS = ("echo", "python", "replay")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    root: Path | None = None
-    paths: tuple[Path, ...] = ()
-    models: tuple[str, ...] = ()
-    keyword: str | None = None
-    concurrency: int | None = None
-    keep_going: bool = False
-    use_cache: bool = True
-    replay: bool = False
-    record: bool = False
-    environment: str | None = None
-    max_cost: float | None = None
-    repeat: int = 1
+__all__ = [
+    "LOCAL_PROVIDERS", "CostReport", "DryRunReport", "PreparedRun", "RunOptions", "RunOutcome", "cost_report",
+    "dry_run", "list_runs", "parse_dimensions", "prepare_run", "resolve_root", "run", "run_info_to_dict",
+    "show_run",
+]
 
 
 @dataclass
@@ -54,142 +44,6 @@ class RunOutcome:
     run: Run
     exit_code: ExitCode
     notes: list[str] = field(default_factory=list)
-
-
-def resolve_root(root: Path | None) -> Path:
-    if root is not None:
-        if not root.is_dir():
-            raise PromptCIError(f"--root {root}: no such directory")
-        return root.resolve()
-    found = find_root(Path.cwd())
-    if found is None:
-        raise PromptCIError(
-            "no promptci project here: looked for promptci.yaml (or prompts/ and goldens/) in this folder and "
-            "its parents; run `promptci init` to create one, or pass --root DIR"
-        )
-    return found
-
-
-def select_cases(suite: Suite, keyword: str | None) -> list[Case]:
-    if not keyword:
-        return list(suite.cases)
-    matches = compile_expression(keyword)
-    return [case for case in suite.cases if matches(case)]
-
-
-def models_for(prompt: Prompt, options: RunOptions, settings: Settings) -> tuple[str, ...]:
-    if options.models:
-        return options.models
-    if prompt.model:
-        return (prompt.model,)
-    if settings.models:
-        return settings.models
-    raise ConfigError(
-        f"no model for prompt {prompt.name!r}: set `models:` in promptci.yaml, `model:` in {prompt.path}, "
-        "or pass -m (e.g. -m echo to test the templates offline)"
-    )
-
-
-def provider_config(model: str, settings: Settings) -> ProviderSettings:
-    """The ProviderSettings a model string points at; an unknown provider is a usage error."""
-    name, inner = split_model(model)
-    if name in settings.providers:
-        return settings.providers[name]
-    if name == "python":
-        if not inner:
-            raise PromptCIError(f"model {model!r}: write python:package.module:function")
-        return ProviderSettings(name="python", type="python", options={"function": inner})
-    if name in LOCAL_PROVIDERS:
-        return ProviderSettings(name=name, type=name)
-    try:
-        provider_registry.get(name)
-    except PromptCIError:
-        known = sorted(set(settings.providers) | set(provider_registry.names()))
-        raise PromptCIError(
-            f"unknown provider {name!r} in model {model!r} (known: {', '.join(known)}; "
-            "name your own endpoints under `providers:` in promptci.yaml)"
-        ) from None
-    return ProviderSettings(name=name, type=name)
-
-
-def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool) -> dict[str, Endpoint]:
-    """One provider instance per named provider (per function for python:), built before any request,
-    so a missing key stops the run with exit 2 before anything is spent."""
-    from promptci.providers.offline import ReplayProvider
-
-    ctx = ProviderContext(settings=settings, root=settings.root)
-    instances: dict[str, object] = {}
-    endpoints: dict[str, Endpoint] = {}
-    for model in models:
-        config = provider_config(model, settings)
-        inner = split_model(model)[1]
-        if config.type == "replay":
-            inner_config = provider_config(inner, settings) if inner else config
-            endpoints[model] = Endpoint(ReplayProvider(name="replay"), provider_identity(inner_config),
-                                        inner_config.type, is_free=False, replay_only=True,
-                                        price=model_price(inner, inner_config, settings))
-            continue
-        is_local = config.type in LOCAL_PROVIDERS
-        if replay_only and not is_local:
-            provider = ReplayProvider(name=config.name, is_cacheable=True)
-        else:
-            instance_key = model if config.type == "python" else config.name
-            if instance_key not in instances:
-                instances[instance_key] = provider_registry.get(config.type)(config, ctx)
-            provider = instances[instance_key]
-        endpoints[model] = Endpoint(provider, provider_identity(config), config.type, is_free=is_local,
-                                    replay_only=replay_only and not is_local,
-                                    price=None if is_local else model_price(model, config, settings))
-    return endpoints
-
-
-def model_price(model: str, config: ProviderSettings, settings: Settings) -> Price | None:
-    """`pricing:` first; the built-in list prices only for a provider's official endpoint. A model behind a
-    base_url of your own (vLLM, Ollama, a gateway) is not billed at list price: its price is unknown until
-    `pricing:` names it."""
-    return price_for(model, settings.pricing, None if config.base_url else config.type)
-
-
-def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: RunOptions,
-               settings: Settings) -> tuple[list, list[str]]:
-
-    jobs: list[Job] = []
-    models: list[str] = []
-    for case in cases:
-        if case.key not in rendered:
-            continue
-        prompt = suite.prompts[case.prompt]
-        for model in models_for(prompt, options, settings):
-            if model not in models:
-                models.append(model)
-            request = Request(model=model, messages=rendered[case.key], params=dict(prompt.params),
-                              output=prompt.output)
-            jobs.extend(Job(case, prompt, request, repeat) for repeat in range(options.repeat))
-    return jobs, models
-
-
-@dataclass
-class PreparedRun:
-    """A run loaded and rendered up to its jobs, before any provider is built: what run() and
-    dry_run() share."""
-
-    settings: Settings
-    jobs: list[Job]
-    models: list[str]
-    problems: list[str]
-
-
-def prepare_run(options: RunOptions) -> PreparedRun:
-    root = resolve_root(options.root)
-    settings = load_settings(root, options.environment)
-    suite = load_suite(settings, options.paths, keep_going=options.keep_going)
-    cases = select_cases(suite, options.keyword)
-    rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(root), options.keep_going)
-    problems = list(suite.problems) + [str(p) for p in render_problems]
-    jobs, models = build_jobs(cases, suite, rendered, options, settings)
-    if not jobs:
-        raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")
-    return PreparedRun(settings, jobs, models, problems)
 
 
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
@@ -312,8 +166,6 @@ def failing_models(run_record: Run, min_pass_rate: float) -> list[str]:
     return failing
 
 
-# The read-only commands: run --dry-run, cost, runs and show.
-
 def dry_run(options: RunOptions) -> DryRunReport:
     """Load and render everything exactly as run() does, then count and price the requests. Nothing is
     sent and no provider is built, so a missing key or an unreachable server does not matter here."""
@@ -342,14 +194,6 @@ def dry_run(options: RunOptions) -> DryRunReport:
     return replace(report, notes=tuple(notes))
 
 
-def model_pricing(model: str, settings: Settings, replay: bool) -> tuple[bool, Price | None, dict[str, Any]]:
-    """(is_free, price, provider identity) of a model, from settings alone: no provider is built."""
-    config = provider_config(model, settings)
-    is_free = replay or config.type in LOCAL_PROVIDERS
-    price = None if is_free else model_price(model, config, settings)
-    return is_free, price, provider_identity(config)
-
-
 def cached_keys(settings: Settings, keys: set[str]) -> set[str]:
     """The keys that the response cache or the recordings already answer (a real run sends none of them)."""
     found = keys & set(load_recordings(settings.recordings_dir))
@@ -370,110 +214,3 @@ def dry_run_notes(report: DryRunReport, models: Sequence[str], settings: Setting
         notes.append(f"the estimate (${report.cost_usd:.4f}) passes the run budget of ${report.budget_usd:.2f}: "
                      "a real run would stop sending once it would pass it, and exit 1")
     return notes
-
-
-def missing_keys(models: Sequence[str], settings: Settings, replay: bool) -> dict[str, str]:
-    """Key variable -> the first model that needs it, for keys not set in the environment."""
-    missing: dict[str, str] = {}
-    for model in [] if replay else models:
-        config = provider_config(model, settings)
-        variable = config.api_key_env or DEFAULT_KEY_ENV.get(config.type)
-        if variable and not os.environ.get(variable) and config.type not in LOCAL_PROVIDERS:
-            missing.setdefault(variable, model)
-    return missing
-
-
-@dataclass(frozen=True)
-class CostReport:
-    """The ledger from `since` grouped by `dimensions`, and the daily spend against budgets.daily_usd."""
-
-    since: datetime
-    dimensions: tuple[str, ...]
-    rows: tuple[CostRow, ...]
-    total: CostRow
-    unknown_price_models: tuple[str, ...]
-    daily_usd: float | None
-    daily_spend: tuple[tuple[str, float], ...]  # (UTC day, known spend), whole days from since's day
-
-    @property
-    def is_empty(self) -> bool:
-        return self.total.requests == 0
-
-    @property
-    def days_over(self) -> list[tuple[str, float]]:
-        limit = self.daily_usd
-        return [] if limit is None else [(day, spent) for day, spent in self.daily_spend if spent > limit]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat().replace("+00:00", "Z"), "by": list(self.dimensions),
-            "rows": rows_to_json(self.rows), "total": rows_to_json([self.total])[0],
-            "unknown_price_models": list(self.unknown_price_models), "daily_usd": self.daily_usd,
-            "daily_spend": [{"day": day, "cost_usd": spent} for day, spent in self.daily_spend],
-            "days_over_budget": [{"day": day, "cost_usd": spent} for day, spent in self.days_over],
-        }
-
-
-def parse_dimensions(by: Sequence[str]) -> tuple[str, ...]:
-    """`--by day --by model,run` -> ("day", "model", "run"); nothing given -> ("day",)."""
-    names = [name.strip() for item in by for name in item.split(",") if name.strip()]
-    check_dimensions(names)
-    return tuple(dict.fromkeys(names)) or ("day",)
-
-
-def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7d",
-                now: datetime | None = None) -> CostReport:
-    settings = load_settings(resolve_root(root))
-    dimensions = parse_dimensions(by)
-    start = parse_since(since, now or datetime.now(timezone.utc))
-    day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
-    with_whole_days = read_ledger(settings, day_start.isoformat())
-    entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
-    unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
-    return CostReport(
-        since=start, dimensions=dimensions, rows=tuple(aggregate(entries, dimensions)),
-        total=aggregate(entries, [])[0], unknown_price_models=tuple(unknown), daily_usd=settings.budgets.daily_usd,
-        daily_spend=tuple(days_over_budget(with_whole_days, 0.0)),
-    )
-
-
-def read_ledger(settings: Settings, since: str) -> list[LedgerEntry]:
-    if not settings.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
-        return []
-    with Store.open(settings.db_path) as store:
-        return store.ledger(since=since)
-
-
-def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
-    settings = load_settings(resolve_root(root))
-    if not settings.db_path.is_file():
-        return []
-    with Store.open(settings.db_path) as store:
-        return store.list_runs(limit)
-
-
-def show_run(root: Path | None, run_ref: str) -> Run:
-    """A stored run by id, unique id prefix, or `last`; an unknown one is a usage error naming the latest."""
-    settings = load_settings(resolve_root(root))
-    if not settings.db_path.is_file():
-        raise PromptCIError(f"no runs stored yet (no {settings.db_path.relative_to(settings.root)}): "
-                            "run `promptci run` first")
-    with Store.open(settings.db_path) as store:
-        found = store.last_run() if run_ref == "last" else store.load_run(run_ref)
-        latest = store.list_runs(5) if found is None else []
-    if found is not None:
-        return found
-    if not latest:
-        raise PromptCIError("no runs stored yet: run `promptci run` first")
-    listed = ", ".join(f"{info.run_id} ({info.started_at[:16].replace('T', ' ')})" for info in latest)
-    raise PromptCIError(f"no stored run {run_ref!r}; the latest are: {listed} (`promptci runs` lists more)")
-
-
-def run_info_to_dict(info: RunInfo) -> dict[str, Any]:
-    from promptci.reporting.jsonreport import summary_to_dict
-
-    return {
-        "run_id": info.run_id, "started_at": info.started_at, "finished_at": info.finished_at,
-        "git": {"commit": info.commit, "dirty": info.dirty}, "models": list(info.models),
-        "summary": summary_to_dict(info.summary), "interrupted": info.interrupted,
-    }

@@ -1,0 +1,112 @@
+"""The read-only views of the store: the cost ledger, the list of runs, one stored run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from promptci.config import Settings, load_settings
+from promptci.costreport import CostRow, aggregate, check_dimensions, days_over_budget, parse_since, rows_to_json
+from promptci.errors import PromptCIError
+from promptci.planning import resolve_root
+from promptci.store import LedgerEntry, RunInfo, Store, parse_iso
+from promptci.types import Run
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """The ledger from `since` grouped by `dimensions`, and the daily spend against budgets.daily_usd."""
+
+    since: datetime
+    dimensions: tuple[str, ...]
+    rows: tuple[CostRow, ...]
+    total: CostRow
+    unknown_price_models: tuple[str, ...]
+    daily_usd: float | None
+    daily_spend: tuple[tuple[str, float], ...]  # (UTC day, known spend), whole days from since's day
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total.requests == 0
+
+    @property
+    def days_over(self) -> list[tuple[str, float]]:
+        limit = self.daily_usd
+        return [] if limit is None else [(day, spent) for day, spent in self.daily_spend if spent > limit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat().replace("+00:00", "Z"), "by": list(self.dimensions),
+            "rows": rows_to_json(self.rows), "total": rows_to_json([self.total])[0],
+            "unknown_price_models": list(self.unknown_price_models), "daily_usd": self.daily_usd,
+            "daily_spend": [{"day": day, "cost_usd": spent} for day, spent in self.daily_spend],
+            "days_over_budget": [{"day": day, "cost_usd": spent} for day, spent in self.days_over],
+        }
+
+
+def parse_dimensions(by: Sequence[str]) -> tuple[str, ...]:
+    """`--by day --by model,run` -> ("day", "model", "run"); nothing given -> ("day",)."""
+    names = [name.strip() for item in by for name in item.split(",") if name.strip()]
+    check_dimensions(names)
+    return tuple(dict.fromkeys(names)) or ("day",)
+
+
+def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7d",
+                now: datetime | None = None) -> CostReport:
+    settings = load_settings(resolve_root(root))
+    dimensions = parse_dimensions(by)
+    start = parse_since(since, now or datetime.now(timezone.utc))
+    day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+    with_whole_days = read_ledger(settings, day_start.isoformat())
+    entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
+    unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
+    return CostReport(
+        since=start, dimensions=dimensions, rows=tuple(aggregate(entries, dimensions)),
+        total=aggregate(entries, [])[0], unknown_price_models=tuple(unknown), daily_usd=settings.budgets.daily_usd,
+        daily_spend=tuple(days_over_budget(with_whole_days, 0.0)),
+    )
+
+
+def read_ledger(settings: Settings, since: str) -> list[LedgerEntry]:
+    if not settings.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
+        return []
+    with Store.open(settings.db_path) as store:
+        return store.ledger(since=since)
+
+
+def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
+    settings = load_settings(resolve_root(root))
+    if not settings.db_path.is_file():
+        return []
+    with Store.open(settings.db_path) as store:
+        return store.list_runs(limit)
+
+
+def show_run(root: Path | None, run_ref: str) -> Run:
+    """A stored run by id, unique id prefix, or `last`; an unknown one is a usage error naming the latest."""
+    settings = load_settings(resolve_root(root))
+    if not settings.db_path.is_file():
+        raise PromptCIError(f"no runs stored yet (no {settings.db_path.relative_to(settings.root)}): "
+                            "run `promptci run` first")
+    with Store.open(settings.db_path) as store:
+        found = store.last_run() if run_ref == "last" else store.load_run(run_ref)
+        latest = store.list_runs(5) if found is None else []
+    if found is not None:
+        return found
+    if not latest:
+        raise PromptCIError("no runs stored yet: run `promptci run` first")
+    listed = ", ".join(f"{info.run_id} ({info.started_at[:16].replace('T', ' ')})" for info in latest)
+    raise PromptCIError(f"no stored run {run_ref!r}; the latest are: {listed} (`promptci runs` lists more)")
+
+
+def run_info_to_dict(info: RunInfo) -> dict[str, Any]:
+    from promptci.reporting.jsonreport import summary_to_dict
+
+    return {
+        "run_id": info.run_id, "started_at": info.started_at, "finished_at": info.finished_at,
+        "git": {"commit": info.commit, "dirty": info.dirty}, "models": list(info.models),
+        "summary": summary_to_dict(info.summary), "interrupted": info.interrupted,
+    }

@@ -1,0 +1,194 @@
+"""Preparing a run without sending anything: the project, its cases, models, rendered requests and
+endpoints. run() and dry_run() both start here, so a dry run sees exactly what a run would send."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from promptci.config import DEFAULT_KEY_ENV, Price, ProviderSettings, Settings, find_root, load_settings
+from promptci.errors import ConfigError, PromptCIError
+from promptci.loading.render import Renderer
+from promptci.loading.suite import load_suite, render_suite
+from promptci.pricing import price_for
+from promptci.providers.base import ProviderContext, provider_identity, split_model
+from promptci.registry import providers as provider_registry
+from promptci.runner import Endpoint, Job
+from promptci.selection import compile_expression
+from promptci.types import Case, Prompt, Request, Suite
+
+LOCAL_PROVIDERS = ("echo", "python", "replay")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    root: Path | None = None
+    paths: tuple[Path, ...] = ()
+    models: tuple[str, ...] = ()
+    keyword: str | None = None
+    concurrency: int | None = None
+    keep_going: bool = False
+    use_cache: bool = True
+    replay: bool = False
+    record: bool = False
+    environment: str | None = None
+    max_cost: float | None = None
+    repeat: int = 1
+
+
+def resolve_root(root: Path | None) -> Path:
+    if root is not None:
+        if not root.is_dir():
+            raise PromptCIError(f"--root {root}: no such directory")
+        return root.resolve()
+    found = find_root(Path.cwd())
+    if found is None:
+        raise PromptCIError(
+            "no promptci project here: looked for promptci.yaml (or prompts/ and goldens/) in this folder and "
+            "its parents; run `promptci init` to create one, or pass --root DIR"
+        )
+    return found
+
+
+def select_cases(suite: Suite, keyword: str | None) -> list[Case]:
+    if not keyword:
+        return list(suite.cases)
+    matches = compile_expression(keyword)
+    return [case for case in suite.cases if matches(case)]
+
+
+def models_for(prompt: Prompt, options: RunOptions, settings: Settings) -> tuple[str, ...]:
+    if options.models:
+        return options.models
+    if prompt.model:
+        return (prompt.model,)
+    if settings.models:
+        return settings.models
+    raise ConfigError(
+        f"no model for prompt {prompt.name!r}: set `models:` in promptci.yaml, `model:` in {prompt.path}, "
+        "or pass -m (e.g. -m echo to test the templates offline)"
+    )
+
+
+def provider_config(model: str, settings: Settings) -> ProviderSettings:
+    """The ProviderSettings a model string points at; an unknown provider is a usage error."""
+    name, inner = split_model(model)
+    if name in settings.providers:
+        return settings.providers[name]
+    if name == "python":
+        if not inner:
+            raise PromptCIError(f"model {model!r}: write python:package.module:function")
+        return ProviderSettings(name="python", type="python", options={"function": inner})
+    if name in LOCAL_PROVIDERS:
+        return ProviderSettings(name=name, type=name)
+    try:
+        provider_registry.get(name)
+    except PromptCIError:
+        known = sorted(set(settings.providers) | set(provider_registry.names()))
+        raise PromptCIError(
+            f"unknown provider {name!r} in model {model!r} (known: {', '.join(known)}; "
+            "name your own endpoints under `providers:` in promptci.yaml)"
+        ) from None
+    return ProviderSettings(name=name, type=name)
+
+
+def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool) -> dict[str, Endpoint]:
+    """One provider instance per named provider (per function for python:), built before any request,
+    so a missing key stops the run with exit 2 before anything is spent."""
+    from promptci.providers.offline import ReplayProvider
+
+    ctx = ProviderContext(settings=settings, root=settings.root)
+    instances: dict[str, object] = {}
+    endpoints: dict[str, Endpoint] = {}
+    for model in models:
+        config = provider_config(model, settings)
+        inner = split_model(model)[1]
+        if config.type == "replay":
+            inner_config = provider_config(inner, settings) if inner else config
+            endpoints[model] = Endpoint(ReplayProvider(name="replay"), provider_identity(inner_config),
+                                        inner_config.type, is_free=False, replay_only=True,
+                                        price=model_price(inner, inner_config, settings))
+            continue
+        is_local = config.type in LOCAL_PROVIDERS
+        if replay_only and not is_local:
+            provider = ReplayProvider(name=config.name, is_cacheable=True)
+        else:
+            instance_key = model if config.type == "python" else config.name
+            if instance_key not in instances:
+                instances[instance_key] = provider_registry.get(config.type)(config, ctx)
+            provider = instances[instance_key]
+        endpoints[model] = Endpoint(provider, provider_identity(config), config.type, is_free=is_local,
+                                    replay_only=replay_only and not is_local,
+                                    price=None if is_local else model_price(model, config, settings))
+    return endpoints
+
+
+def model_price(model: str, config: ProviderSettings, settings: Settings) -> Price | None:
+    """`pricing:` first; the built-in list prices only for a provider's official endpoint. A model behind a
+    base_url of your own (vLLM, Ollama, a gateway) is not billed at list price: its price is unknown until
+    `pricing:` names it."""
+    return price_for(model, settings.pricing, None if config.base_url else config.type)
+
+
+def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: RunOptions,
+               settings: Settings) -> tuple[list, list[str]]:
+
+    jobs: list[Job] = []
+    models: list[str] = []
+    for case in cases:
+        if case.key not in rendered:
+            continue
+        prompt = suite.prompts[case.prompt]
+        for model in models_for(prompt, options, settings):
+            if model not in models:
+                models.append(model)
+            request = Request(model=model, messages=rendered[case.key], params=dict(prompt.params),
+                              output=prompt.output)
+            jobs.extend(Job(case, prompt, request, repeat) for repeat in range(options.repeat))
+    return jobs, models
+
+
+@dataclass
+class PreparedRun:
+    """A run loaded and rendered up to its jobs, before any provider is built: what run() and
+    dry_run() share."""
+
+    settings: Settings
+    jobs: list[Job]
+    models: list[str]
+    problems: list[str]
+
+
+def prepare_run(options: RunOptions) -> PreparedRun:
+    root = resolve_root(options.root)
+    settings = load_settings(root, options.environment)
+    suite = load_suite(settings, options.paths, keep_going=options.keep_going)
+    cases = select_cases(suite, options.keyword)
+    rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(root), options.keep_going)
+    problems = list(suite.problems) + [str(p) for p in render_problems]
+    jobs, models = build_jobs(cases, suite, rendered, options, settings)
+    if not jobs:
+        raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")
+    return PreparedRun(settings, jobs, models, problems)
+
+
+def model_pricing(model: str, settings: Settings, replay: bool) -> tuple[bool, Price | None, dict[str, Any]]:
+    """(is_free, price, provider identity) of a model, from settings alone: no provider is built."""
+    config = provider_config(model, settings)
+    is_free = replay or config.type in LOCAL_PROVIDERS
+    price = None if is_free else model_price(model, config, settings)
+    return is_free, price, provider_identity(config)
+
+
+def missing_keys(models: Sequence[str], settings: Settings, replay: bool) -> dict[str, str]:
+    """Key variable -> the first model that needs it, for keys not set in the environment."""
+    missing: dict[str, str] = {}
+    for model in [] if replay else models:
+        config = provider_config(model, settings)
+        variable = config.api_key_env or DEFAULT_KEY_ENV.get(config.type)
+        if variable and not os.environ.get(variable) and config.type not in LOCAL_PROVIDERS:
+            missing.setdefault(variable, model)
+    return missing

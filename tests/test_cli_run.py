@@ -238,3 +238,18 @@ def test_an_empty_comparator_list_is_refused(cli, project) -> None:
     result = cli("run", "--root", root)
     assert result.exit_code == 2
     assert "goldens/greet.yaml:4: an empty `comparators:` list" in result.stderr
+
+
+def test_a_local_function_names_a_comparator_directly(cli, project) -> None:
+    golden = "comparators: ['checks/polite.py:is_polite']\n" + GREET_GOLDEN
+    root = project({
+        **GREET, "goldens/greet.yaml": golden, "promptci.yaml": "models: [echo]\n",
+        "checks/polite.py": "def is_polite(output, expected):\n    return output.startswith('Hello')\n",
+    })
+    result = cli("run", "--root", root, "--format", "json")
+    assert result.exit_code == 0, result.output
+    scores = [r["scores"][0] for r in json.loads(result.stdout)["results"]]
+    assert [(s["comparator"], s["passed"]) for s in scores] == [("python", True), ("python", True)]
+    (root / "goldens" / "greet.yaml").write_text("comparators: ['../outside.py:f']\n" + GREET_GOLDEN)
+    escaped = cli("run", "--root", root)
+    assert escaped.exit_code == 2 and "goldens/greet.yaml:1" in escaped.stderr

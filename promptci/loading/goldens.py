@@ -209,6 +209,8 @@ def parse_comparators(value: Any, file: str, line: int, root: Path) -> tuple[tup
                 f"a comparator must be a name or a mapping with `type:`, got {type_name(item)} "
                 "(e.g. `- exact` or `- {type: regex, pattern: '^ok'}`)", location))
             continue
+        if ":" in name:  # `- checks.py:is_polite` is shorthand for the python comparator
+            name, options = "python", {"function": name, **options}
         try:
             _check_comparator_paths(name, options, root, location)
             registry.build_comparator(name, options, root)

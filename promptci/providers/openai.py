@@ -3,10 +3,11 @@ provider. Serves any OpenAI-compatible base_url, and Azure deployments when `api
 
 from __future__ import annotations
 
-import functools
-import inspect
+import asyncio
+import contextlib
 import json
-from collections.abc import Mapping
+import ssl
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from promptci.config import ProviderSettings
@@ -23,12 +24,12 @@ from promptci.providers._http import (
     read_endpoint,
     reserved_param,
     timeout_error,
-    transport_errors,
 )
 from promptci.providers.base import ProviderContext, split_model
 from promptci.types import Completion, Request, Usage
 
 if TYPE_CHECKING:  # the SDK is imported on the first request: a run the cache answers never pays its ~0.5 s
+    import httpx2
     import openai
 
 # Set by promptci itself; a prompt's params may not override them.
@@ -40,37 +41,72 @@ def openai_provider(config: ProviderSettings, ctx: ProviderContext) -> OpenAIPro
     return OpenAIProvider(read_endpoint(config, ctx))
 
 
-@functools.lru_cache(maxsize=1)
-def sdk_keywords() -> frozenset[str]:
-    """The keyword arguments chat.completions.create accepts; any other param goes in extra_body."""
-    from openai.resources.chat.completions import AsyncCompletions
-
-    return frozenset(inspect.signature(AsyncCompletions.create).parameters) - {"self"}
-
-
-def request_kwargs(request: Request) -> dict[str, Any]:
-    """request.params and request.output as chat.completions.create keyword arguments."""
+def request_body(request: Request, model: str) -> dict[str, Any]:
+    """The JSON body of a streamed chat completion: request.params go in as given, beside promptci's own."""
     params = dict(request.params)
     reserved = reserved_param(params, RESERVED_PARAMS)
     if reserved is not None:
         raise BadRequest(f"parameter {reserved!r} is set by promptci and cannot be given in a prompt's params")
-    known = sdk_keywords()
-    kwargs = {name: value for name, value in params.items() if name in known}
-    extra = {name: value for name, value in params.items() if name not in known}
-    if request.output == "json" and "response_format" not in kwargs:
-        kwargs["response_format"] = {"type": "json_object"}
-    if extra:
-        kwargs["extra_body"] = extra
-    return kwargs
+    if request.output == "json":
+        params.setdefault("response_format", {"type": "json_object"})
+    return {"model": model, "messages": [dict(m) for m in request.messages], "stream": True,
+            "stream_options": {"include_usage": True}, **params}
 
 
-def to_usage(usage: Any) -> Usage:
-    details = getattr(usage, "prompt_tokens_details", None)
+def to_usage(usage: Mapping[str, Any]) -> Usage:
+    details = usage.get("prompt_tokens_details") or {}
     return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cached_input_tokens=getattr(details, "cached_tokens", None) or 0,
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        cached_input_tokens=details.get("cached_tokens") or 0,
     )
+
+
+DONE = b"[DONE]"
+DRAIN_S = 0.1  # after [DONE], what is left of the body is read this long (so the connection is reused), no longer
+
+
+async def sse_data(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The data of each server-sent event before [DONE]."""
+    pending = b""
+    data: list[bytes] = []
+    blocks = response.aiter_bytes()
+    async for block in blocks:
+        *lines, pending = (pending + block).split(b"\n")
+        for event in end_events(lines, data):
+            if event == DONE:
+                await drain(blocks)
+                return
+            yield event
+    for event in end_events([pending, b""], data):  # a last event without its blank line
+        if event != DONE:
+            yield event
+
+
+async def drain(blocks: AsyncIterator[bytes]) -> None:
+    """Read the rest of the body briefly: a server that keeps it open after [DONE] must not hold the case."""
+
+    async def read_all() -> None:
+        async for _ in blocks:
+            pass
+
+    with contextlib.suppress(asyncio.TimeoutError):  # then the caller closes the response and its connection
+        await asyncio.wait_for(read_all(), timeout=DRAIN_S)
+
+
+def end_events(lines: list[bytes], data: list[bytes]) -> list[bytes]:
+    """Adds the `data:` lines to `data` (the current event's); returns the events a blank line ends,
+    [DONE] included. Other fields and comments are skipped, as the SDK does for chat completions."""
+    ended = []
+    for line in lines:
+        line = line.rstrip(b"\r")
+        if line.startswith(b"data:"):
+            data.append(line[5:].removeprefix(b" "))
+        elif not line and data:
+            event = b"\n".join(data)
+            data.clear()
+            ended.append(event)
+    return ended
 
 
 class OpenAIProvider:
@@ -88,19 +124,20 @@ class OpenAIProvider:
         """Made on first use, inside the running event loop, then shared by every request."""
         if self._client is None:
             self._client = make_client(self.endpoint)
-            _ = self._client.chat.completions  # the SDK loads this lazily; load it with the client
         return self._client
 
     async def complete(self, request: Request) -> Completion:
+        import anyio
+        import httpx2
         import openai
 
         _, model = split_model(request.model)
-        kwargs = request_kwargs(request)
+        body = request_body(request, model)
         if self._limiter is not None:
             self.client()  # built before taking a slot, so building it does not eat into the spacing
             await self._limiter.acquire()
         try:
-            return await self._stream(model, request.messages, kwargs)
+            return await self._stream(model, body)
         except ProviderError:
             raise
         except openai.APIStatusError as exc:
@@ -110,34 +147,50 @@ class OpenAIProvider:
             raise timeout_error(self.endpoint) from None
         except openai.APIConnectionError as exc:
             raise connection_error(self.endpoint, exc.__cause__ or exc) from None
-        except json.JSONDecodeError as exc:
-            raise malformed_error(self.endpoint, exc) from None
-        except transport_errors() as exc:
+        except (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream) as exc:  # reading the body: the SDK's set
             raise classify_transport(self.endpoint, exc) from None
 
-    async def _stream(self, model: str, messages: tuple[Mapping[str, str], ...],
-                      kwargs: dict[str, Any]) -> Completion:
+    async def _stream(self, model: str, body: dict[str, Any]) -> Completion:
+        """One streamed request through the SDK's client (auth, base_url, headers, transport, status
+        errors), read as plain JSON. The SDK's typed stream is bypassed on purpose: its params transform,
+        SSE machinery and one pydantic model per chunk cost ~40% of the CPU of a streamed request, which
+        is the bottleneck of a run at high -j on one event loop (bench/README.md)."""
+        import httpx2
+
         recorder = StreamRecorder()
-        stream = await self.client().chat.completions.create(
-            model=model, messages=[dict(m) for m in messages], stream=True,  # type: ignore[misc]
-            stream_options={"include_usage": True}, **kwargs,
-        )
+        response = await self.client().post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True,
+                                            options={"security": {"bearer_auth": True}})
         usage: Usage | None = None
         resolved: str | None = None
         finish_reason: str | None = None
-        async for chunk in stream:
-            resolved = resolved or chunk.model
-            if chunk.usage is not None:
-                usage = to_usage(chunk.usage)
-            for choice in chunk.choices:
-                if choice.index != 0:
-                    continue
-                if choice.delta is not None:
-                    recorder.add_text(choice.delta.content)
-                finish_reason = choice.finish_reason or finish_reason
+        try:
+            async for data in sse_data(response):
+                chunk = self._parse(data)
+                if chunk.get("error"):  # an error event inside a 200 stream (the SDK raised APIError)
+                    raise classify_status(self.endpoint, model, response.status_code, response.headers, chunk,
+                                          "an error occurred during streaming")
+                resolved = resolved or chunk.get("model")
+                if chunk.get("usage"):
+                    usage = to_usage(chunk["usage"])
+                for choice in chunk.get("choices") or ():
+                    if choice.get("index", 0) != 0:
+                        continue
+                    recorder.add_text((choice.get("delta") or {}).get("content"))
+                    finish_reason = choice.get("finish_reason") or finish_reason
+        finally:
+            await response.aclose()
         if finish_reason is None:
             raise cut_stream_error(self.endpoint, "a finish_reason")
         return recorder.completion(usage=usage, resolved_model=resolved, finish_reason=finish_reason)
+
+    def _parse(self, data: bytes) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+            raise malformed_error(self.endpoint, exc) from None
+        if not isinstance(chunk, dict):
+            raise malformed_error(self.endpoint, ValueError(f"a chunk is not a JSON object: {data[:80]!r}"))
+        return chunk
 
     async def aclose(self) -> None:
         if self._client is not None:

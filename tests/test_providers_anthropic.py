@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from calling import complete, fails_with
 from fakeserver import MESSAGES_PATH, FakeServer, running_fake_server
 
 from promptci.config import ProviderSettings, Settings
@@ -18,7 +19,6 @@ from promptci.errors import (
     ConnectionFailed,
     MissingKey,
     ModelNotFound,
-    ProviderError,
     RateLimited,
     ServerError,
     Timeout,
@@ -44,22 +44,6 @@ def make_provider(server: FakeServer, timeout_s: float = 5.0) -> AnthropicProvid
     config = ProviderSettings("anthropic", "anthropic", base_url=server.anthropic_base_url)
     ctx = ProviderContext(Settings(root=Path("."), timeout_s=timeout_s), Path("."))
     return anthropic_provider(config, ctx)
-
-
-def complete(provider: AnthropicProvider, request: Request) -> Completion:
-    async def go() -> Completion:
-        try:
-            return await provider.complete(request)
-        finally:
-            await provider.aclose()
-
-    return asyncio.run(go())
-
-
-def fails_with(provider: AnthropicProvider, request: Request) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        complete(provider, request)
-    return caught.value
 
 
 # Not a real model name: the SDK warns (DeprecationWarning, an error under our pytest config) on some real ones.

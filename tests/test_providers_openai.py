@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from calling import complete, fails_with
 from fakeserver import FakeServer, running_fake_server
 
 from promptci.config import ProviderSettings, Settings
@@ -47,22 +48,6 @@ def make_provider(server: FakeServer, timeout_s: float = 5.0, **settings: Any) -
     config = ProviderSettings("local", "openai", base_url=server.openai_base_url, api_key_env="LOCAL_KEY", **settings)
     ctx = ProviderContext(Settings(root=Path("."), timeout_s=timeout_s), Path("."))
     return openai_provider(config, ctx)
-
-
-def complete(provider: OpenAIProvider, request: Request) -> Completion:
-    async def go() -> Completion:
-        try:
-            return await provider.complete(request)
-        finally:
-            await provider.aclose()
-
-    return asyncio.run(go())
-
-
-def fails_with(provider: OpenAIProvider, request: Request) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        complete(provider, request)
-    return caught.value
 
 
 def ask(model: str = "local:llama3.1:8b", **params: Any) -> Request:

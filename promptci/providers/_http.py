@@ -215,3 +215,34 @@ class StreamRecorder:
             text="".join(self.chunks), usage=usage, latency_ms=(ended - self.started) * 1000.0, ttft_ms=ttft,
             resolved_model=resolved_model or None, finish_reason=finish_reason, chunks=tuple(self.chunks),
         )
+
+
+class PooledClientProvider:
+    """What the SDK providers share: one client per named provider, made on first use inside the running
+    event loop; the optional rpm limiter; closing. Subclasses give make_client() and complete()."""
+
+    is_cacheable = True
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.name = endpoint.provider
+        self.endpoint = endpoint
+        self._client: Any = None
+        self._limiter = RateLimiter(endpoint.rpm) if endpoint.rpm else None
+
+    def make_client(self) -> Any:
+        raise NotImplementedError
+
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self.make_client()
+        return self._client
+
+    async def wait_for_slot(self) -> None:
+        if self._limiter is not None:
+            self.client()  # built before taking a slot, so building it does not eat into the spacing
+            await self._limiter.acquire()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 from promptci.config import ProviderSettings
 from promptci.errors import BadRequest, ProviderError
 from promptci.providers._http import (
-    Endpoint,
-    RateLimiter,
+    PooledClientProvider,
     StreamRecorder,
     classify_status,
     classify_transport,
@@ -74,28 +73,18 @@ def split_system(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[s
     return ("\n\n".join(system) if system else None), turns
 
 
-class AnthropicProvider:
+class AnthropicProvider(PooledClientProvider):
     """Streams every request; classifies failures; leaves retries to promptci.retrying."""
 
-    is_cacheable = True
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.name = endpoint.provider
-        self.endpoint = endpoint
-        self._client: anthropic.AsyncAnthropic | None = None
-        self._limiter = RateLimiter(endpoint.rpm) if endpoint.rpm else None
-
-    def client(self) -> anthropic.AsyncAnthropic:
-        """Made on first use, inside the running event loop, then shared by every request."""
+    def make_client(self) -> anthropic.AsyncAnthropic:
         import anthropic
 
-        if self._client is None:
-            self._client = anthropic.AsyncAnthropic(
-                api_key=self.endpoint.key, base_url=self.endpoint.base_url, timeout=self.endpoint.timeout_s,
-                max_retries=0, default_headers=self.endpoint.options.get("headers") or None,
-            )
-            _ = self._client.messages  # the SDK loads this lazily; load it with the client
-        return self._client
+        client = anthropic.AsyncAnthropic(
+            api_key=self.endpoint.key, base_url=self.endpoint.base_url, timeout=self.endpoint.timeout_s,
+            max_retries=0, default_headers=self.endpoint.options.get("headers") or None,
+        )
+        _ = client.messages  # the SDK loads this lazily; load it with the client
+        return client
 
     async def complete(self, request: Request) -> Completion:
         import anthropic
@@ -105,9 +94,7 @@ class AnthropicProvider:
         system, turns = split_system(request.messages)
         if system is not None:
             kwargs["system"] = system
-        if self._limiter is not None:
-            self.client()  # built before taking a slot, so building it does not eat into the spacing
-            await self._limiter.acquire()
+        await self.wait_for_slot()
         try:
             return await self._stream(model, turns, kwargs)
         except ProviderError:
@@ -137,10 +124,6 @@ class AnthropicProvider:
         return recorder.completion(usage=state.usage(), resolved_model=state.model,
                                    finish_reason=state.stop_reason)
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
 
 class _StreamState:

@@ -14,7 +14,7 @@ from promptci.config import ProviderSettings
 from promptci.errors import BadRequest, ProviderError
 from promptci.providers._http import (
     Endpoint,
-    RateLimiter,
+    PooledClientProvider,
     StreamRecorder,
     classify_status,
     classify_transport,
@@ -109,22 +109,11 @@ def end_events(lines: list[bytes], data: list[bytes]) -> list[bytes]:
     return ended
 
 
-class OpenAIProvider:
+class OpenAIProvider(PooledClientProvider):
     """Streams every request; classifies failures; leaves retries to promptci.retrying."""
 
-    is_cacheable = True
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.name = endpoint.provider
-        self.endpoint = endpoint
-        self._client: openai.AsyncOpenAI | None = None
-        self._limiter = RateLimiter(endpoint.rpm) if endpoint.rpm else None
-
-    def client(self) -> openai.AsyncOpenAI:
-        """Made on first use, inside the running event loop, then shared by every request."""
-        if self._client is None:
-            self._client = make_client(self.endpoint)
-        return self._client
+    def make_client(self) -> openai.AsyncOpenAI:
+        return make_client(self.endpoint)
 
     async def complete(self, request: Request) -> Completion:
         import anyio
@@ -133,9 +122,7 @@ class OpenAIProvider:
 
         _, model = split_model(request.model)
         body = request_body(request, model)
-        if self._limiter is not None:
-            self.client()  # built before taking a slot, so building it does not eat into the spacing
-            await self._limiter.acquire()
+        await self.wait_for_slot()
         try:
             return await self._stream(model, body)
         except ProviderError:
@@ -191,11 +178,6 @@ class OpenAIProvider:
         if not isinstance(chunk, dict):
             raise malformed_error(self.endpoint, ValueError(f"a chunk is not a JSON object: {data[:80]!r}"))
         return chunk
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
 
 def make_client(endpoint: Endpoint) -> openai.AsyncOpenAI:

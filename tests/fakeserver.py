@@ -329,8 +329,10 @@ class _Answer:
                 "prompt_tokens_details": {"cached_tokens": self.config.cached_tokens}}
 
     def _anthropic_usage(self) -> dict[str, Any]:
-        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cache_read_input_tokens": self.config.cached_tokens, "cache_creation_input_tokens": 0}
+        """As Anthropic bills: input_tokens leaves out the tokens read from (or written to) its cache."""
+        cached = min(self.config.cached_tokens, self.input_tokens)
+        return {"input_tokens": self.input_tokens - cached, "output_tokens": self.output_tokens,
+                "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
 
     def _anthropic_message(self, content: list[dict[str, Any]]) -> dict[str, Any]:
         return {"id": f"msg_fake_{self.serial}", "type": "message", "role": "assistant", "model": self.model,

@@ -134,9 +134,10 @@ class _StreamState:
         self.stop_reason: str | None = None
         self.has_stopped = False
         self.has_usage = False
-        self.input_tokens = 0
+        self.input_tokens = 0  # as Anthropic counts them: without cache reads and writes
         self.output_tokens = 0
         self.cached_input_tokens = 0
+        self.cache_write_tokens = 0
 
     def apply(self, event: Any, recorder: StreamRecorder) -> None:
         kind = event.type
@@ -158,13 +159,16 @@ class _StreamState:
             return
         self.has_usage = True
         fields: Mapping[str, str] = {"input_tokens": "input_tokens", "output_tokens": "output_tokens",
-                                     "cache_read_input_tokens": "cached_input_tokens"}
+                                     "cache_read_input_tokens": "cached_input_tokens",
+                                     "cache_creation_input_tokens": "cache_write_tokens"}
         for source, target in fields.items():
             value = getattr(usage, source, None)
             if value:
                 setattr(self, target, int(value))
 
     def usage(self) -> Usage | None:
+        """In promptci's convention (pricing.py): input counts every prompt token, cached ones included."""
         if not self.has_usage:
             return None
-        return Usage(self.input_tokens, self.output_tokens, self.cached_input_tokens)
+        every_input = self.input_tokens + self.cached_input_tokens + self.cache_write_tokens
+        return Usage(every_input, self.output_tokens, self.cached_input_tokens)

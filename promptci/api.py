@@ -28,9 +28,9 @@ from promptci.planning import (
 from promptci.pricing import UNKNOWN_PRICE_HINT
 from promptci.recordings import load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
-from promptci.runner import BudgetGuard, Endpoint, RunContext, run_jobs, utc_now
+from promptci.runner import BudgetGuard, Endpoint, RunContext, run_jobs
 from promptci.store import Store
-from promptci.types import CaseResult, Run, summarize
+from promptci.types import CaseResult, Run, now_iso, summarize
 
 __all__ = [
     "LOCAL_PROVIDERS", "CostReport", "DryRunReport", "PreparedRun", "RunOptions", "RunOutcome", "cost_report",
@@ -61,7 +61,7 @@ def execute(settings: Settings, options: RunOptions, jobs: list, models: list[st
 
     git = current_git(settings.root)
     run_id = uuid.uuid4().hex[:12]
-    started_at = utc_now()
+    started_at = now_iso()
     budget_usd = options.max_cost if options.max_cost is not None else settings.budgets.run_usd
     if budget_usd is not None:
         require_prices(endpoints, settings)
@@ -80,11 +80,11 @@ def execute(settings: Settings, options: RunOptions, jobs: list, models: list[st
         if options.record:
             write_run_recordings(ctx, settings)
         summary = summarize(results)
-        store.finish_run(run_id, utc_now(), summary, interrupted)
+        store.finish_run(run_id, now_iso(), summary, interrupted)
     finally:
         store.close()
     notes = [f"{model}: {why}" for model, why in ctx.stopped_models.items()]
-    run_record = Run(run_id=run_id, started_at=started_at, finished_at=utc_now(), git=git, models=tuple(models),
+    run_record = Run(run_id=run_id, started_at=started_at, finished_at=now_iso(), git=git, models=tuple(models),
                      results=tuple(results), summary=summary, interrupted=interrupted,
                      problems=tuple(problems + notes))
     return RunOutcome(run_record, exit_code_for(run_record, settings), notes)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from promptci.errors import PromptCIError
+from promptci.reporting.stats import percentile
 from promptci.store import LedgerEntry, parse_iso
 
 DIMENSIONS: tuple[str, ...] = ("day", "prompt", "model", "run")
@@ -113,16 +113,6 @@ def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable
     return CostRow(group=group, cost_usd=cost, saved_usd=saved, **totals,
                    p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
                    p50_ttft_ms=percentile(ttfts, 50), p95_ttft_ms=percentile(ttfts, 95))
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def parse_since(text: str, now: datetime) -> datetime:

@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from promptci.config import DEFAULT_KEY_ENV, Price, ProviderSettings, Settings, find_root, load_settings
+from promptci.config import Price, ProviderSettings, Settings, find_root, load_settings
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.render import Renderer
 from promptci.loading.suite import load_suite, render_suite
 from promptci.pricing import price_for
-from promptci.providers.base import ProviderContext, provider_identity, split_model
+from promptci.providers.base import ProviderContext, api_key_env, provider_identity, split_model
 from promptci.registry import providers as provider_registry
 from promptci.runner import Endpoint, Job
 from promptci.selection import compile_expression
@@ -188,7 +188,7 @@ def missing_keys(models: Sequence[str], settings: Settings, replay: bool) -> dic
     missing: dict[str, str] = {}
     for model in [] if replay else models:
         config = provider_config(model, settings)
-        variable = config.api_key_env or DEFAULT_KEY_ENV.get(config.type)
+        variable = api_key_env(config)
         if variable and not os.environ.get(variable) and config.type not in LOCAL_PROVIDERS:
             missing.setdefault(variable, model)
     return missing

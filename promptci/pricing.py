@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 
 from promptci.config import Price
+from promptci.providers.base import split_model
 from promptci.types import Usage
 
 PRICES_CHECKED_ON = "2026-11-27"
@@ -74,17 +75,12 @@ BUILTIN_PRICES: dict[str, Price] = {
 VERSION_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 
 
-def split_model_name(model: str) -> tuple[str, str]:
-    provider, _, name = model.partition(":")
-    return provider, name
-
-
 def price_for(model: str, overrides: Mapping[str, Price], provider_type: str | None = None) -> Price | None:
     """The price of `model` as -m writes it ("openai:gpt-4o-mini", "local:llama3"): an override of that
     exact name first, then the built-in table under the provider's type. None: unknown."""
     if model in overrides:
         return overrides[model]
-    provider, name = split_model_name(model)
+    provider, name = split_model(model)
     if provider == "replay" and name:  # "replay:openai:gpt-4o-mini" answers for openai:gpt-4o-mini
         return price_for(name, overrides)
     return builtin_price(provider_type or provider, name)

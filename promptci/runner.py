@@ -8,7 +8,6 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +30,8 @@ from promptci.types import (
     Request,
     Score,
     canonical_json,
+    now_iso,
 )
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -286,7 +282,7 @@ def ledger_entry(ctx: RunContext, job: Job, endpoint: Endpoint, completion: Comp
                  cost: float | None, saved: float | None, status: str) -> LedgerEntry:
     usage = completion.usage
     return LedgerEntry(
-        at=utc_now(), run_id=ctx.run_id, git_commit=ctx.git_commit, prompt=job.prompt.name,
+        at=now_iso(), run_id=ctx.run_id, git_commit=ctx.git_commit, prompt=job.prompt.name,
         case_id=job.case.id, model=job.request.model, provider=endpoint.provider_type,
         input_tokens=usage.input_tokens if usage else None,
         output_tokens=usage.output_tokens if usage else None,

@@ -11,7 +11,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,22 +27,13 @@ from promptci.types import (
     Usage,
     canonical_json,
     content_hash,
+    now_iso,
+    parse_iso,
     summarize,
 )
 
 BUSY_TIMEOUT_MS = 10_000
 PAGE_CACHE_KIB = 32_768  # SQLite's 2 MiB default thrashes on a 10,000-case cache; grows only as used
-
-
-def now_iso() -> str:
-    """The current time as ISO 8601 UTC, the form every stored timestamp takes."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(text: str) -> datetime:
-    """ISO 8601 text -> aware datetime; a naive time is taken as UTC."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 OutputKind = Literal["text", "json"]
@@ -23,6 +24,17 @@ def canonical_json(value: Any) -> str:
 def content_hash(value: Any) -> str:
     """sha256 hex digest of canonical_json(value)."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 UTC, the form every stored timestamp takes."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO 8601 text -> aware datetime; a naive time is taken as UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from promptci.errors import ComparatorError
+from promptci.errors import ComparatorError, ConfigError
+from promptci.loading.yamlfile import resolve_inside, to_plain
 from promptci.types import Case, Completion, Score
 
 SNIPPET_CHARS = 60
@@ -71,13 +73,12 @@ def expected_text(expected: Any) -> str:
     return str(expected)
 
 
-def to_plain(value: Any) -> Any:
-    """Plain dicts and lists, so structural comparison does not see the YAML loader's subclasses."""
-    if isinstance(value, Mapping):
-        return {key: to_plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(item) for item in value]
-    return value
+def inside_root(root: Path | None, relative: str) -> Path:
+    """root/relative resolved, by the loader's one rule; the loader adds the golden file's path:line."""
+    try:
+        return resolve_inside(root or Path.cwd(), relative)
+    except ConfigError as exc:
+        raise ComparatorError(exc.message) from None
 
 
 def one_line(text: str) -> str:

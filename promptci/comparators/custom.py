@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from promptci.comparators._common import check_inputs, one_line, require_fraction
+from promptci.comparators._common import check_inputs, inside_root, one_line, require_fraction
 from promptci.errors import ComparatorError, PromptCIError
 from promptci.types import Case, Comparator, Completion, Score
 
@@ -21,11 +21,8 @@ TRACEBACK_FRAMES = 5
 
 def _check_inside_root(spec: str, root: Path | None) -> None:
     target = spec.rpartition(":")[0]
-    if not target.endswith(".py"):
-        return
-    base = (root or Path.cwd()).resolve()
-    if not (base / target).resolve().is_relative_to(base):
-        raise ComparatorError(f"comparator 'python': {target!r} is outside the project root")
+    if target.endswith(".py"):
+        inside_root(root, target)
 
 
 def _load_function(spec: str, root: Path | None) -> Callable[..., Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from promptci.comparators._common import (
     check_inputs,
+    inside_root,
     one_line,
     require_bool,
     require_number,
@@ -93,6 +94,17 @@ def _json_options(
     return options
 
 
+def parsed_output(name: str, case: Case, completion: Completion, needs_expected: bool) -> tuple[Any, Score | None]:
+    """The output parsed as JSON, or the failing Score that says why there is none to compare."""
+    failed = check_inputs(name, case, completion, needs_expected=needs_expected)
+    if failed:
+        return None, failed
+    try:
+        return parse_json(completion.text or ""), None
+    except JSONParseError:
+        return None, Score(name, 0.0, False, describe_bad_output(completion.text or ""))
+
+
 def json_equal(
     *,
     ignore_order: bool = False,
@@ -114,13 +126,9 @@ def json_equal(
         raise ComparatorError(f"comparator 'json': {exc}") from exc
 
     async def score(case: Case, completion: Completion) -> Score:
-        failed = check_inputs("json", case, completion, needs_expected=True)
+        output, failed = parsed_output("json", case, completion, needs_expected=True)
         if failed:
             return failed
-        try:
-            output = parse_json(completion.text or "")
-        except JSONParseError:
-            return Score("json", 0.0, False, describe_bad_output(completion.text or ""))
         expected = case.expected
         if isinstance(expected, str):
             try:
@@ -141,10 +149,7 @@ def json_equal(
 
 
 def _load_schema_file(path_text: str, root: Path | None) -> Any:
-    base = (root or Path.cwd()).resolve()
-    path = (base / path_text).resolve()
-    if not path.is_relative_to(base):
-        raise ComparatorError(f"comparator 'json_schema': schema path {path_text!r} is outside the project root")
+    path = inside_root(root, path_text)
     if not path.is_file():
         raise ComparatorError(f"comparator 'json_schema': schema file {path_text!r} does not exist")
     if path.suffix not in (".json", ".yaml", ".yml"):
@@ -190,13 +195,9 @@ def json_schema(*, schema: Mapping[str, Any] | str | bool | None = None, root: P
     validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
 
     async def score(case: Case, completion: Completion) -> Score:
-        failed = check_inputs("json_schema", case, completion, needs_expected=False)
+        instance, failed = parsed_output("json_schema", case, completion, needs_expected=False)
         if failed:
             return failed
-        try:
-            instance = parse_json(completion.text or "")
-        except JSONParseError:
-            return Score("json_schema", 0.0, False, describe_bad_output(completion.text or ""))
         errors = list(validator.iter_errors(instance))
         if not errors:
             return Score("json_schema", 1.0, True, "output validates against the schema")

@@ -16,7 +16,6 @@ from promptci.loading.yamlfile import (
     load_yaml,
     relative_path,
     relative_to,
-    resolve_inside,
     to_plain,
     type_name,
 )
@@ -25,7 +24,6 @@ from promptci.types import Case, ComparatorSpec, Location
 GOLDEN_KEYS = ("prompt", "comparators", "cases")
 CASE_KEYS = ("id", "input", "expected", "comparators", "tags")
 NEEDS_EXPECTED = frozenset({"exact", "normalized", "json", "similarity"})
-COMPARATORS_NEEDING_FILES = {"json_schema": "schema", "python": "function"}
 GOLDEN_SUFFIXES = (".yaml", ".yml")
 
 
@@ -212,21 +210,9 @@ def parse_comparators(value: Any, file: str, line: int, root: Path) -> tuple[tup
         if ":" in name:  # `- checks.py:is_polite` is shorthand for the python comparator
             name, options = "python", {"function": name, **options}
         try:
-            _check_comparator_paths(name, options, root, location)
-            registry.build_comparator(name, options, root)
+            registry.build_comparator(name, options, root)  # files it names must stay inside root: it checks
         except PromptCIError as exc:
             problems.append(Problem(exc.message, location))
             continue
         specs.append(ComparatorSpec(name, options, location))
     return tuple(specs), problems
-
-
-def _check_comparator_paths(name: str, options: Mapping[str, Any], root: Path, location: Location) -> None:
-    """Files a comparator names (a schema, a python file) must stay inside the project root."""
-    value = options.get(COMPARATORS_NEEDING_FILES.get(name, ""))
-    if not isinstance(value, str):
-        return
-    if name == "json_schema" and not value.lstrip().startswith(("{", "[")):
-        resolve_inside(root, value, location)
-    if name == "python" and value.rpartition(":")[0].endswith(".py"):
-        resolve_inside(root, value.rpartition(":")[0], location)

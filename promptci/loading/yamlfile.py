@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +172,9 @@ def item_line(sequence: Any, index: int) -> int:
 
 def to_plain(value: Any) -> Any:
     """Deep copy into plain dicts and lists, so comparisons (DeepDiff) see ordinary types."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {key: to_plain(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [to_plain(item) for item in value]
     return value
 

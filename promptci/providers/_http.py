@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from promptci.config import DEFAULT_KEY_ENV, ProviderSettings
+from promptci.config import ProviderSettings
 from promptci.errors import (
     AuthError,
     BadRequest,
@@ -51,7 +51,7 @@ class Endpoint:
 
 def read_endpoint(config: ProviderSettings, ctx: ProviderContext) -> Endpoint:
     """The provider's endpoint with its key from the environment; MissingKey when it is not set."""
-    key_env = api_key_env(config) or DEFAULT_KEY_ENV.get(config.type, "API_KEY")
+    key_env = api_key_env(config) or "API_KEY"
     key = os.environ.get(key_env, "")
     if not key:
         raise MissingKey(

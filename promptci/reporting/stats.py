@@ -6,10 +6,9 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
-from promptci.types import CaseResult, Run, Summary
+from promptci.types import CaseResult, Run, Summary, parse_iso
 
 # C0 controls but newline and tab, DEL and C1 controls: ESC sequences in model output could restyle a
 # terminal or a CI log, and NUL breaks some viewers.
@@ -171,9 +170,7 @@ def duration_s(run: Run) -> float | None:
     if not run.finished_at:
         return None
     try:
-        start = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
-        end = datetime.fromisoformat(run.finished_at.replace("Z", "+00:00"))
-        return max((end - start).total_seconds(), 0.0)
+        return max((parse_iso(run.finished_at) - parse_iso(run.started_at)).total_seconds(), 0.0)
     except (ValueError, TypeError):
         return None
 

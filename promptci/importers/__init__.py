@@ -1,0 +1,1 @@
+"""Converters from other prompt-testing tools' suites into promptci projects (`promptci import ...`)."""

@@ -1,0 +1,211 @@
+"""promptfoo `prompts:` and `providers:` -> promptci prompts, models and named providers."""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptci.errors import ConfigError
+from promptci.loading.yamlfile import item_line, line_of, load_yaml, read_text, relative_path, type_name
+from promptci.types import Location
+
+Problem = tuple[str, int, str, str]  # file, line, type, reason
+PARAMS = {"temperature": "temperature", "max_tokens": "max_tokens", "top_p": "top_p", "seed": "seed",
+          "stop": "stop", "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty"}
+ENDPOINT_KEYS = ("apiBaseUrl", "apiHost", "apiKeyEnvar")
+# Nunjucks that Jinja2 reads differently or not at all: (pattern, what to do).
+NUNJUCKS_ONLY = (
+    (re.compile(r"\|\s*dump\b"), "Nunjucks filter `dump`: use `tojson` in Jinja2"),
+    (re.compile(r"\{[{%][^}]*\.length\b"), "JavaScript `.length`: use `| length` in Jinja2"),
+    (re.compile(r"\{[{%][^}]*\.(toUpperCase|toLowerCase|trim|join)\("), "a JavaScript method call: use a Jinja2 "
+                                                                         "filter (upper, lower, trim, join)"),
+    (re.compile(r"\{%-?\s*for\s+\w+\s*,\s*\w+\s+in\s+[\w.]+\s*-?%\}"), "`for k, v in obj` over a mapping: write "
+                                                                        "`obj.items()` in Jinja2"),
+    (re.compile(r"\{\{[^}]*\b_conversation\b"), "promptfoo's `_conversation` variable does not exist in promptci"),
+)
+
+
+@dataclass(frozen=True)
+class ImportedPrompt:
+    name: str
+    text: str | None = None  # a text template, or
+    messages: list[dict[str, str]] | None = None  # a chat
+
+
+@dataclass
+class ProviderSetup:
+    models: list[str] = field(default_factory=list)
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def read_prompts(value: Any, config: Any, base: Path, where: str) -> tuple[list[ImportedPrompt], list[Problem]]:
+    items: list[Any] = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    prompts: list[ImportedPrompt] = []
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        line = item_line(value, index) if isinstance(value, list) else line_of(config, "prompts")
+        label = None
+        if isinstance(item, tuple):  # {file://path: label}
+            item, label = item
+        if isinstance(item, dict):
+            label = item.get("label")
+            item = item.get("raw", item.get("id"))
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"a prompt must be text, a file:// path or {{raw|id, label}}, got {type_name(item)}",
+                              Location(where, line))
+        found = _prompt(item, label, index + 1, base, Location(where, line), problems)
+        for prompt in found:
+            problems.extend((where, line, "template", f"prompt {prompt.name!r}: {reason}")
+                            for reason in nunjucks_problems(prompt))
+        prompts.extend(found)
+    return _unique_names(prompts), problems
+
+
+def _prompt(item: str, label: Any, position: int, base: Path, location: Location,
+            problems: list[Problem]) -> list[ImportedPrompt]:
+    if not item.startswith("file://"):
+        name = _slug(label) or f"prompt-{position}"
+        return [_from_text(name, item, is_json=item.lstrip().startswith("["))]
+    reference = item.removeprefix("file://")
+    if re.search(r"\.(js|cjs|mjs|ts|py)(:\w+)?$", reference):
+        problems.append((location.file or "", location.line or 0, "prompt",
+                         f"a prompt function ({reference}) is not converted; write its output as a template"))
+        return []
+    paths = sorted(Path(p) for p in glob.glob(str(base / reference))) if "*" in reference else [base / reference]
+    if not paths or not all(p.is_file() for p in paths):
+        raise ConfigError(f"prompt {item!r} names no file (paths are relative to the config's folder)", location)
+    prompts = []
+    for path in paths:
+        name = _slug(label) if label and len(paths) == 1 else _slug(path.stem)
+        suffix = path.suffix.lower()
+        if suffix in (".yaml", ".yml"):
+            prompts.append(_chat(name, load_yaml(path, base), Location(relative_path(path, base), 1)))
+        else:
+            prompts.extend(_split_text(name, read_text(path, base), suffix == ".json"))
+    return prompts
+
+
+def _split_text(name: str, text: str, is_json: bool) -> list[ImportedPrompt]:
+    """promptfoo splits a text prompt file into several prompts at lines holding only `---`."""
+    if is_json:
+        return [_from_text(name, text, is_json=True)]
+    parts = [part for part in re.split(r"(?m)^---[ \t]*\n", text) if part.strip()]
+    if len(parts) <= 1:
+        return [_from_text(name, text, is_json=False)]
+    return [_from_text(f"{name}-{number}", part, is_json=False) for number, part in enumerate(parts, start=1)]
+
+
+def _from_text(name: str, text: str, is_json: bool) -> ImportedPrompt:
+    if is_json:
+        try:
+            return _chat(name, json.loads(text), Location(name, 1))
+        except json.JSONDecodeError:
+            pass
+    return ImportedPrompt(name, text=text if text.endswith("\n") else text + "\n")
+
+
+def _chat(name: str, messages: Any, location: Location) -> ImportedPrompt:
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m and "content" in m
+                                                 for m in messages):
+        raise ConfigError("a chat prompt must be a list of {role, content}", location)
+    return ImportedPrompt(name, messages=[{"role": str(m["role"]), "content": str(m["content"])} for m in messages])
+
+
+def nunjucks_problems(prompt: ImportedPrompt) -> list[str]:
+    texts = [prompt.text] if prompt.text is not None else [m["content"] for m in prompt.messages or ()]
+    return [reason for pattern, reason in NUNJUCKS_ONLY if any(pattern.search(text) for text in texts)]
+
+
+def _unique_names(prompts: list[ImportedPrompt]) -> list[ImportedPrompt]:
+    seen: dict[str, int] = {}
+    unique = []
+    for prompt in prompts:
+        seen[prompt.name] = seen.get(prompt.name, 0) + 1
+        name = prompt.name if seen[prompt.name] == 1 else f"{prompt.name}-{seen[prompt.name]}"
+        unique.append(ImportedPrompt(name, prompt.text, prompt.messages))
+    return unique
+
+
+def read_providers(value: Any, config: Any, where: str) -> ProviderSetup:
+    setup = ProviderSetup()
+    if value is None:
+        return setup
+    items: list[Any] = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    all_params: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        line = item_line(value, index) if isinstance(value, list) else line_of(config, "providers")
+        options: dict[str, Any] = {}
+        if isinstance(item, tuple):  # {id: {config}}
+            item, options = item[0], dict(item[1] or {})
+        elif isinstance(item, dict):
+            options, item = dict(item), item.get("id")
+        if not isinstance(item, str):
+            raise ConfigError(f"a provider must be an id like openai:gpt-4o-mini, got {type_name(item)}",
+                              Location(where, line))
+        params = _add_provider(item, options, where, line, setup)
+        if params is not None:
+            all_params.append(params)
+    if all_params and all(p == all_params[0] for p in all_params):
+        setup.params = all_params[0]
+    elif all_params:
+        setup.problems.append((where, line_of(config, "providers"), "provider",
+                               "the providers use different parameters; promptci keeps params per prompt "
+                               "(front matter): set them by hand"))
+    return setup
+
+
+def _add_provider(provider_id: str, options: dict[str, Any], where: str, line: int,
+                  setup: ProviderSetup) -> dict[str, Any] | None:
+    kind, model = _kind_and_model(provider_id)
+    if kind is None:
+        setup.problems.append((where, line, "provider", f"provider {provider_id!r} has no promptci equivalent; "
+                                                        "add it as a named provider or python: function by hand"))
+        return None
+    settings = dict(options.get("config") or {})
+    params = {PARAMS[key]: settings.pop(key) for key in list(settings) if key in PARAMS}
+    endpoint = {key: settings.pop(key) for key in ENDPOINT_KEYS if key in settings}
+    if "apiKey" in settings:
+        settings.pop("apiKey")
+        setup.problems.append((where, line, "provider", "`apiKey` is not copied (keys never live in files): "
+                                                        "put the key in an environment variable, named by api_key_env"))
+    if settings:
+        setup.problems.append((where, line, "provider", f"provider config {', '.join(map(str, settings))} "
+                                                        "is not converted"))
+    if kind == "echo":
+        setup.models.append("echo")
+        return params
+    name = kind
+    if kind == "ollama":
+        endpoint.setdefault("apiBaseUrl", "http://127.0.0.1:11434/v1")
+    if endpoint:
+        name = _slug(options.get("label")) or (kind if kind not in ("openai", "anthropic") else f"{kind}-{line}")
+        base_url = str(endpoint.get("apiBaseUrl") or endpoint.get("apiHost"))
+        entry: dict[str, Any] = {"type": "anthropic" if kind == "anthropic" else "openai", "base_url": base_url}
+        if "apiKeyEnvar" in endpoint:
+            entry["api_key_env"] = endpoint["apiKeyEnvar"]
+        setup.providers[name] = entry
+    setup.models.append(f"{name}:{model}")
+    return params
+
+
+def _kind_and_model(provider_id: str) -> tuple[str | None, str]:
+    parts = provider_id.split(":")
+    if parts[0] == "openai" and len(parts) >= 2:
+        return "openai", ":".join(parts[2:] if parts[1] in ("chat", "responses") and len(parts) > 2 else parts[1:])
+    if parts[0] == "anthropic" and len(parts) >= 2:
+        return "anthropic", ":".join(parts[2:] if parts[1] == "messages" and len(parts) > 2 else parts[1:])
+    if parts[0] == "ollama" and len(parts) >= 2:
+        return "ollama", ":".join(parts[2:] if parts[1] in ("chat", "completion") and len(parts) > 2 else parts[1:])
+    if parts[0] == "echo":
+        return "echo", ""
+    return None, ""
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^a-z0-9_]+", "-", str(value or "").lower()).strip("-")[:60]

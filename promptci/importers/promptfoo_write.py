@@ -1,0 +1,160 @@
+"""Write a Conversion as a promptci project: promptci.yaml, prompts/, goldens/ and data/ (CSV cases)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from promptci.errors import ConfigError
+from promptci.importers.promptfoo import Conversion, ImportedCase
+from promptci.importers.promptfoo_asserts import NO_EXPECTED
+from promptci.importers.promptfoo_setup import ImportedPrompt
+from promptci.loading.yamlfile import to_plain
+
+CASE_COLUMNS = ("id", "expected", "tags", "description")
+ALWAYS_PASSES = {"type": "expr", "expr": "True", "description": "promptfoo test without a converted assertion"}
+
+
+def render_files(conversion: Conversion) -> dict[str, str]:
+    """Relative path -> text of every file the conversion writes."""
+    files = {f"prompts/{p.name}{'.yaml' if p.messages else '.txt'}": _prompt_file(p, conversion.params)
+             for p in conversion.prompts}
+    files["promptci.yaml"] = _dump({"models": conversion.models or ["echo"], **(
+        {"providers": conversion.providers} if conversion.providers else {})})
+    prompt_names = [p.name for p in conversion.prompts]
+    stem = prompt_names[0] if len(prompt_names) == 1 else "promptfoo"
+    inline: list[ImportedCase] = []
+    for source in dict.fromkeys(case.source for case in conversion.cases):
+        group = [case for case in conversion.cases if case.source == source]
+        csv_text = _clean_csv(group) if group[0].is_csv_row else None
+        if csv_text is None:
+            inline.extend(group)
+            continue
+        data_name = f"data/{PurePosixPath(source).stem}.csv"
+        files[data_name] = csv_text
+        files[f"goldens/{stem}-{PurePosixPath(source).stem}.yaml"] = _dump(
+            {"prompt": _prompt_key(prompt_names), "comparators": group[0].shared + group[0].own,
+             "cases_from": data_name})
+    if inline or not conversion.cases:
+        files[f"goldens/{stem}.yaml"] = _golden(prompt_names, inline)
+    return files
+
+
+def write_files(files: dict[str, str], out: Path, force: bool) -> list[Path]:
+    """Write the files under `out`; refuse (ConfigError) to overwrite any unless `force`."""
+    targets = [out / name for name in files]
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not force:
+        raise ConfigError(f"refusing to overwrite {', '.join(existing)}: pass --force, or --out a new folder")
+    for path, text in zip(targets, files.values(), strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return targets
+
+
+def _prompt_file(prompt: ImportedPrompt, params: dict[str, Any]) -> str:
+    meta = {"params": params} if params else {}
+    if prompt.messages is not None:
+        return _dump({"messages": prompt.messages, **meta})
+    text = prompt.text or ""
+    if meta or text.startswith("---"):
+        return f"---\n{_dump(meta) if meta else ''}---\n{text}"
+    return text
+
+
+def _prompt_key(prompts: list[str]) -> str | list[str]:
+    return prompts[0] if len(prompts) == 1 else prompts
+
+
+def _golden(prompts: list[str], cases: list[ImportedCase]) -> str:
+    head: dict[str, Any] = {"prompt": _prompt_key(prompts)}
+    shared = _shared(cases)
+    if shared:
+        head["comparators"] = shared
+    lines = [_dump(head).rstrip("\n"), "cases:" if cases else "cases: []"]
+    seen: set[str] = set()
+    for case in cases:
+        lines += [f"  # {todo}" for todo in case.todos]
+        body = _dump([_case_mapping(case, _unique(case.id, seen), shared is not None)])
+        lines.append("\n".join("  " + line for line in body.rstrip("\n").splitlines()))
+    return "\n".join(lines) + "\n"
+
+
+def _shared(cases: list[ImportedCase]) -> list[dict[str, Any]] | None:
+    """The defaultTest comparators when every case has the same ones (written once, on the file)."""
+    if not cases or not cases[0].shared or any(case.shared != cases[0].shared for case in cases):
+        return None
+    return cases[0].shared
+
+
+def _case_mapping(case: ImportedCase, case_id: str, has_file_comparators: bool) -> dict[str, Any]:
+    mapping: dict[str, Any] = {"id": case_id}
+    if case.description:
+        mapping["description"] = case.description
+    mapping["input"] = case.vars
+    if case.expected is not NO_EXPECTED:
+        mapping["expected"] = case.expected
+    if has_file_comparators:
+        if case.own:
+            mapping["comparators+"] = case.own
+    else:
+        mapping["comparators"] = case.shared + case.own or [ALWAYS_PASSES]
+    if case.metadata:
+        mapping["metadata"] = case.metadata
+    return mapping
+
+
+def _clean_csv(cases: list[ImportedCase]) -> str | None:
+    """The cases as a `cases_from` CSV when they map cleanly (same checks, string vars, one expected
+    column or none, nothing left as a TODO); None to write them inline instead."""
+    first = cases[0]
+    columns = list(first.vars)
+    has_expected = first.expected is not NO_EXPECTED
+    for case in cases:
+        if (case.todos or case.metadata or case.shared + case.own != first.shared + first.own
+                or list(case.vars) != columns or (case.expected is not NO_EXPECTED) != has_expected
+                or (not isinstance(case.expected, str) and has_expected)
+                or any(not isinstance(v, str) for v in case.vars.values())):
+            return None
+    if not first.shared + first.own or any(c in CASE_COLUMNS or c.startswith("input.") for c in columns):
+        return None
+    has_description = any(case.description for case in cases)
+    header = ["id", *(["description"] if has_description else []), *columns, *(["expected"] if has_expected else [])]
+    stream = io.StringIO()
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    seen: set[str] = set()
+    for case in cases:
+        writer.writerow([_unique(case.id, seen), *([case.description or ""] if has_description else []),
+                         *case.vars.values(), *([str(case.expected)] if has_expected else [])])
+    return stream.getvalue()
+
+
+def _unique(case_id: str, seen: set[str]) -> str:
+    candidate, number = case_id, 1
+    while candidate in seen:
+        number += 1
+        candidate = f"{case_id}-{number}"
+    seen.add(candidate)
+    return candidate
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as `|` blocks, so prompts and tickets read as they were written."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text.rstrip("\n") and not any(line != line.rstrip() for line in text.splitlines()) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _dump(value: Any) -> str:
+    return yaml.dump(to_plain(value), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=110)

@@ -1,0 +1,184 @@
+"""`promptci import promptfoo`: the realistic suites in tests/data/promptfoo convert, name what they cannot,
+and (once the goldens comparators are registered) run against the fake server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promptci import registry
+from promptci.importers.jsexpr import Untranslatable, translate
+
+DATA = Path(__file__).parent / "data" / "promptfoo"
+NEW_COMPARATORS = {"expr", "is_json", "starts_with", "not_regex", "levenshtein", "json_fields"}
+
+
+def convert(cli, tmp_path: Path, suite: str, *args: str):
+    source = tmp_path / suite
+    shutil.copytree(DATA / suite, source)
+    out = tmp_path / "out"
+    result = cli("import", "promptfoo", source / "promptfooconfig.yaml", "--out", out, *args)
+    return result, out
+
+
+@pytest.mark.parametrize(("source", "python"), [
+    ("output.length < 300", "len(output) < 300"),
+    ("output.toLowerCase().includes('x')", "'x' in output.lower()"),
+    ("JSON.parse(output).a === 1", "json['a'] == 1"),
+    ("/refund\\s+now/i.test(output)", "re.search('refund\\\\s+now', output, re.I) is not None"),
+    ("output.split(' ').length <= 50 && !output.includes('sorry')",
+     "len(output.split(' ')) <= 50 and not 'sorry' in output"),
+    ("JSON.parse(output).items.every(i => i.price > 0)", "all(i['price'] > 0 for i in json['items'])"),
+    ("return output.trim().startsWith('{');", "output.strip().startswith('{')"),
+    ("context.vars.name ? output.includes(context.vars.name) : true",
+     "vars['name'] in output if vars['name'] else True"),
+    ("1 < 2 === true", "(1 < 2) == True"),
+    ("-(1 + 2) * 3", "-(1 + 2) * 3"),
+])
+def test_js_expressions_translate_to_python(source: str, python: str) -> None:
+    assert translate(source) == python
+
+
+@pytest.mark.parametrize(("source", "named"), [
+    ("const x = JSON.parse(output); return x.a", "more than one statement"),
+    ("typeof output === 'string'", "typeof"),
+    ("fetch(output)", "unknown name 'fetch'"),
+    ("output.localeCompare('a') === 0", "localeCompare"),
+])
+def test_untranslatable_js_names_the_construct(source: str, named: str) -> None:
+    with pytest.raises(Untranslatable, match=named):
+        translate(source)
+
+
+def test_translations_evaluate_like_javascript() -> None:
+    env = {"output": '{"a": 1, "items": [{"price": 2}], "tags": ["x"]}', "vars": {"name": "Ada"}}
+    env["json"] = json.loads(env["output"])
+    import re
+    for source, want in (("JSON.parse(output).a === 1", True), ("JSON.parse(output).tags.length >= 2", False),
+                         ("JSON.parse(output).items.every(i => i.price > 0)", True),
+                         ("output.includes(context.vars.name)", False)):
+        assert eval(translate(source), {"re": re, "len": len, "all": all}, env) is want, source
+
+
+def test_support_suite_converts_with_csv_cases_and_field_checks(cli, tmp_path: Path) -> None:
+    result, out = convert(cli, tmp_path, "support", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    items = report["not_converted"]
+    assertion_failures = [i for i in items if i["type"] in ("javascript", "llm-rubric")]
+    rate = report["converted"] / (report["converted"] + len(assertion_failures))
+    assert report["converted"] == 20 and rate >= 0.9
+    assert {(i["file"], i["line"], i["type"]) for i in items} == {
+        ("promptfooconfig.yaml", 59, "llm-rubric"), ("promptfooconfig.yaml", 67, "javascript")}
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "data/regressions.csv", "goldens/triage-regressions.yaml", "goldens/triage.yaml", "promptci.yaml",
+        "prompts/triage.txt"]
+    config = yaml.safe_load((out / "promptci.yaml").read_text())
+    assert config == {"models": ["openai:gpt-4o-mini", "local-vllm:gpt-4o-mini"],
+                      "providers": {"local-vllm": {"type": "openai", "base_url": "http://localhost:8000/v1",
+                                                   "api_key_env": "VLLM_API_KEY"}}}
+    assert (out / "prompts/triage.txt").read_text().startswith("---\nparams:\n  temperature: 0\n  max_tokens: 300\n")
+    csv_golden = yaml.safe_load((out / "goldens/triage-regressions.yaml").read_text())
+    assert csv_golden["cases_from"] == "data/regressions.csv"
+    assert csv_golden["comparators"][-1] == {"type": "expr", "expr": "json['category'] == vars['expected_category']"}
+    rows = (out / "data/regressions.csv").read_text().splitlines()
+    assert rows[0] == "id,description,product,ticket,expected_category" and len(rows) == 7
+    golden_text = (out / "goldens/triage.yaml").read_text()
+    golden = yaml.safe_load(golden_text)
+    assert [c["description"] for c in golden["cases"]] == [
+        "Refund request is billing", "Outage is urgent", "How-to summary stays short", "Confidence is a probability"]
+    assert golden["comparators"][0] == {"type": "is_json"}
+    first = golden["cases"][0]["comparators+"]
+    assert first[0] == {"type": "expr", "expr": "json['category'] == 'billing'", "metric": "accuracy"}
+    assert first[2] == {"type": "latency", "max_ms": 5000}
+    assert golden["cases"][1]["input"]["ticket"].startswith("Since 09:40 UTC")  # a file:// var, inlined
+    assert "# TODO promptfoo javascript (promptfooconfig.yaml:67)" in golden_text
+    assert "#     return data.tags.every(t => typeof t === 'string');" in golden_text
+
+
+def test_chat_suite_names_every_item_and_keeps_no_key(cli, tmp_path: Path) -> None:
+    result, out = convert(cli, tmp_path, "chat")
+    assert result.exit_code == 0, result.output
+    for line in ("promptfooconfig.yaml:5: template: prompt 'one_liner': Nunjucks filter `dump`",
+                 "promptfooconfig.yaml:9: provider: `apiKey` is not copied",
+                 "promptfooconfig.yaml:13: env:", "tests/basics.yaml:25: contains-json:",
+                 "tests/basics.yaml:26: javascript: a javascript file assertion"):
+        assert line in result.stdout
+    written = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert "do-not-copy" not in written + result.output
+    chat = yaml.safe_load((out / "prompts/notes_chat.yaml").read_text())
+    assert chat["messages"][0] == {"role": "system", "content": "You write terse release notes in {{ language }}."}
+    golden = yaml.safe_load((out / "goldens/promptfoo.yaml").read_text())
+    assert golden["prompt"] == ["notes_chat", "one_liner"]
+    ids = [case["id"] for case in golden["cases"]]
+    assert ids == ["dark-mode-note-1", "dark-mode-note-2", "exact-echo-of-the-changes-line", "case-4"]
+    assert [c["input"]["language"] for c in golden["cases"][:2]] == ["English", "German"]
+    echo = golden["cases"][2]
+    assert echo["expected"] == "Feature: export\nChanges: CSV export"
+    assert echo["comparators"][:2] == [{"type": "similarity", "threshold": 0.7},
+                                       {"type": "levenshtein", "max_distance": 3}]
+    edge = golden["cases"][3]
+    assert edge["expected"] == "Feature: search\nChanges: faster"  # {{var}} filled from the case's vars
+    assert edge["comparators"][2] == {"type": "contains", "value": "SEARCH", "ignore_case": True, "weight": 2}
+    assert yaml.safe_load((out / "promptci.yaml").read_text())["models"] == [
+        "openai:gpt-4o-mini", "anthropic:claude-sonnet-4-5"]
+
+
+def test_refuses_to_overwrite_without_force(cli, tmp_path: Path) -> None:
+    first, out = convert(cli, tmp_path, "support")
+    assert first.exit_code == 0
+    again = cli("import", "promptfoo", tmp_path / "support" / "promptfooconfig.yaml", "--out", out)
+    assert again.exit_code == 2 and "refusing to overwrite" in again.stderr and "--force" in again.stderr
+    forced = cli("import", "promptfoo", tmp_path / "support" / "promptfooconfig.yaml", "--out", out, "--force")
+    assert forced.exit_code == 0, forced.output
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (None, "no promptfoo config"),
+    ("prompts: [a\n", "promptfooconfig.yaml:2: invalid YAML"),
+    ("providers: [openai:gpt-4o-mini]\n", "promptfooconfig.yaml:1: has no `prompts:`"),
+    ("prompts: [file://missing.txt]\n", "promptfooconfig.yaml:1: prompt 'file://missing.txt' names no file"),
+    ("prompts: [hi]\ntests: file://nope/*.yaml\n", "promptfooconfig.yaml:2: 'file://nope/*.yaml' names no file"),
+])
+def test_unreadable_input_exits_2_with_path_line(cli, tmp_path: Path, text: str | None, message: str) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    if text is not None:
+        config.write_text(text)
+    result = cli("import", "promptfoo", config, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def triage_answer(request: dict) -> str:
+    ticket = request["messages"][-1]["content"].lower()
+    category, priority = "how-to", "low"
+    for words, found in ((("charged", "card", "refund"), "billing"), (("email", "2fa", "log in"), "account"),
+                         (("502", "timing out"), "outage")):
+        if any(word in ticket.split("ticket:")[-1] for word in words):
+            category = found
+    if category == "outage":
+        priority = "urgent"
+    summary = "Customer asks for a refund." if "refund" in ticket else "Service outage reported, team is down."
+    return json.dumps({"category": category, "priority": priority, "tags": [category], "summary": summary,
+                       "confidence": 0.9})
+
+
+@pytest.mark.skipif(not set(registry.comparators.names()) >= NEW_COMPARATORS,
+                    reason="needs the goldens branch's comparators (expr, is_json, ...) and cases_from")
+def test_converted_support_suite_runs_against_the_fake_server(cli, tmp_path: Path, fake_server) -> None:
+    result, out = convert(cli, tmp_path, "support")
+    assert result.exit_code == 0, result.output
+    fake_server.config.responder = triage_answer
+    (out / "promptci.yaml").write_text(
+        f"providers:\n  local: {{type: openai, base_url: '{fake_server.openai_base_url}', api_key_env: FAKE_KEY}}\n"
+        "pricing:\n  local:gpt-4o-mini: {input: 0.15, output: 0.60}\n")
+    lint = cli("lint", "--root", out)
+    assert lint.exit_code == 0, lint.output
+    run = cli("run", "--root", out, "-m", "local:gpt-4o-mini", "--format", "json", env={"FAKE_KEY": "k"})
+    assert run.exit_code == 0, run.output
+    document = json.loads(run.stdout)
+    assert document["summary"]["total"] == 10 and document["summary"]["passed"] == 10

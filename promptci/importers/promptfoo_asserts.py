@@ -132,7 +132,7 @@ def _map_plain(kind: str, value: Any, threshold: Any) -> Mapped | str:
         distance = int(5 if threshold is None else threshold)
         return Mapped({"type": "levenshtein", "max_distance": distance}, str(value))
     if kind == "latency":  # promptfoo's threshold is in milliseconds
-        return Mapped({"type": "latency", "max_ms": threshold}) if threshold is not None else "latency needs a threshold"
+        return Mapped({"type": "latency", "max_ms": threshold}) if threshold is not None else "no threshold"
     if kind == "cost":
         return Mapped({"type": "cost", "max_usd": threshold}) if threshold is not None else "cost without threshold"
     if kind == "contains-json":
@@ -208,13 +208,14 @@ def _strings(value: Any) -> list[str]:
 
 
 def _any_of(needles: list[str], ignore_case: bool) -> str:
-    if ignore_case:
-        return f"any(s in output.lower() for s in {[n.lower() for n in needles]!r})"
-    return f"any(s in output for s in {needles!r})"
+    # Spelled out, not any(... for s in ...): a generator body cannot see eval()'s local names.
+    subject = "output.lower()" if ignore_case else "output"
+    return " or ".join(f"{(n.lower() if ignore_case else n)!r} in {subject}" for n in needles) or "False"
 
 
 def _all_of(needles: list[str], ignore_case: bool) -> str:
-    return _any_of(needles, ignore_case).replace("any(", "all(", 1)
+    subject = "output.lower()" if ignore_case else "output"
+    return "(" + (" and ".join(f"{(n.lower() if ignore_case else n)!r} in {subject}" for n in needles) or "True") + ")"
 
 
 def _short(value: Any) -> str:

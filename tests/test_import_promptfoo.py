@@ -182,3 +182,146 @@ def test_converted_support_suite_runs_against_the_fake_server(cli, tmp_path: Pat
     assert run.exit_code == 0, run.output
     document = json.loads(run.stdout)
     assert document["summary"]["total"] == 10 and document["summary"]["passed"] == 10
+
+
+@pytest.mark.parametrize(("assertion", "spec", "expected"), [
+    ({"type": "equals", "value": "Paris"}, {"type": "exact"}, "Paris"),
+    ({"type": "equals", "value": {"a": 1}}, {"type": "json"}, {"a": 1}),
+    ({"type": "equals", "value": "{{ city }}"}, {"type": "exact"}, "Rome"),
+    ({"type": "contains-all", "value": "a, b"}, {"type": "contains", "values": ["a", "b"]}, None),
+    ({"type": "icontains-all", "value": ["A"]}, {"type": "contains", "values": ["A"], "ignore_case": True}, None),
+    ({"type": "contains-any", "value": ["x", "y"]}, {"type": "expr", "expr": "'x' in output or 'y' in output"}, None),
+    ({"type": "not-icontains", "value": "Sorry"}, {"type": "not_contains", "value": "Sorry", "ignore_case": True},
+     None),
+    ({"type": "not-contains-any", "value": ["x"]}, {"type": "not_contains", "values": ["x"]}, None),
+    ({"type": "not-contains-all", "value": ["x", "y"]},
+     {"type": "expr", "expr": "not ('x' in output and 'y' in output)"}, None),
+    ({"type": "starts-with", "value": "{"}, {"type": "starts_with", "value": "{"}, None),
+    ({"type": "not-starts-with", "value": "I"}, {"type": "expr", "expr": "not output.startswith('I')"}, None),
+    ({"type": "regex", "value": "^\\d+$"}, {"type": "regex", "pattern": "^\\d+$"}, None),
+    ({"type": "not-regex", "value": "lorem"}, {"type": "not_regex", "pattern": "lorem"}, None),
+    ({"type": "is-json"}, {"type": "is_json"}, None),
+    ({"type": "is-json", "value": {"type": "object"}}, {"type": "json_schema", "schema": {"type": "object"}}, None),
+    ({"type": "not-is-json"}, {"type": "expr", "expr": "json is None"}, None),
+    ({"type": "similar", "value": "hi"}, {"type": "similarity", "threshold": 0.75}, "hi"),
+    ({"type": "levenshtein", "value": "hi"}, {"type": "levenshtein", "max_distance": 5}, "hi"),
+    ({"type": "latency", "threshold": 900}, {"type": "latency", "max_ms": 900}, None),
+    ({"type": "cost", "threshold": 0.01, "metric": "spend"}, {"type": "cost", "max_usd": 0.01, "metric": "spend"},
+     None),
+    ({"type": "javascript", "value": "output.length", "threshold": 10},
+     {"type": "expr", "expr": "len(output)", "threshold": 10}, None),
+    ({"type": "not-javascript", "value": "output.includes('x')"}, {"type": "expr", "expr": "not ('x' in output)"},
+     None),
+    ({"type": "python", "value": "context['vars']['city'] in output"},
+     {"type": "expr", "expr": "vars['city'] in output"}, None),
+])
+def test_assertions_map_to_comparators(assertion: dict, spec: dict, expected: object) -> None:
+    from promptci.importers.promptfoo_asserts import NO_EXPECTED, Mapped, map_assertion
+
+    mapped = map_assertion(assertion, {"city": "Rome"})
+    assert isinstance(mapped, Mapped), mapped
+    assert mapped.spec == spec
+    assert mapped.expected == (NO_EXPECTED if expected is None else expected)
+
+
+@pytest.mark.parametrize(("assertion", "reason"), [
+    ({"type": "llm-rubric", "value": "polite"}, "llm_judge comparator is not built yet"),
+    ({"type": "factuality", "value": "x"}, "judge model"),
+    ({"type": "contains-json"}, "no one-to-one comparator"),
+    ({"type": "rouge-n", "value": "x"}, "no comparator for 'rouge-n'"),
+    ({"type": "python", "value": "import os"}, "does not translate"),
+    ({"type": "python", "value": "json.dumps(output)"}, "the json module"),
+    ({"type": "python", "value": "file://checks.py"}, "file assertion"),
+    ({"type": "javascript", "value": "output.localeCompare('x')"}, "localeCompare"),
+    ({"type": "equals", "value": "{{ missing }}"}, "template this converter cannot fill"),
+    ({"type": "contains", "value": "x", "transform": "output.trim()"}, "assertion `transform`"),
+    ({"type": "latency"}, "no threshold"),
+])
+def test_assertions_that_do_not_map_say_why(assertion: dict, reason: str) -> None:
+    from promptci.importers.promptfoo_asserts import Unmapped, map_assertion
+
+    mapped = map_assertion(assertion, {})
+    assert isinstance(mapped, Unmapped) and reason in mapped.reason
+
+
+@pytest.mark.parametrize(("cell", "assertion"), [
+    ("Paris", {"type": "equals", "value": "Paris"}),
+    ("contains: refund", {"type": "contains", "value": "refund"}),
+    ("icontains-any: a, b", {"type": "icontains-any", "value": ["a", "b"]}),
+    ("not-contains:sorry", {"type": "not-contains", "value": "sorry"}),
+    ("similar(0.9):hello there", {"type": "similar", "value": "hello there", "threshold": 0.9}),
+    ("fn:output.length < 5", {"type": "javascript", "value": "output.length < 5"}),
+    ("grade:is polite", {"type": "llm-rubric", "value": "is polite"}),
+    ("is-json", {"type": "is-json"}),
+    ("Time: 10:30", {"type": "equals", "value": "Time: 10:30"}),
+])
+def test_csv_expected_cells(cell: str, assertion: dict) -> None:
+    from promptci.importers.promptfoo_asserts import parse_csv_expected
+
+    assert parse_csv_expected(cell) == assertion
+
+
+def write_suite(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root / "promptfooconfig.yaml"
+
+
+def test_csv_that_does_not_map_cleanly_becomes_inline_cases(cli, tmp_path: Path) -> None:
+    config = write_suite(tmp_path / "src", {
+        "promptfooconfig.yaml": "prompts: ['Capital of {{country}}?']\nproviders: [openai:gpt-4o-mini]\n"
+                                "tests: file://cases.csv\n",
+        "cases.csv": "country,__expected,__prefix\nFrance,contains:Paris,\nItaly,grade:mentions Rome,Q: \n",
+    })
+    result = cli("import", "promptfoo", config, "--out", tmp_path / "out", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["converted"] == 1
+    assert [(i["file"], i["line"], i["type"]) for i in report["not_converted"]] == [
+        ("cases.csv", 3, "llm-rubric"), ("cases.csv", 3, "options")]
+    golden = yaml.safe_load((tmp_path / "out/goldens/prompt-1.yaml").read_text())
+    assert "cases_from" not in golden and not (tmp_path / "out/data").exists()
+    assert golden["cases"][0] == {"id": "case-1", "input": {"country": "France"},
+                                  "comparators": [{"type": "contains", "value": "Paris"}]}
+    assert golden["cases"][1]["comparators"][0]["expr"] == "True"  # nothing converted: a TODO, always passes
+    assert (tmp_path / "out/prompts/prompt-1.txt").read_text() == "Capital of {{country}}?\n"
+
+
+def test_jsonl_tests_and_text_prompt_files_split_at_dashes(cli, tmp_path: Path) -> None:
+    config = write_suite(tmp_path / "src", {
+        "promptfooconfig.yaml": "prompts:\n  file://prompts/ask.txt: ask\nproviders:\n"
+                                "  ollama:chat:llama3.1: {config: {temperature: 0.2}}\n  vertex:gemini-pro: {}\n"
+                                "tests: [file://cases.jsonl]\n",
+        "prompts/ask.txt": "Answer: {{q}}\n---\nAnswer briefly: {{q}}\n",
+        "cases.jsonl": '{"vars": {"q": "2+2"}, "assert": [{"type": "equals", "value": "4"}]}\n'
+                       '{"description": "bad", "vars": {"q": "x"}, "assert": [{"type": "webhook", "value": "u"}]}\n',
+    })
+    out = tmp_path / "out"
+    result = cli("import", "promptfoo", config, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "cases.jsonl:2: webhook: promptci has no comparator for 'webhook'" in result.stdout
+    assert "promptfooconfig.yaml:5: provider: provider 'vertex:gemini-pro' has no promptci equivalent" \
+        in result.stdout
+    assert (out / "prompts/ask-1.txt").read_text().startswith("---\nparams:\n  temperature: 0.2\n---\nAnswer: {{q}}")
+    assert (out / "prompts/ask-2.txt").read_text().endswith("Answer briefly: {{q}}\n")
+    config_written = yaml.safe_load((out / "promptci.yaml").read_text())
+    assert config_written == {"models": ["ollama:llama3.1"],
+                              "providers": {"ollama": {"type": "openai", "base_url": "http://127.0.0.1:11434/v1"}}}
+    golden = yaml.safe_load((out / "goldens/promptfoo.yaml").read_text())
+    assert golden["prompt"] == ["ask-1", "ask-2"]
+    assert golden["cases"][0]["expected"] == "4" and golden["cases"][0]["comparators"] == [{"type": "exact"}]
+
+
+def test_table_counts_each_assertion_type(cli, tmp_path: Path) -> None:
+    result, _out = convert(cli, tmp_path, "support")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["assertion", "converted", "not", "converted"]
+    assert "javascript 12 1" in [" ".join(line.split()) for line in lines]
+    assert "total 20 2 (91%)" in [" ".join(line.split()) for line in lines]
+
+
+def test_import_without_a_subcommand_shows_help(cli) -> None:
+    result = cli("import")
+    assert result.exit_code == 2 and "promptfoo" in result.output

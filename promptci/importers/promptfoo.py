@@ -208,7 +208,8 @@ def _read_options(test: Mapping[str, Any], where: str, conversion: Conversion, l
 
 def _add_case(test: Mapping[str, Any], default_test: Mapping[str, Any], source: str, line: int, is_csv: bool,
               base: Path, conversion: Conversion) -> None:
-    _read_options(test, source, conversion, line if is_csv else None)
+    row_line = None if hasattr(test, "key_lines") else line  # CSV and JSONL rows: one line for everything
+    _read_options(test, source, conversion, row_line)
     default_vars = default_test.get("vars") or {}
     variables = {**_plain_vars(default_vars, base, source, conversion),
                  **_plain_vars(test.get("vars") or {}, base, source, conversion)}
@@ -222,7 +223,7 @@ def _add_case(test: Mapping[str, Any], default_test: Mapping[str, Any], source: 
             vars=case_vars, description=str(description) if description else None,
             metadata=dict(test.get("metadata") or {}), shared=[], own=[], source=source, is_csv_row=is_csv)
         _add_assertions(case, default_test.get("assert"), conversion.config, None, case.shared, conversion)
-        _add_assertions(case, test.get("assert"), source, line if is_csv else None, case.own, conversion)
+        _add_assertions(case, test.get("assert"), source, row_line, case.own, conversion)
         conversion.cases.append(case)
 
 

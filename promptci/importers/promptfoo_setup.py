@@ -49,7 +49,7 @@ def read_prompts(value: Any, config: Any, base: Path, where: str) -> tuple[list[
     prompts: list[ImportedPrompt] = []
     problems: list[Problem] = []
     for index, item in enumerate(items):
-        line = item_line(value, index) if isinstance(value, list) else line_of(config, "prompts")
+        line = _entry_line(value, index, item, config, "prompts")
         label = None
         if isinstance(item, tuple):  # {file://path: label}
             item, label = item
@@ -139,7 +139,7 @@ def read_providers(value: Any, config: Any, where: str) -> ProviderSetup:
     items: list[Any] = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
     all_params: list[dict[str, Any]] = []
     for index, item in enumerate(items):
-        line = item_line(value, index) if isinstance(value, list) else line_of(config, "providers")
+        line = _entry_line(value, index, item, config, "providers")
         options: dict[str, Any] = {}
         if isinstance(item, tuple):  # {id: {config}}
             item, options = item[0], dict(item[1] or {})
@@ -205,6 +205,15 @@ def _kind_and_model(provider_id: str) -> tuple[str | None, str]:
     if parts[0] == "echo":
         return "echo", ""
     return None, ""
+
+
+def _entry_line(value: Any, index: int, item: Any, config: Any, key: str) -> int:
+    """The line of a list item, of a mapping entry (`{id: options}`), or of the key holding a single value."""
+    if isinstance(value, list):
+        return item_line(value, index)
+    if isinstance(value, dict) and isinstance(item, tuple):
+        return line_of(value, item[0])
+    return line_of(config, key)
 
 
 def _slug(value: Any) -> str:

@@ -325,3 +325,31 @@ def test_table_counts_each_assertion_type(cli, tmp_path: Path) -> None:
 def test_import_without_a_subcommand_shows_help(cli) -> None:
     result = cli("import")
     assert result.exit_code == 2 and "promptfoo" in result.output
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"v.json": '{"a": 1,\n}'}, "v.json:2: invalid JSON"),
+    ({"p.json": '{"not": "a chat"}'}, "p.json:1: a .json prompt must be a chat"),
+    ({"t.csv": "q\n"}, None),  # a CSV with no rows converts nothing, but is readable
+])
+def test_unreadable_referenced_files_exit_2(cli, tmp_path: Path, files: dict[str, str], message: str | None) -> None:
+    prompt = "file://p.json" if "p.json" in files else "'{{a}} {{q}}'"
+    tests = "file://t.csv" if "t.csv" in files else "[{vars: {a: file://v.json}}]"
+    config = write_suite(tmp_path / "src", {"promptfooconfig.yaml": f"prompts: [{prompt}]\ntests: {tests}\n", **files})
+    result = cli("import", "promptfoo", config, "--out", tmp_path / "out")
+    if message is None:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert "Traceback" not in result.output
+
+
+def test_inline_json_that_is_not_a_chat_stays_text_and_description_is_kept(cli, tmp_path: Path) -> None:
+    config = write_suite(tmp_path / "src", {
+        "promptfooconfig.yaml": "description: Lists\nprompts: ['[1, 2] then {{x}}']\ntests: [{vars: {x: 3}}]\n"})
+    result = cli("import", "promptfoo", config, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out/prompts/prompt-1.txt").read_text() == "[1, 2] then {{x}}\n"
+    golden = yaml.safe_load((tmp_path / "out/goldens/prompt-1.yaml").read_text())
+    assert golden["description"] == "Lists" and golden["cases"][0]["input"] == {"x": 3}
+    assert yaml.safe_load((tmp_path / "out/promptci.yaml").read_text()) == {"models": ["echo"]}

@@ -58,6 +58,7 @@ class Conversion:
     """Everything read from a promptfoo config, ready to be written."""
 
     config: str
+    description: str | None = None
     prompts: list[ImportedPrompt] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -95,7 +96,7 @@ def read_promptfoo(config_path: Path) -> Conversion:
     if not isinstance(data, dict):
         raise ConfigError(f"a promptfoo config must be a mapping with `prompts:`, got {type_name(data)}",
                           Location(where, 1))
-    conversion = Conversion(where)
+    conversion = Conversion(where, description=str(data["description"]) if data.get("description") else None)
     if "prompts" not in data:
         raise ConfigError("has no `prompts:`; nothing to convert", Location(where, 1))
     conversion.prompts, prompt_problems = read_prompts(data["prompts"], data, base, where)
@@ -211,7 +212,7 @@ def _add_case(test: Mapping[str, Any], default_test: Mapping[str, Any], source: 
     row_line = None if hasattr(test, "key_lines") else line  # CSV and JSONL rows: one line for everything
     _read_options(test, source, conversion, row_line)
     default_vars = default_test.get("vars") or {}
-    variables = {**_plain_vars(default_vars, base, source, conversion),
+    variables = {**_plain_vars(default_vars, base, conversion.config, conversion),
                  **_plain_vars(test.get("vars") or {}, base, source, conversion)}
     names = [name for name, value in variables.items() if isinstance(value, list)]
     combinations = list(itertools.product(*(variables[n] for n in names))) if names else [()]
@@ -281,7 +282,10 @@ def _var_file(reference: str, base: Path, location: Location, conversion: Conver
         return reference
     text = read_text(path, base)
     if suffix == ".json":
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"invalid JSON: {exc.msg}", Location(relative_path(path, base), exc.lineno)) from None
     if suffix in (".yaml", ".yml"):
         return load_yaml(path, base)
     return text

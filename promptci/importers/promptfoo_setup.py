@@ -86,6 +86,9 @@ def _prompt(item: str, label: Any, position: int, base: Path, location: Location
         suffix = path.suffix.lower()
         if suffix in (".yaml", ".yml"):
             prompts.append(_chat(name, load_yaml(path, base), Location(relative_path(path, base), 1)))
+        elif suffix == ".json" and not _is_chat(_json_or_none(read_text(path, base))):
+            raise ConfigError("a .json prompt must be a chat: a list of {role, content}",
+                              Location(relative_path(path, base), 1))
         else:
             prompts.extend(_split_text(name, read_text(path, base), suffix == ".json"))
     return prompts
@@ -104,15 +107,29 @@ def _split_text(name: str, text: str, is_json: bool) -> list[ImportedPrompt]:
 def _from_text(name: str, text: str, is_json: bool) -> ImportedPrompt:
     if is_json:
         try:
-            return _chat(name, json.loads(text), Location(name, 1))
+            messages = json.loads(text)
         except json.JSONDecodeError:
-            pass
+            messages = None
+        if _is_chat(messages):
+            return ImportedPrompt(name, messages=[{"role": str(m["role"]), "content": str(m["content"])}
+                                                  for m in messages])
     return ImportedPrompt(name, text=text if text.endswith("\n") else text + "\n")
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _is_chat(messages: Any) -> bool:
+    return isinstance(messages, list) and bool(messages) and all(
+        isinstance(m, dict) and "role" in m and isinstance(m.get("content"), str) for m in messages)
+
+
 def _chat(name: str, messages: Any, location: Location) -> ImportedPrompt:
-    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m and "content" in m
-                                                 for m in messages):
+    if not _is_chat(messages):
         raise ConfigError("a chat prompt must be a list of {role, content}", location)
     return ImportedPrompt(name, messages=[{"role": str(m["role"]), "content": str(m["content"])} for m in messages])
 

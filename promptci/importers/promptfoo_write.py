@@ -40,7 +40,7 @@ def render_files(conversion: Conversion) -> dict[str, str]:
             {"prompt": _prompt_key(prompt_names), "comparators": group[0].shared + group[0].own,
              "cases_from": data_name})
     if inline or not conversion.cases:
-        files[f"goldens/{stem}.yaml"] = _golden(prompt_names, inline)
+        files[f"goldens/{stem}.yaml"] = _golden(prompt_names, inline, conversion.description)
     return files
 
 
@@ -70,8 +70,8 @@ def _prompt_key(prompts: list[str]) -> str | list[str]:
     return prompts[0] if len(prompts) == 1 else prompts
 
 
-def _golden(prompts: list[str], cases: list[ImportedCase]) -> str:
-    head: dict[str, Any] = {"prompt": _prompt_key(prompts)}
+def _golden(prompts: list[str], cases: list[ImportedCase], description: str | None) -> str:
+    head: dict[str, Any] = {"prompt": _prompt_key(prompts), **({"description": description} if description else {})}
     shared = _shared(cases)
     if shared:
         head["comparators"] = shared

@@ -131,8 +131,13 @@ def test_chat_suite_names_every_item_and_keeps_no_key(cli, tmp_path: Path) -> No
 def test_refuses_to_overwrite_without_force(cli, tmp_path: Path) -> None:
     first, out = convert(cli, tmp_path, "support")
     assert first.exit_code == 0
+    same = cli("import", "promptfoo", tmp_path / "support" / "promptfooconfig.yaml", "--out", out)
+    assert same.exit_code == 0, same.output  # the same files again: nothing to overwrite
+    (out / "goldens/triage.yaml").write_text("cases: []\n")
     again = cli("import", "promptfoo", tmp_path / "support" / "promptfooconfig.yaml", "--out", out)
     assert again.exit_code == 2 and "refusing to overwrite" in again.stderr and "--force" in again.stderr
+    assert "triage.yaml" in again.stderr and "triage.txt" not in again.stderr
+    assert (out / "goldens/triage.yaml").read_text() == "cases: []\n"
     forced = cli("import", "promptfoo", tmp_path / "support" / "promptfooconfig.yaml", "--out", out, "--force")
     assert forced.exit_code == 0, forced.output
 

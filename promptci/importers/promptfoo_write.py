@@ -45,15 +45,25 @@ def render_files(conversion: Conversion) -> dict[str, str]:
 
 
 def write_files(files: dict[str, str], out: Path, force: bool) -> list[Path]:
-    """Write the files under `out`; refuse (ConfigError) to overwrite any unless `force`."""
-    targets = [out / name for name in files]
-    existing = [str(path) for path in targets if path.exists()]
+    """Write the files under `out`; refuse (ConfigError) to change an existing one unless `force`.
+
+    A file that already holds exactly this text is left alone, so converting again is harmless."""
+    targets = {out / name: text for name, text in files.items()}
+    changed = {path: text for path, text in targets.items() if not _holds(path, text)}
+    existing = [str(path) for path in changed if path.exists()]
     if existing and not force:
         raise ConfigError(f"refusing to overwrite {', '.join(existing)}: pass --force, or --out a new folder")
-    for path, text in zip(targets, files.values(), strict=True):
+    for path, text in changed.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return targets
+    return list(targets)
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.is_file() and path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _prompt_file(prompt: ImportedPrompt, params: dict[str, Any]) -> str:

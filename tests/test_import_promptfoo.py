@@ -93,7 +93,13 @@ def test_support_suite_converts_with_csv_cases_and_field_checks(cli, tmp_path: P
         "Refund request is billing", "Outage is urgent", "How-to summary stays short", "Confidence is a probability"]
     assert golden["comparators"][0] == {"type": "is_json"}
     first = golden["cases"][0]["comparators+"]
-    assert first[0] == {"type": "expr", "expr": "json['category'] == 'billing'", "metric": "accuracy"}
+    assert first[0] == {"type": "json_fields", "fields": {"category": "billing"}, "metric": "accuracy"}
+    assert golden["comparators"][2] == {"type": "json_fields", "fields": {"priority": {"one_of": [
+        "low", "medium", "high", "urgent"]}}, "metric": "valid_priority"}
+    assert golden["cases"][1]["comparators+"][0] == {"type": "json_fields", "fields": {
+        "priority": "urgent", "tags": {"length": {"min": 1}}}}
+    assert golden["cases"][3]["comparators+"][0] == {"type": "json_fields", "fields": {"confidence": {"min": 0,
+                                                                                                    "max": 1}}}
     assert first[2] == {"type": "latency", "max_ms": 5000}
     assert golden["cases"][1]["input"]["ticket"].startswith("Since 09:40 UTC")  # a file:// var, inlined
     assert "# TODO promptfoo javascript (promptfooconfig.yaml:67)" in golden_text
@@ -187,6 +193,12 @@ def test_converted_support_suite_runs_against_the_fake_server(cli, tmp_path: Pat
     assert run.exit_code == 0, run.output
     document = json.loads(run.stdout)
     assert document["summary"]["total"] == 10 and document["summary"]["passed"] == 10
+    fake_server.config.responder = lambda request: triage_answer(request).replace('"billing"', '"account"')
+    worse = cli("run", "--root", out, "-m", "local:gpt-4o-mini", "--format", "json", "--no-cache",
+                env={"FAKE_KEY": "k"})
+    assert worse.exit_code == 1, worse.output
+    failed = {r["case_id"] for r in json.loads(worse.stdout)["results"] if r["status"] == "failed"}
+    assert failed == {"refund-request-is-billing", "declined-card", "refund-unused-months"}
 
 
 @pytest.mark.parametrize(("assertion", "spec", "expected"), [
@@ -358,3 +370,30 @@ def test_inline_json_that_is_not_a_chat_stays_text_and_description_is_kept(cli, 
     golden = yaml.safe_load((tmp_path / "out/goldens/prompt-1.yaml").read_text())
     assert golden["description"] == "Lists" and golden["cases"][0]["input"] == {"x": 3}
     assert yaml.safe_load((tmp_path / "out/promptci.yaml").read_text()) == {"models": ["echo"]}
+
+
+@pytest.mark.parametrize(("expression", "fields"), [
+    ("json['category'] == 'billing'", {"category": "billing"}),
+    ("json['a'] == {'b': [1]}", {"a": {"equals": {"b": [1]}}}),
+    ("json['priority'] in ['low', 'high']", {"priority": {"one_of": ["low", "high"]}}),
+    ("'urgent' in json['tags']", {"tags": {"contains": "urgent"}}),
+    ("json['n'] >= 0 and json['n'] <= 1", {"n": {"min": 0, "max": 1}}),
+    ("len(json['x']) > 0 and len(json['x']) < 3", {"x": {"length": {"min": 1, "max": 2}}}),
+    ("3 == len(json['items'])", {"items": {"length": 3}}),
+    ("re.search('^A', json['a']['b-c'][0], re.I) is not None", {'a."b-c"[0]': {"regex": "(?i)^A"}}),
+])
+def test_field_checks_become_json_fields(expression: str, fields: dict) -> None:
+    from promptci.importers.fields import as_json_fields
+
+    assert as_json_fields(expression) == {"type": "json_fields", "fields": fields}
+
+
+@pytest.mark.parametrize("expression", [
+    "json['category'] != None",  # JavaScript `!== undefined`: json_fields has no "present" check
+    "json['a'] == vars['x']", "json['a'] == 1 and json['a'] == 2", "json['n'] > 0.5",
+    "len(json['s'].split()) <= 30", "json['a'] == 1 or json['b'] == 2", "len(output) < 10", "json == 1",
+])
+def test_other_expressions_stay_expr(expression: str) -> None:
+    from promptci.importers.fields import as_json_fields
+
+    assert as_json_fields(expression) is None

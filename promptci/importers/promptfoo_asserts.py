@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptci.importers.fields import as_json_fields
 from promptci.importers.jsexpr import Untranslatable, translate
 
 NO_EXPECTED: Any = object()  # the comparator compares with nothing from the case
@@ -170,11 +171,10 @@ def _map_code(kind: str, value: Any, threshold: Any, negated: bool) -> Mapped | 
     except Untranslatable as exc:
         return f"{kind} that does not translate to a Python expression ({exc}); kept as a TODO"
     if negated:
-        expression = f"not ({expression})"
-    spec: dict[str, Any] = {"type": "expr", "expr": expression}
+        return Mapped({"type": "expr", "expr": f"not ({expression})"})
     if threshold is not None:
-        spec["threshold"] = threshold
-    return Mapped(spec)
+        return Mapped({"type": "expr", "expr": expression, "threshold": threshold})
+    return Mapped(as_json_fields(expression) or {"type": "expr", "expr": expression})
 
 
 def _python_expression(code: str) -> str:

@@ -193,7 +193,7 @@ class _ConfigReader:
                 if number is not None:
                     values[key] = number
         if "comparators" in data:
-            from promptci.loading.goldens import parse_comparators
+            from promptci.comparator_specs import parse_comparators
             from promptci.loading.yamlfile import line_of
 
             specs, problems = parse_comparators(data["comparators"], CONFIG_FILE,

@@ -30,6 +30,15 @@ BUILTIN_COMPARATORS: dict[str, str] = {
     "latency": "promptci.comparators.budget:latency",
     "cost": "promptci.comparators.budget:cost",
     "python": "promptci.comparators.custom:python",
+    "json_fields": "promptci.comparators.fields:json_fields",
+    "expr": "promptci.comparators.expr:expr",
+    "is_json": "promptci.comparators.structured:is_json",
+    "starts_with": "promptci.comparators.text:starts_with",
+    "not_regex": "promptci.comparators.text:not_regex",
+    "one_of": "promptci.comparators.text:one_of",
+    "length": "promptci.comparators.measures:length",
+    "fuzzy": "promptci.comparators.measures:fuzzy",
+    "levenshtein": "promptci.comparators.measures:levenshtein",
 }
 
 BUILTIN_PROVIDERS: dict[str, str] = {

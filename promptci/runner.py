@@ -97,6 +97,8 @@ class RunContext:
     _comparators: dict[str, Comparator] = field(default_factory=dict)
 
     def comparator(self, spec: ComparatorSpec) -> Comparator:
+        if spec.instance is not None:  # built once at load
+            return spec.instance
         memo = f"{spec.type}:{canonical_json(dict(spec.options))}"
         if memo not in self._comparators:
             self._comparators[memo] = build_comparator(spec.type, spec.options, self.root)

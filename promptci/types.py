@@ -70,11 +70,20 @@ class Prompt:
 
 @dataclass(frozen=True)
 class ComparatorSpec:
-    """A comparator as a golden file names it, with options already validated by its factory."""
+    """A comparator as a golden file names it, with options already validated by its factory.
+
+    `instance` is the comparator the loader built from the options (once, at load); None only for
+    specs made in code, which the runner builds when first used.
+    """
 
     type: str
     options: Mapping[str, Any]
     location: Location
+    instance: Comparator | None = field(default=None, compare=False, repr=False)
+    metric: str | None = None  # named metric this comparator's scores count towards
+    weight: float = 1.0
+    description: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -89,11 +98,14 @@ class Case:
     has_expected: bool = False
     comparators: tuple[ComparatorSpec, ...] = ()
     tags: tuple[str, ...] = ()
+    description: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    key_prefix: str = ""  # "summarize_v1::" when the golden file names several prompts
 
     @property
     def key(self) -> str:
-        """Unique within a suite: golden file and case id."""
-        return f"{self.location.file}::{self.id}"
+        """Unique within a suite: golden file, the prompt when the file names several, and case id."""
+        return f"{self.location.file}::{self.key_prefix}{self.id}"
 
 
 Message = Mapping[str, str]  # {"role": ..., "content": ...}

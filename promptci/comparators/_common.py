@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from promptci.errors import ComparatorError, ConfigError
 from promptci.loading.yamlfile import resolve_inside, to_plain
-from promptci.types import Case, Completion, Score
+from promptci.types import Case, Comparator, Completion, Score
 
 SNIPPET_CHARS = 60
 
@@ -47,6 +47,17 @@ def require_strings(comparator: str, option: str, value: Any) -> list[str]:
             f"comparator {comparator!r}: option {option!r} must be a string or a list of strings, got {value!r}"
         )
     return list(items)
+
+
+CaseCheck = Callable[[Case], "str | None"]
+
+
+def with_case_check(comparator: Comparator, check: CaseCheck) -> Comparator:
+    """Give a built comparator the `check_case(case) -> problem | None` hook the loader calls for every
+    case at load, so what can be checked offline (an expected value that cannot match) fails before any
+    request. Third-party factories may set the attribute the same way."""
+    comparator.check_case = check  # type: ignore[attr-defined]
+    return comparator
 
 
 def check_inputs(name: str, case: Case, completion: Completion, *, needs_expected: bool) -> Score | None:

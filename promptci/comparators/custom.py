@@ -6,7 +6,7 @@ import inspect
 import math
 import numbers
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,37 +25,58 @@ def _check_inside_root(spec: str, root: Path | None) -> None:
         inside_root(root, target)
 
 
-def _load_function(spec: str, root: Path | None) -> Callable[..., Any]:
+def load_function(spec: str, root: Path | None, what: str = "comparator 'python'") -> Callable[..., Any]:
+    """The function named "path/file.py:fn" (inside root) or "pkg.mod:fn"; ComparatorError naming `what`."""
     from promptci.registry import load_object
 
     _check_inside_root(spec, root)
     try:
         function = load_object(spec, root)
     except PromptCIError as exc:
-        raise ComparatorError(f"comparator 'python': {exc.message}") from exc
+        raise ComparatorError(f"{what}: {exc.message}") from exc
     except Exception as exc:  # the user's module failed while importing
-        raise ComparatorError(f"comparator 'python': importing {spec!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise ComparatorError(f"{what}: importing {spec!r} failed: {type(exc).__name__}: {exc}") from exc
     if not callable(function):
-        raise ComparatorError(f"comparator 'python': {spec!r} is not a function")
+        raise ComparatorError(f"{what}: {spec!r} is not a function")
     return function
 
 
-def count_arguments(function: Callable[..., Any], spec: str) -> int:
-    """How many of (output, expected, case) to pass: as many as the function takes positionally, up to 3."""
+CONVENTION = "fn(output[, expected[, case]], **options)"
+
+
+def count_arguments(function: Callable[..., Any], spec: str, options: Mapping[str, Any] | None = None) -> int:
+    """How many of (output, expected, case) to pass positionally, up to 3; the options go by keyword.
+
+    A ComparatorError when the signature cannot take that calling convention.
+    """
+    given = set(options or {})
     try:
         parameters = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
         return MAX_PARAMETERS
+    takes_any_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    named = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    refused = sorted(given - named) if not takes_any_keyword else []
+    if refused:
+        raise ComparatorError(
+            f"comparator 'python': {spec!r} does not take option(s) {', '.join(refused)} from `with:`; "
+            f"add them as parameters (or **options): {CONVENTION}"
+        )
+    missing = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in given]
+    if missing:
+        raise ComparatorError(
+            f"comparator 'python': {spec!r} has required keyword-only parameter(s) {', '.join(missing)}; "
+            f"give them under `with:` or a default: {CONVENTION}"
+        )
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.name not in given]
     if any(p.kind is p.VAR_POSITIONAL for p in parameters):
         return MAX_PARAMETERS
-    if any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in parameters):
-        raise ComparatorError(f"comparator 'python': {spec!r} has required keyword-only parameters")
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty]
     if not positional or len(required) > MAX_PARAMETERS:
         raise ComparatorError(
-            f"comparator 'python': {spec!r} must take 1 to 3 parameters: (output), (output, expected) "
-            "or (output, expected, case)"
+            f"comparator 'python': {spec!r} must take 1 to 3 parameters besides its options: (output), "
+            f"(output, expected) or (output, expected, case); the convention is {CONVENTION}"
         )
     return min(len(positional), MAX_PARAMETERS)
 
@@ -85,11 +106,12 @@ def _describe_exception(exc: Exception) -> tuple[str, str]:
     return f"{type(exc).__name__}: {one_line(str(exc))}", "".join(frames).rstrip()
 
 
-def python(*, function: str | None = None, threshold: float = 1.0, root: Path | None = None) -> Comparator:
+def python(*, function: str | None = None, threshold: float = 1.0, with_: Mapping[str, Any] | None = None,
+           root: Path | None = None) -> Comparator:
     """Scores with the user's `function` ("path/to/file.py:fn" inside the project, or "pkg.mod:fn").
 
     It is called as fn(output), fn(output, expected) or fn(output, expected, case), by how many
-    parameters it takes, and may be async. It returns a bool (passed or not), a number in [0, 1]
+    parameters it takes (besides its options), with the `with:` mapping as keyword arguments, and may be async. It returns a bool (passed or not), a number in [0, 1]
     (passed when >= threshold) or a promptci Score. An exception it raises is a failing score.
     Sync functions run on the event loop, so they should be quick.
     """
@@ -98,8 +120,11 @@ def python(*, function: str | None = None, threshold: float = 1.0, root: Path | 
     if not isinstance(function, str):
         raise ComparatorError(f"comparator 'python': option 'function' must be a string, got {function!r}")
     threshold = require_fraction("python", "threshold", threshold)
-    user_function = _load_function(function, root)
-    arguments = count_arguments(user_function, function)
+    if with_ is not None and not (isinstance(with_, Mapping) and all(isinstance(k, str) for k in with_)):
+        raise ComparatorError(f"comparator 'python': option 'with' must be a mapping of keyword options, got {with_!r}")
+    options = dict(with_ or {})
+    user_function = load_function(function, root)
+    arguments = count_arguments(user_function, function, options)
     name = function.rpartition(":")[2]
 
     async def score(case: Case, completion: Completion) -> Score:
@@ -108,7 +133,7 @@ def python(*, function: str | None = None, threshold: float = 1.0, root: Path | 
             return failed
         values = (completion.text, case.expected, case)[:arguments]
         try:
-            result = user_function(*values)
+            result = user_function(*values, **options)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:

@@ -20,6 +20,7 @@ from promptci.comparators._common import (
     require_strings,
     snippet,
     to_plain,
+    with_case_check,
 )
 from promptci.errors import ComparatorError
 from promptci.types import Case, Comparator, Completion, Score
@@ -144,6 +145,28 @@ def json_equal(
         pretty = difference.pretty()
         first = pretty.splitlines()[0] if pretty else ""
         return Score("json", value, False, f"{changes} difference(s) from expected; first: {first}", pretty)
+
+    return with_case_check(score, expected_json_problem)
+
+
+def expected_json_problem(case: Case) -> str | None:
+    """Why a case's expected text can never equal a JSON output (None when it can)."""
+    if not isinstance(case.expected, str):
+        return None
+    try:
+        parse_json(case.expected)
+    except JSONParseError as exc:
+        return (f"`expected` is not valid JSON ({exc}), so comparator 'json' could never pass; write it as "
+                "JSON text or as a YAML mapping/list")
+    return None
+
+
+def is_json() -> Comparator:
+    """Passes when the output parses as strict JSON."""
+
+    async def score(case: Case, completion: Completion) -> Score:
+        _output, failed = parsed_output("is_json", case, completion, needs_expected=False)
+        return failed or Score("is_json", 1.0, True, "output is valid JSON")
 
     return score
 

@@ -214,3 +214,64 @@ def similarity(*, threshold: float = 0.8, method: str = "lexical", model: str | 
         return Score("similarity", value, passed, f"lexical similarity {value:.3f} {relation} threshold {threshold:g}")
 
     return score
+
+
+def starts_with(*, value: str | None = None, ignore_case: bool = False, strip: bool = True) -> Comparator:
+    """Passes when the output (stripped of leading white space when strip) starts with `value`."""
+    if not isinstance(value, str) or not value:
+        raise ComparatorError(f"comparator 'starts_with' needs option 'value' (non-empty text), got {value!r}")
+    require_bool("starts_with", "ignore_case", ignore_case)
+    require_bool("starts_with", "strip", strip)
+    fold = str.casefold if ignore_case else str
+
+    async def score(case: Case, completion: Completion) -> Score:
+        failed = check_inputs("starts_with", case, completion, needs_expected=False)
+        if failed:
+            return failed
+        output = completion.text or ""
+        output = output.lstrip() if strip else output
+        if fold(output).startswith(fold(value)):
+            return Score("starts_with", 1.0, True, f"output starts with {snippet(value, 40)}")
+        return Score("starts_with", 0.0, False,
+                     f"output starts {snippet(output[:len(value) + 10], 40)}, not {snippet(value, 40)}")
+
+    return score
+
+
+def not_regex(*, pattern: str | None = None, flags: str | list[str] = "") -> Comparator:
+    """Passes when `pattern` matches nowhere in the output (the opposite of regex, same options)."""
+    found = regex(pattern=pattern, flags=flags)
+
+    async def score(case: Case, completion: Completion) -> Score:
+        failed = check_inputs("not_regex", case, completion, needs_expected=False)
+        if failed:
+            return failed
+        matched = await found(case, completion)
+        if matched.passed:
+            return Score("not_regex", 0.0, False, matched.reason.replace("matched", "must not match but matched"))
+        return Score("not_regex", 1.0, True, matched.reason.replace("did not match", "does not match"))
+
+    return score
+
+
+def one_of(*, values: list[str] | None = None, ignore_case: bool = False, strip: bool = True) -> Comparator:
+    """Passes when the whole output (stripped when strip) equals one of `values` (a label classifier)."""
+    options = require_strings("one_of", "values", values)
+    if not options:
+        raise ComparatorError("comparator 'one_of': option 'values' must not be empty")
+    require_bool("one_of", "ignore_case", ignore_case)
+    require_bool("one_of", "strip", strip)
+    fold = str.casefold if ignore_case else str
+    allowed = {fold(option.strip() if strip else option) for option in options}
+
+    async def score(case: Case, completion: Completion) -> Score:
+        failed = check_inputs("one_of", case, completion, needs_expected=False)
+        if failed:
+            return failed
+        output = completion.text or ""
+        if fold(output.strip() if strip else output) in allowed:
+            return Score("one_of", 1.0, True, f"output {snippet(output.strip(), 40)} is one of the {len(options)} values")
+        listed = ", ".join(snippet(option, 20) for option in options[:5])
+        return Score("one_of", 0.0, False, f"output {snippet(output.strip(), 40)} is none of {listed}")
+
+    return score

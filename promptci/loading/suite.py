@@ -9,7 +9,7 @@ from pathlib import Path
 
 from promptci.config import Settings
 from promptci.errors import ConfigError, Problem, TemplateError
-from promptci.loading.goldens import GOLDEN_SUFFIXES, read_golden_file
+from promptci.loading.goldens import GOLDEN_SUFFIXES, GoldenFile, read_golden_file
 from promptci.loading.prompts import PROMPT_SUFFIXES, PromptScan, prompt_name, scan_prompts
 from promptci.loading.render import Renderer
 from promptci.loading.yamlfile import relative_path, resolve_inside
@@ -84,22 +84,28 @@ def _add_golden(scan: SuiteScan, prompt_scan: PromptScan, path: Path, settings: 
     """Add one golden file's cases; with wanted_prompts, only when its prompt is one of them."""
     root = settings.root.resolve()
     golden = read_golden_file(path, root, settings.comparators)
-    if wanted_prompts is not None and golden.prompt not in wanted_prompts:
+    names = [name for name in golden.prompts if wanted_prompts is None or name in wanted_prompts]
+    if wanted_prompts is not None and not names:
         return
     scan.golden_files.append(golden.path)
     scan.problems.extend(golden.problems)
-    if golden.prompt is None:
-        return
-    scan.golden_prompts.add(golden.prompt)
-    if golden.prompt in prompt_scan.broken:
-        if golden.cases:
-            scan.skipped.append(Problem(f"{len(golden.cases)} case(s) skipped: prompt {golden.prompt!r} has errors",
+    for name in names:
+        _add_prompt_cases(scan, prompt_scan, golden, name)
+
+
+def _add_prompt_cases(scan: SuiteScan, prompt_scan: PromptScan, golden: GoldenFile, name: str) -> None:
+    """Add the golden file's cases for prompt `name`, or say why they cannot run."""
+    cases = [case for case in golden.cases if case.prompt == name]
+    scan.golden_prompts.add(name)
+    if name in prompt_scan.broken:
+        if cases:
+            scan.skipped.append(Problem(f"{len(cases)} case(s) skipped: prompt {name!r} has errors",
                                         Location(golden.path, golden.prompt_line)))
         return
-    if golden.prompt not in scan.prompts:
-        scan.problems.append(missing_prompt_problem(golden.prompt, scan.prompts, golden.path, golden.prompt_line))
+    if name not in scan.prompts:
+        scan.problems.append(missing_prompt_problem(name, scan.prompts, golden.path, golden.prompt_line))
         return
-    scan.cases.extend(golden.cases)
+    scan.cases.extend(cases)
 
 
 def missing_prompt_problem(name: str, prompts: Mapping[str, Prompt], file: str, line: int) -> Problem:

@@ -1,0 +1,112 @@
+"""`cases_from:` data files (CSV, JSONL) -> case mappings that remember their data file and row.
+
+A CSV column `id`, `expected`, `tags` (comma-separated), `description` fills that case key; a column
+`input.NAME` fills input NAME; every other column is an input variable too. A JSONL line is an object
+with the same keys; its `input` (a mapping) is merged with its other non-case keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from promptci.errors import ConfigError, Problem
+from promptci.loading.yamlfile import LineDict, read_text, relative_path
+from promptci.types import Location
+
+CASE_COLUMNS = ("id", "expected", "tags", "description")
+DATA_SUFFIXES = (".csv", ".jsonl")
+
+
+def read_case_rows(path: Path, root: Path) -> tuple[list[LineDict], list[Problem]]:
+    """The rows of a data file as case mappings (each a LineDict whose lines are its row), and problems."""
+    where = relative_path(path, root)
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        return [], [Problem(f"`cases_from` must name a .csv or .jsonl file, got {where!r}", Location(where))]
+    if not path.is_file():
+        return [], [Problem("data file named by `cases_from` does not exist", Location(where))]
+    try:
+        text = read_text(path, root)
+    except ConfigError as exc:
+        return [], list(exc.problems)
+    if path.suffix.lower() == ".csv":
+        return _csv_rows(text, where)
+    return _jsonl_rows(text, where)
+
+
+def _row(values: dict[str, Any], where: str, line: int) -> LineDict:
+    row = LineDict(values)
+    row.line, row.file = line, where
+    row.key_lines = dict.fromkeys(values, line)
+    row.value_lines = row.key_lines
+    return row
+
+
+def _csv_rows(text: str, where: str) -> tuple[list[LineDict], list[Problem]]:
+    reader = csv.reader(text.splitlines(keepends=True))
+    header = next(reader, None)
+    if not header or not any(name.strip() for name in header):
+        return [], [Problem("a CSV `cases_from` file needs a header row naming its columns, e.g. "
+                            "id,question,expected", Location(where, 1))]
+    names = [name.strip() for name in header]
+    problems = [Problem(f"column {n!r} appears twice in the header", Location(where, 1))
+                for i, n in enumerate(names) if n in names[:i]]
+    if any(not name for name in names):
+        problems.append(Problem("a header column has no name", Location(where, 1)))
+    if problems:
+        return [], problems
+    rows: list[LineDict] = []
+    for values in reader:
+        line = reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(names):
+            problems.append(Problem(f"row has {len(values)} value(s) but the header names {len(names)} column(s)",
+                                    Location(where, line)))
+            continue
+        rows.append(_row(_case_from_columns(dict(zip(names, values, strict=True))), where, line))
+    return rows, problems
+
+
+def _case_from_columns(columns: dict[str, str]) -> dict[str, Any]:
+    case: dict[str, Any] = {}
+    inputs: dict[str, Any] = {}
+    for name, value in columns.items():
+        if name == "tags":
+            case["tags"] = [tag.strip() for tag in value.split(",") if tag.strip()]
+        elif name in CASE_COLUMNS:
+            if value != "" or name in ("id", "expected"):
+                case[name] = value
+        else:
+            inputs[name.removeprefix("input.")] = value
+    case["input"] = inputs
+    return case
+
+
+def _jsonl_rows(text: str, where: str) -> tuple[list[LineDict], list[Problem]]:
+    rows: list[LineDict] = []
+    problems: list[Problem] = []
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(f"invalid JSON: {exc.msg} at column {exc.colno}", Location(where, line)))
+            continue
+        if not isinstance(value, dict):
+            problems.append(Problem(f"each line must be a JSON object (a case), got {type(value).__name__}",
+                                    Location(where, line)))
+            continue
+        rows.append(_row(_case_from_object(value), where, line))
+    return rows, problems
+
+
+def _case_from_object(value: dict[str, Any]) -> dict[str, Any]:
+    case = {k: v for k, v in value.items() if k in (*CASE_COLUMNS, "metadata")}
+    inputs = {k: v for k, v in value.items() if k not in case and k != "input"}
+    given = value.get("input")
+    case["input"] = {**given, **inputs} if isinstance(given, dict) else (given if given is not None else inputs)
+    return case

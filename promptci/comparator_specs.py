@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from promptci import registry
-from promptci.errors import PromptCIError, Problem
+from promptci.errors import Problem, PromptCIError
 from promptci.loading.yamlfile import item_line, to_plain, type_name
 from promptci.types import Comparator, ComparatorSpec, Location
 

@@ -41,6 +41,9 @@ MINIMAL_OPTIONS: dict[str, dict[str, Any]] = {
     "regex": {"pattern": "a"}, "similarity": {}, "json": {}, "json_schema": {"schema": {"type": "object"}},
     "streams_json": {}, "latency": {"max_ms": 10}, "cost": {"max_usd": 1},
     "python": {"function": "json:dumps"},
+    "json_fields": {"fields": {"a": 1}}, "expr": {"expr": "True"}, "is_json": {}, "starts_with": {"value": "a"},
+    "not_regex": {"pattern": "a"}, "one_of": {"values": ["a"]}, "length": {"max_chars": 3}, "fuzzy": {},
+    "levenshtein": {"max_distance": 1},
 }
 
 

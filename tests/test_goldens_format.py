@@ -138,8 +138,8 @@ def test_python_comparator_with_options(cli, tmp_path: Path) -> None:
     ("{type: python, function: checks.py:within, with: [3]}", "option 'with' must be a mapping"),
 ])
 def test_python_comparator_signature_is_checked_at_load(tmp_path: Path, entry: str, message: str) -> None:
-    root = make_project(tmp_path, {**ECHO, "checks.py": CHECKS,
-                                   "goldens/echo.yaml": f"comparators:\n  - {entry}\ncases:\n  - {{input: {{out: a}}}}\n"})
+    text = f"comparators:\n  - {entry}\ncases:\n  - {{input: {{out: a}}}}\n"
+    root = make_project(tmp_path, {**ECHO, "checks.py": CHECKS, "goldens/echo.yaml": text})
     found = problems_of(root)
     assert len(found) == 1 and found[0].startswith("goldens/echo.yaml:2: ") and message in found[0], found
 

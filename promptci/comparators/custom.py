@@ -111,7 +111,8 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
     """Scores with the user's `function` ("path/to/file.py:fn" inside the project, or "pkg.mod:fn").
 
     It is called as fn(output), fn(output, expected) or fn(output, expected, case), by how many
-    parameters it takes (besides its options), with the `with:` mapping as keyword arguments, and may be async. It returns a bool (passed or not), a number in [0, 1]
+    parameters it takes (besides its options), with the `with:` mapping as keyword arguments, and may be
+    async. It returns a bool (passed or not), a number in [0, 1]
     (passed when >= threshold) or a promptci Score. An exception it raises is a failing score.
     Sync functions run on the event loop, so they should be quick.
     """

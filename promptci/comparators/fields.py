@@ -13,6 +13,7 @@ whose keys are all check names is a set of checks; any other value is compared w
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ CHECK_NAMES = ("equals", "one_of", "regex", "contains", "min", "max", "type", "l
 JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer(),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
     "array": lambda v: isinstance(v, list),
@@ -44,6 +45,12 @@ class FieldCheck:
     checks: tuple[Check, ...]
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """A value as JSON on one line (escaped: it may come from the model), cut to about limit characters."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _same(left: Any, right: Any) -> bool:
     """JSON equality: 1 == 1.0, but true is not 1."""
     if isinstance(left, bool) or isinstance(right, bool):
@@ -52,13 +59,13 @@ def _same(left: Any, right: Any) -> bool:
 
 
 def _equals(want: Any) -> Check:
-    return lambda got: None if _same(got, want) else f"expected {snippet(repr(want), 40)}"
+    return lambda got: None if _same(got, want) else f"expected {shown(want)}"
 
 
 def _one_of(path: str, options: Any) -> Check:
     if not isinstance(options, list) or not options:
         raise ComparatorError(f"comparator 'json_fields': field {path!r}: `one_of` must be a non-empty list")
-    return lambda got: None if any(_same(got, o) for o in options) else f"expected one of {snippet(repr(options), 50)}"
+    return lambda got: None if any(_same(got, o) for o in options) else f"expected one of {shown(options, 60)}"
 
 
 def _regex(path: str, pattern: Any) -> Check:
@@ -77,8 +84,8 @@ def _contains(want: Any) -> Check:
         if isinstance(got, str) and isinstance(want, str):
             return None if want in got else f"expected text containing {snippet(want, 40)}"
         if isinstance(got, list):
-            return None if any(_same(item, want) for item in got) else f"expected a list containing {want!r}"
-        return f"expected text or a list containing {want!r}"
+            return None if any(_same(item, want) for item in got) else f"expected a list containing {shown(want)}"
+        return f"expected text or a list containing {shown(want)}"
     return check
 
 
@@ -114,13 +121,14 @@ def _length(path: str, spec: Any) -> Check:
     for bound in (low, high):
         if bound is not None:
             require_number("json_fields", f"{path}.length", bound)
+    wanted = str(low) if low == high else f"{low or 0}..{'' if high is None else high}"
 
     def check(got: Any) -> str | None:
         if not isinstance(got, (str, list, dict)):
             return "expected text, a list or an object to measure"
         size = len(got)
         if (low is not None and size < low) or (high is not None and size > high):
-            return f"expected length {low if low == high else f'{low or 0}..{high if high is not None else ''}'}"
+            return f"expected length {wanted}"
         return None
     return check
 
@@ -167,7 +175,7 @@ def json_fields(*, fields: Mapping[str, Any] | None = None) -> Comparator:
             value = field.search(output)
             reasons = [r for r in (check(value) for check in field.checks) if r]
             if reasons:
-                wrong.append(f"{field.path}: {'; '.join(reasons)}, got {snippet(repr(value), 40)}")
+                wrong.append(f"{field.path}: {'; '.join(reasons)}, got {shown(value)}")
         if not wrong:
             return Score("json_fields", 1.0, True, f"all {len(checks)} field(s) pass")
         value = 1 - len(wrong) / len(checks)

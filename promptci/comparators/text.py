@@ -270,7 +270,7 @@ def one_of(*, values: list[str] | None = None, ignore_case: bool = False, strip:
             return failed
         output = completion.text or ""
         if fold(output.strip() if strip else output) in allowed:
-            return Score("one_of", 1.0, True, f"output {snippet(output.strip(), 40)} is one of the {len(options)} values")
+            return Score("one_of", 1.0, True, f"output {snippet(output.strip(), 40)} is one of {len(options)} values")
         listed = ", ".join(snippet(option, 20) for option in options[:5])
         return Score("one_of", 0.0, False, f"output {snippet(output.strip(), 40)} is none of {listed}")
 

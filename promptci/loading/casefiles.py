@@ -20,7 +20,7 @@ CASE_COLUMNS = ("id", "expected", "tags", "description")
 DATA_SUFFIXES = (".csv", ".jsonl")
 
 
-def read_case_rows(path: Path, root: Path) -> tuple[list[LineDict], list[Problem]]:
+def read_case_rows(path: Path, root: Path) -> tuple[list[Row], list[Problem]]:
     """The rows of a data file as case mappings (each a LineDict whose lines are its row), and problems."""
     where = relative_path(path, root)
     if path.suffix.lower() not in DATA_SUFFIXES:
@@ -36,15 +36,25 @@ def read_case_rows(path: Path, root: Path) -> tuple[list[LineDict], list[Problem
     return _jsonl_rows(text, where)
 
 
-def _row(values: dict[str, Any], where: str, line: int) -> LineDict:
-    row = LineDict(values)
+class Row(LineDict):
+    """A data-file row as a case mapping: every key's line is the row's line."""
+
+    __slots__ = ()
+    line: int
+    file: str
+    key_lines: dict[str, int]
+    value_lines: dict[str, int]
+
+
+def _row(values: dict[str, Any], where: str, line: int) -> Row:
+    row = Row(values)
     row.line, row.file = line, where
     row.key_lines = dict.fromkeys(values, line)
     row.value_lines = row.key_lines
     return row
 
 
-def _csv_rows(text: str, where: str) -> tuple[list[LineDict], list[Problem]]:
+def _csv_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
     reader = csv.reader(text.splitlines(keepends=True))
     header = next(reader, None)
     if not header or not any(name.strip() for name in header):
@@ -57,7 +67,7 @@ def _csv_rows(text: str, where: str) -> tuple[list[LineDict], list[Problem]]:
         problems.append(Problem("a header column has no name", Location(where, 1)))
     if problems:
         return [], problems
-    rows: list[LineDict] = []
+    rows: list[Row] = []
     for values in reader:
         line = reader.line_num
         if not any(value.strip() for value in values):
@@ -85,8 +95,8 @@ def _case_from_columns(columns: dict[str, str]) -> dict[str, Any]:
     return case
 
 
-def _jsonl_rows(text: str, where: str) -> tuple[list[LineDict], list[Problem]]:
-    rows: list[LineDict] = []
+def _jsonl_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
+    rows: list[Row] = []
     problems: list[Problem] = []
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():

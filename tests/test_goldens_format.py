@@ -350,3 +350,48 @@ def test_metric_table_aggregates_each_metric_per_prompt_and_model(tmp_path: Path
         MetricValue("accuracy", "echo", "m1", pass_rate=5 / 8, mean_score=5 / 8, scores=4),
         MetricValue("accuracy", "echo", "m2", pass_rate=3 / 4, mean_score=3 / 4, scores=2),
     ]
+
+
+FULL_GOLDEN = """\
+    prompt: [v1, v2]
+    description: every new key at once
+    metadata: {team: support}
+    cases_from: data/cases.jsonl
+    transform: strip
+    comparators:
+      - {type: json_fields, fields: {label: {one_of: [billing, bug]}}, metric: accuracy, weight: 2}
+      - {expr: "len(output) < 300", description: short, metadata: {why: ui}}
+      - {type: python, function: checks.py:within, with: {max: 30}, transform: lower}
+    cases:
+      - id: refund
+        input: {out: '{"label": "billing"}'}
+        expected: '{"label": "billing"}'
+        comparators+: [is_json, {type: starts_with, value: "{"}, {type: not_regex, pattern: sorry}]
+        transform: ["json:@", strip_fence]
+        description: duplicate charge
+        metadata: {source: ticket-1182}
+        tags: [smoke]
+    """
+
+
+def test_lint_knows_every_new_key_and_the_suite_runs(cli, tmp_path: Path) -> None:
+    root = make_project(tmp_path, {
+        "prompts/v1.txt": "{{ out }}\n", "prompts/v2.txt": "{{ out }}\n", "checks.py": CHECKS,
+        "data/cases.jsonl": '{"id": "bug", "out": "{\\"label\\": \\"bug\\"}"}\n', "goldens/shared.yaml": FULL_GOLDEN,
+    })
+    linted = cli("lint", "--root", root)
+    assert linted.exit_code == 0, linted.output
+    result, report = run_json(cli, root)
+    assert result.exit_code == 0, result.output
+    assert sorted((r["prompt"], r["case_id"]) for r in report["results"]) == [
+        ("v1", "bug"), ("v1", "refund"), ("v2", "bug"), ("v2", "refund")]
+    scores = {r["case_id"]: [s["comparator"] for s in r["scores"]] for r in report["results"]}
+    assert scores == {"bug": ["json_fields", "expr", "python"],
+                      "refund": ["json_fields", "expr", "python", "is_json", "starts_with", "not_regex"]}
+
+
+def test_comparators_command_lists_the_new_comparators(cli) -> None:
+    listed = cli("comparators").output
+    for name in ("json_fields", "expr", "is_json", "starts_with", "not_regex", "one_of", "length", "fuzzy",
+                 "levenshtein"):
+        assert name in listed

@@ -241,6 +241,8 @@ def test_cases_from_jsonl_with_yaml_cases(tmp_path: Path) -> None:
     ({"data/c.jsonl": '[1]\n'}, "data/c.jsonl:1: each line must be a JSON object"),
     ({"data/c.csv": "id,expected\n,x\n"}, "data/c.csv:2: case `id` must be a non-empty string"),
     ({}, "data/c.csv: data file named by `cases_from` does not exist"),
+    ({"data/c.csv": 'id,out\na,"' + "y" * 200_000 + '"\n'}, "data/c.csv:2: invalid CSV: field larger than"),
+    ({"data/c.txt": "id\n"}, "goldens/echo.yaml:1: `cases_from` must name a .csv or .jsonl file"),
 ])
 def test_cases_from_errors_name_the_data_file_and_row(tmp_path: Path, files: dict[str, str], message: str) -> None:
     name = next(iter(files), "data/c.csv")

@@ -21,10 +21,9 @@ DATA_SUFFIXES = (".csv", ".jsonl")
 
 
 def read_case_rows(path: Path, root: Path) -> tuple[list[Row], list[Problem]]:
-    """The rows of a data file as case mappings (each a LineDict whose lines are its row), and problems."""
+    """The rows of a .csv or .jsonl data file (the caller checks the suffix) as case mappings whose lines
+    are their row, and the problems."""
     where = relative_path(path, root)
-    if path.suffix.lower() not in DATA_SUFFIXES:
-        return [], [Problem(f"`cases_from` must name a .csv or .jsonl file, got {where!r}", Location(where))]
     if not path.is_file():
         return [], [Problem("data file named by `cases_from` does not exist", Location(where))]
     try:
@@ -68,15 +67,18 @@ def _csv_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
     if problems:
         return [], problems
     rows: list[Row] = []
-    for values in reader:
-        line = reader.line_num
-        if not any(value.strip() for value in values):
-            continue
-        if len(values) != len(names):
-            problems.append(Problem(f"row has {len(values)} value(s) but the header names {len(names)} column(s)",
-                                    Location(where, line)))
-            continue
-        rows.append(_row(_case_from_columns(dict(zip(names, values, strict=True))), where, line))
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) != len(names):
+                problems.append(Problem(f"row has {len(values)} value(s) but the header names {len(names)} "
+                                        "column(s)", Location(where, line)))
+                continue
+            rows.append(_row(_case_from_columns(dict(zip(names, values, strict=True))), where, line))
+    except csv.Error as exc:  # an unclosed quote, a field over the csv module's size limit
+        problems.append(Problem(f"invalid CSV: {exc}", Location(where, reader.line_num)))
     return rows, problems
 
 

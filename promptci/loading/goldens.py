@@ -10,7 +10,7 @@ from typing import Any
 from promptci.comparator_specs import check_case_problem, comparator_of, parse_comparators
 from promptci.config import unknown_keys
 from promptci.errors import ConfigError, Problem, PromptCIError
-from promptci.loading.casefiles import read_case_rows
+from promptci.loading.casefiles import DATA_SUFFIXES, read_case_rows
 from promptci.loading.yamlfile import (
     item_line,
     line_of,
@@ -25,8 +25,7 @@ from promptci.loading.yamlfile import (
 from promptci.transforms import Transform, parse_transform, with_transform
 from promptci.types import Case, ComparatorSpec, Location
 
-__all__ = ["GOLDEN_SUFFIXES", "GoldenFile", "golden_prompt_name", "load_golden_file", "parse_comparators",
-           "read_golden_file"]
+__all__ = ["GOLDEN_SUFFIXES", "GoldenFile", "golden_prompt_name", "load_golden_file", "read_golden_file"]
 
 GOLDEN_KEYS = ("prompt", "comparators", "transform", "cases", "cases_from", "description", "metadata")
 CASE_KEYS = ("id", "input", "expected", "comparators", "comparators+", "transform", "tags", "description",
@@ -138,9 +137,9 @@ def _case_items(data: Mapping[str, Any], golden: GoldenFile, root: Path) -> list
 
 def _rows_from(data: Mapping[str, Any], golden: GoldenFile, root: Path) -> list[Any]:
     value, location = data["cases_from"], Location(golden.path, value_line(data, "cases_from"))
-    if not isinstance(value, str) or not value.strip():
-        golden.problems.append(Problem(f"`cases_from` must be a data file path like data/cases.csv, got {value!r}",
-                                       location))
+    if not isinstance(value, str) or not value.strip().lower().endswith(DATA_SUFFIXES):
+        golden.problems.append(Problem(f"`cases_from` must name a .csv or .jsonl file inside the project, like "
+                                       f"data/cases.csv, got {to_plain(value)!r}", location))
         return []
     try:
         path = resolve_inside(root, value.strip(), location)

@@ -7,6 +7,7 @@ Used by promptci.yaml (config) and golden files (loading.goldens); imports neith
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from promptci import registry
 from promptci.errors import Problem, PromptCIError
 from promptci.loading.yamlfile import item_line, to_plain, type_name
+from promptci.transforms import parse_transform, with_transform
 from promptci.types import Comparator, ComparatorSpec, Location
 
 # Keys of a comparator mapping that belong to the spec, not to the factory.
@@ -62,8 +64,6 @@ def parse_comparator(item: Any, location: Location, root: Path) -> tuple[Compara
         spec_fields = _spec_fields(extras)
         instance = build(name, options, root)
         if "transform" in extras:
-            from promptci.transforms import parse_transform, with_transform
-
             instance = with_transform(instance, parse_transform(to_plain(extras["transform"]), root), name)
     except PromptCIError as exc:
         return None, Problem(exc.message, location)
@@ -78,13 +78,19 @@ def build(name: str, options: Mapping[str, Any], root: Path | None) -> Comparato
     arguments = {(k + "_" if keyword.iskeyword(k) else k): v for k, v in options.items()}
     try:
         built: Comparator = registry.build_comparator(name, arguments, root)
-    except PromptCIError:
-        raise
+    except PromptCIError as exc:
+        raise PromptCIError(_as_written(exc.message)) from None
     except Exception as exc:  # a third-party factory's bug is a load problem, not a traceback
         raise PromptCIError(f"comparator {name!r} failed while being built: {type(exc).__name__}: {exc}") from None
     if not callable(built):
         raise PromptCIError(f"comparator {name!r}: its factory returned {type(built).__name__}, not a comparator")
     return built
+
+
+def _as_written(message: str) -> str:
+    """The registry's list of known options with `with_` spelled as the YAML key `with`."""
+    head, known, tail = message.partition("(known: ")
+    return head + known + re.sub(r"\b([a-z]+)_\b", lambda m: m[1] if keyword.iskeyword(m[1]) else m[0], tail)
 
 
 def comparator_of(spec: ComparatorSpec, root: Path | None) -> Comparator:

@@ -136,6 +136,8 @@ def test_python_comparator_with_options(cli, tmp_path: Path) -> None:
      "does not take option(s) max from `with:`"),
     ("{type: python, function: checks.py:within}", "required keyword-only parameter(s) max"),
     ("{type: python, function: checks.py:within, with: [3]}", "option 'with' must be a mapping"),
+    ("{type: python, fn: checks.py:within}", "unknown option(s) 'fn' for comparator 'python' (known: function, "
+                                             "threshold, with)"),
 ])
 def test_python_comparator_signature_is_checked_at_load(tmp_path: Path, entry: str, message: str) -> None:
     text = f"comparators:\n  - {entry}\ncases:\n  - {{input: {{out: a}}}}\n"
@@ -397,3 +399,22 @@ def test_comparators_command_lists_the_new_comparators(cli) -> None:
     for name in ("json_fields", "expr", "is_json", "starts_with", "not_regex", "one_of", "length", "fuzzy",
                  "levenshtein"):
         assert name in listed
+
+
+def test_the_spec_example_loads_and_runs(cli, tmp_path: Path) -> None:
+    spec = (Path(__file__).parents[1] / "docs" / "SPEC.md").read_text(encoding="utf-8")
+    section = spec[spec.index("### 2.1 Goldens for real suites"):]
+    start = section.index("```yaml\n") + 8
+    example = section[start:section.index("\n```", start)]
+    root = make_project(tmp_path, {
+        "prompts/classify_v1.txt": "{{ ticket }}\n", "prompts/classify_v2.txt": "Ticket: {{ ticket }}\n",
+        "data/tickets.csv": "id,ticket\nbug-1,The app crashes\n",
+        "checks.py": "def within(output, *, max):\n    return len(output) <= max\n",
+        "app.py": "def answer(messages, params):\n"
+                  "    label = 'bug' if 'crash' in messages[-1]['content'] else 'billing'\n"
+                  "    return '```json\\n{\"label\": \"%s\", \"confidence\": 0.9}\\n```' % label\n",
+        "goldens/tickets.yaml": example,
+    })
+    result = cli("run", "--root", root, "-m", "python:app:answer", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["results"]) == 4

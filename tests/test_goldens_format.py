@@ -418,3 +418,10 @@ def test_the_spec_example_loads_and_runs(cli, tmp_path: Path) -> None:
     result = cli("run", "--root", root, "-m", "python:app:answer", "--format", "json")
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["results"]) == 4
+
+
+def test_config_comparators_go_through_the_same_parser(cli, tmp_path: Path) -> None:
+    root = make_project(tmp_path, {**ECHO, "promptci.yaml": "models: [echo]\ncomparators:\n  - {expr: 'len(output'}\n",
+                                   "goldens/echo.yaml": "cases:\n  - {input: {out: a}}\n"})
+    result = cli("run", "--root", root)
+    assert result.exit_code == 2 and "promptci.yaml:3: comparator 'expr': invalid Python expression" in result.output

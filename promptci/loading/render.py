@@ -89,12 +89,12 @@ class Renderer:
             frame for frame in traceback.extract_tb(exc.__traceback__)
             if frame.filename == prompt.path or frame.filename.startswith(prompts_prefix)
         ]
-        if not frames or frames[-1].lineno is None:
+        line = frames[-1].lineno if frames else None
+        if line is None:
             return f"{prompt.path}:{message.line}" if message.line else prompt.path
-        frame = frames[-1]
-        if frame.filename == prompt.path:
-            return f"{prompt.path}:{message.line + frame.lineno - 1}"
-        return f"{self._relative(frame.filename)}:{frame.lineno}"
+        if frames[-1].filename == prompt.path:
+            return f"{prompt.path}:{message.line + line - 1}"
+        return f"{self._relative(frames[-1].filename)}:{line}"
 
     def _relative(self, filename: str) -> str:
         try:
@@ -124,12 +124,13 @@ class Renderer:
         except JinjaTemplateError:
             return set()
         names = set(meta.find_undeclared_variables(tree))
+        loader = self.env.loader
         for included in meta.find_referenced_templates(tree):
-            if included is None or included in seen:
+            if included is None or included in seen or loader is None:
                 continue
             seen.add(included)
             try:
-                included_source = self.env.loader.get_source(self.env, included)[0]
+                included_source = loader.get_source(self.env, included)[0]
             except JinjaTemplateError:
                 continue
             names |= self._variables_of(included_source, seen)

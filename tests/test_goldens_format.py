@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from helpers_project import make_project
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from promptci.comparator_specs import parse_comparators
 from promptci.config import load_settings
@@ -425,3 +427,45 @@ def test_config_comparators_go_through_the_same_parser(cli, tmp_path: Path) -> N
                                    "goldens/echo.yaml": "cases:\n  - {input: {out: a}}\n"})
     result = cli("run", "--root", root)
     assert result.exit_code == 2 and "promptci.yaml:3: comparator 'expr': invalid Python expression" in result.output
+
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=6))
+def test_any_csv_the_csv_module_writes_loads_back_with_each_row_line(tmp_path: Path, rows) -> None:
+    import csv
+    import io
+    import shutil
+
+    root = tmp_path / "h"
+    shutil.rmtree(root, ignore_errors=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["out", "expected"])
+    expected_rows = []
+    for row in rows:
+        line = buffer.getvalue().count("\n") + 1  # a value may hold newlines: the row starts here
+        writer.writerow(row)
+        if any(value.strip() for value in row):
+            expected_rows.append((row[0], row[1], f"data/c.csv:{line}"))
+    make_project(root, {**ECHO, "data/c.csv": buffer.getvalue().encode("utf-8"),
+                        "goldens/echo.yaml": "cases_from: data/c.csv\n"})
+    loaded = golden(root)
+    assert [(c.input["out"], c.expected, str(c.location)) for c in loaded.cases] == expected_rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(TEXT, min_size=1, max_size=5))
+def test_any_jsonl_text_loads_back_at_its_line(tmp_path: Path, values) -> None:
+    import shutil
+
+    root = tmp_path / "h"
+    shutil.rmtree(root, ignore_errors=True)
+    text = "".join(json.dumps({"out": value, "expected": value}, ensure_ascii=False) + "\n" for value in values)
+    make_project(root, {**ECHO, "data/c.jsonl": text.encode("utf-8"),
+                        "goldens/echo.yaml": "cases_from: data/c.jsonl\n"})
+    loaded = golden(root)
+    assert [(c.input["out"], str(c.location)) for c in loaded.cases] == [
+        (value, f"data/c.jsonl:{line}") for line, value in enumerate(values, start=1)]

@@ -8,6 +8,7 @@ with the same keys; its `input` (a mapping) is merged with its other non-case ke
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def _row(values: dict[str, Any], where: str, line: int) -> Row:
 
 
 def _csv_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(io.StringIO(text, newline="\n"))  # lines end at \n only, as grep -n counts them
     header = next(reader, None)
     if not header or not any(name.strip() for name in header):
         return [], [Problem("a CSV `cases_from` file needs a header row naming its columns, e.g. "
@@ -67,18 +68,18 @@ def _csv_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
     if problems:
         return [], problems
     rows: list[Row] = []
+    line = reader.line_num + 1
     try:
         for values in reader:
-            line = reader.line_num
-            if not any(value.strip() for value in values):
-                continue
-            if len(values) != len(names):
-                problems.append(Problem(f"row has {len(values)} value(s) but the header names {len(names)} "
-                                        "column(s)", Location(where, line)))
-                continue
-            rows.append(_row(_case_from_columns(dict(zip(names, values, strict=True))), where, line))
+            if any(value.strip() for value in values):
+                if len(values) == len(names):
+                    rows.append(_row(_case_from_columns(dict(zip(names, values, strict=True))), where, line))
+                else:
+                    problems.append(Problem(f"row has {len(values)} value(s) but the header names {len(names)} "
+                                            "column(s)", Location(where, line)))
+            line = reader.line_num + 1  # a quoted value may span lines: a row's line is where it starts
     except csv.Error as exc:  # an unclosed quote, a field over the csv module's size limit
-        problems.append(Problem(f"invalid CSV: {exc}", Location(where, reader.line_num)))
+        problems.append(Problem(f"invalid CSV: {exc}", Location(where, line)))
     return rows, problems
 
 
@@ -100,7 +101,7 @@ def _case_from_columns(columns: dict[str, str]) -> dict[str, Any]:
 def _jsonl_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
     rows: list[Row] = []
     problems: list[Problem] = []
-    for line, raw in enumerate(text.splitlines(), start=1):
+    for line, raw in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit inside a JSON string
         if not raw.strip():
             continue
         try:

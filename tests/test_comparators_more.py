@@ -87,6 +87,10 @@ def test_json_fields_option_errors(fields: Any, message: str) -> None:
     ("re.search(r'\\d{3}', output) is not None", "code 123", True),
     ("all(w.istitle() for w in output.split())", "Hello World", True),
     ("expected == output", "x", True),
+    # comprehensions and generators see the names too (they have their own scope)
+    ("any(word in output for word in ['refund', 'credit'])", "a credit note", True),
+    ("all(vars['city'] in line for line in output.splitlines())", "Oslo\nOslo!", True),
+    ("[w for w in output.split() if w == expected]", "x y", True),
 ])
 def test_expr_evaluates_python_over_the_output(expression: str, output: str, passed: bool) -> None:
     assert run("expr", {"expr": expression}, output, expected="x").passed is passed

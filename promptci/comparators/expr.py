@@ -74,7 +74,8 @@ def expr(*, expr: str | None = None, threshold: float = 1.0) -> Comparator:
         names = {"output": text, "expected": case.expected, "json": _parsed(text), "case": case,
                  "vars": dict(case.input), "re": re}
         try:
-            result = eval(code, {"__builtins__": SAFE_BUILTINS}, names)
+            # the names go in the globals: a generator or comprehension cannot see eval's locals
+            result = eval(code, {"__builtins__": SAFE_BUILTINS, **names})
         except Exception as exc:
             return Score("expr", 0.0, False, f"{shown} raised {type(exc).__name__}: {one_line(str(exc))}")
         if isinstance(result, numbers.Real) and not isinstance(result, bool):

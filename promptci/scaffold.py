@@ -82,7 +82,7 @@ jobs:
       - uses: actions/setup-python@v5
         with:
           python-version: "3.12"
-      - run: pip install promptci
+      - run: pip install promptci-cli  # the distribution's name; `promptci` on PyPI is another project
       - name: promptci run
         # env:
         #   OPENAI_API_KEY: ${{ secrets.OPENAI_API_KEY }}   # once promptci.yaml names a real model

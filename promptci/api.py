@@ -27,6 +27,7 @@ from promptci.planning import (
 )
 from promptci.pricing import UNKNOWN_PRICE_HINT
 from promptci.recordings import load_recordings, write_recordings
+from promptci.reporting.stats import format_usd
 from promptci.retrying import RetryPolicy
 from promptci.runner import BudgetGuard, Endpoint, RunContext, run_jobs
 from promptci.store import Store
@@ -211,6 +212,7 @@ def dry_run_notes(report: DryRunReport, models: Sequence[str], settings: Setting
     if report.unknown_price_models:
         notes.append(f"no price for {', '.join(report.unknown_price_models)}: {UNKNOWN_PRICE_HINT}")
     if report.budget_usd is not None and report.cost_usd > report.budget_usd:
-        notes.append(f"the estimate (${report.cost_usd:.4f}) passes the run budget of ${report.budget_usd:.2f}: "
+        notes.append(f"the estimate ({format_usd(report.cost_usd)}) passes the run budget of "
+                     f"{format_usd(report.budget_usd)}: "
                      "a real run would stop sending once it would pass it, and exit 1")
     return notes

@@ -6,13 +6,15 @@ so `promptci --help` stays fast.
 
 from __future__ import annotations
 
-import os
+import math
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
+from promptci.cliedge import guarded, user_output_to_stderr
 from promptci.errors import ExitCode, PromptCIError
 
 app = typer.Typer(
@@ -24,14 +26,28 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-RootOption = Annotated[
-    Path | None, typer.Option("--root", help="Project root (default: nearest folder with promptci.yaml).")
-]
-ReportFormatOption = Annotated[str, typer.Option("--format", help="table|json|junit|markdown|github")]
-OutputOption = Annotated[list[str] | None, typer.Option("--output", "-o", help="Write a report: FILE or FORMAT=FILE.")]
-QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
-VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")]
-SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+RootOption = Annotated[Path | None, typer.Option(
+    "--root", metavar="DIR", help="Project root (default: nearest folder with promptci.yaml).")]
+ReportFormatOption = Annotated[str, typer.Option(
+    "--format", metavar="FORMAT", help="table|json|junit|markdown|github")]
+OutputOption = Annotated[list[str] | None, typer.Option(
+    "--output", "-o", metavar="[FORMAT=]FILE",
+    help="Write a report to FILE (format from .json/.xml/.md, or say FORMAT=FILE); repeatable.")]
+QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, show_default=False, help="Less output.")]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
+                                            help="More output (-v: also tracebacks of internal errors).")]
+MAX_REPEAT = 1000
+MAX_CONCURRENCY = 512
+
+
+class Command(TyperCommand):
+    """An argument with a metavar shows just that in --help (PATHS, RUN), not also `<list[Path]>`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument) and param.metavar:
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
 
 def show_version(value: bool) -> None:
@@ -50,54 +66,57 @@ def main_options(
     """Prompts as code: render golden cases, run them against models, score, gate on regressions."""
 
 
-def redact(text: str) -> str:
-    """Replace the value of every secret-looking environment variable: a last line of defence."""
-    for name, value in os.environ.items():
-        if len(value) >= 8 and name.upper().endswith(SECRET_SUFFIXES) and value in text:
-            text = text.replace(value, f"<${name}>")
-    return text
+def parse_outputs(outputs: list[str]) -> list[tuple[str, Path]]:
+    """`-o FORMAT=FILE`, or `-o FILE` whose suffix names the format (.json, .xml, .md)."""
+    from promptci.reporting import FORMATS, format_for_suffix, known_suffixes
 
-
-def fail(error: PromptCIError) -> NoReturn:
-    typer.echo(redact(f"promptci: error: {error}" if "\n" not in str(error) else f"promptci: error:\n{error}"),
-               err=True)
-    raise typer.Exit(code=int(error.exit_code))
-
-
-def parse_outputs(outputs: list[str], default_format: str) -> list[tuple[str, Path]]:
-    """`-o FILE` (format from --format or the suffix) or `-o FORMAT=FILE`."""
-    from promptci.reporting import FORMATS
-
-    suffix_formats = {".json": "json", ".xml": "junit", ".md": "markdown"}
     parsed = []
     for item in outputs:
         fmt, sep, path = item.partition("=")
         if not sep:
-            fmt, path = suffix_formats.get(Path(item).suffix, default_format), item
+            implied = format_for_suffix(Path(item))
+            if implied is None:
+                raise PromptCIError(
+                    f"-o {item!r}: the suffix does not say which format to write (known suffixes: "
+                    f"{', '.join(known_suffixes())}); name it as FORMAT=FILE, e.g. -o json={item} "
+                    f"(formats: {', '.join(FORMATS)})")
+            fmt, path = implied, item
         if fmt not in FORMATS:
             raise PromptCIError(f"-o {item!r}: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+        if not path:
+            raise PromptCIError(f"-o {item!r}: no file after {fmt}= (write -o {fmt}=FILE)")
         parsed.append((fmt, Path(path)))
     return parsed
 
 
 def report_targets(fmt: str, outputs: list[str] | None) -> list[tuple[str, Path]]:
-    """Check --format and parse the -o targets (a bare FILE takes --format, or JSON beside a table)."""
+    """Check --format and parse the -o targets."""
     from promptci.reporting import FORMATS
 
     if fmt not in FORMATS:
         raise PromptCIError(f"--format {fmt!r} is not known (known: {', '.join(FORMATS)})")
-    return parse_outputs(outputs or [], fmt if fmt != "table" else "json")
+    return parse_outputs(outputs or [])
 
 
-@app.command()
+def check_ranges(repeat: int, max_cost: float | None) -> None:
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise PromptCIError(f"--repeat {repeat}: give a number of samples from 1 to {MAX_REPEAT}")
+    if max_cost is not None and not (math.isfinite(max_cost) and max_cost >= 0):
+        raise PromptCIError(f"--max-cost {max_cost}: give a finite amount of USD, 0 or more (e.g. --max-cost 2.50)")
+
+
+@app.command(cls=Command)
+@guarded
 def run(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Golden files or folders (default: all).")] = None,
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model(s) to run; repeat for a matrix.")]
+    paths: Annotated[list[Path] | None, typer.Argument(
+        metavar="PATHS", help="Golden files or folders (default: all).", show_default=False)] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", metavar="MODEL", help="PROVIDER:MODEL to run (openai:gpt-4o-mini); repeat for a matrix.")]
     = None,
-    keyword: Annotated[str | None, typer.Option("-k", help="Select cases by id, tag or prompt: 'smoke and not slow'.")]
-    = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", min=1, max=512,
-                                                    help="Requests in flight at once.")] = None,
+    keyword: Annotated[str | None, typer.Option(
+        "-k", metavar="EXPR", help="Select cases by id, tag or prompt: 'smoke and not slow'.")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-j", metavar="N", min=1, max=MAX_CONCURRENCY, help="Requests in flight at once.")] = None,
     fmt: ReportFormatOption = "table",
     output: OutputOption = None,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Skip broken cases instead of stopping.")] = False,
@@ -105,10 +124,12 @@ def run(
     = True,
     replay: Annotated[bool, typer.Option("--replay", help="Offline: recorded responses only.")] = False,
     record: Annotated[bool, typer.Option("--record", help="Write responses to recordings/<prompt>.jsonl.")] = False,
-    env: Annotated[str | None, typer.Option("--env", help="Apply an environment from promptci.yaml.")] = None,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", min=0, help="Stop sending past this many USD.")]
-    = None,
-    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Run each case K times.")] = 1,
+    env: Annotated[str | None, typer.Option(
+        "--env", metavar="NAME", help="Apply an environment from promptci.yaml.")] = None,
+    max_cost: Annotated[float | None, typer.Option(
+        "--max-cost", metavar="USD", help="Stop sending past this many USD.")] = None,
+    repeat: Annotated[int, typer.Option(
+        "--repeat", metavar="K", help=f"Run each case K times (1..{MAX_REPEAT}).")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
     = False,
     quiet: QuietOption = 0,
@@ -118,23 +139,27 @@ def run(
     """Run the suite (all goldens, or those under PATHS) and exit non-zero on a regression."""
     from promptci import api
 
-    try:
-        reports = report_targets(fmt, output)
-        options = api.RunOptions(
-            root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
-            concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
-            environment=env, max_cost=max_cost, repeat=repeat,
-        )
-        if dry_run:
-            if reports:
-                raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
-                                    "(use --dry-run --format json > FILE)")
-            print_dry_run(options, fmt)
-            raise typer.Exit(code=int(ExitCode.OK))
+    check_ranges(repeat, max_cost)
+    reports = report_targets(fmt, output)
+    options = api.RunOptions(
+        root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
+        concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
+        environment=env, max_cost=max_cost, repeat=repeat,
+    )
+    if dry_run:
+        if reports:
+            raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
+                                "(use --dry-run --format json > FILE)")
+        if fmt not in ("table", "json"):
+            raise PromptCIError(f"--dry-run writes --format table or json, not {fmt!r}")
+        with user_output_to_stderr():
+            estimate = api.dry_run(options)
+        print_dry_run(estimate, fmt)
+        raise typer.Exit(code=int(ExitCode.OK))
+    # User code (python providers, comparators, plugins) may print: keep it off the report stream.
+    with user_output_to_stderr():
         outcome = run_with_progress(options, verbose - quiet)
-        write_reports(outcome.run, fmt, reports, verbose - quiet)
-    except PromptCIError as error:
-        fail(error)
+    write_reports(outcome.run, fmt, reports, verbose - quiet)
     raise typer.Exit(code=int(outcome.exit_code))
 
 
@@ -150,6 +175,8 @@ def run_with_progress(options, verbosity: int):
 
 
 def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosity: int) -> None:
+    """The report on stdout (the table, or --format), then every -o file; notes that a machine format
+    on stdout cannot carry go to stderr."""
     from promptci.reporting import write_report
 
     if fmt == "table":
@@ -158,41 +185,46 @@ def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosi
         print_report(run_record, verbosity=verbosity)
     else:
         write_report(run_record, fmt, sys.stdout, verbosity=verbosity)
+        from promptci.reporting.stats import run_notes
+
+        for note in run_notes(run_record):
+            typer.echo(f"promptci: note: {note}", err=True)
     for report_format, path in reports:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as stream:
-            write_report(run_record, report_format, stream, verbosity=verbosity)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as stream:
+                write_report(run_record, report_format, stream, verbosity=verbosity)
+        except OSError as error:
+            raise PromptCIError(f"-o {path}: cannot write the {report_format} report: {error.strerror or error}") \
+                from None
 
 
-@app.command()
+@app.command(cls=Command)
+@guarded
 def init(
-    root: Annotated[Path, typer.Argument(help="Folder to scaffold (default: here).")] = Path("."),
+    root: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to scaffold (default: here).",
+                                         show_default=False)] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Scaffold promptci.yaml, a prompt, a golden file and a GitHub Actions workflow."""
     from promptci.scaffold import scaffold_project
 
-    try:
-        created = scaffold_project(root, force=force)
-    except PromptCIError as error:
-        fail(error)
+    created = scaffold_project(root, force=force)
     for path in created:
         typer.echo(f"created {path}")
     typer.echo("next: promptci run")
 
 
-@app.command()
+@app.command(cls=Command)
+@guarded
 def lint(root: RootOption = None) -> None:
     """Check every prompt and golden offline (for pre-commit): exit 2 on errors, 0 with warnings only."""
     from promptci.api import resolve_root
     from promptci.config import load_settings
     from promptci.loading.lint import lint_project
 
-    try:
-        settings = load_settings(resolve_root(root))
-        problems = lint_project(settings)
-    except PromptCIError as error:
-        fail(error)
+    settings = load_settings(resolve_root(root))
+    problems = lint_project(settings)
     errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
     for problem in problems:
         typer.echo(f"{problem} [{getattr(problem, 'severity', 'error')}]", err=True)
@@ -202,7 +234,8 @@ def lint(root: RootOption = None) -> None:
     typer.echo(f"promptci lint: ok ({len(problems)} warning(s))")
 
 
-@app.command()
+@app.command(cls=Command)
+@guarded
 def comparators() -> None:
     """List the comparators installed (built-in and from plugins)."""
     from promptci.registry import comparators as registry
@@ -211,15 +244,10 @@ def comparators() -> None:
         typer.echo(name)
 
 
-def print_dry_run(options, fmt: str) -> None:
+def print_dry_run(report, fmt: str) -> None:
     """`run --dry-run`: the estimate as a table or a JSON document on stdout; nothing is sent."""
     import json
 
-    from promptci import api
-
-    if fmt not in ("table", "json"):
-        raise PromptCIError(f"--dry-run writes --format table or json, not {fmt!r}")
-    report = api.dry_run(options)
     if fmt == "json":
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -231,13 +259,15 @@ def print_dry_run(options, fmt: str) -> None:
 CostFormats = ("table", "json", "csv")
 
 
-@app.command()
+@app.command(cls=Command)
+@guarded
 def cost(
     by: Annotated[list[str] | None, typer.Option(
-        "--by", help="Group by day, prompt, model and/or run: repeat or comma-separate (--by day,model).")] = None,
-    since: Annotated[str, typer.Option("--since", help="From 7d, 24h, 30m, 2w ago, or a date (2026-11-01, UTC).")]
-    = "7d",
-    fmt: Annotated[str, typer.Option("--format", help="table|json|csv")] = "table",
+        "--by", metavar="DIMENSIONS",
+        help="Group by day, prompt, model and/or run: repeat or comma-separate (--by day,model).")] = None,
+    since: Annotated[str, typer.Option(
+        "--since", metavar="AGE|DATE", help="From 7d, 24h, 30m, 2w ago, or a date (2026-11-01, UTC).")] = "7d",
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table|json|csv")] = "table",
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when a UTC day in range spent more than budgets.daily_usd (whole days count).")]
     = False,
@@ -246,14 +276,11 @@ def cost(
     """The request ledger: tokens, cost, cache savings and latency, grouped (default --by day)."""
     from promptci import api
 
-    try:
-        if fmt not in CostFormats:
-            raise PromptCIError(f"--format {fmt!r} is not known for cost (known: {', '.join(CostFormats)})")
-        report = api.cost_report(root, by or (), since)
-        if check and report.daily_usd is None:
-            raise PromptCIError("--check needs a daily budget: add `budgets: {daily_usd: 25.00}` to promptci.yaml")
-    except PromptCIError as error:
-        fail(error)
+    if fmt not in CostFormats:
+        raise PromptCIError(f"--format {fmt!r} is not known for cost (known: {', '.join(CostFormats)})")
+    report = api.cost_report(root, by or (), since)
+    if check and report.daily_usd is None:
+        raise PromptCIError("--check needs a daily budget: add `budgets: {daily_usd: 25.00}` to promptci.yaml")
     print_cost_report(report, fmt)
     if check:
         raise typer.Exit(code=int(check_daily_budget(report)))
@@ -313,10 +340,11 @@ def check_daily_budget(report) -> ExitCode:
     return ExitCode.OK
 
 
-@app.command()
+@app.command(cls=Command)
+@guarded
 def runs(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs, newest first.")] = 20,
-    fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
+    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", min=1, help="How many runs, newest first.")] = 20,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table|json")] = "table",
     root: RootOption = None,
 ) -> None:
     """The stored runs, newest first: id, start, commit, models, counts, cost."""
@@ -324,12 +352,9 @@ def runs(
 
     from promptci import api
 
-    try:
-        if fmt not in ("table", "json"):
-            raise PromptCIError(f"--format {fmt!r} is not known for runs (known: table, json)")
-        infos = api.list_runs(root, limit)
-    except PromptCIError as error:
-        fail(error)
+    if fmt not in ("table", "json"):
+        raise PromptCIError(f"--format {fmt!r} is not known for runs (known: table, json)")
+    infos = api.list_runs(root, limit)
     if fmt == "json":
         typer.echo(json.dumps([api.run_info_to_dict(info) for info in infos], indent=2, ensure_ascii=False))
     elif not infos:
@@ -340,9 +365,10 @@ def runs(
         print_runs(infos)
 
 
-@app.command()
+@app.command(cls=Command)
+@guarded
 def show(
-    run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id, a unique prefix of one, or `last`.")],
     fmt: ReportFormatOption = "table",
     output: OutputOption = None,
     quiet: QuietOption = 0,
@@ -352,12 +378,10 @@ def show(
     """Show a stored run again, in any report format (exit 0: this shows, it does not gate)."""
     from promptci import api
 
-    try:
-        reports = report_targets(fmt, output)
+    reports = report_targets(fmt, output)
+    with user_output_to_stderr():  # reporter plugins are user code too
         run_record = api.show_run(root, run_id)
-        write_reports(run_record, fmt, reports, verbose - quiet)
-    except PromptCIError as error:
-        fail(error)
+    write_reports(run_record, fmt, reports, verbose - quiet)
 
 
 def main() -> None:

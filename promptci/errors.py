@@ -26,10 +26,13 @@ from promptci.types import ErrorInfo, Location
 
 
 class ExitCode(IntEnum):
+    """SPEC section 4. A signal other than SIGINT exits 128 + its number (143 SIGTERM, 129 SIGHUP)."""
+
     OK = 0
     REGRESSION = 1
     USAGE = 2
     NO_VERDICT = 3
+    INTERNAL_ERROR = 4  # a bug in promptci or a plugin: never confused with a regression
     INTERRUPTED = 130
 
 

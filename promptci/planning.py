@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from promptci.config import Price, ProviderSettings, Settings, find_root, load_settings
+from promptci.config import Price, ProviderSettings, Settings, find_root, load_settings, suggest
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.render import Renderer
 from promptci.loading.suite import load_suite, render_suite
@@ -87,12 +87,27 @@ def provider_config(model: str, settings: Settings) -> ProviderSettings:
     try:
         provider_registry.get(name)
     except PromptCIError:
-        known = sorted(set(settings.providers) | set(provider_registry.names()))
-        raise PromptCIError(
-            f"unknown provider {name!r} in model {model!r} (known: {', '.join(known)}; "
-            "name your own endpoints under `providers:` in promptci.yaml)"
-        ) from None
+        known = sorted(set(settings.providers) | set(provider_registry.names()) | set(LOCAL_PROVIDERS))
+        raise PromptCIError(unknown_provider_message(model, known)) from None
     return ProviderSettings(name=name, type=name)
+
+
+def unknown_provider_message(model: str, known: Sequence[str]) -> str:
+    """A bare model name gets the PROVIDER:MODEL form and the likely provider; a misspelled one, "did you mean"."""
+    name, inner = split_model(model)
+    if not inner:
+        own = [k for k in known if k not in ("openai", "anthropic", *LOCAL_PROVIDERS)]
+        likely = next((f"{provider}:{model}" for prefix, provider in BARE_MODEL_PROVIDERS if model.startswith(prefix)),
+                      f"{own[0] if own else 'openai'}:{model}")
+        return (f"model {model!r} names no provider: model names are PROVIDER:MODEL "
+                f"(did you mean {likely!r}?; providers: {', '.join(known)})")
+    return (f"unknown provider {name!r} in model {model!r}{suggest(name, known)} (known: {', '.join(known)}; "
+            "name your own endpoints under `providers:` in promptci.yaml)")
+
+
+# Model-name prefixes -> the provider that serves them, to suggest a PROVIDER:MODEL for a bare name.
+BARE_MODEL_PROVIDERS = (("gpt", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
+                        ("chatgpt", "openai"), ("text-embedding", "openai"), ("claude", "anthropic"))
 
 
 def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool) -> dict[str, Endpoint]:

@@ -153,7 +153,10 @@ async def obtain_completion(ctx: RunContext, job: Job, endpoint: Endpoint) -> Co
                                  f"({job.case.location}) on {job.request.model}; run once with --record")
     estimate = estimate_cost(job.request, endpoint)
     if ctx.budget is not None and not endpoint.is_free and not ctx.budget.try_reserve(estimate or 0.0):
-        return skipped_result(job, f"budget: sending it would pass the run budget of ${ctx.budget.limit_usd:.2f}")
+        from promptci.reporting.stats import format_usd  # the one money formatter (pure, imports only types)
+
+        limit = format_usd(ctx.budget.limit_usd)
+        return skipped_result(job, f"budget: sending it would pass the run budget of {limit}")
     first = await take_turn(ctx, job.request.model, endpoint)
     try:
         if job.request.model in ctx.stopped_models:  # the model's first request found a bad key or model

@@ -79,4 +79,4 @@ def test_the_public_surface_is_pinned() -> None:
     ]
     for name in promptci.__all__:
         assert getattr(promptci, name) is not None
-    assert [int(code) for code in promptci.ExitCode] == [0, 1, 2, 3, 130]
+    assert [int(code) for code in promptci.ExitCode] == [0, 1, 2, 3, 4, 130]

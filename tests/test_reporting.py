@@ -217,11 +217,14 @@ def test_quiet_and_verbose(run: Run) -> None:
     assert "cached answer" in verbose and "SKIPPED goldens/summ.yaml:4 s1 [local:llama]: budget" in verbose
 
 
-def test_long_outputs_are_truncated_unless_verbose() -> None:
-    long = result("a", GPT, "failed", output="x" * 5000 + "TAIL", scores=(Score("exact", 0.0, False, "no"),))
+def test_long_outputs_are_cut_sooner_unless_verbose_and_always_at_4_kb() -> None:
+    long = result("a", GPT, "failed", output="x" * 3000 + "TAIL", scores=(Score("exact", 0.0, False, "no"),))
     text = render(make_run(long))
-    assert "TAIL" not in text and "truncated: 4004 more characters" in text
+    assert "TAIL" not in text and "… 2,004 more bytes (whole output: `promptci show r-123 --format json`)" in text
     assert "TAIL" in render(make_run(long), 1)
+    huge = result("a", GPT, "failed", output="y" * 10_000 + "TAIL", scores=(Score("exact", 0.0, False, "no"),))
+    verbose = render(make_run(huge), 1)
+    assert "TAIL" not in verbose and "… 5,908 more bytes" in verbose
 
 
 def test_progress_prints_nothing_when_not_interactive(run: Run) -> None:

@@ -1,39 +1,71 @@
-"""Report writers: one module per format, chosen by name. Importing this package imports no rich."""
+"""Report writers by name: format -> writer of a Run (and, later, of a Comparison), with the file suffixes
+that imply it. Writers are "module:function" strings imported on first use, so this imports no rich."""
 
 from __future__ import annotations
 
-from typing import TextIO
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
 
 from promptci.errors import PromptCIError
 from promptci.types import Run
 
-FORMATS = ("table", "json", "junit", "markdown", "github")
+
+@dataclass(frozen=True)
+class Reporter:
+    """One output format. `run_writer` is called as fn(run, stream) or, with `takes_verbosity`,
+    fn(run, stream, verbosity); `comparison_writer` is the same for a Comparison (None: not offered)."""
+
+    name: str
+    run_writer: str
+    suffixes: tuple[str, ...] = ()
+    takes_verbosity: bool = False
+    comparison_writer: str | None = None
+
+
+REPORTERS: dict[str, Reporter] = {
+    reporter.name: reporter
+    for reporter in (
+        Reporter("table", "promptci.reporting.terminal:write_table", takes_verbosity=True),
+        Reporter("json", "promptci.reporting.jsonreport:write_json", suffixes=(".json",)),
+        Reporter("junit", "promptci.reporting.junit:write_junit", suffixes=(".xml",)),
+        Reporter("markdown", "promptci.reporting.markdown:write_markdown", suffixes=(".md", ".markdown")),
+        Reporter("github", "promptci.reporting.github:write_github"),
+    )
+}
+FORMATS = tuple(REPORTERS)
+
+
+def reporter(fmt: str) -> Reporter:
+    if fmt not in REPORTERS:
+        raise PromptCIError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
+    return REPORTERS[fmt]
+
+
+def format_for_suffix(path: Path) -> str | None:
+    """The format a file name implies (`report.xml` -> junit), or None when the suffix says nothing."""
+    suffix = path.suffix.lower()
+    return next((r.name for r in REPORTERS.values() if suffix in r.suffixes), None)
+
+
+def known_suffixes() -> list[str]:
+    return [suffix for r in REPORTERS.values() for suffix in r.suffixes]
+
+
+def load_writer(spec: str) -> Any:
+    module, _, function = spec.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def write_report(run: Run, fmt: str, stream: TextIO, verbosity: int = 0) -> None:
     """Write `run` to `stream` in `fmt`; `verbosity` (-1 quiet, 0, 1 verbose) only shapes the table."""
-    if fmt == "table":
-        from promptci.reporting.terminal import write_table
-
-        write_table(run, stream, verbosity)
-    elif fmt == "json":
-        from promptci.reporting.jsonreport import write_json
-
-        write_json(run, stream)
-    elif fmt == "junit":
-        from promptci.reporting.junit import write_junit
-
-        write_junit(run, stream)
-    elif fmt == "markdown":
-        from promptci.reporting.markdown import write_markdown
-
-        write_markdown(run, stream)
-    elif fmt == "github":
-        from promptci.reporting.github import write_github
-
-        write_github(run, stream)
+    chosen = reporter(fmt)
+    writer = load_writer(chosen.run_writer)
+    if chosen.takes_verbosity:
+        writer(run, stream, verbosity)
     else:
-        raise PromptCIError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
+        writer(run, stream)
 
 
-__all__ = ["FORMATS", "write_report"]
+__all__ = ["FORMATS", "REPORTERS", "Reporter", "format_for_suffix", "known_suffixes", "reporter", "write_report"]

@@ -11,14 +11,20 @@ from typing import Any
 from promptci.types import CaseResult, Run, Summary, parse_iso
 
 # C0 controls but newline and tab, DEL and C1 controls: ESC sequences in model output could restyle a
-# terminal or a CI log, and NUL breaks some viewers.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# terminal or a CI log, and NUL breaks some viewers. Bidi embeddings, overrides and isolates reorder
+# what a reader sees (a "Trojan Source" line), so they are shown escaped too.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def printable(text: str) -> str:
-    """Show control characters as `\\xNN` instead of letting a terminal or viewer act on them."""
+    """Show control and bidi characters as `\\xNN` / `\\uNNNN` instead of letting a terminal or viewer act on them."""
     text = text.replace("\r\n", "\n")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escape, text)
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -179,12 +185,15 @@ def duration_s(run: Run) -> float | None:
 # "unknown": never as 0, which would read as free.
 
 def format_usd(value: float) -> str:
+    """The one money formatter: $1,234.50, $0.00312; a nonzero amount never reads as $0.00."""
     if value == 0:
         return "$0.00"
+    if not math.isfinite(value):
+        return f"${value}"
     if abs(value) >= 1:
         return f"${value:,.2f}"
-    # Small amounts keep three significant digits: $0.00312, $0.0000150.
-    decimals = min(10, 2 - math.floor(math.log10(abs(value))))
+    # Small amounts keep three significant digits however small: $0.00312, $0.0000150, $0.000000000001.
+    decimals = 2 - math.floor(math.log10(abs(value)))
     digits = f"{value:.{decimals}f}".rstrip("0")
     whole, _, fraction = digits.partition(".")
     return f"${whole}.{fraction.ljust(2, '0')}"
@@ -258,3 +267,28 @@ def failing_reasons(result: CaseResult) -> list[str]:
     if result.status == "error":
         return [result.error or "error (no message)"]
     return [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
+
+
+# A --keep-going problem names the broken case's file and line first: "goldens/x.yaml:12: why".
+BROKEN_CASE = re.compile(r"^(?P<location>[^\s:]+\.(?:ya?ml|csv|jsonl?|txt|j2|jinja|md):\d+): ")
+
+
+def broken_case_locations(run: Run) -> list[str]:
+    """Where each case skipped as broken (--keep-going) is, once each, in report order."""
+    found = (BROKEN_CASE.match(problem) for problem in run.problems)
+    return list(dict.fromkeys(match.group("location") for match in found if match))
+
+
+def run_notes(run: Run) -> list[str]:
+    """What every report must say at any verbosity: cases skipped as broken or by the budget, stopped models."""
+    notes = []
+    broken = broken_case_locations(run)
+    if broken:
+        notes.append(f"{plural(len(broken), 'case')} skipped (broken): {', '.join(broken)}")
+    over_budget = [r for r in run.results if r.status == "skipped" and (r.skip_reason or "").startswith("budget")]
+    if over_budget:
+        why = (over_budget[0].skip_reason or "").removeprefix("budget: ").replace("sending it would pass",
+                                                                                   "sending them would pass")
+        notes.append(f"{plural(len(over_budget), 'case')} not sent: {why}")
+    notes += [problem for problem in run.problems if not BROKEN_CASE.match(problem)]
+    return notes

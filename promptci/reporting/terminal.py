@@ -7,6 +7,7 @@ parsed as markup) with control characters made visible, so it cannot style or mo
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -19,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from promptci.reporting.stats import (
+    BROKEN_CASE,
     GroupRow,
     case_label,
     duration_s,
@@ -31,12 +33,15 @@ from promptci.reporting.stats import (
     has_repeats,
     printable,
     problem_results,
+    run_notes,
     summary_parts,
 )
 from promptci.types import CaseResult, Run
 
-MAX_OUTPUT_CHARS = 1000
+MAX_SHOWN_BYTES = 4096  # per case and per kind of text, at any verbosity; the db and JSON keep it whole
+MAX_QUIET_OUTPUT_CHARS = 1000  # without -v a failing output is cut sooner
 MAX_DIFF_LINES = 40
+WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.MULTILINE)  # the Actions runner trims the line, then reads "::"
 DEFAULT_FILE_WIDTH = 140  # a log or file gets a table wide enough not to wrap every column
 
 def make_console(stream: TextIO | None = None, *, stderr: bool = False) -> Console:
@@ -53,18 +58,46 @@ def indent(text: Text, spaces: int) -> Text:
     return Text("\n").join(Text(prefix) + line for line in text.split("\n"))
 
 
-def _truncated(text: str, verbosity: int) -> Text:
+def reads_workflow_commands(console: Console) -> bool:
+    """A log that a CI runner parses (not a terminal, or GitHub Actions): `::cmd::` lines would be obeyed."""
+    return not console.is_terminal or os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def untrusted(text: str, console: Console) -> str:
+    """Model output, case ids, reasons, diffs as shown: controls and bidi escaped, `::` at a line start
+    neutralised where a CI runner would read it as a workflow command."""
     shown = printable(text)
-    if verbosity > 0 or len(shown) <= MAX_OUTPUT_CHARS:
-        return Text(shown)
-    more = len(shown) - MAX_OUTPUT_CHARS
-    note = Text(f"\n… truncated: {more} more characters (-v shows everything)", style="dim")
-    return Text(shown[:MAX_OUTPUT_CHARS]) + note
+    return WORKFLOW_COMMAND.sub(r"\1\\::", shown) if reads_workflow_commands(console) else shown
 
 
-def colored_diff(diff: str, verbosity: int = 0) -> Text:
-    """A unified or word diff with + lines green and - lines red; long diffs cut unless -v."""
-    lines = printable(diff).splitlines()
+def one_line(text: str, console: Console) -> str:
+    return untrusted(text, console).replace("\n", "\\n")
+
+
+def capped(text: str, limit_bytes: int = MAX_SHOWN_BYTES) -> tuple[str, int]:
+    """At most `limit_bytes` of UTF-8 (cut on a character boundary) and how many bytes were left out."""
+    data = text.encode("utf-8", errors="surrogatepass")
+    if len(data) <= limit_bytes:
+        return text, 0
+    head = data[:limit_bytes].decode("utf-8", errors="ignore")
+    return head, len(data) - len(head.encode("utf-8", errors="surrogatepass"))
+
+
+def more_bytes_note(left_out: int, run_id: str) -> Text:
+    return Text(f"\n… {left_out:,} more bytes (whole output: `promptci show {run_id} --format json`)", style="dim")
+
+
+def shown_output(text: str, verbosity: int, console: Console, run_id: str) -> Text:
+    limit = MAX_SHOWN_BYTES if verbosity > 0 else MAX_QUIET_OUTPUT_CHARS
+    head, left_out = capped(text, limit)
+    shown = Text(untrusted(head, console))
+    return shown + more_bytes_note(left_out, run_id) if left_out else shown
+
+
+def colored_diff(diff: str, verbosity: int = 0, console: Console | None = None, run_id: str = "RUN") -> Text:
+    """A unified or word diff with + lines green and - lines red; long diffs cut (at 4 KB even with -v)."""
+    head, left_out = capped(diff)
+    lines = (untrusted(head, console) if console is not None else printable(head)).splitlines()
     cut = 0
     if verbosity == 0 and len(lines) > MAX_DIFF_LINES:
         cut, lines = len(lines) - MAX_DIFF_LINES, lines[:MAX_DIFF_LINES]
@@ -79,9 +112,9 @@ def colored_diff(diff: str, verbosity: int = 0) -> Text:
             style = "cyan"
         text.append(line + "\n", style=style)
     if cut:
-        text.append(f"… {cut} more diff lines (-v shows everything)\n", style="dim")
+        text.append(f"… {cut} more diff lines (-v shows more)\n", style="dim")
     text.rstrip()
-    return text
+    return text + more_bytes_note(left_out, run_id) if left_out else text
 
 
 def _cost_cell(row: GroupRow) -> Text:
@@ -122,32 +155,34 @@ def results_table(rows: list[GroupRow], width: int = DEFAULT_FILE_WIDTH) -> Tabl
     return table
 
 
-def _heading(word: str, style: str, result: CaseResult, with_repeat: bool) -> Text:
-    return Text(f"{word} ", style=f"bold {style}") + Text(printable(case_label(result, with_repeat)))
+def _heading(word: str, style: str, result: CaseResult, with_repeat: bool, console: Console) -> Text:
+    return Text(f"{word} ", style=f"bold {style}") + Text(one_line(case_label(result, with_repeat), console))
 
 
-def print_failure(console: Console, result: CaseResult, verbosity: int, with_repeat: bool) -> None:
+def print_failure(console: Console, result: CaseResult, verbosity: int, with_repeat: bool, run_id: str) -> None:
     word, style = ("FAILED", "red") if result.status == "failed" else ("ERROR", "magenta")
-    console.print(_heading(word, style, result, with_repeat), soft_wrap=True)
+    console.print(_heading(word, style, result, with_repeat, console), soft_wrap=True)
     for reason in failing_reasons(result):
-        console.print(indent(Text(printable(reason)), 2))
+        head, left_out = capped(reason)
+        text = Text(untrusted(head, console))
+        console.print(indent(text + more_bytes_note(left_out, run_id) if left_out else text, 2))
     for score in result.scores:
         if not score.passed and score.diff:
-            console.print(indent(colored_diff(score.diff, verbosity), 4))
+            console.print(indent(colored_diff(score.diff, verbosity, console, run_id), 4))
     if result.output is not None and result.status == "failed":
         console.print(indent(Text("output:", style="dim"), 2))
-        console.print(indent(_truncated(result.output, verbosity), 4))
+        console.print(indent(shown_output(result.output, verbosity, console, run_id), 4))
 
 
-def print_passing(console: Console, result: CaseResult, with_repeat: bool) -> None:
+def print_passing(console: Console, result: CaseResult, with_repeat: bool, run_id: str) -> None:
     if result.status == "skipped":
         reason = f": {result.skip_reason}" if result.skip_reason else ""
-        console.print(_heading("SKIPPED", "yellow", result, with_repeat) + Text(printable(reason)))
+        console.print(_heading("SKIPPED", "yellow", result, with_repeat, console) + Text(one_line(reason, console)))
         return
     cached = " (cached)" if result.cached else ""
-    console.print(_heading("PASSED", "green", result, with_repeat) + Text(cached, style="dim"))
+    console.print(_heading("PASSED", "green", result, with_repeat, console) + Text(cached, style="dim"))
     if result.output is not None:
-        console.print(indent(Text(printable(result.output)), 4))
+        console.print(indent(shown_output(result.output, 1, console, run_id), 4))
 
 
 def totals_line(run: Run) -> Text:
@@ -160,23 +195,30 @@ def totals_line(run: Run) -> Text:
 
 
 def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
-    """The whole report. -q (verbosity < 0): failures and totals only; -v: passing outputs, no truncation."""
+    """The whole report. -q (verbosity < 0): failures, notes and totals; -v: passing outputs too.
+    What a case shows is capped at 4 KB at any verbosity (the db and JSON keep everything)."""
     with_repeat = has_repeats(run)
     if verbosity >= 0:
         rows = group_rows(run)
         if rows:
             console.print(results_table(rows, console.width))
-        for problem in run.problems:
-            console.print(Text("warning: ", style="yellow") + Text(printable(problem)))
+        for problem in run.problems:  # the broken cases' details; the other problems are notes, below
+            if BROKEN_CASE.match(problem):
+                console.print(Text("warning: ", style="yellow") + Text(untrusted(problem, console)))
     if verbosity > 0:
         for result in run.results:
             if result.status in ("passed", "skipped"):
-                print_passing(console, result, with_repeat)
+                print_passing(console, result, with_repeat, run.run_id)
     failing = problem_results(run)
     if failing:
         console.print()
     for result in failing:
-        print_failure(console, result, verbosity, with_repeat)
+        print_failure(console, result, verbosity, with_repeat, run.run_id)
+    notes = run_notes(run)
+    if notes:
+        console.print()
+    for note in notes:
+        console.print(Text("note: ", style="yellow") + Text(untrusted(note, console)))
     console.print()
     console.print(totals_line(run), soft_wrap=True)
 

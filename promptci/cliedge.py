@@ -1,0 +1,174 @@
+"""What the CLI wraps around every command: internal errors get exit 4 and a log file, SIGTERM/SIGHUP act
+like Ctrl-C, and user code's prints are kept out of the report stream. Imports nothing heavy."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import typer
+
+from promptci.errors import ExitCode, PromptCIError
+
+RAISE_VARIABLE = "PROMPTCI_RAISE"  # "1": let an unexpected exception propagate (for tests and debugging)
+HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")  # how CI runners cancel a job; treated like Ctrl-C
+SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def redact(text: str) -> str:
+    """Replace the value of every secret-looking environment variable: a last line of defence."""
+    for name, value in os.environ.items():
+        if len(value) >= 8 and name.upper().endswith(SECRET_SUFFIXES) and value in text:
+            text = text.replace(value, f"<${name}>")
+    return text
+
+
+def fail(error: PromptCIError) -> typer.Exit:
+    """Print a known error (one line, or a list under a heading) and return the Exit to raise."""
+    text = str(error)
+    typer.echo(redact(f"promptci: error:\n{text}" if "\n" in text else f"promptci: error: {text}"), err=True)
+    return typer.Exit(code=int(error.exit_code))
+
+
+class SignalState:
+    """The last handled signal, so an interrupted run exits 128 + its number (143 SIGTERM, 129 SIGHUP)."""
+
+    received: int | None = None
+
+
+def interrupt(signum: int, _frame: object) -> None:
+    SignalState.received = signum
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """Make SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, the path Ctrl-C already takes."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for name in HANDLED_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def interrupted_exit_code() -> int:
+    received = SignalState.received
+    return 128 + received if received else int(ExitCode.INTERRUPTED)
+
+
+def state_dir(root: Path | None) -> Path:
+    """The project's .promptci/logs, or a temp folder when there is no project (or it is not writable)."""
+    try:
+        from promptci.planning import resolve_root
+
+        logs = resolve_root(root) / ".promptci" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return logs
+    except Exception:  # no project here, or a read-only one: the log still has to go somewhere
+        logs = Path(tempfile.gettempdir()) / "promptci-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return logs
+
+
+def write_crash_log(error: BaseException, root: Path | None) -> Path:
+    text = redact("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    path = state_dir(root) / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    path.write_text(f"promptci {' '.join(sys.argv[1:])}\n{text}", encoding="utf-8")
+    return path
+
+
+def report_internal_error(error: BaseException, root: Path | None, verbose: int) -> typer.Exit:
+    """One line on stderr (the traceback too with -v), the traceback in a log file; exit 4."""
+    try:
+        where = f"full traceback in {write_crash_log(error, root)}"
+    except OSError as log_error:
+        where = f"no log written: {log_error}"
+    if verbose > 0:
+        typer.echo(redact("".join(traceback.format_exception(type(error), error, error.__traceback__))), err=True)
+    message = redact(f"{type(error).__name__}: {error}")
+    typer.echo(f"promptci: internal error: {message} (a bug in promptci or a plugin; {where}; -v shows it)",
+               err=True)
+    return typer.Exit(code=int(ExitCode.INTERNAL_ERROR))
+
+
+def guarded(command: Command) -> Command:
+    """The edge of every command: known errors print one message (exit 2/3), a signal or Ctrl-C exits
+    130/143/129, anything else is an internal error (exit 4, never 1, the regression code)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        SignalState.received = None
+        try:
+            with signals_as_interrupt():
+                return command(*args, **kwargs)
+        except typer.Exit as done:
+            if done.exit_code == ExitCode.INTERRUPTED:
+                raise typer.Exit(code=interrupted_exit_code()) from None
+            raise
+        except PromptCIError as error:
+            raise fail(error) from None
+        except KeyboardInterrupt:
+            typer.echo("promptci: interrupted", err=True)
+            raise typer.Exit(code=interrupted_exit_code()) from None
+        except Exception as error:
+            if os.environ.get(RAISE_VARIABLE) == "1":
+                raise
+            raise report_internal_error(error, kwargs.get("root"), kwargs.get("verbose") or 0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def user_output_to_stderr() -> Iterator[TextIO]:
+    """While user code (python providers, comparators, plugins) runs, stdout goes to stderr, at the file
+    descriptor too (threads and C extensions write there); yields the stream reports should use after.
+
+    Reports are written after this block, on the stdout restored here.
+    """
+    real_stdout = sys.stdout
+    fd = stdout_fd(real_stdout)
+    saved_fd = None
+    real_stdout.flush()
+    if fd is not None:
+        sys.stderr.flush()
+        saved_fd = os.dup(fd)
+        os.dup2(sys.stderr.fileno(), fd)
+    sys.stdout = sys.stderr
+    try:
+        yield real_stdout
+    finally:
+        sys.stdout.flush()
+        sys.stdout = real_stdout
+        if saved_fd is not None and fd is not None:
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+
+
+def stdout_fd(stream: TextIO) -> int | None:
+    """The descriptor behind stdout when it is a real one distinct from stderr's; None under capture."""
+    try:
+        fd, err_fd = stream.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if fd != err_fd else None

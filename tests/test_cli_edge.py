@@ -7,12 +7,12 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from promptci.cli import app
 from promptci.cliedge import guarded
 from promptci.reporting import FORMATS, REPORTERS, format_for_suffix
 from promptci.reporting.stats import format_usd
@@ -28,7 +28,8 @@ def crashing_app() -> typer.Typer:
 
     @crashing.command()
     @guarded
-    def boom(root: Path | None = typer.Option(None, "--root"), verbose: int = typer.Option(0, "-v", count=True)):
+    def boom(root: Annotated[Path | None, typer.Option("--root")] = None,
+             verbose: Annotated[int, typer.Option("-v", count=True)] = 0) -> None:
         raise RuntimeError(f"unexpected state while holding {SECRET}")
 
     return crashing

@@ -9,24 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from promptci.costreport import CostRow
 from promptci.estimate import DEFAULT_OUTPUT_TOKENS, DryRunReport, DryRunRow
+from promptci.reporting.fit import Column, Sheet, print_fitted
 from promptci.reporting.stats import format_cost, format_ms, format_usd, printable
 from promptci.reporting.terminal import make_console
 from promptci.store import RunInfo
-
-
-def _table(title: str) -> Table:
-    return Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
-
-
-def _right(table: Table, *names: str) -> None:
-    for name in names:
-        table.add_column(name, justify="right", no_wrap=True)
 
 
 def _cost_text(text: str) -> Text:
@@ -36,6 +26,7 @@ def _cost_text(text: str) -> Text:
 # promptci cost ----------------------------------------------------------------------------------
 
 COST_METRICS = ("requests", "tokens in/out", "cost", "cache hits", "saved", "errors", "p50", "p95")
+COST_DROP_FIRST = ("p95", "p50", "saved", "cache hits", "errors", "tokens in/out", "requests")
 
 
 def cost_cells(row: CostRow) -> list[Text]:
@@ -51,25 +42,21 @@ def cost_cells(row: CostRow) -> list[Text]:
     ]
 
 
-def cost_table(rows: Sequence[CostRow], total: CostRow, dimensions: Sequence[str], title: str) -> Table:
+def cost_sheet(rows: Sequence[CostRow], total: CostRow, dimensions: Sequence[str], title: str) -> Sheet:
     """One line per group, then a total line when there is more than one group."""
-    table = _table(title)
-    for dimension in dimensions:
-        table.add_column(dimension, overflow="fold")
-    _right(table, *COST_METRICS)
-    for row in rows:
-        names = [Text(printable(row.value(d) or "-")) for d in dimensions]
-        table.add_row(*names, *cost_cells(row))
+    columns = (*(Column(d, is_name=True) for d in dimensions), *(Column(m) for m in COST_METRICS))
+    cells = [(*(Text(printable(row.value(d) or "-")) for d in dimensions), *cost_cells(row)) for row in rows]
+    bold = frozenset()
     if len(rows) > 1 and dimensions:
-        labels = [Text("total", style="bold"), *(Text("") for _ in dimensions[1:])]
-        table.add_row(*labels, *cost_cells(total), style="bold", end_section=True)
-    return table
+        cells.append((Text("total"), *(Text("") for _ in dimensions[1:]), *cost_cells(total)))
+        bold = frozenset({len(cells) - 1})
+    return Sheet(title, columns, tuple(cells), COST_DROP_FIRST, bold)
 
 
 def print_cost(rows: Sequence[CostRow], total: CostRow, dimensions: Sequence[str], title: str,
                notes: Sequence[str] = (), stream: TextIO | None = None) -> None:
     console = make_console(stream)
-    console.print(cost_table(rows, total, dimensions, title))
+    print_fitted(cost_sheet(rows, total, dimensions, title), console)
     for note in notes:
         console.print(Text("note: ", style="yellow") + Text(printable(note)), soft_wrap=True)
 
@@ -88,29 +75,30 @@ def commit_label(info: RunInfo) -> str:
     return info.commit[:10] + ("+dirty" if info.dirty else "")
 
 
-def runs_table(infos: Sequence[RunInfo]) -> Table:
-    table = _table("Runs (newest first)")
-    table.add_column("id", no_wrap=True)
-    table.add_column("started (UTC)", no_wrap=True)
-    table.add_column("commit", no_wrap=True)
-    table.add_column("models", overflow="fold")
-    _right(table, "passed", "failed", "errors", "skipped", "cost")
-    table.add_column("state", no_wrap=True)
+RUNS_DROP_FIRST = ("skipped", "errors", "commit", "cost", "state")
+
+
+def runs_sheet(infos: Sequence[RunInfo]) -> Sheet:
+    columns = (Column("id", is_name=True), Column("started (UTC)", is_name=True), Column("commit"),
+               Column("models", is_name=True), *(Column(n) for n in ("passed", "failed", "errors", "skipped", "cost")),
+               Column("state"))
+    cells = []
     for info in infos:
         s = info.summary
-        table.add_row(
+        cells.append((
             Text(info.run_id), Text(info.started_at.replace("T", " ")[:19]), Text(commit_label(info)),
             Text(printable(", ".join(info.models))), Text(str(s.passed)),
             Text(str(s.failed), style="red" if s.failed else ""),
             Text(str(s.errors), style="magenta" if s.errors else ""), Text(str(s.skipped)),
             _cost_text(format_cost(s.cost_usd, s.cost_unknown)),
             Text(run_state(info), style="yellow"),
-        )
-    return table
+        ))
+    return Sheet("Runs (newest first)", columns, tuple(cells), RUNS_DROP_FIRST)
 
 
 def print_runs(infos: Sequence[RunInfo], stream: TextIO | None = None) -> None:
-    make_console(stream).print(runs_table(infos))
+    console = make_console(stream)
+    print_fitted(runs_sheet(infos), console)
 
 
 # promptci run --dry-run -------------------------------------------------------------------------
@@ -123,27 +111,30 @@ def dry_run_cost(row: DryRunRow) -> str:
     return format_usd(row.cost_usd)
 
 
-def dry_run_table(report: DryRunReport) -> Table:
-    table = _table("Dry run: nothing was sent")
-    table.add_column("prompt", overflow="fold")
-    table.add_column("model", overflow="fold")
-    _right(table, "cases", "requests", "cached", "input tokens", "est. output tokens", "est. cost")
+DRY_RUN_DROP_FIRST = ("cached", "requests", "cases", "input tokens", "est. output tokens")
+
+
+def dry_run_sheet(report: DryRunReport) -> Sheet:
+    columns = (Column("prompt", is_name=True), Column("model", is_name=True),
+               *(Column(n) for n in ("cases", "requests", "cached", "input tokens", "est. output tokens",
+                                     "est. cost")))
+    cells = []
     for row in report.rows:
         output = f"{row.output_tokens:,}" + ("" if row.is_output_bound else "*")
-        table.add_row(
+        cells.append((
             Text(printable(row.prompt)), Text(printable(row.model)), Text(f"{row.cases:,}"),
             Text(f"{row.requests:,}"), Text(f"{row.cached:,}"), Text(f"{row.input_tokens:,}"), Text(output),
             _cost_text(dry_run_cost(row)),
-        )
+        ))
     unknown = report.unknown_price_models
     total_cost = format_usd(report.cost_usd) + (f" + {len(unknown)} unknown" if unknown else "")
-    table.add_row(
-        Text("total", style="bold"), Text(""), Text(f"{report.total('cases'):,}"),
+    cells.append((
+        Text("total"), Text(""), Text(f"{report.total('cases'):,}"),
         Text(f"{report.total('requests'):,}"), Text(f"{report.total('cached'):,}"),
         Text(f"{report.total('input_tokens'):,}"), Text(f"{report.total('output_tokens'):,}"),
-        _cost_text(total_cost), style="bold",
-    )
-    return table
+        _cost_text(total_cost),
+    ))
+    return Sheet("Dry run: nothing was sent", columns, tuple(cells), DRY_RUN_DROP_FIRST, frozenset({len(cells) - 1}))
 
 
 def dry_run_footer(report: DryRunReport) -> list[str]:
@@ -157,7 +148,7 @@ def dry_run_footer(report: DryRunReport) -> list[str]:
 
 def print_dry_run(report: DryRunReport, stream: TextIO | None = None) -> None:
     console = make_console(stream)
-    console.print(dry_run_table(report))
+    print_fitted(dry_run_sheet(report), console)
     for line in dry_run_footer(report):
         console.print(Text(line, style="dim"), soft_wrap=True)
     for note in (*report.notes, *report.problems):

@@ -12,13 +12,12 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
-from rich.table import Table
 from rich.text import Text
 
+from promptci.reporting.fit import Column, Sheet, print_fitted
 from promptci.reporting.stats import (
     BROKEN_CASE,
     GroupRow,
@@ -139,20 +138,16 @@ NUMERIC_COLUMNS: tuple[tuple[str, Callable[[GroupRow], Text]], ...] = (
         f"{format_ms(row.latency_p50_ms)}/{format_ms(row.latency_p95_ms)}/{format_ms(row.latency_max_ms)}")),
     ("TTFT p50/p95", lambda row: Text(f"{format_ms(row.ttft_p50_ms)}/{format_ms(row.ttft_p95_ms)}")),
 )
-NARROW_WIDTH = 130  # below this the names would be squeezed out, so the least useful columns go
-NARROW_DROPS = ("tokens in/out", "cached", "TTFT p50/p95")
+# When the terminal is narrow these go first; the names (prompt, model) are never cut.
+RESULTS_DROP_FIRST = ("TTFT p50/p95", "cached", "tokens in/out", "latency p50/p95/max", "score", "cost")
 
 
-def results_table(rows: list[GroupRow], width: int = DEFAULT_FILE_WIDTH) -> Table:
-    columns = [c for c in NUMERIC_COLUMNS if width >= NARROW_WIDTH or c[0] not in NARROW_DROPS]
-    table = Table(box=box.SIMPLE_HEAD, title="Results", title_justify="left", pad_edge=False)
-    table.add_column("prompt", overflow="fold", min_width=8)
-    table.add_column("model", overflow="fold", min_width=8)
-    for name, _ in columns:
-        table.add_column(name, justify="right", no_wrap=name != "cost")
-    for row in rows:
-        table.add_row(Text(printable(row.prompt)), Text(printable(row.model)), *(cell(row) for _, cell in columns))
-    return table
+def results_sheet(rows: list[GroupRow], console: Console) -> Sheet:
+    columns = (Column("prompt", is_name=True), Column("model", is_name=True),
+               *(Column(name) for name, _ in NUMERIC_COLUMNS))
+    cells = tuple((Text(one_line(row.prompt, console)), Text(one_line(row.model, console)),
+                   *(cell(row) for _, cell in NUMERIC_COLUMNS)) for row in rows)
+    return Sheet("Results", columns, cells, RESULTS_DROP_FIRST)
 
 
 def _heading(word: str, style: str, result: CaseResult, with_repeat: bool, console: Console) -> Text:
@@ -201,7 +196,7 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
     if verbosity >= 0:
         rows = group_rows(run)
         if rows:
-            console.print(results_table(rows, console.width))
+            print_fitted(results_sheet(rows, console), console)
         for problem in run.problems:  # the broken cases' details; the other problems are notes, below
             if BROKEN_CASE.match(problem):
                 console.print(Text("warning: ", style="yellow") + Text(untrusted(problem, console)))

@@ -46,7 +46,7 @@ def cost_sheet(rows: Sequence[CostRow], total: CostRow, dimensions: Sequence[str
     """One line per group, then a total line when there is more than one group."""
     columns = (*(Column(d, is_name=True) for d in dimensions), *(Column(m) for m in COST_METRICS))
     cells = [(*(Text(printable(row.value(d) or "-")) for d in dimensions), *cost_cells(row)) for row in rows]
-    bold = frozenset()
+    bold: frozenset[int] = frozenset()
     if len(rows) > 1 and dimensions:
         cells.append((Text("total"), *(Text("") for _ in dimensions[1:]), *cost_cells(total)))
         bold = frozenset({len(cells) - 1})

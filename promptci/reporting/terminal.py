@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
@@ -227,7 +227,7 @@ class TerminalReporter:
         self.out = console_stdout or make_console()
         self.verbosity = verbosity
         self._progress: RichProgress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
         self._failed = 0
 
     @property

@@ -384,6 +384,28 @@ def show(
     write_reports(run_record, fmt, reports, verbose - quiet)
 
 
+import_app = typer.Typer(no_args_is_help=True, help="Convert another tool's suite into a promptci project.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("promptfoo", cls=Command)
+@guarded
+def import_promptfoo(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="The promptfoo config.")]
+    = Path("promptfooconfig.yaml"),
+    out: Annotated[Path, typer.Option(
+        "--out", metavar="DIR", help="Folder to write prompts/, goldens/, promptci.yaml.")] = Path("."),
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table|json")] = "table",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Convert a promptfoo suite, naming every assertion it could not convert (file:line)."""
+    from promptci.importers.report import import_promptfoo_suite
+
+    if fmt not in ("table", "json"):
+        raise PromptCIError(f"--format {fmt!r} is not known for import (known: table, json)")
+    typer.echo(import_promptfoo_suite(config, out, fmt, force), nl=False)
+
+
 def main() -> None:
     import gc
 
@@ -395,25 +417,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-import_app = typer.Typer(no_args_is_help=True, help="Convert another tool's suite into a promptci project.")
-app.add_typer(import_app, name="import")
-
-
-@import_app.command("promptfoo")
-def import_promptfoo(
-    config: Annotated[Path, typer.Argument(help="The promptfoo config.")] = Path("promptfooconfig.yaml"),
-    out: Annotated[Path, typer.Option("--out", help="Folder to write prompts/, goldens/, promptci.yaml.")] = Path("."),
-    fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
-) -> None:
-    """Convert a promptfoo suite, naming every assertion it could not convert (file:line)."""
-    from promptci.importers.report import import_promptfoo_suite
-
-    try:
-        if fmt not in ("table", "json"):
-            raise PromptCIError(f"--format {fmt!r} is not known for import (known: table, json)")
-        typer.echo(import_promptfoo_suite(config, out, fmt, force), nl=False)
-    except PromptCIError as error:
-        fail(error)

@@ -129,9 +129,10 @@ def test_output_needs_a_known_suffix_or_a_format(cli, project) -> None:
     assert (root / "out.xml").read_text().lstrip().startswith("<?xml")
 
 
-@pytest.mark.parametrize("command", ["run", "init", "lint", "comparators", "cost", "runs", "show"])
+@pytest.mark.parametrize("command", ["run", "init", "lint", "comparators", "cost", "runs", "show",
+                                     "import promptfoo"])
 def test_help_metavars_read_like_words(cli, command: str) -> None:
-    result = cli(command, "--help", env={"COLUMNS": "200"})
+    result = cli(*command.split(), "--help", env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert not re.search(r"<(list\[|int|float|str|path)", result.stdout), result.stdout
 

@@ -110,3 +110,17 @@ def test_a_10_mb_answer_keeps_stdout_small_and_the_json_whole(cli, project) -> N
     assert len(result.stdout.encode()) < 50_000 and "TAIL" not in result.stdout
     assert command_lines(result.stdout) == []
     assert json.loads(Path(root / "r.json").read_text())["results"][0]["output"].endswith("TAIL")
+
+
+def test_a_budget_stop_is_explained_once_with_the_budget_as_given_even_quiet(cli, project, fake_server,
+                                                                             monkeypatch) -> None:
+    from test_budget import KEY, budget_project
+
+    monkeypatch.setenv("BUDGET_KEY", KEY)
+    root = budget_project(project, fake_server, cases=6)
+    result = cli("run", "--root", root, "--max-cost", "0.02", "-q")
+    assert result.exit_code == 1, result.output
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1, result.stdout
+    assert re.fullmatch(r"note: \d cases? not sent: sending (them|it) would pass the run budget of \$0\.02", notes[0])
+    assert "$0.00 " not in result.stdout

@@ -287,8 +287,9 @@ def run_notes(run: Run) -> list[str]:
         notes.append(f"{plural(len(broken), 'case')} skipped (broken): {', '.join(broken)}")
     over_budget = [r for r in run.results if r.status == "skipped" and (r.skip_reason or "").startswith("budget")]
     if over_budget:
-        why = (over_budget[0].skip_reason or "").removeprefix("budget: ").replace("sending it would pass",
-                                                                                   "sending them would pass")
+        why = (over_budget[0].skip_reason or "").removeprefix("budget: ")
+        if len(over_budget) > 1:
+            why = why.replace("sending it would pass", "sending them would pass")
         notes.append(f"{plural(len(over_budget), 'case')} not sent: {why}")
     notes += [problem for problem in run.problems if not BROKEN_CASE.match(problem)]
     return notes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import sys
 import threading
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from fakelimits import RateBuckets
 
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
@@ -45,6 +48,11 @@ class FakeConfig:
     cached_tokens: int = 0  # reported as cached input tokens
     error_message: str | None = None  # replaces the message in error bodies
     record: bool = True  # keep request bodies and headers
+    limit_rps: float | None = None  # token bucket: refill this many requests a second (None: no limit)
+    limit_burst: float | None = None  # the bucket's size in requests; None: one second's worth
+    limit_tpm: float | None = None  # a second bucket for tokens a minute (input + output), its size one minute's
+    fault_p: float = 0.0  # then answer this share of requests with one of fault_mix (seeded, reproducible)
+    fault_mix: tuple[str, ...] = ("429", "500", "cut")
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,14 @@ class RecordedRequest:
 class FakeServer:
     """An asyncio HTTP/1.1 server in its own thread. Use `running_fake_server()` in tests."""
 
-    def __init__(self, config: FakeConfig | None = None, port: int = 0) -> None:
+    def __init__(self, config: FakeConfig | None = None, port: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or FakeConfig()
         self.port = port
         self.requests: list[RecordedRequest] = []
         self.counts: Counter[str] = Counter()
+        self.refused = 0  # requests the token bucket answered 429
+        self.buckets = RateBuckets(self.config, clock)
         self.connections = 0  # TCP connections accepted: shows whether a client pools them
         self._script: deque[str] = deque()
         self.script(*self.config.script)
@@ -103,6 +114,7 @@ class FakeServer:
         self.requests.clear()
         self.counts.clear()
         self.connections = 0
+        self.refused = 0
 
     def start(self) -> FakeServer:
         ready = threading.Event()
@@ -163,7 +175,8 @@ class FakeServer:
         method, path, query, headers = _parse_head(head)
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         if method == "GET" and path == STATS_PATH:
-            writer.write(_json_response(200, {"total": self.total, "by_path": dict(self.counts)}))
+            writer.write(_json_response(200, {"total": self.total, "by_path": dict(self.counts),
+                                              "refused": self.refused}))
             return True
         # Azure deployments post to /openai/deployments/<name>/chat/completions
         is_chat = path.endswith("/chat/completions")
@@ -176,6 +189,12 @@ class FakeServer:
         if self.config.record:
             self.requests.append(RecordedRequest(path, headers, request, query, time.perf_counter()))
         answer = _Answer(self, is_chat, request, self._serial)
+        admission = self.buckets.admit(answer.input_tokens + answer.output_tokens)
+        answer.limit_headers = admission.headers(answer.is_anthropic, time.time())
+        if not admission.admitted:
+            self.refused += 1
+            answer.retry_in_s = admission.retry_in_s
+            return await answer.send("429", writer)
         return await answer.send(self._pick_fault(request), writer)
 
     def _pick_fault(self, request: Mapping[str, Any]) -> str:
@@ -187,6 +206,8 @@ class FakeServer:
             return self._script.popleft()
         if self.config.rate_limit_p and self._rng.random() < self.config.rate_limit_p:
             return "429"
+        if self.config.fault_p and self._rng.random() < self.config.fault_p:
+            return self._rng.choice(self.config.fault_mix)
         return "ok"
 
 
@@ -205,6 +226,8 @@ class _Answer:
         self.text = " ".join(words[:limit] if self.is_cut_short else words)
         self.input_tokens = _count_input_words(request)
         self.output_tokens = len(self.text.split())
+        self.limit_headers: dict[str, str] = {}  # the rate-limit headers sent with every answer
+        self.retry_in_s: float | None = None  # set when the token bucket refused the request
 
     async def send(self, fault: str, writer: asyncio.StreamWriter) -> bool:
         if fault in ("400", "401", "404", "429", "500", "529"):
@@ -216,7 +239,7 @@ class _Answer:
         if not self.request.get("stream"):
             await asyncio.sleep(self.config.latency_s)
             body = b'{"id": "broken", "choices": [' if fault == "malformed" else _dumps(self._plain())
-            writer.write(_raw_response(200, body))
+            writer.write(_raw_response(200, body, self.limit_headers))
             return True
         return await self._stream(fault, writer)
 
@@ -229,11 +252,15 @@ class _Answer:
         if status == 404:
             message = f"The model `{self.request.get('model')}` does not exist"
         message = self.config.error_message or message
-        headers: dict[str, str] = {}
-        if status == 429 and self.config.retry_after is not None:
-            headers["retry-after"] = self.config.retry_after
-        if status == 429 and self.config.retry_after_ms is not None:
-            headers["retry-after-ms"] = self.config.retry_after_ms
+        headers: dict[str, str] = dict(self.limit_headers)
+        if status == 429 and self.retry_in_s is not None:  # the bucket is empty: say when it has room
+            headers["retry-after"] = str(math.ceil(self.retry_in_s))
+            headers["retry-after-ms"] = str(math.ceil(self.retry_in_s * 1000))
+        elif status == 429:
+            if self.config.retry_after is not None:
+                headers["retry-after"] = self.config.retry_after
+            if self.config.retry_after_ms is not None:
+                headers["retry-after-ms"] = self.config.retry_after_ms
         if self.is_anthropic:
             body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
         else:
@@ -242,7 +269,7 @@ class _Answer:
         return _json_response(status, body, headers)
 
     async def _stream(self, fault: str, writer: asyncio.StreamWriter) -> bool:
-        writer.write(_stream_head())
+        writer.write(_stream_head(self.limit_headers))
         events = self._anthropic_events() if self.is_anthropic else self._openai_events()
         for index, event in enumerate(events):
             if event is _TEXT:
@@ -431,9 +458,10 @@ def _json_response(status: int, body: Any, headers: Mapping[str, str] | None = N
     return _raw_response(status, _dumps(body), headers)
 
 
-def _stream_head() -> bytes:
+def _stream_head(headers: Mapping[str, str] | None = None) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items()).encode()
     return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-            b"transfer-encoding: chunked\r\n\r\n")
+            b"transfer-encoding: chunked\r\n" + extra + b"\r\n")
 
 
 @contextmanager
@@ -457,9 +485,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit-p", type=float, default=0.0, help="share of requests answered 429")
     parser.add_argument("--retry-after", default="1")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit-rps", type=float, default=None, help="token bucket: requests a second")
+    parser.add_argument("--limit-burst", type=float, default=None, help="bucket size (default: one second's)")
+    parser.add_argument("--limit-tpm", type=float, default=None, help="token bucket: tokens a minute")
+    parser.add_argument("--fault-p", type=float, default=0.0, help="share of requests given a fault of --fault-mix")
+    parser.add_argument("--fault-mix", default="429,500,cut", help="comma-separated faults for --fault-p")
     args = parser.parse_args(argv)
+    mix = tuple(args.fault_mix.split(","))
+    unknown = [fault for fault in mix if fault not in FAULTS]
+    if unknown:
+        parser.error(f"unknown fault(s) {unknown}; known: {FAULTS}")
     config = FakeConfig(latency_s=args.latency, ttft_s=args.ttft, chunks=args.chunks,
-                        rate_limit_p=args.rate_limit_p, retry_after=args.retry_after, seed=args.seed, record=False)
+                        rate_limit_p=args.rate_limit_p, retry_after=args.retry_after, seed=args.seed, record=False,
+                        limit_rps=args.limit_rps, limit_burst=args.limit_burst, limit_tpm=args.limit_tpm,
+                        fault_p=args.fault_p, fault_mix=mix)
     server = FakeServer(config, port=args.port).start()
     print(server.url, flush=True)
     try:

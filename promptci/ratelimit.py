@@ -1,0 +1,409 @@
+"""Rate limits learned, not fought: one adaptive limiter per endpoint and model. Concurrency adapts by
+AIMD, known limits (rpm/tpm) and the providers' rate-limit headers pace request starts, waits carry
+jitter, and waiting for a limit is bounded by a deadline rather than an attempt count."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from promptci.errors import RateLimited
+
+MAX_HEADER_WAIT_S = 86400.0  # a reset or Retry-After beyond a day is taken as garbage, not obeyed
+MAX_HEADER_COUNT = 10**12  # limits and remainders above this are garbage too
+
+
+class Outcome(Enum):
+    OK = "ok"  # the provider answered: the window may grow
+    LIMITED = "limited"  # a 429 (or 529 overloaded): the window shrinks
+    ERROR = "error"  # anything else (5xx, cut stream, timeout): says nothing about the limit
+
+
+# Header parsing: one parser per dialect, hostile values dropped (None), never raised
+
+
+@dataclass(frozen=True)
+class LimitHeaders:
+    """What a provider's answer said about its limits. None: not said, or not believable."""
+
+    requests_limit: int | None = None
+    requests_remaining: int | None = None
+    requests_reset_s: float | None = None  # seconds until the requests limit is fully replenished
+    tokens_limit: int | None = None
+    tokens_remaining: int | None = None
+    tokens_reset_s: float | None = None
+    retry_after_s: float | None = None
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str | None) -> float | None:
+    """A Go duration as OpenAI writes resets ("20ms", "1s", "6m0s", "1h2m3.5s") in seconds; None if garbage."""
+    if text is None:
+        return None
+    text = text.strip()
+    if not text or len(text) > 40 or _DURATION_PART.sub("", text):
+        return None
+    seconds = sum(float(number) * _UNIT_S[unit] for number, unit in _DURATION_PART.findall(text))
+    return _believable_wait(seconds)
+
+
+def parse_rfc3339_wait(text: str | None, now_epoch: float) -> float | None:
+    """Seconds from now until an RFC 3339 moment (Anthropic's resets); 0 if it has passed; None if garbage."""
+    if text is None or len(text) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return _believable_wait(max(0.0, moment.timestamp() - now_epoch))
+
+
+def parse_count(text: str | None) -> int | None:
+    """A non-negative integer header (limit, remaining); None for anything else."""
+    if text is None:
+        return None
+    text = text.strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= MAX_HEADER_COUNT else None
+
+
+def parse_retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
+    """`retry-after-ms`, else `retry-after` (seconds or an HTTP date), in seconds; None if absent or garbage."""
+    millis = _finite(headers.get("retry-after-ms"))
+    if millis is not None:
+        return _believable_wait(millis / 1000.0)
+    value = headers.get("retry-after")
+    seconds = _finite(value)
+    if seconds is not None:
+        return _believable_wait(seconds)
+    if value is None or len(value) > 64:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return _believable_wait(max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def parse_openai_headers(headers: Mapping[str, str], now_epoch: float) -> LimitHeaders:
+    return LimitHeaders(
+        requests_limit=parse_count(headers.get("x-ratelimit-limit-requests")),
+        requests_remaining=parse_count(headers.get("x-ratelimit-remaining-requests")),
+        requests_reset_s=parse_duration(headers.get("x-ratelimit-reset-requests")),
+        tokens_limit=parse_count(headers.get("x-ratelimit-limit-tokens")),
+        tokens_remaining=parse_count(headers.get("x-ratelimit-remaining-tokens")),
+        tokens_reset_s=parse_duration(headers.get("x-ratelimit-reset-tokens")),
+        retry_after_s=parse_retry_after(headers, now_epoch),
+    )
+
+
+def parse_anthropic_headers(headers: Mapping[str, str], now_epoch: float) -> LimitHeaders:
+    return LimitHeaders(
+        requests_limit=parse_count(headers.get("anthropic-ratelimit-requests-limit")),
+        requests_remaining=parse_count(headers.get("anthropic-ratelimit-requests-remaining")),
+        requests_reset_s=parse_rfc3339_wait(headers.get("anthropic-ratelimit-requests-reset"), now_epoch),
+        tokens_limit=parse_count(headers.get("anthropic-ratelimit-tokens-limit")),
+        tokens_remaining=parse_count(headers.get("anthropic-ratelimit-tokens-remaining")),
+        tokens_reset_s=parse_rfc3339_wait(headers.get("anthropic-ratelimit-tokens-reset"), now_epoch),
+        retry_after_s=parse_retry_after(headers, now_epoch),
+    )
+
+
+def parse_limit_headers(headers: Mapping[str, str] | None, now_epoch: float | None = None) -> LimitHeaders:
+    """Either dialect's headers (names lower-cased or not), told apart by their names."""
+    if not headers:
+        return LimitHeaders()
+    lowered = {str(name).lower(): str(value) for name, value in headers.items()}
+    now = time.time() if now_epoch is None else now_epoch
+    if any(name.startswith("anthropic-ratelimit-") for name in lowered):
+        return parse_anthropic_headers(lowered, now)
+    return parse_openai_headers(lowered, now)
+
+
+def _finite(text: str | None) -> float | None:
+    if text is None or len(text) > 32:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _believable_wait(seconds: float) -> float | None:
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_HEADER_WAIT_S else None
+
+
+# AIMD and pacing arithmetic: pure
+
+
+def grown(window: float, ceiling: int) -> float:
+    """Additive increase: +1/window per success, so about +1 per window's worth of successes; at most ceiling."""
+    return min(float(ceiling), window + 1.0 / window)
+
+
+def shrunk(window: float, factor: float) -> float:
+    """Multiplicative decrease on a 429; never below 1."""
+    return max(1.0, window * factor)
+
+
+def refill_interval(limit: int | None, remaining: int | None, reset_s: float | None) -> float | None:
+    """Seconds per unit the provider refills, read from its headers: (limit - remaining) units come back in
+    reset_s. None when the headers do not say (a full bucket, a zero reset, missing values)."""
+    if limit is None or remaining is None or reset_s is None or reset_s <= 0 or remaining >= limit:
+        return None
+    return reset_s / (limit - remaining)
+
+
+def is_near_the_wall(limit: int | None, remaining: int | None, in_flight: int, low_water: float) -> bool:
+    """Few enough left that the requests already in flight could take them: time to pace."""
+    if remaining is None:
+        return False
+    floor = max(float(in_flight), low_water * limit) if limit else float(in_flight)
+    return remaining <= floor
+
+
+@dataclass(frozen=True)
+class LimitPolicy:
+    """How one limiter behaves. max_concurrency is -j; rpm/tpm come from promptci.yaml."""
+
+    max_concurrency: int
+    rpm: float | None = None
+    tpm: float | None = None
+    decrease_factor: float = 0.5
+    jitter: float = 0.1  # every wait is stretched by a random 0..jitter share of itself
+    min_jitter_s: float = 0.005  # ...and by at least up to this, so waits of a few ms still spread
+    low_water: float = 0.5  # pace by the headers once remaining <= this share of the limit (or in-flight)
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if not 0 < self.decrease_factor < 1:
+            raise ValueError("decrease_factor must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class LimiterStats:
+    """What the progress line and the summary show."""
+
+    window: float
+    in_flight: int
+    requests_per_s: float | None  # the pace in force; None: not pacing
+    limited: int  # answers that were 429s
+    waited_s: float  # time spent waiting on limits, summed over requests
+    is_limited_now: bool  # a rate-limit wait is in force
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One admitted attempt. The epoch lets one burst of 429s count as one decrease, not one per answer."""
+
+    epoch: int
+    tokens: int = 0
+
+
+@dataclass
+class _Pace:
+    request_interval_s: float = 0.0  # learned from the headers near the wall
+    token_interval_s: float = 0.0  # seconds per token, learned likewise
+
+
+class AdaptiveLimiter:
+    """Admits attempts to one endpoint (and model): at most `window` in flight, starts evenly paced.
+
+    async with limiter.slot(tokens=n, deadline=t) as slot:
+        answer = await send()
+        slot.report(Outcome.OK, answer_headers)   # or LIMITED / ERROR; an exception counts as ERROR
+    Hold no slot while waiting to retry: leave the block, wait, enter it again.
+    """
+
+    def __init__(self, policy: LimitPolicy, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 rng: random.Random | None = None, wall_clock: Callable[[], float] = time.time) -> None:
+        self.policy = policy
+        self.window = float(policy.max_concurrency)  # optimistic: most runs never meet a limit
+        self.in_flight = 0
+        self.epoch = 0
+        self.limited = 0
+        self.waited_s = 0.0
+        self._clock, self._sleep, self._wall_clock = clock, sleep, wall_clock
+        self._rng = rng or random.Random()
+        self._next_start = float("-inf")  # the earliest start the pacing allows
+        self._blocked_until = float("-inf")  # from a Retry-After or remaining=0
+        self._pace = _Pace()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    # the interface
+
+    @asynccontextmanager
+    async def slot(self, tokens: int = 0, deadline: float | None = None) -> AsyncIterator[SlotHandle]:
+        """Admit one attempt (waiting as the limits require); release it when the block ends."""
+        handle = SlotHandle(self, await self.acquire(tokens, deadline))
+        try:
+            yield handle
+        finally:
+            handle.release_once(Outcome.ERROR, None)
+
+    async def acquire(self, tokens: int = 0, deadline: float | None = None) -> Slot:
+        """Wait for room in the window, then for the paced start. Raises RateLimited when the start the limits
+        allow lies past `deadline` (the limiter's clock), without waiting for it."""
+        await self._enter_window()
+        try:
+            await self._wait_for_start(tokens, deadline)
+        except BaseException:
+            self._leave_window()
+            raise
+        return Slot(self.epoch, tokens)
+
+    def release(self, slot: Slot, outcome: Outcome, headers: Mapping[str, str] | None = None) -> None:
+        """The attempt ended: learn from its outcome and headers, and give its place to the next one."""
+        self.in_flight -= 1
+        self._learn(slot, outcome, parse_limit_headers(headers, self._wall_clock()))  # shrink before waking
+        self._wake()
+
+    def stats(self) -> LimiterStats:
+        interval = self._interval(0)
+        return LimiterStats(self.window, self.in_flight, 1.0 / interval if interval > 0 else None, self.limited,
+                            self.waited_s, self._blocked_until > self._clock())
+
+    # the window (AIMD)
+
+    async def _enter_window(self) -> None:
+        if self.in_flight < int(self.window) and not self._waiters:
+            self.in_flight += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # _wake hands the place over: in_flight already counts this attempt
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._leave_window()  # the place was handed over as we were cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def _leave_window(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < int(self.window):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1
+                waiter.set_result(None)
+
+    # pacing
+
+    def _interval(self, tokens: int) -> float:
+        """Seconds this start takes from the schedule: the slowest of the known and learned limits."""
+        policy, pace = self.policy, self._pace
+        known_request = 60.0 / policy.rpm if policy.rpm else 0.0
+        known_token = 60.0 / policy.tpm if policy.tpm else 0.0
+        return max(known_request, pace.request_interval_s, tokens * max(known_token, pace.token_interval_s))
+
+    async def _wait_for_start(self, tokens: int, deadline: float | None) -> None:
+        now = self._clock()
+        start = max(now, self._next_start, self._blocked_until)
+        if deadline is not None and start > deadline:
+            raise RateLimited(f"rate limited: the next request could start in {start - now:.1f} s, "
+                              f"after this case's deadline", 429, start - now)
+        self._next_start = start + self._interval(tokens)  # claimed before the first await: no lock needed
+        if start > now:
+            wait = self._jittered(start - now)
+            self.waited_s += wait
+            await self._sleep(wait)
+
+    def _jittered(self, wait: float) -> float:
+        """The wait stretched at random, so attempts released at the same instant do not collide again."""
+        return wait + self._rng.uniform(0.0, max(wait * self.policy.jitter, self.policy.min_jitter_s))
+
+    # learning
+
+    def _learn(self, slot: Slot, outcome: Outcome, said: LimitHeaders) -> None:
+        now = self._clock()
+        if outcome is Outcome.OK:
+            self.window = grown(self.window, self.policy.max_concurrency)
+        elif outcome is Outcome.LIMITED:
+            self.limited += 1
+            if slot.epoch == self.epoch:  # the first 429 of a burst: the others were sent before we knew
+                self.window = shrunk(self.window, self.policy.decrease_factor)
+                self.epoch += 1
+            if said.retry_after_s is not None:
+                self._blocked_until = max(self._blocked_until, now + said.retry_after_s)
+        self._learn_pace(now, said)
+
+    def _learn_pace(self, now: float, said: LimitHeaders) -> None:
+        """Near the wall, pace at the refill rate the headers imply; at remaining 0, wait for the next unit
+        (or for the reset, when the limit is not said); far from it, run free."""
+        pace = self._pace
+        if said.requests_remaining is not None:
+            near = is_near_the_wall(said.requests_limit, said.requests_remaining, self.in_flight,
+                                    self.policy.low_water)
+            interval = refill_interval(said.requests_limit, said.requests_remaining, said.requests_reset_s)
+            pace.request_interval_s = interval if near and interval is not None else 0.0
+            if said.requests_remaining == 0:
+                self._block_for_next_unit(now, said.requests_limit, said.requests_reset_s)
+        if said.tokens_remaining is not None:
+            near = is_near_the_wall(said.tokens_limit, said.tokens_remaining, 0, self.policy.low_water)
+            interval = refill_interval(said.tokens_limit, said.tokens_remaining, said.tokens_reset_s)
+            pace.token_interval_s = interval if near and interval is not None else 0.0
+
+    def _block_for_next_unit(self, now: float, limit: int | None, reset_s: float | None) -> None:
+        if reset_s is None:
+            return
+        wait = reset_s / limit if limit else reset_s
+        self._blocked_until = max(self._blocked_until, now + wait)
+
+
+@dataclass
+class SlotHandle:
+    """What `async with limiter.slot()` gives: report the outcome once; leaving unreported counts as ERROR."""
+
+    limiter: AdaptiveLimiter
+    slot: Slot
+    is_released: bool = field(default=False)
+
+    def report(self, outcome: Outcome, headers: Mapping[str, str] | None = None) -> None:
+        self.release_once(outcome, headers)
+
+    def release_once(self, outcome: Outcome, headers: Mapping[str, str] | None) -> None:
+        if not self.is_released:
+            self.is_released = True
+            self.limiter.release(self.slot, outcome, headers)
+
+
+class LimiterPool:
+    """One limiter per (endpoint, model), made on first use with the endpoint's policy."""
+
+    def __init__(self, policy_for: Callable[[str], LimitPolicy], **options: object) -> None:
+        self._policy_for = policy_for
+        self._options = options
+        self._limiters: dict[tuple[str, str], AdaptiveLimiter] = {}
+
+    def limiter(self, endpoint: str, model: str) -> AdaptiveLimiter:
+        key = (endpoint, model)
+        if key not in self._limiters:
+            self._limiters[key] = AdaptiveLimiter(self._policy_for(endpoint), **self._options)  # type: ignore[arg-type]
+        return self._limiters[key]
+
+    def stats(self) -> dict[tuple[str, str], LimiterStats]:
+        return {key: limiter.stats() for key, limiter in self._limiters.items()}

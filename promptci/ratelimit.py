@@ -172,6 +172,19 @@ def refill_interval(limit: int | None, remaining: int | None, reset_s: float | N
     return reset_s / (limit - remaining)
 
 
+def is_exhausted(said: LimitHeaders) -> bool:
+    """The headers say a limit is used up."""
+    return said.requests_remaining == 0 or said.tokens_remaining == 0
+
+
+def is_limit_signal(said: LimitHeaders) -> bool:
+    """Whether a 429 tells about the endpoint's limit. A provider that sends rate-limit headers and says
+    there is room left answered 429 for another reason (one request too big, a burst elsewhere, a fault):
+    the window stays. Without headers, every 429 counts."""
+    has_headers = said.requests_remaining is not None or said.tokens_remaining is not None
+    return is_exhausted(said) or not has_headers
+
+
 def is_near_the_wall(limit: int | None, remaining: int | None, in_flight: int, low_water: float) -> bool:
     """Few enough left that the requests already in flight could take them: time to pace."""
     if remaining is None:
@@ -272,11 +285,17 @@ class AdaptiveLimiter:
             raise
         return Slot(self.epoch, tokens)
 
-    def release(self, slot: Slot, outcome: Outcome, headers: Mapping[str, str] | None = None) -> None:
-        """The attempt ended: learn from its outcome and headers, and give its place to the next one."""
+    def release(self, slot: Slot, outcome: Outcome, headers: Mapping[str, str] | None = None) -> float | None:
+        """The attempt ended: learn from its outcome and headers, and give its place to the next one.
+
+        Returns how long this attempt's caller should wait (holding no slot) before trying again: a 429's own
+        Retry-After, jittered, when it did not block every start; 0.0 when acquire() will do the waiting; None
+        when the limiter has no say (not a 429, or a 429 without Retry-After: use the retry policy's backoff).
+        """
         self.in_flight -= 1
-        self._learn(slot, outcome, parse_limit_headers(headers, self._wall_clock()))  # shrink before waking
-        self._wake()
+        own_wait = self._learn(slot, outcome, parse_limit_headers(headers, self._wall_clock()))
+        self._wake()  # after learning, so a shrunk window admits no one
+        return own_wait
 
     def stats(self) -> LimiterStats:
         interval = self._interval(0)
@@ -338,18 +357,25 @@ class AdaptiveLimiter:
 
     # learning
 
-    def _learn(self, slot: Slot, outcome: Outcome, said: LimitHeaders) -> None:
+    def _learn(self, slot: Slot, outcome: Outcome, said: LimitHeaders) -> float | None:
         now = self._clock()
+        self._learn_pace(now, said)
         if outcome is Outcome.OK:
             self.window = grown(self.window, self.policy.max_concurrency)
-        elif outcome is Outcome.LIMITED:
-            self.limited += 1
-            if slot.epoch == self.epoch:  # the first 429 of a burst: the others were sent before we knew
-                self.window = shrunk(self.window, self.policy.decrease_factor)
-                self.epoch += 1
-            if said.retry_after_s is not None:
-                self._blocked_until = max(self._blocked_until, now + said.retry_after_s)
-        self._learn_pace(now, said)
+        if outcome is not Outcome.LIMITED:
+            return None
+        self.limited += 1
+        if not is_limit_signal(said):
+            return None if said.retry_after_s is None else self._jittered(said.retry_after_s)
+        if slot.epoch == self.epoch:  # the first 429 of a burst: the others were sent before we knew
+            self.window = shrunk(self.window, self.policy.decrease_factor)
+            self.epoch += 1
+        if said.retry_after_s is None:
+            return None
+        if is_exhausted(said):  # the whole endpoint is out: nobody starts before the Retry-After
+            self._blocked_until = max(self._blocked_until, now + said.retry_after_s)
+            return 0.0
+        return self._jittered(said.retry_after_s)
 
     def _learn_pace(self, now: float, said: LimitHeaders) -> None:
         """Near the wall, pace at the refill rate the headers imply; at remaining 0, wait for the next unit
@@ -382,13 +408,15 @@ class SlotHandle:
     slot: Slot
     is_released: bool = field(default=False)
 
-    def report(self, outcome: Outcome, headers: Mapping[str, str] | None = None) -> None:
-        self.release_once(outcome, headers)
+    def report(self, outcome: Outcome, headers: Mapping[str, str] | None = None) -> float | None:
+        """Release the slot now (see AdaptiveLimiter.release for what the returned wait means)."""
+        return self.release_once(outcome, headers)
 
-    def release_once(self, outcome: Outcome, headers: Mapping[str, str] | None) -> None:
-        if not self.is_released:
-            self.is_released = True
-            self.limiter.release(self.slot, outcome, headers)
+    def release_once(self, outcome: Outcome, headers: Mapping[str, str] | None) -> float | None:
+        if self.is_released:
+            return None
+        self.is_released = True
+        return self.limiter.release(self.slot, outcome, headers)
 
 
 class LimiterPool:

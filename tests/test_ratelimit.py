@@ -247,12 +247,17 @@ def test_remaining_zero_waits_for_the_next_unit_or_for_the_reset_when_the_limit_
     assert 3.0 <= without_limit <= jitter_bound(3.0)
 
 
-def test_a_429_with_retry_after_holds_every_start_until_then_each_with_its_own_jitter() -> None:
+EXHAUSTED = {"x-ratelimit-limit-requests": "50", "x-ratelimit-remaining-requests": "0"}
+
+
+def test_a_429_saying_the_limit_is_used_up_holds_every_start_until_its_retry_after_each_with_its_own_jitter(
+) -> None:
     time_ = VirtualTime()
 
     async def scenario() -> None:
         limiter = make_limiter(time_)
-        limiter.release(await limiter.acquire(), Outcome.LIMITED, {"retry-after-ms": "250"})
+        own = limiter.release(await limiter.acquire(), Outcome.LIMITED, {**EXHAUSTED, "retry-after-ms": "250"})
+        assert own == 0.0  # acquire() does the waiting, for everyone
         for _ in range(3):
             time_.now = 0.0
             await limiter.acquire()
@@ -263,12 +268,51 @@ def test_a_429_with_retry_after_holds_every_start_until_then_each_with_its_own_j
     assert len(set(time_.sleeps)) == 3
 
 
+def test_a_429_with_room_left_waits_alone_and_keeps_the_window() -> None:
+    time_ = VirtualTime()
+
+    async def scenario() -> tuple[float | None, float, list[float]]:
+        limiter = make_limiter(time_)
+        room = {"x-ratelimit-limit-requests": "50", "x-ratelimit-remaining-requests": "30", "retry-after": "1"}
+        own = limiter.release(await limiter.acquire(), Outcome.LIMITED, room)
+        await limiter.acquire()  # others start at once
+        return own, limiter.window, time_.sleeps
+
+    own, window, sleeps = run(scenario())
+    assert own is not None and 1.0 <= own <= jitter_bound(1.0)
+    assert window == 16.0 and sleeps == []
+
+
+def test_a_429_without_rate_limit_headers_shrinks_the_window_and_waits_alone() -> None:
+    time_ = VirtualTime()
+
+    async def scenario() -> tuple[float | None, float | None, float, list[float]]:
+        limiter = make_limiter(time_)
+        own = limiter.release(await limiter.acquire(), Outcome.LIMITED, {"retry-after": "1"})
+        bare = limiter.release(await limiter.acquire(), Outcome.LIMITED, {})
+        return own, bare, limiter.window, time_.sleeps
+
+    own, bare, window, sleeps = run(scenario())
+    assert own is not None and 1.0 <= own <= jitter_bound(1.0)
+    assert bare is None  # no Retry-After: the retry policy's backoff decides
+    assert window == 4.0 and sleeps == []
+
+
+def test_other_outcomes_leave_the_wait_to_the_retry_policy() -> None:
+    async def scenario() -> list[float | None]:
+        limiter = make_limiter(VirtualTime())
+        return [limiter.release(await limiter.acquire(), outcome, {"retry-after": "3"})
+                for outcome in (Outcome.OK, Outcome.ERROR)]
+
+    assert run(scenario()) == [None, None]
+
+
 def test_a_start_past_the_deadline_raises_at_once_without_holding_a_place() -> None:
     time_ = VirtualTime()
 
     async def scenario() -> AdaptiveLimiter:
         limiter = make_limiter(time_)
-        limiter.release(await limiter.acquire(), Outcome.LIMITED, {"retry-after": "30"})
+        limiter.release(await limiter.acquire(), Outcome.LIMITED, {**EXHAUSTED, "retry-after": "30"})
         with pytest.raises(RateLimited, match="deadline"):
             await limiter.acquire(deadline=10.0)
         return limiter
@@ -282,7 +326,7 @@ def test_stats_show_waits_refusals_and_whether_a_limit_is_in_force() -> None:
 
     async def scenario() -> tuple[Any, Any]:
         limiter = make_limiter(time_, rpm=60)
-        limiter.release(await limiter.acquire(), Outcome.LIMITED, {"retry-after": "2"})
+        limiter.release(await limiter.acquire(), Outcome.LIMITED, {**EXHAUSTED, "retry-after": "2"})
         during = limiter.stats()
         limiter.release(await limiter.acquire(), Outcome.OK)
         return during, limiter.stats()

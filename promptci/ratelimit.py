@@ -5,150 +5,22 @@ jitter, and waiting for a limit is bounded by a deadline rather than an attempt 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
-import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import Enum
 
 from promptci.errors import RateLimited
-
-MAX_HEADER_WAIT_S = 86400.0  # a reset or Retry-After beyond a day is taken as garbage, not obeyed
-MAX_HEADER_COUNT = 10**12  # limits and remainders above this are garbage too
+from promptci.limitheaders import LimitHeaders, parse_limit_headers
 
 
 class Outcome(Enum):
     OK = "ok"  # the provider answered: the window may grow
     LIMITED = "limited"  # a 429 (or 529 overloaded): the window shrinks
     ERROR = "error"  # anything else (5xx, cut stream, timeout): says nothing about the limit
-
-
-# Header parsing: one parser per dialect, hostile values dropped (None), never raised
-
-
-@dataclass(frozen=True)
-class LimitHeaders:
-    """What a provider's answer said about its limits. None: not said, or not believable."""
-
-    requests_limit: int | None = None
-    requests_remaining: int | None = None
-    requests_reset_s: float | None = None  # seconds until the requests limit is fully replenished
-    tokens_limit: int | None = None
-    tokens_remaining: int | None = None
-    tokens_reset_s: float | None = None
-    retry_after_s: float | None = None
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str | None) -> float | None:
-    """A Go duration as OpenAI writes resets ("20ms", "1s", "6m0s", "1h2m3.5s") in seconds; None if garbage."""
-    if text is None:
-        return None
-    text = text.strip()
-    if not text or len(text) > 40 or _DURATION_PART.sub("", text):
-        return None
-    seconds = sum(float(number) * _UNIT_S[unit] for number, unit in _DURATION_PART.findall(text))
-    return _believable_wait(seconds)
-
-
-def parse_rfc3339_wait(text: str | None, now_epoch: float) -> float | None:
-    """Seconds from now until an RFC 3339 moment (Anthropic's resets); 0 if it has passed; None if garbage."""
-    if text is None or len(text) > 64:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return _believable_wait(max(0.0, moment.timestamp() - now_epoch))
-
-
-def parse_count(text: str | None) -> int | None:
-    """A non-negative integer header (limit, remaining); None for anything else."""
-    if text is None:
-        return None
-    text = text.strip()
-    if not text.isascii() or not text.isdigit():
-        return None
-    value = int(text)
-    return value if value <= MAX_HEADER_COUNT else None
-
-
-def parse_retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
-    """`retry-after-ms`, else `retry-after` (seconds or an HTTP date), in seconds; None if absent or garbage."""
-    millis = _finite(headers.get("retry-after-ms"))
-    if millis is not None:
-        return _believable_wait(millis / 1000.0)
-    value = headers.get("retry-after")
-    seconds = _finite(value)
-    if seconds is not None:
-        return _believable_wait(seconds)
-    if value is None or len(value) > 64:
-        return None
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return _believable_wait(max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def parse_openai_headers(headers: Mapping[str, str], now_epoch: float) -> LimitHeaders:
-    return LimitHeaders(
-        requests_limit=parse_count(headers.get("x-ratelimit-limit-requests")),
-        requests_remaining=parse_count(headers.get("x-ratelimit-remaining-requests")),
-        requests_reset_s=parse_duration(headers.get("x-ratelimit-reset-requests")),
-        tokens_limit=parse_count(headers.get("x-ratelimit-limit-tokens")),
-        tokens_remaining=parse_count(headers.get("x-ratelimit-remaining-tokens")),
-        tokens_reset_s=parse_duration(headers.get("x-ratelimit-reset-tokens")),
-        retry_after_s=parse_retry_after(headers, now_epoch),
-    )
-
-
-def parse_anthropic_headers(headers: Mapping[str, str], now_epoch: float) -> LimitHeaders:
-    return LimitHeaders(
-        requests_limit=parse_count(headers.get("anthropic-ratelimit-requests-limit")),
-        requests_remaining=parse_count(headers.get("anthropic-ratelimit-requests-remaining")),
-        requests_reset_s=parse_rfc3339_wait(headers.get("anthropic-ratelimit-requests-reset"), now_epoch),
-        tokens_limit=parse_count(headers.get("anthropic-ratelimit-tokens-limit")),
-        tokens_remaining=parse_count(headers.get("anthropic-ratelimit-tokens-remaining")),
-        tokens_reset_s=parse_rfc3339_wait(headers.get("anthropic-ratelimit-tokens-reset"), now_epoch),
-        retry_after_s=parse_retry_after(headers, now_epoch),
-    )
-
-
-def parse_limit_headers(headers: Mapping[str, str] | None, now_epoch: float | None = None) -> LimitHeaders:
-    """Either dialect's headers (names lower-cased or not), told apart by their names."""
-    if not headers:
-        return LimitHeaders()
-    lowered = {str(name).lower(): str(value) for name, value in headers.items()}
-    now = time.time() if now_epoch is None else now_epoch
-    if any(name.startswith("anthropic-ratelimit-") for name in lowered):
-        return parse_anthropic_headers(lowered, now)
-    return parse_openai_headers(lowered, now)
-
-
-def _finite(text: str | None) -> float | None:
-    if text is None or len(text) > 32:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def _believable_wait(seconds: float) -> float | None:
-    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_HEADER_WAIT_S else None
 
 
 # AIMD and pacing arithmetic: pure
@@ -203,7 +75,7 @@ class LimitPolicy:
     decrease_factor: float = 0.5
     jitter: float = 0.1  # every wait is stretched by a random 0..jitter share of itself
     min_jitter_s: float = 0.005  # ...and by at least up to this, so waits of a few ms still spread
-    low_water: float = 0.5  # pace by the headers once remaining <= this share of the limit (or in-flight)
+    low_water: float = 0.2  # pace by the headers once remaining <= this share of the limit (or in-flight)
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -422,15 +294,16 @@ class SlotHandle:
 class LimiterPool:
     """One limiter per (endpoint, model), made on first use with the endpoint's policy."""
 
-    def __init__(self, policy_for: Callable[[str], LimitPolicy], **options: object) -> None:
+    def __init__(self, policy_for: Callable[[str], LimitPolicy],
+                 make: Callable[[LimitPolicy], AdaptiveLimiter] = AdaptiveLimiter) -> None:
         self._policy_for = policy_for
-        self._options = options
+        self._make = make
         self._limiters: dict[tuple[str, str], AdaptiveLimiter] = {}
 
     def limiter(self, endpoint: str, model: str) -> AdaptiveLimiter:
         key = (endpoint, model)
         if key not in self._limiters:
-            self._limiters[key] = AdaptiveLimiter(self._policy_for(endpoint), **self._options)  # type: ignore[arg-type]
+            self._limiters[key] = self._make(self._policy_for(endpoint))
         return self._limiters[key]
 
     def stats(self) -> dict[tuple[str, str], LimiterStats]:

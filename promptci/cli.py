@@ -6,8 +6,10 @@ so `promptci --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -31,6 +33,9 @@ ReportFormatOption = Annotated[str, typer.Option("--format", help="table|json|ju
 OutputOption = Annotated[list[str] | None, typer.Option("--output", "-o", help="Write a report: FILE or FORMAT=FILE.")]
 QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")]
+ShardOption = Annotated[str | None, typer.Option("--shard", help="Run only shard I of N (e.g. 2/4); join with merge.")]
+GithubOption = Annotated[bool, typer.Option(
+    "--github/--no-github", help="Under GitHub Actions: annotations and the step summary (default on).")]
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 
@@ -111,6 +116,8 @@ def run(
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Run each case K times.")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
     = False,
+    shard: ShardOption = None,
+    github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
     root: RootOption = None,
@@ -123,7 +130,7 @@ def run(
         options = api.RunOptions(
             root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
             concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
-            environment=env, max_cost=max_cost, repeat=repeat,
+            environment=env, max_cost=max_cost, repeat=repeat, shard=parse_shard(shard) if shard else None,
         )
         if dry_run:
             if reports:
@@ -132,10 +139,53 @@ def run(
             print_dry_run(options, fmt)
             raise typer.Exit(code=int(ExitCode.OK))
         outcome = run_with_progress(options, verbose - quiet)
-        write_reports(outcome.run, fmt, reports, verbose - quiet)
+        # JSON escapes newlines and the github format is commands: only other formats can carry a line of
+        # model output that the runner would read as a command.
+        with github_commands_paused(github and fmt not in ("json", "github")):
+            write_reports(outcome.run, fmt, reports, verbose - quiet)
+        if github and is_github_actions():
+            report_to_github(outcome.run, api.resolve_root(root), sys.stderr)
     except PromptCIError as error:
         fail(error)
     raise typer.Exit(code=int(outcome.exit_code))
+
+
+def parse_shard(text: str):
+    from promptci.selection import parse_shard as parse
+
+    return parse(text)
+
+
+def is_github_actions() -> bool:
+    from promptci.reporting.github import is_github_actions as check
+
+    return check()
+
+
+def report_to_github(run_record, project_root: Path, stream) -> None:
+    from promptci.reporting.github import report_to_github as report
+
+    report(run_record, project_root, stream)
+
+
+@contextlib.contextmanager
+def github_commands_paused(enabled: bool) -> Iterator[None]:
+    """Under GitHub Actions the runner reads `::command::` lines from the log: the human report shows model
+    output, so commands are stopped around it with a token the output cannot guess."""
+    if not (enabled and is_github_actions()):
+        yield
+        return
+    import secrets
+
+    token = secrets.token_hex(16)
+    sys.stdout.write(f"::stop-commands::{token}\n")
+    sys.stdout.flush()
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout.write(f"::{token}::\n")
+        sys.stdout.flush()
 
 
 def run_with_progress(options, verbosity: int):
@@ -358,6 +408,31 @@ def show(
         write_reports(run_record, fmt, reports, verbose - quiet)
     except PromptCIError as error:
         fail(error)
+
+
+@app.command()
+def merge(
+    files: Annotated[list[Path], typer.Argument(help="JSON results of `run --shard I/N --format json`.")],
+    fmt: ReportFormatOption = "table",
+    output: OutputOption = None,
+    github: GithubOption = True,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+    root: RootOption = None,
+) -> None:
+    """Join the JSON results of shards into one stored run, report it and gate on it like `run`."""
+    from promptci import api
+
+    try:
+        reports = report_targets(fmt, output)
+        outcome = api.merge(root, files)
+        with github_commands_paused(github and fmt not in ("json", "github")):
+            write_reports(outcome.run, fmt, reports, verbose - quiet)
+        if github and is_github_actions():
+            report_to_github(outcome.run, api.resolve_root(root), sys.stderr)
+    except PromptCIError as error:
+        fail(error)
+    raise typer.Exit(code=int(outcome.exit_code))
 
 
 def main() -> None:

@@ -277,6 +277,8 @@ class Run:
     summary: Summary
     interrupted: bool = False
     problems: tuple[str, ...] = ()  # load problems skipped by --keep-going, budget notes, drift notes
+    config_hash: str | None = None  # promptci.yaml + the options that choose cases: shards must agree to merge
+    shard: str | None = None  # "I/N" when the run was one shard of N
 
 
 @dataclass(frozen=True)

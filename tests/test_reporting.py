@@ -262,7 +262,8 @@ def test_junit_structure_counts_and_failures(run: Run) -> None:
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert list(suites) == [f"route [{GPT}]", f"route [{LLAMA}]", f"summ [{LLAMA}]"]  # one per prompt x model
     route = suites[f"route [{GPT}]"]
-    assert (route.get("tests"), route.get("failures"), route.get("errors"), route.get("skipped")) == ("3", "1", "0", "0")
+    counts = (route.get("tests"), route.get("failures"), route.get("errors"), route.get("skipped"))
+    assert counts == ("3", "1", "0", "0")
     props = {p.get("name"): p.get("value") for p in route.iter("property")}
     assert props["model"] == GPT and props["input_tokens"] == "220" and props["cost_usd"] == "0.003000"
     cases = route.findall("testcase")

@@ -258,3 +258,29 @@ def failing_reasons(result: CaseResult) -> list[str]:
     if result.status == "error":
         return [result.error or "error (no message)"]
     return [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
+
+
+@dataclass(frozen=True)
+class FlakyCase:
+    """A case x model whose repeated samples disagreed: some passed, some did not."""
+
+    prompt: str
+    case_id: str
+    model: str
+    file: str
+    line: int
+    passed: int
+    samples: int
+
+
+def flaky_cases(run: Run) -> list[FlakyCase]:
+    samples: dict[tuple[str, str, str], list[CaseResult]] = {}
+    for r in run.results:
+        if r.status in ("passed", "failed"):
+            samples.setdefault((r.prompt, r.case_id, r.model), []).append(r)
+    flaky = []
+    for (prompt, case_id, model), results in samples.items():
+        passed = sum(r.status == "passed" for r in results)
+        if 0 < passed < len(results):
+            flaky.append(FlakyCase(prompt, case_id, model, results[0].file, results[0].line, passed, len(results)))
+    return flaky

@@ -29,7 +29,7 @@ app = typer.Typer(
 RootOption = Annotated[
     Path | None, typer.Option("--root", help="Project root (default: nearest folder with promptci.yaml).")
 ]
-ReportFormatOption = Annotated[str, typer.Option("--format", help="table|json|junit|markdown|github")]
+ReportFormatOption = Annotated[str, typer.Option("--format", help="table|json|junit|markdown|github|html")]
 OutputOption = Annotated[list[str] | None, typer.Option("--output", "-o", help="Write a report: FILE or FORMAT=FILE.")]
 QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")]
@@ -73,7 +73,7 @@ def parse_outputs(outputs: list[str], default_format: str) -> list[tuple[str, Pa
     """`-o FILE` (format from --format or the suffix) or `-o FORMAT=FILE`."""
     from promptci.reporting import FORMATS
 
-    suffix_formats = {".json": "json", ".xml": "junit", ".md": "markdown"}
+    suffix_formats = {".json": "json", ".xml": "junit", ".md": "markdown", ".html": "html"}
     parsed = []
     for item in outputs:
         fmt, sep, path = item.partition("=")

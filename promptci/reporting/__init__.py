@@ -7,7 +7,7 @@ from typing import TextIO
 from promptci.errors import PromptCIError
 from promptci.types import Run
 
-FORMATS = ("table", "json", "junit", "markdown", "github")
+FORMATS = ("table", "json", "junit", "markdown", "github", "html")
 
 
 def write_report(run: Run, fmt: str, stream: TextIO, verbosity: int = 0) -> None:
@@ -32,6 +32,10 @@ def write_report(run: Run, fmt: str, stream: TextIO, verbosity: int = 0) -> None
         from promptci.reporting.github import write_github
 
         write_github(run, stream)
+    elif fmt == "html":
+        from promptci.reporting.html import write_html
+
+        write_html(run, stream)
     else:
         raise PromptCIError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
 

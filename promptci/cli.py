@@ -142,9 +142,9 @@ def run(
         # JSON escapes newlines and the github format is commands: only other formats can carry a line of
         # model output that the runner would read as a command.
         with github_commands_paused(github and fmt not in ("json", "github")):
-            write_reports(outcome.run, fmt, reports, verbose - quiet)
+            write_reports(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root))
         if github and is_github_actions():
-            report_to_github(outcome.run, api.resolve_root(root), sys.stderr)
+            report_to_github(outcome.run, api.resolve_root(root), None if fmt == "github" else sys.stderr)
     except PromptCIError as error:
         fail(error)
     raise typer.Exit(code=int(outcome.exit_code))
@@ -199,19 +199,28 @@ def run_with_progress(options, verbosity: int):
         progress.stop()
 
 
-def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosity: int) -> None:
+def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosity: int,
+                  project_root: Path | None = None) -> None:
     from promptci.reporting import write_report
+
+    def shaped(report_format: str):
+        """GitHub resolves annotation paths from the repository root, which may sit above the project."""
+        if report_format != "github" or project_root is None:
+            return run_record
+        from promptci.reporting.github import repository_prefix, with_repository_paths
+
+        return with_repository_paths(run_record, repository_prefix(project_root))
 
     if fmt == "table":
         from promptci.reporting.terminal import print_report
 
         print_report(run_record, verbosity=verbosity)
     else:
-        write_report(run_record, fmt, sys.stdout, verbosity=verbosity)
+        write_report(shaped(fmt), fmt, sys.stdout, verbosity=verbosity)
     for report_format, path in reports:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as stream:
-            write_report(run_record, report_format, stream, verbosity=verbosity)
+            write_report(shaped(report_format), report_format, stream, verbosity=verbosity)
 
 
 @app.command()
@@ -405,7 +414,7 @@ def show(
     try:
         reports = report_targets(fmt, output)
         run_record = api.show_run(root, run_id)
-        write_reports(run_record, fmt, reports, verbose - quiet)
+        write_reports(run_record, fmt, reports, verbose - quiet, api.resolve_root(root))
     except PromptCIError as error:
         fail(error)
 
@@ -427,9 +436,9 @@ def merge(
         reports = report_targets(fmt, output)
         outcome = api.merge(root, files)
         with github_commands_paused(github and fmt not in ("json", "github")):
-            write_reports(outcome.run, fmt, reports, verbose - quiet)
+            write_reports(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root))
         if github and is_github_actions():
-            report_to_github(outcome.run, api.resolve_root(root), sys.stderr)
+            report_to_github(outcome.run, api.resolve_root(root), None if fmt == "github" else sys.stderr)
     except PromptCIError as error:
         fail(error)
     raise typer.Exit(code=int(outcome.exit_code))

@@ -82,11 +82,12 @@ jobs:
       - uses: actions/setup-python@v5
         with:
           python-version: "3.12"
-      - run: pip install promptci
+      - run: pip install promptci-cli
       - name: promptci run
         # env:
         #   OPENAI_API_KEY: ${{ secrets.OPENAI_API_KEY }}   # once promptci.yaml names a real model
-        run: promptci run --format github -o markdown="$GITHUB_STEP_SUMMARY"
+        # Under GitHub Actions, run annotates failing golden lines and writes the step summary by itself.
+        run: promptci run
 """
 
 # Relative path -> content. .gitignore is handled apart: it is appended to, never overwritten.

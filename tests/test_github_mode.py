@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers_project import make_project
 
 from promptci.reporting.github import command, escape_data, escape_property, repository_prefix
-from tests.helpers_project import make_project
 
 HOSTILE = "evil%0A\\n::add-mask::hunter2\\r\\n::stop-commands::abc\\n::error file=x,line=1::forged\\n,:%"
 GOLDEN = f"""\
@@ -110,3 +110,11 @@ def test_json_on_stdout_stays_clean_under_actions(cli, repo: Path, tmp_path: Pat
     result = cli("run", "--root", repo / "services" / "bot", "--format", "json", env=github_env(tmp_path))
     assert json.loads(result.stdout)["summary"]["failed"] == 2
     assert "::error file=services/bot/goldens/greet.yaml" in result.stderr
+
+
+def test_format_github_uses_repository_paths_once(cli, repo: Path, tmp_path: Path) -> None:
+    result = cli("run", "--root", repo / "services" / "bot", "--format", "github", env=github_env(tmp_path))
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("::error ")]
+    assert len(errors) == 2  # not repeated by auto-mode
+    assert all(line.startswith("::error file=services/bot/goldens/greet.yaml,") for line in errors)
+    assert (tmp_path / "summary.md").read_text().count("## promptci run") == 1

@@ -103,13 +103,15 @@ def with_repository_paths(run: Run, prefix: str) -> Run:
     return replace(run, results=tuple(replace(r, file=f"{prefix}{r.file}") for r in run.results))
 
 
-def report_to_github(run: Run, project_root: Path, annotations: TextIO, environ: dict[str, str] | None = None) -> None:
-    """Auto-mode: annotations (at repository-relative golden lines) to `annotations`, and the Markdown
-    summary appended to $GITHUB_STEP_SUMMARY when the runner provides one."""
+def report_to_github(run: Run, project_root: Path, annotations: TextIO | None,
+                     environ: dict[str, str] | None = None) -> None:
+    """Auto-mode: annotations (at repository-relative golden lines) to `annotations` (None: already written
+    by --format github), and the Markdown summary appended to $GITHUB_STEP_SUMMARY when the runner sets it."""
     from promptci.reporting.markdown import render_markdown
 
     env = os.environ if environ is None else environ
-    annotations.write(render_annotations(with_repository_paths(run, repository_prefix(project_root))))
+    if annotations is not None:
+        annotations.write(render_annotations(with_repository_paths(run, repository_prefix(project_root))))
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as summary:

@@ -33,6 +33,23 @@ cases:
 """
 
 
+def installs_bare_name(text: str) -> bool:
+    """True when a `pip install` line (comments aside) names the package `promptci` itself."""
+    for line in text.splitlines():
+        command = line.split("#", 1)[0]
+        if "pip install" in command:
+            words = command.split("pip install", 1)[1].split()
+            if any(re.fullmatch(r"['\"]?promptci(\[[^\]]*\])?([<>=!~].*)?['\"]?", w) for w in words):
+                return True
+    return False
+
+
+def test_installs_bare_name_sees_what_it_should() -> None:
+    assert installs_bare_name("run: pip install promptci") and installs_bare_name("pip install -q 'promptci==1.0'")
+    assert not installs_bare_name("pip install promptci-cli  # not `promptci`: another project")
+    assert not installs_bare_name('python -m pip install "$GITHUB_ACTION_PATH"')
+
+
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
     with running_fake_github() as state:
@@ -109,7 +126,7 @@ def test_the_action_installs_from_its_own_checkout_never_by_bare_name() -> None:
     install = step("install")["run"]
     assert '"$GITHUB_ACTION_PATH"' in install
     for s in STEPS:
-        assert not re.search(r"pip install[^\n]*\bpromptci\b(?!-cli)", s.get("run", "")), s
+        assert not installs_bare_name(s.get("run", "")), s
 
 
 def test_the_cache_lets_a_pr_reuse_main_answers() -> None:
@@ -234,3 +251,42 @@ def test_a_green_run_passes_the_check(github: FakeGitHub, tmp_path: Path) -> Non
     _, done = run_action(github, tmp_path, 1)
     assert done[-1].returncode == 0
     assert github.comments[7][0]["user"]["login"] == BOT
+
+
+# examples/github -------------------------------------------------------------------------------------
+
+EXAMPLES = sorted((REPO / "examples" / "github").glob("*.yml"))
+
+
+def promptci_commands(workflow: dict[str, Any]) -> list[str]:
+    commands = []
+    for job in workflow["jobs"].values():
+        for s in job["steps"]:
+            commands += [line for line in s.get("run", "").splitlines() if line.strip().startswith("promptci ")]
+            command = (s.get("with") or {}).get("command")
+            if command:
+                commands.append(command)
+    return commands
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_workflows_use_real_options_and_never_the_bare_name(cli, path: Path) -> None:
+    text = path.read_text()
+    workflow = yaml.safe_load(text)
+    assert workflow["jobs"]
+    assert not installs_bare_name(text)
+    for command in promptci_commands(workflow):
+        words = command.split()
+        subcommand = words[1]
+        if subcommand == "diff":  # `promptci diff` lands with the diff work
+            continue
+        usage = cli(subcommand, "--help").output
+        for option in [w.split("=")[0] for w in words if w.startswith("-")]:
+            assert option in usage, f"{path.name}: {command}: {option} is not an option of {subcommand}"
+
+
+def test_examples_cover_the_pr_check_nightly_cost_and_sharded_merge() -> None:
+    texts = {p.name: p.read_text() for p in EXAMPLES}
+    assert "OWNER/promptci@v1" in texts["pr-check.yml"] and "fetch-depth: 0" in texts["pr-check.yml"]
+    assert "promptci cost --check" in texts["nightly.yml"]
+    assert "--shard" in texts["sharded.yml"] and "promptci merge shards/*.json" in texts["sharded.yml"]

@@ -362,7 +362,7 @@ def test_github_annotations(run: Run) -> None:
 # dispatch ------------------------------------------------------------------------------------------
 
 def test_every_format_writes(run: Run) -> None:
-    assert FORMATS == ("table", "json", "junit", "markdown", "github")
+    assert FORMATS == ("table", "json", "junit", "markdown", "github", "html")
     for fmt in FORMATS:
         out = io.StringIO()
         write_report(run, fmt, out)

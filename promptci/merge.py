@@ -34,6 +34,11 @@ def _shard_count(run: Run) -> int | None:
 
 
 def _check_compatible(runs: Sequence[tuple[str, Run]]) -> None:
+    if len(runs) > 1:
+        whole = [name for name, run in runs if run.shard is None]
+        if whole:
+            raise PromptCIError(f"cannot merge: {whole[0]} is a whole run, not a shard; merge the JSON results of "
+                                "`promptci run --shard I/N` jobs", Location(whole[0]))
     first_name, first = runs[0]
     for name, other in runs[1:]:
         for what, mine, theirs in (

@@ -173,3 +173,13 @@ def test_git_commit_is_carried(cli, suite: Path, tmp_path: Path) -> None:
                    cwd=suite, check=True)
     document = run_json(cli, suite, "--shard", "1/2")[1]
     assert document["git"]["commit"] and len(document["config_hash"]) == 16
+
+
+def test_merge_refuses_whole_runs_mixed_in(cli, suite: Path, tmp_path: Path) -> None:
+    files = shard_files(cli, suite, tmp_path, 2)
+    whole = tmp_path / "whole.json"
+    cli("run", "--root", suite, "--no-github", "-q", "-o", f"json={whole}")
+    merged = cli("merge", "--root", suite, files[0], whole)
+    assert merged.exit_code == 2 and "is a whole run, not a shard" in merged.output
+    alone = cli("merge", "--root", suite, "--no-github", "--format", "json", whole)  # one file: stored as it is
+    assert alone.exit_code == 1 and json.loads(alone.stdout)["summary"]["total"] == CASES + 5

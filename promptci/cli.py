@@ -139,12 +139,7 @@ def run(
             print_dry_run(options, fmt)
             raise typer.Exit(code=int(ExitCode.OK))
         outcome = run_with_progress(options, verbose - quiet)
-        # JSON escapes newlines and the github format is commands: only other formats can carry a line of
-        # model output that the runner would read as a command.
-        with github_commands_paused(github and fmt not in ("json", "github")):
-            write_reports(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root))
-        if github and is_github_actions():
-            report_to_github(outcome.run, api.resolve_root(root), None if fmt == "github" else sys.stderr)
+        publish(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root), github)
     except PromptCIError as error:
         fail(error)
     raise typer.Exit(code=int(outcome.exit_code))
@@ -162,10 +157,17 @@ def is_github_actions() -> bool:
     return check()
 
 
-def report_to_github(run_record, project_root: Path, stream) -> None:
-    from promptci.reporting.github import report_to_github as report
+def publish(run_record, fmt: str, reports: list[tuple[str, Path]], verbosity: int, project_root: Path,
+            github: bool) -> None:
+    """The reports of a run or a merge; under GitHub Actions (unless --no-github) also the annotations and
+    the step summary. JSON escapes newlines and the github format is commands: only the other formats can
+    carry a line of model output that the runner would read as a command, so only they are fenced."""
+    with github_commands_paused(github and fmt not in ("json", "github")):
+        write_reports(run_record, fmt, reports, verbosity, project_root)
+    if github and is_github_actions():
+        from promptci.reporting.github import report_to_github
 
-    report(run_record, project_root, stream)
+        report_to_github(run_record, project_root, None if fmt == "github" else sys.stderr)
 
 
 @contextlib.contextmanager
@@ -435,10 +437,7 @@ def merge(
     try:
         reports = report_targets(fmt, output)
         outcome = api.merge(root, files)
-        with github_commands_paused(github and fmt not in ("json", "github")):
-            write_reports(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root))
-        if github and is_github_actions():
-            report_to_github(outcome.run, api.resolve_root(root), None if fmt == "github" else sys.stderr)
+        publish(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root), github)
     except PromptCIError as error:
         fail(error)
     raise typer.Exit(code=int(outcome.exit_code))

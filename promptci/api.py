@@ -9,12 +9,14 @@ import gc
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from promptci.config import Settings
+from promptci.config import Settings, load_settings
 from promptci.errors import ExitCode, PromptCIError
 from promptci.estimate import DryRunReport, DryRunRow, estimate_request_cost
 from promptci.gitinfo import current_git
 from promptci.history import CostReport, cost_report, list_runs, parse_dimensions, run_info_to_dict, show_run
+from promptci.merge import config_fingerprint, merge_runs, read_shards, store_run
 from promptci.planning import (
     LOCAL_PROVIDERS,
     PreparedRun,
@@ -35,7 +37,7 @@ from promptci.types import CaseResult, Run, now_iso, summarize
 
 __all__ = [
     "LOCAL_PROVIDERS", "CostReport", "DryRunReport", "PreparedRun", "RunOptions", "RunOutcome", "cost_report",
-    "dry_run", "list_runs", "parse_dimensions", "prepare_run", "resolve_root", "run", "run_info_to_dict",
+    "dry_run", "list_runs", "merge", "parse_dimensions", "prepare_run", "resolve_root", "run", "run_info_to_dict",
     "show_run",
 ]
 
@@ -87,8 +89,17 @@ def execute(settings: Settings, options: RunOptions, jobs: list, models: list[st
     notes = [f"{model}: {why}" for model, why in ctx.stopped_models.items()]
     run_record = Run(run_id=run_id, started_at=started_at, finished_at=now_iso(), git=git, models=tuple(models),
                      results=tuple(results), summary=summary, interrupted=interrupted,
-                     problems=tuple(problems + notes))
+                     problems=tuple(problems + notes), config_hash=config_fingerprint(settings, options),
+                     shard=f"{options.shard[0]}/{options.shard[1]}" if options.shard else None)
     return RunOutcome(run_record, exit_code_for(run_record, settings), notes)
+
+
+def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:
+    """`promptci merge`: shards' JSON results joined into one stored run, gated like a run."""
+    settings = load_settings(resolve_root(root))
+    merged = merge_runs(read_shards(paths))
+    store_run(settings, merged)
+    return RunOutcome(merged, exit_code_for(merged, settings))
 
 
 def require_prices(endpoints: dict[str, Endpoint], settings: Settings) -> None:
@@ -141,7 +152,7 @@ def options_record(options: RunOptions) -> dict:
         "models": list(options.models), "keyword": options.keyword, "concurrency": options.concurrency,
         "use_cache": options.use_cache, "replay": options.replay, "record": options.record,
         "environment": options.environment, "max_cost": options.max_cost, "repeat": options.repeat,
-        "paths": [str(p) for p in options.paths],
+        "paths": [str(p) for p in options.paths], "shard": list(options.shard) if options.shard else None,
     }
 
 

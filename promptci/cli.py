@@ -6,8 +6,11 @@ so `promptci --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+from collections.abc import Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,13 +32,17 @@ app = typer.Typer(
 RootOption = Annotated[Path | None, typer.Option(
     "--root", metavar="DIR", help="Project root (default: nearest folder with promptci.yaml).")]
 ReportFormatOption = Annotated[str, typer.Option(
-    "--format", metavar="FORMAT", help="table|json|junit|markdown|github")]
+    "--format", metavar="FORMAT", help="table|json|junit|markdown|github|html")]
 OutputOption = Annotated[list[str] | None, typer.Option(
     "--output", "-o", metavar="[FORMAT=]FILE",
     help="Write a report to FILE (format from .json/.xml/.md, or say FORMAT=FILE); repeatable.")]
 QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, show_default=False, help="Less output.")]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
                                             help="More output (-v: also tracebacks of internal errors).")]
+ShardOption = Annotated[str | None, typer.Option(
+    "--shard", metavar="I/N", help="Run only shard I of N (e.g. 2/4); join with merge.")]
+GithubOption = Annotated[bool, typer.Option(
+    "--github/--no-github", help="Under GitHub Actions: annotations and the step summary (default on).")]
 MAX_REPEAT = 1000
 MAX_CONCURRENCY = 512
 
@@ -132,6 +139,8 @@ def run(
         "--repeat", metavar="K", help=f"Run each case K times (1..{MAX_REPEAT}).")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
     = False,
+    shard: ShardOption = None,
+    github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
     root: RootOption = None,
@@ -144,7 +153,7 @@ def run(
     options = api.RunOptions(
         root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
         concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
-        environment=env, max_cost=max_cost, repeat=repeat,
+        environment=env, max_cost=max_cost, repeat=repeat, shard=parse_shard(shard) if shard else None,
     )
     if dry_run:
         if reports:
@@ -159,8 +168,53 @@ def run(
     # User code (python providers, comparators, plugins) may print: keep it off the report stream.
     with user_output_to_stderr():
         outcome = run_with_progress(options, verbose - quiet)
-    write_reports(outcome.run, fmt, reports, verbose - quiet)
+    publish(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root), github)
     raise typer.Exit(code=int(outcome.exit_code))
+
+
+def parse_shard(text: str):
+    from promptci.selection import parse_shard as parse
+
+    return parse(text)
+
+
+def is_github_actions() -> bool:
+    from promptci.reporting.github import is_github_actions as check
+
+    return check()
+
+
+def publish(run_record, fmt: str, reports: list[tuple[str, Path]], verbosity: int, project_root: Path,
+            github: bool) -> None:
+    """The reports of a run or a merge; under GitHub Actions (unless --no-github) also the annotations and
+    the step summary. JSON escapes newlines and the github format is commands: only the other formats can
+    carry a line of model output that the runner would read as a command, so only they are fenced."""
+    with github_commands_paused(github and fmt not in ("json", "github")):
+        write_reports(run_record, fmt, reports, verbosity, project_root)
+    if github and is_github_actions():
+        from promptci.reporting.github import report_to_github
+
+        report_to_github(run_record, project_root, None if fmt == "github" else sys.stderr)
+
+
+@contextlib.contextmanager
+def github_commands_paused(enabled: bool) -> Iterator[None]:
+    """Under GitHub Actions the runner reads `::command::` lines from the log: the human report shows model
+    output, so commands are stopped around it with a token the output cannot guess."""
+    if not (enabled and is_github_actions()):
+        yield
+        return
+    import secrets
+
+    token = secrets.token_hex(16)
+    sys.stdout.write(f"::stop-commands::{token}\n")
+    sys.stdout.flush()
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout.write(f"::{token}::\n")
+        sys.stdout.flush()
 
 
 def run_with_progress(options, verbosity: int):
@@ -174,17 +228,26 @@ def run_with_progress(options, verbosity: int):
         progress.stop()
 
 
-def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosity: int) -> None:
+def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosity: int,
+                  project_root: Path | None = None) -> None:
     """The report on stdout (the table, or --format), then every -o file; notes that a machine format
     on stdout cannot carry go to stderr."""
     from promptci.reporting import write_report
+
+    def shaped(report_format: str):
+        """GitHub resolves annotation paths from the repository root, which may sit above the project."""
+        if report_format != "github" or project_root is None:
+            return run_record
+        from promptci.reporting.github import repository_prefix, with_repository_paths
+
+        return with_repository_paths(run_record, repository_prefix(project_root))
 
     if fmt == "table":
         from promptci.reporting.terminal import print_report
 
         print_report(run_record, verbosity=verbosity)
     else:
-        write_report(run_record, fmt, sys.stdout, verbosity=verbosity)
+        write_report(shaped(fmt), fmt, sys.stdout, verbosity=verbosity)
         from promptci.reporting.stats import run_notes
 
         for note in run_notes(run_record):
@@ -193,7 +256,7 @@ def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosi
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as stream:
-                write_report(run_record, report_format, stream, verbosity=verbosity)
+                write_report(shaped(report_format), report_format, stream, verbosity=verbosity)
         except OSError as error:
             raise PromptCIError(f"-o {path}: cannot write the {report_format} report: {error.strerror or error}") \
                 from None
@@ -381,7 +444,7 @@ def show(
     reports = report_targets(fmt, output)
     with user_output_to_stderr():  # reporter plugins are user code too
         run_record = api.show_run(root, run_id)
-    write_reports(run_record, fmt, reports, verbose - quiet)
+    write_reports(run_record, fmt, reports, verbose - quiet, api.resolve_root(root))
 
 
 import_app = typer.Typer(no_args_is_help=True, help="Convert another tool's suite into a promptci project.")
@@ -404,6 +467,27 @@ def import_promptfoo(
     if fmt not in ("table", "json"):
         raise PromptCIError(f"--format {fmt!r} is not known for import (known: table, json)")
     typer.echo(import_promptfoo_suite(config, out, fmt, force), nl=False)
+
+
+@app.command(cls=Command)
+@guarded
+def merge(
+    files: Annotated[list[Path], typer.Argument(
+        metavar="FILES", help="JSON results of `run --shard I/N --format json`.", show_default=False)],
+    fmt: ReportFormatOption = "table",
+    output: OutputOption = None,
+    github: GithubOption = True,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+    root: RootOption = None,
+) -> None:
+    """Join the JSON results of shards into one stored run, report it and gate on it like `run`."""
+    from promptci import api
+
+    reports = report_targets(fmt, output)
+    outcome = api.merge(root, files)
+    publish(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root), github)
+    raise typer.Exit(code=int(outcome.exit_code))
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from promptci.pricing import price_for
 from promptci.providers.base import ProviderContext, api_key_env, provider_identity, split_model
 from promptci.registry import providers as provider_registry
 from promptci.runner import Endpoint, Job
-from promptci.selection import compile_expression
+from promptci.selection import Shard, compile_expression, select_shard
 from promptci.types import Case, Prompt, Request, Suite
 
 LOCAL_PROVIDERS = ("echo", "python", "replay")
@@ -37,6 +37,7 @@ class RunOptions:
     environment: str | None = None
     max_cost: float | None = None
     repeat: int = 1
+    shard: Shard | None = None  # --shard I/N: only this share of the selected cases
 
 
 def resolve_root(root: Path | None) -> Path:
@@ -181,11 +182,11 @@ def prepare_run(options: RunOptions) -> PreparedRun:
     root = resolve_root(options.root)
     settings = load_settings(root, options.environment)
     suite = load_suite(settings, options.paths, keep_going=options.keep_going)
-    cases = select_cases(suite, options.keyword)
+    cases = select_shard(select_cases(suite, options.keyword), options.shard)
     rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(root), options.keep_going)
     problems = list(suite.problems) + [str(p) for p in render_problems]
     jobs, models = build_jobs(cases, suite, rendered, options, settings)
-    if not jobs:
+    if not jobs and options.shard is None:  # a shard of a small suite may be empty, and that is fine
         raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")
     return PreparedRun(settings, jobs, models, problems)
 

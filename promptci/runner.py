@@ -30,6 +30,7 @@ from promptci.types import (
     Request,
     Score,
     canonical_json,
+    expected_text,
     now_iso,
 )
 
@@ -341,6 +342,7 @@ def base_result(job: Job, status: str, completion: Completion | None, scores: tu
         latency_ms=c.latency_ms if c else None, ttft_ms=c.ttft_ms if c else None,
         cached=c.cached if c else False, resolved_model=c.resolved_model if c else None,
         error=error, attempts=c.attempts if c else attempts, tags=job.case.tags, skip_reason=skip_reason,
+        expected=expected_text(job.case),
     )
 
 

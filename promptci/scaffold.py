@@ -86,7 +86,8 @@ jobs:
       - name: promptci run
         # env:
         #   OPENAI_API_KEY: ${{ secrets.OPENAI_API_KEY }}   # once promptci.yaml names a real model
-        run: promptci run --format github -o markdown="$GITHUB_STEP_SUMMARY"
+        # Under GitHub Actions, run annotates failing golden lines and writes the step summary by itself.
+        run: promptci run
 """
 
 # Relative path -> content. .gitignore is handled apart: it is appended to, never overwritten.

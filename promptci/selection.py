@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 
@@ -81,3 +82,32 @@ class _Parser:
         if token in (")", "and", "or"):
             raise self.error(f"unexpected {token!r}")
         return lambda c: term_matches(token, c)
+
+
+# --shard I/N ------------------------------------------------------------------------------------------
+
+Shard = tuple[int, int]  # (index from 1, count)
+
+
+def parse_shard(text: str) -> Shard:
+    """`--shard 2/5` -> (2, 5); a clear error for anything else."""
+    index_text, sep, count_text = text.partition("/")
+    if sep and index_text.strip().isdigit() and count_text.strip().isdigit():
+        index, count = int(index_text), int(count_text)
+        if count >= 1 and 1 <= index <= count:
+            return index, count
+    raise PromptCIError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. --shard 2/4")
+
+
+def shard_of(prompt: str, case_id: str, count: int) -> int:
+    """The shard (1..count) a case belongs to: a stable hash of prompt and case id alone, so adding or
+    removing a case moves no other case, and every machine and Python version agrees."""
+    digest = hashlib.sha256(f"{prompt}\x00{case_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def select_shard(cases: list[Case], shard: Shard | None) -> list[Case]:
+    if shard is None:
+        return cases
+    index, count = shard
+    return [case for case in cases if shard_of(case.prompt, case.id, count) == index]

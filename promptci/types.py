@@ -16,6 +16,15 @@ Role = Literal["system", "user", "assistant"]
 RESULTS_SCHEMA_VERSION = 1
 
 
+def expected_text(case: Case) -> str | None:
+    """A case's expected value as reports show it: strings as they are, structures as indented JSON."""
+    if not case.has_expected:
+        return None
+    if isinstance(case.expected, str):
+        return case.expected
+    return json.dumps(case.expected, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no insignificant white space: equal values give equal strings."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -203,6 +212,7 @@ class CaseResult:
     attempts: int = 0
     tags: tuple[str, ...] = ()
     skip_reason: str | None = None
+    expected: str | None = None  # the golden's expected value as text (JSON for structures), for reports
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -232,6 +242,7 @@ class CaseResult:
             "attempts": self.attempts,
             "tags": list(self.tags),
             "skip_reason": self.skip_reason,
+            "expected": self.expected,
         }
 
     @classmethod
@@ -277,6 +288,8 @@ class Run:
     summary: Summary
     interrupted: bool = False
     problems: tuple[str, ...] = ()  # load problems skipped by --keep-going, budget notes, drift notes
+    config_hash: str | None = None  # promptci.yaml + the options that choose cases: shards must agree to merge
+    shard: str | None = None  # "I/N" when the run was one shard of N
 
 
 @dataclass(frozen=True)

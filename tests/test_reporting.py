@@ -261,23 +261,26 @@ def test_progress_draws_on_an_interactive_console(run: Run) -> None:
 def test_junit_structure_counts_and_failures(run: Run) -> None:
     root = ET.fromstring(junit_xml(run).encode("utf-8"))
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("6", "1", "1", "1")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "1", "1")
     suites = {s.get("name"): s for s in root.findall("testsuite")}
-    assert set(suites) == {"route", "summ"}
-    route = suites["route"]
-    assert (route.get("tests"), route.get("failures"), route.get("errors")) == ("5", "1", "1")
+    assert list(suites) == [f"route [{GPT}]", f"route [{LLAMA}]", f"summ [{LLAMA}]"]  # one per prompt x model
+    route = suites[f"route [{GPT}]"]
+    counts = (route.get("tests"), route.get("failures"), route.get("errors"), route.get("skipped"))
+    assert counts == ("3", "1", "0", "0")
+    props = {p.get("name"): p.get("value") for p in route.iter("property")}
+    assert props["model"] == GPT and props["input_tokens"] == "220" and props["cost_usd"] == "0.003000"
     cases = route.findall("testcase")
-    assert len(cases) == 5 and cases[0].get("classname") == f"route.{GPT}"
+    assert len(cases) == 3 and cases[0].get("classname") == f"route.{GPT}"
     failed = next(c for c in cases if c.find("failure") is not None)
-    assert failed.get("name") == "a2" and failed.get("time") == "0.300" and failed.get("line") == "8"
+    assert failed.get("name") == "a2" and failed.get("time") == "0.300"
     failure = failed.find("failure")
     assert failure is not None and "exact: output differs" in (failure.get("message") or "")
-    assert "+oops" in (failure.text or "")
+    assert (failure.text or "").startswith("goldens/route.yaml:8\n") and "+oops" in (failure.text or "")
     system_out = failed.findtext("system-out") or ""
     assert "<script>" in system_out and "\\x1b" in system_out  # escaped by XML, illegal chars replaced
-    error = route.find("testcase/error")
+    error = suites[f"route [{LLAMA}]"].find("testcase/error")
     assert error is not None and "timeout after 60s" in (error.get("message") or "")
-    skipped = suites["summ"].find("testcase/skipped")
+    skipped = suites[f"summ [{LLAMA}]"].find("testcase/skipped")
     assert skipped is not None and skipped.get("message") == "budget"
 
 
@@ -362,7 +365,7 @@ def test_github_annotations(run: Run) -> None:
 # dispatch ------------------------------------------------------------------------------------------
 
 def test_every_format_writes(run: Run) -> None:
-    assert FORMATS == ("table", "json", "junit", "markdown", "github")
+    assert FORMATS == ("table", "json", "junit", "markdown", "github", "html")
     for fmt in FORMATS:
         out = io.StringIO()
         write_report(run, fmt, out)

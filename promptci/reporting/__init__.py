@@ -32,6 +32,7 @@ REPORTERS: dict[str, Reporter] = {
         Reporter("junit", "promptci.reporting.junit:write_junit", suffixes=(".xml",)),
         Reporter("markdown", "promptci.reporting.markdown:write_markdown", suffixes=(".md", ".markdown")),
         Reporter("github", "promptci.reporting.github:write_github"),
+        Reporter("html", "promptci.reporting.html:write_html", suffixes=(".html", ".htm")),
     )
 }
 FORMATS = tuple(REPORTERS)

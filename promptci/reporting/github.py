@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from promptci.reporting.stats import (
@@ -71,3 +75,44 @@ def render_annotations(run: Run) -> str:
 
 def write_github(run: Run, stream: TextIO) -> None:
     stream.write(render_annotations(run))
+
+
+def is_github_actions(environ: dict[str, str] | None = None) -> bool:
+    """True inside a GitHub Actions job (the runner sets GITHUB_ACTIONS=true)."""
+    return (os.environ if environ is None else environ).get("GITHUB_ACTIONS") == "true"
+
+
+def repository_prefix(project_root: Path) -> str:
+    """The project's folder relative to the git repository root ("" at the root, "sub/dir/" below it):
+    GitHub resolves an annotation's file= from the repository root, not from the project."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=project_root, capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if done.returncode != 0 or not done.stdout.strip():
+        return ""
+    relative = project_root.resolve().relative_to(Path(done.stdout.strip()).resolve())
+    return "" if str(relative) == "." else f"{relative.as_posix()}/"
+
+
+def with_repository_paths(run: Run, prefix: str) -> Run:
+    """The run with each result's file relative to the repository root."""
+    if not prefix:
+        return run
+    return replace(run, results=tuple(replace(r, file=f"{prefix}{r.file}") for r in run.results))
+
+
+def report_to_github(run: Run, project_root: Path, annotations: TextIO | None,
+                     environ: dict[str, str] | None = None) -> None:
+    """Auto-mode: annotations (at repository-relative golden lines) to `annotations` (None: already written
+    by --format github), and the Markdown summary appended to $GITHUB_STEP_SUMMARY when the runner sets it."""
+    from promptci.reporting.markdown import render_markdown
+
+    env = os.environ if environ is None else environ
+    if annotations is not None:
+        annotations.write(render_annotations(with_repository_paths(run, repository_prefix(project_root))))
+    summary_path = env.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as summary:
+            summary.write(render_markdown(run) + "\n")

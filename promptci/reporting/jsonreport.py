@@ -34,6 +34,8 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "interrupted": run.interrupted,
         "problems": list(run.problems),
         "groups": [row.to_dict() for row in group_rows(run)],
+        "config_hash": run.config_hash,
+        "shard": run.shard,
     }
 
 
@@ -89,6 +91,8 @@ def run_from_dict(d: Mapping[str, Any], source: str | None = None) -> Run:
             summary=summary,
             interrupted=bool(d.get("interrupted", False)),
             problems=tuple(d.get("problems") or ()),
+            config_hash=d.get("config_hash"),
+            shard=d.get("shard"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PromptCIError(f"malformed promptci results document: {type(exc).__name__}: {exc}",

@@ -1,4 +1,8 @@
-"""JUnit XML: one testsuite per prompt, one testcase per case x model (x repeat)."""
+"""JUnit XML: one testsuite per prompt x model, one testcase per case (per sample when repeated).
+
+Shaped to the strict junit-10 structure CI consumers validate against (pytest's xunit2): testcases carry
+only name, classname and time, so the golden's path:line and the numbers go into the failure text and
+the suite's properties."""
 
 from __future__ import annotations
 
@@ -31,10 +35,13 @@ def _score_text(score: Score) -> str:
     return f"{text}\n{score.diff}" if score.diff else text
 
 
+def _where(result: CaseResult) -> str:
+    return f"{result.file}:{result.line}" if result.line else result.file
+
+
 def _failure_body(result: CaseResult) -> str:
     failing = [s for s in result.scores if not s.passed]
-    parts = [_score_text(s) for s in failing]
-    return "\n\n".join(parts)
+    return "\n\n".join([_where(result), *(_score_text(s) for s in failing)])
 
 
 def _add_text(parent: ET.Element, tag: str, message: str, body: str | None) -> ET.Element:
@@ -44,17 +51,19 @@ def _add_text(parent: ET.Element, tag: str, message: str, body: str | None) -> E
     return child
 
 
-def _add_properties(case: ET.Element, result: CaseResult) -> None:
+def _add_properties(suite: ET.Element, results: list[CaseResult]) -> None:
+    first = results[0]
+    resolved = sorted({r.resolved_model for r in results if r.resolved_model})
     values = {
-        "model": result.model,
-        "resolved_model": result.resolved_model,
-        "cached": str(result.cached).lower(),
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost_usd": result.cost_usd,
-        "ttft_ms": result.ttft_ms,
+        "prompt": first.prompt,
+        "model": first.model,
+        "resolved_model": ", ".join(resolved) or None,
+        "input_tokens": sum(r.input_tokens or 0 for r in results),
+        "output_tokens": sum(r.output_tokens or 0 for r in results),
+        "cost_usd": f"{sum(r.cost_usd or 0.0 for r in results):.6f}",
+        "cached": sum(r.cached for r in results),
     }
-    props = ET.SubElement(case, "properties")
+    props = ET.SubElement(suite, "properties")
     for name, value in values.items():
         if value is not None:
             ET.SubElement(props, "property", {"name": name, "value": clean_xml_text(str(value))})
@@ -64,16 +73,13 @@ def _testcase(result: CaseResult, with_repeat: bool) -> ET.Element:
     case = ET.Element("testcase", {
         "classname": clean_xml_text(f"{result.prompt}.{result.model}"),
         "name": clean_xml_text(_testcase_name(result, with_repeat)),
-        "file": clean_xml_text(result.file),
-        "line": str(result.line),
         "time": f"{_seconds(result):.3f}",
     })
-    _add_properties(case, result)
     reasons = failing_reasons(result)
     if result.status == "failed":
         _add_text(case, "failure", "; ".join(reasons) or "failed", _failure_body(result))
     elif result.status == "error":
-        _add_text(case, "error", reasons[0], result.error)
+        _add_text(case, "error", reasons[0], f"{_where(result)}\n{result.error or ''}")
     elif result.status == "skipped":
         _add_text(case, "skipped", result.skip_reason or "skipped", None)
     if result.status in ("failed", "error") and result.output is not None:
@@ -95,17 +101,21 @@ def _counts(results: list[CaseResult]) -> dict[str, str]:
 
 
 def build_junit(run: Run) -> ET.Element:
-    """The <testsuites> tree; suites in prompt order, cases in the run's order."""
-    by_prompt: dict[str, list[CaseResult]] = {}
+    """The <testsuites> tree; suites by prompt, then model in the run's order; cases in the run's order."""
+    model_rank = {m: i for i, m in enumerate(run.models)}
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
     for r in run.results:
-        by_prompt.setdefault(r.prompt, []).append(r)
+        groups.setdefault((r.prompt, r.model), []).append(r)
     with_repeat = has_repeats(run)
-    root = ET.Element("testsuites", {"name": "promptci", **_counts(list(run.results))})
-    for prompt in sorted(by_prompt):
-        results = by_prompt[prompt]
+    totals = _counts(list(run.results))
+    del totals["skipped"]  # the junit-10 root has no skipped count; each suite has one
+    root = ET.Element("testsuites", {"name": "promptci", **totals})
+    for prompt, model in sorted(groups, key=lambda key: (key[0], model_rank.get(key[1], len(model_rank)), key[1])):
+        results = groups[(prompt, model)]
         suite = ET.SubElement(root, "testsuite", {
-            "name": prompt, "timestamp": run.started_at, **_counts(results),
+            "name": clean_xml_text(f"{prompt} [{model}]"), "timestamp": run.started_at, **_counts(results),
         })
+        _add_properties(suite, results)
         suite.extend(_testcase(r, with_repeat) for r in results)
     return root
 

@@ -6,7 +6,9 @@ so its content cannot close it: no raw HTML, no @mentions, no table breaks from 
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from typing import TextIO
 
 from promptci.reporting.stats import (
@@ -14,6 +16,7 @@ from promptci.reporting.stats import (
     case_label,
     duration_s,
     failing_reasons,
+    flaky_cases,
     format_cost,
     format_ms,
     format_rate,
@@ -28,7 +31,9 @@ from promptci.types import CaseResult, Run
 
 MAX_OUTPUT_CHARS = 1500
 MAX_DIFF_CHARS = 3000
-# GitHub refuses comments over 65,536 characters; stop listing failures well before that.
+# GitHub refuses comments over 65,536 characters; stop listing failures well before that, and cut the
+# whole document (with a note) if the rest still does not fit.
+MAX_COMMENT_CHARS = 65_536
 MAX_DOCUMENT_CHARS = 60_000
 
 _BACKTICK_RUN = re.compile("`+")
@@ -126,6 +131,17 @@ def _failure_item(result: CaseResult, with_repeat: bool) -> list[str]:
     return [head, *reasons, *(["", *_indent(details, "  ")] if details else [])]
 
 
+def report_pointer(environ: Mapping[str, str] | None = None) -> str:
+    """Where the full report is: this workflow run's artifacts under GitHub Actions, else the other formats."""
+    env = os.environ if environ is None else environ
+    server, repo, run_id = (env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if server and repo and run_id.isdigit():
+        url = f"{server}/{repo}/actions/runs/{run_id}"
+        if re.fullmatch(r"https?://[\w.:-]+/[\w.-]+/[\w.-]+/actions/runs/\d+", url):
+            return f"the full report is in the `promptci-report` artifact of [this workflow run]({url})"
+    return "the full report is in the HTML, JSON or JUnit report (`-o html=report.html`)"
+
+
 def _failures(run: Run, budget: int) -> list[str]:
     failing = problem_results(run)
     if not failing:
@@ -137,7 +153,7 @@ def _failures(run: Run, budget: int) -> list[str]:
         item = _failure_item(result, with_repeat)
         size = sum(len(line) + 1 for line in item)
         if used + size > budget and shown:
-            lines.append(f"- … {len(failing) - shown} more not shown (see the JSON or JUnit report)")
+            lines.append(f"- … {len(failing) - shown} more not shown: {report_pointer()}")
             break
         lines += item
         used += size
@@ -150,6 +166,43 @@ def _problems(run: Run) -> list[str]:
     return ["", "### Problems", "", *(f"- {code_span(p)}" for p in run.problems)]
 
 
+def _flaky(run: Run) -> list[str]:
+    flaky = flaky_cases(run)
+    if not flaky:
+        return []
+    lines = ["", f"### Flaky cases ({len(flaky)})", "", "Repeated samples disagreed:", ""]
+    return lines + [f"- {code_span(f'{c.file}:{c.line} {c.case_id} [{c.model}]')}: passed {c.passed} of {c.samples}"
+                    for c in flaky]
+
+
+def fit_comment(text: str, limit: int = MAX_COMMENT_CHARS) -> str:
+    """Cut `text` at a line so that it and the note fit in `limit`; a fence or <details> left open is closed."""
+    if len(text) <= limit:
+        return text
+    note = f"\n\n> ⚠️ Truncated to fit a comment: {report_pointer()}.\n"
+    cut = text[: limit - len(note) - 200].rsplit("\n", 1)[0]
+    open_fence, open_details = _still_open(cut)
+    closing = f"\n{open_fence}" if open_fence else ""
+    return cut + closing + "\n</details>" * open_details + note
+
+
+def _still_open(text: str) -> tuple[str, int]:
+    """The fence open at the end of `text` ("" if none) and how many <details> outside fences are unclosed."""
+    fence, details = "", 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        if fence:
+            if stripped.startswith(fence) and set(stripped) == {"`"}:
+                fence = ""
+        elif stripped.startswith("```"):
+            fence = re.match("`+", stripped).group()  # type: ignore[union-attr]
+        elif stripped.startswith("<details>"):
+            details += 1
+        elif stripped == "</details>":
+            details -= 1
+    return fence, max(details, 0)
+
+
 def render_markdown(run: Run) -> str:
     git = f" at {code_span(run.git.commit[:12])}" if run.git.commit else ""
     dirty = " (uncommitted changes)" if run.git.dirty else ""
@@ -158,9 +211,10 @@ def render_markdown(run: Run) -> str:
     if rows:
         lines += ["", *_table(rows)]
     lines += _problems(run)
+    lines += _flaky(run)
     head = "\n".join(lines)
     lines += _failures(run, MAX_DOCUMENT_CHARS - len(head))
-    return "\n".join(lines) + "\n"
+    return fit_comment("\n".join(lines) + "\n")
 
 
 def write_markdown(run: Run, stream: TextIO) -> None:

@@ -293,3 +293,27 @@ def run_notes(run: Run) -> list[str]:
         notes.append(f"{plural(len(over_budget), 'case')} not sent: {why}")
     notes += [problem for problem in run.problems if not BROKEN_CASE.match(problem)]
     return notes
+@dataclass(frozen=True)
+class FlakyCase:
+    """A case x model whose repeated samples disagreed: some passed, some did not."""
+
+    prompt: str
+    case_id: str
+    model: str
+    file: str
+    line: int
+    passed: int
+    samples: int
+
+
+def flaky_cases(run: Run) -> list[FlakyCase]:
+    samples: dict[tuple[str, str, str], list[CaseResult]] = {}
+    for r in run.results:
+        if r.status in ("passed", "failed"):
+            samples.setdefault((r.prompt, r.case_id, r.model), []).append(r)
+    flaky = []
+    for (prompt, case_id, model), results in samples.items():
+        passed = sum(r.status == "passed" for r in results)
+        if 0 < passed < len(results):
+            flaky.append(FlakyCase(prompt, case_id, model, results[0].file, results[0].line, passed, len(results)))
+    return flaky

@@ -1,0 +1,121 @@
+"""The HTML report: one self-contained page (no network, works from file://) with filters, search and
+side-by-side expected / actual / diff per case, models side by side for a matrix.
+
+Model output is untrusted. It reaches the page only as JSON inside <script type="application/json">
+(with <, >, &, U+2028 and U+2029 escaped, so nothing can close the element), and the page's one script
+renders it with textContent. A Content-Security-Policy allows only that script and that stylesheet, by
+hash: an injected <script> or onerror attribute could not run even if it reached the DOM.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any, TextIO
+
+from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
+from promptci.reporting.stats import duration_s, flaky_cases, group_rows, printable
+from promptci.types import CaseResult, Run
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def embed_json(value: Any) -> str:
+    """JSON safe inside an HTML <script> element: no `</script>`, `<!--` or line separators survive."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in _JSON_ESCAPES.items():
+        text = text.replace(char, escape)
+    return text
+
+
+def csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode() + "'"
+
+
+def content_security_policy() -> str:
+    return (f"default-src 'none'; script-src {csp_hash(PAGE_JS)}; style-src {csp_hash(PAGE_CSS)}; "
+            "img-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'")
+
+
+def _text(value: str | None) -> str | None:
+    return printable(value) if value is not None else None
+
+
+def _case(result: CaseResult) -> dict[str, Any]:
+    failing = [s for s in result.scores if not s.passed]
+    return {
+        "p": result.prompt, "c": result.case_id, "f": result.file, "l": result.line, "m": result.model,
+        "r": result.repeat, "s": result.status, "o": _text(result.output), "x": _text(result.expected),
+        "d": _text("\n".join(s.diff for s in failing if s.diff)) or None,
+        "why": [_text(f"{s.comparator}: {s.reason}" if s.reason else s.comparator) for s in failing],
+        "e": _text(result.error or result.skip_reason), "t": list(result.tags),
+        "usd": result.cost_usd, "ms": result.latency_ms, "ttft": result.ttft_ms,
+        "tin": result.input_tokens, "tout": result.output_tokens, "k": result.cached,
+    }
+
+
+def report_data(run: Run) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON."""
+    summary = run.summary
+    return {
+        "run": {"id": run.run_id, "commit": run.git.commit, "dirty": run.git.dirty, "started": run.started_at,
+                "seconds": duration_s(run), "models": list(run.models), "interrupted": run.interrupted,
+                "problems": [printable(p) for p in run.problems]},
+        "summary": {"total": summary.total, "passed": summary.passed, "failed": summary.failed,
+                    "errors": summary.errors, "skipped": summary.skipped, "cost_usd": summary.cost_usd,
+                    "cached": summary.cached, "input_tokens": summary.input_tokens,
+                    "output_tokens": summary.output_tokens},
+        "groups": [row.to_dict() for row in group_rows(run)],
+        "flaky": [[c.prompt, c.case_id, c.model, c.passed, c.samples] for c in flaky_cases(run)],
+        "cases": [_case(r) for r in run.results],
+    }
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>promptci report</title>
+<style>{css}</style>
+</head>
+<body>
+<header>
+<h1>promptci run <code id="run-id"></code></h1>
+<p id="run-meta"></p>
+<p id="counts"></p>
+<ul id="problems"></ul>
+</header>
+<section><h2>By prompt and model</h2><table id="groups"><thead><tr><th>prompt</th><th>model</th><th>passed</th>
+<th>failed</th><th>errors</th><th>pass rate</th><th>cost (USD)</th><th>tokens in / out</th>
+<th>latency p50 / p95 (ms)</th><th>TTFT p50 (ms)</th></tr></thead><tbody></tbody></table></section>
+<section id="flaky-section" hidden><h2>Flaky cases</h2><ul id="flaky"></ul></section>
+<section><h2>Cases</h2>
+<form id="filters">
+<label>prompt <select id="f-prompt"><option value="">all</option></select></label>
+<label>model <select id="f-model"><option value="">all</option></select></label>
+<label>status <select id="f-status"><option value="">all</option><option>passed</option><option>failed</option>
+<option>error</option><option>skipped</option></select></label>
+<label>tag <select id="f-tag"><option value="">all</option></select></label>
+<label>search <input id="f-q" type="search" placeholder="id, output, reason"></label>
+<button type="button" id="expand-all">expand shown</button>
+</form>
+<p id="shown"></p>
+<table id="cases"><thead><tr id="cases-head"><th>case</th></tr></thead><tbody></tbody></table>
+</section>
+<script type="application/json" id="promptci-data">{data}</script>
+<script>{js}</script>
+</body>
+</html>
+"""
+
+
+def render_html(run: Run) -> str:
+    return PAGE.format(csp=content_security_policy(), css=PAGE_CSS, js=PAGE_JS, data=embed_json(report_data(run)))
+
+
+def write_html(run: Run, stream: TextIO) -> None:
+    stream.write(render_html(run))

@@ -1,0 +1,292 @@
+"""action.yml: its shell steps run for real in a temporary repository with GITHUB_* variables set, against
+a fake of the comments API on 127.0.0.1; and the PR-comment upsert on its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fakegithub import BOT, FakeGitHub, running_fake_github
+from helpers_project import make_project
+
+from promptci.prcomment import DEFAULT_MARKER, MAX_COMMENT_CHARS, Target, main, upsert_comment
+
+REPO = Path(__file__).resolve().parent.parent
+ACTION = yaml.safe_load((REPO / "action.yml").read_text())
+STEPS = ACTION["runs"]["steps"]
+GOLDEN = """\
+cases:
+  - id: fine
+    input: {name: Ada}
+    expected: Hello Ada!
+  - id: broken
+    input: {name: Bob}
+    expected: Hello Robert!
+"""
+
+
+def installs_bare_name(text: str) -> bool:
+    """True when a `pip install` line (comments aside) names the package `promptci` itself."""
+    for line in text.splitlines():
+        command = line.split("#", 1)[0]
+        if "pip install" in command:
+            words = command.split("pip install", 1)[1].split()
+            if any(re.fullmatch(r"['\"]?promptci(\[[^\]]*\])?([<>=!~].*)?['\"]?", w) for w in words):
+                return True
+    return False
+
+
+def test_installs_bare_name_sees_what_it_should() -> None:
+    assert installs_bare_name("run: pip install promptci") and installs_bare_name("pip install -q 'promptci==1.0'")
+    assert not installs_bare_name("pip install promptci-cli  # not `promptci`: another project")
+    assert not installs_bare_name('python -m pip install "$GITHUB_ACTION_PATH"')
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with running_fake_github() as state:
+        yield state
+
+
+def target(github: FakeGitHub, number: int = 7) -> Target:
+    return Target(github.url, "acme/bot", number, github.token)
+
+
+# the upsert on its own ---------------------------------------------------------------------------------
+
+def test_creates_then_updates_one_comment(github: FakeGitHub) -> None:
+    assert upsert_comment(target(github), "first")[0] == "created"
+    action, comment_id = upsert_comment(target(github), "second")
+    assert action == "updated"
+    assert [c["body"] for c in github.comments[7]] == [f"{DEFAULT_MARKER}\nsecond"]
+    assert github.comments[7][0]["id"] == comment_id
+
+
+def test_finds_the_marker_past_the_first_page_and_ignores_other_authors(github: FakeGitHub) -> None:
+    for i in range(150):
+        github.add(7, f"chatter {i}", login="someone")
+    github.add(7, f"quoting {DEFAULT_MARKER}", login="someone")
+    ours = github.add(7, f"{DEFAULT_MARKER}\nold")
+    assert upsert_comment(target(github), "new") == ("updated", ours)
+    assert ("GET", "/repos/acme/bot/issues/7/comments?per_page=100&page=2") in github.calls
+    assert github.comments[7][150]["body"] == f"quoting {DEFAULT_MARKER}"  # someone else's comment untouched
+
+
+def test_a_huge_body_is_cut_to_the_limit(github: FakeGitHub) -> None:
+    upsert_comment(target(github), "x" * 100_000)
+    assert len(github.comments[7][0]["body"]) <= MAX_COMMENT_CHARS
+
+
+def event_file(tmp_path: Path, number: int = 7) -> Path:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps({"pull_request": {"number": number}}))
+    return path
+
+
+def test_main_reads_the_event_and_never_prints_the_token(github: FakeGitHub, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    body = tmp_path / "report.md"
+    body.write_text("## report")
+    env = {"GITHUB_TOKEN": github.token, "GITHUB_REPOSITORY": "acme/bot", "GITHUB_API_URL": github.url,
+           "GITHUB_EVENT_PATH": str(event_file(tmp_path, 12))}
+    assert main(["--body-file", str(body)], env) == 0
+    assert github.comments[12][0]["body"].endswith("## report")
+    wrong = {**env, "GITHUB_TOKEN": "not-the-token"}
+    assert main(["--body-file", str(body)], wrong) == 0  # a fork's read-only token: a warning, not a failure
+    assert main(["--body-file", str(body), "--strict"], wrong) == 1
+    out = capsys.readouterr()
+    assert "HTTP 401" in out.err and "::warning" in out.err
+    assert github.token not in out.out + out.err and "not-the-token" not in out.out + out.err
+
+
+def test_main_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = tmp_path / "report.md"
+    body.write_text("x")
+    assert main(["--body-file", str(body), "--strict"], {}) == 1
+    assert "GITHUB_TOKEN" in capsys.readouterr().err
+    assert main(["--body-file", str(tmp_path / "none.md"), "--strict"], {"GITHUB_TOKEN": "x"}) == 1
+    assert "did the promptci step write" in capsys.readouterr().err
+
+
+# the action ------------------------------------------------------------------------------------------
+
+def step(name_or_id: str) -> dict[str, Any]:
+    return next(s for s in STEPS if s.get("id") == name_or_id or s.get("name") == name_or_id)
+
+
+def test_the_action_installs_from_its_own_checkout_never_by_bare_name() -> None:
+    install = step("install")["run"]
+    assert '"$GITHUB_ACTION_PATH"' in install
+    for s in STEPS:
+        assert not installs_bare_name(s.get("run", "")), s
+
+
+def test_the_cache_lets_a_pr_reuse_main_answers() -> None:
+    restore, save = step("Restore the response cache"), step("Save the response cache")
+    assert restore["uses"].startswith("actions/cache/restore@") and save["uses"].startswith("actions/cache/save@")
+    assert restore["with"]["path"] == save["with"]["path"] == "${{ steps.paths.outputs.state }}"
+    assert restore["with"]["key"] == save["with"]["key"]
+    prefix = restore["with"]["restore-keys"].strip()
+    assert restore["with"]["key"].startswith(prefix) and "github.ref" not in prefix  # any branch's, main's too
+    assert save["if"] == "always()"
+    upload = step("Upload the HTML report")
+    assert upload["uses"].startswith("actions/upload-artifact@") and upload["with"]["path"].endswith("report.html")
+
+
+def test_the_default_command_is_the_pr_diff() -> None:
+    assert ACTION["inputs"]["command"]["default"] == "promptci diff origin/$BASE HEAD --changed-since origin/$BASE"
+
+
+class Runner:
+    """Runs the action's shell steps the way the runner does: `bash -e`, step env, $GITHUB_OUTPUT."""
+
+    def __init__(self, env: Mapping[str, str], inputs: Mapping[str, str], github: Mapping[str, str]) -> None:
+        self.env = dict(env)
+        self.github = dict(github)
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.inputs: dict[str, str] = {}
+        self.inputs = {name: self.expression(str(spec.get("default", ""))) for name, spec in ACTION["inputs"].items()}
+        self.inputs.update(inputs)
+
+    def expression(self, text: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            for alternative in match.group(1).split("||"):
+                path = alternative.strip().split(".")
+                if path[0] == "inputs":
+                    found = self.inputs.get(path[1], "")
+                elif path[0] == "steps":
+                    found = self.outputs.get(path[1], {}).get(path[3], "")
+                elif path[0] == "github":
+                    found = self.github.get(".".join(path[1:]), "")
+                elif path[0] == "runner":
+                    found = {"os": "Linux", "temp": self.env["RUNNER_TEMP"]}.get(path[1], "")
+                else:
+                    raise AssertionError(f"unknown expression {alternative}")
+                if found:
+                    return found
+            return ""
+
+        return re.sub(r"\$\{\{\s*(.*?)\s*\}\}", value, text)
+
+    def run(self, s: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+        output = tmp_path / f"output-{s.get('id', 'step')}"
+        output.write_text("")
+        env = {**self.env, **{k: self.expression(str(v)) for k, v in (s.get("env") or {}).items()},
+               "GITHUB_OUTPUT": str(output)}
+        cwd = Path(self.env["GITHUB_WORKSPACE"]) / self.expression(s.get("working-directory", "."))
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", s["run"]], cwd=cwd,
+                              env=env, capture_output=True, text=True, timeout=120)
+        if "id" in s:
+            self.outputs[s["id"]] = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+        return done
+
+
+def temporary_repository(tmp_path: Path) -> Path:
+    workspace = tmp_path / "workspace"
+    make_project(workspace / "app", {"prompts/greet.txt": "Hello {{ name }}!", "goldens/greet.yaml": GOLDEN,
+                                     "promptci.yaml": "models: [echo]\n"})
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=workspace, check=True)
+    subprocess.run(["git", "add", "."], cwd=workspace, check=True)
+    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "init"], cwd=workspace,
+                   check=True)
+    return workspace
+
+
+def run_action(github: FakeGitHub, tmp_path: Path, attempt: int) -> tuple[Runner, list[subprocess.CompletedProcess]]:
+    workspace = tmp_path / "workspace"
+    temp = tmp_path / f"runner-temp-{attempt}"
+    temp.mkdir()
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
+        "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace), "GITHUB_ACTION_PATH": str(REPO),
+        "RUNNER_TEMP": str(temp), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_REPOSITORY": "acme/bot", "GITHUB_API_URL": github.url, "GITHUB_EVENT_PATH": str(event_file(tmp_path)),
+        "GITHUB_EVENT_NAME": "pull_request",
+    }
+    runner = Runner(env, {"command": "promptci run", "working-directory": "app"},
+                    {"token": github.token, "base_ref": "main", "event_name": "pull_request"})
+    done = []
+    for s in STEPS:
+        if "run" in s and s.get("id") != "install":  # installing would rebuild this checkout: checked above
+            done.append(runner.run(s, tmp_path))
+    return runner, done
+
+
+def test_the_shell_steps_run_report_comment_and_pass_the_verdict(github: FakeGitHub, tmp_path: Path) -> None:
+    temporary_repository(tmp_path)
+    runner, done = run_action(github, tmp_path, 1)
+    paths, run, comment, verdict = done
+    assert paths.returncode == 0, paths.stderr
+    assert runner.outputs["paths"]["state"] == str(tmp_path / "workspace" / "app" / ".promptci")
+    assert run.returncode == 0, run.stderr
+    assert runner.outputs["run"]["exit-code"] == "1"  # one case fails: a regression
+    assert "::error file=app/goldens/greet.yaml,line=5," in run.stderr
+    reports = Path(runner.outputs["paths"]["reports"])
+    assert (reports / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "broken" in (reports / "report.md").read_text()
+    assert (tmp_path / "workspace" / "app" / ".promptci" / "promptci.db").is_file()  # what the cache saves
+    assert comment.returncode == 0, comment.stderr
+    assert "created PR comment" in comment.stdout
+    assert verdict.returncode == 1
+    assert github.token not in "".join(p.stdout + p.stderr for p in done)
+
+    _, again = run_action(github, tmp_path, 2)
+    assert "updated PR comment" in again[2].stdout
+    assert len(github.comments[7]) == 1 and github.comments[7][0]["body"].startswith(DEFAULT_MARKER)
+    assert [method for method, _ in github.calls].count("POST") == 1
+
+
+def test_a_green_run_passes_the_check(github: FakeGitHub, tmp_path: Path) -> None:
+    workspace = temporary_repository(tmp_path)
+    golden = workspace / "app" / "goldens" / "greet.yaml"
+    golden.write_text(GOLDEN.replace("Hello Robert!", "Hello Bob!"))
+    _, done = run_action(github, tmp_path, 1)
+    assert done[-1].returncode == 0
+    assert github.comments[7][0]["user"]["login"] == BOT
+
+
+# examples/github -------------------------------------------------------------------------------------
+
+EXAMPLES = sorted((REPO / "examples" / "github").glob("*.yml"))
+
+
+def promptci_commands(workflow: dict[str, Any]) -> list[str]:
+    commands = []
+    for job in workflow["jobs"].values():
+        for s in job["steps"]:
+            commands += [line for line in s.get("run", "").splitlines() if line.strip().startswith("promptci ")]
+            command = (s.get("with") or {}).get("command")
+            if command:
+                commands.append(command)
+    return commands
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_workflows_use_real_options_and_never_the_bare_name(cli, path: Path) -> None:
+    text = path.read_text()
+    workflow = yaml.safe_load(text)
+    assert workflow["jobs"]
+    assert not installs_bare_name(text)
+    for command in promptci_commands(workflow):
+        words = command.split()
+        subcommand = words[1]
+        if subcommand == "diff":  # `promptci diff` lands with the diff work
+            continue
+        usage = cli(subcommand, "--help").output
+        for option in [w.split("=")[0] for w in words if w.startswith("-")]:
+            assert option in usage, f"{path.name}: {command}: {option} is not an option of {subcommand}"
+
+
+def test_examples_cover_the_pr_check_nightly_cost_and_sharded_merge() -> None:
+    texts = {p.name: p.read_text() for p in EXAMPLES}
+    assert "OWNER/promptci@v1" in texts["pr-check.yml"] and "fetch-depth: 0" in texts["pr-check.yml"]
+    assert "promptci cost --check" in texts["nightly.yml"]
+    assert "--shard" in texts["sharded.yml"] and "promptci merge shards/*.json" in texts["sharded.yml"]

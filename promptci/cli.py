@@ -10,7 +10,6 @@ import contextlib
 import math
 import sys
 from collections.abc import Iterator
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -172,10 +172,11 @@ def test_out_of_range_options_exit_2(cli, project, args: tuple[str, str]) -> Non
 
 
 def test_reporters_come_from_one_registry() -> None:
-    assert FORMATS == ("table", "json", "junit", "markdown", "github")
+    assert FORMATS == ("table", "json", "junit", "markdown", "github", "html")
     assert set(REPORTERS) == set(FORMATS)
     assert format_for_suffix(Path("r.json")) == "json" and format_for_suffix(Path("r.XML")) == "junit"
     assert format_for_suffix(Path("r.md")) == "markdown" and format_for_suffix(Path("r.txt")) is None
+    assert format_for_suffix(Path("r.html")) == "html"
 
 
 @pytest.mark.parametrize("amount, shown", [

@@ -1,0 +1,154 @@
+"""A project as it stood at a git revision, read with `git archive` into a temp folder, never touching
+the user's working tree, index, stash or worktree list; and what changed or moved between revisions."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptci.errors import PromptCIError
+
+WORKING_TREE = None  # a side given as None is the project folder itself, uncommitted edits included
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A revision resolved in the repository that holds a project."""
+
+    name: str  # as the user wrote it: "main", "HEAD~2", a sha
+    commit: str  # full sha
+
+
+@dataclass(frozen=True)
+class Rename:
+    old: str  # paths relative to the project folder
+    new: str
+
+
+def _git(cwd: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=not binary, timeout=120)
+    except FileNotFoundError as exc:
+        raise PromptCIError("git is not installed or not on PATH; install git to compare revisions") from exc
+
+
+def _git_out(cwd: Path, *args: str) -> str:
+    done = _git(cwd, *args)
+    if done.returncode != 0:
+        raise PromptCIError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return str(done.stdout)
+
+
+def repository_root(project_dir: Path) -> Path:
+    """The top folder of the git repository holding project_dir."""
+    done = _git(project_dir, "rev-parse", "--show-toplevel")
+    if done.returncode != 0:
+        raise PromptCIError(f"{project_dir} is not inside a git repository: `diff`, `--changed-since` and "
+                            "`bisect` compare git revisions (run `git init` and commit, or use `promptci run`)")
+    return Path(done.stdout.strip())
+
+
+def project_prefix(project_dir: Path) -> str:
+    """The project's folder inside its repository, "" at the top, else "sub/dir/"."""
+    repository_root(project_dir)
+    return _git_out(project_dir, "rev-parse", "--show-prefix").strip()
+
+
+def resolve(project_dir: Path, name: str) -> Revision:
+    """The commit a revision name points to; a clear error when git cannot find it."""
+    if not name or name.startswith("-"):
+        raise PromptCIError(f"{name!r} is not a revision: give a branch, tag or commit such as `main` or `HEAD~1`")
+    repository_root(project_dir)
+    done = _git(project_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{name}^{{commit}}")
+    if done.returncode == 0:
+        return Revision(name=name, commit=done.stdout.strip())
+    if _git_out(project_dir, "rev-parse", "--is-shallow-repository").strip() == "true":
+        raise PromptCIError(f"revision {name!r} is not in this shallow clone: fetch the full history (in GitHub "
+                            "Actions, actions/checkout with `fetch-depth: 0`; locally `git fetch --unshallow`)")
+    raise PromptCIError(f"unknown revision {name!r}: git cannot find it (check the name with `git log --oneline`, "
+                        "or `git fetch` a branch that lives only on the remote)")
+
+
+def has_prompts(project_dir: Path, revision: Revision) -> bool:
+    listed = _git_out(project_dir, "ls-tree", "--name-only", revision.commit, "--", "prompts/")
+    return bool(listed.strip())
+
+
+def extract(project_dir: Path, revision: Revision, destination: Path) -> Path:
+    """Write the project's files at revision into destination; returns the project folder there.
+
+    `git archive` reads objects only: no worktree is registered, no index or stash is touched. Run
+    from the project folder, it archives that subtree with paths relative to it.
+    """
+    if not has_prompts(project_dir, revision):
+        prefix = project_prefix(project_dir)
+        raise PromptCIError(f"no {prefix}prompts/ folder at revision {revision.name!r} ({revision.commit[:12]}): "
+                            "the project did not exist there yet; compare with a later revision")
+    done = _git(project_dir, "archive", "--format=tar", revision.commit, "--", ".", binary=True)
+    if done.returncode != 0:
+        raise PromptCIError(f"git archive {revision.name} failed: {done.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        archive.extractall(destination, filter="data")
+    return destination
+
+
+@contextmanager
+def materialised(project_dir: Path, name: str | None) -> Iterator[Path]:
+    """The project folder as it stood at revision `name`, in a temp folder removed afterwards;
+    name None (the working tree) yields project_dir itself."""
+    if name is WORKING_TREE:
+        yield project_dir
+        return
+    revision = resolve(project_dir, name)
+    with tempfile.TemporaryDirectory(prefix=f"promptci-{revision.commit[:12]}-") as temp:
+        yield extract(project_dir, revision, Path(temp))
+
+
+def _diff_args(project_dir: Path, old: str, new: str | None) -> list[str]:
+    sides = [resolve(project_dir, old).commit]
+    if new is not WORKING_TREE:
+        sides.append(resolve(project_dir, new).commit)
+    return sides
+
+
+def renames(project_dir: Path, old: str, new: str | None = WORKING_TREE) -> tuple[Rename, ...]:
+    """Files git's rename detection pairs between two revisions, relative to the project folder.
+
+    Against the working tree only tracked files are seen: a rename to a file never `git add`ed shows
+    as removed + new.
+    """
+    out = _git_out(project_dir, "diff", "-M", "--name-status", "-z", "--relative",
+                   *_diff_args(project_dir, old, new), "--", ".")
+    fields = out.split("\0")
+    found: list[Rename] = []
+    i = 0
+    while i < len(fields) and fields[i]:
+        status = fields[i]
+        if status.startswith(("R", "C")):
+            if status.startswith("R"):
+                found.append(Rename(old=fields[i + 1], new=fields[i + 2]))
+            i += 3
+        else:
+            i += 2
+    return tuple(found)
+
+
+def changed_files(project_dir: Path, since: str) -> frozenset[str]:
+    """Project files that differ between revision `since` and the working tree (edits, additions,
+    deletions and untracked files), relative to the project folder."""
+    out = _git_out(project_dir, "diff", "--name-only", "-z", "--relative", "--no-renames",
+                   *_diff_args(project_dir, since, WORKING_TREE), "--", ".")
+    untracked = _git_out(project_dir, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
+    return frozenset(p for p in (*out.split("\0"), *untracked.split("\0")) if p)
+
+
+def read_at(project_dir: Path, revision: Revision, path: str) -> str | None:
+    """A project file's text at revision; None when it did not exist there."""
+    done = _git(project_dir, "show", f"{revision.commit}:./{path}")
+    return str(done.stdout) if done.returncode == 0 else None

@@ -1,0 +1,305 @@
+"""Pure Run x Run -> Comparison: cases paired across two runs, what happened to each, and the verdict."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from promptci.comparators.structured import JSONParseError, parse_json
+from promptci.errors import ExitCode
+from promptci.gitrev import Rename
+from promptci.stats import CaseCounts, DropVerdict, drop_verdict
+from promptci.types import CaseResult, Run
+
+Transition = Literal["regressed", "fixed", "new", "removed", "still_failing", "still_passing", "flaky", "error",
+                     "skipped"]
+SideStatus = Literal["passed", "failed", "error", "skipped"]
+PROMPT_DIR = "prompts/"
+PairKey = tuple[str, str, str, str]  # golden file, prompt, case id, model
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One quantity at A and at B; None where unknown (never shown as 0)."""
+
+    before: float | None
+    after: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.before is None or self.after is None else self.after - self.before
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    comparator: str
+    before: float | None  # mean over samples; None when the side had no such score
+    after: float | None
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """One case x model at both sides (all its samples), and what changed."""
+
+    prompt: str  # B's name (A's after a rename), or A's for a removed case
+    case_id: str
+    model: str
+    file: str
+    line: int
+    transition: Transition
+    before: tuple[CaseResult, ...]  # samples, by repeat index
+    after: tuple[CaseResult, ...]
+    scores: tuple[ScoreChange, ...] = ()
+    output_diff: str | None = None  # first sample's output, A -> B
+    cost_usd: Measure = Measure(None, None)
+    tokens: Measure = Measure(None, None)
+    latency_ms: Measure = Measure(None, None)
+    renamed_from: str | None = None  # "file::prompt" at A when a rename paired it
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        """(passes at A, samples at A, passes at B, samples at B) over scored samples."""
+        return (*_passes(self.before), *_passes(self.after))
+
+    @property
+    def is_flaky(self) -> bool:
+        return any(0 < passes < n for passes, n in (_passes(self.before), _passes(self.after)))
+
+
+@dataclass(frozen=True)
+class GroupTotals:
+    """Per prompt x model: cases passing at each side, cost, tokens and mean latency."""
+
+    prompt: str
+    model: str
+    passed: Measure
+    cases: Measure
+    cost_usd: Measure
+    tokens: Measure
+    latency_ms: Measure
+
+
+@dataclass(frozen=True)
+class Comparison:
+    changes: tuple[CaseChange, ...]
+    totals: tuple[GroupTotals, ...]
+    repeated: bool
+    verdict: DropVerdict | None = None  # the family-wise test, when samples were repeated
+    counts: Mapping[str, int] = field(default_factory=dict)  # transition -> cases
+
+    def with_transition(self, *names: Transition) -> list[CaseChange]:
+        return [c for c in self.changes if c.transition in names]
+
+
+def prompt_renames(renames: Iterable[Rename]) -> dict[str, str]:
+    """Prompt names renamed between revisions, from git's file renames: prompts/a.txt -> prompts/b.j2
+    gives {"a": "b"}."""
+    found: dict[str, str] = {}
+    for rename in renames:
+        if rename.old.startswith(PROMPT_DIR) and rename.new.startswith(PROMPT_DIR):
+            found[_prompt_name(rename.old)] = _prompt_name(rename.new)
+    return found
+
+
+def _prompt_name(path: str) -> str:
+    stem = path[len(PROMPT_DIR):]
+    return stem.rsplit(".", 1)[0] if "." in stem.rsplit("/", 1)[-1] else stem
+
+
+def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha: float = 0.05) -> Comparison:
+    """Pair A's and B's results by (golden file, prompt, case id, model), following renamed files and
+    prompts, and say what happened to each case."""
+    renames = tuple(renames)
+    files = {r.old: r.new for r in renames}
+    prompts = prompt_renames(renames)
+    old_samples = _group(before.results, files, prompts)
+    new_samples = _group(after.results, {}, {})
+    repeated = any(len(s) > 1 for s in (*old_samples.values(), *new_samples.values()))
+    keys = list(new_samples) + [k for k in old_samples if k not in new_samples]
+    pairs = [(k, old_samples.get(k, ()), new_samples.get(k, ())) for k in keys]
+    verdict = None
+    if repeated:
+        verdict = drop_verdict([CaseCounts(_label(k), *_passes(a), *_passes(b)) for k, a, b in pairs], alpha)
+    drops = {c.key for c in verdict.cases if c.is_drop} if verdict else set()
+    changes = tuple(_change(k, a, b, repeated, _label(k) in drops) for k, a, b in pairs)
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.transition] = counts.get(change.transition, 0) + 1
+    return Comparison(changes=changes, totals=_totals(changes), repeated=repeated, verdict=verdict, counts=counts)
+
+
+def exit_code_for_comparison(comparison: Comparison) -> ExitCode:
+    """1 when a case passed at A and fails at B (with repeats: when the family-wise test finds a drop),
+    else 3 when errors left B's cases unscored, else 0."""
+    if comparison.verdict is not None:
+        if comparison.verdict.is_drop:
+            return ExitCode.REGRESSION
+    elif comparison.with_transition("regressed"):
+        return ExitCode.REGRESSION
+    if any(r.status == "error" for c in comparison.changes for r in c.after):
+        return ExitCode.NO_VERDICT
+    return ExitCode.OK
+
+
+def _label(key: PairKey) -> str:
+    file, prompt, case_id, model = key
+    return f"{file}::{case_id}[{prompt}, {model}]"
+
+
+def _group(results: Iterable[CaseResult], files: Mapping[str, str],
+           prompts: Mapping[str, str]) -> dict[PairKey, tuple[CaseResult, ...]]:
+    grouped: dict[PairKey, list[CaseResult]] = {}
+    for r in results:
+        key = (files.get(r.file, r.file), prompts.get(r.prompt, r.prompt), r.case_id, r.model)
+        grouped.setdefault(key, []).append(r)
+    return {k: tuple(sorted(v, key=lambda r: r.repeat)) for k, v in grouped.items()}
+
+
+def _passes(samples: Sequence[CaseResult]) -> tuple[int, int]:
+    scored = [r for r in samples if r.status in ("passed", "failed")]
+    return sum(r.status == "passed" for r in scored), len(scored)
+
+
+def side_status(samples: Sequence[CaseResult]) -> SideStatus:
+    """A case's status over its samples: an error anywhere leaves no verdict; passed only if all passed."""
+    statuses = {r.status for r in samples}
+    if "error" in statuses:
+        return "error"
+    if statuses == {"skipped"}:
+        return "skipped"
+    return "passed" if statuses <= {"passed", "skipped"} else "failed"
+
+
+def _transition(before: Sequence[CaseResult], after: Sequence[CaseResult], repeated: bool,
+                is_drop: bool) -> Transition:
+    if not before:
+        return "new"
+    if not after:
+        return "removed"
+    old, new = side_status(before), side_status(after)
+    if "error" in (old, new):
+        return "error"
+    if "skipped" in (old, new):
+        return "skipped"
+    if is_drop:
+        return "regressed"
+    if old == new:
+        return "still_passing" if old == "passed" else "still_failing"
+    if not repeated:
+        return "regressed" if old == "passed" else "fixed"
+    return "fixed" if new == "passed" else "flaky"  # mixed outcomes that the test does not call a drop
+
+
+def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResult, ...], repeated: bool,
+            is_drop: bool) -> CaseChange:
+    file, prompt, case_id, model = key
+    where = after[0] if after else before[0]
+    renamed_from = None
+    if before and (before[0].file != file or before[0].prompt != prompt):
+        renamed_from = f"{before[0].file}::{before[0].prompt}"
+    transition = _transition(before, after, repeated, is_drop)
+    return CaseChange(
+        prompt=prompt, case_id=case_id, model=model, file=where.file, line=where.line, transition=transition,
+        before=before, after=after, scores=_score_changes(before, after),
+        output_diff=output_diff(before[0].output, after[0].output) if before and after else None,
+        cost_usd=Measure(_sum(before, "cost_usd"), _sum(after, "cost_usd")),
+        tokens=Measure(_tokens(before), _tokens(after)),
+        latency_ms=Measure(_mean(before, "latency_ms"), _mean(after, "latency_ms")),
+        renamed_from=renamed_from,
+    )
+
+
+def _score_changes(before: Sequence[CaseResult], after: Sequence[CaseResult]) -> tuple[ScoreChange, ...]:
+    def means(samples: Sequence[CaseResult]) -> dict[str, float]:
+        values: dict[str, list[float]] = {}
+        for r in samples:
+            for s in r.scores:
+                values.setdefault(s.comparator, []).append(s.value)
+        return {name: sum(v) / len(v) for name, v in values.items()}
+
+    old, new = means(before), means(after)
+    names = list(new) + [n for n in old if n not in new]
+    return tuple(ScoreChange(n, old.get(n), new.get(n)) for n in names)
+
+
+def _values(samples: Sequence[CaseResult], name: str) -> list[float] | None:
+    values = [getattr(r, name) for r in samples]
+    return None if not values or any(v is None for v in values) else values
+
+
+def _sum(samples: Sequence[CaseResult], name: str) -> float | None:
+    values = _values(samples, name)
+    return None if values is None else float(sum(values))
+
+
+def _mean(samples: Sequence[CaseResult], name: str) -> float | None:
+    values = _values(samples, name)
+    return None if values is None else sum(values) / len(values)
+
+
+def _tokens(samples: Sequence[CaseResult]) -> float | None:
+    inputs, outputs = _sum(samples, "input_tokens"), _sum(samples, "output_tokens")
+    return None if inputs is None or outputs is None else inputs + outputs
+
+
+def _totals(changes: Sequence[CaseChange]) -> tuple[GroupTotals, ...]:
+    groups: dict[tuple[str, str], list[CaseChange]] = {}
+    for change in changes:
+        groups.setdefault((change.prompt, change.model), []).append(change)
+    return tuple(_group_totals(prompt, model, group) for (prompt, model), group in groups.items())
+
+
+def _group_totals(prompt: str, model: str, group: Sequence[CaseChange]) -> GroupTotals:
+    def side(pick: str) -> tuple[float, float, float | None, float | None, float | None]:
+        present = [getattr(c, pick) for c in group if getattr(c, pick)]
+        passed = sum(side_status(s) == "passed" for s in present)
+        samples = [r for s in present for r in s]
+        return passed, len(present), _sum(samples, "cost_usd"), _tokens(samples), _mean(samples, "latency_ms")
+
+    a, b = side("before"), side("after")
+    return GroupTotals(prompt, model, *(Measure(x, y) for x, y in zip(a, b, strict=True)))
+
+
+_WORDS = re.compile(r"\s+|[^\s]+")
+
+
+def output_diff(before: str | None, after: str | None) -> str | None:
+    """What changed in the output: a DeepDiff when both sides are JSON documents, else a word diff in
+    git's `[-old-]{+new+}` form; None when nothing changed."""
+    if before == after:
+        return None
+    old_json, new_json = _as_json(before), _as_json(after)
+    if old_json is not None and new_json is not None:
+        from deepdiff import DeepDiff  # about 200 ms to import: only when a diff needs it
+
+        found = DeepDiff(old_json, new_json, verbose_level=2)
+        return found.pretty() if found else "same JSON value, different text"
+    return word_diff(before or "", after or "")
+
+
+def _as_json(text: str | None) -> Any:
+    """A JSON object or array parsed from the output; None for anything else."""
+    if text is None:
+        return None
+    try:
+        value = parse_json(text)
+    except JSONParseError:
+        return None
+    return value if isinstance(value, (dict, list)) else None
+
+
+def word_diff(before: str, after: str) -> str:
+    old, new = _WORDS.findall(before), _WORDS.findall(after)
+    parts: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append("".join(old[i1:i2]))
+            continue
+        if i2 > i1:
+            parts.append(f"[-{''.join(old[i1:i2])}-]")
+        if j2 > j1:
+            parts.append(f"{{+{''.join(new[j1:j2])}+}}")
+    return "".join(parts)

@@ -1,0 +1,225 @@
+"""`--changed-since REV`: which cases a change since a revision can affect, and why each prompt was picked.
+
+A case is affected when its prompt file or any template it includes, extends or imports (transitively)
+changed; when its own YAML subtree or its golden file's shared keys changed; when a file its comparators
+name (a schema, a checks.py) or Python code behind a `python` comparator or provider changed; or when
+promptci.yaml changed in a key that changes answers or scores (then every case is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptci import gitrev
+from promptci.errors import ConfigError
+from promptci.loading.yamlfile import parse_yaml, to_plain
+from promptci.types import Case, ComparatorSpec, Prompt, Suite, canonical_json
+
+CONFIG_FILE = "promptci.yaml"
+# Keys of promptci.yaml that change neither a request nor a score: a change there selects nothing.
+CONFIG_KEYS_WITHOUT_EFFECT = frozenset({"concurrency", "timeout_s", "retries", "budgets", "gate", "pricing"})
+GOLDEN_FILE_KEYS = ("prompt", "comparators")  # shared by every case of the file
+PYTHON_COMPARATORS = frozenset({"python"})
+
+ReadOld = Callable[[str], "str | None"]  # project-relative path -> its text at the revision, None if absent
+ReadNow = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class ChangeSelection:
+    """The affected cases (by Case.key) and, per prompt, why it was selected."""
+
+    case_keys: frozenset[str]
+    reasons: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    everything: str | None = None  # why every case is affected, when one change touches all
+
+    def selects(self, case: Case) -> bool:
+        return self.everything is not None or case.key in self.case_keys
+
+    def apply(self, suite: Suite) -> Suite:
+        cases = tuple(c for c in suite.cases if self.selects(c))
+        used = {c.prompt for c in cases}
+        return Suite(prompts={n: p for n, p in suite.prompts.items() if n in used}, cases=cases,
+                     problems=suite.problems)
+
+
+def changed_since(root: Path, since: str, suite: Suite, models: Sequence[str]) -> ChangeSelection:
+    """The cases of suite (loaded from root's working tree) that changes since revision `since` affect."""
+    revision = gitrev.resolve(root, since)
+    changed = gitrev.changed_files(root, since)
+    return select_changed(suite, changed, lambda path: gitrev.read_at(root, revision, path),
+                          lambda path: _read_now(root, path), models)
+
+
+def _read_now(root: Path, path: str) -> str | None:
+    try:
+        return (root / path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def select_changed(suite: Suite, changed: Iterable[str], read_old: ReadOld, read_now: ReadNow,
+                   models: Sequence[str]) -> ChangeSelection:
+    """Pure core of changed_since: `changed` holds project-relative paths that differ."""
+    changed = frozenset(changed)
+    if CONFIG_FILE in changed:
+        config_keys = changed_config_keys(read_old(CONFIG_FILE), read_now(CONFIG_FILE))
+        if config_keys:
+            return ChangeSelection(frozenset(), everything=f"{CONFIG_FILE} changed: {', '.join(sorted(config_keys))}")
+    python_changed = sorted(p for p in changed if p.endswith(".py"))
+    if python_changed and any(m.startswith("python:") for m in models):
+        return ChangeSelection(frozenset(), everything=f"Python code behind a python: provider changed: "
+                                                       f"{', '.join(python_changed)}")
+    reasons: dict[str, list[str]] = {}
+    keys: set[str] = set()
+
+    def pick(case: Case, reason: str) -> None:
+        keys.add(case.key)
+        if reason not in reasons.setdefault(case.prompt, []):
+            reasons[case.prompt].append(reason)
+
+    prompt_reasons = {name: _prompt_reasons(p, changed, read_now, python_changed)
+                      for name, p in suite.prompts.items()}
+    golden_changes = {f: _changed_case_ids(f, read_old(f), read_now(f)) for f in _golden_files(suite, changed)}
+    for case in suite.cases:
+        for reason in prompt_reasons.get(case.prompt, ()):
+            pick(case, reason)
+        ids = golden_changes.get(case.location.file)
+        if ids is not None and (ids is ALL or case.id in ids):
+            pick(case, f"{case.location.file}: case {case.id!r} changed" if ids is not ALL
+                 else f"{case.location.file} changed in keys shared by its cases")
+        for reason in _comparator_reasons(case.comparators, changed, python_changed):
+            pick(case, f"case {case.id!r}: {reason}")
+    return ChangeSelection(frozenset(keys), {p: tuple(r) for p, r in reasons.items()})
+
+
+def changed_config_keys(old: str | None, new: str | None) -> set[str]:
+    """Top-level keys of promptci.yaml whose value changed, leaving out those without effect on results."""
+    before, after = _top_level(old), _top_level(new)
+    if before is None or after is None:
+        return {"(the whole file)"}
+    differing = {k for k in before.keys() | after.keys()
+                 if canonical_json(before.get(k)) != canonical_json(after.get(k))}
+    return differing - CONFIG_KEYS_WITHOUT_EFFECT
+
+
+def _top_level(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return {}
+    try:
+        data = to_plain(parse_yaml(text, CONFIG_FILE))
+    except ConfigError:
+        return None
+    return data if isinstance(data, dict) else ({} if data is None else None)
+
+
+def _prompt_reasons(prompt: Prompt, changed: frozenset[str], read_now: ReadNow,
+                    python_changed: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    if prompt.path in changed:
+        found.append(f"{prompt.path} changed")
+    for template, is_dynamic in referenced_templates(prompt, read_now):
+        if is_dynamic:
+            if any(p.startswith("prompts/") and p != prompt.path for p in changed):
+                found.append(f"{prompt.path} includes a template chosen at render time, and prompts/ changed")
+        elif f"prompts/{template}" in changed:
+            found.append(f"{prompt.path} uses prompts/{template}, which changed")
+    if prompt.model and prompt.model.startswith("python:") and python_changed:
+        found.append(f"Python code behind {prompt.model} changed")
+    return found
+
+
+def referenced_templates(prompt: Prompt, read_now: ReadNow) -> list[tuple[str, bool]]:
+    """Templates a prompt includes, extends or imports, transitively, as (name under prompts/, False);
+    a name computed at render time gives ("", True)."""
+    from jinja2 import Environment, meta
+    from jinja2 import TemplateError as JinjaTemplateError
+
+    env = Environment()
+    found: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    pending = [m.content for m in prompt.messages]
+    while pending:
+        try:
+            tree = env.parse(pending.pop())
+        except JinjaTemplateError:
+            continue  # the run reports the syntax error; here it can only add nothing
+        for name in meta.find_referenced_templates(tree):
+            if name is None:
+                found.append(("", True))
+            elif name not in seen:
+                seen.add(name)
+                found.append((name, False))
+                source = read_now(f"prompts/{name}")
+                if source is not None:
+                    pending.append(source)
+    return found
+
+
+class _All(frozenset):  # marker: every case of the file
+    pass
+
+
+ALL: frozenset[str] = _All()
+
+
+def _golden_files(suite: Suite, changed: frozenset[str]) -> set[str]:
+    return {c.location.file for c in suite.cases if c.location.file in changed}
+
+
+def _changed_case_ids(path: str, old: str | None, new: str | None) -> frozenset[str]:
+    """Ids of cases whose YAML subtree differs (ALL when the file's shared keys differ or it was new)."""
+    before, after = _golden_doc(path, old), _golden_doc(path, new)
+    if before is None or after is None:
+        return ALL
+    if any(canonical_json(before.get(k)) != canonical_json(after.get(k)) for k in GOLDEN_FILE_KEYS):
+        return ALL
+    old_cases, new_cases = _cases_by_id(before), _cases_by_id(after)
+    return frozenset(i for i, item in new_cases.items()
+                     if i not in old_cases or canonical_json(old_cases[i]) != canonical_json(item))
+
+
+def _golden_doc(path: str, text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        data = to_plain(parse_yaml(text, path))
+    except ConfigError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _cases_by_id(doc: Mapping[str, Any]) -> dict[str, Any]:
+    cases = doc.get("cases")
+    if not isinstance(cases, list):
+        return {}
+    return {str(item.get("id", index) if isinstance(item, dict) else index): item
+            for index, item in enumerate(cases)}
+
+
+def _comparator_reasons(specs: Sequence[ComparatorSpec], changed: frozenset[str],
+                        python_changed: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    for spec in specs:
+        for path in _named_files(spec.options):
+            if path in changed:
+                found.append(f"{spec.type} comparator's {path} changed")
+        if spec.type in PYTHON_COMPARATORS and python_changed and not found:
+            found.append(f"{spec.type} comparator: Python code changed ({', '.join(python_changed)})")
+    return found
+
+
+def _named_files(options: Any) -> set[str]:
+    """Every string in a comparator's options that could name a project file ("schemas/x.json",
+    "checks.py:fn" -> "checks.py")."""
+    if isinstance(options, Mapping):
+        return set().union(*(_named_files(v) for v in options.values())) if options else set()
+    if isinstance(options, (list, tuple)):
+        return set().union(*(_named_files(v) for v in options)) if options else set()
+    if isinstance(options, str) and "\n" not in options and len(options) < 300:
+        path = options.split(":", 1)[0] if ".py:" in options else options
+        return {path.removeprefix("./")}
+    return set()

@@ -1,0 +1,137 @@
+"""changes: `--changed-since REV` picks exactly the affected cases, in a real git repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gitrepo import commit, git, new_repo, snapshot, write
+
+from promptci.changes import ChangeSelection, changed_config_keys, changed_since
+from promptci.config import load_settings
+from promptci.loading.suite import load_suite
+
+FILES = {
+    "promptci.yaml": "models: [echo]\nconcurrency: 4\n",
+    "prompts/ask.txt": "{% include '_partials/header.j2' %}\nQ: {{ q }}\n",
+    "prompts/_partials/header.j2": "{% include '_partials/tone.j2' %} Answer briefly.",
+    "prompts/_partials/tone.j2": "Be kind.",
+    "prompts/other.txt": "Say {{ word }}\n",
+    "prompts/shaped.txt": "{{ q }}\n",
+    "schemas/answer.json": '{"type": "object"}\n',
+    "checks.py": "def polite(output):\n    return 'please' in output\n",
+    "goldens/ask.yaml": "cases:\n  - id: a\n    input: {q: one}\n  - id: b\n    input: {q: two}\n"
+                        "comparators: [{type: regex, pattern: '.'}]\n",
+    "goldens/other.yaml": (
+        "# greetings, kept short\n"
+        "comparators: [{type: regex, pattern: '.'}]\n"
+        "cases:\n"
+        "  - id: x\n    input: {word: hi}\n"
+        "  - id: y  # the second\n    input: {word: yo}\n"
+        "  - id: z\n    input: {word: hey}\n"
+        "    comparators: ['checks.py:polite']\n"
+    ),
+    "goldens/shaped.yaml": "cases:\n  - id: s\n    input: {q: one}\n"
+                           "    comparators: [{type: json_schema, schema: schemas/answer.json}]\n"
+                           "  - id: t\n    input: {q: two}\n    comparators: [{type: regex, pattern: '.'}]\n",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = new_repo(tmp_path / "repo")
+    commit(root, FILES, "base")
+    return root
+
+
+def select(root: Path, since: str = "HEAD") -> ChangeSelection:
+    settings = load_settings(root)
+    suite = load_suite(settings)
+    return changed_since(root, since, suite, settings.models)
+
+
+def chosen(root: Path, since: str = "HEAD") -> set[str]:
+    settings = load_settings(root)
+    suite = load_suite(settings)
+    selection = changed_since(root, since, suite, settings.models)
+    return {c.key for c in selection.apply(suite).cases}
+
+
+def test_nothing_changed_selects_nothing(repo: Path) -> None:
+    assert chosen(repo) == set()
+
+
+def test_a_partial_two_includes_deep_selects_its_prompt(repo: Path) -> None:
+    before = snapshot(repo)
+    write(repo, {"prompts/_partials/tone.j2": "Be very kind."})
+    assert chosen(repo) == {"goldens/ask.yaml::a", "goldens/ask.yaml::b"}
+    reasons = select(repo).reasons["ask"]
+    assert reasons == ("prompts/ask.txt uses prompts/_partials/tone.j2, which changed",)
+    write(repo, {"prompts/_partials/tone.j2": FILES["prompts/_partials/tone.j2"]})
+    assert snapshot(repo) == before
+
+
+def test_a_committed_prompt_edit_since_an_older_revision(repo: Path) -> None:
+    commit(repo, {"prompts/other.txt": "Please say {{ word }}\n"}, "edit other")
+    assert chosen(repo, "HEAD~1") == {"goldens/other.yaml::x", "goldens/other.yaml::y", "goldens/other.yaml::z"}
+    assert chosen(repo, "HEAD") == set()
+
+
+def test_one_golden_case_edit_selects_that_case_only(repo: Path) -> None:
+    text = FILES["goldens/other.yaml"].replace("{word: yo}", "{word: yoo}").replace("kept short", "short")
+    write(repo, {"goldens/other.yaml": text})
+    assert chosen(repo) == {"goldens/other.yaml::y"}
+    assert select(repo).reasons == {"other": ("goldens/other.yaml: case 'y' changed",)}
+
+
+def test_a_comment_or_blank_line_selects_nothing(repo: Path) -> None:
+    write(repo, {"goldens/other.yaml": "\n" + FILES["goldens/other.yaml"].replace("the second", "2nd")})
+    assert chosen(repo) == set()
+
+
+def test_a_new_case_and_shared_keys(repo: Path) -> None:
+    write(repo, {"goldens/ask.yaml": FILES["goldens/ask.yaml"].replace(
+        "comparators:", "  - id: c\n    input: {q: three}\ncomparators:")})
+    assert chosen(repo) == {"goldens/ask.yaml::c"}
+    write(repo, {"goldens/ask.yaml": FILES["goldens/ask.yaml"].replace("'.'", "'..'")})
+    assert chosen(repo) == {"goldens/ask.yaml::a", "goldens/ask.yaml::b"}
+
+
+def test_a_new_golden_file_is_all_new(repo: Path) -> None:
+    write(repo, {"goldens/more.yaml": "prompt: other\ncases:\n  - id: m\n    input: {word: m}\n"
+                                      "comparators: [{type: regex, pattern: '.'}]\n"})
+    assert chosen(repo) == {"goldens/more.yaml::m"}
+
+
+def test_schema_and_python_comparator_files(repo: Path) -> None:
+    write(repo, {"schemas/answer.json": '{"type": "array"}\n'})
+    assert chosen(repo) == {"goldens/shaped.yaml::s"}
+    git(repo, "checkout", "--", "schemas/answer.json")
+    write(repo, {"checks.py": "def polite(output):\n    return 'thanks' in output\n"})
+    assert chosen(repo) == {"goldens/other.yaml::z"}
+    assert select(repo).reasons["other"] == ("case 'z': python comparator's checks.py changed",)
+
+
+def test_python_provider_code_selects_everything(repo: Path) -> None:
+    write(repo, {"promptci.yaml": "models: ['python:app:answer']\n", "app.py": "def answer(m, p):\n    return 'x'\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "python provider")
+    write(repo, {"app.py": "def answer(m, p):\n    return 'y'\n"})
+    selection = select(repo)
+    assert selection.everything is not None and "app.py" in selection.everything
+    assert len(chosen(repo)) == 7
+
+
+def test_config_keys(repo: Path) -> None:
+    write(repo, {"promptci.yaml": "models: [echo]\nconcurrency: 2\nbudgets: {run_usd: 1}\n"})
+    assert chosen(repo) == set()
+    write(repo, {"promptci.yaml": "models: [echo, 'openai:gpt-4o-mini']\nconcurrency: 2\n"})
+    selection = select(repo)
+    assert selection.everything == "promptci.yaml changed: models"
+    assert len(chosen(repo)) == 7
+
+
+def test_changed_config_keys_edges() -> None:
+    assert changed_config_keys(None, "models: [echo]\n") == {"models"}
+    assert changed_config_keys("models: [", "models: [echo]\n") == {"(the whole file)"}
+    assert changed_config_keys("retries: 2\n", "retries: 3\n") == set()

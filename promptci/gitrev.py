@@ -94,7 +94,10 @@ def extract(project_dir: Path, revision: Revision, destination: Path) -> Path:
     if done.returncode != 0:
         raise PromptCIError(f"git archive {revision.name} failed: {done.stderr.decode(errors='replace').strip()}")
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(destination, filter="data")
+        if hasattr(tarfile, "data_filter"):  # 3.10.12+: refuse links and paths leading out of destination
+            archive.extractall(destination, filter="data")
+        else:
+            archive.extractall(destination)  # older Pythons: a git archive of the user's own repository
     return destination
 
 

@@ -1,0 +1,277 @@
+"""`promptci accept`: a stored run's outputs written into `expected` of the selected failing cases.
+
+The golden file is edited in place by splicing: ruamel.yaml's composer gives each value's exact span and
+ruamel renders the new value, so every byte outside the changed values (comments, key order, quoting,
+blank lines, indentation) stays as it was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptci.comparators.structured import JSONParseError, parse_json
+from promptci.errors import ConfigError, PromptCIError
+from promptci.loading.yamlfile import parse_yaml, resolve_inside, to_plain
+from promptci.selection import compile_expression
+from promptci.types import Case, CaseResult, Location, Run
+
+EXPECTED = "expected"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    file: str
+    case_id: str
+    value: Any  # what `expected` now holds
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    accepted: tuple[Accepted, ...]
+    diff: str  # unified diff of every golden file changed
+    notes: tuple[str, ...] = ()  # cases that could not be written, and why
+
+
+@dataclass(frozen=True)
+class _Edit:
+    start: int
+    end: int
+    text: str
+
+
+def accept_run(root: Path, run: Run, *, paths: Sequence[str] = (), keyword: str | None = None,
+               json_prompts: Collection[str] = (), force: bool = False, write: bool = True) -> AcceptResult:
+    """Write the outputs of run's failing cases (under paths, matching -k keyword) into their goldens."""
+    check_acceptable(run, force)
+    chosen = _choose_outputs(select_failing(run, paths, keyword), run.models, force)
+    by_file: dict[str, list[tuple[str, Any]]] = {}
+    for (file, case_id), result in chosen.items():
+        by_file.setdefault(file, []).append((case_id, _expected_value(result, result.prompt in json_prompts)))
+    accepted: list[Accepted] = []
+    notes: list[str] = []
+    diffs: list[str] = []
+    for file in sorted(by_file):
+        path = resolve_inside(root, file, Location(file))
+        before = path.read_text(encoding="utf-8")
+        after, done, missing = set_expected(before, file, by_file[file])
+        notes += [f"{file}: no case {case_id!r} any more (edited since the run?); not changed" for case_id in missing]
+        accepted += [Accepted(file, case_id, value) for case_id, value in done]
+        if after != before:
+            diffs.append("".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                                      fromfile=f"a/{file}", tofile=f"b/{file}")))
+            if write:
+                path.write_text(after, encoding="utf-8")
+    return AcceptResult(tuple(accepted), "".join(diffs), tuple(notes))
+
+
+def check_acceptable(run: Run, force: bool) -> None:
+    """A run with errors or cut short may hold partial outputs: refuse it unless forced."""
+    if force:
+        return
+    errors = sum(r.status == "error" for r in run.results)
+    if errors:
+        raise PromptCIError(f"run {run.run_id} has {errors} result(s) with errors: its outputs are incomplete; "
+                            "run the suite again, or accept anyway with --force")
+    if run.interrupted:
+        raise PromptCIError(f"run {run.run_id} was interrupted: run the suite again, or accept anyway with --force")
+
+
+def select_failing(run: Run, paths: Sequence[str], keyword: str | None) -> list[CaseResult]:
+    """The failed results under paths (golden files or folders, relative to the root) matching -k."""
+    matcher = compile_expression(keyword) if keyword else None
+    prefixes = [p.strip("/") for p in paths]
+    chosen = []
+    for r in run.results:
+        if r.status != "failed":
+            continue
+        if prefixes and not any(r.file == p or r.file.startswith(p + "/") for p in prefixes):
+            continue
+        as_case = Case(id=r.case_id, prompt=r.prompt, location=Location(r.file, r.line), input={}, tags=r.tags)
+        if matcher is None or matcher(as_case):
+            chosen.append(r)
+    return chosen
+
+
+def _choose_outputs(results: Sequence[CaseResult], models: Sequence[str],
+                    force: bool) -> dict[tuple[str, str], CaseResult]:
+    """One result per case; refuses a case whose repeats or models gave different outputs unless forced
+    (then the first model's first sample wins)."""
+    order = {m: i for i, m in enumerate(models)}
+    grouped: dict[tuple[str, str], list[CaseResult]] = {}
+    for r in results:
+        if r.output is not None:
+            grouped.setdefault((r.file, r.case_id), []).append(r)
+    chosen: dict[tuple[str, str], CaseResult] = {}
+    for key, group in grouped.items():
+        group.sort(key=lambda r: (order.get(r.model, len(order)), r.repeat))
+        if len({r.output for r in group}) > 1 and not force:
+            raise PromptCIError(f"{key[0]}: case {key[1]!r} has {len(group)} outputs that disagree (repeats or "
+                                "models): accepting one would hide the rest; narrow with -k, or --force to take "
+                                f"the first ({group[0].model}, sample {group[0].repeat})")
+        chosen[key] = group[0]
+    return chosen
+
+
+def _expected_value(result: CaseResult, is_json_prompt: bool) -> Any:
+    text = result.output or ""
+    if is_json_prompt:
+        try:
+            return parse_json(text)
+        except JSONParseError:
+            return text  # not JSON: kept as text so the failing comparator still explains why
+    return text
+
+
+def set_expected(text: str, file: str, values: Sequence[tuple[str, Any]]
+                 ) -> tuple[str, list[tuple[str, Any]], list[str]]:
+    """The golden text with `expected` of each (case id, value) replaced or added; returns the new text,
+    the cases done and the ids not found."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    root = YAML().compose(text)
+    cases_node = None
+    if isinstance(root, MappingNode):
+        cases_node = next((v for k, v in root.value if k.value == "cases"), None)
+    items = cases_node.value if isinstance(cases_node, SequenceNode) else []
+    by_id = {_case_id(item, index): item for index, item in enumerate(items) if isinstance(item, MappingNode)}
+    edits: list[_Edit] = []
+    done: list[tuple[str, Any]] = []
+    missing: list[str] = []
+    for case_id, value in values:
+        item = by_id.get(case_id)
+        if item is None:
+            missing.append(case_id)
+            continue
+        edits.append(_edit_for(text, item, value))
+        done.append((case_id, value))
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+        text = text[:edit.start] + edit.text + text[edit.end:]
+    _check_written(text, file, done)
+    return text, done, missing
+
+
+def _case_id(item: Any, index: int) -> str:
+    for key, value in item.value:
+        if key.value == "id" and hasattr(value, "value") and isinstance(value.value, str):
+            return str(value.value)
+    return str(index)
+
+
+def _edit_for(text: str, item: Any, value: Any) -> _Edit:
+    pair = next(((k, v) for k, v in item.value if k.value == EXPECTED), None)
+    if item.flow_style:
+        flow = json.dumps(value, ensure_ascii=False)
+        if pair is None:
+            close = item.end_mark.index - 1  # the mapping's "}"
+            return _Edit(close, close, f", {EXPECTED}: {flow}")
+        return _Edit(pair[1].start_mark.index, pair[1].end_mark.index, flow)
+    if pair is None:
+        last_key, last_value = item.value[-1]
+        column = item.value[0][0].start_mark.column
+        end = _content_end(text, last_key.end_mark.index, last_value.end_mark.index, column)
+        return _Edit(end, end, "\n" + " " * column + EXPECTED + _render(value, None, column))
+    key, old = pair
+    column = key.start_mark.column
+    end = _content_end(text, key.end_mark.index, old.end_mark.index, column)
+    return _keep_trailing_comment(text, _Edit(key.end_mark.index, end, _render(value, getattr(old, "style", None),
+                                                                                column)))
+
+
+def _keep_trailing_comment(text: str, edit: _Edit) -> _Edit:
+    """A comment after a one-line value moves up beside the header of a block value (`expected: |  # note`),
+    where YAML keeps it a comment; left where it was, it would become part of the block's text."""
+    line_end = text.find("\n", edit.end)
+    line_end = len(text) if line_end < 0 else line_end
+    rest = text[edit.end:line_end]
+    if "\n" not in edit.text or not rest.strip():
+        return edit
+    first, others = edit.text.split("\n", 1)
+    return _Edit(edit.start, line_end, f"{first}{rest}\n{others}")
+
+
+def _content_end(text: str, start: int, end: int, column: int) -> int:
+    """Where a value really ends: a block node's span runs on over the blank lines and the comments
+    that follow it, which belong to what comes next."""
+    lines = text[start:end].splitlines(keepends=True)
+    while len(lines) > 1:
+        last = lines[-1]
+        stripped = last.strip()
+        indent = len(last) - len(last.lstrip(" "))
+        if stripped and not (stripped.startswith("#") and indent <= column):
+            break
+        lines.pop()
+    kept = "".join(lines)
+    return start + len(kept.rstrip("\n") if kept.endswith("\n") else kept)
+
+
+def _render(value: Any, old_style: str | None, column: int) -> str:
+    """`: VALUE` as ruamel writes it under a key at `column`, keeping the old value's quoting style."""
+    from ruamel.yaml.scalarstring import (
+        DoubleQuotedScalarString,
+        FoldedScalarString,
+        LiteralScalarString,
+        SingleQuotedScalarString,
+    )
+
+    styled = value
+    if isinstance(value, str):
+        if "\n" in value or old_style in ("|", ">"):
+            styled = FoldedScalarString(value) if old_style == ">" and "\n" not in value else LiteralScalarString(value)
+        elif old_style == "'":
+            styled = SingleQuotedScalarString(value)
+        elif old_style == '"':
+            styled = DoubleQuotedScalarString(value)
+    rendered = _indent(_dump(styled), column)
+    if isinstance(value, str) and not _reads_back(rendered, value, column):
+        # ruamel writes YAML 1.2, where `yes` is a string, which a YAML 1.1 reader takes for a bool; and
+        # a block with kept trailing blank lines ends in a document marker: one quoted line is always safe
+        rendered = _dump(DoubleQuotedScalarString(value))
+    return rendered
+
+
+def _indent(rendered: str, column: int) -> str:
+    return "\n".join(line if not line or index == 0 else " " * column + line
+                     for index, line in enumerate(rendered.split("\n")))
+
+
+def _dump(value: Any) -> str:
+    from ruamel.yaml import YAML
+
+    writer = YAML()
+    writer.default_flow_style = False
+    writer.width = 4096  # never fold a long line the user did not fold
+    writer.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    writer.dump({EXPECTED: value}, out)
+    rendered = out.getvalue()[len(EXPECTED):]
+    return rendered[:-1] if rendered.endswith("\n") else rendered
+
+
+def _reads_back(rendered: str, value: Any, column: int) -> bool:
+    """Whether `rendered`, under a key at `column` with a sibling key after it, reads back as value."""
+    pad = " " * column
+    probe = (f"x:\n{pad}{EXPECTED}{rendered}\n{pad}after: 1\n" if column
+             else f"{EXPECTED}{rendered}\nafter: 1\n")
+    try:
+        data = to_plain(parse_yaml(probe, "<accept>"))
+    except ConfigError:
+        return False
+    found = data["x"] if column else data
+    return isinstance(found, dict) and found.get(EXPECTED) == value and found.get("after") == 1
+
+
+def _check_written(text: str, file: str, done: Sequence[tuple[str, Any]]) -> None:
+    """Read back what was written: a splice that changed the meaning is a bug, never written to disk."""
+    data = to_plain(parse_yaml(text, file))
+    items = data.get("cases", []) if isinstance(data, dict) else []
+    cases = {str(c.get("id", i)): c for i, c in enumerate(items) if isinstance(c, dict)}
+    for case_id, value in done:
+        if cases.get(case_id, {}).get(EXPECTED) != value:
+            raise RuntimeError(f"accept: {file} case {case_id!r} did not read back as written; nothing was saved")

@@ -275,3 +275,24 @@ def _check_written(text: str, file: str, done: Sequence[tuple[str, Any]]) -> Non
     for case_id, value in done:
         if cases.get(case_id, {}).get(EXPECTED) != value:
             raise RuntimeError(f"accept: {file} case {case_id!r} did not read back as written; nothing was saved")
+
+
+def accept(root: Path | None, run_ref: str = "last", *, paths: Sequence[Path] = (), keyword: str | None = None,
+           force: bool = False, write: bool = True) -> AcceptResult:
+    """`promptci accept`: the stored run (the last one by default) accepted into the project's goldens."""
+    from promptci.history import show_run
+    from promptci.loading.prompts import scan_prompts
+    from promptci.loading.yamlfile import relative_to
+    from promptci.planning import resolve_root
+
+    project = resolve_root(root)
+    run = show_run(project, run_ref)
+    relative: list[str] = []
+    for path in paths:
+        inside = relative_to(path if path.is_absolute() else Path.cwd() / path, project)
+        if inside is None:
+            raise PromptCIError(f"{path} is outside the project {project}: give golden files or folders inside it")
+        relative.append(inside.as_posix())
+    json_prompts = {name for name, prompt in scan_prompts(project).prompts.items() if prompt.output == "json"}
+    return accept_run(project, run, paths=relative, keyword=keyword, json_prompts=json_prompts, force=force,
+                      write=write)

@@ -498,5 +498,31 @@ def main() -> None:
         gc.freeze()  # the interpreter's last collection would walk every SDK object for nothing
 
 
+
+@app.command()
+def accept(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Golden files or folders (default: all).")] = None,
+    keyword: Annotated[str | None, typer.Option("-k", help="Select cases by id, tag or prompt.")] = None,
+    run_id: Annotated[str, typer.Option("--run", help="The stored run to accept (default: the last).")] = "last",
+    force: Annotated[bool, typer.Option("--force", help="Accept a run with errors or disagreeing samples.")] = False,
+    root: RootOption = None,
+) -> None:
+    """Write a run's outputs into `expected` of its failing cases, keeping comments and order; prints the diff."""
+    from promptci import accept as accepting
+    from promptci.reporting.stats import plural, printable
+
+    try:
+        result = accepting.accept(root, run_id, paths=tuple(paths or ()), keyword=keyword, force=force)
+    except PromptCIError as error:
+        fail(error)
+    if result.diff:
+        typer.echo(printable(result.diff), nl=False)
+    for note in result.notes:
+        typer.echo(f"note: {printable(note)}", err=True)
+    files = len({a.file for a in result.accepted})
+    typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}"
+               if result.accepted else "nothing to accept: no failing case matched", err=True)
+
+
 if __name__ == "__main__":
     main()

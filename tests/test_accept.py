@@ -167,3 +167,31 @@ def test_awkward_values_read_back_exactly(value: Any) -> None:
     text, done, _ = set_expected(GOLDEN, "goldens/greet.yaml", [("eve", value), ("ada", value), ("cy", value)])
     assert [d[0] for d in done] == ["eve", "ada", "cy"]  # set_expected reads its work back and raises otherwise
     assert text.endswith("# the end\n") and "# keep this comment" in text
+
+
+def test_cli_accept_after_a_real_run_then_the_run_passes(project: Any, cli: Any) -> None:
+    root = project({"promptci.yaml": "models: [echo]\n", "prompts/greet.txt": "Hello {{ name }}!\n",
+                    "goldens/greet.yaml": "cases:\n  # who\n  - id: ada  # keep\n    input: {name: Ada}\n"
+                                          "    expected: Hi Ada\n  - id: bob\n    input: {name: Bob}\n"
+                                          "    expected: Hello Bob!\n    tags: [smoke]\n"})
+    first = cli("run", "--root", root)
+    assert first.exit_code == 1, first.output
+    accepted = cli("accept", "--root", root)
+    assert accepted.exit_code == 0, accepted.output
+    # echo keeps the template's trailing newline; a `|` block holds exactly that text
+    assert "-    expected: Hi Ada\n+    expected: |\n+      Hello Ada!\n" in accepted.stdout
+    assert "accepted 1 case in 1 file" in accepted.stderr
+    assert (root / "goldens/greet.yaml").read_text() == (
+        "cases:\n  # who\n  - id: ada  # keep\n    input: {name: Ada}\n    expected: |\n      Hello Ada!\n"
+        "  - id: bob\n    input: {name: Bob}\n    expected: Hello Bob!\n    tags: [smoke]\n")
+    assert cli("run", "--root", root).exit_code == 0
+    again = cli("accept", "--root", root)
+    assert again.exit_code == 0 and "nothing to accept" in again.stderr
+
+
+def test_cli_accept_refusals_exit_2(project: Any, cli: Any) -> None:
+    root = project(with_greet=True)
+    missing = cli("accept", "--root", root)
+    assert missing.exit_code == 2 and "no runs stored yet" in missing.stderr
+    outside = cli("accept", "/elsewhere", "--root", root)
+    assert outside.exit_code == 2

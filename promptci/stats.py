@@ -1,5 +1,5 @@
-"""Exact statistics for repeated samples: Wilson intervals, one-sided Fisher tests for a drop, Holm's
-step-down correction and a stratified suite-level test, combined into one family-wise gate.
+"""Exact statistics for repeated samples: Wilson intervals, one-sided Fisher and Boschloo tests for a drop,
+Holm's step-down correction and a stratified suite-level test, combined into one family-wise gate.
 
 Pure standard library (integer arithmetic where it can be exact): scipy is only the tests' oracle.
 """
@@ -7,13 +7,13 @@ Pure standard library (integer arithmetic where it can be exact): scipy is only 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
 
 SUITE_WEIGHT = 0.5  # share of alpha spent on the suite test; the cases share the rest
-METHOD = ("one-sided Fisher exact test per case and a one-sided Cochran-Mantel-Haenszel test with continuity "
+METHOD = ("one-sided Boschloo exact test per case and a one-sided Cochran-Mantel-Haenszel test with continuity "
           "correction over all cases, in one weighted Holm step-down family (suite weight 1/2, each case "
           "1/(2m)) holding the family-wise false-alarm rate at alpha")
 
@@ -42,7 +42,7 @@ class CaseCounts:
 @dataclass(frozen=True)
 class CaseTest:
     key: str
-    p_value: float  # one-sided Fisher: chance of a drop at least this large if nothing changed
+    p_value: float  # one-sided Boschloo: chance of a drop at least this large if nothing changed
     adjusted: float  # after the weighted Holm correction; compare with alpha
     is_drop: bool
 
@@ -82,20 +82,69 @@ def wilson_interval(passes: int, n: int, confidence: float = 0.95) -> Interval:
     return Interval(low, high)
 
 
-@lru_cache(maxsize=65536)
 def fisher_drop_p(passes_a: int, n_a: int, passes_b: int, n_b: int) -> float:
     """One-sided Fisher exact p-value for "B passes less often than A".
 
     Given the total passes, A's passes are hypergeometric; the p-value is P(A's passes >= observed),
     summed in exact integers (scipy: fisher_exact([[a, n_a-a], [b, n_b-b]], alternative="greater")).
     """
-    total_passes = passes_a + passes_b
-    total = n_a + n_b
-    if total == 0:
+    return _fisher_table(n_a, n_b)[passes_a][passes_b]
+
+
+@lru_cache(maxsize=4096)
+def boschloo_drop_p(passes_a: int, n_a: int, passes_b: int, n_b: int) -> float:
+    """One-sided Boschloo exact test for "B passes less often than A" (Boschloo 1970).
+
+    An unconditional test that orders tables by their Fisher p-value and takes the largest chance of a
+    table at least that extreme over the unknown common pass rate pi: never above its level, and at
+    least as powerful as Fisher. The chance is a polynomial in pi with exact integer coefficients; its
+    maximum over [0, 1] is found on a grid refined by golden-section search (scipy.stats.boschloo_exact
+    searches the same function with shgo).
+    """
+    if n_a == 0 or n_b == 0:
         return 1.0
-    top = min(n_a, total_passes)
-    tail = sum(math.comb(n_a, x) * math.comb(n_b, total_passes - x) for x in range(passes_a, top + 1))
-    return min(1.0, tail / math.comb(total, total_passes))
+    fisher = _fisher_table(n_a, n_b)
+    observed = fisher[passes_a][passes_b] * (1 + 1e-13)  # scipy's tolerance for ties
+    weights = [0] * (n_a + n_b + 1)  # weights[s]: ways to draw s passes in tables at least as extreme
+    for x in range(n_a + 1):
+        for y in range(n_b + 1):
+            if fisher[x][y] <= observed:
+                weights[x + y] += math.comb(n_a, x) * math.comb(n_b, y)
+    return min(1.0, _max_on_unit_interval(lambda pi: _tail_chance(weights, pi)))
+
+
+@lru_cache(maxsize=64)
+def _fisher_table(n_a: int, n_b: int) -> list[list[float]]:
+    """fisher_drop_p for every table with these sample sizes, by suffix sums per total: O(n^2)."""
+    table = [[1.0] * (n_b + 1) for _ in range(n_a + 1)]
+    for total_passes in range(n_a + n_b + 1):
+        low, high = max(0, total_passes - n_b), min(n_a, total_passes)
+        denominator = math.comb(n_a + n_b, total_passes)
+        tail = 0
+        for x in range(high, low - 1, -1):
+            tail += math.comb(n_a, x) * math.comb(n_b, total_passes - x)
+            table[x][total_passes - x] = min(1.0, tail / denominator)
+    return table
+
+
+def _tail_chance(weights: Sequence[int], pi: float) -> float:
+    total = len(weights) - 1
+    return math.fsum(w * pi**s * (1 - pi) ** (total - s) for s, w in enumerate(weights) if w)
+
+
+def _max_on_unit_interval(f: Callable[[float], float], points: int = 100) -> float:
+    grid = [i / points for i in range(points + 1)]
+    values = [f(x) for x in grid]
+    best = max(range(len(grid)), key=values.__getitem__)
+    low, high = grid[max(best - 1, 0)], grid[min(best + 1, points)]
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(60):  # the bracket shrinks to ~1e-15 of its width
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        if f(left) < f(right):
+            low = left
+        else:
+            high = right
+    return max(values[best], f((low + high) / 2))
 
 
 def cmh_drop_p(tables: Sequence[CaseCounts]) -> float:
@@ -146,7 +195,7 @@ def holm_adjust(p_values: Sequence[float], weights: Sequence[float] | None = Non
 
 
 def drop_verdict(cases: Sequence[CaseCounts], alpha: float = 0.05) -> DropVerdict:
-    """Per-case Fisher p-values and the suite CMH p-value, corrected together with weighted Holm.
+    """Per-case Boschloo p-values and the suite CMH p-value, corrected together with weighted Holm.
 
     The suite test gets half the family's weight so a small drop everywhere is caught; the cases share
     the other half. Cases sampled on one side only (new or removed) are left out.
@@ -154,7 +203,7 @@ def drop_verdict(cases: Sequence[CaseCounts], alpha: float = 0.05) -> DropVerdic
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie within (0, 1), got {alpha}")
     paired = [c for c in cases if c.n_a > 0 and c.n_b > 0]
-    case_ps = [fisher_drop_p(c.passes_a, c.n_a, c.passes_b, c.n_b) for c in paired]
+    case_ps = [boschloo_drop_p(c.passes_a, c.n_a, c.passes_b, c.n_b) for c in paired]
     suite_p = cmh_drop_p(paired)
     if not paired:
         return DropVerdict(cases=(), suite_p_value=1.0, suite_adjusted=1.0, alpha=alpha)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.errors import ExitCode
 from promptci.gitrev import Rename
-from promptci.stats import CaseCounts, DropVerdict, drop_verdict
+from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
 from promptci.types import CaseResult, Run
 
 Transition = Literal["regressed", "fixed", "new", "removed", "still_failing", "still_passing", "flaky", "error",
@@ -63,6 +63,12 @@ class CaseChange:
     def counts(self) -> tuple[int, int, int, int]:
         """(passes at A, samples at A, passes at B, samples at B) over scored samples."""
         return (*_passes(self.before), *_passes(self.after))
+
+    @property
+    def intervals(self) -> tuple[Interval, Interval]:
+        """95% Wilson intervals of the pass rate at A and at B."""
+        passes_a, n_a, passes_b, n_b = self.counts
+        return wilson_interval(passes_a, n_a), wilson_interval(passes_b, n_b)
 
     @property
     def is_flaky(self) -> bool:

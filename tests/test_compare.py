@@ -140,3 +140,6 @@ def test_repeats_a_real_drop_is_a_regression() -> None:
     assert [c.case_id for c in comparison.with_transition("regressed")] == ["c9"]
     change = comparison.with_transition("regressed")[0]
     assert change.counts[2:] == (0, 10)
+    before, after = change.intervals
+    assert after.low == 0.0 and 0.25 < after.high < 0.35  # Wilson 0/10: [0, 0.2775]
+    assert before.low > after.high

@@ -58,7 +58,7 @@ def accept_run(root: Path, run: Run, *, paths: Sequence[str] = (), keyword: str 
     diffs: list[str] = []
     for file in sorted(by_file):
         path = resolve_inside(root, file, Location(file))
-        before = path.read_text(encoding="utf-8")
+        before = path.read_bytes().decode("utf-8")  # as bytes: line endings stay as they are
         after, done, missing = set_expected(before, file, by_file[file])
         notes += [f"{file}: no case {case_id!r} any more (edited since the run?); not changed" for case_id in missing]
         accepted += [Accepted(file, case_id, value) for case_id, value in done]
@@ -66,7 +66,7 @@ def accept_run(root: Path, run: Run, *, paths: Sequence[str] = (), keyword: str 
             diffs.append("".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                                       fromfile=f"a/{file}", tofile=f"b/{file}")))
             if write:
-                path.write_text(after, encoding="utf-8")
+                path.write_bytes(after.encode("utf-8"))
     return AcceptResult(tuple(accepted), "".join(diffs), tuple(notes))
 
 
@@ -131,7 +131,10 @@ def _expected_value(result: CaseResult, is_json_prompt: bool) -> Any:
 def set_expected(text: str, file: str, values: Sequence[tuple[str, Any]]
                  ) -> tuple[str, list[tuple[str, Any]], list[str]]:
     """The golden text with `expected` of each (case id, value) replaced or added; returns the new text,
-    the cases done and the ids not found."""
+    the cases done and the ids not found. A file written with CRLF line endings keeps them."""
+    if "\r\n" in text and text.count("\r\n") == text.count("\n"):
+        lf_text, done, missing = set_expected(text.replace("\r\n", "\n"), file, values)
+        return lf_text.replace("\n", "\r\n"), done, missing
     from ruamel.yaml import YAML
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 

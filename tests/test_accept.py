@@ -128,6 +128,15 @@ def test_json_output_written_as_a_mapping(root: Path) -> None:
         "      codes:\n        - I21\n        - R07\n      score: 0.5\n    tags: [j]\n")
 
 
+def test_crlf_line_endings_kept(root: Path) -> None:
+    (root / "goldens/greet.yaml").write_bytes(GOLDEN.replace("\n", "\r\n").encode())
+    accept_run(root, run_of(failed("eve", "Bye Eve"), failed("bob", "B\nO")))
+    written = (root / "goldens/greet.yaml").read_bytes().decode()
+    assert written.count("\r\n") == written.count("\n")
+    assert written.replace("\r\n", "\n") == GOLDEN.replace('"Hello Eve"', '"Bye Eve"').replace(
+        "|\n      Hello\n      Bob\n", "|-\n      B\n      O\n")
+
+
 def test_select_by_path_and_keyword(root: Path) -> None:
     run = run_of(failed("ada", "A"), failed("cy", "C", tags=("smoke",)))
     assert accept_run(root, run, keyword="smoke", write=False).accepted[0].case_id == "cy"
@@ -195,3 +204,10 @@ def test_cli_accept_refusals_exit_2(project: Any, cli: Any) -> None:
     assert missing.exit_code == 2 and "no runs stored yet" in missing.stderr
     outside = cli("accept", "/elsewhere", "--root", root)
     assert outside.exit_code == 2
+
+
+def test_empty_and_null_expected_replaced_in_place() -> None:
+    text = "cases:\n  - id: a\n    expected:\n    input: {x: 1}\n  - id: b\n    expected: ~  # none\n"
+    out, _, _ = set_expected(text, "g.yaml", [("a", "two\nlines"), ("b", "hi")])
+    assert out == ("cases:\n  - id: a\n    expected: |-\n      two\n      lines\n    input: {x: 1}\n"
+                   "  - id: b\n    expected: hi  # none\n")

@@ -135,3 +135,26 @@ def test_changed_config_keys_edges() -> None:
     assert changed_config_keys(None, "models: [echo]\n") == {"models"}
     assert changed_config_keys("models: [", "models: [echo]\n") == {"(the whole file)"}
     assert changed_config_keys("retries: 2\n", "retries: 3\n") == set()
+
+
+def test_extends_imports_in_a_chat_prompt_and_dynamic_includes() -> None:
+    from promptci.changes import select_changed
+    from promptci.types import Case, Location, MessageTemplate, Prompt, Suite
+
+    chat = Prompt("chat", "prompts/chat.yaml", (
+        MessageTemplate("system", "{% extends '_base.j2' %}"),
+        MessageTemplate("user", "{% from '_macros.j2' import m %}{{ m(q) }}")))
+    dynamic = Prompt("dyn", "prompts/dyn.txt", (MessageTemplate("user", "{% include name ~ '.j2' %}"),))
+    files = {"prompts/_base.j2": "{% block b %}{% endblock %}", "prompts/_macros.j2": "{% import '_deep.j2' as d %}"}
+    suite = Suite(prompts={"chat": chat, "dyn": dynamic},
+                  cases=(Case("c1", "chat", Location("goldens/chat.yaml", 2), {}),
+                         Case("d1", "dyn", Location("goldens/dyn.yaml", 2), {})))
+
+    def pick(*changed: str) -> dict[str, tuple[str, ...]]:
+        return dict(select_changed(suite, changed, lambda p: None, files.get, ["echo"]).reasons)
+
+    assert pick("prompts/_deep.j2") == {
+        "chat": ("prompts/chat.yaml uses prompts/_deep.j2, which changed",),
+        "dyn": ("prompts/dyn.txt includes a template chosen at render time, and prompts/ changed",)}
+    assert list(pick("prompts/_base.j2")) == ["chat", "dyn"]
+    assert pick("README.md") == {}

@@ -133,8 +133,8 @@ def set_expected(text: str, file: str, values: Sequence[tuple[str, Any]]
     """The golden text with `expected` of each (case id, value) replaced or added; returns the new text,
     the cases done and the ids not found. A file written with CRLF line endings keeps them."""
     if "\r\n" in text and text.count("\r\n") == text.count("\n"):
-        lf_text, done, missing = set_expected(text.replace("\r\n", "\n"), file, values)
-        return lf_text.replace("\n", "\r\n"), done, missing
+        lf_text, lf_done, lf_missing = set_expected(text.replace("\r\n", "\n"), file, values)
+        return lf_text.replace("\n", "\r\n"), lf_done, lf_missing
     from ruamel.yaml import YAML
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 

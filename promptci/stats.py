@@ -184,13 +184,16 @@ def holm_adjust(p_values: Sequence[float], weights: Sequence[float] | None = Non
     scale = sum(raw)
     w = [x / scale for x in raw]
     order = sorted(range(m), key=lambda i: (p_values[i] / w[i], i))
-    remaining = 1.0
+    remaining = [0.0] * m  # weight not yet rejected at each step, summed from the end so the last is exact
+    total = 0.0
+    for step in range(m - 1, -1, -1):
+        total += w[order[step]]
+        remaining[step] = total
     running = 0.0
     adjusted = [1.0] * m
-    for i in order:
-        running = max(running, min(1.0, p_values[i] * remaining / w[i]))
+    for step, i in enumerate(order):
+        running = max(running, min(1.0, p_values[i] * remaining[step] / w[i]))
         adjusted[i] = running
-        remaining -= w[i]
     return adjusted
 
 

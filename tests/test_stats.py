@@ -139,6 +139,12 @@ def test_cmh_without_information_is_one() -> None:
     assert cmh_drop_p([]) == 1.0
 
 
+def test_holm_last_step_is_exact() -> None:
+    # Found by hypothesis: subtracting weights one by one left 1 - 8/9 just under 1/9, so the last p of 1.0
+    # came out 0.9999999999999984, below its own raw value.
+    assert holm_adjust([0.0] * 8 + [1.0])[-1] == 1.0
+
+
 def test_holm_by_hand() -> None:
     # sorted 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> made monotone: 0.06
     assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

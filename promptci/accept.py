@@ -18,6 +18,7 @@ from typing import Any
 from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.yamlfile import parse_yaml, resolve_inside, to_plain
+from promptci.reporting.stats import plural
 from promptci.selection import compile_expression
 from promptci.types import Case, CaseResult, Location, Run
 
@@ -57,6 +58,10 @@ def accept_run(root: Path, run: Run, *, paths: Sequence[str] = (), keyword: str 
     notes: list[str] = []
     diffs: list[str] = []
     for file in sorted(by_file):
+        if not file.endswith((".yaml", ".yml")):
+            notes.append(f"{file}: {plural(len(by_file[file]), 'case')} read with `cases_from:` not changed: accept "
+                         "writes golden YAML files only; update that file by hand")
+            continue
         path = resolve_inside(root, file, Location(file))
         before = path.read_bytes().decode("utf-8")  # as bytes: line endings stay as they are
         after, done, missing = set_expected(before, file, by_file[file])

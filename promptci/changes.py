@@ -21,7 +21,8 @@ from promptci.types import Case, ComparatorSpec, Prompt, Suite, canonical_json
 CONFIG_FILE = "promptci.yaml"
 # Keys of promptci.yaml that change neither a request nor a score: a change there selects nothing.
 CONFIG_KEYS_WITHOUT_EFFECT = frozenset({"concurrency", "timeout_s", "retries", "budgets", "gate", "pricing"})
-GOLDEN_FILE_KEYS = ("prompt", "comparators")  # shared by every case of the file
+GOLDEN_FILE_KEYS = ("prompt", "comparators", "transform", "cases_from")  # shared by every case of the file
+GOLDEN_SUFFIXES = (".yaml", ".yml")
 PYTHON_COMPARATORS = frozenset({"python"})
 
 ReadOld = Callable[[str], "str | None"]  # project-relative path -> its text at the revision, None if absent
@@ -83,14 +84,13 @@ def select_changed(suite: Suite, changed: Iterable[str], read_old: ReadOld, read
 
     prompt_reasons = {name: _prompt_reasons(p, changed, read_now, python_changed)
                       for name, p in suite.prompts.items()}
-    golden_changes = {f: _changed_case_ids(f, read_old(f), read_now(f)) for f in _golden_files(suite, changed)}
+    golden_changes = _case_changes(suite, changed, read_old, read_now)
     for case in suite.cases:
         for reason in prompt_reasons.get(case.prompt, ()):
             pick(case, reason)
-        ids = golden_changes.get(case.location.file)
-        if ids is not None and (ids is ALL or case.id in ids):
-            pick(case, f"{case.location.file}: case {case.id!r} changed" if ids is not ALL
-                 else f"{case.location.file} changed in keys shared by its cases")
+        change = golden_changes.get(case.location.file)
+        if change is not None and (change[0] is ALL or case.id in change[0]):
+            pick(case, f"{case.location.file}: case {case.id!r} changed" if change[0] is not ALL else change[1])
         for reason in _comparator_reasons(case.comparators, changed, python_changed):
             pick(case, f"case {case.id!r}: {reason}")
     return ChangeSelection(frozenset(keys), {p: tuple(r) for p, r in reasons.items()})
@@ -166,8 +166,26 @@ class _All(frozenset):  # marker: every case of the file
 ALL: frozenset[str] = _All()
 
 
-def _golden_files(suite: Suite, changed: frozenset[str]) -> set[str]:
-    return {c.location.file for c in suite.cases if c.location.file in changed}
+def _case_changes(suite: Suite, changed: frozenset[str], read_old: ReadOld, read_now: ReadNow
+                  ) -> dict[str, tuple[frozenset[str], str]]:
+    """Per file that cases are read from: the ids of changed cases (or ALL), and why when ALL.
+
+    Cases read with `cases_from:` are located in their data file: a change to that file selects all of
+    its rows, and a change to the golden file's shared keys selects them too.
+    """
+    found: dict[str, tuple[frozenset[str], str]] = {}
+    for path in sorted(changed):
+        if not (path.startswith("goldens/") and path.endswith(GOLDEN_SUFFIXES)):
+            continue
+        ids = _changed_case_ids(path, read_old(path), read_now(path))
+        found[path] = (ids, f"{path} is new or changed in keys shared by its cases")
+        data_file = (_golden_doc(path, read_now(path)) or {}).get("cases_from")
+        if ids is ALL and isinstance(data_file, str):
+            found[data_file.strip().removeprefix("./")] = (ALL, f"{path} changed in keys shared by its cases")
+    case_files = {c.location.file for c in suite.cases}
+    for path in sorted((changed & case_files) - found.keys()):
+        found[path] = (ALL, f"{path} changed (cases_from rows are compared as a whole file)")
+    return found
 
 
 def _changed_case_ids(path: str, old: str | None, new: str | None) -> frozenset[str]:

@@ -164,6 +164,16 @@ def test_agreeing_repeats_and_models_are_fine(root: Path) -> None:
     assert [a.value for a in accept_run(root, run).accepted] == ["Same"]
 
 
+def test_cases_from_data_files_are_a_note(root: Path) -> None:
+    (root / "data").mkdir()
+    (root / "data/rows.csv").write_text("id,name\nr1,Ann\n", encoding="utf-8")
+    result = accept_run(root, run_of(failed("r1", "Hi Ann", file="data/rows.csv")))
+    assert result.accepted == () and result.notes == (
+        "data/rows.csv: 1 case read with `cases_from:` not changed: accept writes golden YAML files only; "
+        "update that file by hand",)
+    assert (root / "data/rows.csv").read_text() == "id,name\nr1,Ann\n"
+
+
 def test_a_case_gone_since_the_run_is_a_note(root: Path) -> None:
     result = accept_run(root, run_of(failed("zed", "Z")))
     assert result.accepted == () and "no case 'zed'" in result.notes[0]

@@ -158,3 +158,16 @@ def test_extends_imports_in_a_chat_prompt_and_dynamic_includes() -> None:
         "dyn": ("prompts/dyn.txt includes a template chosen at render time, and prompts/ changed",)}
     assert list(pick("prompts/_base.j2")) == ["chat", "dyn"]
     assert pick("README.md") == {}
+
+
+def test_cases_from_a_data_file(repo: Path) -> None:
+    commit(repo, {"goldens/rows.yaml": "prompt: other\ncases_from: data/rows.csv\n"
+                                       "comparators: [{type: regex, pattern: '.'}]\n",
+                  "data/rows.csv": "id,word\nr1,hi\nr2,yo\n"}, "rows")
+    write(repo, {"data/rows.csv": "id,word\nr1,hi\nr2,yoo\n"})
+    assert chosen(repo) == {"data/rows.csv::r1", "data/rows.csv::r2"}
+    git(repo, "checkout", "--", "data/rows.csv")
+    write(repo, {"goldens/rows.yaml": "prompt: other\ncases_from: data/rows.csv\n"
+                                      "comparators: [{type: regex, pattern: '..'}]\n"})
+    assert chosen(repo) == {"data/rows.csv::r1", "data/rows.csv::r2"}
+    assert select(repo).reasons["other"] == ("goldens/rows.yaml changed in keys shared by its cases",)

@@ -489,21 +489,15 @@ def merge(
     raise typer.Exit(code=int(outcome.exit_code))
 
 
-def main() -> None:
-    import gc
-
-    try:
-        app()
-    finally:
-        gc.freeze()  # the interpreter's last collection would walk every SDK object for nothing
-
-
-
-@app.command()
+@app.command(cls=Command)
+@guarded
 def accept(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Golden files or folders (default: all).")] = None,
-    keyword: Annotated[str | None, typer.Option("-k", help="Select cases by id, tag or prompt.")] = None,
-    run_id: Annotated[str, typer.Option("--run", help="The stored run to accept (default: the last).")] = "last",
+    paths: Annotated[list[Path] | None, typer.Argument(
+        metavar="PATHS", help="Golden files or folders (default: all).", show_default=False)] = None,
+    keyword: Annotated[str | None, typer.Option(
+        "-k", metavar="EXPR", help="Select cases by id, tag or prompt.")] = None,
+    run_id: Annotated[str, typer.Option(
+        "--run", metavar="RUN", help="The stored run to accept (default: the last).")] = "last",
     force: Annotated[bool, typer.Option("--force", help="Accept a run with errors or disagreeing samples.")] = False,
     root: RootOption = None,
 ) -> None:
@@ -511,10 +505,7 @@ def accept(
     from promptci import accept as accepting
     from promptci.reporting.stats import plural, printable
 
-    try:
-        result = accepting.accept(root, run_id, paths=tuple(paths or ()), keyword=keyword, force=force)
-    except PromptCIError as error:
-        fail(error)
+    result = accepting.accept(root, run_id, paths=tuple(paths or ()), keyword=keyword, force=force)
     if result.diff:
         typer.echo(printable(result.diff), nl=False)
     for note in result.notes:
@@ -522,6 +513,15 @@ def accept(
     files = len({a.file for a in result.accepted})
     typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}"
                if result.accepted else "nothing to accept: no failing case matched", err=True)
+
+
+def main() -> None:
+    import gc
+
+    try:
+        app()
+    finally:
+        gc.freeze()  # the interpreter's last collection would walk every SDK object for nothing
 
 
 if __name__ == "__main__":

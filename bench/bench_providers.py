@@ -177,10 +177,10 @@ class LedgerTimingConnection:
 def ledger_probe(mode: str, report_path: str, promptci_args: list[str]) -> None:
     """Run the promptci CLI in this process with the ledger rows' building and INSERTs timed ("timed")
     or their INSERTs skipped ("off")."""
-    from promptci import runner, store
+    from promptci import client, store
 
     spent = [0.0, 0]
-    open_store, build = store.Store.open.__func__, runner.ledger_entry  # type: ignore[attr-defined]
+    open_store, build = store.Store.open.__func__, client.ledger_entry  # type: ignore[attr-defined]
 
     def open_timed(cls: type[store.Store], path: Path) -> store.Store:
         opened = open_store(cls, path)
@@ -194,7 +194,7 @@ def ledger_probe(mode: str, report_path: str, promptci_args: list[str]) -> None:
         return entry
 
     store.Store.open = classmethod(open_timed)  # type: ignore[method-assign,assignment]
-    runner.ledger_entry = timed_build
+    client.ledger_entry = timed_build
     from promptci.cli import main
 
     sys.argv = ["promptci", *promptci_args]

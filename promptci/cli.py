@@ -281,11 +281,10 @@ def init(
 @guarded
 def lint(root: RootOption = None) -> None:
     """Check every prompt and golden offline (for pre-commit): exit 2 on errors, 0 with warnings only."""
-    from promptci.api import resolve_root
-    from promptci.config import load_settings
+    from promptci.api import discover
     from promptci.loading.lint import lint_project
 
-    settings = load_settings(resolve_root(root))
+    settings = discover(root).settings()
     problems = lint_project(settings)
     errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
     for problem in problems:

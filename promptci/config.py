@@ -50,7 +50,9 @@ class Gate:
 
 @dataclass(frozen=True)
 class Settings:
-    root: Path
+    """What promptci.yaml says. Where the project's files and state live is the Project's business."""
+
+    root: Path  # the source folder promptci.yaml was read from
     config_path: Path | None = None  # None: no promptci.yaml, all defaults
     models: tuple[str, ...] = ()
     concurrency: int = 8
@@ -69,39 +71,6 @@ class Settings:
     pricing: Mapping[str, Price] = field(default_factory=dict)
     budgets: Budgets = field(default_factory=Budgets)
     gate: Gate = field(default_factory=Gate)
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / ".promptci"
-
-    @property
-    def db_path(self) -> Path:
-        return self.state_dir / "promptci.db"
-
-    @property
-    def prompts_dir(self) -> Path:
-        return self.root / "prompts"
-
-    @property
-    def goldens_dir(self) -> Path:
-        return self.root / "goldens"
-
-    @property
-    def recordings_dir(self) -> Path:
-        return self.root / "recordings"
-
-
-def find_root(start: Path) -> Path | None:
-    """Walk up from start to the first folder holding promptci.yaml, or both prompts/ and goldens/."""
-    here = start.resolve()
-    if here.is_file():
-        here = here.parent
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-        if (folder / "prompts").is_dir() and (folder / "goldens").is_dir():
-            return folder
-    return None
 
 
 def load_settings(root: Path, environment: str | None = None) -> Settings:

@@ -8,10 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptci.config import Settings, load_settings
 from promptci.costreport import CostRow, aggregate, check_dimensions, days_over_budget, parse_since, rows_to_json
 from promptci.errors import PromptCIError
-from promptci.planning import resolve_root
+from promptci.project import Project, discover
 from promptci.store import LedgerEntry, RunInfo, Store, parse_iso
 from promptci.types import Run
 
@@ -56,11 +55,12 @@ def parse_dimensions(by: Sequence[str]) -> tuple[str, ...]:
 
 def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7d",
                 now: datetime | None = None) -> CostReport:
-    settings = load_settings(resolve_root(root))
+    project = discover(root)
+    settings = project.settings()
     dimensions = parse_dimensions(by)
     start = parse_since(since, now or datetime.now(timezone.utc))
     day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
-    with_whole_days = read_ledger(settings, day_start.isoformat())
+    with_whole_days = read_ledger(project, day_start.isoformat())
     entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
     unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
     return CostReport(
@@ -70,28 +70,27 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
     )
 
 
-def read_ledger(settings: Settings, since: str) -> list[LedgerEntry]:
-    if not settings.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
+def read_ledger(project: Project, since: str) -> list[LedgerEntry]:
+    if not project.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
         return []
-    with Store.open(settings.db_path) as store:
+    with Store.open(project.db_path) as store:
         return store.ledger(since=since)
 
 
 def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
-    settings = load_settings(resolve_root(root))
-    if not settings.db_path.is_file():
+    project = discover(root)
+    if not project.db_path.is_file():
         return []
-    with Store.open(settings.db_path) as store:
+    with Store.open(project.db_path) as store:
         return store.list_runs(limit)
 
 
 def show_run(root: Path | None, run_ref: str) -> Run:
     """A stored run by id, unique id prefix, or `last`; an unknown one is a usage error naming the latest."""
-    settings = load_settings(resolve_root(root))
-    if not settings.db_path.is_file():
-        raise PromptCIError(f"no runs stored yet (no {settings.db_path.relative_to(settings.root)}): "
-                            "run `promptci run` first")
-    with Store.open(settings.db_path) as store:
+    project = discover(root)
+    if not project.db_path.is_file():
+        raise PromptCIError(f"no runs stored yet (no {project.shown(project.db_path)}): run `promptci run` first")
+    with Store.open(project.db_path) as store:
         found = store.last_run() if run_ref == "last" else store.load_run(run_ref)
         latest = store.list_runs(5) if found is None else []
     if found is not None:

@@ -13,7 +13,8 @@ from promptci.types import CaseResult, Location, Run, canonical_json, content_ha
 
 if TYPE_CHECKING:
     from promptci.config import Settings
-    from promptci.planning import RunOptions
+    from promptci.plan import RunOptions
+    from promptci.project import Project
 
 
 def config_fingerprint(settings: Settings, options: RunOptions) -> str:
@@ -113,16 +114,16 @@ def read_shards(paths: Sequence[Path]) -> list[tuple[str, Run]]:
     return shards
 
 
-def store_run(settings: Settings, run: Run) -> None:
+def store_run(project: Project, run: Run) -> None:
     """Write a merged run into the project's store, so `show`, `runs` and later diffs see it."""
     from promptci.store import Store
 
-    store = Store.open(settings.db_path)
+    store = Store.open(project.db_path)
     try:
         store.start_run(run.run_id, run.started_at, run.git, run.models,
                         {"merged": True, "config_hash": run.config_hash})
-        for result in run.results:
-            store.add_result(run.run_id, result)
+        for position, result in enumerate(run.results):
+            store.add_result(run.run_id, result, position=position)
         store.finish_run(run.run_id, run.finished_at or run.started_at, run.summary, run.interrupted,
                          run.problems)
     finally:

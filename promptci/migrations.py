@@ -83,6 +83,11 @@ MIGRATIONS: tuple[str, ...] = (
         identity TEXT NOT NULL         -- JSON: {"provider": ..., "request": ...}
     );
     """,
+    # 2: a result's place in its run, so a stored run reproduces its reports
+    """
+    -- a result's place in the run's plan: results finish in any order, reports list them in plan order
+    ALTER TABLE results ADD COLUMN position INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

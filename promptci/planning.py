@@ -1,57 +1,28 @@
-"""Preparing a run without sending anything: the project, its cases, models, rendered requests and
-endpoints. run() and dry_run() both start here, so a dry run sees exactly what a run would send."""
+"""Planning a run without sending anything: the project's cases, models, rendered requests (a Plan), and
+the endpoints that will answer them. A run and a dry run both start here, so a dry run sees exactly what a
+run would send."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 from typing import Any
 
-from promptci.config import Price, ProviderSettings, Settings, find_root, load_settings, suggest
+from promptci.client import Endpoint
+from promptci.config import Price, ProviderSettings, Settings, suggest
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.render import Renderer
 from promptci.loading.suite import load_suite, render_suite
+from promptci.plan import Job, Plan, RunOptions
 from promptci.pricing import price_for
+from promptci.project import Project, discover
 from promptci.providers.base import ProviderContext, api_key_env, provider_identity, split_model
 from promptci.registry import providers as provider_registry
-from promptci.runner import Endpoint, Job
-from promptci.selection import Shard, compile_expression, select_shard
-from promptci.types import Case, Prompt, Request, Suite
+from promptci.selection import compile_expression, select_shard
+from promptci.types import Case, Prompt, Request, Suite, canonical_json
 
 LOCAL_PROVIDERS = ("echo", "python", "replay")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    root: Path | None = None
-    paths: tuple[Path, ...] = ()
-    models: tuple[str, ...] = ()
-    keyword: str | None = None
-    concurrency: int | None = None
-    keep_going: bool = False
-    use_cache: bool = True
-    replay: bool = False
-    record: bool = False
-    environment: str | None = None
-    max_cost: float | None = None
-    repeat: int = 1
-    shard: Shard | None = None  # --shard I/N: only this share of the selected cases
-
-
-def resolve_root(root: Path | None) -> Path:
-    if root is not None:
-        if not root.is_dir():
-            raise PromptCIError(f"--root {root}: no such directory")
-        return root.resolve()
-    found = find_root(Path.cwd())
-    if found is None:
-        raise PromptCIError(
-            "no promptci project here: looked for promptci.yaml (or prompts/ and goldens/) in this folder and "
-            "its parents; run `promptci init` to create one, or pass --root DIR"
-        )
-    return found
 
 
 def select_cases(suite: Suite, keyword: str | None) -> list[Case]:
@@ -111,13 +82,15 @@ BARE_MODEL_PROVIDERS = (("gpt", "openai"), ("o1", "openai"), ("o3", "openai"), (
                         ("chatgpt", "openai"), ("text-embedding", "openai"), ("claude", "anthropic"))
 
 
-def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool) -> dict[str, Endpoint]:
+def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool,
+                    instances: dict[str, Any] | None = None) -> dict[str, Endpoint]:
     """One provider instance per named provider (per function for python:), built before any request,
-    so a missing key stops the run with exit 2 before anything is spent."""
+    so a missing key stops the run with exit 2 before anything is spent. `instances` (a session's) keeps
+    them across plans: the same endpoint settings get the same instance."""
     from promptci.providers.offline import ReplayProvider
 
     ctx = ProviderContext(settings=settings, root=settings.root)
-    instances: dict[str, object] = {}
+    instances = {} if instances is None else instances
     endpoints: dict[str, Endpoint] = {}
     for model in models:
         config = provider_config(model, settings)
@@ -132,7 +105,7 @@ def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool
         if replay_only and not is_local:
             provider = ReplayProvider(name=config.name, is_cacheable=True)
         else:
-            instance_key = model if config.type == "python" else config.name
+            instance_key = instance_identity(model, config, settings)
             if instance_key not in instances:
                 instances[instance_key] = provider_registry.get(config.type)(config, ctx)
             provider = instances[instance_key]
@@ -140,6 +113,13 @@ def build_endpoints(models: Sequence[str], settings: Settings, replay_only: bool
                                     replay_only=replay_only and not is_local,
                                     price=None if is_local else model_price(model, config, settings))
     return endpoints
+
+
+def instance_identity(model: str, config: ProviderSettings, settings: Settings) -> str:
+    """What makes two provider instances interchangeable: the endpoint's settings (and, for a python
+    function, the model and the source folder its code is imported from)."""
+    local = [model, str(settings.root)] if config.type == "python" else []
+    return canonical_json([asdict(config), local, settings.timeout_s])
 
 
 def model_price(model: str, config: ProviderSettings, settings: Settings) -> Price | None:
@@ -150,7 +130,7 @@ def model_price(model: str, config: ProviderSettings, settings: Settings) -> Pri
 
 
 def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: RunOptions,
-               settings: Settings) -> tuple[list, list[str]]:
+               settings: Settings) -> tuple[list[Job], list[str]]:
 
     jobs: list[Job] = []
     models: list[str] = []
@@ -167,28 +147,20 @@ def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: Run
     return jobs, models
 
 
-@dataclass
-class PreparedRun:
-    """A run loaded and rendered up to its jobs, before any provider is built: what run() and
-    dry_run() share."""
-
-    settings: Settings
-    jobs: list[Job]
-    models: list[str]
-    problems: list[str]
-
-
-def prepare_run(options: RunOptions) -> PreparedRun:
-    root = resolve_root(options.root)
-    settings = load_settings(root, options.environment)
+def build_plan(options: RunOptions, project: Project | None = None) -> Plan:
+    """Load, select and render the suite of `project` (default: the one options.root or the current folder
+    names) into jobs."""
+    project = project or discover(options.root)
+    settings = project.settings(options.environment)
     suite = load_suite(settings, options.paths, keep_going=options.keep_going)
     cases = select_shard(select_cases(suite, options.keyword), options.shard)
-    rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(root), options.keep_going)
+    rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(project.source),
+                                             options.keep_going)
     problems = list(suite.problems) + [str(p) for p in render_problems]
     jobs, models = build_jobs(cases, suite, rendered, options, settings)
     if not jobs and options.shard is None:  # a shard of a small suite may be empty, and that is fine
         raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")
-    return PreparedRun(settings, jobs, models, problems)
+    return Plan(project, settings, options, tuple(jobs), tuple(models), tuple(problems))
 
 
 def model_pricing(model: str, settings: Settings, replay: bool) -> tuple[bool, Price | None, dict[str, Any]]:

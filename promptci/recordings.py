@@ -1,41 +1,60 @@
 """Recordings: recordings/<prompt>.jsonl, one response a line sorted by request hash, byte-stable,
-reviewable in a diff and committed so CI without keys can run `--replay`. Never a header or key."""
+reviewable in a diff and committed so CI without keys can run `--replay`. Never a header or key.
+
+A recording is keyed by what identifies the answer: the provider's type, the model as -m names it (provider
+name included), params, messages, output (and the request kind and sample when not a case's first). Never
+the base_url or the key: moving a local server to another port keeps every recording valid."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from promptci.errors import ConfigError, PromptCIError
-from promptci.types import Completion, Location, Usage
+from promptci.types import Completion, Location, Usage, content_hash
 
 SUFFIX = ".jsonl"
 REQUIRED_KEYS = ("key", "output")
 
 
+def answer_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """A cache identity ({"provider": {type, base_url}, "request": ...}) without what does not change the
+    answer: the base_url."""
+    provider = {k: v for k, v in dict(identity.get("provider") or {}).items() if k != "base_url"}
+    return {**identity, "provider": provider}
+
+
+def recording_key(identity: Mapping[str, Any]) -> str:
+    return content_hash(answer_identity(identity))
+
+
 @dataclass(frozen=True)
 class RecordingEntry:
-    """One recorded answer: its cache key, the request identity ({"provider": ..., "request": ...})
-    and the completion. Latency is left out on purpose: it would make every re-recording a diff."""
+    """One recorded answer: the request identity ({"provider": ..., "request": ...}) and the completion;
+    its key follows from the identity. Latency is left out on purpose: it would make every re-recording a
+    diff."""
 
-    key: str
     identity: Mapping[str, Any]
     completion: Completion
 
+    @property
+    def key(self) -> str:
+        return recording_key(self.identity)
+
     @classmethod
     def from_cache(cls, entry: Any) -> RecordingEntry:
-        """From a store.CacheEntry (anything with key, identity and completion)."""
-        return cls(key=entry.key, identity=entry.identity, completion=entry.completion)
+        """From a store.CacheEntry (anything with identity and completion)."""
+        return cls(identity=entry.identity, completion=entry.completion)
 
     def to_line(self) -> str:
         c = self.completion
         record = {
             "key": self.key,
-            "request": self.identity,
+            "request": answer_identity(self.identity),
             "output": c.text,
             "chunks": list(c.chunks),
             "usage": asdict(c.usage) if c.usage is not None else None,
@@ -43,6 +62,46 @@ class RecordingEntry:
             "finish_reason": c.finish_reason,
         }
         return encode(record)
+
+
+@dataclass
+class Recordings:
+    """Every recorded answer under a recordings folder, by key, and the identities each prompt's file
+    holds (to say why a request has none)."""
+
+    answers: dict[str, Completion] = field(default_factory=dict)
+    identities: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)  # prompt -> key -> identity
+
+    def get(self, key: str) -> Completion | None:
+        return self.answers.get(key)
+
+    def why_missing(self, prompt: str, identity: Mapping[str, Any]) -> str:
+        """Why no recording answers `identity`: what the prompt's file holds and how the closest differs."""
+        held = self.identities.get(prompt, {})
+        if not held:
+            return f"recordings/{prompt}{SUFFIX} holds no recording"
+        wanted = flatten(answer_identity(identity))
+        closest = min(held.values(), key=lambda other: len(differences(wanted, flatten(other))))
+        differ = ", ".join(differences(wanted, flatten(closest))[:3])
+        return (f"recordings/{prompt}{SUFFIX} holds {len(held)} entr{'y' if len(held) == 1 else 'ies'}, "
+                f"none for this request; the closest differs in {differ}")
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists are compared whole, except messages, by index."""
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat.update(flatten(child, f"{prefix}{key}."))
+        return flat
+    if isinstance(value, list) and prefix.endswith("messages."):
+        return {f"{prefix}{index}": item for index, item in enumerate(value)} or {prefix.rstrip("."): []}
+    return {prefix.rstrip("."): value}
+
+
+def differences(wanted: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
+    names = sorted(k for k in set(wanted) | set(other) if wanted.get(k) != other.get(k))
+    return [name.removeprefix("request.") for name in names]
 
 
 def encode(record: Mapping[str, Any]) -> str:
@@ -57,14 +116,16 @@ def recording_path(directory: Path, prompt: str) -> Path:
     return directory.joinpath(*parts[:-1], parts[-1] + SUFFIX)
 
 
-def write_recordings(directory: Path, prompt: str, entries: Iterable[RecordingEntry]) -> Path:
-    """Merge entries into the prompt's recordings file (same key: the new answer wins), sorted by key.
+def write_recordings(directory: Path, prompt: str, entries: Iterable[RecordingEntry], *,
+                     drop_others: bool = False) -> Path:
+    """Merge entries into the prompt's recordings file (same key: the new answer wins), sorted by key;
+    with drop_others, the file holds these entries only (a full --record run drops stale ones).
 
     The same entries always give the same bytes; the file is only rewritten when they change.
     """
     path = recording_path(directory, prompt)
-    lines = read_lines(path, label=display_path(directory, path)) if path.exists() else {}
-    lines.update({entry.key: entry.to_line() for entry in entries})
+    kept = read_lines(path, label=display_path(directory, path)) if path.exists() and not drop_others else {}
+    lines = {**kept, **{entry.key: entry.to_line() for entry in entries}}
     text = "".join(lines[key] + "\n" for key in sorted(lines))
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return path
@@ -75,16 +136,20 @@ def write_recordings(directory: Path, prompt: str, entries: Iterable[RecordingEn
     return path
 
 
-def load_recordings(directory: Path) -> dict[str, Completion]:
-    """Every recorded answer under directory by key, as Completions with cached=True and latency 0."""
-    answers: dict[str, Completion] = {}
+def load_recordings(directory: Path) -> Recordings:
+    """Every recorded answer under directory, as Completions with cached=True and latency 0."""
+    found = Recordings()
     if not directory.is_dir():
-        return answers
+        return found
     for path in sorted(directory.rglob("*" + SUFFIX)):
         label = display_path(directory, path)
+        prompt = path.relative_to(directory).as_posix().removesuffix(SUFFIX)
+        held = found.identities.setdefault(prompt, {})
         for key, line in read_lines(path, label).items():
-            answers[key] = completion_from_record(json.loads(line))
-    return answers
+            record = json.loads(line)
+            found.answers[key] = completion_from_record(record)
+            held[key] = record.get("request") or {}
+    return found
 
 
 def read_lines(path: Path, label: str) -> dict[str, str]:
@@ -95,6 +160,9 @@ def read_lines(path: Path, label: str) -> dict[str, str]:
             if not raw.strip():
                 continue
             record = parse_record(raw, Location(label, number))
+            if isinstance(record.get("request"), Mapping):  # files written before keys left out the base_url
+                record["request"] = answer_identity(record["request"])
+                record["key"] = recording_key(record["request"])
             lines[record["key"]] = encode(record)
     return lines
 

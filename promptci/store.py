@@ -190,13 +190,15 @@ class Store:
              canonical_json(dict(options))),
         )
 
-    def add_result(self, run_id: str, result: CaseResult, requests: Sequence[LedgerEntry] = ()) -> None:
-        """Store one finished result, and with it (in the same commit) the ledger rows of the
-        requests behind it when given: cheaper than record_request for each."""
+    def add_result(self, run_id: str, result: CaseResult, requests: Sequence[LedgerEntry] = (),
+                   position: int | None = None) -> None:
+        """Store one finished result (at `position` in its run's plan), and with it (in the same commit) the
+        ledger rows of the requests behind it when given: cheaper than record_request for each."""
         insert = (
-            "INSERT INTO results (run_id, prompt, case_id, model, status, data) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO results (run_id, prompt, case_id, model, status, data, position)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (run_id, result.prompt, result.case_id, result.model, result.status,
-             json.dumps(result.to_dict(), ensure_ascii=False)),
+             json.dumps(result.to_dict(), ensure_ascii=False), position),
         )
         if requests:
             self._write_together([insert, *(ledger_insert(e) for e in requests)])
@@ -205,10 +207,11 @@ class Store:
 
     def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
                    problems: Sequence[str] = ()) -> None:
+        """Store what the run's results do not say, so a stored run reproduces its reports."""
         self._write(
             "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ? WHERE id = ?",
-            (finished_at, canonical_json(asdict(summary)), int(interrupted), json.dumps(list(problems)),
-             run_id),
+            (finished_at, canonical_json(asdict(summary)), int(interrupted),
+             json.dumps(list(problems), ensure_ascii=False), run_id),
         )
 
     def load_run(self, run_id: str) -> Run | None:
@@ -218,16 +221,19 @@ class Store:
             return None
         row = self._read(
             "SELECT id, started_at, finished_at, git_commit, git_dirty, git_branch, models, summary,"
-            " interrupted, problems FROM runs WHERE id = ?", (full_id,))[0]
+            " interrupted, problems, options FROM runs WHERE id = ?", (full_id,))[0]
         results = tuple(
             CaseResult.from_dict(json.loads(data))
-            for (data,) in self._read("SELECT data FROM results WHERE run_id = ? ORDER BY id", (full_id,))
+            for (data,) in self._read("SELECT data FROM results WHERE run_id = ? ORDER BY position, id", (full_id,))
         )
         summary = summary_from_json(row[7]) or summarize(results)
+        options = json.loads(row[10]) if row[10] else {}
+        shard = options.get("shard")
         return Run(run_id=row[0], started_at=row[1], finished_at=row[2],
                    git=GitInfo(commit=row[3], dirty=bool(row[4]), branch=row[5]),
                    models=tuple(json.loads(row[6])), results=results, summary=summary,
-                   interrupted=bool(row[8]), problems=tuple(json.loads(row[9])))
+                   interrupted=bool(row[8]), problems=tuple(json.loads(row[9])),
+                   config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None)
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
@@ -269,24 +275,23 @@ class Store:
     # response cache
 
     @staticmethod
-    def cache_key(provider_identity: Mapping[str, Any], request: Request) -> str:
-        """What changes the answer: the endpoint, model, params and rendered messages. Timeouts,
-        retries and concurrency are not part of a Request, so they never change the key."""
-        return content_hash(cache_identity(provider_identity, request))
+    def cache_key(provider_identity: Mapping[str, Any], request: Request, kind: str = "case", sample: int = 0) -> str:
+        """What changes the answer: the endpoint, model, params and rendered messages, the request kind and
+        sample index. Timeouts, retries and concurrency are not part of a Request, so they never change it."""
+        return content_hash(cache_identity(provider_identity, request, kind, sample))
 
     def cache_get(self, key: str) -> Completion | None:
         """The cached answer marked cached=True, with the latency and TTFT measured when it was fresh."""
         rows = self._read(f"SELECT {CACHE_ANSWER} FROM cache WHERE key = ?", (key,))
         return completion_from_row(rows[0]) if rows else None
 
-    def cache_put(self, key: str, request: Request, completion: Completion,
-                  provider_identity: Mapping[str, Any] | None = None, ledger: LedgerEntry | None = None) -> None:
-        """Keep a successful answer (failures are never cached). Give provider_identity so that
-        recordings written from the cache show the endpoint too, and `ledger`, the request's ledger
-        row, to store it in the same commit (one commit a request instead of two)."""
+    def cache_put(self, key: str, identity: Mapping[str, Any], completion: Completion,
+                  ledger: LedgerEntry | None = None) -> None:
+        """Keep a successful answer (failures are never cached) under its key, with the identity it
+        answers (cache_identity), and `ledger`, the request's ledger row, in the same commit (one commit a
+        request instead of two)."""
         statements: list[tuple[str, Sequence[Any]]] = [ledger_insert(ledger)] if ledger is not None else []
         if completion.ok:
-            identity = cache_identity(provider_identity, request)
             statements.append((
                 f"INSERT OR REPLACE INTO cache (key, {CACHE_ANSWER}, created_at, identity)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -333,8 +338,15 @@ class Store:
         return [LedgerEntry(*row) for row in self._read(sql + " ORDER BY ts, id", params)]
 
 
-def cache_identity(provider_identity: Mapping[str, Any] | None, request: Request) -> dict[str, Any]:
+def cache_identity(provider_identity: Mapping[str, Any] | None, request: Request, kind: str = "case",
+                   sample: int = 0) -> dict[str, Any]:
+    """What identifies an answer. A case's first sample leaves kind and sample out, so keys made before
+    they existed stay valid."""
     identity: dict[str, Any] = {"request": request.identity()}
     if provider_identity is not None:
         identity["provider"] = dict(provider_identity)
+    if kind != "case":
+        identity["kind"] = kind
+    if sample != 0:
+        identity["sample"] = sample
     return identity

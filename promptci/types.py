@@ -183,6 +183,7 @@ class Score:
     passed: bool
     reason: str = ""
     diff: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # of the comparator that gave this score
 
 
 Comparator = Callable[[Case, Completion], Awaitable[Score]]
@@ -226,7 +227,7 @@ class CaseResult:
             "output": self.output,
             "scores": [
                 {"comparator": s.comparator, "value": s.value, "passed": s.passed, "reason": s.reason,
-                 "diff": s.diff}
+                 "diff": s.diff, "options": dict(s.options)}
                 for s in self.scores
             ],
             "input_tokens": self.input_tokens,
@@ -248,7 +249,8 @@ class CaseResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CaseResult:
         scores = tuple(
-            Score(s["comparator"], float(s["value"]), bool(s["passed"]), s.get("reason", ""), s.get("diff"))
+            Score(s["comparator"], float(s["value"]), bool(s["passed"]), s.get("reason", ""), s.get("diff"),
+                  s.get("options") or {})
             for s in d.get("scores", ())
         )
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags")}
@@ -287,7 +289,7 @@ class Run:
     results: tuple[CaseResult, ...]
     summary: Summary
     interrupted: bool = False
-    problems: tuple[str, ...] = ()  # load problems skipped by --keep-going, budget notes, drift notes
+    problems: tuple[str, ...] = ()  # broken cases --keep-going skipped ("path:line: message"), stopped models
     config_hash: str | None = None  # promptci.yaml + the options that choose cases: shards must agree to merge
     shard: str | None = None  # "I/N" when the run was one shard of N
 
@@ -301,10 +303,12 @@ class Suite:
     problems: tuple[str, ...] = ()  # rendered "path:line: message" lines skipped under --keep-going
 
 
-def summarize(results: Iterable[CaseResult]) -> Summary:
-    """Totals over results. Tokens count what was billed: a cache hit billed none."""
-    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
-    total = cached = unknown = input_tokens = output_tokens = 0
+def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
+    """Totals over results, and `broken` cases --keep-going skipped (counted as skipped). Tokens count what
+    was billed: a cache hit billed none."""
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": broken}
+    total = broken
+    cached = unknown = input_tokens = output_tokens = 0
     cost = saved = 0.0
     for result in results:
         total += 1

@@ -74,8 +74,9 @@ def test_a_third_party_comparator_loads_through_its_entry_point(tmp_path: Path, 
 
 def test_the_public_surface_is_pinned() -> None:
     assert promptci.__all__ == [
-        "__version__", "Case", "CaseResult", "Completion", "ConfigError", "ExitCode", "PromptCIError",
-        "ProviderError", "Request", "Run", "RunOptions", "RunOutcome", "Score", "Usage", "run",
+        "__version__", "Case", "CaseResult", "Completion", "ConfigError", "ExitCode", "Plan", "Project",
+        "PromptCIError", "ProviderError", "Request", "Run", "RunOptions", "RunOutcome", "Score", "Session", "Usage",
+        "build_plan", "discover", "run",
     ]
     for name in promptci.__all__:
         assert getattr(promptci, name) is not None

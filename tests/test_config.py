@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from helpers_project import make_project
 
-from promptci.config import Budgets, Gate, Price, ProviderSettings, find_root, load_settings
+from promptci.config import Budgets, Gate, Price, ProviderSettings, load_settings
 from promptci.errors import ConfigError, ExitCode
+from promptci.project import find_root
 
 
 def write_config(root: Path, text: str) -> Path:

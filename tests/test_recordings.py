@@ -9,7 +9,7 @@ import pytest
 
 from promptci.errors import ConfigError, PromptCIError
 from promptci.recordings import RecordingEntry, load_recordings, recording_path, write_recordings
-from promptci.store import Store
+from promptci.store import Store, cache_identity
 from promptci.types import Completion, Request, Usage
 
 PROVIDER = {"type": "openai", "base_url": ""}
@@ -18,12 +18,11 @@ PROVIDER = {"type": "openai", "base_url": ""}
 def entry(content: str, text: str, **completion: object) -> RecordingEntry:
     request = Request(model="openai:gpt-4o-mini", messages=({"role": "user", "content": content},),
                       params={"temperature": 0})
-    key = Store.cache_key(PROVIDER, request)
     fields = {"usage": Usage(10, 2, 0), "latency_ms": 812.5, "ttft_ms": 100.0,
               "resolved_model": "gpt-4o-mini-2024-07-18", "finish_reason": "stop", "chunks": (text,)}
     fields.update(completion)
     identity = {"provider": PROVIDER, "request": request.identity()}
-    return RecordingEntry(key=key, identity=identity, completion=Completion(text=text, **fields))  # type: ignore[arg-type]
+    return RecordingEntry(identity=identity, completion=Completion(text=text, **fields))  # type: ignore[arg-type]
 
 
 def test_path_follows_the_prompt_name(tmp_path: Path) -> None:
@@ -44,7 +43,7 @@ def test_lines_are_sorted_by_key_sorted_inside_and_carry_no_latency(tmp_path: Pa
     assert set(records[0]) == {"key", "request", "output", "chunks", "usage", "resolved_model", "finish_reason"}
     assert "latency" not in path.read_text(encoding="utf-8")
     assert "ünswer" in path.read_text(encoding="utf-8")  # ensure_ascii=False: readable in a diff
-    assert records[0]["request"]["provider"] == PROVIDER
+    assert records[0]["request"]["provider"] == {"type": "openai"}  # never the base_url
 
 
 def test_same_entries_give_the_same_bytes_in_any_order(tmp_path: Path) -> None:
@@ -63,7 +62,7 @@ def test_merge_keeps_other_keys_and_replaces_same_key(tmp_path: Path) -> None:
     directory = tmp_path / "recordings"
     write_recordings(directory, "p", [entry("q1", "old one"), entry("q2", "two")])
     write_recordings(directory, "p", [entry("q1", "new one"), entry("q3", "three")])
-    answers = load_recordings(directory)
+    answers = load_recordings(directory).answers
     assert {c.text for c in answers.values()} == {"new one", "two", "three"}
     assert answers[entry("q1", "").key].text == "new one"
     assert len((directory / "p.jsonl").read_text().splitlines()) == 3
@@ -74,13 +73,13 @@ def test_load_gives_cached_completions_with_zero_latency(tmp_path: Path) -> None
     original = entry("q", "hello", chunks=("hel", "lo"), usage=Usage(7, 1, 3))
     write_recordings(directory, "nested/deep/p", [original])
     write_recordings(directory, "other", [entry("x", "y", usage=None)])
-    answers = load_recordings(directory)
+    answers = load_recordings(directory).answers
     got = answers[original.key]
     assert got == Completion(text="hello", usage=Usage(7, 1, 3), latency_ms=0.0, ttft_ms=None,
                              resolved_model="gpt-4o-mini-2024-07-18", finish_reason="stop",
                              chunks=("hel", "lo"), cached=True)
     assert answers[entry("x", "").key].usage is None
-    assert load_recordings(tmp_path / "absent") == {}
+    assert load_recordings(tmp_path / "absent").answers == {}
 
 
 def test_entry_from_cache_round_trip(tmp_path: Path) -> None:
@@ -88,7 +87,7 @@ def test_entry_from_cache_round_trip(tmp_path: Path) -> None:
     with Store.open(tmp_path / ".promptci" / "promptci.db") as store:
         request = Request(model="openai:gpt-4o-mini", messages=({"role": "user", "content": "q"},),
                           params={"temperature": 0})
-        store.cache_put(original.key, request, original.completion, provider_identity=PROVIDER)
+        store.cache_put(Store.cache_key(PROVIDER, request), cache_identity(PROVIDER, request), original.completion)
         from_cache = [RecordingEntry.from_cache(e) for e in store.cache_entries()]
     via_cache = write_recordings(tmp_path / "a", "p", from_cache).read_bytes()
     direct = write_recordings(tmp_path / "b", "p", [original]).read_bytes()

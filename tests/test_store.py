@@ -15,7 +15,7 @@ import pytest
 
 from promptci.errors import PromptCIError
 from promptci.migrations import SCHEMA_VERSION, schema_version, split_statements
-from promptci.store import LedgerEntry, Store, now_iso
+from promptci.store import LedgerEntry, Store, cache_identity, now_iso
 from promptci.types import CaseResult, Completion, ErrorInfo, GitInfo, Request, Score, Summary, Usage
 
 GIT = GitInfo(commit="abc123", dirty=True, branch="main")
@@ -199,12 +199,12 @@ def test_cache_hit_miss_and_failures_not_cached(store: Store) -> None:
     assert store.cache_get(key) is None
     fresh = Completion(text="Hello!", usage=Usage(12, 3, 4), latency_ms=812.5, ttft_ms=230.1,
                        resolved_model="gpt-4o-mini-2024-07-18", finish_reason="stop", chunks=("Hel", "lo!"))
-    store.cache_put(key, request, fresh, provider_identity=OPENAI)
+    store.cache_put(key, cache_identity(OPENAI, request), fresh)
     assert store.cache_get(key) == replace(fresh, cached=True)
 
     failed = Completion(text=None, error=ErrorInfo("server", "boom", 500, True))
     other = Store.cache_key(OPENAI, make_request(params={}))
-    store.cache_put(other, request, failed)
+    store.cache_put(other, cache_identity(None, request), failed)
     assert store.cache_get(other) is None
 
 
@@ -214,7 +214,7 @@ def test_cache_entries_hold_the_identity_and_filter_by_key(store: Store) -> None
         request = make_request(params={"seed": n})
         key = Store.cache_key(OPENAI, request)
         keys.append(key)
-        store.cache_put(key, request, Completion(text=f"t{n}", usage=None), provider_identity=OPENAI)
+        store.cache_put(key, cache_identity(OPENAI, request), Completion(text=f"t{n}", usage=None))
     entries = list(store.cache_entries())
     assert [e.key for e in entries] == sorted(keys)
     assert entries[0].identity["provider"] == OPENAI
@@ -277,7 +277,7 @@ def test_nothing_secret_lands_in_the_database(tmp_path: Path) -> None:
     with Store.open(path) as store:
         request = make_request()
         key = Store.cache_key(OPENAI, request)
-        store.cache_put(key, request, Completion(text="ok"), provider_identity=OPENAI)
+        store.cache_put(key, cache_identity(OPENAI, request), Completion(text="ok"))
         store.record_request(ledger_entry(now_iso()))
     assert secret.encode() not in path.read_bytes()
 

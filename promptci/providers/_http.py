@@ -218,8 +218,9 @@ class StreamRecorder:
 
 
 class PooledClientProvider:
-    """What the SDK providers share: one client per named provider, made on first use inside the running
-    event loop; the optional rpm limiter; closing. Subclasses give make_client() and complete()."""
+    """What the SDK providers share: one client per named provider, made by prepare() before the first
+    request (or on first use); the optional rpm limiter; closing. Subclasses give make_client() and
+    complete()."""
 
     is_cacheable = True
 
@@ -231,6 +232,11 @@ class PooledClientProvider:
 
     def make_client(self) -> Any:
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Import the SDK and build the client now, before any request is timed: importing an SDK takes
+        a second and would stall every request in flight on the event loop."""
+        self.client()
 
     def client(self) -> Any:
         if self._client is None:

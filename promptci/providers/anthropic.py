@@ -86,6 +86,10 @@ class AnthropicProvider(PooledClientProvider):
         _ = client.messages  # the SDK loads this lazily; load it with the client
         return client
 
+    def prepare(self) -> None:
+        super().prepare()
+        sdk_keywords()
+
     async def complete(self, request: Request) -> Completion:
         import anthropic
 

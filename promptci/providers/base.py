@@ -1,5 +1,6 @@
 """The provider interface. Providers send one request and classify failures as ProviderError
-subclasses; the runner owns retries, concurrency, the cache and the budget."""
+subclasses; the model client owns retries, concurrency, the cache and the budget; the session owns
+their lifetimes."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class Provider(Protocol):
 
     complete() returns a Completion for a success (text, usage, latency_ms, ttft_ms,
     resolved_model, finish_reason, chunks) and raises a ProviderError subclass on failure.
+    A provider may also have prepare() (no arguments): the session calls it once, before the first
+    request is sent, to do slow set-up (import an SDK, build a client) off the timed path.
     """
 
     name: str

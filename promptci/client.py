@@ -1,0 +1,312 @@
+"""The one way to call a model. A ModelCall (a Request, its kind, its sample index and who it is for) goes
+through the cache, the recordings, the budget, the in-flight limit, the retry policy and the per-model
+canary; what it cost is priced and written to the ledger. Case requests, judge and embedding requests all
+come here, so none of them can skip a step."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from promptci.config import Price
+from promptci.errors import ProviderError, ReplayMiss, Timeout
+from promptci.estimate import estimate_request_cost
+from promptci.pricing import cost_usd
+from promptci.providers.base import Provider, split_model
+from promptci.recordings import RecordingEntry, Recordings, recording_key
+from promptci.retrying import RetryPolicy, call_with_retries
+from promptci.store import LedgerEntry, Store, cache_identity
+from promptci.types import Completion, Request, content_hash, now_iso
+
+CallKind = Literal["case", "judge", "embedding"]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Whom a call is for, as the ledger and error messages name it."""
+
+    run_id: str | None = None
+    git_commit: str | None = None
+    prompt: str | None = None
+    case_id: str | None = None
+    where: str = ""  # "goldens/x.yaml:12", for messages
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    request: Request
+    kind: CallKind = "case"
+    sample: int = 0  # the repeat k of --repeat K: each sample is a fresh answer
+    attribution: Attribution = field(default_factory=Attribution)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A provider instance and what identifies its answers in the cache."""
+
+    provider: Provider
+    identity: Mapping[str, Any]
+    provider_type: str
+    is_free: bool  # local providers (echo, python) cost nothing
+    replay_only: bool = False  # answer from the cache and recordings only; a miss is an error
+    price: Price | None = None  # None: unknown (or free, see is_free)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A call's outcome: a completion, or why there is none (`skipped` when the budget held it back).
+    `ledger` holds rows the caller stores with its result (a cache hit's row), in one commit."""
+
+    completion: Completion | None
+    problem: str | None = None
+    skipped: bool = False
+    attempts: int = 0
+    ledger: tuple[LedgerEntry, ...] = ()
+
+
+@dataclass
+class BudgetGuard:
+    """Stops sending once spent + in-flight estimates would pass limit_usd."""
+
+    limit_usd: float
+    spent_usd: float = 0.0
+    in_flight_usd: float = 0.0
+
+    def try_reserve(self, estimate_usd: float) -> bool:
+        if self.spent_usd + self.in_flight_usd + estimate_usd > self.limit_usd:
+            return False
+        self.in_flight_usd += estimate_usd
+        return True
+
+    def settle(self, estimate_usd: float, actual_usd: float | None) -> None:
+        self.in_flight_usd -= estimate_usd
+        self.spent_usd += actual_usd if actual_usd is not None else estimate_usd
+
+
+class CallLimiter:
+    """At most `limit` attempts in flight (-j). Held for an attempt, released while a retry waits out its
+    backoff or Retry-After. One small object so that an adaptive limiter can take its place."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._slots = asyncio.Semaphore(self.limit)
+
+    async def acquire(self) -> None:
+        await self._slots.acquire()
+
+    def release(self) -> None:
+        self._slots.release()
+
+
+class ModelStopped(ProviderError):
+    """Not sent: an earlier request showed that every request to this model would fail the same way."""
+
+    kind = "stopped"
+
+
+@dataclass
+class ClientOptions:
+    """What one run asks of the client."""
+
+    run_id: str | None = None
+    git_commit: str | None = None
+    use_cache: bool = True
+    record: bool = False
+    budget: BudgetGuard | None = None
+
+
+class ModelClient:
+    """Calls models for one run; the limiter, store and recordings are the session's, shared by its runs."""
+
+    def __init__(self, store: Store, endpoints: Mapping[str, Endpoint], limiter: CallLimiter,
+                 recordings: Recordings, retry: RetryPolicy, timeout_s: float,
+                 options: ClientOptions | None = None, before_first_send: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.endpoints = endpoints
+        self.limiter = limiter
+        self.recordings = recordings
+        self.retry = retry
+        self.timeout_s = timeout_s
+        self.options = options or ClientOptions()
+        self.stopped_models: dict[str, str] = {}  # model -> why its calls stopped
+        self._first_answers: dict[str, asyncio.Event] = {}  # model -> set once its first try ended
+        self.recorded: dict[str, list[RecordingEntry]] = {}  # by prompt, for --record
+        # Runs once, synchronously, before the first request is sent (so with none in flight): slow set-up
+        # such as importing the SDKs of every endpoint.
+        self._before_first_send = before_first_send
+
+    async def complete(self, call: ModelCall) -> Answer:
+        model = call.request.model
+        if model in self.stopped_models:
+            return Answer(None, self.stopped_models[model])
+        endpoint = self.endpoints[model]
+        identity = cache_identity(endpoint.identity, lookup_request(call.request), call.kind, call.sample)
+        key = content_hash(identity)
+        cached = self.lookup(endpoint, key, recording_key(identity))
+        if cached is not None:
+            saved = price(endpoint, cached)
+            hit = self.ledger_row(call, endpoint, cached, cost=0.0, saved=saved, status="cached")
+            self.remember(call, identity, cached)
+            return Answer(replace(cached, cost_usd=saved), attempts=cached.attempts, ledger=(hit,))
+        if endpoint.replay_only:
+            why = self.recordings.why_missing(call.attribution.prompt or "", identity)
+            return Answer(None, f"--replay: no recorded response for case {call.attribution.case_id!r} "
+                                f"({call.attribution.where}) on {model}: {why}; run once with --record")
+        return await self.send(call, endpoint, key, identity)
+
+    def lookup(self, endpoint: Endpoint, key: str, answer_key: str) -> Completion | None:
+        if not (endpoint.provider.is_cacheable or endpoint.replay_only):
+            return None
+        if not (self.options.use_cache or endpoint.replay_only):
+            return None
+        hit = self.store.cache_get(key)
+        if hit is None:
+            recorded = self.recordings.get(answer_key)
+            hit = replace(recorded, cached=True) if recorded is not None else None
+        return hit
+
+    async def send(self, call: ModelCall, endpoint: Endpoint, key: str, identity: Mapping[str, Any]) -> Answer:
+        budget = self.options.budget if not endpoint.is_free else None
+        estimate = estimate_cost(call.request, endpoint)
+        if budget is not None and not budget.try_reserve(estimate or 0.0):
+            from promptci.reporting.stats import format_usd  # the one money formatter (pure, imports only types)
+
+            return Answer(None, f"budget: sending it would pass the run budget of {format_usd(budget.limit_usd)}",
+                          skipped=True)
+        if self._before_first_send is not None:
+            ready, self._before_first_send = self._before_first_send, None
+            ready()
+        model = call.request.model
+        first = await self.take_turn(model, endpoint)
+        try:
+            if model in self.stopped_models:  # the model's first request found a bad key or model
+                raise ModelStopped(self.stopped_models[model])
+            completion = await call_with_retries(lambda: self.attempt(endpoint, call.request, first), self.retry)
+        except ProviderError as exc:
+            if budget is not None:
+                budget.settle(estimate or 0.0, 0.0)
+            if isinstance(exc, ModelStopped):
+                return Answer(None, exc.message)
+            return self.failure(call, endpoint, exc)
+        finally:
+            if first is not None:
+                first.set()
+        cost = price(endpoint, completion)
+        if budget is not None:
+            budget.settle(estimate or 0.0, cost)
+        completion = replace(completion, cost_usd=cost)
+        billed = self.ledger_row(call, endpoint, completion, cost=cost, saved=None, status="ok")
+        if endpoint.provider.is_cacheable:  # the answer and its ledger row in one commit, at once
+            self.store.cache_put(key, identity, completion, ledger=billed)
+            self.remember(call, identity, completion)
+        else:
+            self.store.record_request(billed)
+        return Answer(completion, attempts=completion.attempts)
+
+    async def take_turn(self, model: str, endpoint: Endpoint) -> asyncio.Event | None:
+        """The first request to a paid model goes alone and the others wait until its first try ends, so a
+        bad key or an unknown model costs one request, not one per slot in flight. Returns the event the
+        first request sets; None for the others."""
+        if endpoint.is_free:
+            return None
+        answered = self._first_answers.get(model)
+        if answered is None:
+            self._first_answers[model] = asyncio.Event()
+            return self._first_answers[model]
+        await answered.wait()
+        return None
+
+    async def attempt(self, endpoint: Endpoint, request: Request, first: asyncio.Event | None = None) -> Completion:
+        await self.limiter.acquire()
+        try:
+            return await within(self.timeout_s, endpoint.provider.complete(request))
+        except asyncio.TimeoutError:
+            raise Timeout(f"no answer from {request.model} within timeout_s={self.timeout_s:g}") from None
+        except ProviderError as exc:
+            if exc.stops_model:  # before the waiting requests wake up
+                self.stop_model(request.model, exc)
+            raise
+        finally:
+            self.limiter.release()
+            if first is not None:
+                first.set()
+
+    def stop_model(self, model: str, exc: ProviderError) -> None:
+        self.stopped_models.setdefault(model, f"{exc.message} (remaining cases of this model not sent)")
+
+    def failure(self, call: ModelCall, endpoint: Endpoint, exc: ProviderError) -> Answer:
+        attempts = exc.attempts
+        if exc.stops_model:
+            self.stop_model(call.request.model, exc)
+        if not isinstance(exc, ReplayMiss):
+            failed = Completion(text=None, error=exc.info(), attempts=attempts)
+            self.store.record_request(self.ledger_row(call, endpoint, failed, cost=None, saved=None, status="error"))
+        status = f" (HTTP {exc.status})" if exc.status else ""
+        retried = f" after {attempts} attempts" if attempts > 1 else ""
+        return Answer(None, f"{exc.kind}{status}{retried}: {exc.message}", attempts=attempts)
+
+    def remember(self, call: ModelCall, identity: Mapping[str, Any], completion: Completion) -> None:
+        if self.options.record:
+            self.recorded.setdefault(call.attribution.prompt or "", []).append(RecordingEntry(identity, completion))
+
+    def ledger_row(self, call: ModelCall, endpoint: Endpoint, completion: Completion, *,
+                   cost: float | None, saved: float | None, status: str) -> LedgerEntry:
+        return ledger_entry(call, self.options, endpoint, completion, cost=cost, saved=saved, status=status)
+
+
+def ledger_entry(call: ModelCall, options: ClientOptions, endpoint: Endpoint, completion: Completion, *,
+                 cost: float | None, saved: float | None, status: str) -> LedgerEntry:
+    usage = completion.usage
+    who = call.attribution
+    return LedgerEntry(
+        at=now_iso(), run_id=options.run_id, git_commit=options.git_commit, prompt=who.prompt,
+        case_id=who.case_id, model=call.request.model, provider=endpoint.provider_type,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+        cached_input_tokens=usage.cached_input_tokens if usage else None,
+        cost_usd=cost, saved_usd=saved,
+        latency_ms=None if status == "cached" else completion.latency_ms,
+        ttft_ms=None if status == "cached" else completion.ttft_ms,
+        status=status, attempts=completion.attempts, kind=call.kind,
+        error_kind=completion.error.kind if completion.error else None,
+    )
+
+
+async def within(seconds: float, awaitable: Awaitable[Completion]) -> Completion:
+    """The whole request, not just each read as the SDKs time it, so a slow drip cannot hang a run."""
+    if sys.version_info >= (3, 11):  # asyncio.timeout runs in this task: no extra task per request
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout=seconds)
+
+
+def lookup_request(request: Request) -> Request:
+    """`replay:openai:gpt-4o-mini` looks up what `openai:gpt-4o-mini` recorded."""
+    provider_name, inner = split_model(request.model)
+    return replace(request, model=inner) if provider_name == "replay" else request
+
+
+def call_key(endpoint_identity: Mapping[str, Any], call: ModelCall) -> str:
+    """The cache key of a call, as complete() computes it (dry runs ask which calls the cache answers)."""
+    return Store.cache_key(endpoint_identity, lookup_request(call.request), call.kind, call.sample)
+
+
+def answer_key(endpoint_identity: Mapping[str, Any], call: ModelCall) -> str:
+    """The recordings key of a call, as complete() computes it."""
+    return recording_key(cache_identity(endpoint_identity, lookup_request(call.request), call.kind, call.sample))
+
+
+def estimate_cost(request: Request, endpoint: Endpoint) -> float | None:
+    """Before sending, the same estimate as --dry-run: input tokens counted, max_tokens out."""
+    if endpoint.is_free:
+        return 0.0
+    return estimate_request_cost(request.messages, request.params, request.model, endpoint.price).cost_usd
+
+
+def price(endpoint: Endpoint, completion: Completion) -> float | None:
+    if endpoint.is_free:
+        return 0.0
+    return cost_usd(completion.usage, endpoint.price)

@@ -1,0 +1,70 @@
+"""What a run will do, as plain data: the options it was asked with, and the plan built from them (jobs,
+models, the problems --keep-going skipped). planning.py builds plans; a Session runs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptci.config import Settings
+from promptci.project import Project
+from promptci.types import Case, Prompt, Request
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    root: Path | None = None
+    paths: tuple[Path, ...] = ()
+    models: tuple[str, ...] = ()
+    keyword: str | None = None
+    concurrency: int | None = None
+    keep_going: bool = False
+    use_cache: bool = True
+    replay: bool = False
+    record: bool = False
+    environment: str | None = None
+    max_cost: float | None = None
+    repeat: int = 1
+    shard: tuple[int, int] | None = None  # --shard I/N as (I, N): only this share of the selected cases
+
+    @property
+    def is_whole_suite(self) -> bool:
+        """No -k and no path subset: every case of every prompt is in the run."""
+        return not self.keyword and not self.paths
+
+    def to_record(self) -> dict[str, Any]:
+        """As stored with the run."""
+        return {
+            "models": list(self.models), "keyword": self.keyword, "concurrency": self.concurrency,
+            "use_cache": self.use_cache, "replay": self.replay, "record": self.record,
+            "environment": self.environment, "max_cost": self.max_cost, "repeat": self.repeat,
+            "paths": [str(p) for p in self.paths], "shard": list(self.shard) if self.shard else None,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request to make and score: a case on a model, sample `repeat` of --repeat K."""
+
+    case: Case
+    prompt: Prompt
+    request: Request
+    repeat: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run loaded and rendered up to its jobs, before any provider is built: what a run and a dry run
+    share. `problems` are the broken cases --keep-going skipped, each "path:line: message"."""
+
+    project: Project
+    settings: Settings
+    options: RunOptions
+    jobs: tuple[Job, ...]
+    models: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def budget_usd(self) -> float | None:
+        return self.options.max_cost if self.options.max_cost is not None else self.settings.budgets.run_usd

@@ -1,0 +1,171 @@
+"""A Session owns what outlives one run: the store (opened once), one event loop, the provider instances
+(built once, prepared before the first request, closed at exit) and the in-flight limit. Several plans (two
+revisions, two models) run in one session and share its cache and providers.
+
+    with Session(project) as session:
+        run = session.run(plan)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from promptci.client import BudgetGuard, CallLimiter, ClientOptions, Endpoint, ModelClient
+from promptci.errors import PromptCIError
+from promptci.gitinfo import current_git
+from promptci.merge import config_fingerprint
+from promptci.plan import Job, Plan
+from promptci.planning import build_endpoints
+from promptci.pricing import UNKNOWN_PRICE_HINT
+from promptci.project import Project
+from promptci.recordings import Recordings, load_recordings, write_recordings
+from promptci.retrying import RetryPolicy
+from promptci.runner import Runner, run_jobs
+from promptci.store import Store
+from promptci.types import CaseResult, Run, now_iso, summarize
+
+
+class Session:
+    def __init__(self, project: Project, concurrency: int | None = None) -> None:
+        self.project = project
+        self.concurrency = concurrency  # None: the first plan's -j or its settings' concurrency
+        self._store: Store | None = None
+        self._loop: asyncio.Runner | None = None
+        self._instances: dict[str, Any] = {}  # provider instances by endpoint settings
+        self._prepared: set[int] = set()
+        self._limiter: CallLimiter | None = None
+        self._recordings: dict[str, Recordings] = {}  # by source folder
+
+    def __enter__(self) -> Session:
+        self._store = Store.open(self.project.db_path)
+        self._loop = asyncio.Runner()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if self._loop is not None:
+                self._loop.run(self._close_providers())
+        finally:
+            if self._loop is not None:
+                self._loop.close()
+            if self._store is not None:
+                self._store.close()
+            self._loop = self._store = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("use the Session in a `with` block")
+        return self._store
+
+    def endpoints(self, plan: Plan) -> dict[str, Endpoint]:
+        """The plan's endpoints, their providers built once per session."""
+        return build_endpoints(plan.models, plan.settings, plan.options.replay, self._instances)
+
+    def prepare(self, endpoints: Mapping[str, Endpoint]) -> None:
+        """Every provider of the plan made ready (SDK imported, client built) at once, before its run's first
+        request is sent: never while requests are in flight and timed. A run the cache answers never pays it."""
+        for endpoint in endpoints.values():
+            provider = endpoint.provider
+            prepare = getattr(provider, "prepare", None)
+            if prepare is not None and id(provider) not in self._prepared:
+                prepare()
+            self._prepared.add(id(provider))
+
+    def recordings(self, project: Project) -> Recordings:
+        key = str(project.source)
+        if key not in self._recordings:
+            self._recordings[key] = load_recordings(project.recordings_dir)
+        return self._recordings[key]
+
+    def limiter(self, plan: Plan) -> CallLimiter:
+        if self._limiter is None:
+            self._limiter = CallLimiter(self.concurrency or plan.options.concurrency or plan.settings.concurrency)
+        return self._limiter
+
+    def run(self, plan: Plan, on_start: Callable[[int], None] | None = None,
+            on_result: Callable[[CaseResult], None] | None = None) -> Run:
+        """Run the plan to its end (or Ctrl-C: the run is marked interrupted and keeps what finished)."""
+        endpoints = self.endpoints(plan)
+        budget_usd = plan.budget_usd
+        if budget_usd is not None:
+            require_prices(endpoints)
+        git = current_git(plan.project.source)
+        run_id, started_at = uuid.uuid4().hex[:12], now_iso()
+        config_hash = config_fingerprint(plan.settings, plan.options)
+        shard = f"{plan.options.shard[0]}/{plan.options.shard[1]}" if plan.options.shard else None
+        self.store.start_run(run_id, started_at, git, plan.models,
+                             {**plan.options.to_record(), "config_hash": config_hash})
+        budget = BudgetGuard(budget_usd) if budget_usd is not None else None
+        client = ModelClient(
+            self.store, endpoints, self.limiter(plan), self.recordings(plan.project),
+            RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
+            ClientOptions(run_id=run_id, git_commit=git.commit, use_cache=plan.options.use_cache,
+                          record=plan.options.record, budget=budget),
+            before_first_send=lambda: self.prepare(endpoints),
+        )
+        runner = Runner(run_id, plan.project.source, self.store, client, on_result)
+        if on_start is not None:
+            on_start(len(plan.jobs))
+        results, interrupted = self._run_to_end(runner, plan.jobs, self.limiter(plan).limit)
+        if plan.options.record:
+            self._write_recordings(plan, client, drop_stale=plan.options.is_whole_suite and not interrupted)
+        problems = (*plan.problems, *(f"{model}: {why}" for model, why in client.stopped_models.items()))
+        summary = summarize(results, broken=len(plan.problems))
+        finished_at = now_iso()
+        self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
+        return Run(run_id=run_id, started_at=started_at, finished_at=finished_at, git=git, models=plan.models,
+                   results=tuple(results), summary=summary, interrupted=interrupted, problems=problems,
+                   config_hash=config_hash, shard=shard)
+
+    def _run_to_end(self, runner: Runner, jobs: Sequence[Job], concurrency: int) -> tuple[list[CaseResult], bool]:
+        """Runs the jobs; Ctrl-C keeps what finished (each result is already stored as it finished)."""
+        assert self._loop is not None
+        slots: list[CaseResult | None] = [None] * len(jobs)
+        interrupted = False
+        # What is alive now (modules, the suite, the jobs) outlives the request loop: frozen, it is not walked
+        # again by each of the loop's garbage collections. Unfrozen after, so a library caller leaks nothing.
+        gc.freeze()
+        try:
+            self._loop.run(run_jobs(runner, jobs, concurrency, slots))
+        except KeyboardInterrupt:
+            interrupted = True
+            self._loop.run(cancel_leftovers())
+        finally:
+            gc.unfreeze()
+        return [r for r in slots if r is not None], interrupted
+
+    def _write_recordings(self, plan: Plan, client: ModelClient, drop_stale: bool) -> None:
+        for prompt, entries in sorted(client.recorded.items()):
+            write_recordings(plan.project.recordings_dir, prompt, entries, drop_others=drop_stale)
+        self._recordings.pop(str(plan.project.source), None)
+
+    async def _close_providers(self) -> None:
+        for provider in {id(p): p for p in self._instances.values()}.values():
+            await provider.aclose()
+        self._instances.clear()
+        self._prepared.clear()
+
+
+async def cancel_leftovers() -> None:
+    """After Ctrl-C, the tasks of the interrupted run stop: none may send another request."""
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+
+
+def require_prices(endpoints: Mapping[str, Endpoint]) -> None:
+    """A budget cannot be kept for a model whose price is unknown: refuse before sending anything."""
+    unpriced = [model for model, endpoint in endpoints.items()
+                if not (endpoint.is_free or endpoint.replay_only) and endpoint.price is None]
+    if unpriced:
+        raise PromptCIError(f"a run budget is set but the price of {', '.join(unpriced)} is unknown, so the budget "
+                            f"cannot be kept; {UNKNOWN_PRICE_HINT}")

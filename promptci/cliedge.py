@@ -80,9 +80,9 @@ def interrupted_exit_code() -> int:
 def state_dir(root: Path | None) -> Path:
     """The project's .promptci/logs, or a temp folder when there is no project (or it is not writable)."""
     try:
-        from promptci.planning import resolve_root
+        from promptci.project import discover
 
-        logs = resolve_root(root) / ".promptci" / "logs"
+        logs = discover(root).state / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         return logs
     except Exception:  # no project here, or a read-only one: the log still has to go somewhere

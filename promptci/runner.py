@@ -12,7 +12,7 @@ from pathlib import Path
 from promptci.client import Answer, Attribution, ModelCall, ModelClient
 from promptci.plan import Job
 from promptci.registry import build_comparator
-from promptci.store import Store
+from promptci.store import LedgerEntry, Store
 from promptci.types import CaseResult, Comparator, ComparatorSpec, Completion, Score, canonical_json, expected_text
 
 
@@ -64,7 +64,8 @@ def model_call(runner: Runner, job: Job) -> ModelCall:
     return ModelCall(job.request, kind="case", sample=job.repeat, attribution=who)
 
 
-async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple]:
+async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple[LedgerEntry, ...]]:
+    """The job's result and the ledger rows to store with it (a cache hit's)."""
     answer: Answer = await runner.client.complete(model_call(runner, job))
     if answer.completion is None:
         if answer.skipped:

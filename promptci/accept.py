@@ -291,9 +291,9 @@ def accept(root: Path | None, run_ref: str = "last", *, paths: Sequence[Path] = 
     from promptci.history import show_run
     from promptci.loading.prompts import scan_prompts
     from promptci.loading.yamlfile import relative_to
-    from promptci.planning import resolve_root
+    from promptci.project import discover
 
-    project = resolve_root(root)
+    project = discover(root).source
     run = show_run(project, run_ref)
     relative: list[str] = []
     for path in paths:

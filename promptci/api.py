@@ -26,8 +26,8 @@ from promptci.types import CaseResult, Run
 
 __all__ = [
     "LOCAL_PROVIDERS", "CostReport", "DryRunReport", "Plan", "Project", "RunOptions", "RunOutcome", "Session",
-    "build_plan", "cost_report", "discover", "dry_run", "list_runs", "merge", "parse_dimensions", "run", "run_info_to_dict",
-    "show_run",
+    "build_plan", "cost_report", "discover", "dry_run", "list_runs", "merge", "parse_dimensions", "run",
+    "run_info_to_dict", "show_run",
 ]
 
 

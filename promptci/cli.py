@@ -167,7 +167,7 @@ def run(
     # User code (python providers, comparators, plugins) may print: keep it off the report stream.
     with user_output_to_stderr():
         outcome = run_with_progress(options, verbose - quiet)
-    publish(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root), github)
+    publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
     raise typer.Exit(code=int(outcome.exit_code))
 
 
@@ -442,7 +442,7 @@ def show(
     reports = report_targets(fmt, output)
     with user_output_to_stderr():  # reporter plugins are user code too
         run_record = api.show_run(root, run_id)
-    write_reports(run_record, fmt, reports, verbose - quiet, api.resolve_root(root))
+    write_reports(run_record, fmt, reports, verbose - quiet, api.discover(root).source)
 
 
 import_app = typer.Typer(no_args_is_help=True, help="Convert another tool's suite into a promptci project.")
@@ -484,7 +484,7 @@ def merge(
 
     reports = report_targets(fmt, output)
     outcome = api.merge(root, files)
-    publish(outcome.run, fmt, reports, verbose - quiet, api.resolve_root(root), github)
+    publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
     raise typer.Exit(code=int(outcome.exit_code))
 
 

@@ -21,17 +21,15 @@ from promptci.errors import ExitCode, PromptCIError
 
 RAISE_VARIABLE = "PROMPTCI_RAISE"  # "1": let an unexpected exception propagate (for tests and debugging)
 HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")  # how CI runners cancel a job; treated like Ctrl-C
-SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def redact(text: str) -> str:
-    """Replace the value of every secret-looking environment variable: a last line of defence."""
-    for name, value in os.environ.items():
-        if len(value) >= 8 and name.upper().endswith(SECRET_SUFFIXES) and value in text:
-            text = text.replace(value, f"<${name}>")
-    return text
+    """Replace the value of every secret-looking environment variable, in every form: a last line of defence."""
+    from promptci.secrets import redact_environment
+
+    return redact_environment(text)
 
 
 def fail(error: PromptCIError) -> typer.Exit:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,6 +15,9 @@ from promptci.errors import ConfigError, Problem
 from promptci.types import ComparatorSpec, Location
 
 CONFIG_FILE = "promptci.yaml"
+MAX_CONCURRENCY = 512  # as `run -j`
+MAX_TIMEOUT_S = 86_400.0
+MAX_RETRIES = 100
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
@@ -79,7 +84,7 @@ def load_settings(root: Path, environment: str | None = None) -> Settings:
 
     root = root.resolve()
     config_path = root / CONFIG_FILE
-    data = load_yaml(config_path, root) if config_path.is_file() else None
+    data = load_yaml(config_path, root) if os.path.lexists(config_path) else None
     reader = _ConfigReader(root)
     values = reader.read(data)
     providers = reader.read_providers(data.get("providers") if isinstance(data, dict) else None, data)
@@ -155,9 +160,11 @@ class _ConfigReader:
         values: dict[str, Any] = {}
         if "models" in data:
             values["models"] = self.read_models(data)
-        for key, minimum, is_int in (("concurrency", 1, True), ("timeout_s", 0, False), ("retries", 0, True)):
+        for key, minimum, maximum, is_int in (("concurrency", 1, MAX_CONCURRENCY, True),
+                                              ("timeout_s", 0, MAX_TIMEOUT_S, False),
+                                              ("retries", 0, MAX_RETRIES, True)):
             if key in data:
-                number = self.number(data, key, minimum=minimum, integer=is_int,
+                number = self.number(data, key, minimum=minimum, maximum=maximum, integer=is_int,
                                      allow_zero=key != "timeout_s")
                 if number is not None:
                     values[key] = number
@@ -186,7 +193,8 @@ class _ConfigReader:
         value = mapping[key]
         label = label or key
         kind = "an integer" if integer else "a number"
-        is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+        is_number = (isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+                     and math.isfinite(value))  # .nan compares false with every bound, .inf passes a minimum
         too_small = is_number and (value < minimum or (value == minimum and not allow_zero))
         too_big = is_number and maximum is not None and value > maximum
         if not is_number or too_small or too_big:

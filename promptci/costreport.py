@@ -121,7 +121,11 @@ def parse_since(text: str, now: datetime) -> datetime:
     now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
     span = SPAN.match(text)
     if span:
-        return (now - timedelta(**{SPAN_UNITS[span.group(2)]: int(span.group(1))})).astimezone(timezone.utc)
+        try:
+            return (now - timedelta(**{SPAN_UNITS[span.group(2)]: int(span.group(1))})).astimezone(timezone.utc)
+        except OverflowError:
+            raise PromptCIError(f"--since {text!r} reaches back before the year 1; give a shorter span, "
+                                "such as 365d, or a date") from None
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
             day = date.fromisoformat(text.strip())

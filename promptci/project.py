@@ -68,7 +68,7 @@ def find_root(start: Path) -> Path | None:
     if here.is_file():
         here = here.parent
     for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
+        if (folder / CONFIG_FILE).exists():  # a directory or FIFO by that name is reported when loaded
             return folder
         if (folder / "prompts").is_dir() and (folder / "goldens").is_dir():
             return folder

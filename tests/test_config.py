@@ -131,7 +131,7 @@ def test_all_problems_are_collected(tmp_path: Path) -> None:
     text = "concurrency: 0\ntimeout_s: -1\ngate: {min_pass_rate: 1.5}\nbudgets: {run_usd: nope}\nretries: true\n"
     problems = problems_of(write_config(tmp_path, text))
     assert [p.split(":")[1] for p in problems] == ["1", "2", "3", "4", "5"]
-    assert "`concurrency` must be an integer >= 1, got 0" in problems[0]
+    assert "`concurrency` must be an integer between 1 and 512, got 0" in problems[0]
     assert "`gate.min_pass_rate` must be a number between 0 and 1, got 1.5" in problems[2]
 
 

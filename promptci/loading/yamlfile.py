@@ -1,8 +1,14 @@
-"""Line-aware safe YAML loading and project-file reading: every error names `path:line`."""
+"""Line-aware safe YAML loading and project-file reading: every error names `path:line`.
+
+YAML is read with 1.2 meaning for booleans (`yes`, `no`, `on`, `off`, `y`, `n` are strings), and a
+document whose aliases would expand past a node budget (a "billion laughs" bomb) is refused before
+anything is built from it."""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,65 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """A safe loader that builds LineDict/LineList and rejects duplicate keys."""
+
+
+def _use_yaml_12_booleans(loader: type[yaml.resolver.BaseResolver]) -> None:
+    """Only true/false (any case) are booleans, as in YAML 1.2: PyYAML's 1.1 resolver also turns
+    yes/no/on/off/y/n into booleans, so `body: Yes` rendered "True" and `id: yes` was refused."""
+    bool_tag = "tag:yaml.org,2002:bool"
+    resolvers = {first: [(tag, regexp) for tag, regexp in entries if tag != bool_tag]
+                 for first, entries in loader.yaml_implicit_resolvers.items()}
+    loader.yaml_implicit_resolvers = {first: entries for first, entries in resolvers.items() if entries}
+    loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+_use_yaml_12_booleans(LineLoader)
+
+# Nodes an alias may add beyond the document's own: far above any real suite, far below a bomb's billions.
+ALIAS_NODE_BUDGET = 100_000
+
+
+class AliasBomb(Exception):
+    def __init__(self, line: int, detail: str) -> None:
+        super().__init__(detail)
+        self.line = line
+
+
+def check_alias_expansion(root: yaml.Node, budget: int = ALIAS_NODE_BUDGET) -> None:
+    """Raise AliasBomb when expanding every alias of the composed document would build more than
+    `budget` nodes beyond the distinct ones (or when an alias refers to its own ancestor).
+    Linear in the distinct nodes: each node's expanded size is computed once."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            in_progress.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] - distinct > budget:
+                raise AliasBomb(node.start_mark.line + 1, f"aliases expand to over {budget:,} nodes beyond the "
+                                "file's own (an alias bomb?); write the repeated data out or use fewer aliases")
+            continue
+        if key in sizes:
+            continue
+        if key in in_progress:
+            raise AliasBomb(node.start_mark.line + 1, "an alias refers to a node that contains it (recursive "
+                            "data); write the data out without the alias")
+        in_progress.add(key)
+        distinct += 1
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _construct_mapping(loader: LineLoader, node: yaml.MappingNode, deep: bool = False) -> LineDict:
@@ -98,9 +163,28 @@ def resolve_inside(root: Path, relative: str | Path, location: Location | None =
     return target
 
 
+def check_project_file(path: Path, root: Path, where: str) -> None:
+    """Every file promptci reads from a project is a regular file inside it: a symlink out of the project
+    is refused, and a directory, FIFO or device is named instead of being skipped or hanging on open."""
+    resolved_root = root.resolve()
+    target = path.resolve()
+    if target != resolved_root and resolved_root not in target.parents:
+        raise ConfigError(f"links to {target}, outside the project root {resolved_root}; copy the file into "
+                          "the project instead of linking to it", Location(where))
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror or exc}", Location(where)) from exc
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device file")
+        raise ConfigError(f"is {kind}, not a file; replace it with a regular YAML/text file", Location(where))
+
+
 def read_text(path: Path, root: Path) -> str:
-    """The file's text; a ConfigError when it is binary or not UTF-8."""
+    """The file's text; a ConfigError when it is binary, not UTF-8, not a regular file or outside the root."""
     where = relative_path(path, root)
+    check_project_file(path, root, where)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -122,7 +206,13 @@ def parse_yaml(text: str, where: str) -> Any:
     loader = LineLoader(text)
     loader.name = where
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_alias_expansion(node)
+        return loader.construct_document(node)
+    except AliasBomb as exc:
+        raise ConfigError(f"invalid YAML: {exc}", Location(where, exc.line)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0

@@ -4,10 +4,10 @@ the ProviderError family (never with a key in the text), the rpm limiter and str
 from __future__ import annotations
 
 import asyncio
-import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -24,10 +24,10 @@ from promptci.errors import (
     Timeout,
 )
 from promptci.providers.base import ProviderContext, api_key_env
+from promptci.secrets import REDACTED, read_key, redact
 from promptci.types import Completion, Usage
 
 MAX_MESSAGE_CHARS = 500
-REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,31 @@ class Endpoint:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def scrub(self, text: str) -> str:
-        """`text` without the key, cut to a readable length."""
-        if self.key:
-            text = text.replace(self.key, REDACTED)
+        """`text` without the key in any form, cut to a readable length."""
+        text = self.without_key(text)
         return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "..."
+
+    def without_key(self, text: str) -> str:
+        return redact(text, [(REDACTED, self.key)]) if self.key else text
+
+    def scrub_completion(self, completion: Completion) -> Completion:
+        """A server that echoes the key in its answer must not get it into the cache, db, recordings or
+        reports: scrubbed here, before the completion leaves the provider. When the key was split across
+        chunks, the chunks become the one scrubbed text."""
+        text = self.without_key(completion.text)
+        chunks = tuple(self.without_key(chunk) for chunk in completion.chunks)
+        if "".join(chunks) != text:
+            chunks = (text,)
+        model = self.without_key(completion.resolved_model) if completion.resolved_model else None
+        if text == completion.text and chunks == completion.chunks and model == completion.resolved_model:
+            return completion
+        return replace(completion, text=text, chunks=chunks, resolved_model=model)
 
 
 def read_endpoint(config: ProviderSettings, ctx: ProviderContext) -> Endpoint:
     """The provider's endpoint with its key from the environment; MissingKey when it is not set."""
     key_env = api_key_env(config) or "API_KEY"
-    key = os.environ.get(key_env, "")
+    key = read_key(key_env)
     if not key:
         raise MissingKey(
             f"{key_env} is not set (needed by provider '{config.name}'); export it or use --replay"
@@ -192,29 +207,97 @@ class RateLimiter:
             await self._sleep(start - now)
 
 
-class StreamRecorder:
-    """Times a streamed answer and keeps its text deltas."""
+def not_a_stream_error(endpoint: Endpoint, content_type: str, body: bytes) -> ServerError:
+    """A 200 that is a JSON document or an HTML page where an event stream was asked for (a proxy's
+    login page, a server ignoring `stream`): say what came back, not "stream cut"."""
+    shown = endpoint.scrub(body[:200].decode("utf-8", "replace").strip())
+    return ServerError(f"provider '{endpoint.provider}' answered 200 with {content_type or 'no content type'} "
+                       f"instead of an event stream ({len(body)} bytes: {shown!r}); check its base_url",
+                       200)
 
-    def __init__(self) -> None:
+
+def is_event_stream(content_type: str | None) -> bool:
+    """False only for a body that says it is something else: a server that names no type is given a chance."""
+    return not content_type or "event-stream" in content_type.lower()
+
+
+# Far above any real answer, far below what overflows SQLite's 64-bit integers.
+MAX_TOKEN_COUNT = 10**12
+
+
+def token_count(endpoint: Endpoint, value: object, name: str) -> int:
+    """A usage count from the server, refused when it is not a plausible count (10**30, -1, "12")."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_COUNT:
+        raise malformed_error(endpoint, ValueError(f"usage {name} is {str(value)[:40]!r}, not a token count"))
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mend_surrogates(chunks: list[str]) -> list[str] | None:
+    """Chunks with surrogate pairs joined (an emoji sent as "\\ud83d" in one chunk and "\\ude00" in the next);
+    None when a lone surrogate is left, which no UTF-8 store can hold."""
+    mended: list[str] = []
+    carry = ""
+    for chunk in chunks:
+        chunk, carry = carry + chunk, ""
+        if chunk and "\ud800" <= chunk[-1] <= "\udbff":
+            chunk, carry = chunk[:-1], chunk[-1]
+        try:
+            chunk = chunk.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+        if chunk:
+            mended.append(chunk)
+    return None if carry else mended
+
+
+class StreamRecorder:
+    """Times a streamed answer and keeps its text deltas (strings only: a server's `content: 5` is named)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
         self.started = time.perf_counter()
         self.first_text_at: float | None = None
         self.chunks: list[str] = []
 
-    def add_text(self, text: str | None) -> None:
+    def add_text(self, text: object) -> None:
         if not text:
             return
+        if not isinstance(text, str):
+            raise malformed_error(self.endpoint, TypeError(
+                f"a text delta is {type(text).__name__} {str(text)[:40]!r}, not a string"))
         if self.first_text_at is None:
             self.first_text_at = time.perf_counter()
         self.chunks.append(text)
 
-    def completion(self, *, usage: Usage | None, resolved_model: str | None,
-                   finish_reason: str | None) -> Completion:
+    def completion(self, *, usage: Usage | None, resolved_model: object,
+                   finish_reason: object) -> Completion:
         ended = time.perf_counter()
         ttft = None if self.first_text_at is None else (self.first_text_at - self.started) * 1000.0
-        return Completion(
-            text="".join(self.chunks), usage=usage, latency_ms=(ended - self.started) * 1000.0, ttft_ms=ttft,
-            resolved_model=resolved_model or None, finish_reason=finish_reason, chunks=tuple(self.chunks),
+        chunks = self.chunks
+        if any(_SURROGATE.search(chunk) for chunk in chunks):
+            mended = mend_surrogates(chunks)
+            if mended is None:
+                raise malformed_error(self.endpoint, ValueError("the answer holds a lone UTF-16 surrogate "
+                                                                "(invalid Unicode)"))
+            chunks = mended
+        completion = Completion(
+            text="".join(chunks), usage=usage, latency_ms=(ended - self.started) * 1000.0, ttft_ms=ttft,
+            resolved_model=self.checked_string(resolved_model, "model"),
+            finish_reason=self.checked_string(finish_reason, "finish reason"), chunks=tuple(chunks),
         )
+        return self.endpoint.scrub_completion(completion)
+
+    def checked_string(self, value: object, name: str) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or _SURROGATE.search(value):
+            raise malformed_error(self.endpoint, TypeError(f"the {name} is {str(value)[:40]!r}, not a string"))
+        return value
 
 
 class PooledClientProvider:

@@ -12,16 +12,20 @@ from typing import TYPE_CHECKING, Any
 from promptci.config import ProviderSettings
 from promptci.errors import BadRequest, ProviderError
 from promptci.providers._http import (
+    Endpoint,
     PooledClientProvider,
     StreamRecorder,
     classify_status,
     classify_transport,
     connection_error,
     cut_stream_error,
+    is_event_stream,
     malformed_error,
+    not_a_stream_error,
     read_endpoint,
     reserved_param,
     timeout_error,
+    token_count,
     transport_errors,
 )
 from promptci.providers.base import ProviderContext, split_model
@@ -110,19 +114,28 @@ class AnthropicProvider(PooledClientProvider):
             raise timeout_error(self.endpoint) from None
         except anthropic.APIConnectionError as exc:
             raise connection_error(self.endpoint, exc.__cause__ or exc) from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # the SDK decodes SSE bytes as UTF-8
             raise malformed_error(self.endpoint, exc) from None
         except transport_errors() as exc:  # anthropic lets httpx2 errors out of a stream unwrapped
             raise classify_transport(self.endpoint, exc) from None
 
     async def _stream(self, model: str, turns: list[dict[str, str]], kwargs: dict[str, Any]) -> Completion:
-        recorder = StreamRecorder()
+        recorder = StreamRecorder(self.endpoint)
         stream = await self.client().messages.create(
             model=model, messages=turns, stream=True, **kwargs,  # type: ignore[arg-type]
         )
-        state = _StreamState()
+        content_type = stream.response.headers.get("content-type", "")
+        if not is_event_stream(content_type):
+            body = await stream.response.aread()
+            await stream.close()
+            raise not_a_stream_error(self.endpoint, content_type, body)
+        state = _StreamState(self.endpoint)
         async for event in stream:
-            state.apply(event, recorder)
+            try:
+                state.apply(event, recorder)
+            except (AttributeError, TypeError) as exc:  # the SDK builds events without validating them
+                raise malformed_error(self.endpoint, TypeError(
+                    f"unexpected {str(getattr(event, 'type', 'event'))[:40]!r} event shape ({exc})")) from None
         if not state.has_stopped:
             raise cut_stream_error(self.endpoint, "message_stop")
         return recorder.completion(usage=state.usage(), resolved_model=state.model,
@@ -133,7 +146,8 @@ class AnthropicProvider(PooledClientProvider):
 class _StreamState:
     """What the raw events said so far: usage comes in message_start and message_delta."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
         self.model: str | None = None
         self.stop_reason: str | None = None
         self.has_stopped = False
@@ -166,9 +180,9 @@ class _StreamState:
                                      "cache_read_input_tokens": "cached_input_tokens",
                                      "cache_creation_input_tokens": "cache_write_tokens"}
         for source, target in fields.items():
-            value = getattr(usage, source, None)
+            value = token_count(self.endpoint, getattr(usage, source, None), source)
             if value:
-                setattr(self, target, int(value))
+                setattr(self, target, value)
 
     def usage(self) -> Usage | None:
         """In promptci's convention (pricing.py): input counts every prompt token, cached ones included."""

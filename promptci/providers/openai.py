@@ -20,10 +20,13 @@ from promptci.providers._http import (
     classify_transport,
     connection_error,
     cut_stream_error,
+    is_event_stream,
     malformed_error,
+    not_a_stream_error,
     read_endpoint,
     reserved_param,
     timeout_error,
+    token_count,
 )
 from promptci.providers.base import ProviderContext, split_model
 from promptci.types import Completion, Request, Usage
@@ -53,12 +56,12 @@ def request_body(request: Request, model: str) -> dict[str, Any]:
             "stream_options": {"include_usage": True}, **params}
 
 
-def to_usage(usage: Mapping[str, Any]) -> Usage:
+def to_usage(endpoint: Endpoint, usage: Mapping[str, Any]) -> Usage:
     details = usage.get("prompt_tokens_details") or {}
     return Usage(
-        input_tokens=usage.get("prompt_tokens") or 0,
-        output_tokens=usage.get("completion_tokens") or 0,
-        cached_input_tokens=details.get("cached_tokens") or 0,
+        input_tokens=token_count(endpoint, usage.get("prompt_tokens"), "prompt_tokens"),
+        output_tokens=token_count(endpoint, usage.get("completion_tokens"), "completion_tokens"),
+        cached_input_tokens=token_count(endpoint, details.get("cached_tokens"), "cached_tokens"),
     )
 
 
@@ -144,26 +147,33 @@ class OpenAIProvider(PooledClientProvider):
         is the bottleneck of a run at high -j on one event loop (bench/README.md)."""
         import httpx2
 
-        recorder = StreamRecorder()
+        recorder = StreamRecorder(self.endpoint)
         response = await self.client().post("/chat/completions", body=body, cast_to=httpx2.Response, stream=True,
                                             options={"security": {"bearer_auth": True}})
         usage: Usage | None = None
         resolved: str | None = None
         finish_reason: str | None = None
         try:
+            content_type = response.headers.get("content-type", "")
+            if not is_event_stream(content_type):
+                raise not_a_stream_error(self.endpoint, content_type, await response.aread())
             async for data in sse_data(response):
                 chunk = self._parse(data)
-                if chunk.get("error"):  # an error event inside a 200 stream (the SDK raised APIError)
-                    raise classify_status(self.endpoint, model, response.status_code, response.headers, chunk,
-                                          "an error occurred during streaming")
-                resolved = resolved or chunk.get("model")
-                if chunk.get("usage"):
-                    usage = to_usage(chunk["usage"])
-                for choice in chunk.get("choices") or ():
-                    if choice.get("index", 0) != 0:
-                        continue
-                    recorder.add_text((choice.get("delta") or {}).get("content"))
-                    finish_reason = choice.get("finish_reason") or finish_reason
+                try:
+                    if chunk.get("error"):  # an error event inside a 200 stream (the SDK raised APIError)
+                        raise classify_status(self.endpoint, model, response.status_code, response.headers, chunk,
+                                              "an error occurred during streaming")
+                    resolved = resolved or chunk.get("model")
+                    if chunk.get("usage"):
+                        usage = to_usage(self.endpoint, chunk["usage"])
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("index", 0) != 0:
+                            continue
+                        recorder.add_text((choice.get("delta") or {}).get("content"))
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                except (AttributeError, TypeError) as exc:  # a chunk of the wrong shape: `choices: 5`, `delta: []`
+                    raise malformed_error(self.endpoint, TypeError(f"unexpected chunk shape ({exc}): "
+                                                                   f"{data[:120]!r}")) from None
         finally:
             await response.aclose()
         if finish_reason is None:

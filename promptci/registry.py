@@ -59,7 +59,7 @@ def load_object(spec: str, root: Path | None = None) -> Any:
     if not sep or not target or not attr:
         raise PromptCIError(f"{spec!r} is not of the form 'package.module:function' or 'path/file.py:function'")
     if target.endswith(".py"):
-        module = _load_file_module(Path(target) if root is None else root / target, spec)
+        module = _load_file_module(Path(target) if root is None else root / target, spec, root)
     else:
         if root is not None:
             _put_root_first(root, target)
@@ -67,19 +67,25 @@ def load_object(spec: str, root: Path | None = None) -> Any:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise PromptCIError(f"cannot import module {target!r} for {spec!r}: {exc}") from exc
+        except SystemExit as exc:
+            raise PromptCIError(f"importing {target!r} for {spec!r} called sys.exit({exc.code!r})") from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise PromptCIError(f"module {target!r} has no attribute {attr!r} (from {spec!r})") from None
 
 
+def _put_first_on_path(folder: Path) -> None:
+    folder_text = str(folder)
+    if folder_text in sys.path:
+        sys.path.remove(folder_text)
+    sys.path.insert(0, folder_text)
+
+
 def _put_root_first(root: Path, target: str) -> None:
     """Put root first on sys.path, and forget a same-named module imported from elsewhere (another
     project's app.py in the same process) when root has its own."""
-    root_text = str(root)
-    if root_text in sys.path:
-        sys.path.remove(root_text)
-    sys.path.insert(0, root_text)
+    _put_first_on_path(root)
     module = sys.modules.get(target)
     module_file = getattr(module, "__file__", None)
     relative = Path(*target.split("."))
@@ -89,9 +95,15 @@ def _put_root_first(root: Path, target: str) -> None:
             del sys.modules[name]
 
 
-def _load_file_module(path: Path, spec: str) -> Any:
+def _load_file_module(path: Path, spec: str, root: Path | None = None) -> Any:
+    """Import a file by path. Its own folder, then the project root, go first on sys.path, so
+    `checks.py` can import a module beside it the same way under `promptci` (whose sys.path[0] is the
+    script's folder) and `python -m promptci` (whose sys.path[0] is the current directory)."""
     if not path.is_file():
         raise PromptCIError(f"file {str(path)!r} named in {spec!r} does not exist")
+    if root is not None:
+        _put_first_on_path(root)
+    _put_first_on_path(path.parent)
     name = f"promptci_user_{abs(hash(str(path.resolve())))}"
     if name in sys.modules:
         return sys.modules[name]
@@ -105,6 +117,9 @@ def _load_file_module(path: Path, spec: str) -> Any:
     except Exception as exc:
         del sys.modules[name]
         raise PromptCIError(f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:  # the user's module must not end promptci silently
+        del sys.modules[name]
+        raise PromptCIError(f"importing {str(path)!r} called sys.exit({exc.code!r})") from None
     return module
 
 

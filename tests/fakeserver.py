@@ -53,6 +53,9 @@ class FakeConfig:
     limit_tpm: float | None = None  # a second bucket for tokens a minute (input + output), its size one minute's
     fault_p: float = 0.0  # then answer this share of requests with one of fault_mix (seeded, reproducible)
     fault_mix: tuple[str, ...] = ("429", "500", "cut")
+    raw_body: bytes | None = None  # answer every streamed request 200 with exactly these bytes (hostile servers)
+    raw_content_type: str = "text/event-stream"  # the content type sent with raw_body
+    echo_key: bool = False  # the answer text holds the bearer key the client sent (a server leaking it)
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class FakeServer:
         self._serial += 1
         if self.config.record:
             self.requests.append(RecordedRequest(path, headers, request, query, time.perf_counter()))
-        answer = _Answer(self, is_chat, request, self._serial)
+        answer = _Answer(self, is_chat, request, self._serial, headers)
         admission = self.buckets.admit(answer.input_tokens + answer.output_tokens)
         answer.limit_headers = admission.headers(answer.is_anthropic, time.time())
         if not admission.admitted:
@@ -214,13 +217,18 @@ class FakeServer:
 class _Answer:
     """One request's answer in either dialect, with or without faults."""
 
-    def __init__(self, server: FakeServer, is_chat: bool, request: dict[str, Any], serial: int) -> None:
+    def __init__(self, server: FakeServer, is_chat: bool, request: dict[str, Any], serial: int,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.config = server.config
         self.request = request
         self.is_anthropic = not is_chat
         self.serial = serial
         self.model = f"{request.get('model', '')}{self.config.model_suffix}"
-        words = _answer_text(request, self.config.responder).split(" ")
+        text = _answer_text(request, self.config.responder)
+        if self.config.echo_key:
+            key = (headers or {}).get("authorization", "").removeprefix("Bearer ")
+            text = f"{text} (your key is {key})"
+        words = text.split(" ")
         limit = request.get("max_tokens") or request.get("max_completion_tokens")
         self.is_cut_short = isinstance(limit, int) and len(words) > limit
         self.text = " ".join(words[:limit] if self.is_cut_short else words)
@@ -236,6 +244,9 @@ class _Answer:
             return True
         if fault == "hang":
             await asyncio.sleep(self.config.hang_s)
+        if self.config.raw_body is not None and self.request.get("stream"):
+            writer.write(_raw_response(200, self.config.raw_body, content_type=self.config.raw_content_type))
+            return True
         if not self.request.get("stream"):
             await asyncio.sleep(self.config.latency_s)
             body = b'{"id": "broken", "choices": [' if fault == "malformed" else _dumps(self._plain())
@@ -447,9 +458,10 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def _raw_response(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
+def _raw_response(status: int, body: bytes, headers: Mapping[str, str] | None = None,
+                  content_type: str = "application/json") -> bytes:
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-    head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\ncontent-type: application/json\r\n"
+    head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\ncontent-type: {content_type}\r\n"
             f"content-length: {len(body)}\r\n{extra}\r\n")
     return head.encode() + body
 

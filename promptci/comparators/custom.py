@@ -36,6 +36,8 @@ def load_function(spec: str, root: Path | None, what: str = "comparator 'python'
         raise ComparatorError(f"{what}: {exc.message}") from exc
     except Exception as exc:  # the user's module failed while importing
         raise ComparatorError(f"{what}: importing {spec!r} failed: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:
+        raise ComparatorError(f"{what}: importing {spec!r} called sys.exit({exc.code!r})") from None
     if not callable(function):
         raise ComparatorError(f"{what}: {spec!r} is not a function")
     return function
@@ -140,6 +142,8 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
         except Exception as exc:
             reason, frames = _describe_exception(exc)
             return Score("python", 0.0, False, f"{name} raised {reason}", frames)
+        except SystemExit as exc:  # the user's sys.exit() fails this score, never ends promptci
+            return Score("python", 0.0, False, f"{name} called sys.exit({exc.code!r})")
         return interpret_result(result, threshold, name)
 
     return score

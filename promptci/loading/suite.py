@@ -141,7 +141,7 @@ def _golden_files(root: Path) -> list[Path]:
         return []
     return sorted(
         p.resolve() for p in goldens_dir.rglob("*")
-        if p.suffix.lower() in GOLDEN_SUFFIXES and p.is_file()
+        if p.suffix.lower() in GOLDEN_SUFFIXES and not p.is_dir()  # a FIFO is named when read, not skipped
         and not any(part.startswith(".") for part in p.relative_to(goldens_dir).parts)
     )
 

@@ -54,9 +54,9 @@ class Endpoint:
         """A server that echoes the key in its answer must not get it into the cache, db, recordings or
         reports: scrubbed here, before the completion leaves the provider. When the key was split across
         chunks, the chunks become the one scrubbed text."""
-        text = self.without_key(completion.text)
+        text = self.without_key(completion.text) if completion.text else completion.text
         chunks = tuple(self.without_key(chunk) for chunk in completion.chunks)
-        if "".join(chunks) != text:
+        if text is not None and chunks and "".join(chunks) != text:
             chunks = (text,)
         model = self.without_key(completion.resolved_model) if completion.resolved_model else None
         if text == completion.text and chunks == completion.chunks and model == completion.resolved_model:

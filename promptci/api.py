@@ -10,13 +10,14 @@ from pathlib import Path
 
 from promptci.client import ModelCall, answer_key, call_key
 from promptci.config import Settings
+from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost
+from promptci.cost.pricing import UNKNOWN_PRICE_HINT
+from promptci.cost.report import CostReport, cost_report, parse_dimensions
 from promptci.errors import ExitCode
-from promptci.estimate import DryRunReport, DryRunRow, estimate_request_cost
-from promptci.history import CostReport, cost_report, list_runs, parse_dimensions, run_info_to_dict, show_run
+from promptci.history import list_runs, run_info_to_dict, show_run
 from promptci.merge import merge_runs, read_shards, store_run
 from promptci.plan import Plan, RunOptions
 from promptci.planning import LOCAL_PROVIDERS, build_plan, missing_keys, model_pricing
-from promptci.pricing import UNKNOWN_PRICE_HINT
 from promptci.project import Project, discover
 from promptci.recordings import load_recordings
 from promptci.reporting.stats import format_usd

@@ -352,7 +352,7 @@ def since_label(report) -> str:
 
 
 def cost_notes(report) -> list[str]:
-    from promptci.pricing import UNKNOWN_PRICE_HINT
+    from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 
     if not report.unknown_price_models:
         return []
@@ -362,7 +362,7 @@ def cost_notes(report) -> list[str]:
 def print_cost_report(report, fmt: str) -> None:
     import json
 
-    from promptci.costreport import render_csv
+    from promptci.cost.ledger import render_csv
 
     if report.is_empty:
         typer.echo(f"no requests recorded since {since_label(report)}", err=fmt != "table")

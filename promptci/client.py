@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from promptci.config import Price
+from promptci.cost.budget import BudgetGuard
+from promptci.cost.estimate import estimate_request_cost
+from promptci.cost.pricing import cost_usd
 from promptci.errors import ProviderError, ReplayMiss, Timeout
-from promptci.estimate import estimate_request_cost
-from promptci.pricing import cost_usd
 from promptci.providers.base import Provider, split_model
 from promptci.recordings import RecordingEntry, Recordings, recording_key
 from promptci.retrying import RetryPolicy, call_with_retries
@@ -65,25 +66,6 @@ class Answer:
     skipped: bool = False
     attempts: int = 0
     ledger: tuple[LedgerEntry, ...] = ()
-
-
-@dataclass
-class BudgetGuard:
-    """Stops sending once spent + in-flight estimates would pass limit_usd."""
-
-    limit_usd: float
-    spent_usd: float = 0.0
-    in_flight_usd: float = 0.0
-
-    def try_reserve(self, estimate_usd: float) -> bool:
-        if self.spent_usd + self.in_flight_usd + estimate_usd > self.limit_usd:
-            return False
-        self.in_flight_usd += estimate_usd
-        return True
-
-    def settle(self, estimate_usd: float, actual_usd: float | None) -> None:
-        self.in_flight_usd -= estimate_usd
-        self.spent_usd += actual_usd if actual_usd is not None else estimate_usd
 
 
 class CallLimiter:

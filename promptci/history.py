@@ -1,80 +1,14 @@
-"""The read-only views of the store: the cost ledger, the list of runs, one stored run."""
+"""The read-only views of the store: the list of runs, one stored run (the cost ledger: promptci.cost.report)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptci.costreport import CostRow, aggregate, check_dimensions, days_over_budget, parse_since, rows_to_json
 from promptci.errors import PromptCIError
-from promptci.project import Project, discover
-from promptci.store import LedgerEntry, RunInfo, Store, parse_iso
+from promptci.project import discover
+from promptci.store import RunInfo, Store
 from promptci.types import Run
-
-
-@dataclass(frozen=True)
-class CostReport:
-    """The ledger from `since` grouped by `dimensions`, and the daily spend against budgets.daily_usd."""
-
-    since: datetime
-    dimensions: tuple[str, ...]
-    rows: tuple[CostRow, ...]
-    total: CostRow
-    unknown_price_models: tuple[str, ...]
-    daily_usd: float | None
-    daily_spend: tuple[tuple[str, float], ...]  # (UTC day, known spend), whole days from since's day
-
-    @property
-    def is_empty(self) -> bool:
-        return self.total.requests == 0
-
-    @property
-    def days_over(self) -> list[tuple[str, float]]:
-        limit = self.daily_usd
-        return [] if limit is None else [(day, spent) for day, spent in self.daily_spend if spent > limit]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat().replace("+00:00", "Z"), "by": list(self.dimensions),
-            "rows": rows_to_json(self.rows), "total": rows_to_json([self.total])[0],
-            "unknown_price_models": list(self.unknown_price_models), "daily_usd": self.daily_usd,
-            "daily_spend": [{"day": day, "cost_usd": spent} for day, spent in self.daily_spend],
-            "days_over_budget": [{"day": day, "cost_usd": spent} for day, spent in self.days_over],
-        }
-
-
-def parse_dimensions(by: Sequence[str]) -> tuple[str, ...]:
-    """`--by day --by model,run` -> ("day", "model", "run"); nothing given -> ("day",)."""
-    names = [name.strip() for item in by for name in item.split(",") if name.strip()]
-    check_dimensions(names)
-    return tuple(dict.fromkeys(names)) or ("day",)
-
-
-def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7d",
-                now: datetime | None = None) -> CostReport:
-    project = discover(root)
-    settings = project.settings()
-    dimensions = parse_dimensions(by)
-    start = parse_since(since, now or datetime.now(timezone.utc))
-    day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
-    with_whole_days = read_ledger(project, day_start.isoformat())
-    entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
-    unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
-    return CostReport(
-        since=start, dimensions=dimensions, rows=tuple(aggregate(entries, dimensions)),
-        total=aggregate(entries, [])[0], unknown_price_models=tuple(unknown), daily_usd=settings.budgets.daily_usd,
-        daily_spend=tuple(days_over_budget(with_whole_days, 0.0)),
-    )
-
-
-def read_ledger(project: Project, since: str) -> list[LedgerEntry]:
-    if not project.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
-        return []
-    with Store.open(project.db_path) as store:
-        return store.ledger(since=since)
 
 
 def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:

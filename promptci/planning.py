@@ -11,11 +11,11 @@ from typing import Any
 
 from promptci.client import Endpoint
 from promptci.config import Price, ProviderSettings, Settings, suggest
+from promptci.cost.pricing import price_for
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.render import Renderer
 from promptci.loading.suite import load_suite, render_suite
 from promptci.plan import Job, Plan, RunOptions
-from promptci.pricing import price_for
 from promptci.project import Project, discover
 from promptci.providers.base import ProviderContext, api_key_env, provider_identity, split_model
 from promptci.registry import providers as provider_registry

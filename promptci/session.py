@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from promptci.client import BudgetGuard, CallLimiter, ClientOptions, Endpoint, ModelClient
+from promptci.client import CallLimiter, ClientOptions, Endpoint, ModelClient
+from promptci.cost.budget import BudgetGuard
+from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.errors import PromptCIError
 from promptci.gitinfo import current_git
 from promptci.merge import config_fingerprint
 from promptci.plan import Job, Plan
 from promptci.planning import build_endpoints
-from promptci.pricing import UNKNOWN_PRICE_HINT
 from promptci.project import Project
 from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy

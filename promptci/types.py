@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from promptci.cost.totals import sum_costs
+
 OutputKind = Literal["text", "json"]
 Status = Literal["passed", "failed", "error", "skipped"]
 Role = Literal["system", "user", "assistant"]
@@ -308,8 +310,9 @@ def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
     was billed: a cache hit billed none."""
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": broken}
     total = broken
-    cached = unknown = input_tokens = output_tokens = 0
-    cost = saved = 0.0
+    cached = input_tokens = output_tokens = 0
+    saved = 0.0
+    costs: list[float | None] = []
     for result in results:
         total += 1
         counts[result.status] = counts.get(result.status, 0) + 1
@@ -318,10 +321,9 @@ def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
         if not result.cached:  # a cache hit billed no tokens
             input_tokens += result.input_tokens or 0
             output_tokens += result.output_tokens or 0
-        if result.cost_usd is not None:
-            cost += result.cost_usd
-        elif result.status in ("passed", "failed") and not result.cached:
-            unknown += 1
+        if result.cost_usd is not None or (result.status in ("passed", "failed") and not result.cached):
+            costs.append(result.cost_usd)
+    cost, unknown = sum_costs(costs)
     return Summary(total=total, passed=counts["passed"], failed=counts["failed"], errors=counts["error"],
                    skipped=counts["skipped"], cost_usd=cost, cost_unknown=unknown, saved_usd=saved, cached=cached,
                    input_tokens=input_tokens, output_tokens=output_tokens)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci.costreport import METRICS
+from promptci.cost.ledger import METRICS
 from promptci.store import LedgerEntry, Store
 
 BASE = LedgerEntry(at="2025-03-01T09:00:00Z", run_id="run-a", git_commit="abc", prompt="route", case_id="c1",

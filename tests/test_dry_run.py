@@ -1,4 +1,4 @@
-"""`promptci run --dry-run` through the real CLI, and the token counting behind it (promptci.estimate)."""
+"""`promptci run --dry-run` through the real CLI, and the token counting behind it (promptci.cost.estimate)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from promptci import estimate
-from promptci.estimate import DEFAULT_OUTPUT_TOKENS, count_tokens, estimate_request_cost, expected_output_tokens
+from promptci.cost import estimate
+from promptci.cost.estimate import DEFAULT_OUTPUT_TOKENS, count_tokens, estimate_request_cost, expected_output_tokens
 
 PROMPT = "---\nsystem: You are terse.\nparams: {max_tokens: 50}\n---\n{{ text }}\n"
 GOLDEN = """\
@@ -146,7 +146,7 @@ def test_dry_run_respects_the_selection(cli, project) -> None:
     assert (row["cases"], row["input_tokens"]) == (1, 15)
 
 
-# promptci.estimate --------------------------------------------------------------------------------
+# promptci.cost.estimate --------------------------------------------------------------------------------
 
 def test_count_tokens_heuristic() -> None:
     messages = ({"role": "system", "content": "x" * 8}, {"role": "user", "content": "y" * 9})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptci.config import Price
-from promptci.pricing import BUILTIN_PRICES, PRICES_CHECKED_ON, UNKNOWN_PRICE_HINT, cost_usd, price_for
+from promptci.cost.pricing import BUILTIN_PRICES, PRICES_CHECKED_ON, UNKNOWN_PRICE_HINT, cost_usd, price_for
 from promptci.types import Usage
 
 

@@ -11,8 +11,8 @@ from typing import TextIO
 
 from rich.text import Text
 
-from promptci.costreport import CostRow
-from promptci.estimate import DEFAULT_OUTPUT_TOKENS, DryRunReport, DryRunRow
+from promptci.cost.estimate import DEFAULT_OUTPUT_TOKENS, DryRunReport, DryRunRow
+from promptci.cost.ledger import CostRow
 from promptci.reporting.fit import Column, Sheet, print_fitted
 from promptci.reporting.stats import format_cost, format_ms, format_usd, printable
 from promptci.reporting.terminal import make_console

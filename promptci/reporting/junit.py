@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
+from promptci.cost.totals import sum_costs
 from promptci.reporting.stats import failing_reasons, has_repeats
 from promptci.types import CaseResult, Run, Score
 
@@ -60,7 +61,7 @@ def _add_properties(suite: ET.Element, results: list[CaseResult]) -> None:
         "resolved_model": ", ".join(resolved) or None,
         "input_tokens": sum(r.input_tokens or 0 for r in results),
         "output_tokens": sum(r.output_tokens or 0 for r in results),
-        "cost_usd": f"{sum(r.cost_usd or 0.0 for r in results):.6f}",
+        "cost_usd": f"{sum_costs(r.cost_usd for r in results)[0]:.6f}",
         "cached": sum(r.cached for r in results),
     }
     props = ET.SubElement(suite, "properties")

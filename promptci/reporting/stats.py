@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from promptci.cost.totals import sum_costs
 from promptci.types import CaseResult, Run, Summary, parse_iso
 
 # C0 controls but newline and tab, DEL and C1 controls: ESC sequences in model output could restyle a
@@ -103,11 +104,11 @@ def _count(results: Sequence[CaseResult], status: str) -> int:
 
 
 def _cost(results: Sequence[CaseResult]) -> tuple[float | None, int]:
-    known = [r.cost_usd for r in results if r.cost_usd is not None]
-    unknown = sum(1 for r in results if is_cost_unknown(r))
-    if not known and unknown:
+    costs = [r.cost_usd for r in results if r.cost_usd is not None or is_cost_unknown(r)]
+    known, unknown = sum_costs(costs)
+    if unknown == len(costs) and unknown:
         return None, unknown
-    return sum(known), unknown
+    return known, unknown
 
 
 def _timings(results: Sequence[CaseResult]) -> tuple[list[float], list[float]]:

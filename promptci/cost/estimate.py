@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from promptci.config import Price
+from promptci.cost.totals import sum_costs
 from promptci.types import Message
 
 CHARS_PER_TOKEN = 4
@@ -197,7 +198,7 @@ class DryRunReport:
     @property
     def cost_usd(self) -> float:
         """The known part of the estimate."""
-        return sum(r.cost_usd or 0.0 for r in self.rows)
+        return sum_costs(r.cost_usd for r in self.rows)[0]
 
     @property
     def unknown_price_models(self) -> list[str]:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from promptci.costreport import (
+from promptci.cost.ledger import (
     aggregate,
     days_over_budget,
     parse_since,

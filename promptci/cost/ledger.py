@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from promptci.cost.totals import sum_costs
 from promptci.errors import PromptCIError
 from promptci.reporting.stats import percentile
 from promptci.store import LedgerEntry, parse_iso
@@ -88,13 +89,15 @@ def aggregate(entries: Sequence[LedgerEntry], by: Sequence[str]) -> list[CostRow
 def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable[LedgerEntry]) -> CostRow:
     totals = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 0,
               "cost_unknown": 0, "cache_hits": 0, "errors": 0, "judge_requests": 0}
-    cost = saved = 0.0
+    saved = 0.0
+    costs: list[float | None] = []
     latencies: list[float] = []
     ttfts: list[float] = []
     for e in entries:
         totals["requests"] += 1
         totals["judge_requests"] += e.kind == "judge"
-        cost += e.cost_usd or 0.0
+        if e.cost_usd is not None or e.status == "ok":
+            costs.append(e.cost_usd)
         saved += e.saved_usd or 0.0
         if e.status == "cached":
             totals["cache_hits"] += 1
@@ -105,11 +108,11 @@ def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable
         totals["output_tokens"] += e.output_tokens or 0
         totals["cached_input_tokens"] += e.cached_input_tokens or 0
         if e.status == "ok":
-            totals["cost_unknown"] += e.cost_usd is None
             if e.latency_ms is not None:
                 latencies.append(e.latency_ms)
             if e.ttft_ms is not None:
                 ttfts.append(e.ttft_ms)
+    cost, totals["cost_unknown"] = sum_costs(costs)
     return CostRow(group=group, cost_usd=cost, saved_usd=saved, **totals,
                    p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
                    p50_ttft_ms=percentile(ttfts, 50), p95_ttft_ms=percentile(ttfts, 95))

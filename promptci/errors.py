@@ -84,6 +84,20 @@ class ComparatorError(PromptCIError):
     pass
 
 
+class UserCodeFailed(Exception):
+    """The user's own code (a python comparator's function) raised, or called sys.exit, while scoring.
+    Not a PromptCIError: the runner makes the case an `error` result. The message names the function;
+    `frames` is a short traceback of the user's code."""
+
+    def __init__(self, message: str, frames: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.frames = frames
+
+    def describe(self) -> str:
+        return f"{self.message}\n{self.frames}" if self.frames else self.message
+
+
 class MissingKey(PromptCIError):
     pass
 

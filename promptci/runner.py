@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptci.client import Answer, Attribution, ModelCall, ModelClient
+from promptci.errors import UserCodeFailed
 from promptci.plan import Job
 from promptci.registry import build_comparator
 from promptci.store import LedgerEntry, Store
@@ -84,11 +85,17 @@ async def score_job(runner: Runner, job: Job, completion: Completion) -> CaseRes
         try:
             score = await runner.comparator(spec)(job.case, completion)
         except Exception as exc:  # a comparator bug must not lose the run, nor pass for a regression
-            error = f"comparator {spec.type} ({spec.location}) raised {type(exc).__name__}: {exc}"
+            error = f"comparator {spec.type} ({spec.location}) {raised(exc)}"
             return base_result(job, "error", completion, tuple(scores), error=error)
         scores.append(replace(score, options=json.loads(canonical_json(dict(spec.options)))))
     passed = all(s.passed for s in scores)
     return base_result(job, "passed" if passed else "failed", completion, tuple(scores))
+
+
+def raised(exc: Exception) -> str:
+    if isinstance(exc, UserCodeFailed):  # already names the user's function, with its short traceback
+        return f"failed: {exc.describe()}"
+    return f"raised {type(exc).__name__}: {exc}"
 
 
 def json_output_score(text: str) -> list[Score]:

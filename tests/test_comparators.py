@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from promptci.comparators import budget, structured, text
-from promptci.errors import ComparatorError
+from promptci.errors import ComparatorError, UserCodeFailed
 from promptci.registry import BUILTIN_COMPARATORS, build_comparator
 from promptci.types import Case, Comparator, Completion, ErrorInfo, Location, Score
 
@@ -562,10 +562,12 @@ def test_python_returned_score_keeps_value_and_reason(project: Path) -> None:
     assert result == Score("python", 0.5, False, "half right")
 
 
-def test_python_exception_is_a_failing_score_with_traceback(project: Path) -> None:
-    result = score(python_check(project, "boom"), "this")
-    assert not result.passed and result.reason == "boom raised ValueError: cannot judge this"
-    assert result.diff is not None and "Traceback" in result.diff and 'raise ValueError("cannot judge "' in result.diff
+def test_python_exception_propagates_naming_the_function_with_its_traceback(project: Path) -> None:
+    with pytest.raises(UserCodeFailed) as raised:
+        score(python_check(project, "boom"), "this")
+    assert raised.value.message == "boom raised ValueError: cannot judge this"
+    assert "Traceback" in raised.value.frames and 'raise ValueError("cannot judge "' in raised.value.frames
+    assert isinstance(raised.value.__cause__, ValueError)
 
 
 def test_python_bad_return_values_fail(project: Path) -> None:

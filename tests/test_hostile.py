@@ -370,13 +370,26 @@ def test_sys_exit_at_import_is_a_load_error_naming_the_module(tmp_path: Path, cl
     assert "sys.exit(9)" in result.output and "app" in result.output
 
 
-def test_sys_exit_in_a_comparator_fails_that_score(tmp_path: Path, cli) -> None:
+def test_sys_exit_in_a_comparator_is_that_cases_error(tmp_path: Path, cli) -> None:
     root = python_project(tmp_path / "p", "def answer(messages, params):\n    return 'hi 1'\n",
                           comparators="    comparators: [{type: python, function: 'checks.py:check'}]\n")
     (root / "checks.py").write_text("import sys\n\ndef check(output):\n    sys.exit(4)\n")
     result = cli("run", "--root", root, "-v")
-    assert result.exit_code == 1, result.output
-    assert "sys.exit(4)" in result.output
+    assert result.exit_code == 3, result.output
+    assert "check called sys.exit(4)" in result.output
+
+
+def test_an_exception_in_a_python_comparator_is_an_error_result_not_a_failure(tmp_path: Path, cli) -> None:
+    root = python_project(tmp_path / "p", "def answer(messages, params):\n    return 'hi 1'\n",
+                          comparators="    comparators: [{type: python, function: 'checks.py:check'}]\n")
+    (root / "checks.py").write_text("def check(output):\n    raise ValueError('cannot judge ' + output)\n")
+    result = cli("run", "--root", root, "--format", "json")
+    assert result.exit_code == 3, result.output
+    [case] = json.loads(result.stdout)["results"]
+    assert case["status"] == "error"
+    error = case["error"]
+    assert error.startswith("comparator python (goldens/p.yaml:5) failed: check raised ValueError: cannot judge hi 1")
+    assert "Traceback" in error and "raise ValueError('cannot judge ' + output)" in error
 
 
 def test_sys_exit_when_a_comparator_module_loads_is_a_load_error(tmp_path: Path, cli) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from promptci.comparators._common import check_inputs, inside_root, one_line, require_fraction
-from promptci.errors import ComparatorError, PromptCIError
+from promptci.errors import ComparatorError, PromptCIError, UserCodeFailed
 from promptci.types import Case, Comparator, Completion, Score
 
 MAX_PARAMETERS = 3  # output, expected, case
@@ -115,7 +115,8 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
     It is called as fn(output), fn(output, expected) or fn(output, expected, case), by how many
     parameters it takes (besides its options), with the `with:` mapping as keyword arguments, and may be
     async. It returns a bool (passed or not), a number in [0, 1]
-    (passed when >= threshold) or a promptci Score. An exception it raises is a failing score.
+    (passed when >= threshold) or a promptci Score. An exception it raises (or sys.exit) is UserCodeFailed,
+    which the runner turns into an `error` result: no verdict, never a pass or a fail.
     Sync functions run on the event loop, so they should be quick.
     """
     if function is None:
@@ -141,9 +142,9 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
                 result = await result
         except Exception as exc:
             reason, frames = _describe_exception(exc)
-            return Score("python", 0.0, False, f"{name} raised {reason}", frames)
-        except SystemExit as exc:  # the user's sys.exit() fails this score, never ends promptci
-            return Score("python", 0.0, False, f"{name} called sys.exit({exc.code!r})")
+            raise UserCodeFailed(f"{name} raised {reason}", frames) from exc
+        except SystemExit as exc:  # the user's sys.exit() is an error for this case, never ends promptci
+            raise UserCodeFailed(f"{name} called sys.exit({exc.code!r})") from None
         return interpret_result(result, threshold, name)
 
     return score

@@ -80,4 +80,7 @@ def test_the_public_surface_is_pinned() -> None:
     ]
     for name in promptci.__all__:
         assert getattr(promptci, name) is not None
+    exported: dict[str, object] = {}
+    exec("from promptci import *", exported)  # what a user gets is exactly the pinned surface
+    assert sorted(n for n in exported if n != "__builtins__") == sorted(promptci.__all__)
     assert [int(code) for code in promptci.ExitCode] == [0, 1, 2, 3, 4, 130]

@@ -12,7 +12,7 @@ from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.errors import ExitCode
 from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
-from promptci.types import CaseResult, Run
+from promptci.types import CaseResult, GitInfo, Run
 
 Transition = Literal["regressed", "fixed", "new", "removed", "still_failing", "still_passing", "flaky", "error",
                      "skipped"]
@@ -89,12 +89,22 @@ class GroupTotals:
 
 
 @dataclass(frozen=True)
+class Side:
+    """Which run one side of a comparison is: the revision as the user named it, the run and its git state."""
+
+    revision: str
+    run_id: str
+    git: GitInfo = field(default_factory=GitInfo)
+
+
+@dataclass(frozen=True)
 class Comparison:
     changes: tuple[CaseChange, ...]
     totals: tuple[GroupTotals, ...]
     repeated: bool
     verdict: DropVerdict | None = None  # the family-wise test, when samples were repeated
     counts: Mapping[str, int] = field(default_factory=dict)  # transition -> cases
+    sides: tuple[Side, Side] = (Side("A", ""), Side("B", ""))  # what the reports name A and B
 
     def with_transition(self, *names: Transition) -> list[CaseChange]:
         return [c for c in self.changes if c.transition in names]
@@ -115,9 +125,10 @@ def _prompt_name(path: str) -> str:
     return stem.rsplit(".", 1)[0] if "." in stem.rsplit("/", 1)[-1] else stem
 
 
-def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha: float = 0.05) -> Comparison:
+def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha: float = 0.05,
+                 revisions: tuple[str, str] = ("A", "B")) -> Comparison:
     """Pair A's and B's results by (golden file, prompt, case id, model), following renamed files and
-    prompts, and say what happened to each case."""
+    prompts, and say what happened to each case. `revisions` are the names the reports give A and B."""
     renames = tuple(renames)
     files = {r.old: r.new for r in renames}
     prompts = prompt_renames(renames)
@@ -134,7 +145,9 @@ def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha:
     counts: dict[str, int] = {}
     for change in changes:
         counts[change.transition] = counts.get(change.transition, 0) + 1
-    return Comparison(changes=changes, totals=_totals(changes), repeated=repeated, verdict=verdict, counts=counts)
+    sides = (Side(revisions[0], before.run_id, before.git), Side(revisions[1], after.run_id, after.git))
+    return Comparison(changes=changes, totals=_totals(changes), repeated=repeated, verdict=verdict, counts=counts,
+                      sides=sides)
 
 
 def exit_code_for_comparison(comparison: Comparison) -> ExitCode:

@@ -33,8 +33,9 @@ def csp_hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode() + "'"
 
 
-def content_security_policy() -> str:
-    return (f"default-src 'none'; script-src {csp_hash(PAGE_JS)}; style-src {csp_hash(PAGE_CSS)}; "
+def content_security_policy(js: str = PAGE_JS, css: str = PAGE_CSS) -> str:
+    """Only the page's own script and stylesheet, by hash; nothing from anywhere else."""
+    return (f"default-src 'none'; script-src {csp_hash(js)}; style-src {csp_hash(css)}; "
             "img-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'")
 
 

@@ -1,0 +1,141 @@
+"""The diff page's extra stylesheet and its one script. Like html_assets.py: every piece of data is rendered
+with textContent, listeners are added with addEventListener (the policy allows no inline handler)."""
+
+from promptci.reporting.html_assets import PAGE_CSS
+
+DIFF_CSS = PAGE_CSS + """
+.regressed{color:#cf222e;font-weight:600}.fixed{color:#1a7f37;font-weight:600}.new,.removed,.flaky{color:#9a6700}
+.still_failing{color:#cf222e}.still_passing{color:#1a7f37}.panels.two{grid-template-columns:1fr 1fr}
+#verdict{font-size:1.1em}
+"""
+
+DIFF_JS = r"""
+"use strict";
+(function () {
+  const data = JSON.parse(document.getElementById("promptci-data").textContent);
+  const $ = (id) => document.getElementById(id);
+  function el(tag, text, cls) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (cls) node.className = cls;
+    return node;
+  }
+  const num = (v, digits) => (v === null || v === undefined) ? "–" : Number(v).toFixed(digits);
+  const pair = (p, digits) => num(p[0], digits) + " → " + num(p[1], digits);
+
+  $("sides").textContent = data.header;
+  $("verdict").textContent = data.verdict;
+  for (const line of data.statistics) $("statistics").appendChild(el("li", line));
+  const groupBody = $("groups").tBodies[0];
+  for (const g of data.groups) {
+    const tr = groupBody.insertRow();
+    for (const v of [g.prompt, g.model, pair(g.passed, 0) + " of " + pair(g.cases, 0), pair(g.cost_usd, 6),
+        pair(g.latency_ms, 0), pair(g.tokens, 0)]) tr.appendChild(el("td", v));
+  }
+  if (data.flaky.length) {
+    $("flaky-section").hidden = false;
+    for (const f of data.flaky) $("flaky").appendChild(el("li", f));
+  }
+
+  const unique = (key) => [...new Set(data.cases.map(key))].sort();
+  function fill(select, values) { for (const v of values) select.appendChild(el("option", v)); }
+  fill($("f-transition"), data.transitions.filter((t) => data.cases.some((c) => c.t === t)));
+  fill($("f-prompt"), unique((c) => c.p));
+  fill($("f-model"), unique((c) => c.m));
+  const inputs = {transition: $("f-transition"), prompt: $("f-prompt"), model: $("f-model"), q: $("f-q")};
+  const haystack = (c) => [c.p, c.c, c.f, c.m, c.oa, c.ob, ...c.why].join("\n").toLowerCase();
+
+  function matches(c, f) {
+    if (f.transition && c.t !== f.transition) return false;
+    if (f.prompt && c.p !== f.prompt) return false;
+    if (f.model && c.m !== f.model) return false;
+    if (f.q && !haystack(c).includes(f.q)) return false;
+    return true;
+  }
+  function block(title, text) {
+    const panel = el("div", null, "panel");
+    panel.appendChild(el("h4", title));
+    panel.appendChild(el("pre", text === null || text === undefined ? "(none)" : text));
+    return panel;
+  }
+  // A word diff marks removals [-like this-] and additions {+like this+}; anything else is shown as it is.
+  function diffBlock(text) {
+    const panel = el("div", null, "panel");
+    panel.appendChild(el("h4", "output diff A → B"));
+    const pre = el("pre");
+    if (text === null || text === undefined) pre.textContent = "(no change)";
+    else {
+      const marks = /\[-([\s\S]*?)-\]|\{\+([\s\S]*?)\+\}/g;
+      let last = 0, m;
+      while ((m = marks.exec(text)) !== null) {
+        pre.appendChild(document.createTextNode(text.slice(last, m.index)));
+        pre.appendChild(m[1] !== undefined ? el("span", m[1], "del") : el("span", m[2], "add"));
+        last = marks.lastIndex;
+      }
+      pre.appendChild(document.createTextNode(text.slice(last)));
+    }
+    panel.appendChild(pre);
+    return panel;
+  }
+  function detail(c) {
+    const tr = el("tr", null, "detail");
+    const td = el("td");
+    td.colSpan = 5;
+    for (const s of c.sc) td.appendChild(el("div", s[0] + ": " + num(s[1], 2) + " → " + num(s[2], 2)));
+    for (const why of c.why) td.appendChild(el("div", why, "why"));
+    td.appendChild(el("div", "cost $" + pair(c.usd, 6) + " · latency " + pair(c.ms, 0) + " ms"));
+    const panels = el("div", null, "panels");
+    panels.appendChild(block("A: " + c.a, c.oa));
+    panels.appendChild(block("B: " + c.b, c.ob));
+    panels.appendChild(diffBlock(c.d));
+    td.appendChild(panels);
+    tr.appendChild(td);
+    return tr;
+  }
+  function render(expand) {
+    const f = {};
+    for (const [name, input] of Object.entries(inputs)) f[name] = input.value;
+    f.q = f.q.toLowerCase();
+    const body = document.createDocumentFragment();
+    let shown = 0;
+    for (const c of data.cases) {
+      if (!matches(c, f)) continue;
+      shown += 1;
+      const tr = el("tr", null, "row");
+      tr.appendChild(el("td", c.p + " / " + c.c + " [" + c.m + "] — " + c.f + ":" + c.l));
+      tr.appendChild(el("td", c.t.replace("_", " "), c.t));
+      tr.appendChild(el("td", c.a + (c.ra ? " (" + c.ra + ")" : ""), c.a));
+      tr.appendChild(el("td", c.b + (c.rb ? " (" + c.rb + ")" : ""), c.b));
+      tr.appendChild(el("td", c.pv === null ? "" : c.pv));
+      tr.addEventListener("click", () => {
+        const next = tr.nextSibling;
+        if (next && next.classList.contains("detail")) next.remove();
+        else tr.after(detail(c));
+      });
+      body.appendChild(tr);
+      if (expand) body.appendChild(detail(c));
+    }
+    $("cases").tBodies[0].replaceChildren(body);
+    const note = $("shown");
+    note.textContent = "showing " + shown + " of " + data.cases.length + " cases";
+    note.dataset.shown = String(shown);
+  }
+  function fromHash() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    for (const [name, input] of Object.entries(inputs)) input.value = params.get(name) || "";
+    return params.get("expand") === "1";
+  }
+  function toHash() {
+    const params = new URLSearchParams();
+    for (const [name, input] of Object.entries(inputs)) if (input.value) params.set(name, input.value);
+    try { history.replaceState(null, "", "#" + params.toString()); } catch (e) { /* file:// in some browsers */ }
+  }
+  for (const input of Object.values(inputs)) {
+    input.addEventListener(input.tagName === "INPUT" ? "input" : "change", () => { toHash(); render(false); });
+  }
+  $("filters").addEventListener("submit", (event) => event.preventDefault());
+  $("expand-all").addEventListener("click", () => render(true));
+  window.addEventListener("hashchange", () => render(fromHash()));
+  render(fromHash());
+})();
+"""

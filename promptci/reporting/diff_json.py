@@ -1,0 +1,83 @@
+"""The JSON comparison document: both runs, every case's change with its samples, totals and the verdict.
+
+`kind: "comparison"` tells it from a results document; its `schema_version` moves on its own."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, exit_code_for_comparison
+from promptci.reporting.diffview import STATUS_WORDS
+from promptci.stats import DropVerdict, Interval
+
+COMPARISON_SCHEMA_VERSION = 1
+
+
+def _measure(measure: Measure) -> dict[str, float | None]:
+    return {"before": measure.before, "after": measure.after, "delta": measure.delta}
+
+
+def _interval(interval: Interval) -> dict[str, float]:
+    return {"low": interval.low, "high": interval.high}
+
+
+def _side(side: Side) -> dict[str, Any]:
+    return {"revision": side.revision, "run_id": side.run_id,
+            "git": {"commit": side.git.commit, "dirty": side.git.dirty, "branch": side.git.branch}}
+
+
+def change_to_dict(change: CaseChange) -> dict[str, Any]:
+    passes_a, n_a, passes_b, n_b = change.counts
+    before, after = change.intervals
+    return {
+        "prompt": change.prompt, "case_id": change.case_id, "model": change.model, "file": change.file,
+        "line": change.line, "transition": change.transition, "renamed_from": change.renamed_from,
+        "flaky": change.is_flaky,
+        "counts": {"passes_before": passes_a, "samples_before": n_a, "passes_after": passes_b, "samples_after": n_b},
+        "intervals": {"before": _interval(before), "after": _interval(after)},
+        "scores": [{"comparator": s.comparator, "before": s.before, "after": s.after} for s in change.scores],
+        "output_diff": change.output_diff,
+        "cost_usd": _measure(change.cost_usd), "tokens": _measure(change.tokens),
+        "latency_ms": _measure(change.latency_ms),
+        "before": [r.to_dict() for r in change.before], "after": [r.to_dict() for r in change.after],
+    }
+
+
+def _totals(totals: GroupTotals) -> dict[str, Any]:
+    return {"prompt": totals.prompt, "model": totals.model,
+            **{name: _measure(getattr(totals, name)) for name in ("passed", "cases", "cost_usd", "tokens",
+                                                                   "latency_ms")}}
+
+
+def verdict_to_dict(verdict: DropVerdict | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    return {"is_drop": verdict.is_drop, "alpha": verdict.alpha, "method": verdict.method,
+            "suite_p_value": verdict.suite_p_value, "suite_adjusted": verdict.suite_adjusted,
+            "is_suite_drop": verdict.is_suite_drop,
+            "cases": [{"key": c.key, "p_value": c.p_value, "adjusted": c.adjusted, "is_drop": c.is_drop}
+                      for c in verdict.cases]}
+
+
+def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+    code = exit_code_for_comparison(comparison)
+    before, after = comparison.sides
+    return {
+        "schema_version": COMPARISON_SCHEMA_VERSION,
+        "kind": "comparison",
+        "before": _side(before),
+        "after": _side(after),
+        "status": STATUS_WORDS.get(code, code.name).lower().replace(" ", "_"),
+        "exit_code": int(code),
+        "repeated": comparison.repeated,
+        "counts": dict(comparison.counts),
+        "totals": [_totals(t) for t in comparison.totals],
+        "verdict": verdict_to_dict(comparison.verdict),
+        "changes": [change_to_dict(c) for c in comparison.changes],
+    }
+
+
+def write_comparison_json(comparison: Comparison, stream: TextIO) -> None:
+    json.dump(comparison_to_dict(comparison), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")

@@ -1,0 +1,136 @@
+"""The Markdown of a Comparison, for the pull-request comment and $GITHUB_STEP_SUMMARY: a verdict line,
+the cost and latency table, regressions with their output diff in collapsed sections, then the rest.
+
+Every name and output goes through markdown.py's code spans and fences, and the document through its
+comment-size cut, so model output can neither break out nor push the comment over GitHub's limit."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from promptci.compare import CaseChange, Comparison, GroupTotals
+from promptci.reporting.diffview import (
+    TRANSITION_WORDS,
+    change_label,
+    count_text,
+    flaky_changes,
+    format_p,
+    header,
+    in_order,
+    measure_text,
+    rate_text,
+    score_text,
+    shown_statistics,
+    statistics_lines,
+    verdict_line,
+)
+from promptci.reporting.markdown import (
+    MAX_DIFF_CHARS,
+    MAX_DOCUMENT_CHARS,
+    code_fence,
+    code_span,
+    fit_comment,
+    report_pointer,
+    truncate,
+)
+from promptci.reporting.stats import failing_reasons
+
+DETAILED = ("regressed", "error", "fixed", "new", "removed")  # listed case by case; the rest are counts
+
+
+def _totals_table(totals: tuple[GroupTotals, ...]) -> list[str]:
+    lines = ["| prompt | model | passing A -> B | cost A -> B | mean latency A -> B | tokens A -> B |",
+             "|---|---|---:|---:|---:|---:|"]
+    for t in totals:
+        cells = [code_span(t.prompt, in_table=True), code_span(t.model, in_table=True),
+                 f"{count_text(t.passed)} of {count_text(t.cases)}", measure_text(t.cost_usd, "usd"),
+                 measure_text(t.latency_ms, "ms"), count_text(t.tokens)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _details(change: CaseChange) -> list[str]:
+    if not change.output_diff:
+        return []
+    return ["", "  <details><summary>output diff A -> B</summary>", "",
+            *(f"  {line}" if line else "" for line in code_fence(truncate(change.output_diff, MAX_DIFF_CHARS), "diff")),
+            "", "  </details>"]
+
+
+def change_item(change: CaseChange) -> list[str]:
+    """A bullet naming the case, then its score changes, B's failing reasons and the output diff."""
+    head = f"- {code_span(change_label(change))}"
+    if change.renamed_from:
+        head += f" (was {code_span(change.renamed_from)})"
+    if len(change.before) > 1 or len(change.after) > 1:
+        head += f": {rate_text(change)}"
+    lines = [head]
+    if change.transition in ("regressed", "fixed", "error"):
+        lines += [f"  - {code_span(s.comparator)}: {score_text(s.before, s.after)}"
+                  for s in change.scores if s.before != s.after]
+    if change.transition in ("regressed", "error") and change.after:
+        lines += [f"  - {code_span(reason)}" for reason in failing_reasons(change.after[0])]
+    if change.transition in ("regressed", "error"):
+        lines += _details(change)
+    return lines
+
+
+def _section(name: str, changes: list[CaseChange], budget: int) -> tuple[list[str], int]:
+    """The section's lines within `budget` characters (at least one case), and the characters used."""
+    lines = ["", f"### {TRANSITION_WORDS[name].capitalize()}: {len(changes)}", ""]
+    used = 0
+    for shown, change in enumerate(changes):
+        item = change_item(change)
+        size = sum(len(line) + 1 for line in item)
+        if used + size > budget and shown:
+            lines.append(f"- … {len(changes) - shown} more not shown: {report_pointer()}")
+            break
+        lines += item
+        used += size
+    return lines, used
+
+
+def _flaky(comparison: Comparison) -> list[str]:
+    flaky = flaky_changes(comparison)
+    if not flaky:
+        return []
+    lines = ["", f"### Flaky: {len(flaky)}", "", "Repeated samples disagreed:", ""]
+    return lines + [f"- {code_span(change_label(c))}: {rate_text(c)}" for c in flaky]
+
+
+def _collapsed(comparison: Comparison) -> list[str]:
+    counts = [f"{len(found)} {TRANSITION_WORDS[name]}" for name, found in in_order(comparison)
+              if name not in DETAILED and name != "flaky"]
+    return ["", f"Not listed: {', '.join(counts)}."] if counts else []
+
+
+def _statistics(comparison: Comparison) -> list[str]:
+    if comparison.verdict is None:
+        return []
+    lines = ["", "### Repeated samples", ""]
+    rows = shown_statistics(comparison, everything=False)
+    if rows:
+        lines += ["| case | passed A -> B | p-value | Holm-adjusted | drop |", "|---|---:|---:|---:|---|"]
+        lines += [f"| {code_span(change_label(r.change), in_table=True)} | {rate_text(r.change).split(' ', 1)[1]} | "
+                  f"{format_p(r.test.p_value)} | {format_p(r.test.adjusted)} | {'yes' if r.test.is_drop else 'no'} |"
+                  for r in rows]
+        lines.append("")
+    return lines + [f"- {line}" for line in statistics_lines(comparison)]
+
+
+def render_comparison_markdown(comparison: Comparison) -> str:
+    lines = [f"## promptci diff {code_span(header(comparison))}", "", f"**{verdict_line(comparison)}**"]
+    if comparison.totals:
+        lines += ["", *_totals_table(comparison.totals)]
+    tail = _flaky(comparison) + _collapsed(comparison) + _statistics(comparison)
+    budget = MAX_DOCUMENT_CHARS - sum(len(line) + 1 for line in lines + tail)
+    for name, changes in in_order(comparison):
+        if name in DETAILED:
+            section, used = _section(name, changes, budget)
+            lines += section
+            budget -= used
+    return fit_comment("\n".join(lines + tail) + "\n")
+
+
+def write_comparison_markdown(comparison: Comparison, stream: TextIO) -> None:
+    stream.write(render_comparison_markdown(comparison))

@@ -1,0 +1,147 @@
+"""The terminal report of a Comparison: A -> B, totals per prompt x model, then the cases that changed
+(regressions first, with score changes and the output diff), the statistics of repeats and the verdict.
+
+Shares terminal.py's rules: untrusted text neutralised, 4 KB per case, tables fitted to the width."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from promptci.compare import CaseChange, Comparison, GroupTotals, exit_code_for_comparison
+from promptci.errors import ExitCode
+from promptci.reporting.diffview import (
+    TRANSITION_WORDS,
+    change_label,
+    count_text,
+    flaky_changes,
+    format_p,
+    header,
+    in_order,
+    measure_text,
+    rate_text,
+    score_text,
+    shown_statistics,
+    statistics_lines,
+    verdict_line,
+)
+from promptci.reporting.fit import Column, Sheet, print_fitted
+from promptci.reporting.stats import failing_reasons
+from promptci.reporting.terminal import capped, colored_diff, indent, make_console, more_bytes_note, one_line, untrusted
+
+STYLES = {"regressed": "bold red", "error": "bold magenta", "fixed": "bold green", "new": "cyan", "removed": "yellow",
+          "flaky": "yellow", "still_failing": "red", "skipped": "dim", "still_passing": "green"}
+TOTALS_DROP_FIRST = ("tokens", "latency (mean)", "cases")
+# Shown case by case at default verbosity; the others are a count unless -v.
+DETAILED = ("regressed", "error", "fixed", "new", "removed", "flaky")
+QUIET = ("regressed", "error")
+VERBOSE = (*DETAILED, "still_failing", "skipped")
+
+
+def totals_sheet(totals: tuple[GroupTotals, ...], console: Console) -> Sheet:
+    columns = (Column("prompt", is_name=True), Column("model", is_name=True), Column("passing"), Column("cases"),
+               Column("cost"), Column("latency (mean)"), Column("tokens"))
+    rows = tuple((Text(one_line(t.prompt, console)), Text(one_line(t.model, console)),
+                  _passing_cell(t), Text(count_text(t.cases)), Text(measure_text(t.cost_usd, "usd")),
+                  Text(measure_text(t.latency_ms, "ms")), Text(count_text(t.tokens)))
+                 for t in totals)
+    return Sheet("By prompt and model (A -> B)", columns, rows, TOTALS_DROP_FIRST)
+
+
+def _passing_cell(totals: GroupTotals) -> Text:
+    before, after = totals.passed.before or 0, totals.passed.after or 0
+    style = "red" if after < before else "green" if after > before else ""
+    return Text(count_text(totals.passed), style=style)
+
+
+def _heading(change: CaseChange, console: Console) -> Text:
+    word = TRANSITION_WORDS[change.transition].split(" (")[0].upper()
+    text = Text(f"{word} ", style=STYLES[change.transition]) + Text(one_line(change_label(change), console))
+    if change.renamed_from:
+        text.append(f" (was {one_line(change.renamed_from, console)})", style="dim")
+    return text
+
+
+def _capped_text(text: str, console: Console, run_id: str) -> Text:
+    head, left_out = capped(text)
+    shown = Text(untrusted(head, console))
+    return shown + more_bytes_note(left_out, run_id) if left_out else shown
+
+
+def print_change(console: Console, change: CaseChange, verbosity: int, run_id: str) -> None:
+    """One case: heading, pass counts when repeated, score changes, B's reasons, the output diff."""
+    console.print(_heading(change, console), soft_wrap=True)
+    if len(change.before) > 1 or len(change.after) > 1:
+        console.print(indent(Text(rate_text(change), style="dim"), 2))
+    if change.transition not in ("regressed", "fixed", "error"):
+        return
+    for score in change.scores:
+        if score.before != score.after:
+            line = f"{one_line(score.comparator, console)}: {score_text(score.before, score.after)}"
+            console.print(indent(Text(line), 2))
+    latest = change.after[0] if change.after else None
+    if latest is not None and change.transition != "fixed":
+        for reason in failing_reasons(latest):
+            console.print(indent(_capped_text(reason, console, run_id), 2))
+    if change.output_diff and verbosity >= 0:
+        console.print(indent(Text("output A -> B:", style="dim"), 2))
+        console.print(indent(colored_diff(change.output_diff, verbosity, console, run_id), 4))
+
+
+def print_section(console: Console, name: str, changes: list[CaseChange], verbosity: int, run_id: str) -> None:
+    console.print()
+    console.print(Text(f"{TRANSITION_WORDS[name]}: {len(changes)}", style=STYLES[name]))
+    for change in changes:
+        print_change(console, change, verbosity, run_id)
+
+
+def print_statistics(console: Console, comparison: Comparison, verbosity: int) -> None:
+    rows = shown_statistics(comparison, everything=verbosity > 0)
+    console.print()
+    if rows:
+        columns = (Column("case", is_name=True), Column("passed A -> B"), Column("p-value"), Column("Holm-adjusted"),
+                   Column("drop"))
+        cells = tuple((Text(one_line(change_label(r.change), console)), Text(rate_text(r.change).split(" ", 1)[1]),
+                       Text(format_p(r.test.p_value)), Text(format_p(r.test.adjusted)),
+                       Text("yes" if r.test.is_drop else "no", style="bold red" if r.test.is_drop else ""))
+                      for r in rows)
+        title = "Repeated samples: every case" if verbosity > 0 else "Repeated samples: cases whose pass rate fell"
+        print_fitted(Sheet(title, columns, cells, ("Holm-adjusted",)), console)
+    for line in statistics_lines(comparison):
+        console.print(Text(line, style="dim" if line.startswith("method") else ""), soft_wrap=True)
+
+
+def render_comparison(comparison: Comparison, console: Console, verbosity: int = 0) -> None:
+    """The whole report. -q: regressions, errors and the verdict; -v: every case, still failing included."""
+    run_id = comparison.sides[1].run_id or "RUN"
+    console.print(Text("promptci diff ", style="bold") + Text(one_line(header(comparison), console)), soft_wrap=True)
+    if verbosity >= 0 and comparison.totals:
+        console.print()
+        print_fitted(totals_sheet(comparison.totals, console), console)
+    shown: tuple[str, ...] = QUIET if verbosity < 0 else DETAILED if verbosity == 0 else VERBOSE
+    collapsed: list[str] = []
+    for name, changes in in_order(comparison):
+        if name in shown:
+            print_section(console, name, changes, verbosity, run_id)
+        elif name != "still_passing":
+            collapsed.append(f"{len(changes)} {TRANSITION_WORDS[name]}")
+    flaky = [c for c in flaky_changes(comparison) if c.transition != "flaky"]
+    if flaky and verbosity >= 0:
+        console.print()
+        console.print(Text(f"flaky (samples disagreed): {len(flaky)}", style="yellow"))
+        for change in flaky:
+            console.print(Text(one_line(change_label(change), console)) + Text(f"  {rate_text(change)}", style="dim"))
+    if collapsed:
+        console.print()
+        console.print(Text(f"{', '.join(collapsed)} (-v lists them)", style="dim"))
+    if comparison.verdict is not None:
+        print_statistics(console, comparison, verbosity)
+    console.print()
+    bad = exit_code_for_comparison(comparison) != ExitCode.OK
+    console.print(Text(verdict_line(comparison), style="bold red" if bad else "bold green"), soft_wrap=True)
+
+
+def write_comparison_table(comparison: Comparison, stream: TextIO, verbosity: int = 0) -> None:
+    render_comparison(comparison, make_console(stream), verbosity)

@@ -1,0 +1,151 @@
+"""Pure helpers every Comparison writer shares: the order and words of transitions, case labels, the
+header naming A and B, changes of cost and latency as text, the per-case tests and the verdict line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from promptci.compare import CaseChange, Comparison, Measure, Side, Transition, exit_code_for_comparison
+from promptci.errors import ExitCode
+from promptci.reporting.stats import format_ms, format_usd, plural
+from promptci.stats import CaseTest
+
+# Most urgent first: what a reviewer must look at, then what changed, then what did not.
+SHOWN_ORDER: tuple[Transition, ...] = ("regressed", "error", "fixed", "new", "removed", "flaky", "still_failing",
+                                       "skipped", "still_passing")
+TRANSITION_WORDS: dict[str, str] = {
+    "regressed": "regressed (passed -> failed)", "fixed": "fixed (failed -> passed)", "new": "new",
+    "removed": "removed", "still_failing": "still failing", "still_passing": "still passing", "flaky": "flaky",
+    "error": "error (no verdict)", "skipped": "skipped",
+}
+STATUS_WORDS: dict[ExitCode, str] = {ExitCode.OK: "PASSED", ExitCode.REGRESSION: "REGRESSED",
+                                     ExitCode.NO_VERDICT: "NO VERDICT"}
+
+
+def change_label(change: CaseChange) -> str:
+    """`file:line case-id [model]`, as a Run report names a case."""
+    return f"{change.file}:{change.line} {change.case_id} [{change.model}]"
+
+
+def side_label(side: Side) -> str:
+    """`HEAD~1 (3f2a1b0c9d8e)`, `working tree (3f2a1b0c9d8e, uncommitted changes)`."""
+    details = [side.git.commit[:12]] if side.git.commit else []
+    if side.git.dirty:
+        details.append("uncommitted changes")
+    return f"{side.revision} ({', '.join(details)})" if details else side.revision
+
+
+def header(comparison: Comparison) -> str:
+    before, after = comparison.sides
+    return f"{side_label(before)} -> {side_label(after)}"
+
+
+def signed(value: float, unit: str) -> str:
+    sign = "+" if value > 0 else "-" if value < 0 else "±"
+    magnitude = format_usd(abs(value)) if unit == "usd" else format_ms(abs(value))
+    return f"{sign}{magnitude}"
+
+
+def measure_text(measure: Measure, unit: str) -> str:
+    """`$0.0012 -> $0.0015 (+$0.000300)`; a side without a value shows `-`, never 0."""
+    def one(value: float | None) -> str:
+        if value is None:
+            return "-"
+        return format_usd(value) if unit == "usd" else format_ms(value)
+
+    delta = measure.delta
+    change = f" ({signed(delta, unit)})" if delta is not None else ""
+    return f"{one(measure.before)} -> {one(measure.after)}{change}"
+
+
+def count_text(measure: Measure) -> str:
+    def one(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f}"
+
+    return f"{one(measure.before)} -> {one(measure.after)}"
+
+
+def score_text(before: float | None, after: float | None) -> str:
+    def one(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return f"{one(before)} -> {one(after)}"
+
+
+def rate_text(change: CaseChange) -> str:
+    """`passed 9/10 -> 4/10`, the samples that had a verdict at each side."""
+    passes_a, n_a, passes_b, n_b = change.counts
+    return f"passed {passes_a}/{n_a} -> {passes_b}/{n_b}"
+
+
+def in_order(comparison: Comparison) -> list[tuple[Transition, list[CaseChange]]]:
+    """The transitions present, most urgent first, each with its cases."""
+    return [(name, found) for name in SHOWN_ORDER if (found := comparison.with_transition(name))]
+
+
+def counts_text(comparison: Comparison) -> str:
+    return ", ".join(f"{len(found)} {TRANSITION_WORDS[name].split(' (')[0]}" for name, found in in_order(comparison))
+
+
+@dataclass(frozen=True)
+class CaseStatistics:
+    change: CaseChange
+    test: CaseTest
+
+
+def case_statistics(comparison: Comparison) -> list[CaseStatistics]:
+    """Each tested case beside its test. The verdict tests the cases sampled at both sides, in the order
+    of `changes`, so they pair up in order."""
+    if comparison.verdict is None:
+        return []
+    paired = [c for c in comparison.changes if c.counts[1] > 0 and c.counts[3] > 0]
+    return [CaseStatistics(c, t) for c, t in zip(paired, comparison.verdict.cases, strict=True)]
+
+
+def statistics_lines(comparison: Comparison) -> list[str]:
+    """The suite test and the method, as plain sentences (the per-case p-values are a table)."""
+    verdict = comparison.verdict
+    if verdict is None:
+        return []
+    return [f"suite p-value {format_p(verdict.suite_p_value)} (Holm-adjusted {format_p(verdict.suite_adjusted)}), "
+            f"alpha {verdict.alpha:g}: {'a drop across the suite' if verdict.is_suite_drop else 'no suite-wide drop'}",
+            f"method: {verdict.method}"]
+
+
+def format_p(value: float) -> str:
+    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
+def shown_statistics(comparison: Comparison, everything: bool) -> list[CaseStatistics]:
+    """The cases worth a row: any whose pass rate fell (all with `everything`), smallest p first."""
+    rows = case_statistics(comparison)
+    if not everything:
+        rows = [r for r in rows if _fell(r.change)]
+    return sorted(rows, key=lambda r: (r.test.adjusted, r.test.p_value))
+
+
+def _fell(change: CaseChange) -> bool:
+    passes_a, n_a, passes_b, n_b = change.counts
+    return passes_b * n_a < passes_a * n_b
+
+
+def verdict_line(comparison: Comparison) -> str:
+    """`REGRESSED: 2 regressed, 1 fixed, 40 still passing`: the status word the exit code implies, then counts."""
+    code = exit_code_for_comparison(comparison)
+    word = STATUS_WORDS.get(code, code.name)
+    reason = ""
+    if comparison.verdict is not None and comparison.verdict.is_suite_drop and not comparison.with_transition(
+            "regressed"):
+        reason = " (the pass rate fell across the suite)"
+    counts = counts_text(comparison) or "no cases"
+    return f"{word}{reason}: {counts}"
+
+
+def flaky_changes(comparison: Comparison) -> list[CaseChange]:
+    """Cases whose repeated samples disagreed at either side, whatever their transition."""
+    return [c for c in comparison.changes if c.is_flaky]
+
+
+def total_cases(changes: Sequence[CaseChange]) -> str:
+    return plural(len(changes), "case")

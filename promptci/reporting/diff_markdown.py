@@ -18,6 +18,7 @@ from promptci.reporting.diffview import (
     header,
     in_order,
     measure_text,
+    passing_text,
     rate_text,
     score_text,
     shown_statistics,
@@ -43,7 +44,7 @@ def _totals_table(totals: tuple[GroupTotals, ...]) -> list[str]:
              "|---|---|---:|---:|---:|---:|"]
     for t in totals:
         cells = [code_span(t.prompt, in_table=True), code_span(t.model, in_table=True),
-                 f"{count_text(t.passed)} of {count_text(t.cases)}", measure_text(t.cost_usd, "usd"),
+                 passing_text(t), measure_text(t.cost_usd, "usd"),
                  measure_text(t.latency_ms, "ms"), count_text(t.tokens)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -53,7 +54,7 @@ def _details(change: CaseChange) -> list[str]:
     if not change.output_diff:
         return []
     return ["", "  <details><summary>output diff A -> B</summary>", "",
-            *(f"  {line}" if line else "" for line in code_fence(truncate(change.output_diff, MAX_DIFF_CHARS), "diff")),
+            *(f"  {line}" if line else "" for line in code_fence(truncate(change.output_diff, MAX_DIFF_CHARS), "text")),
             "", "  </details>"]
 
 

@@ -21,6 +21,7 @@ from promptci.reporting.diffview import (
     header,
     in_order,
     measure_text,
+    passing_text,
     rate_text,
     score_text,
     shown_statistics,
@@ -33,7 +34,7 @@ from promptci.reporting.terminal import capped, colored_diff, indent, make_conso
 
 STYLES = {"regressed": "bold red", "error": "bold magenta", "fixed": "bold green", "new": "cyan", "removed": "yellow",
           "flaky": "yellow", "still_failing": "red", "skipped": "dim", "still_passing": "green"}
-TOTALS_DROP_FIRST = ("tokens", "latency (mean)", "cases")
+TOTALS_DROP_FIRST = ("tokens", "latency (mean)")
 # Shown case by case at default verbosity; the others are a count unless -v.
 DETAILED = ("regressed", "error", "fixed", "new", "removed", "flaky")
 QUIET = ("regressed", "error")
@@ -41,10 +42,10 @@ VERBOSE = (*DETAILED, "still_failing", "skipped")
 
 
 def totals_sheet(totals: tuple[GroupTotals, ...], console: Console) -> Sheet:
-    columns = (Column("prompt", is_name=True), Column("model", is_name=True), Column("passing"), Column("cases"),
+    columns = (Column("prompt", is_name=True), Column("model", is_name=True), Column("passing"),
                Column("cost"), Column("latency (mean)"), Column("tokens"))
     rows = tuple((Text(one_line(t.prompt, console)), Text(one_line(t.model, console)),
-                  _passing_cell(t), Text(count_text(t.cases)), Text(measure_text(t.cost_usd, "usd")),
+                  _passing_cell(t), Text(measure_text(t.cost_usd, "usd")),
                   Text(measure_text(t.latency_ms, "ms")), Text(count_text(t.tokens)))
                  for t in totals)
     return Sheet("By prompt and model (A -> B)", columns, rows, TOTALS_DROP_FIRST)
@@ -53,7 +54,7 @@ def totals_sheet(totals: tuple[GroupTotals, ...], console: Console) -> Sheet:
 def _passing_cell(totals: GroupTotals) -> Text:
     before, after = totals.passed.before or 0, totals.passed.after or 0
     style = "red" if after < before else "green" if after > before else ""
-    return Text(count_text(totals.passed), style=style)
+    return Text(passing_text(totals), style=style)
 
 
 def _heading(change: CaseChange, console: Console) -> Text:

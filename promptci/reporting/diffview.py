@@ -3,12 +3,11 @@ header naming A and B, changes of cost and latency as text, the per-case tests a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from promptci.compare import CaseChange, Comparison, Measure, Side, Transition, exit_code_for_comparison
+from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, exit_code_for_comparison
 from promptci.errors import ExitCode
-from promptci.reporting.stats import format_ms, format_usd, plural
+from promptci.reporting.stats import format_ms, format_usd
 from promptci.stats import CaseTest
 
 # Most urgent first: what a reviewer must look at, then what changed, then what did not.
@@ -64,6 +63,14 @@ def count_text(measure: Measure) -> str:
         return "-" if value is None else f"{value:,.0f}"
 
     return f"{one(measure.before)} -> {one(measure.after)}"
+
+
+def passing_text(totals: GroupTotals) -> str:
+    """`3/5 -> 2/5`: cases passing out of cases present at each side."""
+    def one(passed: float | None, cases: float | None) -> str:
+        return "-" if not cases else f"{passed or 0:,.0f}/{cases:,.0f}"
+
+    return f"{one(totals.passed.before, totals.cases.before)} -> {one(totals.passed.after, totals.cases.after)}"
 
 
 def score_text(before: float | None, after: float | None) -> str:
@@ -145,7 +152,3 @@ def verdict_line(comparison: Comparison) -> str:
 def flaky_changes(comparison: Comparison) -> list[CaseChange]:
     """Cases whose repeated samples disagreed at either side, whatever their transition."""
     return [c for c in comparison.changes if c.is_flaky]
-
-
-def total_cases(changes: Sequence[CaseChange]) -> str:
-    return plural(len(changes), "case")

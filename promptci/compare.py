@@ -310,10 +310,39 @@ def _as_json(text: str | None) -> Any:
     return value if isinstance(value, (dict, list)) else None
 
 
+# A word diff of two long, repetitive outputs is quadratic or worse in difflib (400 repeated words took 12 s):
+# past this many words on a side it works line by line first and word by word only inside changed lines.
+WORD_DIFF_MAX_WORDS = 2_000
+
+
 def word_diff(before: str, after: str) -> str:
+    """git's `--word-diff=plain` form: [-removed-]{+added+}; long outputs are diffed line by line first."""
     old, new = _WORDS.findall(before), _WORDS.findall(after)
+    if max(len(old), len(new)) > WORD_DIFF_MAX_WORDS:
+        return _line_then_word_diff(before, after)
+    return _diff_tokens(old, new)
+
+
+def _line_then_word_diff(before: str, after: str) -> str:
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
     parts: list[str] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new).get_opcodes():
+        if op == "equal":
+            parts.append("".join(old[i1:i2]))
+        elif op == "replace" and max(i2 - i1, j2 - j1) <= 50:
+            parts.append(_diff_tokens(_WORDS.findall("".join(old[i1:i2])), _WORDS.findall("".join(new[j1:j2]))))
+        else:
+            removed, added = "".join(old[i1:i2]), "".join(new[j1:j2])
+            parts.append(_diff_tokens([removed] if removed else [], [added] if added else []))
+    return "".join(parts)
+
+
+def _diff_tokens(old: list[str], new: list[str]) -> str:
+    parts: list[str] = []
+    # autojunk only on long inputs: it treats frequent tokens (spaces, "the") as junk, which is what keeps
+    # difflib fast there, at the cost of a coarser diff
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=len(old) + len(new) > 400)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             parts.append("".join(old[i1:i2]))
             continue

@@ -113,6 +113,14 @@ def test_word_diff_and_json_diff() -> None:
     assert output_diff("Hello", None) == "[-Hello-]"
 
 
+def test_a_long_output_is_diffed_line_by_line_then_word_by_word() -> None:
+    before = "".join(f"line {i} says hello world\n" for i in range(3000))
+    after = before.replace("line 1500 says hello", "line 1500 says goodbye") + "one more line\n"
+    changed = [line for line in word_diff(before, after).splitlines() if "[-" in line or "{+" in line]
+    assert changed == ["line 1500 says [-hello-]{+goodbye+} world", "{+one more line"]  # the added newline is inside
+    assert word_diff("a " * 3000, "a " * 2999 + "b ").endswith("[-a-]{+b+} ")
+
+
 def repeated_run(rates: list[float], k: int, rng: np.random.Generator) -> Run:
     results = [result(f"c{i}", "passed" if rng.random() < p else "failed", repeat=j)
                for i, p in enumerate(rates) for j in range(k)]

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from promptci.client import ModelCall, answer_key, call_key
 from promptci.config import Settings
-from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost
+from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.cost.report import CostReport, cost_report, parse_dimensions
 from promptci.errors import ExitCode
 from promptci.history import list_runs, run_info_to_dict, show_run
 from promptci.merge import merge_runs, read_shards, store_run
+from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
 from promptci.plan import Plan, RunOptions
 from promptci.planning import LOCAL_PROVIDERS, build_plan, missing_keys, model_pricing
 from promptci.project import Project, discover
@@ -37,6 +38,8 @@ class RunOutcome:
     run: Run
     exit_code: ExitCode
     notes: list[str] = field(default_factory=list)
+    gate_failures: list[str] = field(default_factory=list)  # why the gate failed the run, one line each
+    gate_notes: list[str] = field(default_factory=list)  # gated metrics the run did not measure
 
 
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
@@ -45,7 +48,8 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
     with Session(plan.project, concurrency=options.concurrency) as session:
         run_record = session.run(plan, on_start, on_result)
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
-    return RunOutcome(run_record, exit_code_for(run_record, plan.settings), notes)
+    return RunOutcome(run_record, exit_code_for(run_record, plan.settings), notes,
+                      gate_failures(run_record, plan.settings), unmeasured_metric_notes(run_record, plan.settings))
 
 
 def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:
@@ -54,7 +58,8 @@ def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:
     settings = project.settings()
     merged = merge_runs(read_shards(paths))
     store_run(project, merged)
-    return RunOutcome(merged, exit_code_for(merged, settings))
+    return RunOutcome(merged, exit_code_for(merged, settings), gate_failures=gate_failures(merged, settings),
+                      gate_notes=unmeasured_metric_notes(merged, settings))
 
 
 def exit_code_for(run_record: Run, settings: Settings) -> ExitCode:
@@ -62,11 +67,22 @@ def exit_code_for(run_record: Run, settings: Settings) -> ExitCode:
         return ExitCode.INTERRUPTED
     if any(r.status == "skipped" and (r.skip_reason or "").startswith("budget") for r in run_record.results):
         return ExitCode.REGRESSION
-    if failing_models(run_record, settings.gate.min_pass_rate):
+    if failing_models(run_record, settings.gate.min_pass_rate) or gate_failures(run_record, settings):
         return ExitCode.REGRESSION
     if run_record.summary.errors:
         return ExitCode.NO_VERDICT
     return ExitCode.OK
+
+
+def gate_failures(run_record: Run, settings: Settings) -> list[str]:
+    """Each metric of a prompt x model under its `gate.metrics` threshold, as a line that names it."""
+    return [str(failure) for failure in metric_failures(metric_table(run_record.results), settings.gate.metrics)]
+
+
+def unmeasured_metric_notes(run_record: Run, settings: Settings) -> list[str]:
+    return [f"gate.metrics.{threshold.name} ({threshold.location}): no comparator of this run has "
+            f"`metric: {threshold.name}`, so this threshold was not checked"
+            for threshold in unmeasured_metrics(metric_table(run_record.results), settings.gate.metrics)]
 
 
 def failing_models(run_record: Run, min_pass_rate: float) -> list[str]:
@@ -95,6 +111,7 @@ def dry_run(options: RunOptions) -> DryRunReport:
         is_free, price, _ = models[model]
         row = rows.setdefault((job.prompt.name, model), DryRunRow(job.prompt.name, model, price, is_free))
         estimate = estimate_request_cost(job.request.messages, job.request.params, model, price)
+        row.max_tokens = output_limit(job.request.params)
         row.add(job.case.key, estimate, is_cached=id(job) in answered)
     order = {model: index for index, model in enumerate(prepared.models)}
     report = DryRunReport(rows=tuple(sorted(rows.values(), key=lambda r: (r.prompt, order[r.model]))),

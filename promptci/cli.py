@@ -168,7 +168,17 @@ def run(
     with user_output_to_stderr():
         outcome = run_with_progress(options, verbose - quiet)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
+    print_gate(outcome)
     raise typer.Exit(code=int(outcome.exit_code))
+
+
+def print_gate(outcome) -> None:
+    """On stderr, so a machine format on stdout stays whole: which metric failed the gate, and gated metrics
+    the run never measured."""
+    for failure in outcome.gate_failures:
+        typer.echo(f"promptci: gate failed: {failure}", err=True)
+    for note in outcome.gate_notes:
+        typer.echo(f"promptci: note: {note}", err=True)
 
 
 def parse_shard(text: str):
@@ -485,6 +495,7 @@ def merge(
     reports = report_targets(fmt, output)
     outcome = api.merge(root, files)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
+    print_gate(outcome)
     raise typer.Exit(code=int(outcome.exit_code))
 
 

@@ -31,6 +31,7 @@ class ProviderSettings:
     api_key_env: str | None = None  # the variable that holds the key; None: the type's default
     rpm: float | None = None  # client-side rate limit, requests per minute
     options: Mapping[str, Any] = field(default_factory=dict)  # anything else given (headers, api_version...)
+    params: Mapping[str, Any] = field(default_factory=dict)  # request params for every model it serves
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,18 @@ class Budgets:
 
 
 @dataclass(frozen=True)
+class MetricThreshold:
+    """`gate.metrics.NAME: MINIMUM`: the metric's value (weighted mean score) per prompt x model must reach it."""
+
+    name: str
+    minimum: float
+    location: Location
+
+
+@dataclass(frozen=True)
 class Gate:
     min_pass_rate: float = 1.0
+    metrics: tuple[MetricThreshold, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class Settings:
     root: Path  # the source folder promptci.yaml was read from
     config_path: Path | None = None  # None: no promptci.yaml, all defaults
     models: tuple[str, ...] = ()
+    model_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # `models: [{name, params}]`
     concurrency: int = 8
     timeout_s: float = 60.0
     retries: int = 4
@@ -111,7 +123,10 @@ def load_settings(root: Path, environment: str | None = None) -> Settings:
 
 KNOWN_KEYS = ("models", "concurrency", "timeout_s", "retries", "comparators", "providers", "environments",
               "pricing", "budgets", "gate")
-PROVIDER_FIELDS = ("type", "base_url", "api_key_env", "rpm")
+PROVIDER_FIELDS = ("type", "base_url", "api_key_env", "rpm", "params")
+MODEL_ENTRY_KEYS = ("name", "params")
+GATE_KEYS = ("min_pass_rate", "metrics")
+OUTPUT_LIMIT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 SECRET_KEYS = frozenset({"api_key", "apikey", "key", "secret", "token", "password", "access_token",
                          "auth_token", "secret_key"})
 RESERVED_PROVIDER_NAMES = frozenset({"echo", "replay", "python"})
@@ -159,7 +174,7 @@ class _ConfigReader:
         self.problems.extend(unknown_keys(data, KNOWN_KEYS, CONFIG_FILE, CONFIG_FILE))
         values: dict[str, Any] = {}
         if "models" in data:
-            values["models"] = self.read_models(data)
+            values["models"], values["model_params"] = self.read_models(data)
         for key, minimum, maximum, is_int in (("concurrency", 1, MAX_CONCURRENCY, True),
                                               ("timeout_s", 0, MAX_TIMEOUT_S, False),
                                               ("retries", 0, MAX_RETRIES, True)):
@@ -179,14 +194,55 @@ class _ConfigReader:
         values.update(self.read_money(data))
         return values
 
-    def read_models(self, data: Mapping[str, Any]) -> tuple[str, ...]:
+    def read_models(self, data: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+        """`models:` holds names, or `{name: ..., params: {...}}` entries for a model's own params."""
         models = data["models"]
-        items = [models] if isinstance(models, str) else models
-        if not isinstance(items, list) or not all(isinstance(m, str) and m.strip() for m in items):
+        items = [models] if isinstance(models, (str, dict)) else models
+        if not isinstance(items, list):
             self.problem("`models` must be a model name or a list of them, e.g. [openai:gpt-4o-mini]",
                          data, "models")
-            return ()
-        return tuple(m.strip() for m in items)
+            return (), {}
+        names: list[str] = []
+        params: dict[str, dict[str, Any]] = {}
+        is_list = isinstance(models, list)
+        for index, item in enumerate(items):
+            parent, key = (items, index) if is_list else (data, "models")  # where a problem points
+            if isinstance(item, str) and item.strip():
+                names.append(item.strip())
+            elif isinstance(item, dict):
+                entry = self.read_model_entry(item)
+                if entry is not None:
+                    names.append(entry[0])
+                    params[entry[0]] = entry[1]
+            else:
+                self.problem(f"`models[{index}]` must be a model name like openai:gpt-4o-mini or "
+                             "{name: openai:gpt-4o-mini, params: {max_tokens: 200}}", parent, key)
+        return tuple(names), params
+
+    def read_model_entry(self, item: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        self.problems.extend(unknown_keys(item, MODEL_ENTRY_KEYS, "a `models:` entry", CONFIG_FILE))
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.problem("a `models:` entry needs `name:` (a model name like openai:gpt-4o-mini)", item)
+            return None
+        params = self.read_params(item, f"models.{name.strip()}.params") if "params" in item else {}
+        return (name.strip(), params) if params is not None else None
+
+    def read_params(self, container: Mapping[str, Any], label: str) -> dict[str, Any] | None:
+        """Request params as a prompt's front matter writes them; None (and a problem) when malformed."""
+        from promptci.loading.yamlfile import to_plain
+
+        params = container["params"]
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            self.problem(f"`{label}` must be a mapping like {{temperature: 0, max_tokens: 300}}, got {params!r}",
+                         container, "params")
+            return None
+        before = len(self.problems)
+        for key in OUTPUT_LIMIT_KEYS:
+            if key in params:
+                self.number(params, key, minimum=0, allow_zero=False, integer=True, label=f"{label}.{key}")
+        self.check_no_secrets(params, label)
+        return to_plain(params) if len(self.problems) == before else None
 
     def number(self, mapping: Any, key: str, *, minimum: float, integer: bool = False,
                allow_zero: bool = True, maximum: float | None = None, label: str = "") -> Any:
@@ -227,12 +283,31 @@ class _ConfigReader:
             amounts = {key: self.number(budgets, key, minimum=0, allow_zero=False, label=f"budgets.{key}")
                        for key in ("run_usd", "daily_usd") if budgets.get(key) is not None}
             values["budgets"] = Budgets(**amounts)
-        gate = self.section(data, "gate", ("min_pass_rate",))
-        if gate is not None and "min_pass_rate" in gate:
-            rate = self.number(gate, "min_pass_rate", minimum=0, maximum=1, label="gate.min_pass_rate")
-            if rate is not None:
-                values["gate"] = Gate(min_pass_rate=rate)
+        gate = self.section(data, "gate", GATE_KEYS)
+        if gate is not None:
+            values["gate"] = self.read_gate(gate)
         return values
+
+    def read_gate(self, gate: Mapping[str, Any]) -> Gate:
+        rate = None
+        if "min_pass_rate" in gate:
+            rate = self.number(gate, "min_pass_rate", minimum=0, maximum=1, label="gate.min_pass_rate")
+        metrics = self.section(gate, "metrics")
+        thresholds = tuple(threshold for name in (metrics or {})
+                           if (threshold := self.read_threshold(metrics, name)) is not None)
+        return Gate(min_pass_rate=Gate.min_pass_rate if rate is None else rate, metrics=thresholds)
+
+    def read_threshold(self, metrics: Mapping[str, Any], name: Any) -> MetricThreshold | None:
+        from promptci.loading.yamlfile import line_of
+
+        if not isinstance(name, str) or not name.strip():
+            self.problem(f"`gate.metrics` keys are metric names (as comparators' `metric:` write them), got {name!r}",
+                         metrics, name)
+            return None
+        minimum = self.number(metrics, name, minimum=0, maximum=1, label=f"gate.metrics.{name}")
+        if minimum is None:
+            return None
+        return MetricThreshold(name, minimum, Location(CONFIG_FILE, line_of(metrics, name)))
 
     def read_price(self, pricing: Mapping[str, Any], model: str, entry: Any) -> Price | None:
         if not isinstance(entry, dict):
@@ -298,6 +373,8 @@ class _ConfigReader:
                          "not hold the key itself", entry, "api_key_env")
         if entry.get("rpm") is not None:
             fields["rpm"] = self.number(entry, "rpm", minimum=0, allow_zero=False, label=f"{label}.rpm")
+        if "params" in entry:
+            fields["params"] = self.read_params(entry, f"{label}.params")
         options = {k: v for k, v in entry.items() if k not in PROVIDER_FIELDS}
         if options:
             from promptci.loading.yamlfile import to_plain
@@ -365,7 +442,8 @@ def _apply_overlays(providers: Mapping[str, ProviderSettings], overlays: Mapping
     result = dict(providers)
     for name, fields in overlays.items():
         merged = dict(fields)
-        if "options" in merged:
-            merged["options"] = {**result[name].options, **merged["options"]}
+        for key in ("options", "params"):  # an environment adds to these, key by key
+            if key in merged:
+                merged[key] = {**getattr(result[name], key), **merged[key]}
         result[name] = replace(result[name], **merged)
     return result

@@ -129,9 +129,19 @@ def model_price(model: str, config: ProviderSettings, settings: Settings) -> Pri
     return price_for(model, settings.pricing, None if config.base_url else config.type)
 
 
+def request_params(prompt: Prompt, model: str, settings: Settings) -> dict[str, Any]:
+    """The params a request carries: the prompt's, then its provider's `params:`, then its model's (`models:
+    [{name, params}]` in promptci.yaml); the most specific wins, key by key. `replay:M` uses M's, so a replay
+    sends the request that was recorded."""
+    provider_name, inner = split_model(model)
+    if provider_name == "replay" and inner:
+        return request_params(prompt, inner, settings)
+    provider = settings.providers.get(provider_name)
+    return {**prompt.params, **(provider.params if provider else {}), **settings.model_params.get(model, {})}
+
+
 def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: RunOptions,
                settings: Settings) -> tuple[list[Job], list[str]]:
-
     jobs: list[Job] = []
     models: list[str] = []
     for case in cases:
@@ -141,7 +151,7 @@ def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: Run
         for model in models_for(prompt, options, settings):
             if model not in models:
                 models.append(model)
-            request = Request(model=model, messages=rendered[case.key], params=dict(prompt.params),
+            request = Request(model=model, messages=rendered[case.key], params=request_params(prompt, model, settings),
                               output=prompt.output)
             jobs.extend(Job(case, prompt, request, repeat) for repeat in range(options.repeat))
     return jobs, models

@@ -87,7 +87,8 @@ async def score_job(runner: Runner, job: Job, completion: Completion) -> CaseRes
         except Exception as exc:  # a comparator bug must not lose the run, nor pass for a regression
             error = f"comparator {spec.type} ({spec.location}) {raised(exc)}"
             return base_result(job, "error", completion, tuple(scores), error=error)
-        scores.append(replace(score, options=json.loads(canonical_json(dict(spec.options)))))
+        scores.append(replace(score, options=json.loads(canonical_json(dict(spec.options))), metric=spec.metric,
+                              weight=spec.weight))
     passed = all(s.passed for s in scores)
     return base_result(job, "passed" if passed else "failed", completion, tuple(scores))
 

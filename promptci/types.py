@@ -186,6 +186,8 @@ class Score:
     reason: str = ""
     diff: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # of the comparator that gave this score
+    metric: str | None = None  # the named metric its comparator counts towards (`metric:` in the golden)
+    weight: float = 1.0  # the comparator's `weight:` within that metric
 
 
 Comparator = Callable[[Case, Completion], Awaitable[Score]]
@@ -229,7 +231,7 @@ class CaseResult:
             "output": self.output,
             "scores": [
                 {"comparator": s.comparator, "value": s.value, "passed": s.passed, "reason": s.reason,
-                 "diff": s.diff, "options": dict(s.options)}
+                 "diff": s.diff, "options": dict(s.options), "metric": s.metric, "weight": s.weight}
                 for s in self.scores
             ],
             "input_tokens": self.input_tokens,
@@ -252,7 +254,7 @@ class CaseResult:
     def from_dict(cls, d: Mapping[str, Any]) -> CaseResult:
         scores = tuple(
             Score(s["comparator"], float(s["value"]), bool(s["passed"]), s.get("reason", ""), s.get("diff"),
-                  s.get("options") or {})
+                  s.get("options") or {}, s.get("metric"), float(s.get("weight", 1.0)))
             for s in d.get("scores", ())
         )
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags")}

@@ -330,29 +330,21 @@ def test_unknown_case_key_still_named_with_the_new_keys_listed(tmp_path: Path) -
     assert found and "comparator+" in found[0] and "comparators+" in found[0], found
 
 
-def test_metric_table_aggregates_each_metric_per_prompt_and_model(tmp_path: Path) -> None:
+def test_metric_table_aggregates_each_metric_per_prompt_and_model() -> None:
     from promptci.metrics import MetricValue, metric_table
     from promptci.types import CaseResult, Score
 
-    root = make_project(tmp_path, {**ECHO, "goldens/echo.yaml": """\
-        comparators:
-          - {type: exact, metric: accuracy, weight: 3}
-          - {type: contains, value: x, metric: accuracy}
-          - {type: regex, pattern: x}
-        cases:
-          - {id: a, input: {out: x}, expected: x}
-          - {id: b, input: {out: y}, expected: x}
-        """})
-    cases = golden(root).cases
+    metrics = (("exact", "accuracy", 3.0), ("contains", "accuracy", 1.0), ("regex", None, 1.0))
 
     def result(case_id: str, model: str, passes: tuple[bool, ...]) -> CaseResult:
-        scores = tuple(Score(n, float(p), p) for n, p in zip(("exact", "contains", "regex"), passes, strict=True))
+        scores = tuple(Score(name, float(p), p, metric=metric, weight=weight)
+                       for (name, metric, weight), p in zip(metrics, passes, strict=True))
         return CaseResult("echo", case_id, "goldens/echo.yaml", 0, model, "passed", scores=scores)
 
     results = [result("a", "m1", (True, True, True)), result("b", "m1", (False, True, False)),
                result("a", "m2", (True, False, True)),
                CaseResult("echo", "b", "goldens/echo.yaml", 0, "m2", "error")]
-    assert metric_table(cases, results) == [
+    assert metric_table(results) == [
         MetricValue("accuracy", "echo", "m1", pass_rate=5 / 8, mean_score=5 / 8, scores=4),
         MetricValue("accuracy", "echo", "m2", pass_rate=3 / 4, mean_score=3 / 4, scores=2),
     ]

@@ -103,13 +103,19 @@ def count_tokens(messages: Sequence[Message], model: str) -> tuple[int, str]:
     return total, f"tiktoken:{name}" if encoding is not None else HEURISTIC_METHOD
 
 
-def expected_output_tokens(params: Mapping[str, Any]) -> tuple[int, bool]:
-    """(tokens, is_bound): the prompt's max_tokens, a bound, or the default, only an assumption."""
+def output_limit(params: Mapping[str, Any]) -> int | None:
+    """The request's max_tokens (or its other names); None when unset."""
     for key in OUTPUT_LIMIT_PARAMS:
         value = params.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value, True
-    return DEFAULT_OUTPUT_TOKENS, False
+            return value
+    return None
+
+
+def expected_output_tokens(params: Mapping[str, Any]) -> tuple[int, bool]:
+    """(tokens, is_bound): the request's max_tokens, a bound, or the default, only an assumption."""
+    limit = output_limit(params)
+    return (DEFAULT_OUTPUT_TOKENS, False) if limit is None else (limit, True)
 
 
 def price_tokens(input_tokens: int, output_tokens: int, price: Price | None) -> float | None:
@@ -154,6 +160,7 @@ class DryRunRow:
     is_output_bound: bool = True  # every sent request has a max_tokens
     cost_usd: float | None = 0.0  # None: unknown price
     methods: set[str] = field(default_factory=set)
+    max_tokens: int | None = None  # the effective max_tokens (prompt, provider and model params merged)
 
     @property
     def cases(self) -> int:
@@ -182,7 +189,7 @@ class DryRunRow:
             "price_known": self.price is not None or self.is_free, "free": self.is_free,
             "price_per_million": None if self.price is None else
             {"input": self.price.input, "output": self.price.output},
-            "token_count_methods": sorted(self.methods),
+            "token_count_methods": sorted(self.methods), "max_tokens": self.max_tokens,
         }
 
 

@@ -37,6 +37,7 @@ def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> list[LintPro
     found += _unused_variable_warnings(scan, renderer)
     if not paths:
         found += _unused_prompt_warnings(scan)
+        found += _unmeasured_gate_metrics(settings, scan)
     return sorted(found, key=_sort_key)
 
 
@@ -83,3 +84,15 @@ def _unused_prompt_warnings(scan: SuiteScan) -> list[LintProblem]:
 def _sort_key(problem: LintProblem) -> tuple[str, int, str, str]:
     location = problem.location or Location("")
     return (location.file, location.line, problem.severity, problem.message)
+
+
+def _unmeasured_gate_metrics(settings: Settings, scan: SuiteScan) -> list[LintProblem]:
+    """A `gate.metrics` name that no comparator carries can never fail the gate: most likely a typo."""
+    carried = {spec.metric for case in scan.cases for spec in case.comparators if spec.metric is not None}
+    return [
+        LintProblem(f"gate.metrics.{threshold.name}: no comparator has `metric: {threshold.name}`"
+                    f"{suggest(threshold.name, carried)}, so this threshold can never fail the gate"
+                    f" (metrics in the goldens: {', '.join(sorted(carried)) or 'none'})", threshold.location)
+        for threshold in settings.gate.metrics
+        if threshold.name not in carried
+    ]

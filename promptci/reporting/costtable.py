@@ -111,27 +111,27 @@ def dry_run_cost(row: DryRunRow) -> str:
     return format_usd(row.cost_usd)
 
 
-DRY_RUN_DROP_FIRST = ("cached", "requests", "cases", "input tokens", "est. output tokens")
+DRY_RUN_DROP_FIRST = ("cached", "requests", "cases", "max_tokens", "input tokens", "est. output tokens")
 
 
 def dry_run_sheet(report: DryRunReport) -> Sheet:
     columns = (Column("prompt", is_name=True), Column("model", is_name=True),
                *(Column(n) for n in ("cases", "requests", "cached", "input tokens", "est. output tokens",
-                                     "est. cost")))
+                                     "max_tokens", "est. cost")))
     cells = []
     for row in report.rows:
         output = f"{row.output_tokens:,}" + ("" if row.is_output_bound else "*")
         cells.append((
             Text(printable(row.prompt)), Text(printable(row.model)), Text(f"{row.cases:,}"),
             Text(f"{row.requests:,}"), Text(f"{row.cached:,}"), Text(f"{row.input_tokens:,}"), Text(output),
-            _cost_text(dry_run_cost(row)),
+            Text("unset" if row.max_tokens is None else f"{row.max_tokens:,}"), _cost_text(dry_run_cost(row)),
         ))
     unknown = report.unknown_price_models
     total_cost = format_usd(report.cost_usd) + (f" + {len(unknown)} unknown" if unknown else "")
     cells.append((
         Text("total"), Text(""), Text(f"{report.total('cases'):,}"),
         Text(f"{report.total('requests'):,}"), Text(f"{report.total('cached'):,}"),
-        Text(f"{report.total('input_tokens'):,}"), Text(f"{report.total('output_tokens'):,}"),
+        Text(f"{report.total('input_tokens'):,}"), Text(f"{report.total('output_tokens'):,}"), Text(""),
         _cost_text(total_cost),
     ))
     return Sheet("Dry run: nothing was sent", columns, tuple(cells), DRY_RUN_DROP_FIRST, frozenset({len(cells) - 1}))

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from promptci.errors import PromptCIError
+from promptci.metrics import metric_table
+from promptci.reporting.sidebyside import prompt_sides
 from promptci.reporting.stats import group_rows
 from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Location, Run, Summary, summarize
 
@@ -34,6 +36,8 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "interrupted": run.interrupted,
         "problems": list(run.problems),
         "groups": [row.to_dict() for row in group_rows(run)],
+        "metrics": [value.to_dict() for value in metric_table(run.results)],
+        "prompt_sides": [sides.to_dict() for sides in prompt_sides(run)],
         "config_hash": run.config_hash,
         "shard": run.shard,
     }

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import TextIO
 
+from promptci.metrics import metric_table
+from promptci.reporting.sidebyside import measure_cells, prompt_sides
 from promptci.reporting.stats import (
     GroupRow,
     case_label,
@@ -108,6 +110,32 @@ def _table(rows: list[GroupRow]) -> list[str]:
               "latency p50 / p95 / max", "TTFT p50 / p95"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 7) + "|"]
     return lines + [_table_row(row) for row in rows]
+
+
+def _metrics(run: Run) -> list[str]:
+    """Named metrics per prompt x model; the value is the weighted mean score, which the gate checks."""
+    values = metric_table(run.results)
+    if not values:
+        return []
+    lines = ["", "**Metrics**", "", "| metric | prompt | model | value | pass rate | scores |",
+             "|---|---|---|---:|---:|---:|"]
+    return lines + [f"| {code_span(v.metric, in_table=True)} | {code_span(v.prompt, in_table=True)} | "
+                    f"{code_span(v.model, in_table=True)} | {format_score(v.mean_score)} | "
+                    f"{format_rate(v.pass_rate)} | {v.scores} |" for v in values]
+
+
+def _prompt_sides(run: Run) -> list[str]:
+    """A golden file's prompts in columns, per model: the same cases on each prompt."""
+    lines: list[str] = []
+    for sides in prompt_sides(run):
+        lines += ["", f"**Prompts side by side:** {code_span(sides.file)} ({sides.cases} cases)", "",
+                  "| model | measure | " + " | ".join(code_span(p, in_table=True) for p in sides.prompts) + " |",
+                  "|---|---|" + "---:|" * len(sides.prompts)]
+        for model in sides.models:
+            for number, (measure, cells) in enumerate(measure_cells(sides, model)):
+                shown_model = code_span(model, in_table=True) if number == 0 else ""
+                lines.append(f"| {shown_model} | {measure} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _details(result: CaseResult) -> list[str]:
@@ -210,6 +238,8 @@ def render_markdown(run: Run) -> str:
     rows = group_rows(run)
     if rows:
         lines += ["", *_table(rows)]
+    lines += _metrics(run)
+    lines += _prompt_sides(run)
     lines += _problems(run)
     lines += _flaky(run)
     head = "\n".join(lines)

@@ -17,7 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, 
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
-from promptci.reporting.fit import Column, Sheet, print_fitted
+from promptci.metrics import MetricValue, metric_table
+from promptci.reporting.fit import Column, Sheet, build_table, least_width, print_fitted, records, table_width
+from promptci.reporting.sidebyside import PromptSides, measure_cells, prompt_sides
 from promptci.reporting.stats import (
     BROKEN_CASE,
     GroupRow,
@@ -150,6 +152,49 @@ def results_sheet(rows: list[GroupRow], console: Console) -> Sheet:
     return Sheet("Results", columns, cells, RESULTS_DROP_FIRST)
 
 
+def metrics_sheet(values: list[MetricValue], console: Console) -> Sheet:
+    """Named metrics (`metric:` on comparators) per prompt x model: the weighted mean score is the value."""
+    columns = (Column("metric", is_name=True), Column("prompt", is_name=True), Column("model", is_name=True),
+               Column("value"), Column("pass rate"), Column("scores"))
+    cells = tuple((Text(one_line(v.metric, console)), Text(one_line(v.prompt, console)),
+                   Text(one_line(v.model, console)), Text(format_score(v.mean_score)),
+                   Text(format_rate(v.pass_rate)), Text(str(v.scores))) for v in values)
+    return Sheet("Metrics", columns, cells)
+
+
+def prompt_sides_sheet(sides: PromptSides, console: Console) -> Sheet:
+    """The prompts of one golden file in columns, a few measures per model in rows."""
+    columns = (Column("model", is_name=True), Column("measure", is_name=True),
+               *(Column(one_line(prompt, console)) for prompt in sides.prompts))
+    rows = []
+    for model in sides.models:
+        for number, (measure, cells) in enumerate(measure_cells(sides, model)):
+            rows.append((Text(one_line(model, console) if number == 0 else ""), Text(measure),
+                         *(Text(cell) for cell in cells)))
+    title = f"Prompts side by side: {one_line(sides.file, console)} ({sides.cases} cases)"
+    return Sheet(title, columns, tuple(rows))
+
+
+def print_whole(sheet: Sheet, console: Console) -> None:
+    """Every column or none: a side-by-side table that lost a prompt would mislead, so a narrow terminal
+    gets one record per line instead."""
+    keep = list(range(len(sheet.columns)))
+    table = build_table(sheet, keep, [least_width(sheet, i) for i in keep])
+    if table_width(console, table) <= console.width:
+        console.print(table)
+    else:
+        console.print(records(sheet), soft_wrap=True)
+
+
+def print_metric_sections(run: Run, console: Console) -> None:
+    """After the results table: named metrics, then prompts side by side (each only when the run has some)."""
+    values = metric_table(run.results)
+    if values:
+        print_fitted(metrics_sheet(values, console), console)
+    for sides in prompt_sides(run):
+        print_whole(prompt_sides_sheet(sides, console), console)
+
+
 def _heading(word: str, style: str, result: CaseResult, with_repeat: bool, console: Console) -> Text:
     return Text(f"{word} ", style=f"bold {style}") + Text(one_line(case_label(result, with_repeat), console))
 
@@ -197,6 +242,7 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
         rows = group_rows(run)
         if rows:
             print_fitted(results_sheet(rows, console), console)
+        print_metric_sections(run, console)
         for problem in run.problems:  # the broken cases' details; the other problems are notes, below
             if BROKEN_CASE.match(problem):
                 console.print(Text("warning: ", style="yellow") + Text(untrusted(problem, console)))

@@ -355,7 +355,7 @@ class _ConfigReader:
         if entry is None:
             return {}
         if not isinstance(entry, dict):
-            self.problem(f"`{label}` must be a mapping (type, base_url, api_key_env, rpm)", parent, name)
+            self.problem(f"`{label}` must be a mapping (type, base_url, api_key_env, rpm, params)", parent, name)
             return None
         before = len(self.problems)
         self.check_no_secrets(entry, label)

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TextIO
 
 from rich.console import Console
@@ -169,7 +170,7 @@ def prompt_sides_sheet(sides: PromptSides, console: Console) -> Sheet:
     rows = []
     for model in sides.models:
         for number, (measure, cells) in enumerate(measure_cells(sides, model)):
-            rows.append((Text(one_line(model, console) if number == 0 else ""), Text(measure),
+            rows.append((Text(one_line(model, console), style="dim" if number else ""), Text(measure),
                          *(Text(cell) for cell in cells)))
     title = f"Prompts side by side: {one_line(sides.file, console)} ({sides.cases} cases)"
     return Sheet(title, columns, tuple(rows))
@@ -178,12 +179,14 @@ def prompt_sides_sheet(sides: PromptSides, console: Console) -> Sheet:
 def print_whole(sheet: Sheet, console: Console) -> None:
     """Every column or none: a side-by-side table that lost a prompt would mislead, so a narrow terminal
     gets one record per line instead."""
+    console.print(Text(sheet.title, style="italic"), soft_wrap=True)  # a table's own title wraps at its width
+    untitled = replace(sheet, title="")
     keep = list(range(len(sheet.columns)))
-    table = build_table(sheet, keep, [least_width(sheet, i) for i in keep])
+    table = build_table(untitled, keep, [least_width(untitled, i) for i in keep])
     if table_width(console, table) <= console.width:
         console.print(table)
     else:
-        console.print(records(sheet), soft_wrap=True)
+        console.print(records(untitled), soft_wrap=True)
 
 
 def print_metric_sections(run: Run, console: Console) -> None:

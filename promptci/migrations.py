@@ -88,6 +88,10 @@ MIGRATIONS: tuple[str, ...] = (
     -- a result's place in the run's plan: results finish in any order, reports list them in plan order
     ALTER TABLE results ADD COLUMN position INTEGER;
     """,
+    # 3: the tool calls of a cached answer (JSON list of {name, arguments}); NULL: none
+    """
+    ALTER TABLE cache ADD COLUMN tool_calls TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

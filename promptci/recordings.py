@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from promptci.errors import ConfigError, PromptCIError
-from promptci.types import Completion, Location, Usage, content_hash
+from promptci.types import Completion, Location, ToolCall, Usage, content_hash
 
 SUFFIX = ".jsonl"
 REQUIRED_KEYS = ("key", "output")
@@ -52,7 +52,7 @@ class RecordingEntry:
 
     def to_line(self) -> str:
         c = self.completion
-        record = {
+        record: dict[str, Any] = {
             "key": self.key,
             "request": answer_identity(self.identity),
             "output": c.text,
@@ -61,6 +61,8 @@ class RecordingEntry:
             "resolved_model": c.resolved_model,
             "finish_reason": c.finish_reason,
         }
+        if c.tool_calls:  # only then, so recordings without tool calls keep their bytes
+            record["tool_calls"] = [call.to_dict() for call in c.tool_calls]
         return encode(record)
 
 
@@ -197,6 +199,7 @@ def completion_from_record(record: Mapping[str, Any]) -> Completion:
         finish_reason=record.get("finish_reason"),
         chunks=tuple(str(c) for c in record.get("chunks") or ()),
         cached=True,
+        tool_calls=tuple(ToolCall.from_dict(call) for call in record.get("tool_calls") or ()),
     )
 
 

@@ -31,6 +31,7 @@ BUILTIN_COMPARATORS: dict[str, str] = {
     "cost": "promptci.comparators.budget:cost",
     "python": "promptci.comparators.custom:python",
     "json_fields": "promptci.comparators.fields:json_fields",
+    "tool_called": "promptci.comparators.fields:tool_called",
     "expr": "promptci.comparators.expr:expr",
     "is_json": "promptci.comparators.structured:is_json",
     "starts_with": "promptci.comparators.text:starts_with",

@@ -114,7 +114,7 @@ def base_result(job: Job, status: str, completion: Completion | None, scores: tu
     return CaseResult(
         prompt=job.prompt.name, case_id=job.case.id, file=job.case.location.file, line=job.case.location.line,
         model=job.request.model, status=status, repeat=job.repeat,  # type: ignore[arg-type]
-        output=c.text if c else None, scores=scores,
+        output=c.text if c else None, scores=scores, tool_calls=c.tool_calls if c else (),
         input_tokens=usage.input_tokens if usage else None,
         output_tokens=usage.output_tokens if usage else None,
         cached_input_tokens=usage.cached_input_tokens if usage else None,

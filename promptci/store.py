@@ -24,6 +24,7 @@ from promptci.types import (
     Request,
     Run,
     Summary,
+    ToolCall,
     Usage,
     canonical_json,
     content_hash,
@@ -105,7 +106,7 @@ def summary_from_json(text: str | None) -> Summary | None:
 
 
 CACHE_ANSWER = ("text, chunks, input_tokens, output_tokens, cached_input_tokens, resolved_model, finish_reason,"
-                " latency_ms, ttft_ms")
+                " latency_ms, ttft_ms, tool_calls")
 
 
 def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None]:
@@ -114,13 +115,19 @@ def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | No
     return usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
 
 
+def tool_calls_column(completion: Completion) -> str | None:
+    if not completion.tool_calls:
+        return None
+    return json.dumps([call.to_dict() for call in completion.tool_calls], ensure_ascii=False)
+
+
 def completion_from_row(row: Sequence[Any]) -> Completion:
     """A cached answer from the CACHE_ANSWER columns, marked cached=True."""
-    text, chunks, input_tokens, output_tokens, cached_input_tokens, resolved, finish, latency, ttft = row
+    text, chunks, input_tokens, output_tokens, cached_input_tokens, resolved, finish, latency, ttft, calls = row
     usage = None if input_tokens is None else Usage(input_tokens, output_tokens, cached_input_tokens)
     return Completion(text=text, usage=usage, latency_ms=latency, ttft_ms=ttft, resolved_model=resolved,
                       finish_reason=finish, chunks=() if chunks == "[]" else tuple(json.loads(chunks)),
-                      cached=True)
+                      cached=True, tool_calls=tuple(ToolCall.from_dict(c) for c in json.loads(calls or "[]")))
 
 
 class Store:
@@ -294,10 +301,11 @@ class Store:
         if completion.ok:
             statements.append((
                 f"INSERT OR REPLACE INTO cache (key, {CACHE_ANSWER}, created_at, identity)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
                  *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
-                 completion.latency_ms, completion.ttft_ms, now_iso(), canonical_json(identity)),
+                 completion.latency_ms, completion.ttft_ms, tool_calls_column(completion), now_iso(),
+                 canonical_json(identity)),
             ))
         if len(statements) > 1:
             self._write_together(statements)

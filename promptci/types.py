@@ -158,6 +158,23 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool (function) the model asked to call: its name and its arguments as the JSON text it wrote."""
+
+    name: str
+    arguments: str = "{}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "arguments": self.arguments}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> ToolCall:
+        if not isinstance(d, Mapping) or not isinstance(d.get("name"), str):
+            raise ValueError(f"a tool call is {{name, arguments}}, got {str(d)[:60]!r}")
+        return cls(d["name"], str(d.get("arguments") or "{}"))
+
+
+@dataclass(frozen=True)
 class Completion:
     """A model's answer to one Request, with what it cost in tokens and time."""
 
@@ -172,6 +189,7 @@ class Completion:
     cached: bool = False
     attempts: int = 1
     cost_usd: float | None = None  # None: unknown price (never shown as 0)
+    tool_calls: tuple[ToolCall, ...] = ()  # in the order the model made them
 
     @property
     def ok(self) -> bool:
@@ -218,6 +236,7 @@ class CaseResult:
     tags: tuple[str, ...] = ()
     skip_reason: str | None = None
     expected: str | None = None  # the golden's expected value as text (JSON for structures), for reports
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -248,6 +267,7 @@ class CaseResult:
             "tags": list(self.tags),
             "skip_reason": self.skip_reason,
             "expected": self.expected,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
         }
 
     @classmethod
@@ -257,8 +277,9 @@ class CaseResult:
                   s.get("options") or {}, s.get("metric"), float(s.get("weight", 1.0)))
             for s in d.get("scores", ())
         )
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags")}
-        return cls(**known, scores=scores, tags=tuple(d.get("tags", ())))
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags", "tool_calls")}
+        tool_calls = tuple(ToolCall.from_dict(call) for call in d.get("tool_calls") or ())
+        return cls(**known, scores=scores, tags=tuple(d.get("tags", ())), tool_calls=tool_calls)
 
 
 @dataclass(frozen=True)

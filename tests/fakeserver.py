@@ -36,7 +36,9 @@ class FakeConfig:
     ttft_s: float | None = None  # request received -> first text chunk; None: latency / chunks
     chunks: int = 3  # text deltas per streamed answer (fewer when the answer is shorter)
     model_suffix: str = "-2024-07-18"  # the resolved model is the requested one plus this
-    responder: Callable[[dict[str, Any]], str] | None = None  # request body -> answer; None: echo
+    # request body -> answer; None: echo. An answer may be {"text": ..., "tool_calls": [{"name", "arguments"}]}
+    # to call tools (arguments a mapping or JSON text), streamed in either wire format.
+    responder: Callable[[dict[str, Any]], Any] | None = None
     script: list[str] = field(default_factory=list)  # faults for the first requests, in arrival order
     rate_limit_p: float = 0.0  # then answer this share of requests 429 (seeded, reproducible)
     seed: int = 0
@@ -224,7 +226,7 @@ class _Answer:
         self.is_anthropic = not is_chat
         self.serial = serial
         self.model = f"{request.get('model', '')}{self.config.model_suffix}"
-        text = _answer_text(request, self.config.responder)
+        text, self.tool_calls = _answer_parts(_answer_text(request, self.config.responder))
         if self.config.echo_key:
             key = (headers or {}).get("authorization", "").removeprefix("Bearer ")
             text = f"{text} (your key is {key})"
@@ -324,23 +326,52 @@ class _Answer:
         return ttft, max(latency, ttft)
 
     def _openai_events(self) -> list[bytes | object]:
-        done = self._openai_chunk({}, "length" if self.is_cut_short else "stop")
-        events: list[bytes | object] = [self._openai_chunk({"role": "assistant", "content": ""}, None), _TEXT, done]
+        done = self._openai_chunk({}, "length" if self.is_cut_short else "tool_calls" if self.tool_calls else "stop")
+        events: list[bytes | object] = [self._openai_chunk({"role": "assistant", "content": ""}, None), _TEXT,
+                                        *self._openai_tool_events(), done]
         options = self.request.get("stream_options") or {}
         if options.get("include_usage"):
             events.append(_sse(None, {**self._openai_base(), "choices": [], "usage": self._openai_usage()}))
         return events
 
+    def _openai_tool_events(self) -> list[bytes | object]:
+        """Each call: a delta naming it, then its arguments in two pieces (as OpenAI streams them)."""
+        events: list[bytes | object] = []
+        for index, (name, arguments) in enumerate(self.tool_calls):
+            start = {"index": index, "id": f"call_{index}", "type": "function",
+                     "function": {"name": name, "arguments": ""}}
+            events.append(self._openai_chunk({"tool_calls": [start]}, None))
+            for piece in _split(arguments, 2):
+                events.append(self._openai_chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]},
+                                                 None))
+        return events
+
+    def _anthropic_tool_events(self) -> list[bytes | object]:
+        """Each call: a tool_use content block after the text's, its input as input_json_delta pieces."""
+        events: list[bytes | object] = []
+        for offset, (name, arguments) in enumerate(self.tool_calls):
+            index = offset + 1
+            events.append(_sse("content_block_start", {"type": "content_block_start", "index": index,
+                                                       "content_block": {"type": "tool_use", "id": f"toolu_{offset}",
+                                                                         "name": name, "input": {}}}))
+            for piece in _split(arguments, 2):
+                events.append(_sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                           "delta": {"type": "input_json_delta",
+                                                                     "partial_json": piece}}))
+            events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+        return events
+
     def _anthropic_events(self) -> list[bytes | object]:
         message = {**self._anthropic_message([]), "stop_reason": None,
                    "usage": {**self._anthropic_usage(), "output_tokens": 1}}
-        stop_reason = "max_tokens" if self.is_cut_short else "end_turn"
+        stop_reason = "max_tokens" if self.is_cut_short else "tool_use" if self.tool_calls else "end_turn"
         return [
             _sse("message_start", {"type": "message_start", "message": message}),
             _sse("content_block_start", {"type": "content_block_start", "index": 0,
                                          "content_block": {"type": "text", "text": ""}}),
             _TEXT,
             _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            *self._anthropic_tool_events(),
             _sse("message_delta", {"type": "message_delta",
                                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                                    "usage": {"output_tokens": self.output_tokens}}),
@@ -390,7 +421,16 @@ class _Answer:
 _TEXT = object()  # where the text deltas go in an event list
 
 
-def _answer_text(request: dict[str, Any], responder: Callable[[dict[str, Any]], str] | None) -> str:
+def _answer_parts(answer: Any) -> tuple[str, list[tuple[str, str]]]:
+    """(text, [(tool name, arguments JSON)]) of a responder's answer: a string, or {text, tool_calls}."""
+    if isinstance(answer, str):
+        return answer, []
+    calls = [(call["name"], call["arguments"] if isinstance(call.get("arguments"), str)
+              else json.dumps(call.get("arguments") or {})) for call in answer.get("tool_calls") or ()]
+    return str(answer.get("text") or ""), calls
+
+
+def _answer_text(request: dict[str, Any], responder: Callable[[dict[str, Any]], Any] | None) -> Any:
     if responder is not None:
         return responder(request)
     users = [m for m in request.get("messages", ()) if m.get("role") == "user"]

@@ -43,7 +43,7 @@ MINIMAL_OPTIONS: dict[str, dict[str, Any]] = {
     "python": {"function": "json:dumps"},
     "json_fields": {"fields": {"a": 1}}, "expr": {"expr": "True"}, "is_json": {}, "starts_with": {"value": "a"},
     "not_regex": {"pattern": "a"}, "one_of": {"values": ["a"]}, "length": {"max_chars": 3}, "fuzzy": {},
-    "levenshtein": {"max_distance": 1},
+    "levenshtein": {"max_distance": 1}, "tool_called": {"name": "f"},
 }
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptci.comparators._common import require_number, snippet
+from promptci.comparators._common import check_inputs, require_number, snippet
 from promptci.comparators.structured import parsed_output
 from promptci.errors import ComparatorError
 from promptci.loading.yamlfile import to_plain
@@ -181,5 +181,48 @@ def json_fields(*, fields: Mapping[str, Any] | None = None) -> Comparator:
         value = 1 - len(wrong) / len(checks)
         return Score("json_fields", value, False, f"{len(wrong)} of {len(checks)} field(s) fail: {wrong[0]}",
                      "\n".join(wrong))
+
+    return score
+
+
+def tool_called(*, name: str | None = None, arguments: Mapping[str, Any] | None = None) -> Comparator:
+    """Passes when the model called tool `name` (at least once) with arguments for which every check holds:
+    `arguments` is a mapping of JMESPath -> check, as json_fields' `fields`. The score is the best call's
+    share of passing checks (0 when the tool was not called)."""
+    if not isinstance(name, str) or not name:
+        raise ComparatorError("comparator 'tool_called' needs option 'name': the tool's name, e.g. "
+                              "{type: tool_called, name: get_weather, arguments: {city: Paris}}")
+    if arguments is not None and not isinstance(arguments, Mapping):
+        raise ComparatorError("comparator 'tool_called': `arguments` must be a mapping of JMESPath -> check, "
+                              "e.g. {city: Paris, days: {max: 7}}")
+    checks = [_field(path, spec) for path, spec in (arguments or {}).items()]
+
+    def failures(call_arguments: str) -> list[str]:
+        try:
+            parsed = json.loads(call_arguments)
+        except ValueError:
+            return [f"arguments are not JSON: {snippet(call_arguments, 60)}"] * max(len(checks), 1)
+        wrong = []
+        for field in checks:
+            value = field.search(parsed)
+            reasons = [r for r in (check(value) for check in field.checks) if r]
+            if reasons:
+                wrong.append(f"{field.path}: {'; '.join(reasons)}, got {shown(value)}")
+        return wrong
+
+    async def score(case: Case, completion: Completion) -> Score:
+        failed = check_inputs("tool_called", case, completion, needs_expected=False)
+        if failed:
+            return failed
+        calls = [call for call in completion.tool_calls if call.name == name]
+        if not calls:
+            made = ", ".join(shown(call.name) for call in completion.tool_calls) or "none"
+            return Score("tool_called", 0.0, False, f"no call to {name!r} (calls made: {made})")
+        best = min((failures(call.arguments) for call in calls), key=len)
+        if not best:
+            return Score("tool_called", 1.0, True, f"called {name!r}" + (f" with all {len(checks)} argument "
+                                                                        "check(s) passing" if checks else ""))
+        value = 1 - len(best) / max(len(checks), 1)
+        return Score("tool_called", max(value, 0.0), False, f"called {name!r}, but {best[0]}", "\n".join(best))
 
     return score

@@ -26,7 +26,7 @@ from promptci.types import Location, MessageTemplate, Prompt, content_hash
 TEXT_SUFFIXES = (".txt", ".j2", ".jinja", ".md")
 CHAT_SUFFIXES = (".yaml", ".yml")
 PROMPT_SUFFIXES = TEXT_SUFFIXES + CHAT_SUFFIXES
-FRONT_MATTER_KEYS = ("system", "output", "params", "model")
+FRONT_MATTER_KEYS = ("system", "output", "params", "model", "tools")
 CHAT_KEYS = ("messages", *FRONT_MATTER_KEYS)
 ROLES = ("system", "user", "assistant")
 OUTPUT_KINDS = ("text", "json")
@@ -70,6 +70,7 @@ def load_prompt(path: Path, root: Path) -> Prompt:
             problems.append(Problem("both `system:` and a system message are given; keep one",
                                     Location(where, line_of(meta, "system"))))
         messages.insert(0, MessageTemplate("system", system, value_line(meta, "system")))
+    params = prompt_params(meta, where, problems)
     syntax_problems = [p for m in messages if (p := check_syntax(m, where)) is not None]
     if problems or syntax_problems:
         cls = TemplateError if not problems else ConfigError
@@ -79,10 +80,25 @@ def load_prompt(path: Path, root: Path) -> Prompt:
         path=where,
         messages=tuple(messages),
         output=meta.get("output", "text"),
-        params=to_plain(meta.get("params") or {}),
+        params=params,
         model=meta.get("model"),
         source_hash=content_hash(text),
     )
+
+
+def prompt_params(meta: Mapping[str, Any], where: str, problems: list[Problem]) -> dict[str, Any]:
+    """`params:` with the prompt's `tools:` (in OpenAI's shape) as params["tools"]."""
+    params = to_plain(meta.get("params") or {})
+    if "tools" in meta:
+        from promptci.loading.tools import read_tools
+
+        if "tools" in params:
+            problems.append(Problem("tools are given both as `tools:` and in `params:`; keep `tools:`",
+                                    Location(where, line_of(meta, "tools"))))
+        tools, tool_problems = read_tools(meta["tools"], where, line_of(meta, "tools"))
+        problems.extend(tool_problems)
+        params["tools"] = tools
+    return params
 
 
 def check_syntax(message: MessageTemplate, where: str) -> Problem | None:

@@ -25,7 +25,7 @@ from promptci.errors import (
 )
 from promptci.providers.base import ProviderContext, api_key_env
 from promptci.secrets import REDACTED, read_key, redact
-from promptci.types import Completion, Usage
+from promptci.types import Completion, ToolCall, Usage
 
 MAX_MESSAGE_CHARS = 500
 
@@ -59,9 +59,11 @@ class Endpoint:
         if text is not None and chunks and "".join(chunks) != text:
             chunks = (text,)
         model = self.without_key(completion.resolved_model) if completion.resolved_model else None
-        if text == completion.text and chunks == completion.chunks and model == completion.resolved_model:
+        calls = tuple(ToolCall(self.without_key(c.name), self.without_key(c.arguments)) for c in completion.tool_calls)
+        if (text == completion.text and chunks == completion.chunks and model == completion.resolved_model
+                and calls == completion.tool_calls):
             return completion
-        return replace(completion, text=text, chunks=chunks, resolved_model=model)
+        return replace(completion, text=text, chunks=chunks, resolved_model=model, tool_calls=calls)
 
 
 def read_endpoint(config: ProviderSettings, ctx: ProviderContext) -> Endpoint:
@@ -263,6 +265,8 @@ class StreamRecorder:
         self.started = time.perf_counter()
         self.first_text_at: float | None = None
         self.chunks: list[str] = []
+        self.tool_names: dict[int, str] = {}  # by the stream's index of the call (or content block)
+        self.tool_arguments: dict[int, list[str]] = {}
 
     def add_text(self, text: object) -> None:
         if not text:
@@ -273,6 +277,21 @@ class StreamRecorder:
         if self.first_text_at is None:
             self.first_text_at = time.perf_counter()
         self.chunks.append(text)
+
+    def add_tool_call(self, index: object, name: object = None, arguments: object = None) -> None:
+        """A tool call's start (its name) or a piece of its arguments' JSON, as either wire format streams them."""
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise malformed_error(self.endpoint, TypeError(f"a tool call's index is {str(index)[:40]!r}"))
+        if name:
+            self.tool_names[index] = self.checked_string(name, "tool name") or ""
+        if arguments:
+            self.tool_arguments.setdefault(index, []).append(self.checked_string(arguments, "tool arguments") or "")
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        for index in self.tool_arguments.keys() - self.tool_names.keys():
+            raise malformed_error(self.endpoint, ValueError(f"tool call {index} has arguments but no name"))
+        return tuple(ToolCall(self.tool_names[index], "".join(self.tool_arguments.get(index, ())) or "{}")
+                     for index in sorted(self.tool_names))
 
     def completion(self, *, usage: Usage | None, resolved_model: object,
                    finish_reason: object) -> Completion:
@@ -289,6 +308,7 @@ class StreamRecorder:
             text="".join(chunks), usage=usage, latency_ms=(ended - self.started) * 1000.0, ttft_ms=ttft,
             resolved_model=self.checked_string(resolved_model, "model"),
             finish_reason=self.checked_string(finish_reason, "finish reason"), chunks=tuple(chunks),
+            tool_calls=self.tool_calls(),
         )
         return self.endpoint.scrub_completion(completion)
 

@@ -62,12 +62,31 @@ def request_kwargs(request: Request) -> dict[str, Any]:
         stop = params.pop("stop")
         params["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop or ())
     params.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    if "tools" in params:
+        params["tools"] = anthropic_tools(params["tools"])
     known = sdk_keywords()
     kwargs = {name: value for name, value in params.items() if name in known}
     extra = {name: value for name, value in params.items() if name not in known}
     if extra:
         kwargs["extra_body"] = extra
     return kwargs
+
+
+def anthropic_tools(tools: Any) -> list[Any]:
+    """OpenAI function tools ({type: function, function: {name, description, parameters}}) in Anthropic's
+    shape ({name, description, input_schema}); a tool already in Anthropic's shape passes as it is."""
+    mapped = []
+    for tool in tools or ():
+        function = tool.get("function") if isinstance(tool, Mapping) and tool.get("type") == "function" else None
+        if not isinstance(function, Mapping):
+            mapped.append(tool)
+            continue
+        entry = {"name": function.get("name"),
+                 "input_schema": function.get("parameters") or {"type": "object", "properties": {}}}
+        if function.get("description"):
+            entry["description"] = function["description"]
+        mapped.append(entry)
+    return mapped
 
 
 def split_system(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, str]]]:
@@ -162,6 +181,10 @@ class _StreamState:
         if kind == "content_block_delta":
             if getattr(event.delta, "type", None) == "text_delta":
                 recorder.add_text(event.delta.text)
+            elif getattr(event.delta, "type", None) == "input_json_delta":
+                recorder.add_tool_call(event.index, arguments=event.delta.partial_json)
+        elif kind == "content_block_start" and getattr(event.content_block, "type", None) == "tool_use":
+            recorder.add_tool_call(event.index, name=event.content_block.name)
         elif kind == "message_start":
             self.model = event.message.model
             self._take_usage(event.message.usage)

@@ -170,6 +170,7 @@ class OpenAIProvider(PooledClientProvider):
                         if choice.get("index", 0) != 0:
                             continue
                         recorder.add_text((choice.get("delta") or {}).get("content"))
+                        add_tool_deltas(recorder, (choice.get("delta") or {}).get("tool_calls"))
                         finish_reason = choice.get("finish_reason") or finish_reason
                 except (AttributeError, TypeError) as exc:  # a chunk of the wrong shape: `choices: 5`, `delta: []`
                     raise malformed_error(self.endpoint, TypeError(f"unexpected chunk shape ({exc}): "
@@ -188,6 +189,13 @@ class OpenAIProvider(PooledClientProvider):
         if not isinstance(chunk, dict):
             raise malformed_error(self.endpoint, ValueError(f"a chunk is not a JSON object: {data[:80]!r}"))
         return chunk
+
+
+def add_tool_deltas(recorder: StreamRecorder, deltas: Any) -> None:
+    """`delta.tool_calls`: each call's first delta names the function, later ones add to its arguments."""
+    for delta in deltas or ():
+        function = delta.get("function") or {}
+        recorder.add_tool_call(delta.get("index", 0), function.get("name"), function.get("arguments"))
 
 
 def make_client(endpoint: Endpoint) -> openai.AsyncOpenAI:

@@ -215,6 +215,10 @@ def print_failure(console: Console, result: CaseResult, verbosity: int, with_rep
     if result.output is not None and result.status == "failed":
         console.print(indent(Text("output:", style="dim"), 2))
         console.print(indent(shown_output(result.output, verbosity, console, run_id), 4))
+    if result.tool_calls and result.status == "failed":
+        console.print(indent(Text("tool calls:", style="dim"), 2))
+        for call in result.tool_calls:
+            console.print(indent(shown_output(f"{call.name}({call.arguments})", verbosity, console, run_id), 4))
 
 
 def print_passing(console: Console, result: CaseResult, with_repeat: bool, run_id: str) -> None:

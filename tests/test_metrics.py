@@ -133,6 +133,20 @@ def test_a_gated_metric_no_comparator_carries_is_a_note_and_a_lint_error(cli, pr
     assert "promptci.yaml:5" in lint.output and "(did you mean 'accuracy'?)" in lint.output
 
 
+def test_merged_shards_are_gated_on_their_metrics(cli, project, tmp_path: Path) -> None:
+    root = metric_project(project, "gate:\n  min_pass_rate: 0\n  metrics: {accuracy: 0.6}\n")
+    files = []
+    for index in (1, 2):
+        path = tmp_path / f"shard-{index}.json"
+        shard = cli("run", "--root", root, "--no-github", "--shard", f"{index}/2", "-q", "-o", f"json={path}")
+        assert shard.exit_code in (0, 1), shard.output
+        files.append(path)
+    merged = cli("merge", "--root", root, "--no-github", "--format", "json", *files)
+    assert merged.exit_code == 1, merged.output
+    assert json.loads(merged.stdout)["metrics"][0]["mean_score"] == 0.5
+    assert "gate failed: metric 'accuracy' is 0.500 for echo x echo" in merged.stderr
+
+
 @pytest.mark.parametrize(("gate", "message"), [
     ("gate:\n  metrics:\n    f1: 1.5\n",
      "promptci.yaml:4: `gate.metrics.f1` must be a number between 0 and 1, got 1.5"),

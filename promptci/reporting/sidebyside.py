@@ -46,10 +46,13 @@ def prompt_sides(run: Run) -> list[PromptSides]:
         prompts = tuple(dict.fromkeys(r.prompt for r in results))
         if len(prompts) < 2:
             continue
-        models = tuple(m for m in dict.fromkeys((*run.models, *(r.model for r in results)))
-                       if any(r.model == m for r in results))
-        rows = tuple(build_row(prompt, model, cell) for model in models for prompt in prompts
-                     if (cell := [r for r in results if r.model == model and r.prompt == prompt]))
+        present = {r.model for r in results}
+        models = tuple(m for m in dict.fromkeys((*run.models, *(r.model for r in results))) if m in present)
+        cells: dict[tuple[str, str], list[CaseResult]] = {}
+        for result in results:
+            cells.setdefault((result.model, result.prompt), []).append(result)
+        rows = tuple(build_row(prompt, model, cells[(model, prompt)]) for model in models for prompt in prompts
+                     if (model, prompt) in cells)
         sides.append(PromptSides(file, prompts, models, len({r.case_id for r in results}), rows))
     return sides
 

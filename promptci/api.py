@@ -13,7 +13,7 @@ from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.cost.report import CostReport, cost_report, parse_dimensions
-from promptci.errors import ExitCode
+from promptci.errors import ExitCode, PromptCIError
 from promptci.history import list_runs, run_info_to_dict, show_run
 from promptci.merge import merge_runs, read_shards, store_run
 from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
@@ -40,6 +40,7 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)
     gate_failures: list[str] = field(default_factory=list)  # why the gate failed the run, one line each
     gate_notes: list[str] = field(default_factory=list)  # gated metrics the run did not measure
+    not_stored: PromptCIError | None = None  # writes the database refused (a lock held too long, a full disk)
 
 
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
@@ -47,9 +48,11 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
     plan = build_plan(options)
     with Session(plan.project, concurrency=options.concurrency) as session:
         run_record = session.run(plan, on_start, on_result)
+        not_stored = session.store.unstored.error()
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
     return RunOutcome(run_record, exit_code_for(run_record, plan.settings), notes,
-                      gate_failures(run_record, plan.settings), unmeasured_metric_notes(run_record, plan.settings))
+                      gate_failures(run_record, plan.settings), unmeasured_metric_notes(run_record, plan.settings),
+                      not_stored)
 
 
 def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:
@@ -131,7 +134,7 @@ def answered_calls(project: Project, calls: dict[int, tuple[dict, ModelCall]]) -
     found = {ref for ref, (identity, call) in calls.items() if recordings.get(answer_key(identity, call))}
     keys = {call_key(identity, call): ref for ref, (identity, call) in calls.items() if ref not in found}
     if keys and project.db_path.is_file():
-        with Store.open(project.db_path) as store:
+        with Store.open(project.db_path, readonly=True) as store:
             found |= {keys[entry.key] for entry in store.cache_entries(keys)}
     return found
 

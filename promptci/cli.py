@@ -91,6 +91,7 @@ def parse_outputs(outputs: list[str]) -> list[tuple[str, Path]]:
             raise PromptCIError(f"-o {item!r}: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
         if not path:
             raise PromptCIError(f"-o {item!r}: no file after {fmt}= (write -o {fmt}=FILE)")
+        check_report_target(Path(path), item)
         parsed.append((fmt, Path(path)))
     return parsed
 
@@ -169,6 +170,8 @@ def run(
         outcome = run_with_progress(options, verbose - quiet)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
     print_gate(outcome)
+    if outcome.not_stored is not None:  # the verdict is printed above; the run's record is incomplete: exit 4
+        raise outcome.not_stored
     raise typer.Exit(code=int(outcome.exit_code))
 
 
@@ -261,14 +264,45 @@ def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosi
 
         for note in run_notes(run_record):
             typer.echo(f"promptci: note: {note}", err=True)
-    for report_format, path in reports:
+    failures = []
+    for report_format, path in reports:  # one target failing does not stop the others
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as stream:
                 write_report(shaped(report_format), report_format, stream, verbosity=verbosity)
         except OSError as error:
-            raise PromptCIError(f"-o {path}: cannot write the {report_format} report: {error.strerror or error}") \
-                from None
+            failures.append(report_write_error(path, report_format, error))
+    if failures:
+        raise max(failures, key=lambda failure: failure.exit_code)
+
+
+USAGE_ERRNOS = frozenset({"EISDIR", "ENOTDIR", "EEXIST", "ENOENT", "ENAMETOOLONG", "EINVAL"})
+
+
+def report_write_error(path: Path, report_format: str, error: OSError) -> PromptCIError:
+    """A path that cannot be a file is a usage error (2); a disk or folder that refuses is the environment's (4)."""
+    import errno
+
+    from promptci.errors import EnvironmentFailure
+
+    reason = error.strerror or str(error)
+    if errno.errorcode.get(error.errno or 0) in USAGE_ERRNOS:
+        return PromptCIError(f"-o {path}: cannot write the {report_format} report there ({reason}); "
+                             "give a file path whose folders exist or can be created")
+    return EnvironmentFailure(f"-o {path}: cannot write the {report_format} report ({reason}); free space or "
+                              "make the folder writable, or write it elsewhere")
+
+
+def check_report_target(path: Path, option: str) -> None:
+    """Before a run spends anything: a target that is a folder, or under a file, can never be written."""
+    if path.is_dir():
+        raise PromptCIError(f"-o {option!r}: {path} is a folder; give a file path (e.g. {path / 'report.json'})")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise PromptCIError(f"-o {option!r}: {parent} is a file, so {path} cannot be created; give another "
+                                    "path")
+            return
 
 
 @app.command(cls=Command)

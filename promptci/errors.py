@@ -13,7 +13,10 @@
     │   ├── ModelNotFound         404: stops the model's remaining cases
     │   ├── BadRequest            other 4xx (not retried)
     │   └── ReplayMiss            --replay found no recorded answer
-    └── MissingKey                an API key variable is not set (exit 2 before any request)
+    ├── MissingKey                an API key variable is not set (exit 2 before any request)
+    ├── CorruptState              the database is damaged or not promptci's (exit 2: move it away)
+    └── EnvironmentFailure        the machine refused: a full disk, a read-only folder, a lock held too
+                                  long, an unwritable -o target (exit 4, shown without a traceback)
 """
 
 from __future__ import annotations
@@ -100,6 +103,16 @@ class UserCodeFailed(Exception):
 
 class MissingKey(PromptCIError):
     pass
+
+
+class CorruptState(PromptCIError):
+    """The state database is damaged or not promptci's: the message says what and how to recover."""
+
+
+class EnvironmentFailure(PromptCIError):
+    """Not a bug and not bad input: the disk, the file system or another process refused."""
+
+    exit_code = ExitCode.INTERNAL_ERROR
 
 
 class ProviderError(PromptCIError):

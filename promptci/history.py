@@ -15,7 +15,7 @@ def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
     project = discover(root)
     if not project.db_path.is_file():
         return []
-    with Store.open(project.db_path) as store:
+    with Store.open(project.db_path, readonly=True) as store:
         return store.list_runs(limit)
 
 
@@ -24,7 +24,7 @@ def show_run(root: Path | None, run_ref: str) -> Run:
     project = discover(root)
     if not project.db_path.is_file():
         raise PromptCIError(f"no runs stored yet (no {project.shown(project.db_path)}): run `promptci run` first")
-    with Store.open(project.db_path) as store:
+    with Store.open(project.db_path, readonly=True) as store:
         found = store.last_run() if run_ref == "last" else store.load_run(run_ref)
         latest = store.list_runs(5) if found is None else []
     if found is not None:

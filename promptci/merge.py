@@ -126,5 +126,8 @@ def store_run(project: Project, run: Run) -> None:
             store.add_result(run.run_id, result, position=position)
         store.finish_run(run.run_id, run.finished_at or run.started_at, run.summary, run.interrupted,
                          run.problems)
+        not_stored = store.unstored.error()
+        if not_stored is not None:
+            raise not_stored
     finally:
         store.close()

@@ -4,6 +4,7 @@ in a temporary folder) runs with this project's state through `with_source`."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from promptci.errors import PromptCIError
 
 STATE_DIR = ".promptci"
 DB_FILE = "promptci.db"
+STATE_VARIABLE = "PROMPTCI_STATE"  # another state folder (e.g. a fresh one when the database is damaged)
 
 
 @dataclass(frozen=True)
@@ -21,9 +23,10 @@ class Project:
 
     @classmethod
     def at(cls, root: Path) -> Project:
-        """The project whose source is root and whose state is root/.promptci."""
+        """The project whose source is root and whose state is root/.promptci, or $PROMPTCI_STATE when set."""
         source = root.resolve()
-        return cls(source=source, state=source / STATE_DIR)
+        chosen = os.environ.get(STATE_VARIABLE, "").strip()
+        return cls(source=source, state=Path(chosen).resolve() if chosen else source / STATE_DIR)
 
     def with_source(self, other: Path) -> Project:
         """Another folder's prompts, goldens and code, with this project's state (db and cache)."""

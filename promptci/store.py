@@ -10,13 +10,14 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from promptci.errors import PromptCIError
-from promptci.migrations import migrate
+from promptci.dbfile import QUIET_WAIT_MS, LockWait, classify, connect, recovery_hint, waiting_for_lock
+from promptci.errors import CorruptState, EnvironmentFailure, PromptCIError
 from promptci.types import (
     CaseResult,
     Completion,
@@ -33,7 +34,6 @@ from promptci.types import (
     summarize,
 )
 
-BUSY_TIMEOUT_MS = 10_000
 PAGE_CACHE_KIB = 32_768  # SQLite's 2 MiB default thrashes on a 10,000-case cache; grows only as used
 
 
@@ -133,27 +133,22 @@ def completion_from_row(row: Sequence[Any]) -> Completion:
 class Store:
     """One connection to the project's database. Use Store.open(path); close it, or use `with`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, wait: LockWait | None = None) -> None:
         self._conn = conn
         self._lock = threading.Lock()  # the runner may write from a worker thread
         self.path = path
+        self._wait = wait or LockWait.from_environment()
+        self._run_open = False  # between start_run and finish_run, a failed write is kept, not raised
+        self.unstored = UnstoredWrites()
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
-            migrate(conn, path)
-        except sqlite3.DatabaseError as exc:
-            raise PromptCIError(
-                f"{path}: cannot open the promptci database ({exc}); move the file away to start afresh"
-            ) from exc
-        return cls(conn, path)
+    def open(cls, path: Path, readonly: bool = False, wait: LockWait | None = None) -> Store:
+        """Checked on open (dbfile.connect): a damaged file is a CorruptState error, never a traceback later.
+        readonly: for commands that only read (runs, show, cost), which then work on a read-only disk."""
+        wait = wait or LockWait.from_environment()
+        conn = connect(path, readonly, wait)
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+        return cls(conn, path, wait)
 
     def close(self) -> None:
         with self._lock:
@@ -166,25 +161,70 @@ class Store:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def _write(self, sql: str, params: Sequence[Any]) -> None:
-        with self._lock:
-            self._conn.execute(sql, params)
+    def _write(self, sql: str, params: Sequence[Any], what: str = "") -> None:
+        self._write_together([(sql, params)], what)
 
-    def _write_together(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Several writes in one transaction: all or none, and one commit instead of many."""
+    def _write_together(self, statements: Sequence[tuple[str, Sequence[Any]]], what: str = "") -> None:
+        """Several writes in one transaction: all or none, and one commit instead of many.
+
+        Another process's lock is waited for (saying so on stderr). Once a run has started, writes that
+        still fail (the lock held past the timeout, a full disk) are kept in memory, retried with the next
+        write and at finish_run, and named by self.unstored if they never get in: the run goes on."""
         with self._lock:
-            self._conn.execute("BEGIN")
+            if self._run_open and self.unstored.failure is not None:
+                self.unstored.keep(statements, what)
+                self._retry_unstored(wait=False)
+                return
             try:
-                for sql, params in statements:
-                    self._conn.execute(sql, params)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+                waiting_for_lock(lambda: self._commit(statements), self._wait, "cannot store", self.path)
+            except EnvironmentFailure as failure:
+                if not self._run_open:
+                    raise
+                self.unstored.keep(statements, what, failure)
+
+    def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")  # the write lock first: the busy wait applies, no stale snapshot
+        try:
+            for sql, params in statements:
+                self._conn.execute(sql, params)
             self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _commit_at_once(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """_commit without waiting for a lock: the run must not stall on every result while one is held."""
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._commit(statements)
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {QUIET_WAIT_MS}")
+
+    def _retry_unstored(self, wait: bool) -> None:
+        """The kept writes, oldest first, until one fails again (without waiting unless asked)."""
+        while self.unstored.pending:
+            statements, _ = self.unstored.pending[0]
+            try:
+                if wait:
+                    waiting_for_lock(partial(self._commit, statements), self._wait, "cannot store", self.path)
+                else:
+                    self._commit_at_once(statements)
+            except sqlite3.Error as error:
+                self.unstored.failure = classify(error, self.path, "cannot store")
+                return
+            except EnvironmentFailure as failure:
+                self.unstored.failure = failure
+                return
+            self.unstored.pending.pop(0)
+        self.unstored.failure = None
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as error:
+                raise classify(error, self.path, "cannot read") from None
 
     # runs and results
 
@@ -196,6 +236,7 @@ class Store:
             (run_id, started_at, git.commit, int(git.dirty), git.branch, json.dumps(list(models)),
              canonical_json(dict(options))),
         )
+        self._run_open = True
 
     def add_result(self, run_id: str, result: CaseResult, requests: Sequence[LedgerEntry] = (),
                    position: int | None = None) -> None:
@@ -207,19 +248,22 @@ class Store:
             (run_id, result.prompt, result.case_id, result.model, result.status,
              json.dumps(result.to_dict(), ensure_ascii=False), position),
         )
-        if requests:
-            self._write_together([insert, *(ledger_insert(e) for e in requests)])
-        else:
-            self._write(*insert)
+        self._write_together([insert, *(ledger_insert(e) for e in requests)],
+                             f"{result.prompt}/{result.case_id} on {result.model}")
 
     def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
                    problems: Sequence[str] = ()) -> None:
         """Store what the run's results do not say, so a stored run reproduces its reports."""
+        if self.unstored.pending:
+            with self._lock:
+                self._retry_unstored(wait=True)
         self._write(
             "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ? WHERE id = ?",
             (finished_at, canonical_json(asdict(summary)), int(interrupted),
              json.dumps(list(problems), ensure_ascii=False), run_id),
+            "the run's summary",
         )
+        self._run_open = False
 
     def load_run(self, run_id: str) -> Run | None:
         """The run with this id, or the only one whose id starts with it; None when there is none."""
@@ -230,16 +274,21 @@ class Store:
             "SELECT id, started_at, finished_at, git_commit, git_dirty, git_branch, models, summary,"
             " interrupted, problems, options FROM runs WHERE id = ?", (full_id,))[0]
         results = tuple(
-            CaseResult.from_dict(json.loads(data))
-            for (data,) in self._read("SELECT data FROM results WHERE run_id = ? ORDER BY position, id", (full_id,))
+            stored_result(self.path, row_id, data)
+            for row_id, data in self._read("SELECT id, data FROM results WHERE run_id = ? ORDER BY position, id",
+                                           (full_id,))
         )
-        summary = summary_from_json(row[7]) or summarize(results)
-        options = json.loads(row[10]) if row[10] else {}
-        shard = options.get("shard")
+        try:
+            summary = summary_from_json(row[7]) or summarize(results)
+            options = json.loads(row[10]) if row[10] else {}
+            shard = options.get("shard")
+            models, problems = tuple(json.loads(row[6])), tuple(json.loads(row[9]))
+        except (ValueError, TypeError, AttributeError) as error:
+            raise damaged_row(self.path, f"runs row {full_id!r}", error) from None
         return Run(run_id=row[0], started_at=row[1], finished_at=row[2],
                    git=GitInfo(commit=row[3], dirty=bool(row[4]), branch=row[5]),
-                   models=tuple(json.loads(row[6])), results=results, summary=summary,
-                   interrupted=bool(row[8]), problems=tuple(json.loads(row[9])),
+                   models=models, results=results, summary=summary,
+                   interrupted=bool(row[8]), problems=problems,
                    config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None)
 
     def _resolve_run_id(self, run_id: str) -> str | None:
@@ -269,15 +318,19 @@ class Store:
         rows = self._read(
             "SELECT id, started_at, finished_at, git_commit, git_dirty, models, summary, interrupted"
             " FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
-        return [RunInfo(run_id=r[0], started_at=r[1], finished_at=r[2], commit=r[3], dirty=bool(r[4]),
-                        models=tuple(json.loads(r[5])),
-                        summary=summary_from_json(r[6]) or self._summary_of_unfinished(r[0]),
-                        interrupted=bool(r[7]))
-                for r in rows]
+        return [self._run_info(r) for r in rows]
+
+    def _run_info(self, r: tuple[Any, ...]) -> RunInfo:
+        try:
+            models, summary = tuple(json.loads(r[5])), summary_from_json(r[6])
+        except (ValueError, TypeError, AttributeError) as error:
+            raise damaged_row(self.path, f"runs row {r[0]!r}", error) from None
+        return RunInfo(run_id=r[0], started_at=r[1], finished_at=r[2], commit=r[3], dirty=bool(r[4]), models=models,
+                       summary=summary or self._summary_of_unfinished(r[0]), interrupted=bool(r[7]))
 
     def _summary_of_unfinished(self, run_id: str) -> Summary:
-        data = self._read("SELECT data FROM results WHERE run_id = ?", (run_id,))
-        return summarize(CaseResult.from_dict(json.loads(d)) for (d,) in data)
+        data = self._read("SELECT id, data FROM results WHERE run_id = ?", (run_id,))
+        return summarize(stored_result(self.path, row_id, d) for row_id, d in data)
 
     # response cache
 
@@ -344,6 +397,45 @@ class Store:
             sql += " AND run_id = ?"
             params.append(run_id)
         return [LedgerEntry(*row) for row in self._read(sql + " ORDER BY ts, id", params)]
+
+
+@dataclass
+class UnstoredWrites:
+    """Writes a run could not store (the lock held past the timeout, a full disk), kept to retry and name."""
+
+    pending: list[tuple[Sequence[tuple[str, Sequence[Any]]], str]] = field(default_factory=list)
+    failure: PromptCIError | None = None
+
+    def keep(self, statements: Sequence[tuple[str, Sequence[Any]]], what: str,
+             failure: PromptCIError | None = None) -> None:
+        self.pending.append((tuple(statements), what))
+        if failure is not None:
+            self.failure = failure
+
+    def error(self) -> EnvironmentFailure | None:
+        """What was not stored and why, or None when everything got in in the end."""
+        if not self.pending:
+            return None
+        named = [what for _, what in self.pending if what]
+        results = [what for what in named if what != "the run's summary"]
+        shown = ", ".join(results[:10]) + (f" and {len(results) - 10} more" if len(results) > 10 else "")
+        lines = [f"{len(self.pending)} write(s) of this run were not stored: {self.failure}",
+                 f"not stored: {shown}" if results else "",
+                 "(cache and ledger rows too)" if len(named) < len(self.pending) else "",
+                 "the report above has every result; run again to store them"]
+        return EnvironmentFailure("\n".join(line for line in lines if line))
+
+
+def stored_result(path: Path, row_id: int, data: str) -> CaseResult:
+    try:
+        return CaseResult.from_dict(json.loads(data))
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise damaged_row(path, f"results row {row_id}", error) from None
+
+
+def damaged_row(path: Path, row: str, error: Exception) -> CorruptState:
+    return CorruptState(f"{path}: {row} cannot be read ({type(error).__name__}: {error}); the database was changed "
+                        f"by hand or damaged: delete that row, or {recovery_hint(path)}")
 
 
 def cache_identity(provider_identity: Mapping[str, Any] | None, request: Request, kind: str = "case",

@@ -86,7 +86,7 @@ def test_newer_schema_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     path.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(PromptCIError, match="cannot open the promptci database"):
+    with pytest.raises(PromptCIError, match="the promptci database is damaged"):
         Store.open(path)
 
 

@@ -72,5 +72,5 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
 def read_ledger(project: Project, since: str) -> list[LedgerEntry]:
     if not project.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
         return []
-    with Store.open(project.db_path) as store:
+    with Store.open(project.db_path, readonly=True) as store:
         return store.ledger(since=since)

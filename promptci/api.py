@@ -13,7 +13,7 @@ from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.cost.report import CostReport, cost_report, parse_dimensions
-from promptci.errors import ExitCode, PromptCIError
+from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
 from promptci.history import list_runs, run_info_to_dict, show_run
 from promptci.merge import merge_runs, read_shards, store_run
 from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
@@ -48,11 +48,19 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
     plan = build_plan(options)
     with Session(plan.project, concurrency=options.concurrency) as session:
         run_record = session.run(plan, on_start, on_result)
-        not_stored = session.store.unstored.error()
+        not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
     return RunOutcome(run_record, exit_code_for(run_record, plan.settings), notes,
                       gate_failures(run_record, plan.settings), unmeasured_metric_notes(run_record, plan.settings),
                       not_stored)
+
+
+def environment_failures(failures: Sequence[PromptCIError | None]) -> PromptCIError | None:
+    """What the disk or the database refused after the run, as one error (None: everything was written)."""
+    found = [failure for failure in failures if failure is not None]
+    if len(found) <= 1:
+        return found[0] if found else None
+    return EnvironmentFailure("\n".join(str(failure) for failure in found))
 
 
 def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:

@@ -17,7 +17,7 @@ from typing import Any, TextIO, TypeVar
 
 import typer
 
-from promptci.errors import ExitCode, PromptCIError
+from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
 
 RAISE_VARIABLE = "PROMPTCI_RAISE"  # "1": let an unexpected exception propagate (for tests and debugging)
 HANDLED_SIGNALS = ("SIGTERM", "SIGHUP")  # how CI runners cancel a job; treated like Ctrl-C
@@ -110,6 +110,20 @@ def report_internal_error(error: BaseException, root: Path | None, verbose: int)
     return typer.Exit(code=int(ExitCode.INTERNAL_ERROR))
 
 
+ENVIRONMENT_ERRNOS = frozenset({"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG", "EIO", "EMFILE", "ENFILE"})
+
+
+def environment_failure(error: BaseException) -> EnvironmentFailure | None:
+    """A disk or permission error no narrower place named: exit 4 with the file and the reason, no traceback."""
+    import errno
+
+    if not isinstance(error, OSError) or errno.errorcode.get(error.errno or 0) not in ENVIRONMENT_ERRNOS:
+        return None
+    where = f"{error.filename}: " if error.filename else ""
+    return EnvironmentFailure(f"{where}{error.strerror or error} (the disk or the file system refused; free space "
+                              "or fix the permissions, then run again)")
+
+
 def guarded(command: Command) -> Command:
     """The edge of every command: known errors print one message (exit 2/3), a signal or Ctrl-C exits
     130/143/129, anything else is an internal error (exit 4, never 1, the regression code)."""
@@ -130,6 +144,9 @@ def guarded(command: Command) -> Command:
             typer.echo("promptci: interrupted", err=True)
             raise typer.Exit(code=interrupted_exit_code()) from None
         except Exception as error:
+            refused = environment_failure(error)
+            if refused is not None:
+                raise fail(refused) from None
             if os.environ.get(RAISE_VARIABLE) == "1":
                 raise
             raise report_internal_error(error, kwargs.get("root"), kwargs.get("verbose") or 0) from None

@@ -69,7 +69,10 @@ def classify(error: sqlite3.Error, path: Path, doing: str) -> PromptCIError:
                                   f"({message}); wait for it to finish, or raise {LOCK_TIMEOUT_VARIABLE} (seconds)")
     if name == "SQLITE_FULL" or "disk is full" in message:
         return EnvironmentFailure(f"{path}: {doing}: the disk is full ({message}); free some space and run again")
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_IOERR", "SQLITE_AUTH")):
+    if name.startswith("SQLITE_IOERR"):
+        return EnvironmentFailure(f"{path}: {doing}: the disk refused ({message}: a full disk or a file size limit "
+                                  "shows up so too); free some space, check the disk, and run again")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
         return EnvironmentFailure(f"{path}: {doing}: the file system refused ({message}); make the folder and the "
                                   f"file writable, or set {STATE_VARIABLE} to a writable folder")
     if name in DAMAGED or "no such table" in message or "no such column" in message:

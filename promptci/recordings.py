@@ -7,6 +7,7 @@ the base_url or the key: moving a local server to another port keeps every recor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from promptci.errors import ConfigError, PromptCIError
+from promptci.errors import ConfigError, EnvironmentFailure, PromptCIError
 from promptci.types import Completion, Location, ToolCall, Usage, content_hash
 
 SUFFIX = ".jsonl"
@@ -131,10 +132,18 @@ def write_recordings(directory: Path, prompt: str, entries: Iterable[RecordingEn
     text = "".join(lines[key] + "\n" for key in sorted(lines))
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".tmp")
-    partial.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(partial, path)  # a reader never sees half a file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(partial, path)  # a reader never sees half a file
+    except OSError as error:
+        with contextlib.suppress(OSError):  # half a file must not stay behind, where it can be removed
+            partial.unlink(missing_ok=True)
+        raise EnvironmentFailure(
+            f"{display_path(directory, path)}: cannot write the recordings ({error.strerror or error}); the answers "
+            "are in the cache: make the folder writable and run `promptci run --record` again (nothing is sent)"
+        ) from None
     return path
 
 

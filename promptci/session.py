@@ -18,7 +18,7 @@ from typing import Any
 from promptci.client import CallLimiter, ClientOptions, Endpoint, ModelClient
 from promptci.cost.budget import BudgetGuard
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
-from promptci.errors import PromptCIError
+from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.gitinfo import current_git
 from promptci.merge import config_fingerprint
 from promptci.plan import Job, Plan
@@ -41,6 +41,7 @@ class Session:
         self._prepared: set[int] = set()
         self._limiter: CallLimiter | None = None
         self._recordings: dict[str, Recordings] = {}  # by source folder
+        self.not_written: list[EnvironmentFailure] = []  # recordings files the disk refused
 
     def __enter__(self) -> Session:
         self._store = Store.open(self.project.db_path)
@@ -144,7 +145,10 @@ class Session:
 
     def _write_recordings(self, plan: Plan, client: ModelClient, drop_stale: bool) -> None:
         for prompt, entries in sorted(client.recorded.items()):
-            write_recordings(plan.project.recordings_dir, prompt, entries, drop_others=drop_stale)
+            try:
+                write_recordings(plan.project.recordings_dir, prompt, entries, drop_others=drop_stale)
+            except EnvironmentFailure as failure:  # the run is still stored and reported; the CLI exits 4 after
+                self.not_written.append(failure)
         self._recordings.pop(str(plan.project.source), None)
 
     async def _close_providers(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from promptci.errors import CorruptState, EnvironmentFailure, PromptCIError
-from promptci.migrations import migrate
+from promptci.migrations import SCHEMA_VERSION, migrate, schema_version
 from promptci.project import STATE_VARIABLE
 
 LOCK_TIMEOUT_VARIABLE = "PROMPTCI_LOCK_TIMEOUT"
@@ -101,6 +101,9 @@ def connect(path: Path, readonly: bool, wait: LockWait) -> sqlite3.Connection:
     """A checked connection: writable and migrated, or read-only (never migrated, never created)."""
     if readonly:
         conn = connect_readonly(path)
+        if schema_version(conn) < SCHEMA_VERSION:  # an older schema is migrated once, if the disk lets us
+            conn.close()
+            return connect(path, False, wait)
     else:
         prepare_folder(path.parent)
         try:
@@ -165,10 +168,8 @@ def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
 
 def check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """Every table and column the current schema has (a dropped table, a renamed column is named)."""
-    from promptci.migrations import SCHEMA_VERSION, schema_version
-
     if schema_version(conn) != SCHEMA_VERSION:
-        return  # an older schema opened read-only: its reads name what they miss
+        return  # a newer schema, opened read-only: not ours to judge
     missing = []
     for table, columns in expected_columns().items():
         found = {row[1] for row in conn.execute(f"PRAGMA table_info({table})").fetchall()}

@@ -238,6 +238,18 @@ def test_a_read_only_healthy_db_is_readable_by_runs_show_and_cost(tmp_path: Path
     assert run_id in run_cli("runs", "--root", root, honour_modes=True).stdout
 
 
+def test_an_older_schema_is_migrated_by_a_reading_command(tmp_path: Path) -> None:
+    root = echo_project(tmp_path / "p")
+    assert run_cli("run", "--root", root).returncode == 0
+    db = root / ".promptci" / "promptci.db"
+    change_db(db, "ALTER TABLE results DROP COLUMN position", "PRAGMA user_version = 1")
+    done = run_cli("show", "last", "--root", root)
+    assert done.returncode == 0, done.stderr
+    assert "3 passed" in done.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
 def test_a_read_only_project_without_state_is_exit_4_naming_the_folder(tmp_path: Path) -> None:
     root = echo_project(tmp_path / "p")
     read_only(root)

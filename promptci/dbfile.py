@@ -1,21 +1,24 @@
-"""Opening the state database and naming what goes wrong with it: a damaged file (exit 2, with how to
-recover), a disk or folder that refuses writes and a lock held too long by another process (exit 4)."""
+"""Opening the state database and naming what goes wrong with it: a damaged file or row (exit 2, with how
+to recover), a disk or folder that refuses writes and a lock held too long by another process (exit 4), and
+the writes of a run kept in memory while the database refuses them."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from promptci.errors import CorruptState, EnvironmentFailure, PromptCIError
 from promptci.migrations import SCHEMA_VERSION, migrate, schema_version
 from promptci.project import STATE_VARIABLE
+from promptci.types import CaseResult
 
 LOCK_TIMEOUT_VARIABLE = "PROMPTCI_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT_S = 120.0  # a held lock is waited for this long (then exit 4)
@@ -192,3 +195,42 @@ def expected_columns() -> dict[str, tuple[str, ...]]:
         return {table: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})")) for table in tables}
     finally:
         conn.close()
+
+
+@dataclass
+class UnstoredWrites:
+    """Writes a run could not store (the lock held past the timeout, a full disk), kept to retry and name."""
+
+    pending: list[tuple[Sequence[tuple[str, Sequence[Any]]], str]] = field(default_factory=list)
+    failure: PromptCIError | None = None
+
+    def keep(self, statements: Sequence[tuple[str, Sequence[Any]]], what: str,
+             failure: PromptCIError | None = None) -> None:
+        self.pending.append((tuple(statements), what))
+        if failure is not None:
+            self.failure = failure
+
+    def error(self) -> EnvironmentFailure | None:
+        """What was not stored and why, or None when everything got in in the end."""
+        if not self.pending:
+            return None
+        named = [what for _, what in self.pending if what]
+        results = [what for what in named if what != "the run's summary"]
+        shown = ", ".join(results[:10]) + (f" and {len(results) - 10} more" if len(results) > 10 else "")
+        lines = [f"{len(self.pending)} write(s) of this run were not stored: {self.failure}",
+                 f"not stored: {shown}" if results else "",
+                 "(cache and ledger rows too)" if len(named) < len(self.pending) else "",
+                 "the report above has every result; run again to store them"]
+        return EnvironmentFailure("\n".join(line for line in lines if line))
+
+
+def stored_result(path: Path, row_id: int, data: str) -> CaseResult:
+    try:
+        return CaseResult.from_dict(json.loads(data))
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise damaged_row(path, f"results row {row_id}", error) from None
+
+
+def damaged_row(path: Path, row: str, error: Exception) -> CorruptState:
+    return CorruptState(f"{path}: {row} cannot be read ({type(error).__name__}: {error}); the database was changed "
+                        f"by hand or damaged: delete that row, or {recovery_hint(path)}")

@@ -10,14 +10,23 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from promptci.dbfile import QUIET_WAIT_MS, LockWait, classify, connect, recovery_hint, waiting_for_lock
-from promptci.errors import CorruptState, EnvironmentFailure, PromptCIError
+from promptci.dbfile import (
+    QUIET_WAIT_MS,
+    LockWait,
+    UnstoredWrites,
+    classify,
+    connect,
+    damaged_row,
+    stored_result,
+    waiting_for_lock,
+)
+from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.types import (
     CaseResult,
     Completion,
@@ -397,45 +406,6 @@ class Store:
             sql += " AND run_id = ?"
             params.append(run_id)
         return [LedgerEntry(*row) for row in self._read(sql + " ORDER BY ts, id", params)]
-
-
-@dataclass
-class UnstoredWrites:
-    """Writes a run could not store (the lock held past the timeout, a full disk), kept to retry and name."""
-
-    pending: list[tuple[Sequence[tuple[str, Sequence[Any]]], str]] = field(default_factory=list)
-    failure: PromptCIError | None = None
-
-    def keep(self, statements: Sequence[tuple[str, Sequence[Any]]], what: str,
-             failure: PromptCIError | None = None) -> None:
-        self.pending.append((tuple(statements), what))
-        if failure is not None:
-            self.failure = failure
-
-    def error(self) -> EnvironmentFailure | None:
-        """What was not stored and why, or None when everything got in in the end."""
-        if not self.pending:
-            return None
-        named = [what for _, what in self.pending if what]
-        results = [what for what in named if what != "the run's summary"]
-        shown = ", ".join(results[:10]) + (f" and {len(results) - 10} more" if len(results) > 10 else "")
-        lines = [f"{len(self.pending)} write(s) of this run were not stored: {self.failure}",
-                 f"not stored: {shown}" if results else "",
-                 "(cache and ledger rows too)" if len(named) < len(self.pending) else "",
-                 "the report above has every result; run again to store them"]
-        return EnvironmentFailure("\n".join(line for line in lines if line))
-
-
-def stored_result(path: Path, row_id: int, data: str) -> CaseResult:
-    try:
-        return CaseResult.from_dict(json.loads(data))
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise damaged_row(path, f"results row {row_id}", error) from None
-
-
-def damaged_row(path: Path, row: str, error: Exception) -> CorruptState:
-    return CorruptState(f"{path}: {row} cannot be read ({type(error).__name__}: {error}); the database was changed "
-                        f"by hand or damaged: delete that row, or {recovery_hint(path)}")
 
 
 def cache_identity(provider_identity: Mapping[str, Any] | None, request: Request, kind: str = "case",

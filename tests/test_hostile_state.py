@@ -24,6 +24,7 @@ from test_cli_process import promptci
 from test_hostile import openai_project
 from test_store import make_result
 
+from promptci.migrations import SCHEMA_VERSION
 from promptci.types import GitInfo, Summary
 
 
@@ -242,12 +243,14 @@ def test_an_older_schema_is_migrated_by_a_reading_command(tmp_path: Path) -> Non
     root = echo_project(tmp_path / "p")
     assert run_cli("run", "--root", root).returncode == 0
     db = root / ".promptci" / "promptci.db"
-    change_db(db, "ALTER TABLE results DROP COLUMN position", "PRAGMA user_version = 1")
+    # back to the schema of migration 1: undo what migrations 2 and later added
+    change_db(db, "ALTER TABLE results DROP COLUMN position", "ALTER TABLE cache DROP COLUMN tool_calls",
+              "PRAGMA user_version = 1")
     done = run_cli("show", "last", "--root", root)
     assert done.returncode == 0, done.stderr
     assert "3 passed" in done.stdout
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_read_only_project_without_state_is_exit_4_naming_the_folder(tmp_path: Path) -> None:

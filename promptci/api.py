@@ -124,16 +124,37 @@ def dry_run(options: RunOptions) -> DryRunReport:
         estimate = estimate_request_cost(job.request.messages, job.request.params, model, price)
         row.max_tokens = output_limit(job.request.params)
         row.add(job.case.key, estimate, is_cached=id(job) in answered)
-    order = {model: index for index, model in enumerate(prepared.models)}
+    judged = add_judge_estimates(prepared, rows, options.replay)
+    order = {model: index for index, model in enumerate((*prepared.models, *sorted({m for _, m in rows})))}
     report = DryRunReport(rows=tuple(sorted(rows.values(), key=lambda r: (r.prompt, order[r.model]))),
                           problems=tuple(prepared.problems),
                           budget_usd=options.max_cost if options.max_cost is not None else settings.budgets.run_usd)
     notes = dry_run_notes(report, prepared.models, settings, options.replay)
-    judged = sum(any(spec.type == "llm_judge" for spec in job.case.comparators) for job in prepared.jobs)
     if judged:
-        notes.append(f"{judged} request(s) are also graded by an llm_judge model: those judge requests are not "
-                     "in this estimate")
+        notes.append(f"{judged} llm_judge request(s) are estimated with each case's expected answer standing in "
+                     "for the output it will grade")
     return replace(report, notes=tuple(notes))
+
+
+def add_judge_estimates(plan: Plan, rows: dict[tuple[str, str], DryRunRow], replay: bool) -> int:
+    """A row per prompt x judge model: each job's judge request, the expected answer standing in for the
+    output. Returns how many judge requests were estimated."""
+    from promptci.types import expected_text
+
+    count = 0
+    for job in plan.jobs:
+        for spec in job.case.comparators:
+            judge_request = getattr(spec.instance, "judge_request", None)
+            if judge_request is None:
+                continue
+            request = judge_request(job.case, expected_text(job.case) or "")
+            is_free, price, _ = model_pricing(request.model, plan.settings, replay)
+            row = rows.setdefault((job.prompt.name, request.model),
+                                  DryRunRow(job.prompt.name, request.model, price, is_free))
+            row.add(job.case.key, estimate_request_cost(request.messages, request.params,
+                                                                           request.model, price), is_cached=False)
+            count += 1
+    return count
 
 
 def answered_calls(project: Project, calls: dict[int, tuple[dict, ModelCall]]) -> set[int]:

@@ -15,7 +15,7 @@ from promptci.config import Price
 from promptci.cost.budget import BudgetGuard
 from promptci.cost.estimate import estimate_request_cost
 from promptci.cost.pricing import cost_usd
-from promptci.errors import ProviderError, ReplayMiss, Timeout
+from promptci.errors import BadRequest, ProviderError, ReplayMiss, Timeout
 from promptci.providers.base import Provider, split_model
 from promptci.recordings import RecordingEntry, Recordings, recording_key
 from promptci.retrying import RetryPolicy, call_with_retries
@@ -166,7 +166,8 @@ class ModelClient:
         try:
             if model in self.stopped_models:  # the model's first request found a bad key or model
                 raise ModelStopped(self.stopped_models[model])
-            completion = await call_with_retries(lambda: self.attempt(endpoint, call.request, first), self.retry)
+            completion = await call_with_retries(lambda: self.attempt(endpoint, call.request, first, call.kind),
+                                                  self.retry)
         except ProviderError as exc:
             if budget is not None:
                 budget.settle(estimate or 0.0, 0.0)
@@ -201,10 +202,11 @@ class ModelClient:
         await answered.wait()
         return None
 
-    async def attempt(self, endpoint: Endpoint, request: Request, first: asyncio.Event | None = None) -> Completion:
+    async def attempt(self, endpoint: Endpoint, request: Request, first: asyncio.Event | None = None,
+                      kind: CallKind = "case") -> Completion:
         await self.limiter.acquire()
         try:
-            return await within(self.timeout_s, endpoint.provider.complete(request))
+            return await within(self.timeout_s, send_to(endpoint.provider, request, kind))
         except asyncio.TimeoutError:
             raise Timeout(f"no answer from {request.model} within timeout_s={self.timeout_s:g}") from None
         except ProviderError as exc:
@@ -255,6 +257,17 @@ def ledger_entry(call: ModelCall, options: ClientOptions, endpoint: Endpoint, co
         status=status, attempts=completion.attempts, kind=call.kind,
         error_kind=completion.error.kind if completion.error else None,
     )
+
+
+async def send_to(provider: Provider, request: Request, kind: CallKind) -> Completion:
+    """An embedding call goes to the provider's embed() (its vector as JSON text); every other to complete()."""
+    if kind != "embedding":
+        return await provider.complete(request)
+    embed = getattr(provider, "embed", None)
+    if embed is None:
+        raise BadRequest(f"provider {provider.name!r} has no embeddings API (use an openai-type provider)")
+    completion: Completion = await embed(request)
+    return completion
 
 
 async def within(seconds: float, awaitable: Awaitable[Completion]) -> Completion:

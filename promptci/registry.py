@@ -40,6 +40,7 @@ BUILTIN_COMPARATORS: dict[str, str] = {
     "length": "promptci.comparators.measures:length",
     "fuzzy": "promptci.comparators.measures:fuzzy",
     "levenshtein": "promptci.comparators.measures:levenshtein",
+    "llm_judge": "promptci.comparators.judge:llm_judge",
 }
 
 BUILTIN_PROVIDERS: dict[str, str] = {

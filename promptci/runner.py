@@ -11,6 +11,7 @@ from pathlib import Path
 
 from promptci.client import Answer, Attribution, ModelCall, ModelClient
 from promptci.errors import UserCodeFailed
+from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
 from promptci.registry import build_comparator
 from promptci.store import LedgerEntry, Store
@@ -59,10 +60,13 @@ async def run_jobs(runner: Runner, jobs: Sequence[Job], concurrency: int, result
             task.cancel()
 
 
+def attribution(runner: Runner, job: Job) -> Attribution:
+    return Attribution(run_id=runner.run_id, git_commit=runner.client.options.git_commit, prompt=job.prompt.name,
+                       case_id=job.case.id, where=str(job.case.location))
+
+
 def model_call(runner: Runner, job: Job) -> ModelCall:
-    who = Attribution(run_id=runner.run_id, git_commit=runner.client.options.git_commit, prompt=job.prompt.name,
-                      case_id=job.case.id, where=str(job.case.location))
-    return ModelCall(job.request, kind="case", sample=job.repeat, attribution=who)
+    return ModelCall(job.request, kind="case", sample=job.repeat, attribution=attribution(runner, job))
 
 
 async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple[LedgerEntry, ...]]:
@@ -72,7 +76,22 @@ async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple[LedgerEnt
         if answer.skipped:
             return skipped_result(job, answer.problem or "skipped"), answer.ledger
         return error_result(job, answer.problem or "no answer", attempts=answer.attempts), answer.ledger
-    return await score_job(runner, job, answer.completion), answer.ledger
+    calls = ModelCalls(runner.client, attribution(runner, job), sample=job.repeat)
+    token = CURRENT.set(calls)  # comparators that call a model (llm_judge, embeddings) send through it
+    try:
+        result = await score_job(runner, job, answer.completion)
+    finally:
+        CURRENT.reset(token)
+    return with_model_calls(result, calls), (*answer.ledger, *calls.ledger)
+
+
+def with_model_calls(result: CaseResult, calls: ModelCalls) -> CaseResult:
+    """The result's cost with what its comparators' model calls spent (unknown if any price was)."""
+    if not calls.cost_usd and not calls.cost_unknown:
+        return result
+    if calls.cost_unknown or result.cost_usd is None:
+        return replace(result, cost_usd=None)
+    return replace(result, cost_usd=result.cost_usd + calls.cost_usd)
 
 
 async def score_job(runner: Runner, job: Job, completion: Completion) -> CaseResult:

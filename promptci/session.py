@@ -21,6 +21,7 @@ from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.gitinfo import current_git
 from promptci.merge import config_fingerprint
+from promptci.modelcalls import helper_models
 from promptci.plan import Job, Plan
 from promptci.planning import build_endpoints
 from promptci.project import Project
@@ -67,8 +68,9 @@ class Session:
         return self._store
 
     def endpoints(self, plan: Plan) -> dict[str, Endpoint]:
-        """The plan's endpoints, their providers built once per session."""
-        return build_endpoints(plan.models, plan.settings, plan.options.replay, self._instances)
+        """The plan's endpoints (and those of the models its comparators call), built once per session."""
+        models = (*plan.models, *(m for m in helper_models(plan.jobs) if m not in plan.models))
+        return build_endpoints(models, plan.settings, plan.options.replay, self._instances)
 
     def prepare(self, endpoints: Mapping[str, Endpoint]) -> None:
         """Every provider of the plan made ready (SDK imported, client built) at once, before its run's first

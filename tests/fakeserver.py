@@ -183,6 +183,8 @@ class FakeServer:
             writer.write(_json_response(200, {"total": self.total, "by_path": dict(self.counts),
                                               "refused": self.refused}))
             return True
+        if method == "POST" and path.endswith("/embeddings"):
+            return self._embeddings(path, headers, query, json.loads(body or b"{}"), writer)
         # Azure deployments post to /openai/deployments/<name>/chat/completions
         is_chat = path.endswith("/chat/completions")
         if method != "POST" or not (is_chat or path == MESSAGES_PATH):
@@ -201,6 +203,25 @@ class FakeServer:
             answer.retry_in_s = admission.retry_in_s
             return await answer.send("429", writer)
         return await answer.send(self._pick_fault(request), writer)
+
+    def _embeddings(self, path: str, headers: Mapping[str, str], query: str, request: dict[str, Any],
+                    writer: asyncio.StreamWriter) -> bool:
+        """/v1/embeddings: each input's `word_vector`, so a test can compute the expected cosine itself."""
+        self.counts[path] += 1
+        if self.config.record:
+            self.requests.append(RecordedRequest(path, headers, request, query, time.perf_counter()))
+        fault = self._pick_fault(request)
+        if fault in ("400", "401", "404", "429", "500", "529"):
+            writer.write(_json_response(int(fault), {"error": {"message": "injected", "type": "api_error"}}))
+            return True
+        inputs = request.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or ())
+        tokens = sum(len(str(t).split()) for t in texts)
+        data = [{"object": "embedding", "index": i, "embedding": word_vector(str(t))} for i, t in enumerate(texts)]
+        writer.write(_json_response(200, {"object": "list", "data": data,
+                                          "model": f"{request.get('model', '')}{self.config.model_suffix}",
+                                          "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))
+        return True
 
     def _pick_fault(self, request: Mapping[str, Any]) -> str:
         if self.config.unauthorized:
@@ -419,6 +440,19 @@ class _Answer:
 
 
 _TEXT = object()  # where the text deltas go in an event list
+
+
+EMBEDDING_DIMENSIONS = 8
+
+
+def word_vector(text: str) -> list[float]:
+    """A deterministic bag-of-words embedding: each lower-cased word adds 1 to the dimension its sha256 picks."""
+    import hashlib
+
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in text.lower().split():
+        vector[hashlib.sha256(word.strip(".,!?").encode()).digest()[0] % EMBEDDING_DIMENSIONS] += 1.0
+    return vector
 
 
 def _answer_parts(answer: Any) -> tuple[str, list[tuple[str, str]]]:

@@ -238,7 +238,7 @@ def test_similarity_threshold_option() -> None:
         ({"threshold": 1.5}, "between 0 and 1"),
         ({"threshold": -0.1}, "must not be negative"),
         ({"threshold": "high"}, "must be a number"),
-        ({"method": "embedding"}, "^embedding similarity is not available yet; use method: lexical$"),
+        ({"method": "embedding", "model": "text-embedding-3-small"}, "must be PROVIDER:MODEL"),
         ({"method": "cosine"}, "unknown method"),
         ({"model": "openai:text-embedding-3-small"}, "applies only to method: embedding"),
     ],

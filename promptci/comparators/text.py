@@ -1,10 +1,12 @@
-"""Text comparators: exact, normalized, contains / not_contains, regex and lexical similarity.
+"""Text comparators: exact, normalized, contains / not_contains, regex and similarity (lexical or embedding).
 
 Each is a factory taking its options as keyword arguments and returning `async (case, completion) -> Score`.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -20,7 +22,7 @@ from promptci.comparators._common import (
     text_diff,
 )
 from promptci.errors import ComparatorError
-from promptci.types import Case, Comparator, Completion, Score
+from promptci.types import Case, Comparator, Completion, Request, Score
 
 REGEX_FLAG_LETTERS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "a": re.ASCII}
 REGEX_FLAG_NAMES = {
@@ -193,14 +195,18 @@ def lexical_similarity(expected: str, output: str) -> float:
     return 2 * common / (sum(want.values()) + sum(got.values()))
 
 
+DEFAULT_EMBEDDING_MODEL = "openai:text-embedding-3-small"
+
+
 def similarity(*, threshold: float = 0.8, method: str = "lexical", model: str | None = None) -> Comparator:
     """Passes when the output is similar enough to expected: score >= threshold.
-    `method: lexical` is the offline token F1 of `lexical_similarity`."""
+    `method: lexical` is the offline token F1 of `lexical_similarity`; `method: embedding` the cosine of
+    the two texts' embeddings from `model` (an OpenAI-compatible embeddings API), through the run's client."""
     threshold = require_fraction("similarity", "threshold", threshold)
     if method == "embedding":
-        raise ComparatorError("embedding similarity is not available yet; use method: lexical")
+        return embedding_similarity(threshold, model or DEFAULT_EMBEDDING_MODEL)
     if method != "lexical":
-        raise ComparatorError(f"comparator 'similarity': unknown method {method!r} (use lexical)")
+        raise ComparatorError(f"comparator 'similarity': unknown method {method!r} (use lexical or embedding)")
     if model is not None:
         raise ComparatorError("comparator 'similarity': option 'model' applies only to method: embedding")
 
@@ -213,6 +219,43 @@ def similarity(*, threshold: float = 0.8, method: str = "lexical", model: str | 
         relation = ">=" if passed else "<"
         return Score("similarity", value, passed, f"lexical similarity {value:.3f} {relation} threshold {threshold:g}")
 
+    return score
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    """Cosine of two vectors, clamped to [0, 1] (a score); 0 when either is all zeros."""
+    if len(a) != len(b):
+        raise ComparatorError(f"embeddings of different lengths ({len(a)} and {len(b)}): is the model consistent?")
+    norms = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    if norms == 0:
+        return 0.0
+    return max(0.0, min(1.0, sum(x * y for x, y in zip(a, b, strict=True)) / norms))
+
+
+def embedding_similarity(threshold: float, model: str) -> Comparator:
+    if ":" not in model:
+        raise ComparatorError(f"comparator 'similarity': model {model!r} must be PROVIDER:MODEL "
+                              "(e.g. openai:text-embedding-3-small)")
+
+    async def embed(text: str) -> list[float]:
+        from promptci.modelcalls import current_calls
+
+        calls = current_calls("similarity")
+        request = Request(model=model, messages=({"role": "user", "content": text},))
+        completion = await calls.call(request, "embedding", sample=0)  # an embedding is not a sample
+        return [float(x) for x in json.loads(completion.text or "[]")]
+
+    async def score(case: Case, completion: Completion) -> Score:
+        failed = check_inputs("similarity", case, completion, needs_expected=True)
+        if failed:
+            return failed
+        value = cosine(await embed(expected_text(case.expected)), await embed(completion.text or ""))
+        passed = value >= threshold
+        relation = ">=" if passed else "<"
+        return Score("similarity", value, passed,
+                     f"embedding cosine similarity {value:.3f} {relation} threshold {threshold:g} ({model})")
+
+    score.helper_models = (model,)  # type: ignore[attr-defined]
     return score
 
 

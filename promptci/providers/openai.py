@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,39 @@ class OpenAIProvider(PooledClientProvider):
             raise connection_error(self.endpoint, exc.__cause__ or exc) from None
         except (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream) as exc:  # reading the body: the SDK's set
             raise classify_transport(self.endpoint, exc) from None
+
+    async def embed(self, request: Request) -> Completion:
+        """The embedding of the request's last message through /embeddings: the vector as JSON text."""
+        import httpx2
+        import openai
+
+        _, model = split_model(request.model)
+        text = request.messages[-1]["content"] if request.messages else ""
+        await self.wait_for_slot()
+        started = time.perf_counter()
+        try:
+            response = await self.client().post("/embeddings", body={"model": model, "input": [text],
+                                                                     "encoding_format": "float"},
+                                                 cast_to=httpx2.Response, options={"security": {"bearer_auth": True}})
+            body = json.loads(await response.aread())
+        except openai.APIStatusError as exc:
+            raise classify_status(self.endpoint, model, exc.status_code, exc.response.headers, exc.body,
+                                  exc.message) from None
+        except openai.APITimeoutError:
+            raise timeout_error(self.endpoint) from None
+        except openai.APIConnectionError as exc:
+            raise connection_error(self.endpoint, exc.__cause__ or exc) from None
+        except ValueError as exc:
+            raise malformed_error(self.endpoint, exc) from None
+        try:
+            vector = [float(x) for x in body["data"][0]["embedding"]]
+            usage = Usage(input_tokens=token_count(self.endpoint, (body.get("usage") or {}).get("prompt_tokens", 0),
+                                                   "prompt_tokens"))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise malformed_error(self.endpoint, ValueError(f"not an embeddings response ({exc!r})")) from None
+        return Completion(text=json.dumps(vector), usage=usage, latency_ms=(time.perf_counter() - started) * 1000,
+                          resolved_model=body.get("model") if isinstance(body.get("model"), str) else None,
+                          finish_reason="stop")
 
     async def _stream(self, model: str, body: dict[str, Any]) -> Completion:
         """One streamed request through the SDK's client (auth, base_url, headers, transport, status

@@ -82,7 +82,7 @@ def ledger(root: Path) -> list[tuple[str, str, float]]:
 
 def test_judge_grades_through_the_client_with_cost_in_result_and_ledger(cli, project, server: FakeServer) -> None:
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": GOLDEN, "promptci.yaml": config(server)})
-    result, document = run_json(cli, root)
+    _, document = run_json(cli, root)
     cases = by_case(document)
     assert result.exit_code == 1
     assert cases["tea"]["status"] == "passed"
@@ -107,7 +107,7 @@ def test_judge_answers_come_from_the_cache_the_second_time(cli, project, server:
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": GOLDEN, "promptci.yaml": config(server)})
     run_json(cli, root)
     sent = server.total
-    result, document = run_json(cli, root)
+    _, document = run_json(cli, root)
     assert server.total == sent
     assert document["summary"]["cost_usd"] == 0.0
     assert result.exit_code == 1
@@ -125,7 +125,7 @@ def test_malformed_or_refusing_verdict_is_an_error_naming_the_raw_answer(cli, pr
                                                                          answer: str) -> None:
     server.config.responder = responder({"tea": answer, "rude": answer})
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": GOLDEN, "promptci.yaml": config(server)})
-    result, document = run_json(cli, root)
+    _, document = run_json(cli, root)
     assert result.exit_code == 3
     for case in by_case(document).values():
         assert case["status"] == "error"
@@ -135,7 +135,7 @@ def test_malformed_or_refusing_verdict_is_an_error_naming_the_raw_answer(cli, pr
 def test_anthropic_judge_reads_json_from_text(cli, project, server: FakeServer) -> None:
     golden = GOLDEN.replace("model: local:judge", "model: claude:claude-judge")
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden, "promptci.yaml": config(server)})
-    result, document = run_json(cli, root)
+    _, document = run_json(cli, root)
     assert {c: r["status"] for c, r in by_case(document).items()} == {"tea": "passed", "rude": "failed"}
     assert any(r.path == "/v1/messages" for r in server.requests)
 
@@ -201,7 +201,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 def test_embedding_similarity_is_the_cosine_of_known_vectors(cli, project, server: FakeServer) -> None:
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": EMBED_GOLDEN, "promptci.yaml": config(server)})
-    result, document = run_json(cli, root, "-j", "1")
+    _, document = run_json(cli, root, "-j", "1")
     cases = by_case(document)
     output = "Tea is a hot drink, thank you."
     for case_id, expected in (("same", output), ("other", "Coffee beans grow on shrubs in the tropics.")):

@@ -82,7 +82,7 @@ def ledger(root: Path) -> list[tuple[str, str, float]]:
 
 def test_judge_grades_through_the_client_with_cost_in_result_and_ledger(cli, project, server: FakeServer) -> None:
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": GOLDEN, "promptci.yaml": config(server)})
-    _, document = run_json(cli, root)
+    result, document = run_json(cli, root)
     cases = by_case(document)
     assert result.exit_code == 1
     assert cases["tea"]["status"] == "passed"
@@ -107,7 +107,7 @@ def test_judge_answers_come_from_the_cache_the_second_time(cli, project, server:
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": GOLDEN, "promptci.yaml": config(server)})
     run_json(cli, root)
     sent = server.total
-    _, document = run_json(cli, root)
+    result, document = run_json(cli, root)
     assert server.total == sent
     assert document["summary"]["cost_usd"] == 0.0
     assert result.exit_code == 1
@@ -125,7 +125,7 @@ def test_malformed_or_refusing_verdict_is_an_error_naming_the_raw_answer(cli, pr
                                                                          answer: str) -> None:
     server.config.responder = responder({"tea": answer, "rude": answer})
     root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": GOLDEN, "promptci.yaml": config(server)})
-    _, document = run_json(cli, root)
+    result, document = run_json(cli, root)
     assert result.exit_code == 3
     for case in by_case(document).values():
         assert case["status"] == "error"

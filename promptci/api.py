@@ -13,8 +13,10 @@ from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.cost.report import CostReport, cost_report, parse_dimensions
+from promptci.drift import find_drift
 from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
 from promptci.history import list_runs, run_info_to_dict, show_run
+from promptci.matrix import MatrixVerdict, check_matrix_options, compare_models
 from promptci.merge import merge_runs, read_shards, store_run
 from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
 from promptci.plan import Plan, RunOptions
@@ -46,13 +48,21 @@ class RunOutcome:
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         on_result: Callable[[CaseResult], None] | None = None) -> RunOutcome:
     plan = build_plan(options)
+    check_matrix_options(options.baseline_model, options.gates, plan.models)
     with Session(plan.project, concurrency=options.concurrency) as session:
         run_record = session.run(plan, on_start, on_result)
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
+        drifts = find_drift(session.store, run_record)
+    verdict = compare_models(run_record, options.baseline_model, options.gates) if options.baseline_model else None
+    run_record = replace(run_record, baseline_model=options.baseline_model,
+                         notes=(*(d.note() for d in drifts), *(c.line() for c in verdict.candidates)) if verdict
+                         else tuple(d.note() for d in drifts))
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
-    return RunOutcome(run_record, exit_code_for(run_record, plan.settings), notes,
-                      gate_failures(run_record, plan.settings), unmeasured_metric_notes(run_record, plan.settings),
-                      not_stored)
+    exit_code = exit_code_for(run_record, plan.settings, verdict)
+    if drifts and options.fail_on_drift and exit_code in (ExitCode.OK, ExitCode.NO_VERDICT):
+        exit_code = ExitCode.REGRESSION
+    return RunOutcome(run_record, exit_code, notes, gate_failures(run_record, plan.settings),
+                      unmeasured_metric_notes(run_record, plan.settings), not_stored)
 
 
 def environment_failures(failures: Sequence[PromptCIError | None]) -> PromptCIError | None:
@@ -73,12 +83,19 @@ def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:
                       gate_notes=unmeasured_metric_notes(merged, settings))
 
 
-def exit_code_for(run_record: Run, settings: Settings) -> ExitCode:
+def exit_code_for(run_record: Run, settings: Settings, verdict: MatrixVerdict | None = None) -> ExitCode:
+    """With an upgrade verdict (--baseline-model), the verdict replaces the pass-rate gate: cases failing on
+    every model are not the candidate's regression."""
     if run_record.interrupted:
         return ExitCode.INTERRUPTED
     if any(r.status == "skipped" and (r.skip_reason or "").startswith("budget") for r in run_record.results):
         return ExitCode.REGRESSION
-    if failing_models(run_record, settings.gate.min_pass_rate) or gate_failures(run_record, settings):
+    if verdict is not None:
+        if verdict.fails:
+            return ExitCode.REGRESSION
+    elif failing_models(run_record, settings.gate.min_pass_rate):
+        return ExitCode.REGRESSION
+    if gate_failures(run_record, settings):
         return ExitCode.REGRESSION
     if run_record.summary.errors:
         return ExitCode.NO_VERDICT

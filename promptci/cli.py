@@ -140,6 +140,14 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
     = False,
     shard: ShardOption = None,
+    baseline_model: Annotated[str | None, typer.Option(
+        "--baseline-model", metavar="MODEL",
+        help="Upgrade check: exit 1 when another -m model is significantly worse than MODEL.")] = None,
+    gate: Annotated[list[str] | None, typer.Option(
+        "--gate", metavar="cost|latency",
+        help="With --baseline-model, also fail on cost > +10% or p95 latency > +20% and +100 ms.")] = None,
+    fail_on_drift: Annotated[bool, typer.Option(
+        "--fail-on-drift", help="Exit 1 when a model resolves to another version than in its last run.")] = False,
     github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -154,6 +162,7 @@ def run(
         root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
         concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
         environment=env, max_cost=max_cost, repeat=repeat, shard=parse_shard(shard) if shard else None,
+        baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift,
     )
     if dry_run:
         if reports:
@@ -262,7 +271,7 @@ def write_reports(run_record, fmt: str, reports: list[tuple[str, Path]], verbosi
         write_report(shaped(fmt), fmt, sys.stdout, verbosity=verbosity)
         from promptci.reporting.stats import run_notes
 
-        for note in run_notes(run_record):
+        for note in (*run_record.notes, *run_notes(run_record)):
             typer.echo(f"promptci: note: {note}", err=True)
     failures = []
     for report_format, path in reports:  # one target failing does not stop the others
@@ -345,8 +354,26 @@ def comparators() -> None:
     """List the comparators installed (built-in and from plugins)."""
     from promptci.registry import comparators as registry
 
+    print_registry(registry)
+
+
+@app.command(cls=Command)
+@guarded
+def providers() -> None:
+    """List the model providers installed (built-in and from plugins)."""
+    from promptci.registry import providers as registry
+
+    print_registry(registry)
+
+
+def print_registry(registry) -> None:
+    """One line a name: its description and options."""
+    from promptci.registry import describe
+
     for name in registry.names():
-        typer.echo(name)
+        summary, options = describe(registry, name)
+        shown = f"  (options: {', '.join(options)})" if options else ""
+        typer.echo(f"{name:<14} {summary}{shown}".rstrip())
 
 
 def print_dry_run(report, fmt: str) -> None:

@@ -27,6 +27,9 @@ class RunOptions:
     max_cost: float | None = None
     repeat: int = 1
     shard: tuple[int, int] | None = None  # --shard I/N as (I, N): only this share of the selected cases
+    baseline_model: str | None = None  # --baseline-model: the other models are compared with it
+    gates: tuple[str, ...] = ()  # --gate cost|latency, with the baseline
+    fail_on_drift: bool = False
 
     @property
     def is_whole_suite(self) -> bool:

@@ -52,6 +52,17 @@ BUILTIN_PROVIDERS: dict[str, str] = {
 }
 
 
+# What `promptci providers` says of the built-ins (their factories live in modules others tune for speed).
+BUILTIN_PROVIDER_DESCRIPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "echo": ("Offline: answers with the rendered prompt's last user message.", ()),
+    "replay": ("Offline: answers only from recordings and the response cache; a miss is an error.", ()),
+    "python": ("Your own code as the system under test: python:package.module:function.", ()),
+    "openai": ("OpenAI Chat Completions and embeddings, or any OpenAI-compatible server.",
+               ("base_url", "api_key_env", "rpm", "headers", "api_version")),
+    "anthropic": ("Anthropic Messages API.", ("base_url", "api_key_env", "rpm", "headers")),
+}
+
+
 def load_object(spec: str, root: Path | None = None) -> Any:
     """Load "pkg.module:attr" or "path/to/file.py:attr" (relative to root).
 
@@ -166,6 +177,29 @@ class Registry:
 def option_names(factory: Callable[..., Any]) -> list[str]:
     params = inspect.signature(factory).parameters.values()
     return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def describe(registry: Registry, name: str) -> tuple[str, list[str]]:
+    """(first line of the factory's docstring, its options) for `promptci comparators` / `providers`. A
+    provider factory lists the promptci.yaml keys it reads in a `provider_options` attribute."""
+    if registry is providers and name in BUILTIN_PROVIDER_DESCRIPTIONS:
+        summary, keys = BUILTIN_PROVIDER_DESCRIPTIONS[name]
+        return summary, list(keys)
+    try:
+        factory = registry.get(name)
+    except PromptCIError as exc:
+        return f"cannot load: {exc.message}", []
+    summary = first_sentence(inspect.getdoc(factory) or "")
+    if registry is providers:
+        return summary, list(getattr(factory, "provider_options", ()))
+    return summary, [n.rstrip("_") for n in option_names(factory) if n != "root"]
+
+
+def first_sentence(doc: str) -> str:
+    """The docstring's first sentence (its first paragraph when no sentence ends in it), on one line."""
+    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
+    end = paragraph.find(". ")
+    return paragraph[: end + 1] if end != -1 else paragraph
 
 
 def build_comparator(name: str, options: Mapping[str, Any], root: Path | None = None) -> Any:

@@ -323,6 +323,21 @@ class Store:
         rows = self._read(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1", params)
         return self.load_run(rows[0][0]) if rows else None
 
+    def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
+        """(run id, the versions `model` resolved to) in the latest run before `before_run_id` that stored
+        one; None when no earlier run did."""
+        resolved = "json_extract(results.data, '$.resolved_model')"
+        latest = self._read(
+            "SELECT results.run_id FROM results JOIN runs ON runs.id = results.run_id"
+            f" WHERE results.model = ? AND results.run_id != ? AND {resolved} IS NOT NULL"
+            " AND runs.started_at <= (SELECT started_at FROM runs WHERE id = ?)"
+            " ORDER BY runs.started_at DESC, results.id DESC LIMIT 1", (model, before_run_id, before_run_id))
+        if not latest:
+            return None
+        rows = self._read(f"SELECT DISTINCT {resolved} FROM results WHERE run_id = ? AND model = ?"
+                          f" AND {resolved} IS NOT NULL", (latest[0][0], model))
+        return latest[0][0], {row[0] for row in rows}
+
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
         rows = self._read(
             "SELECT id, started_at, finished_at, git_commit, git_dirty, models, summary, interrupted"

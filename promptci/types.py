@@ -317,6 +317,8 @@ class Run:
     problems: tuple[str, ...] = ()  # broken cases --keep-going skipped ("path:line: message"), stopped models
     config_hash: str | None = None  # promptci.yaml + the options that choose cases: shards must agree to merge
     shard: str | None = None  # "I/N" when the run was one shard of N
+    notes: tuple[str, ...] = ()  # what every report says at the top: model drift, the upgrade verdict
+    baseline_model: str | None = None  # --baseline-model: the matrix's other models are compared with it
 
 
 @dataclass(frozen=True)

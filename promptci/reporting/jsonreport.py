@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from promptci.errors import PromptCIError
 from promptci.metrics import metric_table
 from promptci.reporting.sidebyside import prompt_sides
+from promptci.matrix import matrix_to_dict
 from promptci.reporting.stats import group_rows
 from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Location, Run, Summary, summarize
 
@@ -40,6 +41,9 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "prompt_sides": [sides.to_dict() for sides in prompt_sides(run)],
         "config_hash": run.config_hash,
         "shard": run.shard,
+        "notes": list(run.notes),
+        "baseline_model": run.baseline_model,
+        "matrix": matrix_to_dict(run),
     }
 
 

@@ -231,15 +231,47 @@ def _still_open(text: str) -> tuple[str, int]:
     return fence, max(details, 0)
 
 
+def _notes(run: Run) -> list[str]:
+    """Drift and the upgrade verdict, above everything else."""
+    return [*(f"> **note:** {code_span(note)}" for note in run.notes), ""] if run.notes else []
+
+
+def _matrix(run: Run) -> list[str]:
+    """With several models: per prompt the models side by side, and the cases where they disagree."""
+    from promptci.matrix import MATRIX_METRICS, MAX_DISAGREEMENTS_SHOWN, cell_texts, disagreements, side_by_side
+
+    if len(run.models) < 2:
+        return []
+    lines = ["", "### Models side by side", "",
+             "| prompt | metric | " + " | ".join(code_span(m, in_table=True) for m in run.models) + " |",
+             "|---|---|" + "---:|" * len(run.models)]
+    for row in side_by_side(run):
+        by_model = {cell.model: cell_texts(cell) for cell in row.cells}
+        for index, metric in enumerate(MATRIX_METRICS):
+            prompt = code_span(row.prompt, in_table=True) if index == 0 else ""
+            values = " | ".join(by_model[m][index] if m in by_model else "-" for m in run.models)
+            lines.append(f"| {prompt} | {metric} | {values} |")
+    disagreeing = disagreements(run)
+    if disagreeing:
+        lines += ["", f"<details><summary>{len(disagreeing)} case(s) where the models disagree</summary>", ""]
+        for item in disagreeing[:MAX_DISAGREEMENTS_SHOWN]:
+            lines.append(f"- {code_span(f'{item.file}:{item.line}')} {code_span(item.case_id)}")
+            for model, status, output in item.by_model:
+                lines.append(f"  - {code_span(model)} {status}: {code_span(truncate(output or '', 300))}")
+        lines += ["", "</details>"]
+    return lines
+
+
 def render_markdown(run: Run) -> str:
     git = f" at {code_span(run.git.commit[:12])}" if run.git.commit else ""
     dirty = " (uncommitted changes)" if run.git.dirty else ""
-    lines = [f"## promptci run {code_span(run.run_id)}{git}{dirty}", "", *_totals(run)]
+    lines = [f"## promptci run {code_span(run.run_id)}{git}{dirty}", "", *_notes(run), *_totals(run)]
     rows = group_rows(run)
     if rows:
         lines += ["", *_table(rows)]
     lines += _metrics(run)
     lines += _prompt_sides(run)
+    lines += _matrix(run)
     lines += _problems(run)
     lines += _flaky(run)
     head = "\n".join(lines)

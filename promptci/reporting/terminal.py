@@ -245,11 +245,14 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
     """The whole report. -q (verbosity < 0): failures, notes and totals; -v: passing outputs too.
     What a case shows is capped at 4 KB at any verbosity (the db and JSON keep everything)."""
     with_repeat = has_repeats(run)
+    for note in run.notes:  # drift and the upgrade verdict come first
+        console.print(Text("note: ", style="bold yellow") + Text(untrusted(note, console)))
     if verbosity >= 0:
         rows = group_rows(run)
         if rows:
             print_fitted(results_sheet(rows, console), console)
         print_metric_sections(run, console)
+        print_matrix(run, console)
         for problem in run.problems:  # the broken cases' details; the other problems are notes, below
             if BROKEN_CASE.match(problem):
                 console.print(Text("warning: ", style="yellow") + Text(untrusted(problem, console)))
@@ -269,6 +272,33 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
         console.print(Text("note: ", style="yellow") + Text(untrusted(note, console)))
     console.print()
     console.print(totals_line(run), soft_wrap=True)
+
+
+def print_matrix(run: Run, console: Console) -> None:
+    """With several models: per prompt, the models side by side, then the cases where they disagree."""
+    from promptci.matrix import MATRIX_METRICS, MAX_DISAGREEMENTS_SHOWN, cell_texts, disagreements, side_by_side
+
+    if len(run.models) < 2:
+        return
+    columns = (Column("prompt", is_name=True), Column("metric", is_name=True),
+               *(Column(one_line(model, console), is_name=True) for model in run.models))
+    cells: list[tuple[Text, ...]] = []
+    for row in side_by_side(run):
+        by_model = {cell.model: cell_texts(cell) for cell in row.cells}
+        for index, metric in enumerate(MATRIX_METRICS):
+            cells.append((Text(one_line(row.prompt, console) if index == 0 else ""), Text(metric),
+                          *(Text(by_model[m][index] if m in by_model else "-") for m in run.models)))
+    print_fitted(Sheet("Models side by side", columns, tuple(cells)), console)
+    disagreeing = disagreements(run)
+    if disagreeing:
+        console.print(Text(f"{len(disagreeing)} case(s) where the models disagree:", style="bold"))
+    for item in disagreeing[:MAX_DISAGREEMENTS_SHOWN]:
+        console.print(Text("  " + one_line(f"{item.file}:{item.line} {item.case_id} [{item.prompt}]", console)))
+        for model, status, output in item.by_model:
+            shown = one_line(capped(output or "", 300)[0], console) if output is not None else "(no output)"
+            console.print(Text(f"    {one_line(model, console)} {status}: ") + Text(shown))
+    if len(disagreeing) > MAX_DISAGREEMENTS_SHOWN:
+        console.print(Text(f"  ... and {len(disagreeing) - MAX_DISAGREEMENTS_SHOWN} more (see --format json)"))
 
 
 class TerminalReporter:

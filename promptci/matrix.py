@@ -338,7 +338,7 @@ def check_matrix_options(baseline: str | None, gates: Sequence[str], models: Seq
         raise PromptCIError(f"--baseline-model {baseline!r} needs another model to compare: add -m MODEL")
 
 
-MATRIX_METRICS = ("pass rate [95% CI]", "mean score", "cost", "latency p50/p95", "TTFT p50")
+MATRIX_METRICS = ("pass rate [95% CI]", "mean score", "cost", "latency p50/p95", "first token p50")
 MAX_DISAGREEMENTS_SHOWN = 20
 
 

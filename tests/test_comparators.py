@@ -38,6 +38,7 @@ def failed_request() -> dict[str, Any]:
 
 MINIMAL_OPTIONS: dict[str, dict[str, Any]] = {
     "exact": {}, "normalized": {}, "contains": {"value": "a"}, "not_contains": {"values": ["a"]},
+    "llm_judge": {"rubric": "polite"},
     "regex": {"pattern": "a"}, "similarity": {}, "json": {}, "json_schema": {"schema": {"type": "object"}},
     "streams_json": {}, "latency": {"max_ms": 10}, "cost": {"max_usd": 1},
     "python": {"function": "json:dumps"},

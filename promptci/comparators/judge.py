@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promptci.comparators._common import expected_text, one_line, require_fraction, snippet
+from promptci.comparators._common import check_inputs, expected_text, one_line, require_fraction, snippet
 from promptci.errors import ComparatorError
 from promptci.types import Case, Comparator, Completion, Location, Message, Request, Score
 
@@ -107,8 +107,9 @@ def llm_judge(*, rubric: str | None = None, model: str = DEFAULT_JUDGE_MODEL, th
     async def score(case: Case, completion: Completion) -> Score:
         from promptci.modelcalls import current_calls
 
-        if completion.text is None:
-            return Score("llm_judge", 0.0, False, "no output to grade")
+        failed = check_inputs("llm_judge", case, completion, needs_expected=False)
+        if failed:
+            return failed
         answer = await current_calls("llm_judge").call(request_for(case, completion.text), "judge")
         verdict = parse_verdict(answer.text or "")
         passed = verdict.passed and verdict.score >= threshold

@@ -257,7 +257,8 @@ def _matrix(run: Run) -> list[str]:
         for item in disagreeing[:MAX_DISAGREEMENTS_SHOWN]:
             lines.append(f"- {code_span(f'{item.file}:{item.line}')} {code_span(item.case_id)}")
             for model, status, output in item.by_model:
-                lines.append(f"  - {code_span(model)} {status}: {code_span(truncate(output or '', 300))}")
+                lines += [f"  - {code_span(model)} {status}:", "",
+                          *_indent(code_fence(truncate(output or "", 300), "text"), "    "), ""]
         lines += ["", "</details>"]
     return lines
 

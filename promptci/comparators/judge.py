@@ -110,7 +110,7 @@ def llm_judge(*, rubric: str | None = None, model: str = DEFAULT_JUDGE_MODEL, th
         failed = check_inputs("llm_judge", case, completion, needs_expected=False)
         if failed:
             return failed
-        answer = await current_calls("llm_judge").call(request_for(case, completion.text), "judge")
+        answer = await current_calls("llm_judge").call(request_for(case, completion.text or ""), "judge")
         verdict = parse_verdict(answer.text or "")
         passed = verdict.passed and verdict.score >= threshold
         relation = ">=" if verdict.score >= threshold else "<"

@@ -88,8 +88,10 @@ def test_side_by_side_table_and_disagreements(cli, root: Path) -> None:
 
 
 def test_markdown_and_json_carry_the_matrix(cli, root: Path, tmp_path: Path) -> None:
-    md = tmp_path / "report.md"
-    result = matrix_run(cli, root, "base", "worse", args=("--baseline-model", "local:base", "-o", f"markdown={md}"))
+    md, html = tmp_path / "report.md", tmp_path / "report.html"
+    result = matrix_run(cli, root, "base", "worse", args=("--baseline-model", "local:base", "-o", f"markdown={md}",
+                                                          "-o", f"html={html}"))
+    assert "local:worse vs local:base: 1 prompt worse (route -40 pts)" in html.read_text()
     document = json.loads(result.stdout)
     prompts = document["matrix"]["prompts"]
     assert [(c["model"], c["passed"], c["scored"]) for c in prompts[0]["models"]] == [

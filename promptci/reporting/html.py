@@ -62,7 +62,7 @@ def report_data(run: Run) -> dict[str, Any]:
     return {
         "run": {"id": run.run_id, "commit": run.git.commit, "dirty": run.git.dirty, "started": run.started_at,
                 "seconds": duration_s(run), "models": list(run.models), "interrupted": run.interrupted,
-                "problems": [printable(p) for p in run.problems]},
+                "problems": [printable(p) for p in (*run.notes, *run.problems)]},  # notes (drift, verdict) first
         "summary": {"total": summary.total, "passed": summary.passed, "failed": summary.failed,
                     "errors": summary.errors, "skipped": summary.skipped, "cost_usd": summary.cost_usd,
                     "cached": summary.cached, "input_tokens": summary.input_tokens,

@@ -19,6 +19,7 @@ from promptci.history import list_runs, run_info_to_dict, show_run
 from promptci.matrix import MatrixVerdict, check_matrix_options, compare_models
 from promptci.merge import merge_runs, read_shards, store_run
 from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
+from promptci.modelcalls import helper_models
 from promptci.plan import Plan, RunOptions
 from promptci.planning import LOCAL_PROVIDERS, build_plan, missing_keys, model_pricing
 from promptci.project import Project, discover
@@ -54,9 +55,9 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
         drifts = find_drift(session.store, run_record)
     verdict = compare_models(run_record, options.baseline_model, options.gates) if options.baseline_model else None
+    verdict_lines = [candidate.line() for candidate in verdict.candidates] if verdict else []
     run_record = replace(run_record, baseline_model=options.baseline_model,
-                         notes=(*(d.note() for d in drifts), *(c.line() for c in verdict.candidates)) if verdict
-                         else tuple(d.note() for d in drifts))
+                         notes=(*(drift.note() for drift in drifts), *verdict_lines))
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
     exit_code = exit_code_for(run_record, plan.settings, verdict)
     if drifts and options.fail_on_drift and exit_code in (ExitCode.OK, ExitCode.NO_VERDICT):
@@ -146,7 +147,7 @@ def dry_run(options: RunOptions) -> DryRunReport:
     report = DryRunReport(rows=tuple(sorted(rows.values(), key=lambda r: (r.prompt, order[r.model]))),
                           problems=tuple(prepared.problems),
                           budget_usd=options.max_cost if options.max_cost is not None else settings.budgets.run_usd)
-    notes = dry_run_notes(report, prepared.models, settings, options.replay)
+    notes = dry_run_notes(report, (*prepared.models, *helper_models(prepared.jobs)), settings, options.replay)
     if judged:
         notes.append(f"{judged} llm_judge request(s) are estimated with each case's expected answer standing in "
                      "for the output it will grade")
@@ -168,8 +169,8 @@ def add_judge_estimates(plan: Plan, rows: dict[tuple[str, str], DryRunRow], repl
             is_free, price, _ = model_pricing(request.model, plan.settings, replay)
             row = rows.setdefault((job.prompt.name, request.model),
                                   DryRunRow(job.prompt.name, request.model, price, is_free))
-            row.add(job.case.key, estimate_request_cost(request.messages, request.params,
-                                                                           request.model, price), is_cached=False)
+            estimate = estimate_request_cost(request.messages, request.params, request.model, price)
+            row.add(job.case.key, estimate, is_cached=False)
             count += 1
     return count
 

@@ -214,3 +214,15 @@ def test_embedding_similarity_is_the_cosine_of_known_vectors(cli, project, serve
     assert kinds.count("embedding") == 2
     run_json(cli, root)
     assert [r.path for r in server.requests].count("/v1/embeddings") == 2
+
+
+def test_dry_run_names_the_judge_models_missing_key(cli, project, server: FakeServer,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    golden = GOLDEN.replace("model: local:judge", "model: openai:gpt-4o-mini")
+    root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden, "promptci.yaml": config(server)})
+    result = cli("run", "--root", root, "-m", "local:sut", "--dry-run")
+    assert result.exit_code == 0
+    assert "OPENAI_API_KEY is not set: a real run on openai:gpt-4o-mini would stop" in result.output
+    real = cli("run", "--root", root, "-m", "local:sut")
+    assert real.exit_code == 2 and "OPENAI_API_KEY" in real.stderr
+    assert server.total == 0

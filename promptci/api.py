@@ -54,10 +54,13 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         run_record = session.run(plan, on_start, on_result)
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
         drifts = find_drift(session.store, run_record)
-    verdict = compare_models(run_record, options.baseline_model, options.gates) if options.baseline_model else None
-    verdict_lines = [candidate.line() for candidate in verdict.candidates] if verdict else []
-    run_record = replace(run_record, baseline_model=options.baseline_model,
-                         notes=(*(drift.note() for drift in drifts), *verdict_lines))
+        verdict = compare_models(run_record, options.baseline_model, options.gates) if options.baseline_model \
+            else None
+        verdict_lines = [candidate.line() for candidate in verdict.candidates] if verdict else []
+        run_record = replace(run_record, baseline_model=options.baseline_model,
+                             notes=(*(drift.note() for drift in drifts), *verdict_lines))
+        if run_record.notes or run_record.baseline_model:
+            session.store.add_run_notes(run_record.run_id, run_record.notes, run_record.baseline_model)
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
     exit_code = exit_code_for(run_record, plan.settings, verdict)
     if drifts and options.fail_on_drift and exit_code in (ExitCode.OK, ExitCode.NO_VERDICT):

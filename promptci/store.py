@@ -298,7 +298,8 @@ class Store:
                    git=GitInfo(commit=row[3], dirty=bool(row[4]), branch=row[5]),
                    models=models, results=results, summary=summary,
                    interrupted=bool(row[8]), problems=problems,
-                   config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None)
+                   config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None,
+                   notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"))
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
@@ -322,6 +323,11 @@ class Store:
             params += [cutoff[0][0] if cutoff else before, before]
         rows = self._read(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1", params)
         return self.load_run(rows[0][0]) if rows else None
+
+    def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None) -> None:
+        """Keep what a run's reports say at the top (drift, the upgrade verdict), so `show` says it again."""
+        self._write("UPDATE runs SET options = json_set(COALESCE(options, '{}'), '$.notes', json(?),"
+                    " '$.baseline_model', ?) WHERE id = ?", (json.dumps(list(notes)), baseline_model, run_id))
 
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         """(run id, the versions `model` resolved to) in the latest run before `before_run_id` that stored

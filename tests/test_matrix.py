@@ -93,6 +93,8 @@ def test_markdown_and_json_carry_the_matrix(cli, root: Path, tmp_path: Path) -> 
                                                           "-o", f"html={html}"))
     assert "local:worse vs local:base: 1 prompt worse (route -40 pts)" in html.read_text()
     document = json.loads(result.stdout)
+    shown = json.loads(cli("show", "--root", root, "last", "--format", "json").stdout)
+    assert shown["notes"] == document["notes"] and shown["matrix"]["verdict"]["fails"] is True
     prompts = document["matrix"]["prompts"]
     assert [(c["model"], c["passed"], c["scored"]) for c in prompts[0]["models"]] == [
         ("local:base", 12, 20), ("local:worse", 4, 20)]
@@ -140,6 +142,8 @@ def test_drift_is_noted_and_fails_with_fail_on_drift(cli, root: Path, server: Fa
     table = matrix_run(cli, root, "better", args=("--no-cache", "--fail-on-drift"), fmt="table")
     assert table.exit_code == 1
     assert table.stdout.startswith("note: model drift: local:better now resolves to better-2025-02-02")
+    shown = cli("show", "--root", root, "last")
+    assert shown.stdout.startswith("note: model drift: local:better now resolves to better-2025-02-02"), shown.output
 
 
 # --- the statistics, by simulation -----------------------------------------------------------------------

@@ -281,7 +281,7 @@ def print_matrix(run: Run, console: Console) -> None:
     if len(run.models) < 2:
         return
     columns = (Column("prompt", is_name=True), Column("metric", is_name=True),
-               *(Column(one_line(model, console), is_name=True) for model in run.models))
+               *(Column(one_line(model, console)) for model in run.models))  # narrow: `model value` records
     cells: list[tuple[Text, ...]] = []
     for row in side_by_side(run):
         by_model = {cell.model: cell_texts(cell) for cell in row.cells}

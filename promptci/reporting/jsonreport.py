@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from promptci.errors import PromptCIError
+from promptci.matrix import matrix_to_dict
 from promptci.metrics import metric_table
 from promptci.reporting.sidebyside import prompt_sides
-from promptci.matrix import matrix_to_dict
 from promptci.reporting.stats import group_rows
 from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Location, Run, Summary, summarize
 

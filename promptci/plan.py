@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptci.config import Settings
 from promptci.project import Project
 from promptci.types import Case, Prompt, Request
+
+if TYPE_CHECKING:  # changes.py imports git and YAML helpers: not at `promptci --help`
+    from promptci.changes import ChangeSelection
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class RunOptions:
     max_cost: float | None = None
     repeat: int = 1
     shard: tuple[int, int] | None = None  # --shard I/N as (I, N): only this share of the selected cases
+    changed_since: str | None = None  # --changed-since REV: only the cases changes since REV can affect
 
     @property
     def is_whole_suite(self) -> bool:
@@ -40,6 +44,7 @@ class RunOptions:
             "use_cache": self.use_cache, "replay": self.replay, "record": self.record,
             "environment": self.environment, "max_cost": self.max_cost, "repeat": self.repeat,
             "paths": [str(p) for p in self.paths], "shard": list(self.shard) if self.shard else None,
+            "changed_since": self.changed_since,
         }
 
 
@@ -64,6 +69,7 @@ class Plan:
     jobs: tuple[Job, ...]
     models: tuple[str, ...]
     problems: tuple[str, ...] = ()
+    selection: ChangeSelection | None = None  # with --changed-since: the affected cases, and why
 
     @property
     def budget_usd(self) -> float | None:

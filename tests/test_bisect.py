@@ -53,7 +53,7 @@ def test_bisect_with_k_follows_only_the_selected_cases(history: tuple[Path, list
 
 
 def test_good_that_already_fails_is_a_usage_error(history: tuple[Path, list[str]]) -> None:
-    repo, shas = history
+    repo, _ = history
     with pytest.raises(PromptCIError, match="GOOD 'HEAD~1' already fails"):
         api.bisect(api.RunOptions(root=repo), "HEAD~1", "HEAD")
 

@@ -110,7 +110,8 @@ def test_python_code_runs_as_it_stood_at_each_revision(tmp_path: Path) -> None:
 
 def test_user_working_tree_index_and_stash_are_untouched(repo: Path) -> None:
     commit(repo, {"prompts/greet.txt": GREET_BROKEN}, "break")
-    write(repo, {"prompts/greet.txt": "Hey {{ name }}!\n", "goldens/extra.yaml": "prompt: greet\n" + GOLDEN})  # edited, untracked
+    # an edited file, a staged new one, an untracked one stashed
+    write(repo, {"prompts/greet.txt": "Hey {{ name }}!\n", "goldens/extra.yaml": "prompt: greet\n" + GOLDEN})
     git(repo, "add", "goldens/extra.yaml")
     write(repo, {"notes.txt": "scratch"})
     git(repo, "stash", "push", "-q", "--include-untracked", "--", "notes.txt")
@@ -171,7 +172,8 @@ def test_second_diff_of_the_same_revisions_sends_no_request(tmp_path: Path, fake
     config = ("models: ['fake:m']\nproviders:\n"
               f"  fake: {{type: openai, base_url: '{fake_server.openai_base_url}', api_key_env: FAKE_OPENAI_KEY}}\n")
     commit(repo, {**FILES, "promptci.yaml": config}, "base")
-    commit(repo, {"goldens/greet.yaml": GOLDEN + "  - id: dee\n    input: {name: Dee}\n    expected: Hello Dee!\n"}, "one more case")
+    dee = "  - id: dee\n    input: {name: Dee}\n    expected: Hello Dee!\n"
+    commit(repo, {"goldens/greet.yaml": GOLDEN + dee}, "one more case")
     diff(repo, "HEAD~1", "HEAD")
     assert fake_server.total == 4  # ada, bob, cy once (the same request at both sides), dee at B
     again = diff(repo, "HEAD~1", "HEAD")

@@ -211,3 +211,39 @@ def test_cli_diff_has_its_options_in_help(cli) -> None:
     assert result.exit_code == 0
     for option in ("REV_A", "[REV_B]", "--changed-since", "--alpha", "--repeat", "--format", "--no-github"):
         assert option in result.output
+
+
+def test_provider_errors_at_b_are_exit_3(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "errs")
+    golden = "cases:\n  - id: ada\n    input: {name: Ada}\n    expected: Hello Ada!\n"
+    commit(repo, {"promptci.yaml": "models: ['python:errapp:answer']\n", "prompts/greet.txt": "{{ name }}\n",
+                  "goldens/greet.yaml": golden, "errapp.py": APP.format(reply="Hello ")}, "works")
+    commit(repo, {"errapp.py": "def answer(messages, params):\n    raise RuntimeError('down')\n"}, "breaks")
+    outcome = diff(repo, "HEAD~1", "HEAD")
+    assert outcome.exit_code == ExitCode.NO_VERDICT
+    assert [c.transition for c in outcome.comparison.changes] == ["error"]
+
+
+FLAKY_APP = """\
+import itertools
+_calls = itertools.count()
+
+def answer(messages, params):
+    return "Hello Ada!" if next(_calls) % {period} else "nope"
+"""
+
+
+def test_with_repeat_the_family_wise_test_decides(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "flaky")
+    golden = "cases:\n  - id: ada\n    input: {name: Ada}\n    expected: Hello Ada!\n"
+    commit(repo, {"promptci.yaml": "models: ['python:flakyapp:answer']\nconcurrency: 1\n",
+                  "prompts/greet.txt": "{{ name }}\n", "goldens/greet.yaml": golden,
+                  "flakyapp.py": FLAKY_APP.format(period=4)}, "passes 3 of 4")
+    commit(repo, {"prompts/greet.txt": "Name: {{ name }}\n"}, "a prompt edit that changes nothing for the app")
+    same = diff(repo, "HEAD~1", "HEAD", repeat=8)
+    assert same.comparison.repeated and same.comparison.verdict is not None
+    assert same.exit_code == ExitCode.OK  # one failed sample at B is no evidence of a drop
+    commit(repo, {"flakyapp.py": "def answer(messages, params):\n    return 'nope'\n"}, "never passes")
+    worse = diff(repo, "HEAD~1", "HEAD", repeat=8)
+    assert worse.exit_code == ExitCode.REGRESSION
+    assert worse.comparison.verdict is not None and worse.comparison.verdict.is_drop

@@ -34,8 +34,8 @@ class RunOptions:
 
     @property
     def is_whole_suite(self) -> bool:
-        """No -k and no path subset: every case of every prompt is in the run."""
-        return not self.keyword and not self.paths
+        """No -k, no path subset, no shard and no --changed-since: every case of every prompt is in the run."""
+        return not self.keyword and not self.paths and self.shard is None and self.changed_since is None
 
     def to_record(self) -> dict[str, Any]:
         """As stored with the run."""

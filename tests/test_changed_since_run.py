@@ -85,3 +85,19 @@ def test_diff_with_changed_since_runs_only_the_affected_cases_at_both_sides(repo
     nothing = api.diff(api.DiffOptions(run=api.RunOptions(root=repo, changed_since="HEAD"), before="HEAD~1"))
     assert nothing.notes == ("nothing changed since HEAD that affects a case: nothing to run",)
     assert nothing.exit_code == ExitCode.OK
+
+
+def test_record_with_changed_since_keeps_the_unselected_cases_recordings(repo: Path, fake_server,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-1234567890")
+    config = ("models: ['fake:m']\nproviders:\n"
+              f"  fake: {{type: openai, base_url: '{fake_server.openai_base_url}', api_key_env: FAKE_OPENAI_KEY}}\n")
+    commit(repo, {"promptci.yaml": config}, "served")
+    api.run(api.RunOptions(root=repo, record=True))
+    recorded = (repo / "recordings" / "other.jsonl").read_text().splitlines()
+    assert len(recorded) == 2
+    write(repo, {"goldens/other.yaml": FILES["goldens/other.yaml"].replace("word: yo", "word: yoo")})
+    outcome = api.run(api.RunOptions(root=repo, record=True, changed_since="HEAD"))
+    assert ran(outcome) == {"y"}
+    now = (repo / "recordings" / "other.jsonl").read_text().splitlines()
+    assert len(now) == 3 and set(recorded) <= set(now)  # x's recording kept, y's new answer added

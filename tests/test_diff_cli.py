@@ -247,3 +247,12 @@ def test_with_repeat_the_family_wise_test_decides(tmp_path: Path) -> None:
     worse = diff(repo, "HEAD~1", "HEAD", repeat=8)
     assert worse.exit_code == ExitCode.REGRESSION
     assert worse.comparison.verdict is not None and worse.comparison.verdict.is_drop
+
+
+def test_a_project_in_a_subfolder_of_the_repository(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "mono")
+    commit(repo, {f"suite/{name}": text for name, text in FILES.items()} | {"README.md": "mono\n"}, "base")
+    commit(repo, {"suite/prompts/greet.txt": GREET_BROKEN}, "break")
+    outcome = diff(repo / "suite", "HEAD~1", "HEAD", changed_since="HEAD~1")
+    assert moved(outcome, "regressed") == {"ada", "bob"}
+    assert outcome.exit_code == ExitCode.REGRESSION

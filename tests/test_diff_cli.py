@@ -256,3 +256,16 @@ def test_a_project_in_a_subfolder_of_the_repository(tmp_path: Path) -> None:
     outcome = diff(repo / "suite", "HEAD~1", "HEAD", changed_since="HEAD~1")
     assert moved(outcome, "regressed") == {"ada", "bob"}
     assert outcome.exit_code == ExitCode.REGRESSION
+
+
+def test_cli_under_github_actions_annotates_and_writes_the_step_summary(repo: Path, cli, tmp_path: Path) -> None:
+    commit(repo, {"prompts/greet.txt": GREET_BROKEN}, "break")
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--format", "json", env=env)
+    assert result.exit_code == 1
+    json.loads(result.stdout)  # stdout stays the JSON document; annotations go to stderr
+    assert "::error file=goldens/greet.yaml" in result.stderr
+    assert "ada" in summary.read_text() and "bob" in summary.read_text()
+    quiet = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--format", "json", "--no-github", env=env)
+    assert "::error" not in quiet.stderr

@@ -626,19 +626,21 @@ def publish_comparison(comparison, fmt: str, reports: list[tuple[str, Path]], ve
     """publish() for a Comparison: stdout, every -o file, and under GitHub Actions the annotations and summary."""
     from promptci.reporting import write_comparison
 
-    with github_commands_paused(github and fmt not in ("json", "github")):
-        if fmt == "github":
-            from promptci.reporting.diff_github import repository_prefix, with_repository_paths
+    def shaped(report_format: str):
+        """GitHub resolves annotation paths from the repository root, which may sit above the project."""
+        if report_format != "github":
+            return comparison
+        from promptci.reporting.diff_github import repository_prefix, with_repository_paths
 
-            write_comparison(with_repository_paths(comparison, repository_prefix(project_root)), fmt, sys.stdout,
-                             verbosity)
-        else:
-            write_comparison(comparison, fmt, sys.stdout, verbosity)
+        return with_repository_paths(comparison, repository_prefix(project_root))
+
+    with github_commands_paused(github and fmt not in ("json", "github")):
+        write_comparison(shaped(fmt), fmt, sys.stdout, verbosity)
     for report_format, path in reports:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as stream:
-                write_comparison(comparison, report_format, stream, verbosity)
+                write_comparison(shaped(report_format), report_format, stream, verbosity)
         except OSError as error:
             raise PromptCIError(f"-o {path}: cannot write the {report_format} report: {error.strerror or error}") \
                 from None

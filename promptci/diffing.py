@@ -79,19 +79,11 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
             run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before))
             run_b = (_unrun(plan_b) if run_a.interrupted else
                      session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
-    comparison = compare_runs(run_a, run_b, renames, options.alpha)
-    comparison = _named(comparison, side_name(options.before), side_name(options.after))
+    comparison = compare_runs(run_a, run_b, renames, options.alpha,
+                              revisions=(side_name(options.before), side_name(options.after)))
     exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
     return DiffOutcome(comparison, run_a, run_b, exit_code, plan_b.selection, tuple(notes))
-
-
-def _named(comparison: Comparison, before: str, after: str) -> Comparison:
-    """The reports name the sides by revision, once compare.Comparison carries names."""
-    sides = getattr(comparison, "sides", None)
-    if sides is None:
-        return comparison
-    return replace(comparison, sides=(replace(sides[0], revision=before), replace(sides[1], revision=after)))
 
 
 def _after_selector(project: Project, options: DiffOptions, side_b: Project) -> Selector | None:

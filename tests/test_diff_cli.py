@@ -269,3 +269,15 @@ def test_cli_under_github_actions_annotates_and_writes_the_step_summary(repo: Pa
     assert "ada" in summary.read_text() and "bob" in summary.read_text()
     quiet = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--format", "json", "--no-github", env=env)
     assert "::error" not in quiet.stderr
+
+
+def test_cli_writes_every_o_report(repo: Path, cli, tmp_path: Path) -> None:
+    commit(repo, {"prompts/greet.txt": GREET_BROKEN}, "break")
+    out = tmp_path / "out"
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--no-github", "-q", "-o", f"{out}/d.json",
+                 "-o", f"markdown={out}/d.md", "-o", f"html={out}/d.html", "-o", f"github={out}/d.txt")
+    assert result.exit_code == 1, result.output
+    assert {c["case_id"] for c in json.loads((out / "d.json").read_text())["changes"]
+            if c["transition"] == "regressed"} == {"ada", "bob"}
+    assert "ada" in (out / "d.md").read_text() and "<html" in (out / "d.html").read_text().lower()
+    assert "::error file=goldens/greet.yaml" in (out / "d.txt").read_text()

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,35 +88,54 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     return time.perf_counter() - started, done.returncode
 
 
+def measure(url: str, root: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
+    """One round in a fresh repository: warm run, edit p3, diff HEAD, then the reference run of p3's cases."""
+    command = promptci_command()
+    write_project(root, url, args.prompts, args.cases, args.concurrency)
+    served = requests_served(url)
+    first, _ = timed([*command, "run", "-q", "--no-github", "--root", str(root)], env)
+    sent_run = requests_served(url) - served
+    edited = root / "prompts" / "p3.txt"
+    edited.write_text(edited.read_text().replace("briefly", "in one sentence"))
+    diff_wall, diff_code = timed([*command, "diff", "HEAD", "-q", "--no-github", "--root", str(root)], env)
+    sent_diff = requests_served(url) - served - sent_run
+    # After the diff, so its fresh answers cannot come from this run's cache entries.
+    reference, _ = timed([*command, "run", "-q", "--no-github", "-k", "p3", "--no-cache", "--root", str(root)], env)
+    sent_reference = requests_served(url) - served - sent_run - sent_diff
+    return {"first": first, "sent_run": sent_run, "diff": diff_wall, "diff_code": diff_code, "sent_diff": sent_diff,
+            "reference": reference, "sent_reference": sent_reference, "ratio": diff_wall / reference}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.075, help="fake server seconds per request")
     parser.add_argument("--prompts", type=int, default=10)
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("-j", "--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="fresh repositories measured; medians printed")
     args = parser.parse_args()
-    command = promptci_command()
     env = {**os.environ, KEY_ENV: "sk-bench-not-a-real-key"}
+    rounds = []
     with tempfile.TemporaryDirectory() as tmp, fake_server(args.latency) as url:
-        root = Path(tmp) / "suite"
-        write_project(root, url, args.prompts, args.cases, args.concurrency)
-        first, _ = timed([*command, "run", "-q", "--no-github", "--root", str(root)], env)
-        sent_run = requests_served(url)
-        edited = root / "prompts" / "p3.txt"
-        edited.write_text(edited.read_text().replace("briefly", "in one sentence"))
-        diff_wall, diff_code = timed([*command, "diff", "HEAD", "-q", "--no-github", "--root", str(root)], env)
-        sent_diff = requests_served(url) - sent_run
-        # After the diff, so its fresh answers cannot come from this run's cache entries.
-        reference, _ = timed([*command, "run", "-q", "--no-github", "-k", "p3", "--no-cache", "--root", str(root)],
-                             env)
-        sent_reference = requests_served(url) - sent_run - sent_diff
+        for number in range(args.rounds):
+            rounds.append(measure(url, Path(tmp) / f"suite{number}", args, env))
     total = args.prompts * args.cases
-    ratio = diff_wall / reference
-    print(f"run, {total} cases, cold cache: {first:.2f} s, {sent_run} requests")
-    print(f"run -k p3 --no-cache ({args.cases} cases, the reference): {reference:.2f} s, {sent_reference} requests")
-    print(f"diff HEAD after editing p3: {diff_wall:.2f} s, {sent_diff} requests (exit {diff_code}); "
-          f"target: {args.cases} requests -> {'met' if sent_diff == args.cases else 'MISSED'}")
-    print(f"diff / reference: {ratio:.2f}x; target <= 1.5x -> {'met' if ratio <= 1.5 else 'MISSED'}")
+
+    def median(name: str) -> float:
+        return statistics.median(r[name] for r in rounds)
+
+    sent_diff = sorted({int(r["sent_diff"]) for r in rounds})
+    ratio = median("ratio")
+    print(f"{args.rounds} rounds, fake server latency {args.latency * 1000:.0f} ms, -j {args.concurrency}; medians:")
+    print(f"run, {total} cases, cold cache: {median('first'):.2f} s, {int(median('sent_run'))} requests")
+    print(f"run -k p3 --no-cache ({args.cases} cases, the reference): {median('reference'):.2f} s, "
+          f"{int(median('sent_reference'))} requests")
+    print(f"diff HEAD after editing p3: {median('diff'):.2f} s, requests per round {sent_diff} "
+          f"(exit {int(median('diff_code'))}); target: {args.cases} -> "
+          f"{'met' if sent_diff == [args.cases] else 'MISSED'}")
+    each = ", ".join(f"{r['ratio']:.2f}" for r in rounds)
+    print(f"diff / reference: median {ratio:.2f}x (rounds: {each}); "
+          f"target <= 1.5x -> {'met' if ratio <= 1.5 else 'MISSED'}")
 
 
 if __name__ == "__main__":

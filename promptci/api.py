@@ -1,4 +1,4 @@
-"""The library surface: run(), dry_run(), cost_report(), list_runs(), show_run(). The only place that
+"""The library surface: run(), diff(), bisect(), dry_run(), cost_report(), list_runs(), show_run(). The only place that
 wires loaders, providers, the runner and the store together; the CLI calls this and maps outcomes to
 exit codes."""
 
@@ -8,13 +8,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from promptci import diffing
+from promptci.changes import ChangeSelection
 from promptci.client import ModelCall, answer_key, call_key
 from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.cost.report import CostReport, cost_report, parse_dimensions
+from promptci.diffing import BisectOutcome, BisectStep, DiffOptions, DiffOutcome, nothing_changed_note
 from promptci.drift import find_drift
 from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
+from promptci.gitinfo import current_git
 from promptci.history import list_runs, run_info_to_dict, show_run
 from promptci.matrix import MatrixVerdict, check_matrix_options, compare_models
 from promptci.merge import merge_runs, read_shards, store_run
@@ -27,12 +31,12 @@ from promptci.recordings import load_recordings
 from promptci.reporting.stats import format_usd
 from promptci.session import Session
 from promptci.store import Store
-from promptci.types import CaseResult, Run
+from promptci.types import CaseResult, Run, now_iso, summarize
 
 __all__ = [
-    "LOCAL_PROVIDERS", "CostReport", "DryRunReport", "Plan", "Project", "RunOptions", "RunOutcome", "Session",
-    "build_plan", "cost_report", "discover", "dry_run", "list_runs", "merge", "parse_dimensions", "run",
-    "run_info_to_dict", "show_run",
+    "LOCAL_PROVIDERS", "BisectOutcome", "CostReport", "DiffOptions", "DiffOutcome", "DryRunReport", "Plan", "Project",
+    "RunOptions", "RunOutcome", "Session", "bisect", "build_plan", "cost_report", "diff", "discover", "dry_run",
+    "list_runs", "merge", "parse_dimensions", "run", "run_info_to_dict", "show_run",
 ]
 
 
@@ -44,11 +48,15 @@ class RunOutcome:
     gate_failures: list[str] = field(default_factory=list)  # why the gate failed the run, one line each
     gate_notes: list[str] = field(default_factory=list)  # gated metrics the run did not measure
     not_stored: PromptCIError | None = None  # writes the database refused (a lock held too long, a full disk)
+    selection: ChangeSelection | None = None  # with --changed-since: the affected cases and why
 
 
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         on_result: Callable[[CaseResult], None] | None = None) -> RunOutcome:
     plan = build_plan(options)
+    if not plan.jobs and options.changed_since is not None:  # nothing to run is a fine answer, not stored
+        return RunOutcome(empty_run(plan), ExitCode.OK, [nothing_changed_note(options.changed_since)],
+                          selection=plan.selection)
     check_matrix_options(options.baseline_model, options.gates, plan.models)
     with Session(plan.project, concurrency=options.concurrency) as session:
         run_record = session.run(plan, on_start, on_result)
@@ -66,7 +74,8 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
     if drifts and options.fail_on_drift and exit_code in (ExitCode.OK, ExitCode.NO_VERDICT):
         exit_code = ExitCode.REGRESSION
     return RunOutcome(run_record, exit_code, notes, gate_failures(run_record, plan.settings),
-                      unmeasured_metric_notes(run_record, plan.settings), not_stored)
+                      unmeasured_metric_notes(run_record, plan.settings), not_stored,
+                      plan.selection)
 
 
 def environment_failures(failures: Sequence[PromptCIError | None]) -> PromptCIError | None:
@@ -75,6 +84,25 @@ def environment_failures(failures: Sequence[PromptCIError | None]) -> PromptCIEr
     if len(found) <= 1:
         return found[0] if found else None
     return EnvironmentFailure("\n".join(str(failure) for failure in found))
+
+
+def empty_run(plan: Plan) -> Run:
+    started = now_iso()
+    return Run(run_id="", started_at=started, finished_at=started, git=current_git(plan.project.source),
+               models=plan.models, results=(), summary=summarize((), broken=len(plan.problems)),
+               problems=plan.problems)
+
+
+def diff(options: DiffOptions, on_start: Callable[[int], None] | None = None,
+         on_result: Callable[[CaseResult], None] | None = None) -> DiffOutcome:
+    """`promptci diff`: the suite at two revisions, one Session, compared case by case (see diffing.py)."""
+    return diffing.diff(options, on_start, on_result)
+
+
+def bisect(options: RunOptions, good: str, bad: str,
+           on_step: Callable[[BisectStep], None] | None = None) -> BisectOutcome:
+    """`promptci bisect`: the first commit after GOOD, up to BAD, where a selected case fails."""
+    return diffing.bisect(options, good, bad, on_step)
 
 
 def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:

@@ -47,12 +47,16 @@ class ChangeSelection:
                      problems=suite.problems)
 
 
-def changed_since(root: Path, since: str, suite: Suite, models: Sequence[str]) -> ChangeSelection:
-    """The cases of suite (loaded from root's working tree) that changes since revision `since` affect."""
+def changed_since(root: Path, since: str, suite: Suite, models: Sequence[str], until: str | None = None,
+                  source: Path | None = None) -> ChangeSelection:
+    """The cases of suite (loaded from root's working tree) that changes since revision `since` affect.
+    `until` compares with that revision instead of the working tree; `source` is where its files were
+    materialised (they are read from there)."""
     revision = gitrev.resolve(root, since)
-    changed = gitrev.changed_files(root, since)
+    changed = gitrev.changed_files(root, since, until)
+    now = source or root
     return select_changed(suite, changed, lambda path: gitrev.read_at(root, revision, path),
-                          lambda path: _read_now(root, path), models)
+                          lambda path: _read_now(now, path), models)
 
 
 def _read_now(root: Path, path: str) -> str | None:

@@ -42,6 +42,8 @@ ShardOption = Annotated[str | None, typer.Option(
     "--shard", metavar="I/N", help="Run only shard I of N (e.g. 2/4); join with merge.")]
 GithubOption = Annotated[bool, typer.Option(
     "--github/--no-github", help="Under GitHub Actions: annotations and the step summary (default on).")]
+ChangedSinceOption = Annotated[str | None, typer.Option(
+    "--changed-since", metavar="REV", help="Only cases that changes since git revision REV can affect.")]
 MAX_REPEAT = 1000
 MAX_CONCURRENCY = 512
 
@@ -148,6 +150,7 @@ def run(
         help="With --baseline-model, also fail on cost > +10% or p95 latency > +20% and +100 ms.")] = None,
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit 1 when a model resolves to another version than in its last run.")] = False,
+    changed_since: ChangedSinceOption = None,
     github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -163,6 +166,7 @@ def run(
         concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
         environment=env, max_cost=max_cost, repeat=repeat, shard=parse_shard(shard) if shard else None,
         baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift,
+        changed_since=changed_since,
     )
     if dry_run:
         if reports:
@@ -177,10 +181,14 @@ def run(
     # User code (python providers, comparators, plugins) may print: keep it off the report stream.
     with user_output_to_stderr():
         outcome = run_with_progress(options, verbose - quiet)
+    print_selection(outcome.selection, changed_since, verbose - quiet)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
     print_gate(outcome)
     if outcome.not_stored is not None:  # the verdict is printed above; the run's record is incomplete: exit 4
         raise outcome.not_stored
+    if not outcome.run.run_id:  # --changed-since selected nothing: nothing ran, nothing was stored
+        for note in outcome.notes:
+            typer.echo(f"promptci: {note}", err=True)
     raise typer.Exit(code=int(outcome.exit_code))
 
 
@@ -191,6 +199,18 @@ def print_gate(outcome) -> None:
         typer.echo(f"promptci: gate failed: {failure}", err=True)
     for note in outcome.gate_notes:
         typer.echo(f"promptci: note: {note}", err=True)
+
+def print_selection(selection, since: str | None, verbosity: int) -> None:
+    """-v with --changed-since: why each prompt was selected (on stderr: the report owns stdout)."""
+    if selection is None or verbosity < 1:
+        return
+    from promptci.reporting.stats import printable
+
+    if selection.everything:
+        typer.echo(printable(f"changed since {since}: every case, as {selection.everything}"), err=True)
+        return
+    for prompt, reasons in sorted(selection.reasons.items()):
+        typer.echo(printable(f"changed since {since}: {prompt}: {'; '.join(reasons)}"), err=True)
 
 
 def parse_shard(text: str):
@@ -584,6 +604,146 @@ def accept(
     files = len({a.file for a in result.accepted})
     typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}"
                if result.accepted else "nothing to accept: no failing case matched", err=True)
+
+
+@app.command(cls=Command)
+@guarded
+def diff(
+    rev_a: Annotated[str, typer.Argument(metavar="REV_A", help="The revision to compare from (main, HEAD~1, a sha).")],
+    rev_b: Annotated[str | None, typer.Argument(
+        metavar="[REV_B]", help="The revision to compare to (default: the working tree, uncommitted edits included).",
+        show_default=False)] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", metavar="MODEL", help="PROVIDER:MODEL to run at both sides; repeat for a matrix.")] = None,
+    keyword: Annotated[str | None, typer.Option(
+        "-k", metavar="EXPR", help="Select cases by id, tag or prompt: 'smoke and not slow'.")] = None,
+    repeat: Annotated[int, typer.Option(
+        "--repeat", metavar="K", help=f"Sample each case K times at each side (1..{MAX_REPEAT}).")] = 1,
+    alpha: Annotated[float, typer.Option(
+        "--alpha", metavar="P", help="With --repeat: the family-wise false-alarm rate of the gate.")] = 0.05,
+    changed_since: ChangedSinceOption = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-j", metavar="N", min=1, max=MAX_CONCURRENCY, help="Requests in flight at once.")] = None,
+    env: Annotated[str | None, typer.Option(
+        "--env", metavar="NAME", help="Apply an environment from promptci.yaml.")] = None,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Answer repeated requests from the cache.")]
+    = True,
+    replay: Annotated[bool, typer.Option("--replay", help="Offline: recorded responses only.")] = False,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table|json|markdown|github|html")]
+    = "table",
+    output: OutputOption = None,
+    github: GithubOption = True,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+    root: RootOption = None,
+) -> None:
+    """Run the suite as it stood at REV_A and at REV_B and report what changed per case (exit 1 on a regression)."""
+    from promptci import api
+
+    check_ranges(repeat, None)
+    if not 0 < alpha < 1:
+        raise PromptCIError(f"--alpha {alpha}: give a false-alarm rate between 0 and 1 (e.g. --alpha 0.05)")
+    reports = comparison_targets(fmt, output)
+    options = api.DiffOptions(
+        run=api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
+                           use_cache=cache, replay=replay, environment=env, repeat=repeat,
+                           changed_since=changed_since),
+        before=rev_a, after=rev_b, alpha=alpha)
+    with user_output_to_stderr():
+        outcome = diff_with_progress(options, verbose - quiet)
+    print_selection(outcome.selection, changed_since, verbose - quiet)
+    for note in outcome.notes:
+        typer.echo(f"promptci: {note}", err=True)
+    if outcome.before.results or outcome.after.results:
+        publish_comparison(outcome.comparison, fmt, reports, verbose - quiet, api.discover(root).source, github)
+    raise typer.Exit(code=int(outcome.exit_code))
+
+
+def comparison_targets(fmt: str, outputs: list[str] | None) -> list[tuple[str, Path]]:
+    """Check --format and -o against the formats a diff is written in."""
+    from promptci.reporting import COMPARISON_FORMATS
+
+    targets = report_targets(fmt, outputs)
+    for name in (fmt, *(f for f, _ in targets)):
+        if name not in COMPARISON_FORMATS:
+            raise PromptCIError(f"format {name!r} has no report of a diff "
+                                f"(diff writes: {', '.join(COMPARISON_FORMATS)})")
+    return targets
+
+
+def diff_with_progress(options, verbosity: int):
+    from promptci import api
+    from promptci.reporting.terminal import Progress
+
+    progress = Progress(verbosity=verbosity)
+    try:
+        return api.diff(options, on_start=progress.start, on_result=progress.advance)
+    finally:
+        progress.stop()
+
+
+def publish_comparison(comparison, fmt: str, reports: list[tuple[str, Path]], verbosity: int, project_root: Path,
+                       github: bool) -> None:
+    """publish() for a Comparison: stdout, every -o file, and under GitHub Actions the annotations and summary."""
+    from promptci.reporting import write_comparison
+
+    def shaped(report_format: str):
+        """GitHub resolves annotation paths from the repository root, which may sit above the project."""
+        if report_format != "github":
+            return comparison
+        from promptci.reporting.diff_github import repository_prefix, with_repository_paths
+
+        return with_repository_paths(comparison, repository_prefix(project_root))
+
+    with github_commands_paused(github and fmt not in ("json", "github")):
+        write_comparison(shaped(fmt), fmt, sys.stdout, verbosity)
+    for report_format, path in reports:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as stream:
+                write_comparison(shaped(report_format), report_format, stream, verbosity)
+        except OSError as error:
+            raise PromptCIError(f"-o {path}: cannot write the {report_format} report: {error.strerror or error}") \
+                from None
+    if github and is_github_actions():
+        from promptci.reporting.diff_github import report_comparison_to_github
+
+        report_comparison_to_github(comparison, project_root, None if fmt == "github" else sys.stderr)
+
+
+@app.command(cls=Command)
+@guarded
+def bisect(
+    good: Annotated[str, typer.Argument(metavar="GOOD", help="A revision where the selected cases pass.")],
+    bad: Annotated[str, typer.Argument(metavar="BAD", help="A later revision where one of them fails.")],
+    keyword: Annotated[str | None, typer.Option(
+        "-k", metavar="EXPR", help="Select cases by id, tag or prompt: 'smoke and not slow'.")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", metavar="MODEL", help="PROVIDER:MODEL to run at every step.")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-j", metavar="N", min=1, max=MAX_CONCURRENCY, help="Requests in flight at once.")] = None,
+    env: Annotated[str | None, typer.Option(
+        "--env", metavar="NAME", help="Apply an environment from promptci.yaml.")] = None,
+    replay: Annotated[bool, typer.Option("--replay", help="Offline: recorded responses only.")] = False,
+    root: RootOption = None,
+) -> None:
+    """Find the first commit between GOOD and BAD where the selected cases start failing, and show its changes."""
+    from promptci import api
+    from promptci.reporting.stats import printable
+
+    options = api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
+                             replay=replay, environment=env)
+
+    def show_step(step) -> None:
+        verdict = f"bad ({', '.join(step.failing)})" if step.is_bad else "good"
+        typer.echo(printable(f"promptci bisect: {step.commit[:12]} {verdict}"), err=True)
+
+    with user_output_to_stderr():
+        outcome = api.bisect(options, good, bad, on_step=show_step)
+    typer.echo(printable(f"first bad commit: {outcome.first_bad} {outcome.subject}"))
+    typer.echo(printable(f"failing there: {', '.join(outcome.failing)}"))
+    typer.echo("")
+    typer.echo(printable(outcome.changes), nl=not outcome.changes.endswith("\n"))
 
 
 def main() -> None:

@@ -6,13 +6,13 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.errors import ExitCode
 from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
-from promptci.types import CaseResult, GitInfo, Run
+from promptci.types import CaseResult, GitInfo, Run, case_status
 
 Transition = Literal["regressed", "fixed", "new", "removed", "still_failing", "still_passing", "flaky", "error",
                      "skipped"]
@@ -184,12 +184,7 @@ def _passes(samples: Sequence[CaseResult]) -> tuple[int, int]:
 
 def side_status(samples: Sequence[CaseResult]) -> SideStatus:
     """A case's status over its samples: an error anywhere leaves no verdict; passed only if all passed."""
-    statuses = {r.status for r in samples}
-    if "error" in statuses:
-        return "error"
-    if statuses == {"skipped"}:
-        return "skipped"
-    return "passed" if statuses <= {"passed", "skipped"} else "failed"
+    return cast(SideStatus, case_status(r.status for r in samples))
 
 
 def _transition(before: Sequence[CaseResult], after: Sequence[CaseResult], repeated: bool,

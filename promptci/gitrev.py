@@ -142,13 +142,32 @@ def renames(project_dir: Path, old: str, new: str | None = WORKING_TREE) -> tupl
     return tuple(found)
 
 
-def changed_files(project_dir: Path, since: str) -> frozenset[str]:
-    """Project files that differ between revision `since` and the working tree (edits, additions,
-    deletions and untracked files), relative to the project folder."""
+def changed_files(project_dir: Path, since: str, until: str | None = WORKING_TREE) -> frozenset[str]:
+    """Project files that differ between revision `since` and `until` (default: the working tree, with its
+    edits, additions, deletions and untracked files), relative to the project folder."""
     out = _git_out(project_dir, "diff", "--name-only", "-z", "--relative", "--no-renames",
-                   *_diff_args(project_dir, since, WORKING_TREE), "--", ".")
-    untracked = _git_out(project_dir, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
+                   *_diff_args(project_dir, since, until), "--", ".")
+    untracked = "" if until is not WORKING_TREE else _git_out(
+        project_dir, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
     return frozenset(p for p in (*out.split("\0"), *untracked.split("\0")) if p)
+
+
+def first_parent_commits(project_dir: Path, good: Revision, bad: Revision) -> tuple[str, ...]:
+    """The commits after `good` up to `bad` along bad's first parents, oldest first (bad last)."""
+    out = _git_out(project_dir, "rev-list", "--first-parent", "--reverse", f"{good.commit}..{bad.commit}")
+    return tuple(out.split())
+
+
+def commit_subject(project_dir: Path, commit: str) -> str:
+    return _git_out(project_dir, "show", "-s", "--format=%s", commit).strip()
+
+
+def commit_changes(project_dir: Path, commit: str) -> str:
+    """`git show --stat` of a commit, then its diff of the project's prompts/ and goldens/."""
+    stat = _git_out(project_dir, "show", "--stat", "--format=commit %H%nAuthor: %an%nDate:   %ad%n%n    %s%n",
+                    commit, "--", ".")
+    patch = _git_out(project_dir, "show", "--format=", "--relative", commit, "--", "prompts/", "goldens/")
+    return stat.rstrip("\n") + "\n\n" + patch if patch.strip() else stat
 
 
 def read_at(project_dir: Path, revision: Revision, path: str) -> str | None:

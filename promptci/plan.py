@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptci.config import Settings
 from promptci.project import Project
 from promptci.types import Case, Prompt, Request
+
+if TYPE_CHECKING:  # changes.py imports git and YAML helpers: not at `promptci --help`
+    from promptci.changes import ChangeSelection
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,12 @@ class RunOptions:
     baseline_model: str | None = None  # --baseline-model: the other models are compared with it
     gates: tuple[str, ...] = ()  # --gate cost|latency, with the baseline
     fail_on_drift: bool = False
+    changed_since: str | None = None  # --changed-since REV: only the cases changes since REV can affect
 
     @property
     def is_whole_suite(self) -> bool:
-        """No -k and no path subset: every case of every prompt is in the run."""
-        return not self.keyword and not self.paths
+        """No -k, no path subset, no shard and no --changed-since: every case of every prompt is in the run."""
+        return not self.keyword and not self.paths and self.shard is None and self.changed_since is None
 
     def to_record(self) -> dict[str, Any]:
         """As stored with the run."""
@@ -43,6 +47,7 @@ class RunOptions:
             "use_cache": self.use_cache, "replay": self.replay, "record": self.record,
             "environment": self.environment, "max_cost": self.max_cost, "repeat": self.repeat,
             "paths": [str(p) for p in self.paths], "shard": list(self.shard) if self.shard else None,
+            "changed_since": self.changed_since,
         }
 
 
@@ -67,6 +72,7 @@ class Plan:
     jobs: tuple[Job, ...]
     models: tuple[str, ...]
     problems: tuple[str, ...] = ()
+    selection: ChangeSelection | None = None  # with --changed-since: the affected cases, and why
 
     @property
     def budget_usd(self) -> float | None:

@@ -5,9 +5,9 @@ run would send."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptci.client import Endpoint
 from promptci.config import Price, ProviderSettings, Settings, suggest
@@ -21,6 +21,9 @@ from promptci.providers.base import ProviderContext, api_key_env, provider_ident
 from promptci.registry import providers as provider_registry
 from promptci.selection import compile_expression, select_shard
 from promptci.types import Case, Prompt, Request, Suite, canonical_json
+
+if TYPE_CHECKING:
+    from promptci.changes import ChangeSelection
 
 LOCAL_PROVIDERS = ("echo", "python", "replay")
 
@@ -157,20 +160,40 @@ def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: Run
     return jobs, models
 
 
-def build_plan(options: RunOptions, project: Project | None = None) -> Plan:
+Selector = Callable[[Suite, Sequence[str]], "ChangeSelection"]  # (suite, models) -> the affected cases
+
+
+def build_plan(options: RunOptions, project: Project | None = None, selector: Selector | None = None,
+               allow_empty: bool = False) -> Plan:
     """Load, select and render the suite of `project` (default: the one options.root or the current folder
-    names) into jobs."""
+    names) into jobs. With --changed-since, `selector` picks the affected cases (default: changes between the
+    revision and the project's working tree). `allow_empty`: no case selected is a plan without jobs, not an
+    error (a side of `diff` where the selected cases do not exist yet)."""
     project = project or discover(options.root)
     settings = project.settings(options.environment)
     suite = load_suite(settings, options.paths, keep_going=options.keep_going)
-    cases = select_shard(select_cases(suite, options.keyword), options.shard)
+    cases = select_cases(suite, options.keyword)
+    selection = None
+    if options.changed_since is not None:
+        selector = selector or working_tree_selector(project, options.changed_since)
+        selection = selector(suite, options.models or settings.models)
+        cases = [case for case in cases if selection.selects(case)]
+    cases = select_shard(cases, options.shard)
     rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(project.source),
                                              options.keep_going)
     problems = list(suite.problems) + [str(p) for p in render_problems]
     jobs, models = build_jobs(cases, suite, rendered, options, settings)
-    if not jobs and options.shard is None:  # a shard of a small suite may be empty, and that is fine
+    # A shard of a small suite may be empty, and so may the cases changed since a revision: that is fine.
+    if not jobs and options.shard is None and options.changed_since is None and not allow_empty:
         raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")
-    return Plan(project, settings, options, tuple(jobs), tuple(models), tuple(problems))
+    return Plan(project, settings, options, tuple(jobs), tuple(models), tuple(problems), selection)
+
+
+def working_tree_selector(project: Project, since: str) -> Selector:
+    """The cases that changes between revision `since` and the project's working tree can affect."""
+    from promptci.changes import changed_since
+
+    return lambda suite, models: changed_since(project.source, since, suite, models)
 
 
 def model_pricing(model: str, settings: Settings, replay: bool) -> tuple[bool, Price | None, dict[str, Any]]:

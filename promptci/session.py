@@ -29,7 +29,7 @@ from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
 from promptci.runner import Runner, run_jobs
 from promptci.store import Store
-from promptci.types import CaseResult, Run, now_iso, summarize
+from promptci.types import CaseResult, GitInfo, Run, now_iso, summarize
 
 
 class Session:
@@ -94,13 +94,14 @@ class Session:
         return self._limiter
 
     def run(self, plan: Plan, on_start: Callable[[int], None] | None = None,
-            on_result: Callable[[CaseResult], None] | None = None) -> Run:
-        """Run the plan to its end (or Ctrl-C: the run is marked interrupted and keeps what finished)."""
+            on_result: Callable[[CaseResult], None] | None = None, git: GitInfo | None = None) -> Run:
+        """Run the plan to its end (or Ctrl-C: the run is marked interrupted and keeps what finished). `git`:
+        the revision a materialised source was read from (default: the git state of the plan's source)."""
         endpoints = self.endpoints(plan)
         budget_usd = plan.budget_usd
         if budget_usd is not None:
             require_prices(endpoints)
-        git = current_git(plan.project.source)
+        git = git or current_git(plan.project.source)
         run_id, started_at = uuid.uuid4().hex[:12], now_iso()
         config_hash = config_fingerprint(plan.settings, plan.options)
         shard = f"{plan.options.shard[0]}/{plan.options.shard[1]}" if plan.options.shard else None

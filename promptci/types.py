@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -332,15 +332,16 @@ class Suite:
 
 def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
     """Totals over results, and `broken` cases --keep-going skipped (counted as skipped). Tokens count what
-    was billed: a cache hit billed none."""
+    was billed: a cache hit billed none. The status counts are of cases (case x model), not samples: with
+    --repeat K a case's K samples count once, as case_status says."""
+    results = list(results)
     counts = {"passed": 0, "failed": 0, "error": 0, "skipped": broken}
-    total = broken
+    for status in case_statuses(results):
+        counts[status] = counts.get(status, 0) + 1
     cached = input_tokens = output_tokens = 0
     saved = 0.0
     costs: list[float | None] = []
     for result in results:
-        total += 1
-        counts[result.status] = counts.get(result.status, 0) + 1
         cached += result.cached
         saved += result.saved_usd or 0.0
         if not result.cached:  # a cache hit billed no tokens
@@ -349,6 +350,27 @@ def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
         if result.cost_usd is not None or (result.status in ("passed", "failed") and not result.cached):
             costs.append(result.cost_usd)
     cost, unknown = sum_costs(costs)
-    return Summary(total=total, passed=counts["passed"], failed=counts["failed"], errors=counts["error"],
-                   skipped=counts["skipped"], cost_usd=cost, cost_unknown=unknown, saved_usd=saved, cached=cached,
-                   input_tokens=input_tokens, output_tokens=output_tokens)
+    return Summary(total=sum(counts.values()), passed=counts["passed"], failed=counts["failed"],
+                   errors=counts["error"], skipped=counts["skipped"], cost_usd=cost, cost_unknown=unknown,
+                   saved_usd=saved, cached=cached, input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+def case_statuses(results: Sequence[CaseResult]) -> list[str]:
+    """One status per case x model: a result's own, or over repeated samples case_status of them."""
+    if not any(r.repeat for r in results):
+        return [r.status for r in results]
+    samples: dict[tuple[str, str, str, str], list[str]] = {}
+    for r in results:
+        samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r.status)
+    return [case_status(statuses) for statuses in samples.values()]
+
+
+def case_status(statuses: Iterable[str]) -> str:
+    """A repeated case's status: error when a sample errored (no verdict), skipped when all were, passed when
+    every sample that ran passed, else failed (flaky cases, some samples passing, are among the failed)."""
+    found = set(statuses)
+    if "error" in found:
+        return "error"
+    if found <= {"skipped"}:
+        return "skipped"
+    return "passed" if found <= {"passed", "skipped"} else "failed"

@@ -10,7 +10,7 @@ from promptci.errors import PromptCIError
 from promptci.matrix import matrix_to_dict
 from promptci.metrics import metric_table
 from promptci.reporting.sidebyside import prompt_sides
-from promptci.reporting.stats import group_rows
+from promptci.reporting.stats import case_rates, group_rows
 from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Location, Run, Summary, summarize
 
 SUMMARY_FIELDS = (
@@ -39,6 +39,9 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "groups": [row.to_dict() for row in group_rows(run)],
         "metrics": [value.to_dict() for value in metric_table(run.results)],
         "prompt_sides": [sides.to_dict() for sides in prompt_sides(run)],
+        # with --repeat: per case x model its pass rate, Wilson interval and flakiness (summary counts these
+        # cases; `results` holds every sample)
+        "cases": [rate.to_dict() for rate in case_rates(run)],
         "config_hash": run.config_hash,
         "shard": run.shard,
         "notes": list(run.notes),

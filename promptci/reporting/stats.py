@@ -295,8 +295,9 @@ def run_notes(run: Run) -> list[str]:
     notes += [problem for problem in run.problems if not BROKEN_CASE.match(problem)]
     return notes
 @dataclass(frozen=True)
-class FlakyCase:
-    """A case x model whose repeated samples disagreed: some passed, some did not."""
+class CaseRate:
+    """A repeated case x model: how many of its scored samples passed, the 95% Wilson interval of that rate,
+    and whether the samples disagreed (flaky: some passed, some failed)."""
 
     prompt: str
     case_id: str
@@ -304,17 +305,47 @@ class FlakyCase:
     file: str
     line: int
     passed: int
-    samples: int
+    samples: int  # scored samples (passed or failed); errors and skips leave no verdict
+    pass_rate: float | None
+    interval: tuple[float, float]
+
+    @property
+    def is_flaky(self) -> bool:
+        return 0 < self.passed < self.samples
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "case_id": self.case_id, "model": self.model, "file": self.file,
+                "line": self.line, "passed": self.passed, "samples": self.samples, "pass_rate": self.pass_rate,
+                "interval": list(self.interval), "flaky": self.is_flaky}
 
 
-def flaky_cases(run: Run) -> list[FlakyCase]:
-    samples: dict[tuple[str, str, str], list[CaseResult]] = {}
+def case_rates(run: Run) -> list[CaseRate]:
+    """Per case x model of a repeated run (none without --repeat), in the run's order."""
+    from promptci.stats import wilson_interval
+
+    if not has_repeats(run):
+        return []
+    samples: dict[tuple[str, str, str, str], list[CaseResult]] = {}
     for r in run.results:
-        if r.status in ("passed", "failed"):
-            samples.setdefault((r.prompt, r.case_id, r.model), []).append(r)
-    flaky = []
-    for (prompt, case_id, model), results in samples.items():
-        passed = sum(r.status == "passed" for r in results)
-        if 0 < passed < len(results):
-            flaky.append(FlakyCase(prompt, case_id, model, results[0].file, results[0].line, passed, len(results)))
-    return flaky
+        samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r)
+    rates = []
+    for (file, prompt, case_id, model), results in samples.items():
+        scored = [r for r in results if r.status in ("passed", "failed")]
+        passed = sum(r.status == "passed" for r in scored)
+        interval = wilson_interval(passed, len(scored))
+        rates.append(CaseRate(prompt, case_id, model, file, results[0].line, passed, len(scored),
+                              passed / len(scored) if scored else None, (interval.low, interval.high)))
+    return rates
+
+
+def flaky_cases(run: Run) -> list[CaseRate]:
+    """Repeated cases whose samples disagreed: some passed, some did not."""
+    return [rate for rate in case_rates(run) if rate.is_flaky]
+
+
+def rate_line(rate: CaseRate) -> str:
+    """`file:line case [model]: passed 3 of 5 (60%, 95% CI 23%-88%)`, flaky ones marked."""
+    low, high = rate.interval
+    flaky = " flaky" if rate.is_flaky else ""
+    return (f"{rate.file}:{rate.line} {rate.case_id} [{rate.model}]:{flaky} passed {rate.passed} of {rate.samples} "
+            f"({format_rate(rate.pass_rate)}, 95% CI {format_rate(low)}-{format_rate(high)})")

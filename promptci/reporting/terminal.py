@@ -25,6 +25,7 @@ from promptci.reporting.stats import (
     BROKEN_CASE,
     GroupRow,
     case_label,
+    case_rates,
     duration_s,
     failing_reasons,
     format_cost,
@@ -33,8 +34,10 @@ from promptci.reporting.stats import (
     format_score,
     group_rows,
     has_repeats,
+    plural,
     printable,
     problem_results,
+    rate_line,
     run_notes,
     summary_parts,
 )
@@ -232,10 +235,27 @@ def print_passing(console: Console, result: CaseResult, with_repeat: bool, run_i
         console.print(indent(shown_output(result.output, 1, console, run_id), 4))
 
 
+def print_case_rates(console: Console, run: Run, verbosity: int) -> None:
+    """With --repeat: the flaky cases by name at any verbosity, every case's pass rate with -v."""
+    rates = case_rates(run)
+    shown = rates if verbosity > 0 else [rate for rate in rates if rate.is_flaky]
+    if not shown:
+        return
+    flaky = sum(rate.is_flaky for rate in rates)
+    console.print()
+    console.print(Text(f"{plural(len(rates), 'repeated case')}, {flaky} flaky (samples disagreed):",
+                       style="bold yellow" if flaky else "bold"))
+    for rate in shown:
+        console.print(Text("  " + one_line(rate_line(rate), console), style="yellow" if rate.is_flaky else ""))
+
+
 def totals_line(run: Run) -> Text:
     summary = run.summary
     bad = summary.failed or summary.errors
-    text = Text(", ".join(summary_parts(summary, duration_s(run))), style="bold red" if bad else "bold green")
+    parts = summary_parts(summary, duration_s(run))
+    if has_repeats(run):  # the counts are of cases; say how many samples they stand for
+        parts[0] += f" (cases; {plural(len(run.results), 'sample')})"
+    text = Text(", ".join(parts), style="bold red" if bad else "bold green")
     if run.interrupted:
         text.append(" (interrupted: only finished cases are reported)", style="bold yellow")
     return text
@@ -260,6 +280,7 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
         for result in run.results:
             if result.status in ("passed", "skipped"):
                 print_passing(console, result, with_repeat, run.run_id)
+    print_case_rates(console, run, verbosity)
     failing = problem_results(run)
     if failing:
         console.print()

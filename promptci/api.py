@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from promptci.client import ModelCall, answer_key, call_key
+from promptci.client import ModelCall, RateStatus, answer_key, call_key
 from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
@@ -44,10 +44,11 @@ class RunOutcome:
 
 
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
-        on_result: Callable[[CaseResult], None] | None = None) -> RunOutcome:
+        on_result: Callable[[CaseResult], None] | None = None, on_rate: Callable[[RateStatus], None] | None = None
+        ) -> RunOutcome:
     plan = build_plan(options)
     with Session(plan.project, concurrency=options.concurrency) as session:
-        run_record = session.run(plan, on_start, on_result)
+        run_record = session.run(plan, on_start, on_result, on_rate)
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
     return RunOutcome(run_record, exit_code_for(run_record, plan.settings), notes,

@@ -214,7 +214,7 @@ class AdaptiveLimiter:
     async def _wait_for_start(self, tokens: int, deadline: float | None) -> None:
         now = self._clock()
         start = max(now, self._next_start, self._blocked_until)
-        if deadline is not None and start > deadline:
+        if deadline is not None and start > max(now, deadline):  # a start the limits do not delay is never late
             raise RateLimited(f"rate limited: the next request could start in {start - now:.1f} s, "
                               f"after this case's deadline", 429, start - now)
         self._next_start = start + self._interval(tokens)  # claimed before the first await: no lock needed

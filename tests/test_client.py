@@ -153,7 +153,7 @@ class SlowThenLimited:
 def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> None:
     import asyncio
 
-    from promptci.client import CallLimiter, Endpoint, ModelCall, ModelClient
+    from promptci.client import CallLimits, Endpoint, ModelCall, ModelClient
     from promptci.recordings import Recordings
     from promptci.retrying import RetryPolicy
     from promptci.store import Store
@@ -163,7 +163,7 @@ def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> 
     endpoint = Endpoint(provider, {"type": "fake", "base_url": ""}, "fake", is_free=True)  # type: ignore[arg-type]
 
     async def both() -> list:
-        client = ModelClient(store, {"fake:m": endpoint}, CallLimiter(1), Recordings(), RetryPolicy(retries=2), 5.0)
+        client = ModelClient(store, {"fake:m": endpoint}, CallLimits(1), Recordings(), RetryPolicy(retries=2), 5.0)
         calls = [ModelCall(Request("fake:m", ({"role": "user", "content": who},))) for who in "ab"]
         return await asyncio.gather(*(client.complete(call) for call in calls))
 

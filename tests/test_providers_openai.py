@@ -4,7 +4,6 @@ retries, keys, pooling and the rpm limiter."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from promptci.errors import (
     ServerError,
     Timeout,
 )
-from promptci.providers._http import RateLimiter, retry_after_seconds
+from promptci.providers._http import retry_after_seconds
 from promptci.providers.base import ProviderContext
 from promptci.providers.openai import OpenAIProvider, openai_provider
 from promptci.retrying import RetryPolicy, call_with_retries
@@ -159,7 +158,7 @@ def test_retryable_faults_recover_on_retry(server: FakeServer, fault: str) -> No
     assert server.total == 2
     assert len(waits) == 1
     if fault == "429":
-        assert waits == [0.4]
+        assert 0.4 <= waits[0] <= 0.45, waits  # the Retry-After, with jitter
 
 
 @pytest.mark.parametrize("fault", ["401", "404"])
@@ -233,41 +232,6 @@ def test_azure_deployments_when_api_version_is_set(server: FakeServer) -> None:
     assert completion.text == "what is the capital of France"
     assert server.requests[0].path == "/openai/deployments/my-deployment/chat/completions"
     assert server.requests[0].query == "api-version=2024-10-21"
-
-
-def test_rpm_limiter_spaces_request_starts(server: FakeServer) -> None:
-    provider = make_provider(server, rpm=1200.0)  # one start every 50 ms
-
-    async def go() -> None:
-        await provider.complete(ask())  # opens the connection, so arrivals then track starts
-        await asyncio.gather(*(provider.complete(ask()) for _ in range(4)))
-        await provider.aclose()
-
-    asyncio.run(go())
-    arrivals = sorted(r.received_at for r in server.requests)[1:]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert all(0.04 <= gap < 0.2 for gap in gaps), gaps
-
-
-def test_rate_limiter_with_a_fake_clock() -> None:
-    now = [100.0]
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    limiter = RateLimiter(rpm=600, clock=lambda: now[0], sleep=sleep)  # 0.1 s apart
-
-    async def go() -> None:
-        for _ in range(3):
-            await limiter.acquire()
-        now[0] += 5.0  # after a quiet spell, no burst credit and no wait
-        await limiter.acquire()
-
-    asyncio.run(go())
-    assert waits == pytest.approx([0.1, 0.2])
-    with pytest.raises(ValueError):
-        RateLimiter(rpm=0)
 
 
 def test_retry_after_header_forms() -> None:

@@ -376,3 +376,32 @@ def test_a_matrix_of_both_providers_in_one_run(cli, make, server: FakeServer) ->
     rows = json.loads(result.stdout)["results"]
     assert sorted((r["model"], r["status"]) for r in rows) == [("claude:m", "passed")] * 3 + [("local:m", "passed")] * 3
     assert server.counts["/v1/chat/completions"] == 3 and server.counts["/v1/messages"] == 3
+
+
+@pytest.mark.real_waits
+@pytest.mark.parametrize("model", ["local:m", "claude:m"])
+def test_a_bucket_limit_is_waited_out_every_case_passes_and_no_header_is_kept(cli, make, server: FakeServer,
+                                                                              model: str) -> None:
+    """A server that refuses past 40 requests/s (a bucket of 4): every case passes, the run says how many
+    requests were refused, and the rate-limit headers reach neither the db nor the recordings."""
+    server.config.limit_rps, server.config.limit_burst = 40.0, 4.0
+    names = tuple(f"N{i}" for i in range(24))
+    root = make(names=names, retries=0)  # 429s do not use up retries: they are waited out
+    result, document = run_json(cli, root, "-j", "8", "--record", model=model)
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in document["results"]] == ["passed"] * len(names)
+    assert server.refused > 0 and server.total == len(names) + server.refused
+    notes = [p for p in document["problems"] if p.startswith("rate limits:")]
+    share = server.refused / server.total
+    assert len(notes) == 1 and notes[0].startswith(f"rate limits: {server.refused} request"), notes
+    assert f"({share:.1%})" in notes[0] and notes[0].endswith(" s spent waiting")
+    stored = b"".join(path.read_bytes() for path in root.rglob("*") if path.is_file())
+    assert b"ratelimit" not in stored.lower() and b"retry-after" not in stored.lower()
+
+
+def test_a_run_that_meets_no_limit_has_no_rate_limit_note(cli, make, server: FakeServer) -> None:
+    result, document = run_json(cli, make())
+    assert result.exit_code == 0, result.output
+    assert not [p for p in document["problems"] if p.startswith("rate limits:")]
+    human = cli("run", "--root", make(), "-m", "local:m", "--no-cache")
+    assert human.exit_code == 0 and "passed" in human.stdout and "rate limits" not in human.stdout

@@ -242,3 +242,27 @@ def test_retry_after_header_forms() -> None:
     assert 8 <= (retry_after_seconds({"retry-after": in_ten}) or 0) <= 11
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None and retry_after_seconds(None) is None
+
+
+def test_rate_limit_headers_come_back_on_success_and_on_a_429_and_nothing_else(server: FakeServer) -> None:
+    server.config.limit_rps, server.config.limit_burst = 0.001, 1.0  # one request, then the bucket is empty
+    provider = make_provider(server)
+    completion = complete(provider, ask())
+    assert completion.limit_headers["x-ratelimit-limit-requests"] == "1"
+    assert completion.limit_headers["x-ratelimit-remaining-requests"] == "0"
+    assert all(name.startswith(("x-ratelimit-", "retry-after")) for name in completion.limit_headers)
+    assert "content-type" not in completion.limit_headers and "x-request-id" not in completion.limit_headers
+
+    async def refused() -> ProviderError:
+        try:
+            await provider.complete(ask())
+        except ProviderError as exc:
+            return exc
+        finally:
+            await provider.aclose()
+        raise AssertionError("the empty bucket answered")
+
+    error = asyncio.run(refused())
+    assert error.status == 429 and error.headers["x-ratelimit-remaining-requests"] == "0"
+    assert "retry-after" in error.headers
+    assert all(name.startswith(("x-ratelimit-", "retry-after")) for name in error.headers)

@@ -1,6 +1,6 @@
 """Rate-limit benchmark (issue 13): promptci against a fake server that enforces a limit, run as its own process.
 
-    python bench/bench_ratelimit.py [--quick] [--promptci "CMD ..."]
+    python bench/bench_ratelimit.py [--quick] [--only limited|faults] [--sketch] [--promptci "CMD ..."]
 
 1. A token bucket of 50 requests/s (its size one second's worth, full at the start), 100 ms a request:
    `promptci run -q -j 16` and `-j 64` on a 600-case project with `retries: 10`. Targets: 0 errors, wall
@@ -9,8 +9,9 @@
    stream cut mid-way (seeded, one third each), against the same run on a fault-free server. Targets:
    0 errors, wall <= 1.3 x the fault-free wall.
 
-Beside each promptci run, the same requests go through a bare SDK loop that calls promptci.ratelimit the way
-the phase-2 client is to call it (`sketch:` lines): what the limiter achieves before it is wired in.
+With --sketch, beside each promptci run the same requests go through a bare SDK loop that calls
+promptci.ratelimit the way the model client does (`sketch:` lines): the limiter alone, without promptci's
+loading, scoring and store, for comparison.
 
 Each promptci figure is the console script run as a subprocess (start-up included; wall from os.wait4),
 errors come from its JSON report (-o json=...), requests and refusals from the server's /_stats.

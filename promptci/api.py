@@ -10,7 +10,7 @@ from pathlib import Path
 
 from promptci import diffing
 from promptci.changes import ChangeSelection
-from promptci.client import ModelCall, answer_key, call_key
+from promptci.client import ModelCall, RateStatus, answer_key, call_key
 from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
@@ -52,14 +52,15 @@ class RunOutcome:
 
 
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
-        on_result: Callable[[CaseResult], None] | None = None) -> RunOutcome:
+        on_result: Callable[[CaseResult], None] | None = None, on_rate: Callable[[RateStatus], None] | None = None
+        ) -> RunOutcome:
     plan = build_plan(options)
     if not plan.jobs and options.changed_since is not None:  # nothing to run is a fine answer, not stored
         return RunOutcome(empty_run(plan), ExitCode.OK, [nothing_changed_note(options.changed_since)],
                           selection=plan.selection)
     check_matrix_options(options.baseline_model, options.gates, plan.models)
     with Session(plan.project, concurrency=options.concurrency) as session:
-        run_record = session.run(plan, on_start, on_result)
+        run_record = session.run(plan, on_start, on_result, on_rate=on_rate)
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
         drifts = find_drift(session.store, run_record)
         verdict = compare_models(run_record, options.baseline_model, options.gates) if options.baseline_model \

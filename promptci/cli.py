@@ -264,7 +264,7 @@ def run_with_progress(options, verbosity: int):
 
     progress = Progress(verbosity=verbosity)
     try:
-        return api.run(options, on_start=progress.start, on_result=progress.advance)
+        return api.run(options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate)
     finally:
         progress.stop()
 

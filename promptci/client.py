@@ -11,12 +11,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from promptci import retrying
 from promptci.config import Price
 from promptci.cost.budget import BudgetGuard
-from promptci.cost.estimate import estimate_request_cost
+from promptci.cost.estimate import RequestEstimate, estimate_request_cost
 from promptci.cost.pricing import cost_usd
 from promptci.errors import BadRequest, ProviderError, ReplayMiss, Timeout
 from promptci.providers.base import Provider, split_model
+from promptci.ratelimit import AdaptiveLimiter, LimiterPool, LimitPolicy
 from promptci.recordings import RecordingEntry, Recordings, recording_key
 from promptci.retrying import RetryPolicy, call_with_retries
 from promptci.store import LedgerEntry, Store, cache_identity
@@ -68,19 +70,63 @@ class Answer:
     ledger: tuple[LedgerEntry, ...] = ()
 
 
-class CallLimiter:
-    """At most `limit` attempts in flight (-j). Held for an attempt, released while a retry waits out its
-    backoff or Retry-After. One small object so that an adaptive limiter can take its place."""
+@dataclass(frozen=True)
+class RateTally:
+    """What the limits did so far: attempts sent, refused (429/529) and the seconds spent waiting on limits."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self._slots = asyncio.Semaphore(self.limit)
+    sent: int = 0
+    refused: int = 0
+    waited_s: float = 0.0
 
-    async def acquire(self) -> None:
-        await self._slots.acquire()
+    def since(self, earlier: RateTally) -> RateTally:
+        return RateTally(self.sent - earlier.sent, self.refused - earlier.refused, self.waited_s - earlier.waited_s)
 
-    def release(self) -> None:
-        self._slots.release()
+
+@dataclass(frozen=True)
+class RateStatus:
+    """For the progress line: whether the limits hold the run back now, and the pace of requests sent."""
+
+    is_limited: bool
+    requests_per_s: float | None  # None: not measured yet
+
+
+class CallLimits:
+    """The session's limits on sending: an adaptive limiter per endpoint and model (promptci.ratelimit), each
+    at most -j in flight, and -j over all models together. Attempts hold a place only while they are sent."""
+
+    def __init__(self, concurrency: int, policy_for: Callable[[str], LimitPolicy] | None = None) -> None:
+        self.concurrency = max(1, concurrency)
+        self.pool = LimiterPool(policy_for or (lambda _: LimitPolicy(max_concurrency=self.concurrency)),
+                                make=session_limiter)
+        self.in_flight = asyncio.Semaphore(self.concurrency)
+        self.sent = 0
+        self._mark = (retrying.default_clock(), 0)  # (when, sent then): the pace is measured from here
+        self._pace: float | None = None
+
+    def limiter(self, model: str) -> AdaptiveLimiter:
+        return self.pool.limiter(split_model(model)[0], model)
+
+    def tally(self) -> RateTally:
+        stats = self.pool.stats().values()
+        return RateTally(self.sent, sum(s.limited for s in stats), sum(s.waited_s for s in stats))
+
+    def status(self) -> RateStatus:
+        """Limited: a Retry-After holds every start, or 429s shrank a window below -j. The pace is measured
+        over at least a second."""
+        stats = self.pool.stats().values()
+        is_limited = any(s.is_limited_now or s.window < self.concurrency - 0.5 for s in stats)
+        now = retrying.default_clock()
+        since, sent_then = self._mark
+        if now - since >= 1.0:
+            self._pace = (self.sent - sent_then) / (now - since)
+            self._mark = (now, self.sent)
+        return RateStatus(is_limited, self._pace)
+
+
+def session_limiter(policy: LimitPolicy) -> AdaptiveLimiter:
+    """Waits and deadlines through retrying's clock and sleep, which tests replace (no real waits)."""
+    return AdaptiveLimiter(policy, clock=lambda: retrying.default_clock(),
+                           sleep=lambda seconds: retrying.default_sleep(seconds))
 
 
 class ModelStopped(ProviderError):
@@ -103,12 +149,12 @@ class ClientOptions:
 class ModelClient:
     """Calls models for one run; the limiter, store and recordings are the session's, shared by its runs."""
 
-    def __init__(self, store: Store, endpoints: Mapping[str, Endpoint], limiter: CallLimiter,
+    def __init__(self, store: Store, endpoints: Mapping[str, Endpoint], limits: CallLimits,
                  recordings: Recordings, retry: RetryPolicy, timeout_s: float,
                  options: ClientOptions | None = None, before_first_send: Callable[[], None] | None = None) -> None:
         self.store = store
         self.endpoints = endpoints
-        self.limiter = limiter
+        self.limits = limits
         self.recordings = recordings
         self.retry = retry
         self.timeout_s = timeout_s
@@ -152,7 +198,8 @@ class ModelClient:
 
     async def send(self, call: ModelCall, endpoint: Endpoint, key: str, identity: Mapping[str, Any]) -> Answer:
         budget = self.options.budget if not endpoint.is_free else None
-        estimate = estimate_cost(call.request, endpoint)
+        expected = estimate_request(call.request, endpoint)
+        estimate = expected.cost_usd if expected is not None else 0.0
         if budget is not None and not budget.try_reserve(estimate or 0.0):
             from promptci.reporting.stats import format_usd  # the one money formatter (pure, imports only types)
 
@@ -166,8 +213,10 @@ class ModelClient:
         try:
             if model in self.stopped_models:  # the model's first request found a bad key or model
                 raise ModelStopped(self.stopped_models[model])
+            tokens = expected.input_tokens + expected.output_tokens if expected is not None else 0
             completion = await call_with_retries(lambda: self.attempt(endpoint, call.request, first, call.kind),
-                                                  self.retry)
+                                                 self.retry, limiter=self.limits.limiter(model), tokens=tokens,
+                                                 limit_wait_s=self.timeout_s)
         except ProviderError as exc:
             if budget is not None:
                 budget.settle(estimate or 0.0, 0.0)
@@ -204,9 +253,11 @@ class ModelClient:
 
     async def attempt(self, endpoint: Endpoint, request: Request, first: asyncio.Event | None = None,
                       kind: CallKind = "case") -> Completion:
-        await self.limiter.acquire()
+        """One try, sent inside its limiter slot (call_with_retries holds it) and a place of -j over all models."""
         try:
-            return await within(self.timeout_s, send_to(endpoint.provider, request, kind))
+            async with self.limits.in_flight:
+                self.limits.sent += 1
+                return await within(self.timeout_s, send_to(endpoint.provider, request, kind))
         except asyncio.TimeoutError:
             raise Timeout(f"no answer from {request.model} within timeout_s={self.timeout_s:g}") from None
         except ProviderError as exc:
@@ -214,7 +265,6 @@ class ModelClient:
                 self.stop_model(request.model, exc)
             raise
         finally:
-            self.limiter.release()
             if first is not None:
                 first.set()
 
@@ -294,11 +344,12 @@ def answer_key(endpoint_identity: Mapping[str, Any], call: ModelCall) -> str:
     return recording_key(cache_identity(endpoint_identity, lookup_request(call.request), call.kind, call.sample))
 
 
-def estimate_cost(request: Request, endpoint: Endpoint) -> float | None:
-    """Before sending, the same estimate as --dry-run: input tokens counted, max_tokens out."""
+def estimate_request(request: Request, endpoint: Endpoint) -> RequestEstimate | None:
+    """Before sending, the same estimate as --dry-run: input tokens counted, max_tokens out (its tokens pace a
+    tpm limit). None for a free local endpoint."""
     if endpoint.is_free:
-        return 0.0
-    return estimate_request_cost(request.messages, request.params, request.model, endpoint.price).cost_usd
+        return None
+    return estimate_request_cost(request.messages, request.params, request.model, endpoint.price)
 
 
 def price(endpoint: Endpoint, completion: Completion) -> float | None:

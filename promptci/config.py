@@ -32,6 +32,7 @@ class ProviderSettings:
     rpm: float | None = None  # client-side rate limit, requests per minute
     options: Mapping[str, Any] = field(default_factory=dict)  # anything else given (headers, api_version...)
     params: Mapping[str, Any] = field(default_factory=dict)  # request params for every model it serves
+    tpm: float | None = None  # client-side token limit, tokens per minute (input + max output, estimated)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def load_settings(root: Path, environment: str | None = None) -> Settings:
 
 KNOWN_KEYS = ("models", "concurrency", "timeout_s", "retries", "comparators", "providers", "environments",
               "pricing", "budgets", "gate")
-PROVIDER_FIELDS = ("type", "base_url", "api_key_env", "rpm", "params")
+PROVIDER_FIELDS = ("type", "base_url", "api_key_env", "rpm", "tpm", "params")
 MODEL_ENTRY_KEYS = ("name", "params")
 GATE_KEYS = ("min_pass_rate", "metrics")
 OUTPUT_LIMIT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
@@ -355,7 +356,7 @@ class _ConfigReader:
         if entry is None:
             return {}
         if not isinstance(entry, dict):
-            self.problem(f"`{label}` must be a mapping (type, base_url, api_key_env, rpm, params)", parent, name)
+            self.problem(f"`{label}` must be a mapping (type, base_url, api_key_env, rpm, tpm, params)", parent, name)
             return None
         before = len(self.problems)
         self.check_no_secrets(entry, label)
@@ -371,8 +372,9 @@ class _ConfigReader:
         if isinstance(entry.get("api_key_env"), str) and not _ENV_NAME.match(entry["api_key_env"]):
             self.problem(f"`{label}.api_key_env` must name an environment variable (like MY_API_KEY), "
                          "not hold the key itself", entry, "api_key_env")
-        if entry.get("rpm") is not None:
-            fields["rpm"] = self.number(entry, "rpm", minimum=0, allow_zero=False, label=f"{label}.rpm")
+        for limit in ("rpm", "tpm"):
+            if entry.get(limit) is not None:
+                fields[limit] = self.number(entry, limit, minimum=0, allow_zero=False, label=f"{label}.{limit}")
         if "params" in entry:
             fields["params"] = self.read_params(entry, f"{label}.params")
         options = {k: v for k, v in entry.items() if k not in PROVIDER_FIELDS}

@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -128,6 +128,7 @@ class ProviderError(PromptCIError):
         self.status = status
         self.retry_after = retry_after
         self.attempts = 1  # set by the retry policy when it gives up
+        self.headers: Mapping[str, str] = {}  # the answer's rate-limit headers, for the limiter (never stored)
 
     def info(self) -> ErrorInfo:
         return ErrorInfo(kind=self.kind, message=self.message, status=self.status, retryable=self.retryable)

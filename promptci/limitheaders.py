@@ -14,7 +14,6 @@ MAX_HEADER_WAIT_S = 86400.0  # a reset or Retry-After beyond a day is taken as g
 MAX_HEADER_COUNT = 10**12  # limits and remainders above this are garbage too
 
 
-
 @dataclass(frozen=True)
 class LimitHeaders:
     """What a provider's answer said about its limits. None: not said, or not believable."""
@@ -119,6 +118,22 @@ def parse_limit_headers(headers: Mapping[str, str] | None, now_epoch: float | No
     if any(name.startswith("anthropic-ratelimit-") for name in lowered):
         return parse_anthropic_headers(lowered, now)
     return parse_openai_headers(lowered, now)
+
+
+LIMIT_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+
+
+def limit_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Only the headers that speak of rate limits (x-ratelimit-*, anthropic-ratelimit-*, retry-after*), names
+    lower-cased: what a provider hands the limiter, and nothing that could identify an answer or an account."""
+    if not headers:
+        return {}
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = str(name).lower()
+        if lowered.startswith(LIMIT_HEADER_PREFIXES):
+            kept[lowered] = str(value)
+    return kept
 
 
 def _finite(text: str | None) -> float | None:

@@ -49,12 +49,15 @@ def is_exhausted(said: LimitHeaders) -> bool:
     return said.requests_remaining == 0 or said.tokens_remaining == 0
 
 
+def has_limit_headers(said: LimitHeaders) -> bool:
+    return said.requests_remaining is not None or said.tokens_remaining is not None
+
+
 def is_limit_signal(said: LimitHeaders) -> bool:
     """Whether a 429 tells about the endpoint's limit. A provider that sends rate-limit headers and says
     there is room left answered 429 for another reason (one request too big, a burst elsewhere, a fault):
-    the window stays. Without headers, every 429 counts."""
-    has_headers = said.requests_remaining is not None or said.tokens_remaining is not None
-    return is_exhausted(said) or not has_headers
+    the window stays. Without headers, a 429 may count (see LimitPolicy.bare_limit_share)."""
+    return is_exhausted(said) or not has_limit_headers(said)
 
 
 def is_near_the_wall(limit: int | None, remaining: int | None, in_flight: int, low_water: float) -> bool:
@@ -76,6 +79,10 @@ class LimitPolicy:
     jitter: float = 0.1  # every wait is stretched by a random 0..jitter share of itself
     min_jitter_s: float = 0.005  # ...and by at least up to this, so waits of a few ms still spread
     low_water: float = 0.2  # pace by the headers once remaining <= this share of the limit (or in-flight)
+    # A 429 without rate-limit headers shrinks the window only when such 429s are at least this share of the
+    # recent answers (and two or more): a limit refuses in bursts, a stray 429 (a fault, a neighbour) is alone.
+    bare_limit_share: float = 0.25
+    bare_limit_span: int = 16  # answers looked back on
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -134,6 +141,7 @@ class AdaptiveLimiter:
         self._blocked_until = float("-inf")  # from a Retry-After or remaining=0
         self._pace = _Pace()
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._recent_bare: deque[bool] = deque(maxlen=policy.bare_limit_span)  # was each answer a bare 429
 
     # the interface
 
@@ -214,7 +222,7 @@ class AdaptiveLimiter:
     async def _wait_for_start(self, tokens: int, deadline: float | None) -> None:
         now = self._clock()
         start = max(now, self._next_start, self._blocked_until)
-        if deadline is not None and start > deadline:
+        if deadline is not None and start > max(now, deadline):  # a start the limits do not delay is never late
             raise RateLimited(f"rate limited: the next request could start in {start - now:.1f} s, "
                               f"after this case's deadline", 429, start - now)
         self._next_start = start + self._interval(tokens)  # claimed before the first await: no lock needed
@@ -234,10 +242,12 @@ class AdaptiveLimiter:
         self._learn_pace(now, said)
         if outcome is Outcome.OK:
             self.window = grown(self.window, self.policy.max_concurrency)
+        is_bare = outcome is Outcome.LIMITED and not has_limit_headers(said)
+        self._recent_bare.append(is_bare)
         if outcome is not Outcome.LIMITED:
             return None
         self.limited += 1
-        if not is_limit_signal(said):
+        if not is_limit_signal(said) or (is_bare and not self._is_refusing_in_bursts()):
             return None if said.retry_after_s is None else self._jittered(said.retry_after_s)
         if slot.epoch == self.epoch:  # the first 429 of a burst: the others were sent before we knew
             self.window = shrunk(self.window, self.policy.decrease_factor)
@@ -248,6 +258,10 @@ class AdaptiveLimiter:
             self._blocked_until = max(self._blocked_until, now + said.retry_after_s)
             return 0.0
         return self._jittered(said.retry_after_s)
+
+    def _is_refusing_in_bursts(self) -> bool:
+        bare = sum(self._recent_bare)
+        return bare >= 2 and bare >= self.policy.bare_limit_share * len(self._recent_bare)
 
     def _learn_pace(self, now: float, said: LimitHeaders) -> None:
         """Near the wall, pace at the refill rate the headers imply; at remaining 0, wait for the next unit

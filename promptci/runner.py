@@ -38,9 +38,14 @@ class Runner:
         return self._comparators[memo]
 
 
+# Workers per place in flight: a job waiting out a Retry-After or a backoff holds no place, so others are
+# ready to take it. The client's limiters, not the workers, keep the requests in flight <= -j.
+WORKERS_PER_SLOT = 4
+
+
 async def run_jobs(runner: Runner, jobs: Sequence[Job], concurrency: int, results: list[CaseResult | None]) -> None:
     """Run every job, filling results[i] for jobs[i] as each finishes, so whoever holds `results` keeps what
-    finished even when the run is interrupted. The client's limiter bounds the requests in flight."""
+    finished even when the run is interrupted."""
     queue: Iterator[int] = iter(range(len(jobs)))
 
     async def worker() -> None:
@@ -51,7 +56,7 @@ async def run_jobs(runner: Runner, jobs: Sequence[Job], concurrency: int, result
             if runner.on_result is not None:
                 runner.on_result(result)
 
-    count = max(1, min(concurrency, len(jobs)))
+    count = max(1, min(workers_for(concurrency), len(jobs)))
     workers = [asyncio.create_task(worker()) for _ in range(count)]
     try:
         await asyncio.gather(*workers)
@@ -63,6 +68,11 @@ async def run_jobs(runner: Runner, jobs: Sequence[Job], concurrency: int, result
 def attribution(runner: Runner, job: Job) -> Attribution:
     return Attribution(run_id=runner.run_id, git_commit=runner.client.options.git_commit, prompt=job.prompt.name,
                        case_id=job.case.id, where=str(job.case.location))
+
+
+def workers_for(concurrency: int) -> int:
+    """-j 1 keeps one case after another, in order (reproducible, scripted faults land where expected)."""
+    return concurrency if concurrency <= 1 else concurrency * WORKERS_PER_SLOT
 
 
 def model_call(runner: Runner, job: Job) -> ModelCall:

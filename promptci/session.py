@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from promptci.client import CallLimiter, ClientOptions, Endpoint, ModelClient
+from promptci.client import CallLimits, ClientOptions, Endpoint, ModelClient, RateStatus, RateTally
 from promptci.cost.budget import BudgetGuard
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.errors import EnvironmentFailure, PromptCIError
@@ -25,6 +25,7 @@ from promptci.modelcalls import helper_models
 from promptci.plan import Job, Plan
 from promptci.planning import build_endpoints
 from promptci.project import Project
+from promptci.ratelimit import LimitPolicy
 from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
 from promptci.runner import Runner, run_jobs
@@ -40,7 +41,7 @@ class Session:
         self._loop: asyncio.Runner | None = None
         self._instances: dict[str, Any] = {}  # provider instances by endpoint settings
         self._prepared: set[int] = set()
-        self._limiter: CallLimiter | None = None
+        self._limits: CallLimits | None = None
         self._recordings: dict[str, Recordings] = {}  # by source folder
         self.not_written: list[EnvironmentFailure] = []  # recordings files the disk refused
 
@@ -88,15 +89,27 @@ class Session:
             self._recordings[key] = load_recordings(project.recordings_dir)
         return self._recordings[key]
 
-    def limiter(self, plan: Plan) -> CallLimiter:
-        if self._limiter is None:
-            self._limiter = CallLimiter(self.concurrency or plan.options.concurrency or plan.settings.concurrency)
-        return self._limiter
+    def limits(self, plan: Plan) -> CallLimits:
+        """The session's limiters (what they learn about a provider's limit serves every run), -j each, and
+        the rpm/tpm the provider's settings give."""
+        if self._limits is None:
+            concurrency = self.concurrency or plan.options.concurrency or plan.settings.concurrency
+            settings = plan.settings
+
+            def policy_for(provider: str) -> LimitPolicy:
+                config = settings.providers.get(provider)
+                return LimitPolicy(max_concurrency=concurrency, rpm=config.rpm if config else None,
+                                   tpm=config.tpm if config else None)
+
+            self._limits = CallLimits(concurrency, policy_for)
+        return self._limits
 
     def run(self, plan: Plan, on_start: Callable[[int], None] | None = None,
-            on_result: Callable[[CaseResult], None] | None = None, git: GitInfo | None = None) -> Run:
+            on_result: Callable[[CaseResult], None] | None = None, git: GitInfo | None = None,
+            on_rate: Callable[[RateStatus], None] | None = None) -> Run:
         """Run the plan to its end (or Ctrl-C: the run is marked interrupted and keeps what finished). `git`:
-        the revision a materialised source was read from (default: the git state of the plan's source)."""
+        the revision a materialised source was read from (default: the git state of the plan's source).
+        on_rate hears, after each result, whether rate limits hold the run back and the pace of requests."""
         endpoints = self.endpoints(plan)
         budget_usd = plan.budget_usd
         if budget_usd is not None:
@@ -108,20 +121,23 @@ class Session:
         self.store.start_run(run_id, started_at, git, plan.models,
                              {**plan.options.to_record(), "config_hash": config_hash})
         budget = BudgetGuard(budget_usd) if budget_usd is not None else None
+        limits = self.limits(plan)
+        tally_before = limits.tally()
         client = ModelClient(
-            self.store, endpoints, self.limiter(plan), self.recordings(plan.project),
+            self.store, endpoints, limits, self.recordings(plan.project),
             RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
             ClientOptions(run_id=run_id, git_commit=git.commit, use_cache=plan.options.use_cache,
                           record=plan.options.record, budget=budget),
             before_first_send=lambda: self.prepare(endpoints),
         )
-        runner = Runner(run_id, plan.project.source, self.store, client, on_result)
+        runner = Runner(run_id, plan.project.source, self.store, client, with_rate(on_result, on_rate, limits))
         if on_start is not None:
             on_start(len(plan.jobs))
-        results, interrupted = self._run_to_end(runner, plan.jobs, self.limiter(plan).limit)
+        results, interrupted = self._run_to_end(runner, plan.jobs, limits.concurrency)
         if plan.options.record:
             self._write_recordings(plan, client, drop_stale=plan.options.is_whole_suite and not interrupted)
-        problems = (*plan.problems, *(f"{model}: {why}" for model, why in client.stopped_models.items()))
+        problems = (*plan.problems, *(f"{model}: {why}" for model, why in client.stopped_models.items()),
+                    *rate_limit_notes(limits.tally().since(tally_before)))
         summary = summarize(results, broken=len(plan.problems))
         finished_at = now_iso()
         self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
@@ -159,6 +175,29 @@ class Session:
             await provider.aclose()
         self._instances.clear()
         self._prepared.clear()
+
+
+def with_rate(on_result: Callable[[CaseResult], None] | None, on_rate: Callable[[RateStatus], None] | None,
+              limits: CallLimits) -> Callable[[CaseResult], None] | None:
+    """on_result, then on_rate with the limits' status."""
+    if on_rate is None:
+        return on_result
+
+    def heard(result: CaseResult) -> None:
+        if on_result is not None:
+            on_result(result)
+        on_rate(limits.status())
+
+    return heard
+
+
+def rate_limit_notes(tally: RateTally) -> list[str]:
+    """The run note on rate limits, when they held the run back: requests refused and time spent waiting."""
+    if not tally.refused and tally.waited_s < 0.05:
+        return []
+    share = f" ({tally.refused / tally.sent:.1%})" if tally.sent else ""
+    refused = f"{tally.refused} request{'' if tally.refused == 1 else 's'} refused{share}"
+    return [f"rate limits: {refused}, {tally.waited_s:.1f} s spent waiting"]
 
 
 async def cancel_leftovers() -> None:

@@ -190,6 +190,8 @@ class Completion:
     attempts: int = 1
     cost_usd: float | None = None  # None: unknown price (never shown as 0)
     tool_calls: tuple[ToolCall, ...] = ()  # in the order the model made them
+    # The answer's rate-limit headers, for the model client's limiter; never cached, recorded or stored.
+    limit_headers: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -26,15 +27,21 @@ def no_real_provider(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def no_backoff_waits(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> list[float]:
-    """Retries happen, their waits are recorded but not slept (tests marked real_waits keep them)."""
+    """Retries and rate-limit waits happen, their waits are recorded but not slept (tests marked real_waits keep
+    them); the clock that limits and deadlines are read on moves on by what was skipped, and only by it."""
     waits: list[float] = []
     if request.node.get_closest_marker("real_waits"):
         return waits
 
+    skipped = [0.0]  # the waits' sum: the clock deadlines are read on moves on by it, as if they were slept
+
     async def record_wait(seconds: float) -> None:
         waits.append(seconds)
+        skipped[0] += seconds
 
     monkeypatch.setattr("promptci.retrying.default_sleep", record_wait)
+    started = time.monotonic()  # and only by it: waits and deadlines read the same in a loaded machine
+    monkeypatch.setattr("promptci.retrying.default_clock", lambda: started + skipped[0])
     return waits
 
 

@@ -153,7 +153,7 @@ class SlowThenLimited:
 def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> None:
     import asyncio
 
-    from promptci.client import CallLimiter, Endpoint, ModelCall, ModelClient
+    from promptci.client import CallLimits, Endpoint, ModelCall, ModelClient
     from promptci.recordings import Recordings
     from promptci.retrying import RetryPolicy
     from promptci.store import Store
@@ -163,7 +163,7 @@ def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> 
     endpoint = Endpoint(provider, {"type": "fake", "base_url": ""}, "fake", is_free=True)  # type: ignore[arg-type]
 
     async def both() -> list:
-        client = ModelClient(store, {"fake:m": endpoint}, CallLimiter(1), Recordings(), RetryPolicy(retries=2), 5.0)
+        client = ModelClient(store, {"fake:m": endpoint}, CallLimits(1), Recordings(), RetryPolicy(retries=2), 5.0)
         calls = [ModelCall(Request("fake:m", ({"role": "user", "content": who},))) for who in "ab"]
         return await asyncio.gather(*(client.complete(call) for call in calls))
 
@@ -172,3 +172,70 @@ def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> 
     assert [a.completion.text for a in answers] == ["a", "b"] and answers[0].attempts == 2
     # b is sent while a waits out its Retry-After: the slot is free during the wait
     assert provider.events == ["start a", "start b", "end b", "start a", "end a"]
+
+
+class Counting:
+    """A free provider that counts the requests in flight at once."""
+
+    name = "count"
+    is_cacheable = False
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.peak = 0
+
+    async def complete(self, request: Any) -> Any:
+        import asyncio
+
+        from promptci.types import Completion
+
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.005)
+        self.in_flight -= 1
+        return Completion(text="ok")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_several_models_together_keep_at_most_j_requests_in_flight(tmp_path: Path) -> None:
+    import asyncio
+
+    from promptci.client import CallLimits, Endpoint, ModelCall, ModelClient
+    from promptci.recordings import Recordings
+    from promptci.retrying import RetryPolicy
+    from promptci.store import Store
+    from promptci.types import Request
+
+    provider = Counting()
+    models = ("count:a", "count:b", "other:c")
+    endpoints = {m: Endpoint(provider, {"type": "count", "base_url": ""}, "count", is_free=True)  # type: ignore[arg-type]
+                 for m in models}
+    limits = CallLimits(3)
+
+    async def many() -> list:
+        client = ModelClient(store, endpoints, limits, Recordings(), RetryPolicy(), 5.0)
+        calls = [ModelCall(Request(m, ({"role": "user", "content": str(i)},))) for i in range(10) for m in models]
+        return await asyncio.gather(*(client.complete(call) for call in calls))
+
+    with Store.open(tmp_path / "db") as store:
+        answers = asyncio.run(many())
+    assert all(a.completion is not None for a in answers)
+    assert provider.peak == 3  # each model's limiter admits 3; the run's -j holds them to 3 together
+    assert limits.tally().sent == 30 and set(limits.pool.stats()) == {("count", "count:a"), ("count", "count:b"),
+                                                                      ("other", "other:c")}
+
+
+def test_the_rate_limit_note_counts_refusals_and_waiting_and_is_absent_when_nothing_held_the_run_back() -> None:
+    from promptci.client import RateTally
+    from promptci.session import rate_limit_notes
+
+    assert rate_limit_notes(RateTally(sent=100)) == []
+    assert rate_limit_notes(RateTally(sent=600, refused=14, waited_s=3.14)) == [
+        "rate limits: 14 requests refused (2.3%), 3.1 s spent waiting"]
+    assert rate_limit_notes(RateTally(sent=10, refused=1, waited_s=0.0)) == [
+        "rate limits: 1 request refused (10.0%), 0.0 s spent waiting"]
+    assert rate_limit_notes(RateTally(sent=10, waited_s=2.0)) == [
+        "rate limits: 0 requests refused (0.0%), 2.0 s spent waiting"]
+    assert RateTally(10, 2, 1.0).since(RateTally(4, 1, 0.25)) == RateTally(6, 1, 0.75)

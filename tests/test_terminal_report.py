@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from promptci.reporting.terminal import render_report
+from promptci.client import RateStatus
+from promptci.reporting.terminal import TerminalReporter, render_report
 from promptci.types import CaseResult, GitInfo, Run, Score, summarize
 
 GPT = "openai:gpt-4o-mini"
@@ -124,3 +125,32 @@ def test_a_budget_stop_is_explained_once_with_the_budget_as_given_even_quiet(cli
     assert len(notes) == 1, result.stdout
     assert re.fullmatch(r"note: \d cases? not sent: sending (them|it) would pass the run budget of \$0\.02", notes[0])
     assert "$0.00 " not in result.stdout
+
+
+def progress_line(reporter: TerminalReporter) -> str:
+    assert reporter._progress is not None and reporter._task is not None
+    return str(reporter._progress.tasks[0].description)
+
+
+def test_the_progress_line_says_when_the_run_is_rate_limited_and_at_what_pace() -> None:
+    err = Console(file=io.StringIO(), width=120, force_terminal=True, force_interactive=True, color_system=None)
+    reporter = TerminalReporter(console_stderr=err, console_stdout=Console(file=io.StringIO()))
+    reporter.start(3)
+    try:
+        reporter.rate(RateStatus(is_limited=False, requests_per_s=80.0))
+        assert progress_line(reporter) == "running"
+        reporter.advance(failed("x"))
+        reporter.rate(RateStatus(is_limited=True, requests_per_s=48.25))
+        assert progress_line(reporter) == "running, 1 failing, rate limited at 48.2 req/s"
+        reporter.rate(RateStatus(is_limited=True, requests_per_s=None))
+        assert progress_line(reporter) == "running, 1 failing, rate limited"
+        reporter.rate(RateStatus(is_limited=False, requests_per_s=50.0))
+        assert progress_line(reporter) == "running, 1 failing"
+    finally:
+        reporter.stop()
+
+
+def test_the_run_note_on_rate_limits_prints_at_every_verbosity() -> None:
+    note = "rate limits: 14 requests refused (2.3%), 3.1 s spent waiting"
+    for verbosity in (-1, 0, 1):
+        assert f"note: {note}" in render(make_run(failed("x"), problems=(note,)), verbosity)

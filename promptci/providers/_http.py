@@ -1,12 +1,12 @@
 """What the OpenAI and Anthropic providers share: reading the key, classifying HTTP failures into
-the ProviderError family (never with a key in the text), the rpm limiter and stream timing."""
+the ProviderError family (never with a key in the text, with the rate-limit headers the limiter reads)
+and stream timing. Pacing is the model client's (promptci.ratelimit), not the providers'."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,6 +23,7 @@ from promptci.errors import (
     ServerError,
     Timeout,
 )
+from promptci.limitheaders import limit_headers
 from promptci.providers.base import ProviderContext, api_key_env
 from promptci.secrets import REDACTED, read_key, redact
 from promptci.types import Completion, ToolCall, Usage
@@ -39,7 +40,6 @@ class Endpoint:
     key: str = field(repr=False)
     base_url: str | None = None
     timeout_s: float = 60.0
-    rpm: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def scrub(self, text: str) -> str:
@@ -76,7 +76,7 @@ def read_endpoint(config: ProviderSettings, ctx: ProviderContext) -> Endpoint:
         )
     return Endpoint(
         provider=config.name, key_env=key_env, key=key, base_url=config.base_url,
-        timeout_s=ctx.settings.timeout_s, rpm=config.rpm, options=dict(config.options),
+        timeout_s=ctx.settings.timeout_s, options=dict(config.options),
     )
 
 
@@ -123,7 +123,15 @@ def error_code(body: object) -> str | None:
 
 def classify_status(endpoint: Endpoint, model: str, status: int, headers: Mapping[str, str] | None,
                     body: object, fallback: str) -> ProviderError:
-    """An HTTP error answer as the ProviderError the runner acts on."""
+    """An HTTP error answer as the ProviderError the runner acts on, carrying the answer's rate-limit headers
+    (exc.headers) for the limiter."""
+    error = status_error(endpoint, model, status, headers, body, fallback)
+    error.headers = limit_headers(headers)
+    return error
+
+
+def status_error(endpoint: Endpoint, model: str, status: int, headers: Mapping[str, str] | None,
+                 body: object, fallback: str) -> ProviderError:
     said = endpoint.scrub(server_message(body, fallback))
     where = f"provider '{endpoint.provider}'"
     if status in (401, 403):
@@ -184,29 +192,6 @@ def reserved_param(params: Mapping[str, Any], reserved: Iterable[str]) -> str | 
     """The first param promptci sets itself (model, messages, stream...), which a prompt may not override."""
     taken = set(reserved)
     return next((name for name in params if name in taken), None)
-
-
-class RateLimiter:
-    """Evenly spaced request starts: at most `rpm` per minute, no bursts.
-
-    No lock is needed: the next slot is claimed before the first await, on one event loop.
-    """
-
-    def __init__(self, rpm: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        if rpm <= 0:
-            raise ValueError("rpm must be positive")
-        self.interval_s = 60.0 / rpm
-        self._clock = clock
-        self._sleep = sleep
-        self._next_start = float("-inf")
-
-    async def acquire(self) -> None:
-        now = self._clock()
-        start = max(now, self._next_start)
-        self._next_start = start + self.interval_s
-        if start > now:
-            await self._sleep(start - now)
 
 
 def not_a_stream_error(endpoint: Endpoint, content_type: str, body: bytes) -> ServerError:
@@ -322,7 +307,7 @@ class StreamRecorder:
 
 class PooledClientProvider:
     """What the SDK providers share: one client per named provider, made by prepare() before the first
-    request (or on first use); the optional rpm limiter; closing. Subclasses give make_client() and
+    request (or on first use); closing. Subclasses give make_client() and
     complete()."""
 
     is_cacheable = True
@@ -331,7 +316,6 @@ class PooledClientProvider:
         self.name = endpoint.provider
         self.endpoint = endpoint
         self._client: Any = None
-        self._limiter = RateLimiter(endpoint.rpm) if endpoint.rpm else None
 
     def make_client(self) -> Any:
         raise NotImplementedError
@@ -345,11 +329,6 @@ class PooledClientProvider:
         if self._client is None:
             self._client = self.make_client()
         return self._client
-
-    async def wait_for_slot(self) -> None:
-        if self._limiter is not None:
-            self.client()  # built before taking a slot, so building it does not eat into the spacing
-            await self._limiter.acquire()
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -7,10 +7,12 @@ import functools
 import inspect
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from promptci.config import ProviderSettings
 from promptci.errors import BadRequest, ProviderError
+from promptci.limitheaders import limit_headers
 from promptci.providers._http import (
     Endpoint,
     PooledClientProvider,
@@ -121,7 +123,6 @@ class AnthropicProvider(PooledClientProvider):
         system, turns = split_system(request.messages)
         if system is not None:
             kwargs["system"] = system
-        await self.wait_for_slot()
         try:
             return await self._stream(model, turns, kwargs)
         except ProviderError:
@@ -157,8 +158,9 @@ class AnthropicProvider(PooledClientProvider):
                     f"unexpected {str(getattr(event, 'type', 'event'))[:40]!r} event shape ({exc})")) from None
         if not state.has_stopped:
             raise cut_stream_error(self.endpoint, "message_stop")
-        return recorder.completion(usage=state.usage(), resolved_model=state.model,
-                                   finish_reason=state.stop_reason)
+        completion = recorder.completion(usage=state.usage(), resolved_model=state.model,
+                                         finish_reason=state.stop_reason)
+        return replace(completion, limit_headers=limit_headers(stream.response.headers))
 
 
 

@@ -9,10 +9,12 @@ import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from promptci.config import ProviderSettings
 from promptci.errors import BadRequest, ProviderError
+from promptci.limitheaders import limit_headers
 from promptci.providers._http import (
     Endpoint,
     PooledClientProvider,
@@ -126,7 +128,6 @@ class OpenAIProvider(PooledClientProvider):
 
         _, model = split_model(request.model)
         body = request_body(request, model)
-        await self.wait_for_slot()
         try:
             return await self._stream(model, body)
         except ProviderError:
@@ -213,7 +214,8 @@ class OpenAIProvider(PooledClientProvider):
             await response.aclose()
         if finish_reason is None:
             raise cut_stream_error(self.endpoint, "a finish_reason")
-        return recorder.completion(usage=usage, resolved_model=resolved, finish_reason=finish_reason)
+        completion = recorder.completion(usage=usage, resolved_model=resolved, finish_reason=finish_reason)
+        return replace(completion, limit_headers=limit_headers(response.headers))
 
     def _parse(self, data: bytes) -> dict[str, Any]:
         try:

@@ -11,7 +11,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -42,6 +42,9 @@ from promptci.reporting.stats import (
     summary_parts,
 )
 from promptci.types import CaseResult, Run
+
+if TYPE_CHECKING:
+    from promptci.client import RateStatus
 
 MAX_SHOWN_BYTES = 4096  # per case and per kind of text, at any verbosity; the db and JSON keep it whole
 MAX_QUIET_OUTPUT_CHARS = 1000  # without -v a failing output is cut sooner
@@ -333,13 +336,14 @@ class TerminalReporter:
         self._progress: RichProgress | None = None
         self._task: TaskID | None = None
         self._failed = 0
+        self._rate: RateStatus | None = None
 
     @property
     def is_live(self) -> bool:
         return self._progress is not None and not self._progress.disable
 
     def start(self, total: int) -> None:
-        self._failed = 0
+        self._failed, self._rate = 0, None
         # disable= keeps a piped stderr free of bar frames and of the stray blank line a transient bar leaves.
         self._progress = RichProgress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -353,8 +357,22 @@ class TerminalReporter:
             return
         if result.status in ("failed", "error"):
             self._failed += 1
-        description = f"running, {self._failed} failing" if self._failed else "running"
-        self._progress.update(self._task, advance=1, description=description)
+        self._progress.update(self._task, advance=1, description=self.description())
+
+    def rate(self, status: RateStatus) -> None:
+        """The limits' status after a result: shown while the run is rate limited (TTY only)."""
+        self._rate = status
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=self.description())
+
+    def description(self) -> str:
+        parts = ["running"]
+        if self._failed:
+            parts.append(f"{self._failed} failing")
+        if self._rate is not None and self._rate.is_limited:
+            pace = f" at {self._rate.requests_per_s:.1f} req/s" if self._rate.requests_per_s is not None else ""
+            parts.append(f"rate limited{pace}")
+        return ", ".join(parts)
 
     def stop(self) -> None:
         if self._progress is not None:

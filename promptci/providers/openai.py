@@ -149,7 +149,6 @@ class OpenAIProvider(PooledClientProvider):
 
         _, model = split_model(request.model)
         text = request.messages[-1]["content"] if request.messages else ""
-        await self.wait_for_slot()
         started = time.perf_counter()
         try:
             response = await self.client().post("/embeddings", body={"model": model, "input": [text],

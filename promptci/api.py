@@ -7,15 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from promptci import diffing
-from promptci.changes import ChangeSelection
 from promptci.client import ModelCall, RateStatus, answer_key, call_key
 from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.cost.report import CostReport, cost_report, parse_dimensions
-from promptci.diffing import BisectOutcome, BisectStep, DiffOptions, DiffOutcome, nothing_changed_note
 from promptci.drift import find_drift
 from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
 from promptci.gitinfo import current_git
@@ -32,6 +30,12 @@ from promptci.reporting.stats import format_usd
 from promptci.session import Session
 from promptci.store import Store
 from promptci.types import CaseResult, Run, now_iso, summarize
+
+if TYPE_CHECKING:  # diff and bisect load git, compare and stats only when asked for
+    from promptci.changes import ChangeSelection
+    from promptci.diffing import BisectOutcome, BisectStep, DiffOptions, DiffOutcome
+
+LAZY_EXPORTS = ("BisectOutcome", "BisectStep", "DiffOptions", "DiffOutcome")
 
 __all__ = [
     "LOCAL_PROVIDERS", "BisectOutcome", "CostReport", "DiffOptions", "DiffOutcome", "DryRunReport", "Plan", "Project",
@@ -56,6 +60,8 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         ) -> RunOutcome:
     plan = build_plan(options)
     if not plan.jobs and options.changed_since is not None:  # nothing to run is a fine answer, not stored
+        from promptci.diffing import nothing_changed_note
+
         return RunOutcome(empty_run(plan), ExitCode.OK, [nothing_changed_note(options.changed_since)],
                           selection=plan.selection)
     check_matrix_options(options.baseline_model, options.gates, plan.models)
@@ -97,12 +103,16 @@ def empty_run(plan: Plan) -> Run:
 def diff(options: DiffOptions, on_start: Callable[[int], None] | None = None,
          on_result: Callable[[CaseResult], None] | None = None) -> DiffOutcome:
     """`promptci diff`: the suite at two revisions, one Session, compared case by case (see diffing.py)."""
+    from promptci import diffing
+
     return diffing.diff(options, on_start, on_result)
 
 
 def bisect(options: RunOptions, good: str, bad: str,
            on_step: Callable[[BisectStep], None] | None = None) -> BisectOutcome:
     """`promptci bisect`: the first commit after GOOD, up to BAD, where a selected case fails."""
+    from promptci import diffing
+
     return diffing.bisect(options, good, bad, on_step)
 
 
@@ -230,3 +240,11 @@ def dry_run_notes(report: DryRunReport, models: Sequence[str], settings: Setting
                      f"{format_usd(report.budget_usd)}: "
                      "a real run would stop sending once it would pass it, and exit 1")
     return notes
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY_EXPORTS:
+        from promptci import diffing
+
+        return getattr(diffing, name)
+    raise AttributeError(f"module 'promptci.api' has no attribute {name!r}")

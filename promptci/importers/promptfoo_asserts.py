@@ -14,16 +14,17 @@ from promptci.importers.jsexpr import Untranslatable, translate
 NO_EXPECTED: Any = object()  # the comparator compares with nothing from the case
 EXPR_NAMES = frozenset({"output", "expected", "json", "case", "vars", "re", "len", "min", "max", "abs", "sum", "any",
                         "all", "round", "sorted", "set", "str", "int", "float", "bool", "True", "False", "None"})
-JUDGED = ("llm-rubric", "model-graded-closedqa", "model-graded-factuality", "factuality", "g-eval",
+JUDGED = ("model-graded-closedqa", "model-graded-factuality", "factuality", "g-eval",
           "answer-relevance", "context-faithfulness", "context-recall", "context-relevance", "select-best",
           "moderation", "classifier", "pi")
-JUDGE_REASON = "needs a judge model; promptci's llm_judge comparator is not built yet: check it by hand"
+JUDGE_REASON = ("a check graded by a judge model, with no one-to-one promptci comparator; write its criteria as an "
+                "`llm_judge` rubric by hand")
 # CSV `__expected` prefixes that promptfoo reads as another assertion type.
 CSV_ALIASES = {"fn": "javascript", "eval": "javascript", "grade": "llm-rubric"}
 CSV_PREFIX = re.compile(r"^(?P<type>[a-z][a-z-]*)(?:\((?P<threshold>[\d.]+)\))?:(?P<value>.*)$", re.DOTALL)
 KNOWN_TYPES = frozenset({"equals", "contains", "icontains", "contains-all", "contains-any", "icontains-all",
                          "icontains-any", "starts-with", "regex", "is-json", "contains-json", "javascript", "python",
-                         "similar", "levenshtein", "latency", "cost", *JUDGED, *CSV_ALIASES})
+                         "similar", "levenshtein", "latency", "cost", "llm-rubric", *JUDGED, *CSV_ALIASES})
 _VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 
 
@@ -136,6 +137,11 @@ def _map_plain(kind: str, value: Any, threshold: Any) -> Mapped | str:
         return Mapped({"type": "latency", "max_ms": threshold}) if threshold is not None else "no threshold"
     if kind == "cost":
         return Mapped({"type": "cost", "max_usd": threshold}) if threshold is not None else "cost without threshold"
+    if kind == "llm-rubric":  # the judge model is llm_judge's default unless the golden names one
+        if not isinstance(value, str) or not value.strip():
+            return "llm-rubric without a rubric"
+        spec: dict[str, Any] = {"type": "llm_judge", "rubric": value.strip()}
+        return Mapped(spec if threshold is None else {**spec, "threshold": threshold})
     if kind == "contains-json":
         return ("contains-json (a JSON value anywhere in the text) has no one-to-one comparator; "
                 "is_json with `transform: strip_fence` is the nearest")

@@ -201,7 +201,9 @@ def temporary_repository(tmp_path: Path) -> Path:
     return workspace
 
 
-def run_action(github: FakeGitHub, tmp_path: Path, attempt: int) -> tuple[Runner, list[subprocess.CompletedProcess]]:
+def run_action(github: FakeGitHub, tmp_path: Path, attempt: int, command: str | None = "promptci run"
+               ) -> tuple[Runner, list[subprocess.CompletedProcess]]:
+    """The action's shell steps; command None: the action's default (the pull request's diff)."""
     workspace = tmp_path / "workspace"
     temp = tmp_path / f"runner-temp-{attempt}"
     temp.mkdir()
@@ -212,7 +214,8 @@ def run_action(github: FakeGitHub, tmp_path: Path, attempt: int) -> tuple[Runner
         "GITHUB_REPOSITORY": "acme/bot", "GITHUB_API_URL": github.url, "GITHUB_EVENT_PATH": str(event_file(tmp_path)),
         "GITHUB_EVENT_NAME": "pull_request",
     }
-    runner = Runner(env, {"command": "promptci run", "working-directory": "app"},
+    inputs = {"working-directory": "app", **({"command": command} if command is not None else {})}
+    runner = Runner(env, inputs,
                     {"token": github.token, "base_ref": "main", "event_name": "pull_request"})
     done = []
     for s in STEPS:
@@ -243,6 +246,28 @@ def test_the_shell_steps_run_report_comment_and_pass_the_verdict(github: FakeGit
     assert "updated PR comment" in again[2].stdout
     assert len(github.comments[7]) == 1 and github.comments[7][0]["body"].startswith(DEFAULT_MARKER)
     assert [method for method, _ in github.calls].count("POST") == 1
+
+
+def test_the_default_command_diffs_the_pull_request_against_its_base(github: FakeGitHub, tmp_path: Path) -> None:
+    workspace = temporary_repository(tmp_path)  # main: `fine` passes, `broken` fails
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", *args], cwd=workspace, check=True)
+
+    git("update-ref", "refs/remotes/origin/main", "HEAD")  # what actions/checkout fetches with fetch-depth: 0
+    git("checkout", "-q", "-b", "pr")
+    (workspace / "app" / "prompts" / "greet.txt").write_text("Hi {{ name }}!")  # breaks `fine`
+    git("commit", "-qam", "friendlier greeting")
+    runner, done = run_action(github, tmp_path, 1, command=None)
+    _paths, run, comment, verdict = done
+    assert run.returncode == 0, run.stderr
+    assert runner.outputs["run"]["exit-code"] == "1", run.stdout + run.stderr  # fine: passed -> failed
+    assert "::error file=app/goldens/greet.yaml,line=2," in run.stderr  # only the case this PR broke
+    assert "line=5" not in run.stderr.split("::error", 1)[1].split("\n", 1)[0]
+    markdown = (Path(runner.outputs["paths"]["reports"]) / "report.md").read_text()
+    assert "REGRESSED: 1 regressed, 1 still failing" in markdown and "fine" in markdown
+    assert comment.returncode == 0 and "created PR comment" in comment.stdout
+    assert verdict.returncode == 1
 
 
 def test_a_green_run_passes_the_check(github: FakeGitHub, tmp_path: Path) -> None:
@@ -279,8 +304,6 @@ def test_example_workflows_use_real_options_and_never_the_bare_name(cli, path: P
     for command in promptci_commands(workflow):
         words = command.split()
         subcommand = words[1]
-        if subcommand == "diff":  # `promptci diff` lands with the diff work
-            continue
         usage = cli(subcommand, "--help").output
         for option in [w.split("=")[0] for w in words if w.startswith("-")]:
             assert option in usage, f"{path.name}: {command}: {option} is not an option of {subcommand}"

@@ -40,6 +40,13 @@ class ChangeSelection:
     def selects(self, case: Case) -> bool:
         return self.everything is not None or case.key in self.case_keys
 
+    def explain(self, since: str | None) -> list[str]:
+        """Why each prompt was selected (for -v), one line a prompt; one line when every case is."""
+        if self.everything:
+            return [f"changed since {since}: every case, as {self.everything}"]
+        return [f"changed since {since}: {prompt}: {'; '.join(reasons)}"
+                for prompt, reasons in sorted(self.reasons.items())]
+
     def apply(self, suite: Suite) -> Suite:
         cases = tuple(c for c in suite.cases if self.selects(c))
         used = {c.prompt for c in cases}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -80,6 +83,26 @@ def write_github(run: Run, stream: TextIO) -> None:
 def is_github_actions(environ: dict[str, str] | None = None) -> bool:
     """True inside a GitHub Actions job (the runner sets GITHUB_ACTIONS=true)."""
     return (os.environ if environ is None else environ).get("GITHUB_ACTIONS") == "true"
+
+
+@contextlib.contextmanager
+def commands_paused(enabled: bool) -> Iterator[None]:
+    """Under GitHub Actions the runner reads `::command::` lines from the log: a human report shows model
+    output, so commands are stopped around it on stdout with a token the output cannot guess."""
+    if not (enabled and is_github_actions()):
+        yield
+        return
+    import secrets
+
+    token = secrets.token_hex(16)
+    sys.stdout.write(f"::stop-commands::{token}\n")
+    sys.stdout.flush()
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout.write(f"::{token}::\n")
+        sys.stdout.flush()
 
 
 def repository_prefix(project_root: Path) -> str:

@@ -118,3 +118,27 @@ def test_format_github_uses_repository_paths_once(cli, repo: Path, tmp_path: Pat
     assert len(errors) == 2  # not repeated by auto-mode
     assert all(line.startswith("::error file=services/bot/goldens/greet.yaml,") for line in errors)
     assert (tmp_path / "summary.md").read_text().count("## promptci run") == 1
+
+
+def test_show_fences_its_table_like_run_and_annotates_nothing(cli, repo: Path, tmp_path: Path) -> None:
+    root = repo / "services" / "bot"
+    assert cli("run", "--root", root, env={"GITHUB_ACTIONS": ""}).exit_code == 1
+    result = cli("show", "last", "--root", root, env=github_env(tmp_path))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("::stop-commands::")
+    token = lines[0].removeprefix("::stop-commands::")
+    assert len(token) == 32 and token not in HOSTILE
+    end = lines.index(f"::{token}::")
+    hostile_lines = [i for i, line in enumerate(lines) if "::add-mask::" in line]
+    assert hostile_lines and all(0 < i < end for i in hostile_lines)
+    assert "::error" not in result.stderr and not (tmp_path / "summary.md").exists()
+
+
+def test_show_as_json_under_actions_is_not_fenced(cli, repo: Path, tmp_path: Path) -> None:
+    import json
+
+    root = repo / "services" / "bot"
+    assert cli("run", "--root", root, env={"GITHUB_ACTIONS": ""}).exit_code == 1
+    result = cli("show", "last", "--root", root, "--format", "json", env=github_env(tmp_path))
+    assert json.loads(result.stdout)["summary"]["failed"] == 2

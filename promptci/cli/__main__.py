@@ -1,0 +1,5 @@
+"""`python -m promptci.cli`."""
+
+from promptci.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""What every command shares: the typer app, the option types, the Command class and range checks.
+Imports nothing heavy, so `promptci --help` stays fast."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperArgument, TyperCommand
+
+from promptci.errors import PromptCIError
+
+app = typer.Typer(
+    name="promptci",
+    help="Prompts as code: render golden cases, run them against models, score, gate on regressions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # pretty tracebacks print local variables, which can hold a key
+    rich_markup_mode=None,
+)
+
+RootOption = Annotated[Path | None, typer.Option(
+    "--root", metavar="DIR", help="Project root (default: nearest folder with promptci.yaml).")]
+ReportFormatOption = Annotated[str, typer.Option(
+    "--format", metavar="FORMAT", help="table|json|junit|markdown|github|html")]
+OutputOption = Annotated[list[str] | None, typer.Option(
+    "--output", "-o", metavar="[FORMAT=]FILE",
+    help="Write a report to FILE (format from .json/.xml/.md, or say FORMAT=FILE); repeatable.")]
+QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, show_default=False, help="Less output.")]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
+                                            help="More output (-v: also tracebacks of internal errors).")]
+ShardOption = Annotated[str | None, typer.Option(
+    "--shard", metavar="I/N", help="Run only shard I of N (e.g. 2/4); join with merge.")]
+GithubOption = Annotated[bool, typer.Option(
+    "--github/--no-github", help="Under GitHub Actions: annotations and the step summary (default on).")]
+ChangedSinceOption = Annotated[str | None, typer.Option(
+    "--changed-since", metavar="REV", help="Only cases that changes since git revision REV can affect.")]
+MAX_REPEAT = 1000
+MAX_CONCURRENCY = 512
+KeywordOption = Annotated[str | None, typer.Option(
+    "-k", metavar="EXPR", help="Select cases by id, tag or prompt: 'smoke and not slow'.")]
+ConcurrencyOption = Annotated[int | None, typer.Option(
+    "--concurrency", "-j", metavar="N", min=1, max=MAX_CONCURRENCY, help="Requests in flight at once.")]
+EnvOption = Annotated[str | None, typer.Option(
+    "--env", metavar="NAME", help="Apply an environment from promptci.yaml.")]
+CacheOption = Annotated[bool, typer.Option("--cache/--no-cache", help="Answer repeated requests from the cache.")]
+ReplayOption = Annotated[bool, typer.Option("--replay", help="Offline: recorded responses only.")]
+PathsOption = Annotated[list[Path] | None, typer.Argument(
+    metavar="PATHS", help="Golden files or folders (default: all).", show_default=False)]
+
+
+class Command(TyperCommand):
+    """An argument with a metavar shows just that in --help (PATHS, RUN), not also `<list[Path]>`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument) and param.metavar:
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from promptci import __version__
+
+        typer.echo(f"promptci {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=show_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Prompts as code: render golden cases, run them against models, score, gate on regressions."""
+
+
+def check_ranges(repeat: int, max_cost: float | None) -> None:
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise PromptCIError(f"--repeat {repeat}: give a number of samples from 1 to {MAX_REPEAT}")
+    if max_cost is not None and not (math.isfinite(max_cost) and max_cost >= 0):
+        raise PromptCIError(f"--max-cost {max_cost}: give a finite amount of USD, 0 or more (e.g. --max-cost 2.50)")
+
+
+def echo_lines(lines: list[str]) -> None:
+    """Notes and explanations on stderr (the report owns stdout), escaped: they can quote model output."""
+    from promptci.reporting.stats import printable
+
+    for line in lines:
+        typer.echo(printable(line), err=True)

@@ -1,0 +1,155 @@
+"""Comparing revisions and taking their outputs: `diff`, `bisect` and `accept`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from promptci.cli.common import (
+    MAX_REPEAT,
+    CacheOption,
+    ChangedSinceOption,
+    Command,
+    ConcurrencyOption,
+    EnvOption,
+    GithubOption,
+    KeywordOption,
+    OutputOption,
+    PathsOption,
+    QuietOption,
+    ReplayOption,
+    RootOption,
+    VerboseOption,
+    app,
+    check_ranges,
+    echo_lines,
+)
+from promptci.cli.reports import publish_comparison
+from promptci.cliedge import guarded, user_output_to_stderr
+from promptci.errors import PromptCIError
+
+if TYPE_CHECKING:
+    from promptci.diffing import BisectStep, DiffOptions, DiffOutcome
+
+
+@app.command(cls=Command)
+@guarded
+def accept(
+    paths: PathsOption = None,
+    keyword: Annotated[str | None, typer.Option(
+        "-k", metavar="EXPR", help="Select cases by id, tag or prompt.")] = None,
+    run_id: Annotated[str, typer.Option(
+        "--run", metavar="RUN", help="The stored run to accept (default: the last).")] = "last",
+    force: Annotated[bool, typer.Option("--force", help="Accept a run with errors or disagreeing samples.")] = False,
+    root: RootOption = None,
+) -> None:
+    """Write a run's outputs into `expected` of its failing cases, keeping comments and order; prints the diff."""
+    from promptci import accept as accepting
+    from promptci.reporting.stats import plural, printable
+
+    result = accepting.accept(root, run_id, paths=tuple(paths or ()), keyword=keyword, force=force)
+    if result.diff:
+        typer.echo(printable(result.diff), nl=False)
+    for note in result.notes:
+        typer.echo(f"note: {printable(note)}", err=True)
+    files = len({a.file for a in result.accepted})
+    typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}"
+               if result.accepted else "nothing to accept: no failing case matched", err=True)
+
+
+@app.command(cls=Command)
+@guarded
+def diff(
+    rev_a: Annotated[str, typer.Argument(metavar="REV_A", help="The revision to compare from (main, HEAD~1, a sha).")],
+    rev_b: Annotated[str | None, typer.Argument(
+        metavar="[REV_B]", help="The revision to compare to (default: the working tree, uncommitted edits included).",
+        show_default=False)] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", metavar="MODEL", help="PROVIDER:MODEL to run at both sides; repeat for a matrix.")] = None,
+    keyword: KeywordOption = None,
+    repeat: Annotated[int, typer.Option(
+        "--repeat", metavar="K", help=f"Sample each case K times at each side (1..{MAX_REPEAT}).")] = 1,
+    alpha: Annotated[float, typer.Option(
+        "--alpha", metavar="P", help="With --repeat: the family-wise false-alarm rate of the gate.")] = 0.05,
+    changed_since: ChangedSinceOption = None,
+    concurrency: ConcurrencyOption = None,
+    env: EnvOption = None,
+    cache: CacheOption = True,
+    replay: ReplayOption = False,
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table|json|markdown|github|html")]
+    = "table",
+    output: OutputOption = None,
+    github: GithubOption = True,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+    root: RootOption = None,
+) -> None:
+    """Run the suite as it stood at REV_A and at REV_B and report what changed per case (exit 1 on a regression)."""
+    from promptci import api
+    from promptci.reporting.targets import comparison_targets
+
+    check_ranges(repeat, None)
+    if not 0 < alpha < 1:
+        raise PromptCIError(f"--alpha {alpha}: give a false-alarm rate between 0 and 1 (e.g. --alpha 0.05)")
+    reports = comparison_targets(fmt, output)
+    options = api.DiffOptions(
+        run=api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
+                           use_cache=cache, replay=replay, environment=env, repeat=repeat,
+                           changed_since=changed_since),
+        before=rev_a, after=rev_b, alpha=alpha)
+    with user_output_to_stderr():
+        outcome = diff_with_progress(options, verbose - quiet)
+    if outcome.selection is not None and verbose - quiet >= 1:
+        echo_lines(outcome.selection.explain(changed_since))
+    for note in outcome.notes:
+        typer.echo(f"promptci: {note}", err=True)
+    if outcome.before.results or outcome.after.results:
+        publish_comparison(outcome.comparison, fmt, reports, verbose - quiet, api.discover(root).source, github)
+    raise typer.Exit(code=int(outcome.exit_code))
+
+
+def diff_with_progress(options: DiffOptions, verbosity: int) -> DiffOutcome:
+    from promptci import api
+    from promptci.reporting.terminal import Progress
+
+    progress = Progress(verbosity=verbosity)
+    try:
+        return api.diff(options, on_start=progress.start, on_result=progress.advance)
+    finally:
+        progress.stop()
+
+
+@app.command(cls=Command)
+@guarded
+def bisect(
+    good: Annotated[str, typer.Argument(metavar="GOOD", help="A revision where the selected cases pass.")],
+    bad: Annotated[str, typer.Argument(metavar="BAD", help="A later revision where one of them fails.")],
+    keyword: KeywordOption = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", metavar="MODEL", help="PROVIDER:MODEL to run at every step.")] = None,
+    concurrency: ConcurrencyOption = None,
+    env: EnvOption = None,
+    replay: ReplayOption = False,
+    root: RootOption = None,
+) -> None:
+    """Find the first commit between GOOD and BAD where the selected cases start failing, and show its changes."""
+    from promptci import api
+    from promptci.reporting.stats import printable
+
+    options = api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
+                             replay=replay, environment=env)
+
+    def show_step(step: BisectStep) -> None:
+        verdict = f"bad ({', '.join(step.failing)})" if step.is_bad else "good"
+        typer.echo(printable(f"promptci bisect: {step.commit[:12]} {verdict}"), err=True)
+
+    with user_output_to_stderr():
+        outcome = api.bisect(options, good, bad, on_step=show_step)
+    typer.echo(printable(f"first bad commit: {outcome.first_bad} {outcome.subject}"))
+    typer.echo(printable(f"failing there: {', '.join(outcome.failing)}"))
+    typer.echo("")
+    typer.echo(printable(outcome.changes), nl=not outcome.changes.endswith("\n"))
+
+
+__all__ = ["accept", "bisect", "diff"]

@@ -1,0 +1,108 @@
+"""Writing a run's or a comparison's reports: stdout, every -o file, and GitHub Actions' annotations and
+step summary. Which reports, and in what shape, is promptci.reporting's; this only sends them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from promptci.api import RunOutcome
+    from promptci.compare import Comparison
+    from promptci.reporting.targets import Target
+    from promptci.types import Run
+
+
+def is_github_actions() -> bool:
+    from promptci.reporting.github import is_github_actions as check
+
+    return check()
+
+
+def publish(run_record: Run, fmt: str, reports: list[Target], verbosity: int, project_root: Path,
+            github: bool) -> None:
+    """The reports of a run or a merge; under GitHub Actions (unless --no-github) also the annotations and
+    the step summary. JSON escapes newlines and the github format is commands: only the other formats can
+    carry a line of model output that the runner would read as a command, so only they are fenced."""
+    write_reports(run_record, fmt, reports, verbosity, project_root, github)
+    if github and is_github_actions():
+        from promptci.reporting.github import report_to_github
+
+        report_to_github(run_record, project_root, None if fmt == "github" else sys.stderr)
+
+
+def write_reports(run_record: Run, fmt: str, reports: list[Target], verbosity: int,
+                  project_root: Path | None = None, github: bool = True) -> None:
+    """The report on stdout (the table, or --format; fenced from GitHub's command reader), then every -o file;
+    notes that a machine format on stdout cannot carry go to stderr."""
+    from promptci.reporting import write_report
+    from promptci.reporting.github import commands_paused
+    from promptci.reporting.targets import run_for_format
+
+    with commands_paused(github and fmt not in ("json", "github")):
+        if fmt == "table":
+            from promptci.reporting.terminal import print_report
+
+            print_report(run_record, verbosity=verbosity)
+        else:
+            from promptci.reporting.stats import run_notes
+
+            write_report(run_for_format(run_record, fmt, project_root), fmt, sys.stdout, verbosity=verbosity)
+            for note in (*run_record.notes, *run_notes(run_record)):
+                typer.echo(f"promptci: note: {note}", err=True)
+        write_files(run_record, reports, verbosity, project_root)
+
+
+def write_files(run_record: Run, reports: list[Target], verbosity: int, project_root: Path | None) -> None:
+    """Every -o file: one target failing does not stop the others; the worst failure is raised after."""
+    from promptci.reporting import write_report
+    from promptci.reporting.targets import report_write_error, run_for_format
+
+    failures = []
+    for report_format, path in reports:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as stream:
+                write_report(run_for_format(run_record, report_format, project_root), report_format, stream,
+                             verbosity=verbosity)
+        except OSError as error:
+            failures.append(report_write_error(path, report_format, error))
+    if failures:
+        raise max(failures, key=lambda failure: failure.exit_code)
+
+
+def publish_comparison(comparison: Comparison, fmt: str, reports: list[Target], verbosity: int,
+                       project_root: Path, github: bool) -> None:
+    """publish() for a Comparison: stdout, every -o file, and under GitHub Actions the annotations and summary."""
+    from promptci.errors import PromptCIError
+    from promptci.reporting import write_comparison
+    from promptci.reporting.github import commands_paused
+    from promptci.reporting.targets import comparison_for_format
+
+    with commands_paused(github and fmt not in ("json", "github")):
+        write_comparison(comparison_for_format(comparison, fmt, project_root), fmt, sys.stdout, verbosity)
+    for report_format, path in reports:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as stream:
+                write_comparison(comparison_for_format(comparison, report_format, project_root), report_format,
+                                 stream, verbosity)
+        except OSError as error:
+            raise PromptCIError(f"-o {path}: cannot write the {report_format} report: {error.strerror or error}") \
+                from None
+    if github and is_github_actions():
+        from promptci.reporting.diff_github import report_comparison_to_github
+
+        report_comparison_to_github(comparison, project_root, None if fmt == "github" else sys.stderr)
+
+
+def print_gate(outcome: RunOutcome) -> None:
+    """On stderr, so a machine format on stdout stays whole: which metric failed the gate, and gated metrics
+    the run never measured."""
+    for failure in outcome.gate_failures:
+        typer.echo(f"promptci: gate failed: {failure}", err=True)
+    for note in outcome.gate_notes:
+        typer.echo(f"promptci: note: {note}", err=True)

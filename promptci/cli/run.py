@@ -1,0 +1,139 @@
+"""`promptci run`: options to api.RunOptions, the progress bar, the dry-run estimate, reports, exit code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from promptci.cli.common import (
+    MAX_REPEAT,
+    CacheOption,
+    ChangedSinceOption,
+    Command,
+    ConcurrencyOption,
+    EnvOption,
+    GithubOption,
+    KeywordOption,
+    OutputOption,
+    PathsOption,
+    QuietOption,
+    ReplayOption,
+    ReportFormatOption,
+    RootOption,
+    ShardOption,
+    VerboseOption,
+    app,
+    check_ranges,
+    echo_lines,
+)
+from promptci.cli.reports import print_gate, publish
+from promptci.cliedge import guarded, user_output_to_stderr
+from promptci.errors import ExitCode, PromptCIError
+
+if TYPE_CHECKING:
+    from promptci.api import RunOutcome
+    from promptci.cost.estimate import DryRunReport
+    from promptci.plan import RunOptions
+
+
+@app.command(cls=Command)
+@guarded
+def run(
+    paths: PathsOption = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", metavar="MODEL", help="PROVIDER:MODEL to run (openai:gpt-4o-mini); repeat for a matrix.")]
+    = None,
+    keyword: KeywordOption = None,
+    concurrency: ConcurrencyOption = None,
+    fmt: ReportFormatOption = "table",
+    output: OutputOption = None,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="Skip broken cases instead of stopping.")] = False,
+    cache: CacheOption = True,
+    replay: ReplayOption = False,
+    record: Annotated[bool, typer.Option("--record", help="Write responses to recordings/<prompt>.jsonl.")] = False,
+    env: EnvOption = None,
+    max_cost: Annotated[float | None, typer.Option(
+        "--max-cost", metavar="USD", help="Stop sending past this many USD.")] = None,
+    repeat: Annotated[int, typer.Option(
+        "--repeat", metavar="K", help=f"Run each case K times (1..{MAX_REPEAT}).")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
+    = False,
+    shard: ShardOption = None,
+    baseline_model: Annotated[str | None, typer.Option(
+        "--baseline-model", metavar="MODEL",
+        help="Upgrade check: exit 1 when another -m model is significantly worse than MODEL.")] = None,
+    gate: Annotated[list[str] | None, typer.Option(
+        "--gate", metavar="cost|latency",
+        help="With --baseline-model, also fail on cost > +10% or p95 latency > +20% and +100 ms.")] = None,
+    fail_on_drift: Annotated[bool, typer.Option(
+        "--fail-on-drift", help="Exit 1 when a model resolves to another version than in its last run.")] = False,
+    changed_since: ChangedSinceOption = None,
+    github: GithubOption = True,
+    quiet: QuietOption = 0,
+    verbose: VerboseOption = 0,
+    root: RootOption = None,
+) -> None:
+    """Run the suite (all goldens, or those under PATHS) and exit non-zero on a regression."""
+    from promptci import api
+    from promptci.reporting.targets import report_targets
+    from promptci.selection import parse_shard
+
+    check_ranges(repeat, max_cost)
+    reports = report_targets(fmt, output)
+    options = api.RunOptions(
+        root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
+        concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
+        environment=env, max_cost=max_cost, repeat=repeat, shard=parse_shard(shard) if shard else None,
+        baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift,
+        changed_since=changed_since,
+    )
+    if dry_run:
+        if reports:
+            raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
+                                "(use --dry-run --format json > FILE)")
+        if fmt not in ("table", "json"):
+            raise PromptCIError(f"--dry-run writes --format table or json, not {fmt!r}")
+        with user_output_to_stderr():
+            estimate = api.dry_run(options)
+        print_dry_run(estimate, fmt)
+        raise typer.Exit(code=int(ExitCode.OK))
+    # User code (python providers, comparators, plugins) may print: keep it off the report stream.
+    with user_output_to_stderr():
+        outcome = run_with_progress(options, verbose - quiet)
+    if outcome.selection is not None and verbose - quiet >= 1:
+        echo_lines(outcome.selection.explain(changed_since))
+    publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
+    print_gate(outcome)
+    if outcome.not_stored is not None:  # the verdict is printed above; the run's record is incomplete: exit 4
+        raise outcome.not_stored
+    if not outcome.run.run_id:  # --changed-since selected nothing: nothing ran, nothing was stored
+        for note in outcome.notes:
+            typer.echo(f"promptci: {note}", err=True)
+    raise typer.Exit(code=int(outcome.exit_code))
+
+
+def run_with_progress(options: RunOptions, verbosity: int) -> RunOutcome:
+    from promptci import api
+    from promptci.reporting.terminal import Progress
+
+    progress = Progress(verbosity=verbosity)
+    try:
+        return api.run(options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate)
+    finally:
+        progress.stop()
+
+
+def print_dry_run(report: DryRunReport, fmt: str) -> None:
+    """`run --dry-run`: the estimate as a table or a JSON document on stdout; nothing is sent."""
+    import json
+
+    if fmt == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return
+    from promptci.reporting.costtable import print_dry_run as print_table
+
+    print_table(report)
+
+
+__all__ = ["run"]

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -150,3 +151,98 @@ def test_cli_writes_the_html_report(cli, project, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     dom = dump_dom(out, "", tmp_path)
     assert "2 results: 1 passed, 1 failed" in dom and shown_count(dom) == 2
+
+
+def sections_run() -> Run:
+    """Two prompts on one golden file, two models that disagree on a hostile output, a named metric, repeats
+    with a flaky case, and notes at the top: every section the other reports have."""
+    def sample(case_id: str, prompt: str, model: str, repeat: int, passed: bool, output: str) -> CaseResult:
+        score = Score("exact", 1.0 if passed else 0.0, passed, "" if passed else "differs", metric="accuracy")
+        return result(case_id, model, "passed" if passed else "failed", prompt=prompt, file="goldens/sum.yaml",
+                      line=4 if case_id == "c1" else 9, repeat=repeat, output=output, expected="safe",
+                      scores=(score,), latency_ms=100.0 + repeat, cost_usd=0.001)
+
+    results = []
+    for repeat in (0, 1):
+        results += [sample("c1", "sum_v1", "m:a", repeat, repeat == 0, "safe" if repeat == 0 else "other"),
+                    sample("c1", "sum_v1", "m:b", repeat, True, "safe"),
+                    sample("c2", "sum_v1", "m:a", repeat, False, HOSTILE),
+                    sample("c2", "sum_v1", "m:b", repeat, True, "safe from m:b"),
+                    *(sample(c, "sum_v2", m, repeat, True, "safe") for c in ("c1", "c2") for m in ("m:a", "m:b"))]
+    return Run(run_id="r2", started_at="2026-01-01T00:00:00Z", finished_at=None, git=GitInfo("abc123"),
+               models=("m:a", "m:b"), results=tuple(results), summary=summarize(results),
+               problems=("m:b: rate limited 3 times",), baseline_model="m:a",
+               notes=("drift: m:a now resolves to m-a-2026 " + HOSTILE, "m:b: 1 prompt equal, 1 better"))
+
+
+def test_the_data_holds_every_section_the_other_reports_have() -> None:
+    from promptci.matrix import disagreements
+    from promptci.metrics import metric_table
+    from promptci.reporting.stats import case_rates, flaky_cases, run_notes
+
+    run = sections_run()
+    data = report_data(run)
+    assert data["run"]["notes"][:2] == list(run.notes) and data["run"]["notes"][2:] == run_notes(run)
+    assert data["run"]["problems"] == []  # no broken case: its details are the only problems listed apart
+    assert [m[:3] for m in data["metrics"]] == [[v.metric, v.prompt, v.model] for v in metric_table(run.results)]
+    assert [m[3] for m in data["metrics"]] == [0.25, 1.0, 1.0, 1.0]
+    [side] = data["sides"]
+    assert side["file"] == "goldens/sum.yaml" and side["prompts"] == ["sum_v1", "sum_v2"] and side["cases"] == 2
+    assert [model for model, _ in side["models"]] == ["m:a", "m:b"]
+    assert list(side["models"][0][1][0]) == ["passed", ["1/4 (25%)", "4/4 (100%)"]]
+    matrix = data["matrix"]
+    assert [row["prompt"] for row in matrix["rows"]] == ["sum_v1", "sum_v2"]
+    assert matrix["rows"][0]["cells"]["m:a"][0].endswith("(1/4)")
+    [disagreement] = matrix["disagree"]
+    assert len(disagreements(run)) == 1
+    assert disagreement["c"] == "c2" and disagreement["by"] == [["m:a", "failed", HOSTILE],
+                                                                ["m:b", "passed", "safe from m:b"]]
+    assert len(data["rates"]) == len(case_rates(run)) == 8
+    assert [r[:3] for r in data["rates"] if r[-1]] == [[f.prompt, f.case_id, f.model] for f in flaky_cases(run)]
+    assert [r[:3] for r in data["rates"] if r[-1]] == [["sum_v1", "c1", "m:a"]]
+
+
+def test_one_model_without_repeats_has_no_matrix_rates_or_sides() -> None:
+    data = report_data(replace(hostile_run(), models=("m:a",), results=hostile_run().results[:2]))
+    assert data["matrix"] is None and data["rates"] == [] and data["sides"] == [] and data["metrics"] == []
+
+
+def test_broken_cases_stay_listed_apart_and_are_counted_in_the_notes() -> None:
+    run = replace(hostile_run(), problems=("goldens/route.yaml:7: unknown comparator 'exakt'",))
+    data = report_data(run)
+    assert data["run"]["problems"] == ["goldens/route.yaml:7: unknown comparator 'exakt'"]
+    assert data["run"]["notes"] == ["1 case skipped (broken): goldens/route.yaml:7"]
+
+
+@needs_chromium
+def test_chromium_shows_the_new_sections_and_keeps_a_disagreeing_hostile_output_as_text(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render_html(sections_run()), encoding="utf-8")
+    dom = dump_dom(page, "", tmp_path)
+    assert "<title>promptci report</title>" in dom
+    body = dom.split('<script type="application/json"')[0]
+    assert not re.search(r"<img\b", body) and body.count("<script") == 0
+    notes = body.split('id="notes"')[1].split("</ul>")[0]
+    assert notes.index("drift: m:a now resolves to m-a-2026 &lt;script&gt;") < notes.index(
+        "m:b: 1 prompt equal, 1 better") < notes.index("m:b: rate limited 3 times")
+    assert body.index('id="notes"') < body.index('id="groups"')  # the notes are at the top
+    for section in ("metrics-section", "sides-section", "matrix-section", "rates-section"):
+        opening = re.search(f'<section id="{section}"[^>]*>', body)
+        assert opening and "hidden" not in opening.group(0), section
+    metrics = body.split('id="metrics"')[1].split("</table>")[0]
+    assert "<td>accuracy</td>" in metrics or "<th>accuracy</th>" in metrics
+    assert "<td>0.250</td>" in metrics
+    sides = body.split('id="sides"')[1].split("</table>")[0]
+    assert "<th>sum_v1</th><th>sum_v2</th>" in sides and "<td>1/4 (25%)</td><td>4/4 (100%)</td>" in sides
+    matrix = body.split('id="matrix"')[1].split("</table>")[0]
+    assert "<th>m:a</th><th>m:b</th>" in matrix and "(1/4)" in matrix and "(4/4)" in matrix
+    assert "1 case(s) where the models disagree" in body
+    disagreement = body.split('id="disagree"')[1].split("</section>")[0]
+    assert "sum_v1 / c2 — goldens/sum.yaml:9 — m:a failed, m:b passed" in disagreement
+    assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img src=x onerror=" in disagreement
+    assert "safe from m:b" in disagreement
+    assert "8 repeated case(s), 1 flaky (samples disagreed)" in body
+    flaky = body.split('id="flaky"')[1].split("</ul>")[0]
+    assert "goldens/sum.yaml:4 sum_v1 / c1 [m:a]: flaky, passed 1 of 2 (50%" in flaky
+    rates = body.split('id="rates"')[1].split("</table>")[0]
+    assert rates.count("<tr") == 9 and rates.count('class="flaky"') == 1  # header + 8 cases, one flaky

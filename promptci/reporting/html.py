@@ -14,8 +14,10 @@ import hashlib
 import json
 from typing import Any, TextIO
 
+from promptci.metrics import metric_table
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
-from promptci.reporting.stats import duration_s, flaky_cases, group_rows, printable
+from promptci.reporting.sidebyside import measure_cells, prompt_sides
+from promptci.reporting.stats import BROKEN_CASE, case_rates, duration_s, group_rows, printable, run_notes
 from promptci.types import CaseResult, Run
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -56,19 +58,50 @@ def _case(result: CaseResult) -> dict[str, Any]:
     }
 
 
+def _prompt_sides(run: Run) -> list[dict[str, Any]]:
+    """Each golden file's prompts in columns, per model, with the cells every report shows."""
+    return [{"file": sides.file, "cases": sides.cases, "prompts": list(sides.prompts),
+             "models": [[model, measure_cells(sides, model)] for model in sides.models]}
+            for sides in prompt_sides(run)]
+
+
+def _matrix(run: Run) -> dict[str, Any] | None:
+    """With several models: per prompt the models side by side, and every case where they disagree."""
+    if len(run.models) < 2:
+        return None
+    from promptci.matrix import MATRIX_METRICS, cell_texts, disagreements, side_by_side
+
+    return {
+        "metrics": list(MATRIX_METRICS),
+        "rows": [{"prompt": row.prompt, "cells": {cell.model: cell_texts(cell) for cell in row.cells}}
+                 for row in side_by_side(run)],
+        "disagree": [{"p": d.prompt, "c": d.case_id, "f": d.file, "l": d.line,
+                      "by": [[model, status, _text(output)] for model, status, output in d.by_model]}
+                     for d in disagreements(run)],
+    }
+
+
 def report_data(run: Run) -> dict[str, Any]:
     """Everything the page shows, as plain JSON."""
     summary = run.summary
     return {
         "run": {"id": run.run_id, "commit": run.git.commit, "dirty": run.git.dirty, "started": run.started_at,
                 "seconds": duration_s(run), "models": list(run.models), "interrupted": run.interrupted,
-                "problems": [printable(p) for p in (*run.notes, *run.problems)]},  # notes (drift, verdict) first
+                # at the top, as every report: drift and the verdict, then budget, rate-limit and stopped models
+                "notes": [printable(note) for note in (*run.notes, *run_notes(run))],
+                "problems": [printable(p) for p in run.problems if BROKEN_CASE.match(p)]},  # broken cases' details
         "summary": {"total": summary.total, "passed": summary.passed, "failed": summary.failed,
                     "errors": summary.errors, "skipped": summary.skipped, "cost_usd": summary.cost_usd,
                     "cached": summary.cached, "input_tokens": summary.input_tokens,
                     "output_tokens": summary.output_tokens},
         "groups": [row.to_dict() for row in group_rows(run)],
-        "flaky": [[c.prompt, c.case_id, c.model, c.passed, c.samples] for c in flaky_cases(run)],
+        "metrics": [[v.metric, v.prompt, v.model, v.mean_score, v.pass_rate, v.scores]
+                    for v in metric_table(run.results)],
+        "sides": _prompt_sides(run),
+        "matrix": _matrix(run),
+        # with --repeat: per case x model [prompt, case, model, file, line, passed, samples, low, high, flaky]
+        "rates": [[r.prompt, r.case_id, r.model, r.file, r.line, r.passed, r.samples, *r.interval, r.is_flaky]
+                  for r in case_rates(run)],
         "cases": [_case(r) for r in run.results],
     }
 
@@ -88,12 +121,22 @@ PAGE = """<!DOCTYPE html>
 <h1>promptci run <code id="run-id"></code></h1>
 <p id="run-meta"></p>
 <p id="counts"></p>
+<ul id="notes"></ul>
 <ul id="problems"></ul>
 </header>
 <section><h2>By prompt and model</h2><table id="groups"><thead><tr><th>prompt</th><th>model</th><th>passed</th>
 <th>failed</th><th>errors</th><th>pass rate</th><th>cost (USD)</th><th>tokens in / out</th>
 <th>latency p50 / p95 (ms)</th><th>TTFT p50 (ms)</th></tr></thead><tbody></tbody></table></section>
-<section id="flaky-section" hidden><h2>Flaky cases</h2><ul id="flaky"></ul></section>
+<section id="metrics-section" hidden><h2>Metrics</h2><table id="metrics"><thead><tr><th>metric</th><th>prompt</th>
+<th>model</th><th>value</th><th>pass rate</th><th>scores</th></tr></thead><tbody></tbody></table></section>
+<section id="sides-section" hidden><h2>Prompts side by side</h2><div id="sides"></div></section>
+<section id="matrix-section" hidden><h2>Models side by side</h2><table id="matrix"><thead><tr id="matrix-head">
+<th>prompt</th><th>metric</th></tr></thead><tbody></tbody></table>
+<h3 id="disagree-title"></h3><div id="disagree"></div></section>
+<section id="rates-section" hidden><h2>Pass rate per case</h2><p id="rates-summary"></p><ul id="flaky"></ul>
+<details id="rates-details"><summary>every repeated case</summary><table id="rates"><thead><tr><th>case</th>
+<th>model</th><th>where</th><th>passed</th><th>pass rate (95% CI)</th><th></th></tr></thead><tbody></tbody></table>
+</details></section>
 <section><h2>Cases</h2>
 <form id="filters">
 <label>prompt <select id="f-prompt"><option value="">all</option></select></label>

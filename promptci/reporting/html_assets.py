@@ -17,6 +17,8 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}
 .panels{display:grid;grid-template-columns:1fr 1fr 1fr;gap:.5em}.panel h4{margin:.2em 0}
 .add{background:#dafbe1}.del{background:#ffebe9}.why{color:#cf222e}
 form label{margin-right:1em}#counts{font-weight:600}
+.note{color:#9a6700;font-weight:600}.flaky{color:#9a6700}
+.disagreement{margin:.4em 0}.disagreement>summary{cursor:pointer}
 """
 
 PAGE_JS = r"""
@@ -40,6 +42,7 @@ PAGE_JS = r"""
   $("counts").textContent = s.total + " results: " + s.passed + " passed, " + s.failed + " failed, " + s.errors +
     " errors, " + s.skipped + " skipped · $" + num(s.cost_usd, 4) + " · tokens " + s.input_tokens + " in / " +
     s.output_tokens + " out · " + s.cached + " cached";
+  for (const n of run.notes) $("notes").appendChild(el("li", n, "note"));
   for (const p of run.problems) $("problems").appendChild(el("li", p));
 
   const groupBody = $("groups").tBodies[0];
@@ -50,10 +53,80 @@ PAGE_JS = r"""
         g.input_tokens + " / " + g.output_tokens, num(g.latency_p50_ms, 0) + " / " + num(g.latency_p95_ms, 0),
         num(g.ttft_p50_ms, 0)]) tr.appendChild(el("td", v));
   }
-  if (data.flaky.length) {
-    $("flaky-section").hidden = false;
-    for (const f of data.flaky) $("flaky").appendChild(el("li", f[0] + " " + f[1] + " [" + f[2] + "]: passed " +
-      f[3] + " of " + f[4]));
+  const pct = (v) => (v === null || v === undefined) ? "–" : (100 * v).toFixed(0) + "%";
+  function addRow(body, values, cls) {
+    const tr = body.insertRow();
+    values.forEach((v, i) => tr.appendChild(el(i ? "td" : "th", v)));
+    if (cls) tr.className = cls;
+    return tr;
+  }
+
+  if (data.metrics.length) {
+    $("metrics-section").hidden = false;
+    const body = $("metrics").tBodies[0];
+    for (const m of data.metrics) addRow(body, [m[0], m[1], m[2], num(m[3], 3), pct(m[4]), m[5]]);
+  }
+
+  for (const side of data.sides) {
+    $("sides-section").hidden = false;
+    const box = $("sides");
+    box.appendChild(el("h3", side.file + " (" + side.cases + " cases)"));
+    const table = el("table", null, "sides");
+    const head = table.createTHead().insertRow();
+    for (const title of ["model", "measure", ...side.prompts]) head.appendChild(el("th", title));
+    const body = table.createTBody();
+    for (const [model, measures] of side.models) {
+      measures.forEach(([measure, cells], i) => addRow(body, [i ? "" : model, measure, ...cells]));
+    }
+    box.appendChild(table);
+  }
+
+  if (data.matrix) {
+    $("matrix-section").hidden = false;
+    const head = $("matrix-head"), body = $("matrix").tBodies[0];
+    for (const m of run.models) head.appendChild(el("th", m));
+    for (const r of data.matrix.rows) {
+      data.matrix.metrics.forEach((metric, i) => addRow(body, [i ? "" : r.prompt, metric,
+        ...run.models.map((m) => r.cells[m] ? r.cells[m][i] : "-")]));
+    }
+    const disagree = data.matrix.disagree;
+    $("disagree-title").textContent = disagree.length + " case(s) where the models disagree";
+    for (const d of disagree) {
+      const box = el("details", null, "disagreement");
+      box.appendChild(el("summary", d.p + " / " + d.c + " — " + d.f + ":" + d.l + " — " +
+        d.by.map(([m, st]) => m + " " + st).join(", ")));
+      const panels = el("div", null, "panels");
+      for (const [m, st, out] of d.by) panels.appendChild(textBlock(m + ": " + st, out, false));
+      box.appendChild(panels);
+      box.open = disagree.length <= 20;
+      $("disagree").appendChild(box);
+    }
+  }
+
+  if (data.rates.length) {
+    $("rates-section").hidden = false;
+    const rateText = (r) => "passed " + r[5] + " of " + r[6] + " (" + pct(r[6] ? r[5] / r[6] : null) + ", 95% CI " +
+      pct(r[7]) + "-" + pct(r[8]) + ")";
+    const flaky = data.rates.filter((r) => r[9]);
+    $("rates-summary").textContent = data.rates.length + " repeated case(s), " + flaky.length +
+      " flaky (samples disagreed)";
+    for (const r of flaky) {
+      $("flaky").appendChild(el("li", r[3] + ":" + r[4] + " " + r[0] + " / " + r[1] + " [" + r[2] + "]: flaky, " +
+        rateText(r), "flaky"));
+    }
+    // Every case's rate is built when first opened: a large repeated run would otherwise slow the first render.
+    const details = $("rates-details");
+    const fillRates = () => {
+      const body = $("rates").tBodies[0];
+      if (body.rows.length) return;
+      for (const r of data.rates) addRow(body, [r[0] + " / " + r[1], r[2], r[3] + ":" + r[4], r[5] + " / " + r[6],
+        rateText(r), r[9] ? "flaky" : ""], r[9] ? "flaky" : "");
+    };
+    details.addEventListener("toggle", fillRates);
+    if (data.rates.length <= 500 || new URLSearchParams(location.hash.slice(1)).get("rates") === "1") {
+      details.open = true;
+      fillRates();
+    }
   }
 
   const models = run.models.length ? run.models : [...new Set(data.cases.map((c) => c.m))];

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from promptci.reporting.junit import junit_xml
+from promptci.reporting.junit import clean_xml_text, junit_xml
 from promptci.types import CaseResult, GitInfo, Run, Score, summarize
 
 xmlschema = pytest.importorskip("xmlschema", reason="the test extra installs xmlschema")
@@ -76,3 +76,23 @@ def test_the_schema_rejects_what_strict_consumers_reject(schema) -> None:
     assert not schema.is_valid(xml.replace('<testcase ', '<testcase line="3" ', 1))
     assert not schema.is_valid(xml.replace('time="1.234"', 'time="1.2345"', 1))
     assert not schema.is_valid(xml.replace('<testsuites ', '<testsuites skipped="0" ', 1))
+
+
+def test_notes_and_flaky_cases_are_suite_properties(schema) -> None:
+    a = result("c1", "m:a", "passed")
+    flaky = replace(a, case_id="c2", line=9)
+    run = replace(make_run(a, replace(a, repeat=1), flaky, replace(flaky, repeat=1, status="failed"),
+                           replace(a, model="m:b"), replace(a, model="m:b", repeat=1)),
+                  notes=(f"drift: m:a now resolves to m-a-2 {HOSTILE}",),
+                  problems=("goldens/route.yaml:20: unknown comparator 'exakt'", "m:b: rate limited 3 times"))
+    xml = junit_xml(run)
+    schema.validate(xml)
+    root = ET.fromstring(xml)
+    for suite in root.findall("testsuite"):
+        notes = [p.get("value") for p in suite.iter("property") if p.get("name") == "note"]
+        assert notes == [clean_xml_text(f"drift: m:a now resolves to m-a-2 {HOSTILE}"),
+                         "1 case skipped (broken): goldens/route.yaml:20", "m:b: rate limited 3 times"]
+    flaky_by_suite = {s.get("name"): [p.get("value") for p in s.iter("property") if p.get("name") == "flaky"]
+                      for s in root.findall("testsuite")}
+    assert flaky_by_suite == {
+        "route [m:a]": ["goldens/route.yaml:9 c2 [m:a]: flaky passed 1 of 2 (50%, 95% CI 9%-91%)"], "route [m:b]": []}

@@ -2,7 +2,8 @@
 
 Shaped to the strict junit-10 structure CI consumers validate against (pytest's xunit2): testcases carry
 only name, classname and time, so the golden's path:line and the numbers go into the failure text and
-the suite's properties."""
+the suite's properties. So do the run's notes (drift, the upgrade verdict, budget and rate limits: every
+suite carries them, as a CI page may show only one) and, under --repeat, the flaky cases."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import xml.etree.ElementTree as ET
 from typing import TextIO
 
 from promptci.cost.totals import sum_costs
-from promptci.reporting.stats import failing_reasons, has_repeats
+from promptci.reporting.stats import CaseRate, failing_reasons, flaky_cases, has_repeats, rate_line, run_notes
 from promptci.types import CaseResult, Run, Score
 
 # Characters XML 1.0 cannot hold at all, even escaped; model output may contain them.
@@ -52,7 +53,7 @@ def _add_text(parent: ET.Element, tag: str, message: str, body: str | None) -> E
     return child
 
 
-def _add_properties(suite: ET.Element, results: list[CaseResult]) -> None:
+def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[str], flaky: list[CaseRate]) -> None:
     first = results[0]
     resolved = sorted({r.resolved_model for r in results if r.resolved_model})
     values = {
@@ -65,7 +66,8 @@ def _add_properties(suite: ET.Element, results: list[CaseResult]) -> None:
         "cached": sum(r.cached for r in results),
     }
     props = ET.SubElement(suite, "properties")
-    for name, value in values.items():
+    named = [*values.items(), *(("note", note) for note in notes), *(("flaky", rate_line(rate)) for rate in flaky)]
+    for name, value in named:
         if value is not None:
             ET.SubElement(props, "property", {"name": name, "value": clean_xml_text(str(value))})
 
@@ -108,6 +110,8 @@ def build_junit(run: Run) -> ET.Element:
     for r in run.results:
         groups.setdefault((r.prompt, r.model), []).append(r)
     with_repeat = has_repeats(run)
+    notes = [*run.notes, *run_notes(run)]
+    flaky = flaky_cases(run)
     totals = _counts(list(run.results))
     del totals["skipped"]  # the junit-10 root has no skipped count; each suite has one
     root = ET.Element("testsuites", {"name": "promptci", **totals})
@@ -116,7 +120,8 @@ def build_junit(run: Run) -> ET.Element:
         suite = ET.SubElement(root, "testsuite", {
             "name": clean_xml_text(f"{prompt} [{model}]"), "timestamp": run.started_at, **_counts(results),
         })
-        _add_properties(suite, results)
+        _add_properties(suite, results, notes,
+                        [rate for rate in flaky if (rate.prompt, rate.model) == (prompt, model)])
         suite.extend(_testcase(r, with_repeat) for r in results)
     return root
 

@@ -362,6 +362,21 @@ def test_github_annotations(run: Run) -> None:
     assert lines[-1].startswith("::notice title=promptci::3 passed, 1 failed")
 
 
+
+def test_github_notes_are_notices_first_and_cannot_start_a_command(run: Run) -> None:
+    hostile = "m:a now resolves to v2\n::add-mask::hunter2\r\n::error file=x,line=1::forged %0A"
+    noted = replace(run, notes=(f"drift: {hostile}", "claude-x: 1 prompt equal, cost -41%"))
+    lines = render_annotations(noted).splitlines()  # printable() folds the CRLF to one LF
+    assert all(line.startswith("::") for line in lines)
+    assert lines[:2] == ["::notice title=promptci::drift: m:a now resolves to v2%0A::add-mask::hunter2%0A"
+                         "::error file=x,line=1::forged %250A",
+                         "::notice title=promptci::claude-x: 1 prompt equal, cost -41%25"]
+    notices = [line for line in lines if line.startswith("::notice ")]
+    assert "::notice title=promptci::1 case skipped (broken): goldens/bad.yaml:3" in notices
+    assert "::notice title=promptci::1 case not sent: budget" in notices  # s1, skipped by the budget
+    assert lines[-1].startswith("::notice title=promptci::")  # the totals stay last
+    assert sum("goldens/bad.yaml:3: unknown" in line for line in lines) == 1  # the warning is not repeated
+
 # dispatch ------------------------------------------------------------------------------------------
 
 def test_every_format_writes(run: Run) -> None:

@@ -17,6 +17,7 @@ from promptci.reporting.stats import (
     has_repeats,
     printable,
     problem_results,
+    run_notes,
     summary_parts,
 )
 from promptci.types import CaseResult, Run
@@ -66,8 +67,12 @@ def annotation(result: CaseResult, with_repeat: bool = False) -> str:
 
 def render_annotations(run: Run) -> str:
     with_repeat = has_repeats(run)
-    lines = [annotation(r, with_repeat) for r in problem_results(run)]
+    # the notes first, as every report says them at the top: drift and the upgrade verdict
+    lines = [command("notice", note, title="promptci") for note in run.notes]
+    lines += [annotation(r, with_repeat) for r in problem_results(run)]
     lines += [command("warning", problem, title="promptci") for problem in run.problems]
+    # what the problems do not say already: cases the budget kept from sending, the broken cases counted
+    lines += [command("notice", note, title="promptci") for note in run_notes(run) if note not in run.problems]
     if run.interrupted:
         lines.append(command("warning", "the run was interrupted: only finished cases are reported",
                              title="promptci"))

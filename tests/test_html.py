@@ -195,8 +195,8 @@ def test_the_data_holds_every_section_the_other_reports_have() -> None:
     assert matrix["rows"][0]["cells"]["m:a"][0].endswith("(1/4)")
     [disagreement] = matrix["disagree"]
     assert len(disagreements(run)) == 1
-    assert disagreement["c"] == "c2" and disagreement["by"] == [["m:a", "failed", HOSTILE],
-                                                                ["m:b", "passed", "safe from m:b"]]
+    assert disagreement["c"] == "c2" and [by[:2] for by in disagreement["by"]] == [["m:a", "failed"], ["m:b", "passed"]]
+    assert [data["cases"][by[2]]["o"] for by in disagreement["by"]] == [HOSTILE, "safe from m:b"]  # first samples
     assert len(data["rates"]) == len(case_rates(run)) == 8
     assert [r[:3] for r in data["rates"] if r[-1]] == [[f.prompt, f.case_id, f.model] for f in flaky_cases(run)]
     assert [r[:3] for r in data["rates"] if r[-1]] == [["sum_v1", "c1", "m:a"]]

@@ -71,12 +71,17 @@ def _matrix(run: Run) -> dict[str, Any] | None:
         return None
     from promptci.matrix import MATRIX_METRICS, cell_texts, disagreements, side_by_side
 
+    first: dict[tuple[str, str, str, str], int] = {}
+    for index, result in enumerate(run.results):
+        first.setdefault((result.file, result.prompt, result.case_id, result.model), index)
     return {
         "metrics": list(MATRIX_METRICS),
         "rows": [{"prompt": row.prompt, "cells": {cell.model: cell_texts(cell) for cell in row.cells}}
                  for row in side_by_side(run)],
+        # each model's output by the index of its first sample in `cases`, which holds it already
         "disagree": [{"p": d.prompt, "c": d.case_id, "f": d.file, "l": d.line,
-                      "by": [[model, status, _text(output)] for model, status, output in d.by_model]}
+                      "by": [[model, status, first[(d.file, d.prompt, d.case_id, model)]]
+                             for model, status, _ in d.by_model]}
                      for d in disagreements(run)],
     }
 

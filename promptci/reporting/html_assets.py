@@ -96,7 +96,7 @@ PAGE_JS = r"""
       box.appendChild(el("summary", d.p + " / " + d.c + " — " + d.f + ":" + d.l + " — " +
         d.by.map(([m, st]) => m + " " + st).join(", ")));
       const panels = el("div", null, "panels");
-      for (const [m, st, out] of d.by) panels.appendChild(textBlock(m + ": " + st, out, false));
+      for (const [m, st, index] of d.by) panels.appendChild(textBlock(m + ": " + st, data.cases[index].o, false));
       box.appendChild(panels);
       box.open = disagree.length <= 20;
       $("disagree").appendChild(box);

@@ -92,6 +92,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE cache ADD COLUMN tool_calls TEXT;
     """,
+    # 4: the versions each model resolved to in a run, kept in its runs row when it finishes: drift finds the
+    # last run that resolved a model from the newest runs rows, not by reading every stored result
+    """
+    ALTER TABLE runs ADD COLUMN resolved_models TEXT;  -- JSON {model: [versions]}; NULL until the run finishes
+    UPDATE runs SET resolved_models = (
+        SELECT json_group_object(model, json(versions)) FROM (
+            SELECT model, json_group_array(resolved) AS versions FROM (
+                SELECT DISTINCT model, json_extract(data, '$.resolved_model') AS resolved FROM results
+                WHERE results.run_id = runs.id AND json_valid(data))
+            WHERE resolved IS NOT NULL GROUP BY model));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

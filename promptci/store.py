@@ -139,6 +139,13 @@ def completion_from_row(row: Sequence[Any]) -> Completion:
                       cached=True, tool_calls=tuple(ToolCall.from_dict(c) for c in json.loads(calls or "[]")))
 
 
+# {model: [versions]} of the run `runs.id`, from its stored results, as migration 4 filled it for older runs
+RESOLVED_MODELS_OF_RUN = (
+    "SELECT json_group_object(model, json(versions)) FROM (SELECT model, json_group_array(resolved) AS versions"
+    " FROM (SELECT DISTINCT model, json_extract(data, '$.resolved_model') AS resolved FROM results"
+    " WHERE results.run_id = runs.id AND json_valid(data)) WHERE resolved IS NOT NULL GROUP BY model)"
+)
+
 class Store:
     """One connection to the project's database. Use Store.open(path); close it, or use `with`."""
 
@@ -267,7 +274,8 @@ class Store:
             with self._lock:
                 self._retry_unstored(wait=True)
         self._write(
-            "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ? WHERE id = ?",
+            "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ?,"
+            f" resolved_models = ({RESOLVED_MODELS_OF_RUN}) WHERE id = ?",
             (finished_at, canonical_json(asdict(summary)), int(interrupted),
              json.dumps(list(problems), ensure_ascii=False), run_id),
             "the run's summary",
@@ -332,17 +340,17 @@ class Store:
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         """(run id, the versions `model` resolved to) in the latest run before `before_run_id` that stored
         one; None when no earlier run did."""
-        resolved = "json_extract(results.data, '$.resolved_model')"
+        # the newest runs first (runs_started_at), stopping at the first that resolved the model: the cost does
+        # not grow with the stored history. A run that never finished (killed) has no resolved_models.
         latest = self._read(
-            "SELECT results.run_id FROM results JOIN runs ON runs.id = results.run_id"
-            f" WHERE results.model = ? AND results.run_id != ? AND {resolved} IS NOT NULL"
-            " AND runs.started_at <= (SELECT started_at FROM runs WHERE id = ?)"
-            " ORDER BY runs.started_at DESC, results.id DESC LIMIT 1", (model, before_run_id, before_run_id))
+            "SELECT id, resolved_models FROM runs WHERE id != ?"
+            " AND started_at <= (SELECT started_at FROM runs WHERE id = ?) AND json_valid(resolved_models)"
+            " AND EXISTS (SELECT 1 FROM json_each(resolved_models) WHERE key = ?)"
+            " ORDER BY started_at DESC, rowid DESC LIMIT 1", (before_run_id, before_run_id, model))
         if not latest:
             return None
-        rows = self._read(f"SELECT DISTINCT {resolved} FROM results WHERE run_id = ? AND model = ?"
-                          f" AND {resolved} IS NOT NULL", (latest[0][0], model))
-        return latest[0][0], {row[0] for row in rows}
+        run_id, resolved = latest[0]
+        return run_id, set(json.loads(resolved)[model])
 
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
         rows = self._read(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -94,6 +95,50 @@ def test_split_statements_keeps_semicolons_inside_strings() -> None:
     script = "CREATE TABLE t (a TEXT DEFAULT ';');\nINSERT INTO t VALUES ('x;y');\n"
     assert list(split_statements(script)) == ["CREATE TABLE t (a TEXT DEFAULT ';');",
                                               "INSERT INTO t VALUES ('x;y');"]
+
+
+def test_migration_4_keeps_each_runs_resolved_models_in_its_row(tmp_path: Path) -> None:
+    from promptci.migrations import MIGRATIONS, migrate
+    path = tmp_path / "db.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:3], start=1):
+        for statement in split_statements(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    for run_id in ("r1", "r2"):
+        conn.execute("INSERT INTO runs (id, started_at, models, options)"
+                     " VALUES (?, '2026-11-01T10:00:00Z', '[]', '{}')", (run_id,))
+    rows = [("m", '{"resolved_model": "v1"}'), ("m", '{"resolved_model": "v1"}'), ("m", '{"resolved_model": null}'),
+            ("n", '{"resolved_model": "w1"}'), ("m", "not json"), ("m", '{"resolved_model": "v2"}')]
+    conn.executemany("INSERT INTO results (run_id, prompt, case_id, model, status, data)"
+                     " VALUES ('r1', 'p', 'c', ?, 'passed', ?)", rows)
+    assert migrate(conn, path) == 3
+    found = dict(conn.execute("SELECT id, resolved_models FROM runs").fetchall())
+    assert {model: sorted(v) for model, v in json.loads(found["r1"]).items()} == {"m": ["v1", "v2"], "n": ["w1"]}
+    assert json.loads(found["r2"]) == {}
+
+
+def test_last_resolved_models_is_the_newest_earlier_run_that_resolved_the_model(store: Store) -> None:
+    def stored(run_id: str, minute: int, *versions: str | None, model: str = "openai:gpt-4o-mini",
+               finish: bool = True) -> None:
+        store.start_run(run_id, f"2026-11-01T10:{minute:02d}:00Z", GIT, [model], {})
+        for i, version in enumerate(versions):
+            store.add_result(run_id, make_result(i, model=model, resolved_model=version))
+        if finish:
+            store.finish_run(run_id, f"2026-11-01T10:{minute:02d}:30Z", Summary(total=len(versions)), False)
+
+    stored("old", 1, "v1", "v2", "v1")
+    stored("newer", 2, "v3", None)
+    stored("unresolved", 3, None, None)
+    stored("other-model", 4, "x9", model="anthropic:claude")
+    stored("killed", 5, "v9", finish=False)  # never finished: its results are not a baseline
+    stored("now", 6, "v4")
+    stored("later", 7, "v5")
+    assert store.last_resolved_models("openai:gpt-4o-mini", "now") == ("newer", {"v3"})
+    assert store.last_resolved_models("openai:gpt-4o-mini", "newer") == ("old", {"v1", "v2"})
+    assert store.last_resolved_models("openai:gpt-4o-mini", "old") is None
+    assert store.last_resolved_models("anthropic:claude", "later") == ("other-model", {"x9"})
+    assert store.last_resolved_models("openai:gpt-4o-mini", "later") == ("now", {"v4"})
 
 
 # runs and results

@@ -13,12 +13,10 @@ from promptci.client import ModelCall, RateStatus, answer_key, call_key
 from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
-from promptci.cost.report import CostReport, cost_report, parse_dimensions
 from promptci.drift import find_drift
 from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
 from promptci.gitinfo import current_git
 from promptci.history import list_runs, run_info_to_dict, show_run
-from promptci.matrix import MatrixVerdict, check_matrix_options, compare_models
 from promptci.merge import merge_runs, read_shards, store_run
 from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
 from promptci.modelcalls import helper_models
@@ -31,11 +29,16 @@ from promptci.session import Session
 from promptci.store import Store
 from promptci.types import CaseResult, Run, now_iso, summarize
 
-if TYPE_CHECKING:  # diff and bisect load git, compare and stats only when asked for
+if TYPE_CHECKING:  # diff and bisect load git, compare and stats; the matrix and cost report load when asked for
     from promptci.changes import ChangeSelection
+    from promptci.cost.report import CostReport, cost_report, parse_dimensions
     from promptci.diffing import BisectOutcome, BisectStep, DiffOptions, DiffOutcome
+    from promptci.matrix import MatrixVerdict
 
-LAZY_EXPORTS = ("BisectOutcome", "BisectStep", "DiffOptions", "DiffOutcome")
+LAZY_EXPORTS = {"BisectOutcome": "promptci.diffing", "BisectStep": "promptci.diffing",
+                "DiffOptions": "promptci.diffing", "DiffOutcome": "promptci.diffing",
+                "CostReport": "promptci.cost.report", "cost_report": "promptci.cost.report",
+                "parse_dimensions": "promptci.cost.report"}
 
 __all__ = [
     "LOCAL_PROVIDERS", "BisectOutcome", "CostReport", "DiffOptions", "DiffOutcome", "DryRunReport", "Plan", "Project",
@@ -64,13 +67,19 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
 
         return RunOutcome(empty_run(plan), ExitCode.OK, [nothing_changed_note(options.changed_since)],
                           selection=plan.selection)
-    check_matrix_options(options.baseline_model, options.gates, plan.models)
+    verdict: MatrixVerdict | None = None
+    if options.baseline_model is not None or options.gates:  # the model matrix (and its statistics) when asked
+        from promptci.matrix import check_matrix_options
+
+        check_matrix_options(options.baseline_model, options.gates, plan.models)
     with Session(plan.project, concurrency=options.concurrency) as session:
         run_record = session.run(plan, on_start, on_result, on_rate=on_rate)
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
         drifts = find_drift(session.store, run_record)
-        verdict = compare_models(run_record, options.baseline_model, options.gates) if options.baseline_model \
-            else None
+        if options.baseline_model is not None:
+            from promptci.matrix import compare_models
+
+            verdict = compare_models(run_record, options.baseline_model, options.gates)
         verdict_lines = [candidate.line() for candidate in verdict.candidates] if verdict else []
         run_record = replace(run_record, baseline_model=options.baseline_model,
                              notes=(*(drift.note() for drift in drifts), *verdict_lines))
@@ -244,7 +253,7 @@ def dry_run_notes(report: DryRunReport, models: Sequence[str], settings: Setting
 
 def __getattr__(name: str) -> Any:
     if name in LAZY_EXPORTS:
-        from promptci import diffing
+        import importlib
 
-        return getattr(diffing, name)
+        return getattr(importlib.import_module(LAZY_EXPORTS[name]), name)
     raise AttributeError(f"module 'promptci.api' has no attribute {name!r}")

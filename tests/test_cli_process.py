@@ -73,6 +73,14 @@ def test_help_does_not_import_the_sdks() -> None:
     assert done.stdout.strip() == "False"
 
 
+def test_the_library_loads_the_model_matrix_and_cost_report_only_when_asked_for() -> None:
+    later = ("promptci.matrix", "promptci.stats", "promptci.cost.report")
+    code = (f"import sys, promptci.api as api; print(sorted(m for m in {later!r} if m in sys.modules));"
+            " from promptci.api import cost_report, CostReport; print(cost_report.__module__, CostReport.__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n")[:2] == ["[]", "promptci.cost.report CostReport"], done.stderr
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_keeps_finished_results_and_exits_130(tmp_path: Path) -> None:
     root = slow_project(tmp_path / "slow", cases=40)

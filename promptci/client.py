@@ -173,7 +173,7 @@ class ModelClient:
         endpoint = self.endpoints[model]
         identity = cache_identity(endpoint.identity, lookup_request(call.request), call.kind, call.sample)
         key = content_hash(identity)
-        cached = self.lookup(endpoint, key, recording_key(identity))
+        cached = self.lookup(endpoint, key, identity)
         if cached is not None:
             saved = price(endpoint, cached)
             hit = self.ledger_row(call, endpoint, cached, cost=0.0, saved=saved, status="cached")
@@ -185,14 +185,14 @@ class ModelClient:
                                 f"({call.attribution.where}) on {model}: {why}; run once with --record")
         return await self.send(call, endpoint, key, identity)
 
-    def lookup(self, endpoint: Endpoint, key: str, answer_key: str) -> Completion | None:
+    def lookup(self, endpoint: Endpoint, key: str, identity: Mapping[str, Any]) -> Completion | None:
         if not (endpoint.provider.is_cacheable or endpoint.replay_only):
             return None
         if not (self.options.use_cache or endpoint.replay_only):
             return None
         hit = self.store.cache_get(key)
-        if hit is None:
-            recorded = self.recordings.get(answer_key)
+        if hit is None:  # the recordings' key only on a cache miss: a warm run hashes each request once
+            recorded = self.recordings.get(recording_key(identity))
             hit = replace(recorded, cached=True) if recorded is not None else None
         return hit
 

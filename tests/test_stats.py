@@ -89,7 +89,9 @@ def test_boschloo_matches_scipy_and_never_exceeds_fisher(n_a: int, n_b: int, dat
     b = data.draw(st.integers(0, n_b))
     expected = sp.boschloo_exact([[a, b], [n_a - a, n_b - b]], alternative="greater").pvalue
     mine = boschloo_drop_p(a, n_a, b, n_b)
-    assert mine == pytest.approx(expected, rel=1e-7, abs=1e-12)
+    # Both take a supremum over the nuisance parameter numerically; hypothesis found tables where they part at
+    # the 6th significant digit (8/12 vs 2/12: 0.0084430687 here, 0.0084430575 in scipy 1.17.1).
+    assert mine == pytest.approx(expected, rel=1e-5, abs=1e-12)
     assert mine <= fisher_drop_p(a, n_a, b, n_b) + 1e-12
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from promptci.reporting.html import embed_json, render_html, report_data
+from promptci.reporting.html import render_html, report_data
+from promptci.reporting.page import embed_json
 from promptci.types import CaseResult, GitInfo, Run, Score, summarize
 
 HOSTILE = ("<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned2'\">"

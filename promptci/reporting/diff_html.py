@@ -19,7 +19,7 @@ from promptci.reporting.diffview import (
     statistics_lines,
     verdict_line,
 )
-from promptci.reporting.html import content_security_policy, embed_json
+from promptci.reporting.page import render_page
 from promptci.reporting.stats import failing_reasons, printable
 from promptci.types import CaseResult
 
@@ -76,18 +76,7 @@ def comparison_data(comparison: Comparison) -> dict[str, Any]:
     }
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>promptci diff</title>
-<style>{css}</style>
-</head>
-<body>
-<header>
+_BODY = """<header>
 <h1>promptci diff <code id="sides"></code></h1>
 <p id="verdict"></p>
 <ul id="statistics"></ul>
@@ -108,16 +97,11 @@ PAGE = """<!DOCTYPE html>
 <table id="cases"><thead><tr><th>case</th><th>transition</th><th>A</th><th>B</th><th>test</th></tr></thead>
 <tbody></tbody></table>
 </section>
-<script type="application/json" id="promptci-data">{data}</script>
-<script>{js}</script>
-</body>
-</html>
 """
 
 
 def render_comparison_html(comparison: Comparison) -> str:
-    return PAGE.format(csp=content_security_policy(DIFF_JS, DIFF_CSS), css=DIFF_CSS, js=DIFF_JS,
-                       data=embed_json(comparison_data(comparison)))
+    return render_page("promptci diff", _BODY, DIFF_CSS, DIFF_JS, comparison_data(comparison))
 
 
 def write_comparison_html(comparison: Comparison, stream: TextIO) -> None:

@@ -2,6 +2,7 @@
 with textContent, listeners are added with addEventListener (the policy allows no inline handler)."""
 
 from promptci.reporting.html_assets import PAGE_CSS
+from promptci.reporting.page import JS_HASH_FILTERS, JS_PRELUDE
 
 DIFF_CSS = PAGE_CSS + """
 .regressed{color:#cf222e;font-weight:600}.fixed{color:#1a7f37;font-weight:600}.new,.removed,.flaky{color:#9a6700}
@@ -9,18 +10,7 @@ DIFF_CSS = PAGE_CSS + """
 #verdict{font-size:1.1em}
 """
 
-DIFF_JS = r"""
-"use strict";
-(function () {
-  const data = JSON.parse(document.getElementById("promptci-data").textContent);
-  const $ = (id) => document.getElementById(id);
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (cls) node.className = cls;
-    return node;
-  }
-  const num = (v, digits) => (v === null || v === undefined) ? "–" : Number(v).toFixed(digits);
+DIFF_JS = JS_PRELUDE + r"""
   const pair = (p, digits) => num(p[0], digits) + " → " + num(p[1], digits);
 
   $("sides").textContent = data.header;
@@ -120,22 +110,6 @@ DIFF_JS = r"""
     note.textContent = "showing " + shown + " of " + data.cases.length + " cases";
     note.dataset.shown = String(shown);
   }
-  function fromHash() {
-    const params = new URLSearchParams(location.hash.slice(1));
-    for (const [name, input] of Object.entries(inputs)) input.value = params.get(name) || "";
-    return params.get("expand") === "1";
-  }
-  function toHash() {
-    const params = new URLSearchParams();
-    for (const [name, input] of Object.entries(inputs)) if (input.value) params.set(name, input.value);
-    try { history.replaceState(null, "", "#" + params.toString()); } catch (e) { /* file:// in some browsers */ }
-  }
-  for (const input of Object.values(inputs)) {
-    input.addEventListener(input.tagName === "INPUT" ? "input" : "change", () => { toHash(); render(false); });
-  }
-  $("filters").addEventListener("submit", (event) => event.preventDefault());
-  $("expand-all").addEventListener("click", () => render(true));
-  window.addEventListener("hashchange", () => render(fromHash()));
-  render(fromHash());
+""" + JS_HASH_FILTERS + r"""
 })();
 """

@@ -31,7 +31,7 @@ from promptci.reporting.markdown import (
     code_fence,
     code_span,
     fit_comment,
-    report_pointer,
+    items_within_budget,
     truncate,
 )
 from promptci.reporting.stats import failing_reasons
@@ -78,17 +78,8 @@ def change_item(change: CaseChange) -> list[str]:
 
 def _section(name: str, changes: list[CaseChange], budget: int) -> tuple[list[str], int]:
     """The section's lines within `budget` characters (at least one case), and the characters used."""
-    lines = ["", f"### {TRANSITION_WORDS[name].capitalize()}: {len(changes)}", ""]
-    used = 0
-    for shown, change in enumerate(changes):
-        item = change_item(change)
-        size = sum(len(line) + 1 for line in item)
-        if used + size > budget and shown:
-            lines.append(f"- … {len(changes) - shown} more not shown: {report_pointer()}")
-            break
-        lines += item
-        used += size
-    return lines, used
+    items, used = items_within_budget(changes, change_item, budget)
+    return ["", f"### {TRANSITION_WORDS[name].capitalize()}: {len(changes)}", "", *items], used
 
 
 def _flaky(comparison: Comparison) -> list[str]:

@@ -9,36 +9,14 @@ hash: an injected <script> or onerror attribute could not run even if it reached
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from typing import Any, TextIO
 
 from promptci.metrics import metric_table
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
+from promptci.reporting.page import render_page
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
 from promptci.reporting.stats import BROKEN_CASE, case_rates, duration_s, group_rows, printable, run_notes
 from promptci.types import CaseResult, Run
-
-_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def embed_json(value: Any) -> str:
-    """JSON safe inside an HTML <script> element: no `</script>`, `<!--` or line separators survive."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for char, escape in _JSON_ESCAPES.items():
-        text = text.replace(char, escape)
-    return text
-
-
-def csp_hash(source: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode() + "'"
-
-
-def content_security_policy(js: str = PAGE_JS, css: str = PAGE_CSS) -> str:
-    """Only the page's own script and stylesheet, by hash; nothing from anywhere else."""
-    return (f"default-src 'none'; script-src {csp_hash(js)}; style-src {csp_hash(css)}; "
-            "img-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'")
 
 
 def _text(value: str | None) -> str | None:
@@ -111,18 +89,7 @@ def report_data(run: Run) -> dict[str, Any]:
     }
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>promptci report</title>
-<style>{css}</style>
-</head>
-<body>
-<header>
+_BODY = """<header>
 <h1>promptci run <code id="run-id"></code></h1>
 <p id="run-meta"></p>
 <p id="counts"></p>
@@ -155,15 +122,11 @@ PAGE = """<!DOCTYPE html>
 <p id="shown"></p>
 <table id="cases"><thead><tr id="cases-head"><th>case</th></tr></thead><tbody></tbody></table>
 </section>
-<script type="application/json" id="promptci-data">{data}</script>
-<script>{js}</script>
-</body>
-</html>
 """
 
 
 def render_html(run: Run) -> str:
-    return PAGE.format(csp=content_security_policy(), css=PAGE_CSS, js=PAGE_JS, data=embed_json(report_data(run)))
+    return render_page("promptci report", _BODY, PAGE_CSS, PAGE_JS, report_data(run))
 
 
 def write_html(run: Run, stream: TextIO) -> None:

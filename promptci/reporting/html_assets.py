@@ -4,6 +4,8 @@ The script renders every piece of data with textContent (never innerHTML) and ad
 addEventListener: the page's Content-Security-Policy allows no inline handler.
 """
 
+from promptci.reporting.page import JS_HASH_FILTERS, JS_PRELUDE
+
 PAGE_CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24;background:#fff}
 code,pre{font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
@@ -21,18 +23,7 @@ form label{margin-right:1em}#counts{font-weight:600}
 .disagreement{margin:.4em 0}.disagreement>summary{cursor:pointer}
 """
 
-PAGE_JS = r"""
-"use strict";
-(function () {
-  const data = JSON.parse(document.getElementById("promptci-data").textContent);
-  const $ = (id) => document.getElementById(id);
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (cls) node.className = cls;
-    return node;
-  }
-  const num = (v, digits) => (v === null || v === undefined) ? "–" : Number(v).toFixed(digits);
+PAGE_JS = JS_PRELUDE + r"""
   const s = data.summary, run = data.run;
 
   $("run-id").textContent = run.id;
@@ -236,23 +227,7 @@ PAGE_JS = r"""
     shown.dataset.shown = String(shownResults);
   }
 
-  function fromHash() {
-    const params = new URLSearchParams(location.hash.slice(1));
-    for (const [name, input] of Object.entries(inputs)) input.value = params.get(name) || "";
-    return params.get("expand") === "1";
-  }
-  function toHash() {
-    const params = new URLSearchParams();
-    for (const [name, input] of Object.entries(inputs)) if (input.value) params.set(name, input.value);
-    try { history.replaceState(null, "", "#" + params.toString()); } catch (e) { /* file:// in some browsers */ }
-  }
-  for (const input of Object.values(inputs)) {
-    input.addEventListener(input.tagName === "INPUT" ? "input" : "change", () => { toHash(); render(false); });
-  }
-  $("filters").addEventListener("submit", (event) => event.preventDefault());
-  $("expand-all").addEventListener("click", () => render(true));
-  window.addEventListener("hashchange", () => render(fromHash()));
-  render(fromHash());
+""" + JS_HASH_FILTERS + r"""
   // Time from navigation to the first full render, style and layout included (reading offsetHeight forces
   // them now), for bench/bench_html.py.
   void document.body.offsetHeight;

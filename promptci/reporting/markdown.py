@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import TextIO, TypeVar
 
 from promptci.metrics import metric_table
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
@@ -170,22 +170,33 @@ def report_pointer(environ: Mapping[str, str] | None = None) -> str:
     return "the full report is in the HTML, JSON or JUnit report (`-o html=report.html`)"
 
 
+_Item = TypeVar("_Item")
+
+
+def items_within_budget(items: Sequence[_Item], render: Callable[[_Item], list[str]],
+                        budget: int) -> tuple[list[str], int]:
+    """Each item's lines while they fit in `budget` characters (at least one item), then a line saying how many
+    were left out; and the characters the shown items used."""
+    lines: list[str] = []
+    used = 0
+    for shown, item in enumerate(items):
+        item_lines = render(item)
+        size = sum(len(line) + 1 for line in item_lines)
+        if used + size > budget and shown:
+            lines.append(f"- … {len(items) - shown} more not shown: {report_pointer()}")
+            break
+        lines += item_lines
+        used += size
+    return lines, used
+
+
 def _failures(run: Run, budget: int) -> list[str]:
     failing = problem_results(run)
     if not failing:
         return []
     with_repeat = has_repeats(run)
-    lines = ["", f"### Failures ({len(failing)})", ""]
-    used = 0
-    for shown, result in enumerate(failing):
-        item = _failure_item(result, with_repeat)
-        size = sum(len(line) + 1 for line in item)
-        if used + size > budget and shown:
-            lines.append(f"- … {len(failing) - shown} more not shown: {report_pointer()}")
-            break
-        lines += item
-        used += size
-    return lines
+    items, _ = items_within_budget(failing, lambda result: _failure_item(result, with_repeat), budget)
+    return ["", f"### Failures ({len(failing)})", "", *items]
 
 
 def _problems(run: Run) -> list[str]:

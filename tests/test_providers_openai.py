@@ -25,7 +25,7 @@ from promptci.errors import (
     ServerError,
     Timeout,
 )
-from promptci.providers._http import retry_after_seconds
+from promptci.limitheaders import parse_retry_after
 from promptci.providers.base import ProviderContext
 from promptci.providers.openai import OpenAIProvider, openai_provider
 from promptci.retrying import RetryPolicy, call_with_retries
@@ -235,13 +235,16 @@ def test_azure_deployments_when_api_version_is_set(server: FakeServer) -> None:
 
 
 def test_retry_after_header_forms() -> None:
+    def retry_after_seconds(headers: dict[str, str]) -> float | None:
+        return parse_retry_after(headers, time.time())
+
     assert retry_after_seconds({"retry-after": "2"}) == 2.0
     assert retry_after_seconds({"retry-after": "0.25"}) == 0.25
     assert retry_after_seconds({"retry-after-ms": "300", "retry-after": "9"}) == 0.3
     in_ten = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 10))
     assert 8 <= (retry_after_seconds({"retry-after": in_ten}) or 0) <= 11
     assert retry_after_seconds({"retry-after": "soon"}) is None
-    assert retry_after_seconds({}) is None and retry_after_seconds(None) is None
+    assert retry_after_seconds({}) is None
 
 
 def test_rate_limit_headers_come_back_on_success_and_on_a_429_and_nothing_else(server: FakeServer) -> None:

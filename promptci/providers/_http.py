@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from email.utils import parsedate_to_datetime
+from types import ModuleType
 from typing import Any
 
 from promptci.config import ProviderSettings
@@ -23,7 +23,7 @@ from promptci.errors import (
     ServerError,
     Timeout,
 )
-from promptci.limitheaders import limit_headers
+from promptci.limitheaders import limit_headers, parse_retry_after
 from promptci.providers.base import ProviderContext, api_key_env
 from promptci.secrets import REDACTED, read_key, redact
 from promptci.types import Completion, ToolCall, Usage
@@ -80,29 +80,6 @@ def read_endpoint(config: ProviderSettings, ctx: ProviderContext) -> Endpoint:
     )
 
 
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date), if given."""
-    if headers is None:
-        return None
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def server_message(body: object, fallback: str) -> str:
     """The human message inside an error body of either dialect: {"error": {"message": ...}}."""
     inner = body.get("error", body) if isinstance(body, Mapping) else body
@@ -145,7 +122,8 @@ def status_error(endpoint: Endpoint, model: str, status: int, headers: Mapping[s
         quota.stops_model = True
         return quota
     if status == 429:
-        return RateLimited(f"rate limited by {where} (HTTP 429: {said})", status, retry_after_seconds(headers))
+        return RateLimited(f"rate limited by {where} (HTTP 429: {said})", status,
+                           parse_retry_after(headers or {}, time.time()))
     if status == 408:
         return Timeout(f"{where} timed out the request (HTTP 408: {said})", status)
     if status >= 500 or status < 400:  # < 400: an error event inside a 200 stream
@@ -161,6 +139,16 @@ def connection_error(endpoint: Endpoint, cause: BaseException | None) -> Connect
     detail = f": {endpoint.scrub(str(cause))}" if cause is not None and str(cause) else ""
     where = f" at {endpoint.base_url}" if endpoint.base_url else ""
     return ConnectionFailed(f"connection to provider '{endpoint.provider}'{where} failed{detail}")
+
+
+def sdk_error(endpoint: Endpoint, model: str, exc: BaseException, sdk: ModuleType) -> ProviderError:
+    """An error the openai or anthropic SDK raised (`sdk`, the module: both have the same error classes), as the
+    ProviderError the runner acts on."""
+    if isinstance(exc, sdk.APIStatusError):
+        return classify_status(endpoint, model, exc.status_code, exc.response.headers, exc.body, exc.message)
+    if isinstance(exc, sdk.APITimeoutError):
+        return timeout_error(endpoint)
+    return connection_error(endpoint, exc.__cause__ or exc)
 
 
 def cut_stream_error(endpoint: Endpoint, missing: str) -> ConnectionFailed:

@@ -17,16 +17,14 @@ from promptci.providers._http import (
     Endpoint,
     PooledClientProvider,
     StreamRecorder,
-    classify_status,
     classify_transport,
-    connection_error,
     cut_stream_error,
     is_event_stream,
     malformed_error,
     not_a_stream_error,
     read_endpoint,
     reserved_param,
-    timeout_error,
+    sdk_error,
     token_count,
     transport_errors,
 )
@@ -127,13 +125,8 @@ class AnthropicProvider(PooledClientProvider):
             return await self._stream(model, turns, kwargs)
         except ProviderError:
             raise
-        except anthropic.APIStatusError as exc:
-            raise classify_status(self.endpoint, model, exc.status_code, exc.response.headers, exc.body,
-                                  exc.message) from None
-        except anthropic.APITimeoutError:
-            raise timeout_error(self.endpoint) from None
-        except anthropic.APIConnectionError as exc:
-            raise connection_error(self.endpoint, exc.__cause__ or exc) from None
+        except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:  # timeouts are APIConnectionErrors
+            raise sdk_error(self.endpoint, model, exc, anthropic) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # the SDK decodes SSE bytes as UTF-8
             raise malformed_error(self.endpoint, exc) from None
         except transport_errors() as exc:  # anthropic lets httpx2 errors out of a stream unwrapped

@@ -21,14 +21,13 @@ from promptci.providers._http import (
     StreamRecorder,
     classify_status,
     classify_transport,
-    connection_error,
     cut_stream_error,
     is_event_stream,
     malformed_error,
     not_a_stream_error,
     read_endpoint,
     reserved_param,
-    timeout_error,
+    sdk_error,
     token_count,
 )
 from promptci.providers.base import ProviderContext, split_model
@@ -132,13 +131,8 @@ class OpenAIProvider(PooledClientProvider):
             return await self._stream(model, body)
         except ProviderError:
             raise
-        except openai.APIStatusError as exc:
-            raise classify_status(self.endpoint, model, exc.status_code, exc.response.headers, exc.body,
-                                  exc.message) from None
-        except openai.APITimeoutError:
-            raise timeout_error(self.endpoint) from None
-        except openai.APIConnectionError as exc:
-            raise connection_error(self.endpoint, exc.__cause__ or exc) from None
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:  # timeouts are APIConnectionErrors
+            raise sdk_error(self.endpoint, model, exc, openai) from None
         except (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream) as exc:  # reading the body: the SDK's set
             raise classify_transport(self.endpoint, exc) from None
 
@@ -155,13 +149,8 @@ class OpenAIProvider(PooledClientProvider):
                                                                      "encoding_format": "float"},
                                                  cast_to=httpx2.Response, options={"security": {"bearer_auth": True}})
             body = json.loads(await response.aread())
-        except openai.APIStatusError as exc:
-            raise classify_status(self.endpoint, model, exc.status_code, exc.response.headers, exc.body,
-                                  exc.message) from None
-        except openai.APITimeoutError:
-            raise timeout_error(self.endpoint) from None
-        except openai.APIConnectionError as exc:
-            raise connection_error(self.endpoint, exc.__cause__ or exc) from None
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:  # timeouts are APIConnectionErrors
+            raise sdk_error(self.endpoint, model, exc, openai) from None
         except ValueError as exc:
             raise malformed_error(self.endpoint, exc) from None
         try:

@@ -4,13 +4,20 @@ Imports nothing heavy, so `promptci --help` stays fast."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperArgument, TyperCommand
 
 from promptci.errors import PromptCIError
+
+if TYPE_CHECKING:
+    from promptci.changes import ChangeSelection
+    from promptci.reporting.terminal import Progress
+
+_Outcome = TypeVar("_Outcome")
 
 app = typer.Typer(
     name="promptci",
@@ -90,3 +97,20 @@ def echo_lines(lines: list[str]) -> None:
 
     for line in lines:
         typer.echo(printable(line), err=True)
+
+
+def with_progress(verbosity: int, work: Callable[[Progress], _Outcome]) -> _Outcome:
+    """`work` given the progress bar to report to; the bar is taken down however it ends."""
+    from promptci.reporting.terminal import Progress
+
+    progress = Progress(verbosity=verbosity)
+    try:
+        return work(progress)
+    finally:
+        progress.stop()
+
+
+def explain_selection(selection: ChangeSelection | None, changed_since: str | None, verbosity: int) -> None:
+    """With -v, which cases --changed-since chose and why."""
+    if selection is not None and verbosity >= 1:
+        echo_lines(selection.explain(changed_since))

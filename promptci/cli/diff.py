@@ -23,14 +23,15 @@ from promptci.cli.common import (
     VerboseOption,
     app,
     check_ranges,
-    echo_lines,
+    explain_selection,
+    with_progress,
 )
 from promptci.cli.reports import publish_comparison
 from promptci.cliedge import guarded, user_output_to_stderr
 from promptci.errors import PromptCIError
 
 if TYPE_CHECKING:
-    from promptci.diffing import BisectStep, DiffOptions, DiffOutcome
+    from promptci.diffing import BisectStep
 
 
 @app.command(cls=Command)
@@ -99,25 +100,14 @@ def diff(
                            changed_since=changed_since),
         before=rev_a, after=rev_b, alpha=alpha)
     with user_output_to_stderr():
-        outcome = diff_with_progress(options, verbose - quiet)
-    if outcome.selection is not None and verbose - quiet >= 1:
-        echo_lines(outcome.selection.explain(changed_since))
+        outcome = with_progress(verbose - quiet, lambda progress: api.diff(
+            options, on_start=progress.start, on_result=progress.advance))
+    explain_selection(outcome.selection, changed_since, verbose - quiet)
     for note in outcome.notes:
         typer.echo(f"promptci: {note}", err=True)
     if outcome.before.results or outcome.after.results:
         publish_comparison(outcome.comparison, fmt, reports, verbose - quiet, api.discover(root).source, github)
     raise typer.Exit(code=int(outcome.exit_code))
-
-
-def diff_with_progress(options: DiffOptions, verbosity: int) -> DiffOutcome:
-    from promptci import api
-    from promptci.reporting.terminal import Progress
-
-    progress = Progress(verbosity=verbosity)
-    try:
-        return api.diff(options, on_start=progress.start, on_result=progress.advance)
-    finally:
-        progress.stop()
 
 
 @app.command(cls=Command)

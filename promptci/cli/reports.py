@@ -4,8 +4,9 @@ step summary. Which reports, and in what shape, is promptci.reporting's; this on
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
@@ -57,17 +58,23 @@ def write_reports(run_record: Run, fmt: str, reports: list[Target], verbosity: i
 
 
 def write_files(run_record: Run, reports: list[Target], verbosity: int, project_root: Path | None) -> None:
-    """Every -o file: one target failing does not stop the others; the worst failure is raised after."""
     from promptci.reporting import write_report
-    from promptci.reporting.targets import report_write_error, run_for_format
+    from promptci.reporting.targets import run_for_format
+
+    write_targets(reports, lambda report_format, stream: write_report(
+        run_for_format(run_record, report_format, project_root), report_format, stream, verbosity=verbosity))
+
+
+def write_targets(reports: list[Target], write: Callable[[str, TextIO], None]) -> None:
+    """Every -o file: one target failing does not stop the others; the worst failure is raised after."""
+    from promptci.reporting.targets import report_write_error
 
     failures = []
     for report_format, path in reports:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as stream:
-                write_report(run_for_format(run_record, report_format, project_root), report_format, stream,
-                             verbosity=verbosity)
+                write(report_format, stream)
         except OSError as error:
             failures.append(report_write_error(path, report_format, error))
     if failures:
@@ -77,22 +84,14 @@ def write_files(run_record: Run, reports: list[Target], verbosity: int, project_
 def publish_comparison(comparison: Comparison, fmt: str, reports: list[Target], verbosity: int,
                        project_root: Path, github: bool) -> None:
     """publish() for a Comparison: stdout, every -o file, and under GitHub Actions the annotations and summary."""
-    from promptci.errors import PromptCIError
     from promptci.reporting import write_comparison
     from promptci.reporting.github import commands_paused
     from promptci.reporting.targets import comparison_for_format
 
     with commands_paused(github and fmt not in ("json", "github")):
         write_comparison(comparison_for_format(comparison, fmt, project_root), fmt, sys.stdout, verbosity)
-    for report_format, path in reports:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as stream:
-                write_comparison(comparison_for_format(comparison, report_format, project_root), report_format,
-                                 stream, verbosity)
-        except OSError as error:
-            raise PromptCIError(f"-o {path}: cannot write the {report_format} report: {error.strerror or error}") \
-                from None
+    write_targets(reports, lambda report_format, stream: write_comparison(
+        comparison_for_format(comparison, report_format, project_root), report_format, stream, verbosity))
     if github and is_github_actions():
         from promptci.reporting.diff_github import report_comparison_to_github
 

@@ -25,16 +25,15 @@ from promptci.cli.common import (
     VerboseOption,
     app,
     check_ranges,
-    echo_lines,
+    explain_selection,
+    with_progress,
 )
 from promptci.cli.reports import print_gate, publish
 from promptci.cliedge import guarded, user_output_to_stderr
 from promptci.errors import ExitCode, PromptCIError
 
 if TYPE_CHECKING:
-    from promptci.api import RunOutcome
     from promptci.cost.estimate import DryRunReport
-    from promptci.plan import RunOptions
 
 
 @app.command(cls=Command)
@@ -100,9 +99,9 @@ def run(
         raise typer.Exit(code=int(ExitCode.OK))
     # User code (python providers, comparators, plugins) may print: keep it off the report stream.
     with user_output_to_stderr():
-        outcome = run_with_progress(options, verbose - quiet)
-    if outcome.selection is not None and verbose - quiet >= 1:
-        echo_lines(outcome.selection.explain(changed_since))
+        outcome = with_progress(verbose - quiet, lambda progress: api.run(
+            options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate))
+    explain_selection(outcome.selection, changed_since, verbose - quiet)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
     print_gate(outcome)
     if outcome.not_stored is not None:  # the verdict is printed above; the run's record is incomplete: exit 4
@@ -111,17 +110,6 @@ def run(
         for note in outcome.notes:
             typer.echo(f"promptci: {note}", err=True)
     raise typer.Exit(code=int(outcome.exit_code))
-
-
-def run_with_progress(options: RunOptions, verbosity: int) -> RunOutcome:
-    from promptci import api
-    from promptci.reporting.terminal import Progress
-
-    progress = Progress(verbosity=verbosity)
-    try:
-        return api.run(options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate)
-    finally:
-        progress.stop()
 
 
 def print_dry_run(report: DryRunReport, fmt: str) -> None:

@@ -11,7 +11,6 @@ Steps: `run` once (the cache is warm), edit one prompt in the working tree, then
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -19,13 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from fakeserver_process import fake_server_process, requests_served
+
 REPO = Path(__file__).resolve().parent.parent
-FAKE_SERVER = REPO / "tests" / "fakeserver.py"
 KEY_ENV = "BENCH_DIFF_KEY"
 GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
            "GIT_COMMITTER_EMAIL": "bench@example.com", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
@@ -34,27 +31,6 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com", 
 def promptci_command() -> list[str]:
     script = shutil.which("promptci")
     return [script] if script else [sys.executable, "-m", "promptci.cli"]
-
-
-@contextmanager
-def fake_server(latency_s: float) -> Iterator[str]:
-    """tests/fakeserver.py in its own process (its CPU is not promptci's); yields its URL."""
-    process = subprocess.Popen([sys.executable, str(FAKE_SERVER), "--latency", str(latency_s)],
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"the fake server did not start: {url!r}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def requests_served(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/_stats", timeout=10) as answer:
-        return int(json.load(answer)["total"])
 
 
 def git(root: Path, *args: str) -> None:
@@ -116,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, KEY_ENV: "sk-bench-not-a-real-key"}
     rounds = []
-    with tempfile.TemporaryDirectory() as tmp, fake_server(args.latency) as url:
+    with tempfile.TemporaryDirectory() as tmp, fake_server_process(args.latency) as url:
         for number in range(args.rounds):
             rounds.append(measure(url, Path(tmp) / f"suite{number}", args, env))
     total = args.prompts * args.cases

@@ -23,15 +23,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fakeserver_process import fake_server_process, requests_served
+
 REPO = Path(__file__).resolve().parents[1]
-FAKE_SERVER = REPO / "tests" / "fakeserver.py"
 KEY_ENV = "PROMPTCI_BENCH_KEY"
 MODEL = "gpt-4o-mini"
 LATENCY_S = 0.1
@@ -67,24 +67,8 @@ def run_measured(command: Sequence[str], cwd: Path | None = None) -> Measured:
 
 @contextmanager
 def fake_server(latency_s: float, rate_limit_p: float = 0.0) -> Iterator[str]:
-    """tests/fakeserver.py in its own process (its CPU is not counted as promptci's); yields its URL."""
-    command = [sys.executable, str(FAKE_SERVER), "--latency", str(latency_s),
-               "--rate-limit-p", str(rate_limit_p), "--retry-after", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"the fake server did not start: {url!r}")
+    with fake_server_process(latency_s, "--rate-limit-p", str(rate_limit_p), "--retry-after", "1") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def requests_served(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/_stats", timeout=10) as answer:
-        return int(json.load(answer)["total"])
 
 
 # The generated project and the commands

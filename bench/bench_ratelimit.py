@@ -26,11 +26,9 @@ import json
 import os
 import random
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from bench_providers import (
-    FAKE_SERVER,
     KEY_ENV,
     MODEL,
     Measured,
@@ -47,6 +44,7 @@ from bench_providers import (
     run_measured,
     write_project,
 )
+from fakeserver_process import fake_server_process, server_stats
 
 LATENCY_S = 0.1
 LIMIT_RPS = 50.0
@@ -74,24 +72,13 @@ class Outcome:
 
 @contextmanager
 def fake_server(*options: str) -> Iterator[str]:
-    """tests/fakeserver.py in its own process with these options; yields its URL."""
-    command = [sys.executable, str(FAKE_SERVER), "--latency", str(LATENCY_S), *options]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"the fake server did not start: {url!r}")
+    with fake_server_process(LATENCY_S, *options) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
-def server_stats(url: str) -> tuple[int, int]:
+def refusals(url: str) -> tuple[int, int]:
     """(requests received, requests refused by the bucket) so far."""
-    with urllib.request.urlopen(f"{url}/_stats", timeout=10) as answer:
-        stats = json.load(answer)
+    stats = server_stats(url)
     return int(stats["total"]), int(stats.get("refused", 0))
 
 
@@ -119,10 +106,10 @@ def run_once(command: Sequence[str], root: Path, url: str, concurrency: int) -> 
     forget_cache(root)
     report = root / "report.json"
     report.unlink(missing_ok=True)
-    sent_before, refused_before = server_stats(url)
+    sent_before, refused_before = refusals(url)
     measured = run_measured([*command, "run", "-q", "-j", str(concurrency), "--root", str(root),
                              "-o", f"json={report}"])
-    sent_after, refused_after = server_stats(url)
+    sent_after, refused_after = refusals(url)
     summary = json.loads(report.read_text())["summary"] if report.exists() else {"errors": -1, "passed": 0}
     return Outcome(measured, int(summary["errors"]), int(summary["passed"]), sent_after - sent_before,
                    refused_after - refused_before)
@@ -186,9 +173,9 @@ async def limiter_loop(base_url: str, requests: int, concurrency: int, timeout_s
 
 
 def run_sketch(url: str, requests: int, concurrency: int) -> Outcome:
-    sent_before, refused_before = server_stats(url)
+    sent_before, refused_before = refusals(url)
     measured = run_measured([sys.executable, __file__, "--limiter-loop", url, str(requests), str(concurrency)])
-    sent_after, refused_after = server_stats(url)
+    sent_after, refused_after = refusals(url)
     tally = json.loads(measured.stdout) if measured.exit_code == 0 else {"errors": -1}
     passed = requests - tally["errors"] if tally["errors"] >= 0 else 0
     return Outcome(measured, tally["errors"], passed, sent_after - sent_before, refused_after - refused_before)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from promptci.cost.totals import sum_costs
+from promptci.cost.totals import counts_toward_cost, sum_costs
 
 OutputKind = Literal["text", "json"]
 Status = Literal["passed", "failed", "error", "skipped"]
@@ -349,7 +349,7 @@ def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
         if not result.cached:  # a cache hit billed no tokens
             input_tokens += result.input_tokens or 0
             output_tokens += result.output_tokens or 0
-        if result.cost_usd is not None or (result.status in ("passed", "failed") and not result.cached):
+        if counts_toward_cost(result.cost_usd, result.status in ("passed", "failed") and not result.cached):
             costs.append(result.cost_usd)
     cost, unknown = sum_costs(costs)
     return Summary(total=sum(counts.values()), passed=counts["passed"], failed=counts["failed"],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from promptci.cost.totals import sum_costs
+from promptci.cost.totals import counts_toward_cost, sum_costs
 from promptci.errors import PromptCIError
 from promptci.reporting.stats import percentile
 from promptci.store import LedgerEntry, parse_iso
@@ -96,7 +96,7 @@ def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable
     for e in entries:
         totals["requests"] += 1
         totals["judge_requests"] += e.kind == "judge"
-        if e.cost_usd is not None or e.status == "ok":
+        if counts_toward_cost(e.cost_usd, e.status == "ok"):
             costs.append(e.cost_usd)
         saved += e.saved_usd or 0.0
         if e.status == "cached":

@@ -13,6 +13,7 @@ from promptci.client import ModelCall, RateStatus, answer_key, call_key
 from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
+from promptci.cost.totals import format_usd
 from promptci.drift import find_drift
 from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
 from promptci.gitinfo import current_git
@@ -24,7 +25,6 @@ from promptci.plan import Plan, RunOptions
 from promptci.planning import LOCAL_PROVIDERS, build_plan, missing_keys, model_pricing
 from promptci.project import Project, discover
 from promptci.recordings import load_recordings
-from promptci.reporting.stats import format_usd
 from promptci.session import Session
 from promptci.store import Store
 from promptci.types import CaseResult, Run, now_iso, summarize

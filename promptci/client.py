@@ -16,6 +16,7 @@ from promptci.config import Price
 from promptci.cost.budget import BudgetGuard
 from promptci.cost.estimate import RequestEstimate, estimate_request_cost
 from promptci.cost.pricing import cost_usd
+from promptci.cost.totals import format_usd
 from promptci.errors import BadRequest, ProviderError, ReplayMiss, Timeout
 from promptci.providers.base import Provider, split_model
 from promptci.ratelimit import AdaptiveLimiter, LimiterPool, LimitPolicy
@@ -201,8 +202,6 @@ class ModelClient:
         expected = estimate_request(call.request, endpoint)
         estimate = expected.cost_usd if expected is not None else 0.0
         if budget is not None and not budget.try_reserve(estimate or 0.0):
-            from promptci.reporting.stats import format_usd  # the one money formatter (pure, imports only types)
-
             return Answer(None, f"budget: sending it would pass the run budget of {format_usd(budget.limit_usd)}",
                           skipped=True)
         if self._before_first_send is not None:

@@ -14,8 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from promptci.cliedge import guarded
+from promptci.cost.totals import format_usd
 from promptci.reporting import FORMATS, REPORTERS, format_for_suffix
-from promptci.reporting.stats import format_usd
 
 SECRET = "sk-edge-secret-0123456789"
 GREET = {"prompts/greet.txt": "Hello {{ name }}!\n",

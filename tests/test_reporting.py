@@ -13,13 +13,14 @@ from dataclasses import replace
 import pytest
 from rich.console import Console
 
+from promptci.cost.totals import format_usd
 from promptci.errors import PromptCIError
 from promptci.reporting import FORMATS, write_report
 from promptci.reporting.github import escape_data, escape_property, render_annotations
 from promptci.reporting.jsonreport import read_json, run_from_dict, run_to_dict
 from promptci.reporting.junit import junit_xml
 from promptci.reporting.markdown import MAX_DOCUMENT_CHARS, code_fence, code_span, render_markdown
-from promptci.reporting.stats import format_cost, format_usd, group_rows, percentile
+from promptci.reporting.stats import format_cost, group_rows, percentile
 from promptci.reporting.terminal import Progress, TerminalReporter, make_console, print_report, render_report
 from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Run, Score, summarize
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from promptci.cost.report import CostReport
-from promptci.reporting.stats import format_usd
+from promptci.cost.totals import format_usd
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from rich.text import Text
 
 from promptci.cost.estimate import DEFAULT_OUTPUT_TOKENS, DryRunReport, DryRunRow
 from promptci.cost.ledger import CostRow
+from promptci.cost.totals import format_usd
 from promptci.reporting.fit import Column, Sheet, print_fitted
-from promptci.reporting.stats import format_cost, format_ms, format_usd, printable
+from promptci.reporting.stats import format_cost, format_ms, printable
 from promptci.reporting.terminal import make_console
 from promptci.store import RunInfo
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, exit_code_for_comparison
+from promptci.cost.totals import format_usd
 from promptci.errors import ExitCode
-from promptci.reporting.stats import format_ms, format_usd
+from promptci.reporting.stats import format_ms
 from promptci.stats import CaseTest
 
 # Most urgent first: what a reviewer must look at, then what changed, then what did not.

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from promptci.cost.totals import sum_costs
+from promptci.cost.totals import format_usd, sum_costs
 from promptci.types import CaseResult, Run, Summary, parse_iso
 
 # C0 controls but newline and tab, DEL and C1 controls: ESC sequences in model output could restyle a
@@ -184,21 +184,6 @@ def duration_s(run: Run) -> float | None:
 
 # Formatting shared by the text reporters. An unknown value prints as "-", an unknown price as
 # "unknown": never as 0, which would read as free.
-
-def format_usd(value: float) -> str:
-    """The one money formatter: $1,234.50, $0.00312; a nonzero amount never reads as $0.00."""
-    if value == 0:
-        return "$0.00"
-    if not math.isfinite(value):
-        return f"${value}"
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    # Small amounts keep three significant digits however small: $0.00312, $0.0000150, $0.000000000001.
-    decimals = 2 - math.floor(math.log10(abs(value)))
-    digits = f"{value:.{decimals}f}".rstrip("0")
-    whole, _, fraction = digits.partition(".")
-    return f"${whole}.{fraction.ljust(2, '0')}"
-
 
 def format_cost(cost: float | None, unknown: int = 0) -> str:
     if cost is None:

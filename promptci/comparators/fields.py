@@ -170,12 +170,7 @@ def json_fields(*, fields: Mapping[str, Any] | None = None) -> Comparator:
         output, failed = parsed_output("json_fields", case, completion, needs_expected=False)
         if failed:
             return failed
-        wrong = []
-        for field in checks:
-            value = field.search(output)
-            reasons = [r for r in (check(value) for check in field.checks) if r]
-            if reasons:
-                wrong.append(f"{field.path}: {'; '.join(reasons)}, got {shown(value)}")
+        wrong = field_failures(checks, output)
         if not wrong:
             return Score("json_fields", 1.0, True, f"all {len(checks)} field(s) pass")
         value = 1 - len(wrong) / len(checks)
@@ -183,6 +178,17 @@ def json_fields(*, fields: Mapping[str, Any] | None = None) -> Comparator:
                      "\n".join(wrong))
 
     return score
+
+
+def field_failures(checks: list[FieldCheck], document: Any) -> list[str]:
+    """One line per field whose checks fail on `document`: the path, why, and the value found."""
+    wrong = []
+    for field in checks:
+        value = field.search(document)
+        reasons = [r for r in (check(value) for check in field.checks) if r]
+        if reasons:
+            wrong.append(f"{field.path}: {'; '.join(reasons)}, got {shown(value)}")
+    return wrong
 
 
 def tool_called(*, name: str | None = None, arguments: Mapping[str, Any] | None = None) -> Comparator:
@@ -202,13 +208,7 @@ def tool_called(*, name: str | None = None, arguments: Mapping[str, Any] | None 
             parsed = json.loads(call_arguments)
         except ValueError:
             return [f"arguments are not JSON: {snippet(call_arguments, 60)}"] * max(len(checks), 1)
-        wrong = []
-        for field in checks:
-            value = field.search(parsed)
-            reasons = [r for r in (check(value) for check in field.checks) if r]
-            if reasons:
-                wrong.append(f"{field.path}: {'; '.join(reasons)}, got {shown(value)}")
-        return wrong
+        return field_failures(checks, parsed)
 
     async def score(case: Case, completion: Completion) -> Score:
         failed = check_inputs("tool_called", case, completion, needs_expected=False)

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from promptci.cliedge import guarded
+from promptci.cli.edge import guarded
 from promptci.cost.totals import format_usd
 from promptci.reporting import FORMATS, REPORTERS, format_for_suffix
 

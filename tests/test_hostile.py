@@ -134,7 +134,7 @@ def test_every_form_of_a_key_is_redacted(form_index: int) -> None:
 
 
 def test_cli_redact_uses_every_form(monkeypatch: pytest.MonkeyPatch) -> None:
-    from promptci.cliedge import redact
+    from promptci.cli.edge import redact
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY + "\r\n")
     assert KEY not in redact(f"Illegal header value {('Bearer ' + KEY + chr(13)).encode()!r}")

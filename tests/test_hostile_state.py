@@ -341,7 +341,7 @@ def test_a_state_folder_that_is_a_file_is_exit_2(tmp_path: Path) -> None:
 
 
 def test_a_stray_disk_error_is_exit_4_without_a_traceback() -> None:
-    from promptci.cliedge import environment_failure
+    from promptci.cli.edge import environment_failure
     from promptci.errors import EnvironmentFailure
 
     refused = environment_failure(OSError(28, "No space left on device", "/x/y"))

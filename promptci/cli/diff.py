@@ -26,8 +26,8 @@ from promptci.cli.common import (
     explain_selection,
     with_progress,
 )
+from promptci.cli.edge import guarded, user_output_to_stderr
 from promptci.cli.reports import publish_comparison
-from promptci.cliedge import guarded, user_output_to_stderr
 from promptci.errors import PromptCIError
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from promptci.cli.common import (
     VerboseOption,
     app,
 )
+from promptci.cli.edge import guarded, user_output_to_stderr
 from promptci.cli.reports import print_gate, publish, write_reports
-from promptci.cliedge import guarded, user_output_to_stderr
 from promptci.errors import ExitCode, PromptCIError
 
 if TYPE_CHECKING:

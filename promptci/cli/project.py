@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from promptci.cli.common import Command, RootOption, app
-from promptci.cliedge import guarded
+from promptci.cli.edge import guarded
 from promptci.errors import ExitCode, PromptCIError
 
 if TYPE_CHECKING:

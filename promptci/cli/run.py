@@ -28,8 +28,8 @@ from promptci.cli.common import (
     explain_selection,
     with_progress,
 )
+from promptci.cli.edge import guarded, user_output_to_stderr
 from promptci.cli.reports import print_gate, publish
-from promptci.cliedge import guarded, user_output_to_stderr
 from promptci.errors import ExitCode, PromptCIError
 
 if TYPE_CHECKING:

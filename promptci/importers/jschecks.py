@@ -39,12 +39,14 @@ class CheckFile:
     """The functions of the generated checks.py, and the translated JavaScript files they call."""
 
     functions: list[str] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)
     modules: dict[str, str] = field(default_factory=dict)  # file path -> its factory's Python name
     module_code: list[str] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
+    made: dict[tuple[Any, ...], str] = field(default_factory=dict)  # the same check twice is one function
 
     def render(self) -> str:
-        return "\n\n".join([HEADER.rstrip("\n"), *self.module_code, *self.functions]) + "\n"
+        return "\n\n\n".join([HEADER.rstrip("\n"), *self.module_code, *self.transforms, *self.functions]) + "\n"
 
     def name_for(self, hint: str) -> str:
         stem = re.sub(r"[^a-z0-9]+", "_", hint.lower()).strip("_")[:40] or "check"
@@ -56,8 +58,8 @@ class CheckFile:
         return name
 
 
-def _decorator(threshold: Any, inverse: bool) -> str:
-    arguments = []
+def _decorator(threshold: Any, inverse: bool, transform: str | None) -> str:
+    arguments = [f"transform={transform}"] if transform else []
     if threshold is not None:
         arguments.append(f"threshold={float(threshold)!r}")
     if inverse:
@@ -69,21 +71,44 @@ def _comment(source: str, label: str) -> list[str]:
     return [f"# {label}", *(f"#   {line}".rstrip() for line in source.strip("\n").splitlines())]
 
 
-def add_inline_javascript(checks: CheckFile, source: str, hint: str, threshold: Any, inverse: bool) -> str:
+def add_inline_javascript(checks: CheckFile, source: str, hint: str, threshold: Any, inverse: bool,
+                          transform: str | None = None) -> str:
     """The name of a new check function for an inline JavaScript assertion; Untranslatable if it is not."""
+    key = ("javascript", source, threshold, inverse, transform)
+    if key in checks.made:
+        return checks.made[key]
+    name = checks.name_for(hint)
+    lines = _inline_function(source, name, _decorator(threshold, inverse, transform))
+    checks.functions.append("\n".join([*_comment(source, "promptfoo javascript:"), *lines]))
+    checks.made[key] = name
+    return name
+
+
+def add_transform_function(checks: CheckFile, source: str, hint: str, base: str | None) -> str:
+    """A promptfoo `transform` as a checks.py function usable as a promptci `transform: {python: ...}` (text in,
+    text out: JSON for a non-string result) and by the converted JavaScript checks (the value itself)."""
+    if re.search(r"\bcontext\b", source):
+        raise Untranslatable("a transform that reads `context` (promptci transforms see only the output)", 1)
+    key = ("transform", source, base)
+    if key in checks.made:
+        return checks.made[key]
+    name = checks.name_for(f"transform_{hint}").replace("check_transform", "transform", 1)
+    decorator = f"@js.js_transform(base={base})" if base else "@js.js_transform()"
+    lines = _inline_function(source, name, decorator, promptfoo_one_liner=False)
+    checks.transforms.append("\n".join([*_comment(source, "promptfoo transform:"), *lines]))
+    checks.made[key] = name
+    return name
+
+
+def _inline_function(source: str, name: str, decorator: str, promptfoo_one_liner: bool = True) -> list[str]:
     code = source.rstrip()
     root = parse(code)
     statements = _named(root)
     if not statements:
         raise Untranslatable("empty JavaScript", 1)
-    translator = Translator()
-    if "\n" not in code:
-        statements = _as_promptfoo_one_liner(code, statements)
-    name = checks.name_for(hint)
-    lines = translator.function(name, ["output", "context"], _Body(statements), False,
-                                [_decorator(threshold, inverse)])
-    checks.functions.append("\n".join([*_comment(source, "promptfoo javascript:"), *lines]))
-    return name
+    if "\n" not in code.strip():
+        statements = _as_promptfoo_one_liner(code if promptfoo_one_liner else "", statements)
+    return Translator().function(name, ["output", "context"], _Body(statements), False, [decorator])
 
 
 def _as_promptfoo_one_liner(code: str, statements: list[Any]) -> list[Any]:
@@ -99,18 +124,26 @@ def _as_promptfoo_one_liner(code: str, statements: list[Any]) -> list[Any]:
 
 
 def add_file_javascript(checks: CheckFile, path: Path, shown: str, function: str | None, hint: str,
-                        threshold: Any, inverse: bool) -> str:
+                        threshold: Any, inverse: bool, transform: str | None = None) -> str:
     """A check calling `function` (the default export when None) of a translated .js/.cjs file."""
     factory = checks.modules.get(str(path))
     if factory is None:
         factory = _translate_file(checks, path, shown)
-    name = checks.name_for(hint)
+    made_key = ("file", str(path), function, threshold, inverse, transform)
+    if made_key in checks.made:
+        return checks.made[made_key]
     key = function or "default"
+    exports = file_exports(path)
+    if key not in exports:
+        known = ", ".join(sorted(exports)) or "none"
+        raise Untranslatable(f"exports no function {key!r} (exports: {known})", 1)
+    name = checks.name_for(hint)
     lines = [f"# promptfoo javascript: file://{shown}{':' + function if function else ''}",
-             _decorator(threshold, inverse),
+             _decorator(threshold, inverse, transform),
              f"def {name}(output, context):",
              f"    return js.call({factory}[{key!r}], output, context)"]
     checks.functions.append("\n".join(lines))
+    checks.made[made_key] = name
     return name
 
 
@@ -174,8 +207,12 @@ def _translate_file(checks: CheckFile, path: Path, shown: str) -> str:
     return factory
 
 
-def add_inline_python(checks: CheckFile, source: str, hint: str, threshold: Any, inverse: bool) -> str:
+def add_inline_python(checks: CheckFile, source: str, hint: str, threshold: Any, inverse: bool,
+                      transform: str | None = None) -> str:
     """A promptfoo inline Python assertion as a function: one line is an expression, more is a body."""
+    key = ("python", source, threshold, inverse, transform)
+    if key in checks.made:
+        return checks.made[key]
     code = source.strip("\n")
     body = code.strip() if "\n" not in code.strip() else textwrap.dedent(code)
     if "\n" not in body:
@@ -185,9 +222,10 @@ def add_inline_python(checks: CheckFile, source: str, hint: str, threshold: Any,
     except SyntaxError as exc:
         raise Untranslatable(f"invalid Python: {exc.msg}", exc.lineno or 1) from None
     name = checks.name_for(hint)
-    lines = [*_comment(source, "promptfoo python:"), _decorator(threshold, inverse).replace(
+    lines = [*_comment(source, "promptfoo python:"), _decorator(threshold, inverse, transform).replace(
         "js_assertion", "python_assertion"), f"def {name}(output, context):", textwrap.indent(body, "    ")]
     checks.functions.append("\n".join(lines))
+    checks.made[key] = name
     return name
 
 

@@ -754,7 +754,27 @@ def js_function(function: Any) -> Any:
     return wrapper
 
 
-def js_assertion(threshold: float | None = None, inverse: bool = False) -> Any:
+def js_transform(base: Any = None) -> Any:
+    """Decorate a translated promptfoo transform fn(output, context): calling it with text gives text (a
+    promptci `transform:`: JSON for a non-string result); `.raw(output)` gives the value itself."""
+
+    def decorate(function: Any) -> Any:
+        def raw(output: Any) -> Any:
+            value = base.raw(output) if base is not None else output
+            return function(value, {"vars": {}})
+
+        @functools.wraps(function)
+        def as_text(output: str) -> str:
+            value = raw(output)
+            return value if isinstance(value, str) else to_str(json_stringify(value))
+
+        as_text.raw = raw  # type: ignore[attr-defined]
+        return as_text
+
+    return decorate
+
+
+def js_assertion(threshold: float | None = None, inverse: bool = False, transform: Any = None) -> Any:
     """Decorate fn(output, context) -> a promptci python comparator fn(output, expected, case) that returns
     promptfoo's verdict as {pass, score, reason}."""
 
@@ -764,7 +784,7 @@ def js_assertion(threshold: float | None = None, inverse: bool = False) -> Any:
             variables = dict(getattr(case, "input", None) or {})
             context = {"vars": variables, "test": {"vars": variables}}
             try:
-                result = function(output, context)
+                result = function(transform.raw(output) if transform is not None else output, context)
             except (JSError, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
                     RecursionError, OverflowError) as exc:
                 return {"pass": inverse, "score": 1.0 if inverse else 0.0,
@@ -776,7 +796,7 @@ def js_assertion(threshold: float | None = None, inverse: bool = False) -> Any:
     return decorate
 
 
-def python_assertion(threshold: float | None = None, inverse: bool = False) -> Any:
+def python_assertion(threshold: float | None = None, inverse: bool = False, transform: Any = None) -> Any:
     """Like js_assertion for a promptfoo inline Python assertion: context is {'vars': ...}, any exception
     fails, and a string result is read as promptfoo reads it ('true', 'false', a number)."""
 
@@ -785,7 +805,8 @@ def python_assertion(threshold: float | None = None, inverse: bool = False) -> A
         def check(output: str, expected: Any = None, case: Any = None) -> dict[str, Any]:
             variables = dict(getattr(case, "input", None) or {})
             try:
-                result = function(output, {"vars": variables, "test": {"vars": variables}})
+                value = transform.raw(output) if transform is not None else output
+                result = function(value, {"vars": variables, "test": {"vars": variables}})
             except Exception as exc:
                 return {"pass": inverse, "score": 1.0 if inverse else 0.0,
                         "reason": f"the check raised {type(exc).__name__}: {exc}"}

@@ -18,9 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from promptci.errors import ConfigError
-from promptci.importers.promptfoo_asserts import NO_EXPECTED, Mapped, Unmapped, map_assertion, parse_csv_expected
-from promptci.importers.promptfoo_setup import ImportedPrompt, read_prompts, read_providers
-from promptci.loading.yamlfile import item_line, line_of, load_yaml, read_text, relative_path, type_name
+from promptci.importers.jschecks import CheckFile
+from promptci.importers.jstranslate import Untranslatable
+from promptci.importers.promptfoo_asserts import (
+    NO_EXPECTED,
+    Grading,
+    Mapped,
+    Unmapped,
+    add_transform,
+    map_assertion,
+    parse_csv_expected,
+)
+from promptci.importers.promptfoo_setup import ImportedPrompt, model_name, read_prompts, read_providers
+from promptci.loading.yamlfile import item_line, line_of, load_yaml, read_text, relative_path, resolve_inside, type_name
 from promptci.types import Location
 
 
@@ -51,6 +61,7 @@ class ImportedCase:
     todos: list[str] = field(default_factory=list)
     source: str = ""  # the tests file it came from
     is_csv_row: bool = False
+    had_assertions: bool = False  # promptfoo gave it assertions (converted or not)
 
 
 @dataclass
@@ -63,8 +74,14 @@ class Conversion:
     models: list[str] = field(default_factory=list)
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_json: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)  # promptci.yaml keys: concurrency, gate
+    checks: CheckFile = field(default_factory=CheckFile)
     cases: list[ImportedCase] = field(default_factory=list)
-    outcomes: dict[tuple[str, int, str], str | None] = field(default_factory=dict)  # None: converted
+    # one entry per assertion: (file, line, position in its list, type) -> None when converted, else why not
+    outcomes: dict[tuple[str, int, int, str], str | None] = field(default_factory=dict)
+    dropped_cases: list[Skipped] = field(default_factory=list)  # cases none of whose assertions converted
     skipped: list[Skipped] = field(default_factory=list)  # not assertions: providers, templates, options
     data_files: dict[str, Path] = field(default_factory=dict)  # CSV source name -> path
 
@@ -74,13 +91,17 @@ class Conversion:
 
     @property
     def not_converted(self) -> list[Skipped]:
-        failed = [Skipped(file, line, kind, reason) for (file, line, kind), reason in self.outcomes.items()
+        failed = [Skipped(file, line, kind, reason) for (file, line, _index, kind), reason in self.outcomes.items()
                   if reason is not None]
-        return sorted(failed + self.skipped, key=lambda s: (s.file, s.line, s.type))
+        return sorted(failed + self.skipped + self.dropped_cases, key=lambda s: (s.file, s.line, s.type))
+
+    def rename_prompt(self, old: str, new: str) -> None:
+        self.prompts = [ImportedPrompt(new, p.text, p.messages, p.source) if p.name == old else p
+                        for p in self.prompts]
 
     def counts_by_type(self) -> dict[str, tuple[int, int]]:
         counts: dict[str, tuple[int, int]] = {}
-        for (_file, _line, kind), reason in self.outcomes.items():
+        for (_file, _line, _index, kind), reason in self.outcomes.items():
             done, failed = counts.get(kind, (0, 0))
             counts[kind] = (done + (reason is None), failed + (reason is not None))
         return dict(sorted(counts.items()))
@@ -101,9 +122,14 @@ def read_promptfoo(config_path: Path) -> Conversion:
         raise ConfigError("has no `prompts:`; nothing to convert", Location(where, 1))
     conversion.prompts, prompt_problems = read_prompts(data["prompts"], data, base, where)
     conversion.skipped.extend(Skipped(*problem) for problem in prompt_problems)
+    if not conversion.prompts:
+        raise ConfigError("no prompt could be converted (" + "; ".join(p[3] for p in prompt_problems) + ")",
+                          Location(where, line_of(data, "prompts")))
     setup = read_providers(data.get("providers"), data, where)
     conversion.models, conversion.providers, conversion.params = setup.models, setup.providers, setup.params
+    conversion.model_params, conversion.output_json = setup.model_params, setup.output_json
     conversion.skipped.extend(Skipped(*problem) for problem in setup.problems)
+    _read_run_settings(data, where, conversion)
     if "env" in data:
         conversion.skipped.append(Skipped(where, line_of(data, "env"), "env", "`env:` is not converted: promptci "
                                           "reads keys from your shell's environment (api_key_env)"))
@@ -111,10 +137,22 @@ def read_promptfoo(config_path: Path) -> Conversion:
     if not isinstance(default_test, dict):
         raise ConfigError(f"`defaultTest` must be a mapping, got {type_name(default_test)}",
                           Location(where, line_of(data, "defaultTest")))
-    _read_options(default_test, where, conversion)
+    grading = _read_options(default_test, where, conversion, Grading(conversion.checks, base))
     for test, source, line, is_csv in _tests(data.get("tests"), data, base, where, conversion):
-        _add_case(test, default_test, source, line, is_csv, base, conversion)
+        _add_case(test, default_test, source, line, is_csv, base, conversion, grading, data)
     return conversion
+
+
+def _read_run_settings(data: Mapping[str, Any], where: str, conversion: Conversion) -> None:
+    """evaluateOptions.maxConcurrency -> concurrency; passRateThreshold -> gate.min_pass_rate."""
+    options = data.get("evaluateOptions") or {}
+    if isinstance(options, dict) and isinstance(options.get("maxConcurrency"), int) and options["maxConcurrency"] > 0:
+        conversion.settings["concurrency"] = options["maxConcurrency"]
+    for holder in (data, data.get("commandLineOptions") or {}):
+        rate = holder.get("passRateThreshold") if isinstance(holder, dict) else None
+        if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+            share = rate / 100 if rate > 1 else rate  # promptfoo states it in percent
+            conversion.settings["gate"] = {"min_pass_rate": share}
 
 
 def _tests(value: Any, config: Mapping[str, Any], base: Path, where: str, conversion: Conversion
@@ -139,6 +177,13 @@ def _tests(value: Any, config: Mapping[str, Any], base: Path, where: str, conver
 
 def _expand(reference: str, base: Path, location: Location) -> list[Path]:
     pattern = reference.removeprefix("file://")
+    fixed = Path(pattern.split("*")[0].split("?")[0].split("[")[0]).parent if "*" in pattern or "?" in pattern \
+        or "[" in pattern else Path(pattern)
+    try:
+        resolve_inside(base, fixed, location)  # before globbing: `../../**` must not walk the disk
+    except ConfigError:
+        raise ConfigError(f"{reference!r} points outside the config's folder; the tests must be inside it",
+                          location) from None
     if any(char in pattern for char in "*?["):
         paths = sorted(Path(p) for p in glob.glob(str(base / pattern), recursive=True))
     else:
@@ -197,20 +242,57 @@ def _csv_tests(text: str) -> list[tuple[dict[str, Any], int]]:
     return tests
 
 
-def _read_options(test: Mapping[str, Any], where: str, conversion: Conversion, line: int | None = None) -> None:
-    """Test options promptci has no place for (transform, prefix, provider, threshold) are named."""
-    for key in ("options", "threshold", "provider", "providerOutput"):
-        if key not in test:
-            continue
-        keys = ", ".join(map(str, test[key])) if isinstance(test[key], dict) else key
-        conversion.skipped.append(Skipped(where, line or line_of(test, key), key,
-                                          f"test {key} ({keys}) is not converted; set it on the case by hand"))
+GRADING_OPTIONS = ("transform", "provider")
+
+
+def _read_options(test: Mapping[str, Any], where: str, conversion: Conversion, grading: Grading,
+                  line: int | None = None) -> Grading:
+    """The test's `options.transform` and grading `options.provider` on top of `grading`; the options
+    promptci has no place for (prefix, suffix, threshold, ...) are named."""
+    options = test.get("options")
+    result = grading
+    if isinstance(options, dict):
+        at = line or line_of(test, "options")
+        provider = options.get("provider")
+        judge = _provider_model(provider, "text")
+        embedding = _provider_model(provider, "embedding")
+        if provider is not None and judge is None and embedding is None:
+            conversion.skipped.append(Skipped(where, at, "options", f"grading provider {provider!r} has no "
+                                              "promptci model; the judge keeps its default"))
+        transform = grading.transform
+        if "transform" in options:
+            try:
+                transform = add_transform(grading, options["transform"])
+            except Untranslatable as exc:
+                conversion.skipped.append(Skipped(where, at, "options", f"options.transform does not translate: "
+                                                  f"{exc.reason}; the checks see the untransformed output"))
+        result = Grading(grading.checks, grading.base, judge or grading.judge_model,
+                         embedding or grading.embedding_model, grading.hint, transform)
+        rest = [str(key) for key in options if key not in GRADING_OPTIONS]
+        if rest:
+            conversion.skipped.append(Skipped(where, at, "options", f"test options {', '.join(rest)} are not "
+                                              "converted; set them on the case by hand"))
+    elif options is not None:
+        conversion.skipped.append(Skipped(where, line or line_of(test, "options"), "options",
+                                          "test `options` must be a mapping; not converted"))
+    for key in ("threshold", "provider", "providerOutput"):
+        if key in test:
+            conversion.skipped.append(Skipped(where, line or line_of(test, key), key,
+                                              f"test {key} is not converted; set it on the case by hand"))
+    return result
+
+
+def _provider_model(provider: Any, purpose: str) -> str | None:
+    if isinstance(provider, dict):
+        chosen = provider.get(purpose, provider if "id" in provider else None)
+        provider = chosen.get("id") if isinstance(chosen, dict) else chosen
+    return model_name(provider) if isinstance(provider, str) else None
 
 
 def _add_case(test: Mapping[str, Any], default_test: Mapping[str, Any], source: str, line: int, is_csv: bool,
-              base: Path, conversion: Conversion) -> None:
+              base: Path, conversion: Conversion, grading: Grading, config: Mapping[str, Any]) -> None:
     row_line = None if hasattr(test, "key_lines") else line  # CSV and JSONL rows: one line for everything
-    _read_options(test, source, conversion, row_line)
+    grading = _read_options(test, source, conversion, grading, row_line)
     default_vars = default_test.get("vars") or {}
     variables = {**_plain_vars(default_vars, base, conversion.config, conversion),
                  **_plain_vars(test.get("vars") or {}, base, source, conversion)}
@@ -223,23 +305,60 @@ def _add_case(test: Mapping[str, Any], default_test: Mapping[str, Any], source: 
             id=_case_id(description, len(conversion.cases) + 1, number if len(combinations) > 1 else 0),
             vars=case_vars, description=str(description) if description else None,
             metadata=dict(test.get("metadata") or {}), shared=[], own=[], source=source, is_csv_row=is_csv)
-        _add_assertions(case, default_test.get("assert"), conversion.config, None, case.shared, conversion)
-        _add_assertions(case, test.get("assert"), source, row_line, case.own, conversion)
+        case_grading = Grading(grading.checks, grading.base, grading.judge_model, grading.embedding_model,
+                               case.id, grading.transform)
+        _add_assertions(case, default_test.get("assert"), conversion.config, None, case.shared, conversion,
+                        case_grading, config)
+        _add_assertions(case, test.get("assert"), source, row_line, case.own, conversion, case_grading, config)
+        if case.had_assertions and not case.shared + case.own:
+            conversion.dropped_cases.append(Skipped(source, line, "case", f"case {case.id!r}: none of its "
+                                                    "assertions converted, so it is not imported (it would pass "
+                                                    "without checking anything)"))
+            continue
         conversion.cases.append(case)
 
 
+def _resolve_ref(assertion: Any, config: Mapping[str, Any]) -> Any:
+    """An assertion `{$ref: '#/path/in/config'}` -> the mapping it points at (str: why it cannot be)."""
+    if not isinstance(assertion, dict) or "$ref" not in assertion:
+        return assertion
+    reference = assertion["$ref"]
+    if not isinstance(reference, str) or not reference.startswith("#/"):
+        return f"$ref {reference!r} is not a reference inside the config (#/...)"
+    target: Any = config
+    for part in reference[2:].split("/"):
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            return f"$ref {reference!r} points at nothing in the config"
+    if not isinstance(target, dict):
+        return f"$ref {reference!r} is not an assertion mapping"
+    return {**target, **{k: v for k, v in assertion.items() if k != "$ref"}}
+
+
 def _add_assertions(case: ImportedCase, assertions: Any, where: str, fixed_line: int | None,
-                    into: list[dict[str, Any]], conversion: Conversion) -> None:
-    for index, assertion in enumerate(assertions or ()):
+                    into: list[dict[str, Any]], conversion: Conversion, grading: Grading,
+                    config: Mapping[str, Any]) -> None:
+    for index, raw in enumerate(assertions or ()):
+        case.had_assertions = True
         line = fixed_line or item_line(assertions, index)
+        assertion = _resolve_ref(raw, config)
+        if isinstance(assertion, str):
+            conversion.outcomes[(where, line, index, "$ref")] = assertion
+            case.todos.append(f"TODO promptfoo $ref ({where}:{line}) not converted: {assertion}")
+            continue
         if not isinstance(assertion, dict):
-            conversion.outcomes[(where, line, "?")] = f"an assertion must be a mapping, got {type_name(assertion)}"
+            conversion.outcomes[(where, line, index, "?")] = (f"an assertion must be a mapping, got "
+                                                             f"{type_name(assertion)}")
             continue
         kind = str(assertion.get("type", "?"))
-        result = map_assertion(assertion, case.vars)
+        key = (where, line, index, kind)
+        result = map_assertion(assertion, case.vars, grading)
         if isinstance(result, Mapped):
             result = _place(case, result, kind)
-        key = (where, line, kind)
         if isinstance(result, Unmapped):
             conversion.outcomes[key] = result.reason
             case.todos.append(f"TODO promptfoo {kind} ({where}:{line}) not converted: {result.reason}")
@@ -247,6 +366,7 @@ def _add_assertions(case: ImportedCase, assertions: Any, where: str, fixed_line:
             continue
         conversion.outcomes.setdefault(key, None)
         into.append(result.spec)
+
 
 
 def _place(case: ImportedCase, mapped: Mapped, kind: str) -> Mapped | Unmapped:

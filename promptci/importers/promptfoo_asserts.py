@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from promptci.importers.fields import as_json_fields
-from promptci.importers.jsexpr import Untranslatable, translate
+from promptci.importers.jschecks import (
+    CHECKS_FILE,
+    CheckFile,
+    add_file_javascript,
+    add_inline_javascript,
+    add_inline_python,
+)
+from promptci.importers.jstranslate import Untranslatable
 
 NO_EXPECTED: Any = object()  # the comparator compares with nothing from the case
-EXPR_NAMES = frozenset({"output", "expected", "json", "case", "vars", "re", "len", "min", "max", "abs", "sum", "any",
-                        "all", "round", "sorted", "set", "str", "int", "float", "bool", "True", "False", "None"})
 JUDGED = ("model-graded-closedqa", "model-graded-factuality", "factuality", "g-eval",
           "answer-relevance", "context-faithfulness", "context-recall", "context-relevance", "select-best",
           "moderation", "classifier", "pi")
@@ -26,6 +30,22 @@ KNOWN_TYPES = frozenset({"equals", "contains", "icontains", "contains-all", "con
                          "icontains-any", "starts-with", "regex", "is-json", "contains-json", "javascript", "python",
                          "similar", "levenshtein", "latency", "cost", "llm-rubric", *JUDGED, *CSV_ALIASES})
 _VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
+
+
+DEFAULT_EMBEDDING_MODEL = "openai:text-embedding-3-large"  # promptfoo's default embedding provider
+
+
+@dataclass
+class Grading:
+    """What the converted comparators share: the generated checks.py, where code files are found, the
+    grading models of `defaultTest.options.provider`, and the output transform that applies."""
+
+    checks: CheckFile = field(default_factory=CheckFile)
+    base: Path = field(default_factory=Path.cwd)
+    judge_model: str | None = None
+    embedding_model: str | None = None
+    hint: str = "check"
+    transform: str | None = None  # a checks.py function name: the test's `options.transform`
 
 
 @dataclass(frozen=True)
@@ -78,36 +98,84 @@ def parse_csv_expected(text: str) -> dict[str, Any]:
     return assertion
 
 
-def map_assertion(assertion: Mapping[str, Any], variables: Mapping[str, Any]) -> Mapped | Unmapped:
+def map_assertion(assertion: Mapping[str, Any], variables: Mapping[str, Any], grading: Grading | None = None
+                  ) -> Mapped | Unmapped:
     """The promptci comparator for one promptfoo assertion, with its metric and weight kept."""
+    grading = grading or Grading()
     kind = str(assertion.get("type", ""))
     source = [f"{kind}: {_short(assertion.get('value'))}"] if "value" in assertion else [kind]
+    transform = grading.transform
     if "transform" in assertion:
-        return Unmapped(kind, "an assertion `transform` (JavaScript) is not converted; add a promptci "
-                              "`transform:` to the comparator by hand", source)
+        try:
+            transform = add_transform(grading, assertion["transform"], base=transform)
+        except Untranslatable as exc:
+            return Unmapped(kind, f"its `transform` does not translate: {exc.reason} (line {exc.line} of the "
+                                  "transform)", [*source, f"transform: {_short(assertion['transform'])}"])
     value = resolve_value(assertion.get("value"), variables)
     if value is Unresolved:
         return Unmapped(kind, "its value is a template this converter cannot fill from the case's vars", source)
-    mapped = _map(kind, value, assertion.get("threshold"))
+    assertion_grading = grading if transform == grading.transform else _with_transform(grading, transform)
+    mapped = _map(kind, value, assertion.get("threshold"), assertion, assertion_grading)
     if isinstance(mapped, str):
         return Unmapped(kind, mapped, source)
     extras = {key: assertion[key] for key in ("metric", "weight") if key in assertion}
+    if transform is not None and mapped.spec.get("type") != "python":
+        extras["transform"] = {"python": f"{CHECKS_FILE}:{transform}"}
     mapped.spec.update(extras)
     if mapped.fallback is not None:
         mapped.fallback.update(extras)
     return mapped
 
 
-def _map(kind: str, value: Any, threshold: Any) -> Mapped | str:
+def _with_transform(grading: Grading, transform: str | None) -> Grading:
+    return Grading(grading.checks, grading.base, grading.judge_model, grading.embedding_model, grading.hint,
+                   transform)
+
+
+def add_transform(grading: Grading, source: Any, base: str | None = None) -> str:
+    """A promptfoo `transform` (JavaScript over output and context) as a checks.py function; Untranslatable."""
+    from promptci.importers.jschecks import add_transform_function
+
+    if not isinstance(source, str) or not source.strip():
+        raise Untranslatable("a transform must be JavaScript text", 1)
+    if source.strip().startswith("file://"):
+        raise Untranslatable("a transform from a file is not converted", 1)
+    return add_transform_function(grading.checks, source, grading.hint, base)
+
+
+def _map(kind: str, value: Any, threshold: Any, assertion: Mapping[str, Any], grading: Grading) -> Mapped | str:
     negated = kind.startswith("not-")
     base = kind[4:] if negated else kind
     if base in JUDGED:
         return JUDGE_REASON
     if base in ("javascript", "python"):
-        return _map_code(base, value, threshold, negated)
+        return _map_code(base, value, threshold, negated, grading)
     if negated:
         return _map_negated(base, value)
+    if base == "similar":
+        model = _grading_model(assertion.get("provider"), "embedding") or grading.embedding_model
+        limit = 0.75 if threshold is None else threshold
+        return Mapped({"type": "similarity", "method": "embedding", "threshold": limit,
+                       "model": model or DEFAULT_EMBEDDING_MODEL}, str(value))
+    if base == "llm-rubric":
+        if not isinstance(value, str) or not value.strip():
+            return "llm-rubric without a rubric"
+        # promptfoo passes on the judge's own `pass`; a threshold, when given, also bounds its score
+        spec: dict[str, Any] = {"type": "llm_judge", "rubric": value.strip(),
+                                "threshold": 0 if threshold is None else threshold}
+        model = _grading_model(assertion.get("provider"), "text") or grading.judge_model
+        return Mapped({**spec, "model": model} if model else spec)
     return _map_plain(base, value, threshold)
+
+
+def _grading_model(provider: Any, purpose: str) -> str | None:
+    """The promptci model name of a grading provider (`openai:gpt-4o`, {id}, {text: {id}, embedding: {id}})."""
+    from promptci.importers.promptfoo_setup import model_name
+
+    if isinstance(provider, Mapping):
+        provider = provider.get(purpose, provider) if purpose in provider else provider
+        provider = provider.get("id") if isinstance(provider, Mapping) else provider
+    return model_name(provider) if isinstance(provider, str) else None
 
 
 def _map_plain(kind: str, value: Any, threshold: Any) -> Mapped | str:
@@ -127,9 +195,6 @@ def _map_plain(kind: str, value: Any, threshold: Any) -> Mapped | str:
         return Mapped({"type": "regex", "pattern": str(value)})
     if kind == "is-json":
         return Mapped({"type": "json_schema", "schema": value} if isinstance(value, dict) else {"type": "is_json"})
-    if kind == "similar":
-        limit = 0.75 if threshold is None else threshold
-        return Mapped({"type": "similarity", "threshold": limit}, str(value))
     if kind == "levenshtein":
         distance = int(5 if threshold is None else threshold)
         return Mapped({"type": "levenshtein", "max_distance": distance}, str(value))
@@ -137,11 +202,6 @@ def _map_plain(kind: str, value: Any, threshold: Any) -> Mapped | str:
         return Mapped({"type": "latency", "max_ms": threshold}) if threshold is not None else "no threshold"
     if kind == "cost":
         return Mapped({"type": "cost", "max_usd": threshold}) if threshold is not None else "cost without threshold"
-    if kind == "llm-rubric":  # the judge model is llm_judge's default unless the golden names one
-        if not isinstance(value, str) or not value.strip():
-            return "llm-rubric without a rubric"
-        spec: dict[str, Any] = {"type": "llm_judge", "rubric": value.strip()}
-        return Mapped(spec if threshold is None else {**spec, "threshold": threshold})
     if kind == "contains-json":
         return ("contains-json (a JSON value anywhere in the text) has no one-to-one comparator; "
                 "is_json with `transform: strip_fence` is the nearest")
@@ -166,41 +226,37 @@ def _map_negated(kind: str, value: Any) -> Mapped | str:
     return f"promptci has no comparator for 'not-{kind}'"
 
 
-def _map_code(kind: str, value: Any, threshold: Any, negated: bool) -> Mapped | str:
+def _map_code(kind: str, value: Any, threshold: Any, negated: bool, grading: Grading) -> Mapped | str:
+    """A javascript or python assertion -> a python comparator in the generated checks.py."""
     if not isinstance(value, str) or not value.strip():
         return f"{kind} assertion without code"
-    if value.strip().startswith("file://"):
-        return (f"a {kind} file assertion; port it to a promptci python comparator "
-                "(`- checks.py:fn`, fn(output, expected, case)) by hand")
     try:
-        expression = translate(value) if kind == "javascript" else _python_expression(value)
+        if value.strip().startswith("file://"):
+            name = _code_file(kind, value.strip(), threshold, negated, grading)
+        elif kind == "javascript":
+            name = add_inline_javascript(grading.checks, value, grading.hint, threshold, negated, grading.transform)
+        else:
+            name = add_inline_python(grading.checks, value, grading.hint, threshold, negated, grading.transform)
     except Untranslatable as exc:
-        return f"{kind} that does not translate to a Python expression ({exc}); kept as a TODO"
-    if negated:
-        return Mapped({"type": "expr", "expr": f"not ({expression})"})
-    if threshold is not None:
-        return Mapped({"type": "expr", "expr": expression, "threshold": threshold})
-    return Mapped(as_json_fields(expression) or {"type": "expr", "expr": expression})
+        where = f" (line {exc.line} of the code)" if exc.line and "\n" in value.strip() else ""
+        return f"{kind} that does not translate: {exc.reason}{where}"
+    return Mapped({"type": "python", "function": f"{CHECKS_FILE}:{name}"})
 
 
-def _python_expression(code: str) -> str:
-    """A promptfoo inline Python assertion as an `expr` (context['vars'] -> vars, json.loads(output) -> json)."""
-    text = code.strip()
-    if "\n" in text or text.startswith("return "):
-        raise Untranslatable("more than one line")
-    text = re.sub(r"""context\s*\[\s*['"]vars['"]\s*\]""", "vars", text)
-    text = re.sub(r"json\.loads\(\s*output\s*\)", "json", text)
+def _code_file(kind: str, reference: str, threshold: Any, negated: bool, grading: Grading) -> str:
+    target = reference.removeprefix("file://")
+    path_text, _, function = target.partition(":")
+    path = grading.base / path_text
+    if kind == "python" or not path_text.endswith((".js", ".cjs")):
+        raise Untranslatable(f"a {kind} file assertion ({path_text}) is not converted: port it to checks.py by hand",
+                             0)
+    if not path.is_file():
+        raise Untranslatable(f"{path_text} does not exist (paths are relative to the config's folder)", 0)
     try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        raise Untranslatable(f"not a Python expression: {exc.msg}") from None
-    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    unknown = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-                     - EXPR_NAMES - bound)
-    if unknown or any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "json"
-                      for n in ast.walk(tree)):
-        raise Untranslatable(f"uses {', '.join(unknown) or 'the json module'}")
-    return text
+        return add_file_javascript(grading.checks, path, path_text, function or None, grading.hint, threshold,
+                                   negated, grading.transform)
+    except Untranslatable as exc:
+        raise Untranslatable(f"{path_text}:{exc.line}: {exc.reason}", 0) from None
 
 
 def _ignore_case(spec: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -17,6 +17,14 @@ Problem = tuple[str, int, str, str]  # file, line, type, reason
 PARAMS = {"temperature": "temperature", "max_tokens": "max_tokens", "top_p": "top_p", "seed": "seed",
           "stop": "stop", "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty"}
 ENDPOINT_KEYS = ("apiBaseUrl", "apiHost", "apiKeyEnvar")
+# promptfoo providers that speak OpenAI's API at a known address: promptci names them as providers.
+OPENAI_COMPATIBLE = {
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "deepseek": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    "togetherai": ("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+}
+NUNJUCKS_FILTERS = ((re.compile(r"\|\s*load\b"), "| from_json"),)  # Nunjucks filters promptci names otherwise
 # Nunjucks that Jinja2 reads differently or not at all: (pattern, what to do).
 NUNJUCKS_ONLY = (
     (re.compile(r"\|\s*dump\b"), "Nunjucks filter `dump`: use `tojson` in Jinja2"),
@@ -34,13 +42,16 @@ class ImportedPrompt:
     name: str
     text: str | None = None  # a text template, or
     messages: list[dict[str, str]] | None = None  # a chat
+    source: Path | None = None  # the promptfoo file it was read from
 
 
 @dataclass
 class ProviderSetup:
     models: list[str] = field(default_factory=list)
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # the same for every model: prompt front matter
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model, when they differ
+    output_json: bool = False  # response_format json_object: the prompts' `output: json`
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -69,7 +80,7 @@ def read_prompts(value: Any, config: Any, base: Path, where: str) -> tuple[list[
 
 def _prompt(item: str, label: Any, position: int, base: Path, location: Location,
             problems: list[Problem]) -> list[ImportedPrompt]:
-    if not item.startswith("file://"):
+    if not item.startswith("file://") and not _names_a_file(item, base):
         name = _slug(label) or f"prompt-{position}"
         return [_from_text(name, item, is_json=item.lstrip().startswith("["))]
     reference = item.removeprefix("file://")
@@ -80,18 +91,31 @@ def _prompt(item: str, label: Any, position: int, base: Path, location: Location
     paths = sorted(Path(p) for p in glob.glob(str(base / reference))) if "*" in reference else [base / reference]
     if not paths or not all(p.is_file() for p in paths):
         raise ConfigError(f"prompt {item!r} names no file (paths are relative to the config's folder)", location)
-    prompts = []
+    prompts: list[ImportedPrompt] = []
     for path in paths:
         name = _slug(label) if label and len(paths) == 1 else _slug(path.stem)
         suffix = path.suffix.lower()
         if suffix in (".yaml", ".yml"):
-            prompts.append(_chat(name, load_yaml(path, base), Location(relative_path(path, base), 1)))
+            found = [_chat(name, load_yaml(path, base), Location(relative_path(path, base), 1))]
         elif suffix == ".json" and not _is_chat(_json_or_none(read_text(path, base))):
             raise ConfigError("a .json prompt must be a chat: a list of {role, content}",
                               Location(relative_path(path, base), 1))
         else:
-            prompts.extend(_split_text(name, read_text(path, base), suffix == ".json"))
+            found = _split_text(name, read_text(path, base), suffix == ".json")
+        prompts.extend(ImportedPrompt(p.name, p.text, p.messages, path.resolve() if len(found) == 1 else None)
+                       for p in found)
     return prompts
+
+
+def _names_a_file(item: str, base: Path) -> bool:
+    """promptfoo reads a prompt given without file:// from the file it names, when there is one."""
+    text = item.strip()
+    if "\n" in text or "{{" in text or len(text) > 255:
+        return False
+    try:
+        return (base / text).is_file() or ("*" in text and bool(glob.glob(str(base / text))))
+    except (OSError, ValueError):
+        return False
 
 
 def _split_text(name: str, text: str, is_json: bool) -> list[ImportedPrompt]:
@@ -104,6 +128,12 @@ def _split_text(name: str, text: str, is_json: bool) -> list[ImportedPrompt]:
     return [_from_text(f"{name}-{number}", part, is_json=False) for number, part in enumerate(parts, start=1)]
 
 
+def _jinja(text: str) -> str:
+    for pattern, replacement in NUNJUCKS_FILTERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def _from_text(name: str, text: str, is_json: bool) -> ImportedPrompt:
     if is_json:
         try:
@@ -111,8 +141,9 @@ def _from_text(name: str, text: str, is_json: bool) -> ImportedPrompt:
         except json.JSONDecodeError:
             messages = None
         if _is_chat(messages):
-            return ImportedPrompt(name, messages=[{"role": str(m["role"]), "content": str(m["content"])}
+            return ImportedPrompt(name, messages=[{"role": str(m["role"]), "content": _jinja(str(m["content"]))}
                                                   for m in messages])
+    text = _jinja(text)
     return ImportedPrompt(name, text=text if text.endswith("\n") else text + "\n")
 
 
@@ -131,7 +162,8 @@ def _is_chat(messages: Any) -> bool:
 def _chat(name: str, messages: Any, location: Location) -> ImportedPrompt:
     if not _is_chat(messages):
         raise ConfigError("a chat prompt must be a list of {role, content}", location)
-    return ImportedPrompt(name, messages=[{"role": str(m["role"]), "content": str(m["content"])} for m in messages])
+    return ImportedPrompt(name, messages=[{"role": str(m["role"]), "content": _jinja(str(m["content"]))}
+                                          for m in messages])
 
 
 def nunjucks_problems(prompt: ImportedPrompt) -> list[str]:
@@ -145,7 +177,7 @@ def _unique_names(prompts: list[ImportedPrompt]) -> list[ImportedPrompt]:
     for prompt in prompts:
         seen[prompt.name] = seen.get(prompt.name, 0) + 1
         name = prompt.name if seen[prompt.name] == 1 else f"{prompt.name}-{seen[prompt.name]}"
-        unique.append(ImportedPrompt(name, prompt.text, prompt.messages))
+        unique.append(ImportedPrompt(name, prompt.text, prompt.messages, prompt.source))
     return unique
 
 
@@ -154,7 +186,7 @@ def read_providers(value: Any, config: Any, where: str) -> ProviderSetup:
     if value is None:
         return setup
     items: list[Any] = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
-    all_params: list[dict[str, Any]] = []
+    all_params: list[tuple[str, dict[str, Any]]] = []
     for index, item in enumerate(items):
         line = _entry_line(value, index, item, config, "providers")
         options: dict[str, Any] = {}
@@ -167,13 +199,11 @@ def read_providers(value: Any, config: Any, where: str) -> ProviderSetup:
                               Location(where, line))
         params = _add_provider(item, options, where, line, setup)
         if params is not None:
-            all_params.append(params)
-    if all_params and all(p == all_params[0] for p in all_params):
-        setup.params = all_params[0]
-    elif all_params:
-        setup.problems.append((where, line_of(config, "providers"), "provider",
-                               "the providers use different parameters; promptci keeps params per prompt "
-                               "(front matter): set them by hand"))
+            all_params.append((setup.models[-1], params))
+    if all_params and all(p == all_params[0][1] for _m, p in all_params):
+        setup.params = all_params[0][1]
+    else:  # different params per model: promptci.yaml's `models: [{name, params}]`
+        setup.model_params = {model: params for model, params in all_params if params}
     return setup
 
 
@@ -186,6 +216,11 @@ def _add_provider(provider_id: str, options: dict[str, Any], where: str, line: i
         return None
     settings = dict(options.get("config") or {})
     params = {PARAMS[key]: settings.pop(key) for key in list(settings) if key in PARAMS}
+    response_format = settings.pop("response_format", None)
+    if isinstance(response_format, dict) and response_format.get("type") == "json_object":
+        setup.output_json = True
+    elif response_format is not None:
+        params["response_format"] = response_format
     endpoint = {key: settings.pop(key) for key in ENDPOINT_KEYS if key in settings}
     if "apiKey" in settings:
         settings.pop("apiKey")
@@ -198,6 +233,10 @@ def _add_provider(provider_id: str, options: dict[str, Any], where: str, line: i
         setup.models.append("echo")
         return params
     name = kind
+    if kind in OPENAI_COMPATIBLE:
+        base_url, key_env = OPENAI_COMPATIBLE[kind]
+        endpoint.setdefault("apiBaseUrl", base_url)
+        endpoint.setdefault("apiKeyEnvar", key_env)
     if kind == "ollama":
         endpoint.setdefault("apiBaseUrl", "http://127.0.0.1:11434/v1")
     if endpoint:
@@ -221,7 +260,17 @@ def _kind_and_model(provider_id: str) -> tuple[str | None, str]:
         return "ollama", ":".join(parts[2:] if parts[1] in ("chat", "completion") and len(parts) > 2 else parts[1:])
     if parts[0] == "echo":
         return "echo", ""
+    if parts[0] in OPENAI_COMPATIBLE and len(parts) >= 2:
+        return parts[0], ":".join(parts[1:])
     return None, ""
+
+
+def model_name(provider_id: str) -> str | None:
+    """The promptci model name for a promptfoo provider id (a grading provider), None when there is none."""
+    kind, model = _kind_and_model(provider_id)
+    if kind is None or kind == "echo" or not model:
+        return None
+    return f"{kind}:{model}"
 
 
 def _entry_line(value: Any, index: int, item: Any, config: Any, key: str) -> int:

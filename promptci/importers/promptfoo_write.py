@@ -10,21 +10,32 @@ from typing import Any
 import yaml
 
 from promptci.errors import ConfigError
+from promptci.importers import jsruntime
+from promptci.importers.jschecks import CHECKS_FILE, RUNTIME_MODULE
 from promptci.importers.promptfoo import Conversion, ImportedCase
 from promptci.importers.promptfoo_asserts import NO_EXPECTED
 from promptci.importers.promptfoo_setup import ImportedPrompt
 from promptci.loading.yamlfile import to_plain
 
 CASE_COLUMNS = ("id", "expected", "tags", "description")
-ALWAYS_PASSES = {"type": "expr", "expr": "True", "description": "promptfoo test without a converted assertion"}
+# promptfoo passes a test without assertions when the model answers; promptci needs a comparator to say so.
+NO_ASSERTIONS = {"type": "length", "min_chars": 0}
 
 
 def render_files(conversion: Conversion) -> dict[str, str]:
     """Relative path -> text of every file the conversion writes."""
-    files = {f"prompts/{p.name}{'.yaml' if p.messages else '.txt'}": _prompt_file(p, conversion.params)
+    meta: dict[str, Any] = {"output": "json"} if conversion.output_json else {}
+    if conversion.params:
+        meta["params"] = conversion.params
+    files = {f"prompts/{p.name}{'.yaml' if p.messages else '.txt'}": _prompt_file(p, meta)
              for p in conversion.prompts}
-    files["promptci.yaml"] = _dump({"models": conversion.models or ["echo"], **(
+    models: list[Any] = [{"name": model, "params": conversion.model_params[model]}
+                         if model in conversion.model_params else model for model in conversion.models or ["echo"]]
+    files["promptci.yaml"] = _dump({"models": models, **conversion.settings, **(
         {"providers": conversion.providers} if conversion.providers else {})})
+    if conversion.checks.functions:
+        files[CHECKS_FILE] = conversion.checks.render()
+        files[f"{RUNTIME_MODULE}.py"] = Path(jsruntime.__file__).read_text(encoding="utf-8")
     prompt_names = [p.name for p in conversion.prompts]
     stem = prompt_names[0] if len(prompt_names) == 1 else "promptfoo"
     inline: list[ImportedCase] = []
@@ -44,13 +55,15 @@ def render_files(conversion: Conversion) -> dict[str, str]:
     return files
 
 
-def write_files(files: dict[str, str], out: Path, force: bool) -> list[Path]:
-    """Write the files under `out`; refuse (ConfigError) to change an existing one unless `force`.
+def write_files(files: dict[str, str], out: Path, force: bool, converted_in_place: frozenset[Path] = frozenset()
+                ) -> list[Path]:
+    """Write the files under `out`; refuse (ConfigError) to change an existing one unless `force`, or
+    unless it is a promptfoo prompt file this conversion turns into its promptci form (`converted_in_place`).
 
     A file that already holds exactly this text is left alone, so converting again is harmless."""
     targets = {out / name: text for name, text in files.items()}
     changed = {path: text for path, text in targets.items() if not _holds(path, text)}
-    existing = [str(path) for path in changed if path.exists()]
+    existing = [str(path) for path in changed if path.exists() and path.resolve() not in converted_in_place]
     if existing and not force:
         raise ConfigError(f"refusing to overwrite {', '.join(existing)}: pass --force, or --out a new folder")
     for path, text in changed.items():
@@ -66,8 +79,7 @@ def _holds(path: Path, text: str) -> bool:
         return False
 
 
-def _prompt_file(prompt: ImportedPrompt, params: dict[str, Any]) -> str:
-    meta = {"params": params} if params else {}
+def _prompt_file(prompt: ImportedPrompt, meta: dict[str, Any]) -> str:
     if prompt.messages is not None:
         return _dump({"messages": prompt.messages, **meta})
     text = prompt.text or ""
@@ -112,7 +124,7 @@ def _case_mapping(case: ImportedCase, case_id: str, has_file_comparators: bool) 
         if case.own:
             mapping["comparators+"] = case.own
     else:
-        mapping["comparators"] = case.shared + case.own or [ALWAYS_PASSES]
+        mapping["comparators"] = case.shared + case.own or [NO_ASSERTIONS]
     if case.metadata:
         mapping["metadata"] = case.metadata
     return mapping

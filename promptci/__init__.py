@@ -25,6 +25,7 @@ _EXPORTS = {
     "Request": "promptci.types",
     "Run": "promptci.types",
     "Score": "promptci.types",
+    "ToolCall": "promptci.types",
     "Usage": "promptci.types",
     "ExitCode": "promptci.errors",
     "PromptCIError": "promptci.errors",

@@ -108,7 +108,7 @@ def with_transform(comparator: Comparator, steps: list[tuple[str, Transform]], n
             return Score(name, 0.0, False, exc.message)
         return await comparator(case, replace(completion, text=text, chunks=()))
 
-    check = getattr(comparator, "check_case", None)
-    if check is not None:
-        score.check_case = check  # type: ignore[attr-defined]
+    for attribute in ("check_case", "helper_models", "judge_request"):  # what the runner asks the comparator
+        if hasattr(comparator, attribute):
+            setattr(score, attribute, getattr(comparator, attribute))
     return score

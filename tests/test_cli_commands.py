@@ -75,7 +75,8 @@ def test_a_third_party_comparator_loads_through_its_entry_point(tmp_path: Path, 
 def test_the_public_surface_is_pinned() -> None:
     assert promptci.__all__ == [
         "__version__", "Case", "CaseResult", "Completion", "ConfigError", "ExitCode", "Plan", "Project",
-        "PromptCIError", "ProviderError", "Request", "Run", "RunOptions", "RunOutcome", "Score", "Session", "Usage",
+        "PromptCIError", "ProviderError", "Request", "Run", "RunOptions", "RunOutcome", "Score", "Session", "ToolCall",
+        "Usage",
         "build_plan", "discover", "run",
     ]
     for name in promptci.__all__:

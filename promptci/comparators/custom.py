@@ -91,6 +91,8 @@ def interpret_result(result: Any, threshold: float, name: str) -> Score:
         return replace(result, comparator="python", reason=result.reason or f"{name} returned a Score")
     if isinstance(result, bool):
         return Score("python", float(result), result, f"{name} returned {result}")
+    if isinstance(result, Mapping) and ("pass" in result or "pass_" in result):
+        return _grading_result(result, name)
     if isinstance(result, numbers.Real):
         value = float(result)
         if math.isnan(value) or not 0.0 <= value <= 1.0:
@@ -101,6 +103,20 @@ def interpret_result(result: Any, threshold: float, name: str) -> Score:
         "python", 0.0, False,
         f"{name} returned {type(result).__name__}; return a bool, a number in [0, 1] or a promptci Score",
     )
+
+
+def _grading_result(result: Mapping[str, Any], name: str) -> Score:
+    """promptfoo's {pass, score, reason} shape: `pass` decides; the score (default 1 or 0) is kept, clamped to
+    [0, 1] for the report."""
+    passed = result.get("pass", result.get("pass_"))
+    if not isinstance(passed, bool):
+        return Score("python", 0.0, False, f"{name} returned {{pass: {passed!r}}}; `pass` must be true or false")
+    score = result.get("score", 1.0 if passed else 0.0)
+    if isinstance(score, bool) or not isinstance(score, numbers.Real) or math.isnan(float(score)):
+        return Score("python", 0.0, False, f"{name} returned score {score!r}; a score is a number")
+    reason = result.get("reason")
+    shown = reason if isinstance(reason, str) and reason else f"{name} returned pass={passed}, score={float(score):g}"
+    return Score("python", min(1.0, max(0.0, float(score))), passed, shown)
 
 
 def _describe_exception(exc: Exception) -> tuple[str, str]:
@@ -115,7 +131,7 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
     It is called as fn(output), fn(output, expected) or fn(output, expected, case), by how many
     parameters it takes (besides its options), with the `with:` mapping as keyword arguments, and may be
     async. It returns a bool (passed or not), a number in [0, 1]
-    (passed when >= threshold) or a promptci Score. An exception it raises (or sys.exit) is UserCodeFailed,
+    (passed when >= threshold), a promptci Score, or promptfoo's {"pass", "score", "reason"} mapping. An exception it raises (or sys.exit) is UserCodeFailed,
     which the runner turns into an `error` result: no verdict, never a pass or a fail.
     Sync functions run on the event loop, so they should be quick.
     """

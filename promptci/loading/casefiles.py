@@ -1,6 +1,7 @@
 """`cases_from:` data files (CSV, JSONL) -> case mappings that remember their data file and row.
 
 A CSV column `id`, `expected`, `tags` (comma-separated), `description` fills that case key; a column
+`comparators`, `comparators+` or `transform` holds that case key as JSON (an empty cell: none); a column
 `input.NAME` fills input NAME; every other column is an input variable too. A JSONL line is an object
 with the same keys; its `input` (a mapping) is merged with its other non-case keys.
 """
@@ -18,6 +19,7 @@ from promptci.loading.yamlfile import LineDict, read_text, relative_path
 from promptci.types import Location
 
 CASE_COLUMNS = ("id", "expected", "tags", "description")
+CHECK_KEYS = ("comparators", "comparators+", "transform")  # per-row checks, JSON in a CSV cell
 DATA_SUFFIXES = (".csv", ".jsonl")
 
 
@@ -73,7 +75,11 @@ def _csv_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
         for values in reader:
             if any(value.strip() for value in values):
                 if len(values) == len(names):
-                    rows.append(_row(_case_from_columns(dict(zip(names, values, strict=True))), where, line))
+                    case, problem = _case_from_columns(dict(zip(names, values, strict=True)))
+                    if problem:
+                        problems.append(Problem(problem, Location(where, line)))
+                    else:
+                        rows.append(_row(case, where, line))
                 else:
                     problems.append(Problem(f"row has {len(values)} value(s) but the header names {len(names)} "
                                             "column(s)", Location(where, line)))
@@ -83,11 +89,18 @@ def _csv_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
     return rows, problems
 
 
-def _case_from_columns(columns: dict[str, str]) -> dict[str, Any]:
+def _case_from_columns(columns: dict[str, str]) -> tuple[dict[str, Any], str | None]:
     case: dict[str, Any] = {}
     inputs: dict[str, Any] = {}
     for name, value in columns.items():
-        if name == "tags":
+        if name in CHECK_KEYS:
+            if value.strip():
+                try:
+                    case[name] = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    return case, (f"column {name!r} must hold JSON (e.g. [{{\"type\": \"contains\", \"value\": "
+                                  f"\"x\"}}]): {exc.msg} at column {exc.colno} of the cell")
+        elif name == "tags":
             case["tags"] = [tag.strip() for tag in value.split(",") if tag.strip()]
         elif name in CASE_COLUMNS:
             if value != "" or name in ("id", "expected"):
@@ -95,7 +108,7 @@ def _case_from_columns(columns: dict[str, str]) -> dict[str, Any]:
         else:
             inputs[name.removeprefix("input.")] = value
     case["input"] = inputs
-    return case
+    return case, None
 
 
 def _jsonl_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
@@ -118,7 +131,7 @@ def _jsonl_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
 
 
 def _case_from_object(value: dict[str, Any]) -> dict[str, Any]:
-    case = {k: v for k, v in value.items() if k in (*CASE_COLUMNS, "metadata")}
+    case = {k: v for k, v in value.items() if k in (*CASE_COLUMNS, *CHECK_KEYS, "metadata")}
     inputs = {k: v for k, v in value.items() if k not in case and k != "input"}
     given = value.get("input")
     case["input"] = {**given, **inputs} if isinstance(given, dict) else (given if given is not None else inputs)

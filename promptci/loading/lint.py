@@ -60,11 +60,21 @@ def _render_problems(scan: SuiteScan, renderer: Renderer) -> list[LintProblem]:
 
 
 def _unused_variable_warnings(scan: SuiteScan, renderer: Renderer) -> list[LintProblem]:
+    """A case's variable that none of its prompts reads (`prompt: [a, b]` runs each case on both)."""
     used_by_prompt = {name: renderer.undeclared_variables(prompt) for name, prompt in scan.prompts.items()}
-    found = []
+    used_by_case: dict[tuple[str, int, str], set[str]] = {}
     for case in scan.cases:
+        key = (case.location.file, case.location.line, case.id)
+        used_by_case.setdefault(key, set()).update(used_by_prompt[case.prompt])
+    found = []
+    warned: set[tuple[str, int, str]] = set()
+    for case in scan.cases:
+        key = (case.location.file, case.location.line, case.id)
+        if key in warned:
+            continue
+        warned.add(key)
         prompt = scan.prompts[case.prompt]
-        used = used_by_prompt[case.prompt]
+        used = used_by_case[key]
         for name in sorted(set(case.input) - used):
             hint = suggest(name, used - set(case.input)) or " (a typo, or a leftover?)"
             found.append(LintProblem(f"case {case.id!r} supplies {name!r}, which {prompt.path} never uses{hint}",
@@ -73,11 +83,14 @@ def _unused_variable_warnings(scan: SuiteScan, renderer: Renderer) -> list[LintP
 
 
 def _unused_prompt_warnings(scan: SuiteScan) -> list[LintProblem]:
+    """A prompt no golden runs; a judge template (llm_judge's `template:`) is used by its comparator."""
+    judge_templates = {spec.options.get("template") for case in scan.cases for spec in case.comparators
+                       if spec.type == "llm_judge"}
     return [
         LintProblem(f"prompt {name!r} has no golden cases; add goldens/{name}.yaml", Location(prompt.path, 1),
                     "warning")
         for name, prompt in sorted(scan.prompts.items())
-        if name not in scan.golden_prompts
+        if name not in scan.golden_prompts and name not in judge_templates
     ]
 
 

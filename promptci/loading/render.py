@@ -44,6 +44,7 @@ class Renderer:
             autoescape=False,
             keep_trailing_newline=True,
         )
+        self.env.filters["from_json"] = from_json
         self._compiled: dict[tuple[str, str, int], Any] = {}
 
     def render(self, prompt: Prompt, case: Case) -> tuple[Message, ...]:
@@ -121,9 +122,9 @@ class Renderer:
 
         try:
             tree = self.env.parse(source)
-        except JinjaTemplateError:
+            names = set(meta.find_undeclared_variables(tree))  # compiles: an unknown filter raises here
+        except JinjaTemplateError:  # the render check reports it with path:line
             return set()
-        names = set(meta.find_undeclared_variables(tree))
         loader = self.env.loader
         for included in meta.find_referenced_templates(tree):
             if included is None or included in seen or loader is None:
@@ -135,6 +136,15 @@ class Renderer:
                 continue
             names |= self._variables_of(included_source, seen)
         return names
+
+
+def from_json(text: Any) -> Any:
+    """The `from_json` filter: a JSON text parsed (Nunjucks' `load`), e.g. {% set d = data | from_json %}."""
+    import json
+
+    if not isinstance(text, str):
+        return text
+    return json.loads(text)
 
 
 def undeclared_variables(prompt: Prompt, root: Path) -> set[str]:

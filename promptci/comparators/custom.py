@@ -132,7 +132,8 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
     parameters it takes (besides its options), with the `with:` mapping as keyword arguments, and may be
     async. It returns a bool (passed or not), a number in [0, 1]
     (passed when >= threshold), a promptci Score, or promptfoo's {"pass", "score", "reason"} mapping.
-    An exception it raises (or sys.exit) is UserCodeFailed, which the runner turns into an `error` result: no verdict, never a pass or a fail.
+    An exception it raises (or sys.exit) is UserCodeFailed, which the runner turns into an `error` result:
+    no verdict, never a pass or a fail.
     Sync functions run on the event loop, so they should be quick.
     """
     if function is None:

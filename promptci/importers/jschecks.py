@@ -112,15 +112,23 @@ def _inline_function(source: str, name: str, decorator: str, promptfoo_one_liner
 
 
 def _as_promptfoo_one_liner(code: str, statements: list[Any]) -> list[Any]:
-    """promptfoo's buildFunctionBody: `return` before the expression, or before the last statement."""
-    index = len(statements) - 1 if re.match(r"(const|let|var)\s", code.strip()) else 0
-    target = statements[index]
-    if target.type == "expression_statement":
-        statements = [*statements[:index], _Return(target), *statements[index + 1:]]
-    elif target.type != "return_statement" and index == 0:
-        raise Untranslatable(f"a one-line assertion that is not an expression ({target.type.replace('_', ' ')})",
-                             target.start_point[0] + 1)
-    return statements[: index + 1] if index == 0 else statements
+    """promptfoo's buildFunctionBody: `return` before the expression, or, for a line starting with
+    const/let/var, after its last top-level `;` (what follows must then be one expression)."""
+    if not re.match(r"(const|let|var)\s", code.strip()):
+        first = statements[0]
+        if first.type == "expression_statement":
+            return [_Return(first)]
+        raise Untranslatable(f"a one-line assertion that is not an expression ({first.type.replace('_', ' ')})",
+                             first.start_point[0] + 1)
+    ends = [index for index, statement in enumerate(statements) if text_of(statement).rstrip().endswith(";")]
+    if not ends or ends[-1] == len(statements) - 1:
+        return statements  # nothing after the last `;`: promptfoo runs it as is and gets undefined
+    rest = statements[ends[-1] + 1:]
+    if len(rest) != 1 or rest[0].type != "expression_statement":
+        raise Untranslatable("promptfoo reads this one-liner with `return` after its last top-level `;`, "
+                             f"before `{text_of(rest[0])[:40]}`: a syntax error, so it always fails there",
+                             rest[0].start_point[0] + 1)
+    return [*statements[: ends[-1] + 1], _Return(rest[0])]
 
 
 def add_file_javascript(checks: CheckFile, path: Path, shown: str, function: str | None, hint: str,

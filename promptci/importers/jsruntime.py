@@ -168,7 +168,7 @@ def to_primitive(value: Any) -> Any:
     return to_str(value) if isinstance(value, (list, dict)) or callable(value) else value
 
 
-def parse_float(value: Any) -> float | int:
+def parse_float(value: Any, *_rest: Any) -> float | int:
     match = re.match(r"[+-]?(Infinity|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)",
                      to_str(value).lstrip(_SPACE_CHARS))
     if not match:
@@ -179,7 +179,7 @@ def parse_float(value: Any) -> float | int:
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
-def parse_int(value: Any, radix: Any = UNDEFINED) -> float | int:
+def parse_int(value: Any, radix: Any = UNDEFINED, *_rest: Any) -> float | int:
     text = to_str(value).strip(_SPACE_CHARS)
     sign = -1 if text.startswith("-") else 1
     text = text[1:] if text[:1] in "+-" else text
@@ -195,12 +195,16 @@ def parse_int(value: Any, radix: Any = UNDEFINED) -> float | int:
     return sign * int(digits, base) if digits else NAN
 
 
-def number_call(value: Any = 0) -> float | int:
+def number_call(value: Any = 0, *_rest: Any) -> float | int:
     return to_number(value)
 
 
-def string_call(value: Any = "") -> str:
+def string_call(value: Any = "", *_rest: Any) -> str:
     return to_str(value)
+
+
+def boolean_call(value: Any = UNDEFINED, *_rest: Any) -> bool:
+    return truthy(value)
 
 
 def strict_eq(a: Any, b: Any) -> bool:
@@ -320,7 +324,7 @@ def default(value: Any, fallback: Any) -> Any:
     return fallback() if value is UNDEFINED else value
 
 
-def is_nan(value: Any) -> bool:
+def is_nan(value: Any, *_rest: Any) -> bool:
     number = to_number(value)
     return math.isnan(number)
 

@@ -20,7 +20,7 @@ _COMPARE = {"===": "js.strict_eq", "==": "js.loose_eq", "<": "js.lt", "<=": "js.
 _ARITHMETIC = {"+": "js.add", "-": "js.sub", "*": "js.mul", "/": "js.div", "%": "js.mod"}
 _METHODS = frozenset({*STRING_METHODS, *ARRAY_METHODS, "test", "toString", "toFixed"})
 _FUNCTIONS = {"parseFloat": "js.parse_float", "parseInt": "js.parse_int", "Number": "js.number_call",
-              "String": "js.string_call", "Boolean": "js.truthy", "isNaN": "js.is_nan"}
+              "String": "js.string_call", "Boolean": "js.boolean_call", "isNaN": "js.is_nan"}
 _STATIC = {("JSON", "parse"): "js.json_parse", ("JSON", "stringify"): "js.json_stringify",
            ("Object", "keys"): "js.object_keys", ("Object", "values"): "js.object_values",
            ("Object", "entries"): "js.object_entries", ("Array", "isArray"): "js.is_array",
@@ -89,6 +89,7 @@ class Translator:
     counter: int = 0
     scopes: list[set[str]] = field(default_factory=list)
     blocks: list[_Block] = field(default_factory=list)
+    nonlocals: list[set[str]] = field(default_factory=list)  # outer names each function assigns
 
     # -- helpers -----------------------------------------------------------------------------------
     def fail(self, node: Any, reason: str) -> Untranslatable:
@@ -117,6 +118,7 @@ class Translator:
                  ) -> list[str]:
         """A Python def from JavaScript parameters and a body (a statement block or an expression)."""
         self.scopes.append(set())
+        self.nonlocals.append(set())
         self.blocks.append(_Block())
         python_params = [self.declare(p) for p in params]
         if is_expression:
@@ -127,8 +129,10 @@ class Translator:
                 self.emit("return js.UNDEFINED")
         block = self.blocks.pop()
         self.scopes.pop()
+        outer = sorted(self.python_name(n) for n in self.nonlocals.pop())
         header = [*decorators, f"def {name}({', '.join(python_params)}):"]
-        return header + ["    " + line for line in block.lines]
+        declared = [f"    nonlocal {', '.join(outer)}"] if outer else []
+        return header + declared + ["    " + line for line in block.lines]
 
     def _params(self, node: Any) -> list[str]:
         params = node.child_by_field_name("parameters")
@@ -258,6 +262,8 @@ class Translator:
             name = text_of(target)
             if not self.is_bound(name):
                 raise self.fail(target, f"an assignment to the undeclared name {name!r}")
+            if name not in self.scopes[-1]:
+                self.nonlocals[-1].add(name)
             self.emit(f"{self.python_name(name)} = {value}")
         elif target.type in ("member_expression", "subscript_expression"):
             key = (repr(text_of(target.child_by_field_name("property"))) if target.type == "member_expression"
@@ -453,6 +459,8 @@ class Translator:
             return self.python_name(name)
         if name in _CONSTANTS:
             return _CONSTANTS[name]
+        if name in _FUNCTIONS:  # passed as a callback: arr.filter(Boolean), arr.map(Number)
+            return _FUNCTIONS[name]
         raise self.fail(node, f"the name {name!r} (not a variable of the check)")
 
     def _expr_array(self, node: Any) -> str:
@@ -579,9 +587,9 @@ class Translator:
             method = text_of(function.child_by_field_name("property"))
             if target.type == "identifier" and not self.is_bound(text_of(target)):
                 return self.static_call(node, text_of(target), method, arguments), False
+            base, optional = self.link(target)
             if method not in _METHODS:
                 raise self.fail(function, f"the method .{method}()")
-            base, optional = self.link(target)
             if function.child_by_field_name("optional_chain") is not None:
                 base, optional = f"js.optional({base})", True
             return f"js.call_method({base}, {method!r}{', ' if joined else ''}{joined})", optional or is_optional

@@ -767,15 +767,22 @@ def js_transform(base: Any = None) -> Any:
             value = base.raw(output) if base is not None else output
             return function(value, {"vars": {}})
 
-        @functools.wraps(function)
         def as_text(output: str) -> str:
             value = raw(output)
             return value if isinstance(value, str) else to_str(json_stringify(value))
 
         as_text.raw = raw  # type: ignore[attr-defined]
-        return as_text
+        return _named_like(as_text, function)
 
     return decorate
+
+
+def _named_like(check: Any, function: Any) -> Any:
+    """check with function's name; not functools.wraps, whose __wrapped__ would make promptci read the
+    signature (output, context) and pass two arguments instead of (output, expected, case)."""
+    check.__name__ = check.__qualname__ = function.__name__
+    check.__doc__ = function.__doc__
+    return check
 
 
 def js_assertion(threshold: float | None = None, inverse: bool = False, transform: Any = None) -> Any:
@@ -783,7 +790,6 @@ def js_assertion(threshold: float | None = None, inverse: bool = False, transfor
     promptfoo's verdict as {pass, score, reason}."""
 
     def decorate(function: Any) -> Any:
-        @functools.wraps(function)
         def check(output: str, expected: Any = None, case: Any = None) -> dict[str, Any]:
             variables = dict(getattr(case, "input", None) or {})
             context = {"vars": variables, "test": {"vars": variables}}
@@ -795,7 +801,7 @@ def js_assertion(threshold: float | None = None, inverse: bool = False, transfor
                         "reason": f"the check threw {type(exc).__name__}: {exc}"}
             return verdict(result, threshold, inverse)
 
-        return check
+        return _named_like(check, function)
 
     return decorate
 
@@ -805,7 +811,6 @@ def python_assertion(threshold: float | None = None, inverse: bool = False, tran
     fails, and a string result is read as promptfoo reads it ('true', 'false', a number)."""
 
     def decorate(function: Any) -> Any:
-        @functools.wraps(function)
         def check(output: str, expected: Any = None, case: Any = None) -> dict[str, Any]:
             variables = dict(getattr(case, "input", None) or {})
             try:
@@ -822,7 +827,7 @@ def python_assertion(threshold: float | None = None, inverse: bool = False, tran
                 result = {**result, "pass": False}
             return verdict(result, threshold, inverse)
 
-        return check
+        return _named_like(check, function)
 
     return decorate
 

@@ -159,9 +159,15 @@ class Translator:
 
     # -- statements --------------------------------------------------------------------------------
     def statements(self, nodes: list[Any]) -> None:
-        for node in nodes:  # function declarations are hoisted, as JavaScript does
-            if node.type == "function_declaration":
+        for node in nodes:  # function declarations are hoisted, as JavaScript does; a function may read a
+            if node.type == "function_declaration":  # const declared after it (Python closures bind late)
                 self.declare(text_of(node.child_by_field_name("name")))
+            elif node.type in ("lexical_declaration", "variable_declaration"):
+                for declarator in _named(node):
+                    name = declarator.child_by_field_name("name") if declarator.type == "variable_declarator" \
+                        else None
+                    if name is not None and name.type == "identifier":
+                        self.declare(text_of(name))
         for node in sorted(nodes, key=lambda n: n.type != "function_declaration"):
             self.statement(node)
 

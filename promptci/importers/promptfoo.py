@@ -62,6 +62,7 @@ class ImportedCase:
     source: str = ""  # the tests file it came from
     is_csv_row: bool = False
     had_assertions: bool = False  # promptfoo gave it assertions (converted or not)
+    had_own_assertions: bool = False  # ... of its own, besides defaultTest's
 
 
 @dataclass
@@ -137,7 +138,7 @@ def read_promptfoo(config_path: Path) -> Conversion:
     if not isinstance(default_test, dict):
         raise ConfigError(f"`defaultTest` must be a mapping, got {type_name(default_test)}",
                           Location(where, line_of(data, "defaultTest")))
-    grading = _read_options(default_test, where, conversion, Grading(conversion.checks, base))
+    grading = _read_options(default_test, where, conversion, Grading(conversion.checks, base, hint="default"))
     for test, source, line, is_csv in _tests(data.get("tests"), data, base, where, conversion):
         _add_case(test, default_test, source, line, is_csv, base, conversion, grading, data)
     return conversion
@@ -283,6 +284,9 @@ def _read_options(test: Mapping[str, Any], where: str, conversion: Conversion, g
 
 
 def _provider_model(provider: Any, purpose: str) -> str | None:
+    """The model of a grading provider for `purpose` (text: the judge; embedding: only when named as such)."""
+    if purpose == "embedding" and not (isinstance(provider, dict) and "embedding" in provider):
+        return None
     if isinstance(provider, dict):
         chosen = provider.get(purpose, provider if "id" in provider else None)
         provider = chosen.get("id") if isinstance(chosen, dict) else chosen
@@ -307,10 +311,12 @@ def _add_case(test: Mapping[str, Any], default_test: Mapping[str, Any], source: 
             metadata=dict(test.get("metadata") or {}), shared=[], own=[], source=source, is_csv_row=is_csv)
         case_grading = Grading(grading.checks, grading.base, grading.judge_model, grading.embedding_model,
                                case.id, grading.transform)
+        shared_grading = Grading(grading.checks, grading.base, grading.judge_model, grading.embedding_model,
+                                 "default", grading.transform)
         _add_assertions(case, default_test.get("assert"), conversion.config, None, case.shared, conversion,
-                        case_grading, config)
+                        shared_grading, config)
         _add_assertions(case, test.get("assert"), source, row_line, case.own, conversion, case_grading, config)
-        if case.had_assertions and not case.shared + case.own:
+        if (case.had_own_assertions and not case.own) or (case.had_assertions and not case.shared + case.own):
             conversion.dropped_cases.append(Skipped(source, line, "case", f"case {case.id!r}: none of its "
                                                     "assertions converted, so it is not imported (it would pass "
                                                     "without checking anything)"))
@@ -344,6 +350,7 @@ def _add_assertions(case: ImportedCase, assertions: Any, where: str, fixed_line:
                     config: Mapping[str, Any]) -> None:
     for index, raw in enumerate(assertions or ()):
         case.had_assertions = True
+        case.had_own_assertions = case.had_own_assertions or into is case.own
         line = fixed_line or item_line(assertions, index)
         assertion = _resolve_ref(raw, config)
         if isinstance(assertion, str):

@@ -172,6 +172,8 @@ def _grading_model(provider: Any, purpose: str) -> str | None:
     """The promptci model name of a grading provider (`openai:gpt-4o`, {id}, {text: {id}, embedding: {id}})."""
     from promptci.importers.promptfoo_setup import model_name
 
+    if purpose == "embedding" and not (isinstance(provider, Mapping) and "embedding" in provider):
+        return None  # a plain grading provider is a text model; promptfoo keeps its embedding default
     if isinstance(provider, Mapping):
         provider = provider.get(purpose, provider) if purpose in provider else provider
         provider = provider.get("id") if isinstance(provider, Mapping) else provider

@@ -59,7 +59,7 @@ def foreign_prompt_files(out: Path, written: set[Path]) -> list[Skipped]:
 
 
 def to_dict(conversion: Conversion, written: list[Path]) -> dict[str, object]:
-    return {"converted": conversion.converted,
+    return {"converted": conversion.converted, "assertions": len(conversion.outcomes),
             "not_converted": [item.to_dict() for item in conversion.not_converted],
             "written": [str(path) for path in written]}
 

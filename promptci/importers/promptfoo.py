@@ -76,7 +76,6 @@ class Conversion:
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    output_json: bool = False
     settings: dict[str, Any] = field(default_factory=dict)  # promptci.yaml keys: concurrency, gate
     checks: CheckFile = field(default_factory=CheckFile)
     cases: list[ImportedCase] = field(default_factory=list)
@@ -128,7 +127,7 @@ def read_promptfoo(config_path: Path) -> Conversion:
                           Location(where, line_of(data, "prompts")))
     setup = read_providers(data.get("providers"), data, where)
     conversion.models, conversion.providers, conversion.params = setup.models, setup.providers, setup.params
-    conversion.model_params, conversion.output_json = setup.model_params, setup.output_json
+    conversion.model_params = setup.model_params
     conversion.skipped.extend(Skipped(*problem) for problem in setup.problems)
     _read_run_settings(data, where, conversion)
     if "env" in data:

@@ -51,7 +51,6 @@ class ProviderSetup:
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)  # the same for every model: prompt front matter
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model, when they differ
-    output_json: bool = False  # response_format json_object: the prompts' `output: json`
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -216,11 +215,8 @@ def _add_provider(provider_id: str, options: dict[str, Any], where: str, line: i
         return None
     settings = dict(options.get("config") or {})
     params = {PARAMS[key]: settings.pop(key) for key in list(settings) if key in PARAMS}
-    response_format = settings.pop("response_format", None)
-    if isinstance(response_format, dict) and response_format.get("type") == "json_object":
-        setup.output_json = True
-    elif response_format is not None:
-        params["response_format"] = response_format
+    if "response_format" in settings:  # a request param; promptci's `output: json` would add a check
+        params["response_format"] = settings.pop("response_format")
     endpoint = {key: settings.pop(key) for key in ENDPOINT_KEYS if key in settings}
     if "apiKey" in settings:
         settings.pop("apiKey")

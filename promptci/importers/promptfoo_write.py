@@ -24,9 +24,7 @@ NO_ASSERTIONS = {"type": "length", "min_chars": 0}
 
 def render_files(conversion: Conversion) -> dict[str, str]:
     """Relative path -> text of every file the conversion writes."""
-    meta: dict[str, Any] = {"output": "json"} if conversion.output_json else {}
-    if conversion.params:
-        meta["params"] = conversion.params
+    meta: dict[str, Any] = {"params": conversion.params} if conversion.params else {}
     files = {f"prompts/{p.name}{'.yaml' if p.messages else '.txt'}": _prompt_file(p, meta)
              for p in conversion.prompts}
     models: list[Any] = [{"name": model, "params": conversion.model_params[model]}

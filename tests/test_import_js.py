@@ -253,3 +253,22 @@ def test_number_formatting_round_trips_like_javascript(value: float) -> None:
     assert float(text) == float(value)
     assert "e" not in text or abs(float(value)) >= 1e21 or abs(float(value)) < 1e-6
     assert not text.endswith(".0")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("output.length<>=!&|?:()[]{}'\"`$;,+-*/%0123456789 \n\\abcxyz=>")),
+               max_size=60))
+def test_any_text_translates_or_is_named_untranslatable(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    checks = CheckFile()
+    try:
+        name = add_inline_javascript(checks, text, "fuzz", None, False)
+    except Untranslatable as exc:
+        assert exc.reason
+        return
+    compile(checks.render(), "checks.py", "exec")  # what it writes is valid Python
+    assert name in checks.render()
+
+
+def test_deep_nesting_is_untranslatable_not_a_crash() -> None:
+    with pytest.raises(Untranslatable, match="nested too deeply"):
+        add_inline_javascript(CheckFile(), "(" * 3000 + "1" + ")" * 3000, "deep", None, False)

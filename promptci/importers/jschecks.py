@@ -101,6 +101,13 @@ def add_transform_function(checks: CheckFile, source: str, hint: str, base: str 
 
 
 def _inline_function(source: str, name: str, decorator: str, promptfoo_one_liner: bool = True) -> list[str]:
+    try:
+        return _translate_inline(source, name, decorator, promptfoo_one_liner)
+    except RecursionError:
+        raise Untranslatable("the code is nested too deeply to translate", 1) from None
+
+
+def _translate_inline(source: str, name: str, decorator: str, promptfoo_one_liner: bool) -> list[str]:
     code = source.rstrip()
     root = parse(code)
     statements = _named(root)
@@ -136,7 +143,10 @@ def add_file_javascript(checks: CheckFile, path: Path, shown: str, function: str
     """A check calling `function` (the default export when None) of a translated .js/.cjs file."""
     factory = checks.modules.get(str(path))
     if factory is None:
-        factory = _translate_file(checks, path, shown)
+        try:
+            factory = _translate_file(checks, path, shown)
+        except RecursionError:
+            raise Untranslatable("the code is nested too deeply to translate", 1) from None
     made_key = ("file", str(path), function, threshold, inverse, transform)
     if made_key in checks.made:
         return checks.made[made_key]

@@ -16,6 +16,7 @@ from promptci.importers.jschecks import (
     add_inline_python,
 )
 from promptci.importers.jstranslate import Untranslatable
+from promptci.loading.yamlfile import read_text
 
 NO_EXPECTED: Any = object()  # the comparator compares with nothing from the case
 JUDGED = ("model-graded-closedqa", "model-graded-factuality", "factuality", "g-eval",
@@ -254,6 +255,7 @@ def _code_file(kind: str, reference: str, threshold: Any, negated: bool, grading
                              0)
     if not path.is_file():
         raise Untranslatable(f"{path_text} does not exist (paths are relative to the config's folder)", 0)
+    read_text(path, grading.base)  # inside the project, UTF-8 text: a ConfigError naming the file otherwise
     try:
         return add_file_javascript(grading.checks, path, path_text, function or None, grading.hint, threshold,
                                    negated, grading.transform)

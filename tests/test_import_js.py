@@ -84,6 +84,11 @@ TABLE: list[tuple[str, str, dict[str, Any], float | None, bool]] = [
      True),
     ("JSON.stringify({a: 1, b: [true, null]}) === '{\"a\":1,\"b\":[true,null]}'", "x", {}, None, True),
     ("output.match(/(\\d+) items/)[1] === '12'", "You have 12 items", {}, None, True),
+    ("[10, 9, 1].sort().join() === '1,10,9' && new Set([1, 1, 2]).size === 2 && [3, 1].sort((a, b) => a - b)[0] "
+     "=== 1", "x", {}, None, True),
+    ("const a = []; a.push(1); a.push(2); a.length === 2 && typeof output.includes === 'function'", "x", {}, None,
+     True),
+    ("const ids = JSON.parse(output).items.map(i => i.name); new Set(ids).size === ids.length", DOC, {}, None, True),
 ]
 
 MULTILINE = """\

@@ -358,6 +358,8 @@ def put(value: Any, key: Any, item: Any) -> None:
 def iterate(value: Any) -> list[Any]:
     if isinstance(value, list):
         return list(value)
+    if isinstance(value, JSSet):
+        return list(value.items)
     if isinstance(value, str):
         return list(value)
     raise JSError(f"{to_str(value)} is not iterable")
@@ -381,18 +383,21 @@ def get(value: Any, key: Any) -> Any:
         return SHORT
     if value is None or value is UNDEFINED:
         raise JSError(f"Cannot read properties of {to_str(value)} (reading '{to_str(key)}')")
-    if isinstance(value, str):
+    if isinstance(value, (str, list)):
         if key == "length":
-            return utf16_length(value)
+            return utf16_length(value) if isinstance(value, str) else len(value)
         index = _index(key)
-        return value[index] if index is not None and index < len(value) else UNDEFINED
-    if isinstance(value, list):
-        if key == "length":
-            return len(value)
-        index = _index(key)
-        return value[index] if index is not None and index < len(value) else UNDEFINED
+        if index is not None:
+            return value[index] if index < len(value) else UNDEFINED
+        methods = STRING_METHODS if isinstance(value, str) else ARRAY_METHODS
+        return functools.partial(methods[key], value) if isinstance(key, str) and key in methods else UNDEFINED
     if isinstance(value, dict):
         return value.get(to_str(key), UNDEFINED)
+    if isinstance(value, JSSet) and key == "size":
+        return len(value.items)
+    methods = STRING_METHODS if isinstance(value, str) else ARRAY_METHODS if isinstance(value, list) else {}
+    if key in methods:  # a method read as a value: `typeof output.includes`, `arr.map(...)` passed along
+        return functools.partial(methods[key], value)
     return UNDEFINED
 
 
@@ -587,6 +592,8 @@ def call_method(value: Any, name: str, *args: Any) -> Any:
         return ARRAY_METHODS[name](value, *args)
     if isinstance(value, RegExp) and name == "test":
         return regex_test(value, args[0] if args else UNDEFINED)
+    if isinstance(value, JSSet) and name in ("has", "add"):
+        return getattr(value, name)(args[0] if args else UNDEFINED)
     if name == "toString":
         return to_str(value)
     if is_number(value) and name == "toFixed":
@@ -725,6 +732,60 @@ ARRAY_METHODS: dict[str, Any] = {
 }
 
 
+def _push(array: list[Any], *items: Any) -> int:
+    array.extend(items)
+    return len(array)
+
+
+def _pop(array: list[Any]) -> Any:
+    return array.pop() if array else UNDEFINED
+
+
+def _sort(array: list[Any], compare: Any = UNDEFINED) -> list[Any]:
+    """Array.prototype.sort: by UTF-16 text without a comparator (so [10, 9] stays [10, 9]); in place."""
+    defined = [item for item in array if item is not UNDEFINED]
+    if compare is UNDEFINED:
+        defined.sort(key=lambda item: to_str(item).encode("utf-16-be"))
+    else:
+        function = _callable(compare, "sort")
+        defined.sort(key=functools.cmp_to_key(lambda a, b: _sign(to_number(function(a, b)))))
+    array[:] = defined + [UNDEFINED] * (len(array) - len(defined))
+    return array
+
+
+def _sign(number: float | int) -> int:
+    return 0 if math.isnan(number) or number == 0 else (1 if number > 0 else -1)
+
+
+def _reverse(array: list[Any]) -> list[Any]:
+    array.reverse()
+    return array
+
+
+ARRAY_METHODS.update({"push": _push, "pop": _pop, "sort": _sort, "reverse": _reverse})
+
+
+class JSSet:
+    """new Set(iterable): unique items (SameValueZero), in insertion order."""
+
+    def __init__(self, items: Any = UNDEFINED) -> None:
+        self.items: list[Any] = []
+        for item in iterate(items) if items is not UNDEFINED and items is not None else []:
+            self.add(item)
+
+    def add(self, item: Any) -> JSSet:
+        if not self.has(item):
+            self.items.append(item)
+        return self
+
+    def has(self, item: Any) -> bool:
+        return any(_same_value_zero(existing, item) for existing in self.items)
+
+
+def new_set(items: Any = UNDEFINED) -> JSSet:
+    return JSSet(items)
+
+
 def _reduce(array: list[Any], function: Any, start: tuple[Any, ...]) -> Any:
     items = list(array)
     if start:
@@ -795,8 +856,7 @@ def js_assertion(threshold: float | None = None, inverse: bool = False, transfor
             context = {"vars": variables, "test": {"vars": variables}}
             try:
                 result = function(transform.raw(output) if transform is not None else output, context)
-            except (JSError, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
-                    RecursionError, OverflowError) as exc:
+            except Exception as exc:  # whatever the JavaScript would throw: promptfoo fails the assertion
                 return {"pass": inverse, "score": 1.0 if inverse else 0.0,
                         "reason": f"the check threw {type(exc).__name__}: {exc}"}
             return verdict(result, threshold, inverse)

@@ -18,7 +18,8 @@ from promptci.importers.jsruntime import ARRAY_METHODS, MATH, STRING_METHODS
 
 _COMPARE = {"===": "js.strict_eq", "==": "js.loose_eq", "<": "js.lt", "<=": "js.le", ">": "js.gt", ">=": "js.ge"}
 _ARITHMETIC = {"+": "js.add", "-": "js.sub", "*": "js.mul", "/": "js.div", "%": "js.mod"}
-_METHODS = frozenset({*STRING_METHODS, *ARRAY_METHODS, "test", "toString", "toFixed"})
+_METHODS = frozenset({*STRING_METHODS, *ARRAY_METHODS, "test", "toString", "toFixed", "has", "add", "push",
+                      "pop", "sort", "reverse"})
 _FUNCTIONS = {"parseFloat": "js.parse_float", "parseInt": "js.parse_int", "Number": "js.number_call",
               "String": "js.string_call", "Boolean": "js.boolean_call", "isNaN": "js.is_nan"}
 _STATIC = {("JSON", "parse"): "js.json_parse", ("JSON", "stringify"): "js.json_stringify",
@@ -552,6 +553,8 @@ class Translator:
         constructor = node.child_by_field_name("constructor")
         arguments = node.child_by_field_name("arguments")
         values = [self.expression(a) for a in _named(arguments)] if arguments is not None else []
+        if constructor.type == "identifier" and text_of(constructor) == "Set" and len(values) <= 1:
+            return f"js.new_set({', '.join(values)})"
         if constructor.type == "identifier" and text_of(constructor) == "RegExp" and 1 <= len(values) <= 2:
             return f"js.regex(js.to_str({values[0]}), {values[1] if len(values) == 2 else repr('')})"
         raise self.fail(node, f"`new {text_of(constructor)}`")

@@ -162,9 +162,9 @@ def test_converted_support_suite_runs_against_the_fake_server(cli, tmp_path: Pat
 
 
 @pytest.mark.parametrize(("assertion", "spec", "expected"), [
-    ({"type": "equals", "value": "Paris"}, {"type": "exact"}, "Paris"),
+    ({"type": "equals", "value": "Paris"}, {"type": "exact", "strip": False}, "Paris"),
     ({"type": "equals", "value": {"a": 1}}, {"type": "json"}, {"a": 1}),
-    ({"type": "equals", "value": "{{ city }}"}, {"type": "exact"}, "Rome"),
+    ({"type": "equals", "value": "{{ city }}"}, {"type": "exact", "strip": False}, "Rome"),
     ({"type": "contains-all", "value": "a, b"}, {"type": "contains", "values": ["a", "b"]}, None),
     ({"type": "icontains-all", "value": ["A"]}, {"type": "contains", "values": ["A"], "ignore_case": True}, None),
     ({"type": "contains-any", "value": ["x", "y"]}, {"type": "expr", "expr": "'x' in output or 'y' in output"}, None),
@@ -174,6 +174,7 @@ def test_converted_support_suite_runs_against_the_fake_server(cli, tmp_path: Pat
     ({"type": "not-contains-all", "value": ["x", "y"]},
      {"type": "expr", "expr": "not ('x' in output and 'y' in output)"}, None),
     ({"type": "starts-with", "value": "{"}, {"type": "starts_with", "value": "{"}, None),
+    ({"type": "not-equals", "value": "x "}, {"type": "expr", "expr": "output != 'x '"}, None),
     ({"type": "not-starts-with", "value": "I"}, {"type": "expr", "expr": "not output.startswith('I')"}, None),
     ({"type": "regex", "value": "^\\d+$"}, {"type": "regex", "pattern": "^\\d+$"}, None),
     ({"type": "not-regex", "value": "lorem"}, {"type": "not_regex", "pattern": "lorem"}, None),
@@ -294,7 +295,8 @@ def test_jsonl_tests_and_text_prompt_files_split_at_dashes(cli, tmp_path: Path) 
                               "providers": {"ollama": {"type": "openai", "base_url": "http://127.0.0.1:11434/v1"}}}
     golden = yaml.safe_load((out / "goldens/promptfoo.yaml").read_text())
     assert golden["prompt"] == ["ask-1", "ask-2"]
-    assert golden["cases"][0]["expected"] == "4" and golden["cases"][0]["comparators"] == [{"type": "exact"}]
+    assert golden["cases"][0]["expected"] == "4"
+    assert golden["cases"][0]["comparators"] == [{"type": "exact", "strip": False}]
 
 
 def test_table_counts_each_assertion_type(cli, tmp_path: Path) -> None:

@@ -185,7 +185,9 @@ def _map_plain(kind: str, value: Any, threshold: Any) -> Mapped | str:
     if kind == "equals":
         if isinstance(value, (dict, list)):
             return Mapped({"type": "json"}, value, {"type": "expr", "expr": f"json == {value!r}"})
-        return Mapped({"type": "exact"}, str(value), {"type": "expr", "expr": f"output.strip() == {str(value)!r}"})
+        # promptfoo compares the whole output, white space included (src/assertions/equals.ts)
+        return Mapped({"type": "exact", "strip": False}, str(value),
+                      {"type": "expr", "expr": f"output == {str(value)!r}"})
     if kind in ("contains", "icontains"):
         return Mapped(_ignore_case({"type": "contains", "value": str(value)}, kind))
     if kind in ("contains-all", "icontains-all"):
@@ -221,7 +223,7 @@ def _map_negated(kind: str, value: Any) -> Mapped | str:
     if kind == "regex":
         return Mapped({"type": "not_regex", "pattern": str(value)})
     if kind == "equals":
-        return Mapped({"type": "expr", "expr": f"output.strip() != {str(value).strip()!r}"})
+        return Mapped({"type": "expr", "expr": f"output != {str(value)!r}"})
     if kind == "starts-with":
         return Mapped({"type": "expr", "expr": f"not output.startswith({str(value)!r})"})
     if kind == "is-json":

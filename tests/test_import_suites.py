@@ -87,6 +87,10 @@ def test_orders_suite_converts_runs_and_keeps_promptfoos_verdicts(cli, tmp_path:
     assert config["providers"]["openrouter"]["base_url"] == "https://openrouter.ai/api/v1"
     assert config["models"][0] == {"name": "openai:gpt-4o-mini", "params": {
         "temperature": 0, "max_tokens": 400, "response_format": {"type": "json_object"}}}
+    golden = yaml.safe_load((out / "goldens/extract.yaml").read_text())
+    judge = golden["cases"][1]["comparators+"][-1]
+    assert judge == {"type": "llm_judge", "rubric": "The summary mentions the teapot and Paris.", "threshold": 0,
+                     "model": "openai:gpt-4o", "transform": {"python": "checks.py:transform_default"}}
     lint = cli("lint", "--root", out)
     assert lint.exit_code == 0 and "(0 warning(s))" in lint.output, lint.output
     point_at(out, fake_server)
@@ -132,6 +136,7 @@ def test_tweets_suite_keeps_numeric_scores_and_names_what_it_drops(cli, tmp_path
     assert [case["id"] for case in golden["cases"]] == [  # the judge-only case is not imported as passing
         "launch-tweet-mentions-the-product", "no-shouting", "price-is-stated", "emoji-budget"]
     assert "from_json" in (out / "prompts/tweet.txt").read_text()  # Nunjucks `| load`
+    assert "# TODO promptfoo javascript (data/more.jsonl:2) not converted" in (out / "goldens/tweet.yaml").read_text()
     assert cli("lint", "--root", out).exit_code == 0
     point_at(out, fake_server)
     fake_server.config.responder = judge_or(tweets_answer())

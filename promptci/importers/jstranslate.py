@@ -8,6 +8,7 @@ JavaScript's. A construct outside the subset raises Untranslatable naming it and
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 from collections.abc import Callable
@@ -41,6 +42,7 @@ class Untranslatable(ValueError):
         self.reason, self.line = reason, line
 
 
+@functools.lru_cache(maxsize=1)
 def _parser() -> Any:
     import tree_sitter
     import tree_sitter_javascript

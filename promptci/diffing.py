@@ -17,6 +17,7 @@ from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
 from promptci.session import Session
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
+from promptci.usercode import SeparateImports, separate_imports
 
 OnStart = Callable[[int], None]
 OnResult = Callable[[CaseResult], None]
@@ -72,13 +73,18 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
     with ExitStack() as stack:
         side_a = stack.enter_context(at_revision(project, options.before))
         side_b = stack.enter_context(at_revision(project, options.after))
-        plan_b = build_plan(options.run, side_b, _after_selector(project, options, side_b), allow_empty=True)
-        plan_a = build_plan(options.run, side_a, _before_selector(plan_b.selection, renames), allow_empty=True)
+        code = stack.enter_context(separate_imports())  # each side imports its own modules, helpers included
+        with code.of(side_b.source):
+            plan_b = build_plan(options.run, side_b, _after_selector(project, options, side_b), allow_empty=True)
+        with code.of(side_a.source):
+            plan_a = build_plan(options.run, side_a, _before_selector(plan_b.selection, renames), allow_empty=True)
         notes = _empty_sides(plan_a, plan_b, options)
         with Session(project, concurrency=options.run.concurrency) as session:
-            run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before))
-            run_b = (_unrun(plan_b) if run_a.interrupted else
-                     session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
+            with code.of(side_a.source):
+                run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before))
+            with code.of(side_b.source):
+                run_b = (_unrun(plan_b) if run_a.interrupted else
+                         session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
                               revisions=(side_name(options.before), side_name(options.after)))
     exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)
@@ -161,10 +167,10 @@ def bisect(options: RunOptions, good: str, bad: str, on_step: Callable[[BisectSt
         raise PromptCIError(f"no commit leads from GOOD {good!r} to BAD {bad!r} along BAD's first parents: give "
                             "GOOD older than BAD (an ancestor of it)")
     steps: list[BisectStep] = []
-    with Session(project, concurrency=options.concurrency) as session:
+    with Session(project, concurrency=options.concurrency) as session, separate_imports() as code:
 
         def check(commit: str) -> BisectStep:
-            step = _bisect_step(session, project, options, commit)
+            step = _bisect_step(session, code, project, options, commit)
             steps.append(step)
             if on_step is not None:
                 on_step(step)
@@ -194,8 +200,9 @@ def first_failing(commits: Sequence[str], is_bad: Callable[[str], bool]) -> str:
     return commits[high]
 
 
-def _bisect_step(session: Session, project: Project, options: RunOptions, commit: str) -> BisectStep:
-    with at_revision(project, commit) as side:
+def _bisect_step(session: Session, code: SeparateImports, project: Project, options: RunOptions,
+                 commit: str) -> BisectStep:
+    with at_revision(project, commit) as side, code.of(side.source):
         plan = build_plan(options, side, allow_empty=True)
         run = session.run(plan, git=GitInfo(commit=commit, dirty=False, branch=None))
     if run.interrupted:

@@ -29,6 +29,7 @@ class DiffOptions:
     before: str  # REV_A
     after: str | None = gitrev.WORKING_TREE  # REV_B; None: the working tree, uncommitted edits included
     alpha: float = 0.05
+    allow_new_failures: bool = False  # a new case failing at B is reported but does not fail the diff
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
                 run_b = (_unrun(plan_b) if run_a.interrupted else
                          session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
-                              revisions=(side_name(options.before), side_name(options.after)))
+                              revisions=(side_name(options.before), side_name(options.after)),
+                              allow_new_failures=options.allow_new_failures)
     exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
     return DiffOutcome(comparison, run_a, run_b, exit_code, plan_b.selection, tuple(notes))

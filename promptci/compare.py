@@ -90,12 +90,28 @@ class GroupTotals:
 
 
 @dataclass(frozen=True)
+class SampleCounts:
+    """A side's samples by where their answers came from."""
+
+    fresh: int = 0  # sent to the model in this run (errors included)
+    cached: int = 0  # answered by the cache or the recordings
+
+    @classmethod
+    def of(cls, results: Iterable[CaseResult]) -> SampleCounts:
+        answered = [r for r in results if r.status != "skipped"]
+        cached = sum(r.cached for r in answered)
+        return cls(fresh=len(answered) - cached, cached=cached)
+
+
+@dataclass(frozen=True)
 class Side:
-    """Which run one side of a comparison is: the revision as the user named it, the run and its git state."""
+    """Which run one side of a comparison is: the revision as the user named it, the run and its git state, and
+    how many of its samples were fresh or cached."""
 
     revision: str
     run_id: str
     git: GitInfo = field(default_factory=GitInfo)
+    samples: SampleCounts = field(default_factory=SampleCounts)
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,8 @@ def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha:
     counts: dict[str, int] = {}
     for change in changes:
         counts[change.transition] = counts.get(change.transition, 0) + 1
-    sides = (Side(revisions[0], before.run_id, before.git), Side(revisions[1], after.run_id, after.git))
+    sides = (Side(revisions[0], before.run_id, before.git, SampleCounts.of(before.results)),
+             Side(revisions[1], after.run_id, after.git, SampleCounts.of(after.results)))
     return Comparison(changes=changes, totals=_totals(changes), repeated=repeated, verdict=verdict, counts=counts,
                       sides=sides, allow_new_failures=allow_new_failures)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ class SeparateImports:
         self._prefixes: list[str] = []  # every folder seen, as it is written and resolved, ending in a separator
         self._own: dict[str, dict[str, ModuleType]] = {}  # folder -> the modules its code imported
         self._hidden: dict[str, ModuleType] = {}  # what was imported before we started: restored at the end
+        self._libraries = library_prefixes()  # never project code, even inside a project folder (its .venv)
 
     @contextmanager
     def of(self, folder: Path) -> Iterator[None]:
@@ -64,7 +66,8 @@ class SeparateImports:
                 del sys.modules[name]
 
     def _is_project_code(self, module: ModuleType | None) -> bool:
-        return module is not None and any(is_under(module, prefix) for prefix in self._prefixes)
+        return (module is not None and any(is_under(module, prefix) for prefix in self._prefixes)
+                and not any(is_under(module, prefix) for prefix in self._libraries))
 
 
 @contextmanager
@@ -76,6 +79,16 @@ def separate_imports() -> Iterator[SeparateImports]:
     finally:
         imports.restore()
         sys.path[:] = path
+
+
+def library_prefixes() -> tuple[str, ...]:
+    """Where installed code lives: the interpreter's prefixes and install paths (a virtual environment inside
+    the project folder among them) and promptci itself (run from its own checkout, which is a project too)."""
+    install = sysconfig.get_paths()
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, install["stdlib"], install["purelib"],
+               install["platlib"], str(Path(__file__).resolve().parent)}
+    forms = [str(path) + os.sep for folder in folders for path in (Path(folder), Path(folder).resolve())]
+    return tuple(dict.fromkeys(forms))
 
 
 def is_under(module: ModuleType, prefix: str) -> bool:

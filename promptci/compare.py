@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -14,8 +15,8 @@ from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
 from promptci.types import CaseResult, GitInfo, Run, case_status
 
-Transition = Literal["regressed", "fixed", "new", "removed", "still_failing", "still_passing", "flaky", "error",
-                     "skipped"]
+Transition = Literal["regressed", "fixed", "new", "new_failing", "removed", "still_failing", "still_passing", "flaky",
+                     "error", "skipped"]
 SideStatus = Literal["passed", "failed", "error", "skipped"]
 PROMPT_DIR = "prompts/"
 PairKey = tuple[str, str, str, str]  # golden file, prompt, case id, model
@@ -57,7 +58,7 @@ class CaseChange:
     cost_usd: Measure = Measure(None, None)
     tokens: Measure = Measure(None, None)
     latency_ms: Measure = Measure(None, None)
-    renamed_from: str | None = None  # "file::prompt" at A when a rename paired it
+    renamed_from: str | None = None  # "file::prompt" at A when a rename paired it; "file::prompt::id" for another id
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
@@ -89,12 +90,28 @@ class GroupTotals:
 
 
 @dataclass(frozen=True)
+class SampleCounts:
+    """A side's samples by where their answers came from."""
+
+    fresh: int = 0  # sent to the model in this run (errors included)
+    cached: int = 0  # answered by the cache or the recordings
+
+    @classmethod
+    def of(cls, results: Iterable[CaseResult]) -> SampleCounts:
+        answered = [r for r in results if r.status != "skipped"]
+        cached = sum(r.cached for r in answered)
+        return cls(fresh=len(answered) - cached, cached=cached)
+
+
+@dataclass(frozen=True)
 class Side:
-    """Which run one side of a comparison is: the revision as the user named it, the run and its git state."""
+    """Which run one side of a comparison is: the revision as the user named it, the run and its git state, and
+    how many of its samples were fresh or cached."""
 
     revision: str
     run_id: str
     git: GitInfo = field(default_factory=GitInfo)
+    samples: SampleCounts = field(default_factory=SampleCounts)
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,7 @@ class Comparison:
     verdict: DropVerdict | None = None  # the family-wise test, when samples were repeated
     counts: Mapping[str, int] = field(default_factory=dict)  # transition -> cases
     sides: tuple[Side, Side] = (Side("A", ""), Side("B", ""))  # what the reports name A and B
+    allow_new_failures: bool = False  # --allow-new-failures: a new case failing at B does not fail the gate
 
     def with_transition(self, *names: Transition) -> list[CaseChange]:
         return [c for c in self.changes if c.transition in names]
@@ -126,17 +144,16 @@ def _prompt_name(path: str) -> str:
 
 
 def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha: float = 0.05,
-                 revisions: tuple[str, str] = ("A", "B")) -> Comparison:
-    """Pair A's and B's results by (golden file, prompt, case id, model), following renamed files and
-    prompts, and say what happened to each case. `revisions` are the names the reports give A and B."""
+                 revisions: tuple[str, str] = ("A", "B"), allow_new_failures: bool = False) -> Comparison:
+    """Pair A's and B's results (see pair_cases) and say what happened to each case. `revisions` are the
+    names the reports give A and B."""
     renames = tuple(renames)
     files = {r.old: r.new for r in renames}
     prompts = prompt_renames(renames)
     old_samples = _group(before.results, files, prompts)
     new_samples = _group(after.results, {}, {})
     repeated = any(len(s) > 1 for s in (*old_samples.values(), *new_samples.values()))
-    keys = list(new_samples) + [k for k in old_samples if k not in new_samples]
-    pairs = [(k, old_samples.get(k, ()), new_samples.get(k, ())) for k in keys]
+    pairs = pair_cases(old_samples, new_samples)
     verdict = None
     if repeated:
         verdict = drop_verdict([CaseCounts(_label(k), *_passes(a), *_passes(b)) for k, a, b in pairs], alpha)
@@ -145,19 +162,66 @@ def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha:
     counts: dict[str, int] = {}
     for change in changes:
         counts[change.transition] = counts.get(change.transition, 0) + 1
-    sides = (Side(revisions[0], before.run_id, before.git), Side(revisions[1], after.run_id, after.git))
+    sides = (Side(revisions[0], before.run_id, before.git, SampleCounts.of(before.results)),
+             Side(revisions[1], after.run_id, after.git, SampleCounts.of(after.results)))
     return Comparison(changes=changes, totals=_totals(changes), repeated=repeated, verdict=verdict, counts=counts,
-                      sides=sides)
+                      sides=sides, allow_new_failures=allow_new_failures)
+
+
+Samples = tuple[CaseResult, ...]
+
+
+def pair_cases(old: Mapping[PairKey, Samples],
+               new: Mapping[PairKey, Samples]) -> list[tuple[PairKey, Samples, Samples]]:
+    """(B's key, A's samples, B's samples) for every case, B's order first, then the cases only A has.
+
+    A case pairs with its A side by (golden file, prompt, case id, model), git's renames of files and prompts
+    followed; then by (prompt, case id, model) in another file, when only one such case is left on each side;
+    then by content, (prompt, input, model), one to one in order: a case renamed, or moved to a file git does
+    not see as a rename, keeps its history."""
+    match = {key: key for key in new if key in old}
+
+    def by_id(key: PairKey, samples: Samples) -> Hashable:
+        return key[1:]
+
+    def by_content(key: PairKey, samples: Samples) -> Hashable:
+        return (key[1], samples[0].input_hash, key[3]) if samples and samples[0].input_hash else None
+
+    for facet, unique in ((by_id, True), (by_content, False)):
+        taken = set(match.values())
+        _match_by(facet, {k: v for k, v in new.items() if k not in match},
+                  {k: v for k, v in old.items() if k not in taken}, match, unique)
+    taken = set(match.values())
+    return [(k, old[match[k]] if k in match else (), v) for k, v in new.items()] + \
+        [(k, v, ()) for k, v in old.items() if k not in taken]
+
+
+def _match_by(facet: Callable[[PairKey, Samples], Hashable], new: Mapping[PairKey, Samples],
+              old: Mapping[PairKey, Samples], match: dict[PairKey, PairKey], unique: bool) -> None:
+    """Pair B's unpaired cases with A's of the same facet (None never pairs), in order; with `unique`, only
+    where one case on each side has that facet."""
+    waiting: dict[Hashable, list[PairKey]] = {}
+    for key, samples in old.items():
+        waiting.setdefault(facet(key, samples), []).append(key)
+    facets = {key: facet(key, samples) for key, samples in new.items()}
+    wanted = Counter(facets.values())
+    for key, found_facet in facets.items():
+        found = waiting.get(found_facet)
+        if found_facet is None or not found or (unique and (len(found) > 1 or wanted[found_facet] > 1)):
+            continue
+        match[key] = found.pop(0)
 
 
 def exit_code_for_comparison(comparison: Comparison) -> ExitCode:
-    """1 when a case passed at A and fails at B (with repeats: when the family-wise test finds a drop),
-    else 3 when errors left B's cases unscored, else 0."""
+    """1 when a case passed at A and fails at B (with repeats: when the family-wise test finds a drop) or a
+    new case fails at B (unless allowed), else 3 when errors left B's cases unscored, else 0."""
     if comparison.verdict is not None:
         if comparison.verdict.is_drop:
             return ExitCode.REGRESSION
     elif comparison.with_transition("regressed"):
         return ExitCode.REGRESSION
+    if comparison.with_transition("new_failing") and not comparison.allow_new_failures:
+        return ExitCode.REGRESSION  # the PR leaves a failing case in the suite
     if any(r.status == "error" for c in comparison.changes for r in c.after):
         return ExitCode.NO_VERDICT
     return ExitCode.OK
@@ -190,7 +254,7 @@ def side_status(samples: Sequence[CaseResult]) -> SideStatus:
 def _transition(before: Sequence[CaseResult], after: Sequence[CaseResult], repeated: bool,
                 is_drop: bool) -> Transition:
     if not before:
-        return "new"
+        return "new_failing" if side_status(after) == "failed" else "new"
     if not after:
         return "removed"
     old, new = side_status(before), side_status(after)
@@ -214,6 +278,8 @@ def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResul
     renamed_from = None
     if before and (before[0].file != file or before[0].prompt != prompt):
         renamed_from = f"{before[0].file}::{before[0].prompt}"
+    if before and before[0].case_id != case_id:
+        renamed_from = f"{before[0].file}::{before[0].prompt}::{before[0].case_id}"
     transition = _transition(before, after, repeated, is_drop)
     return CaseChange(
         prompt=prompt, case_id=case_id, model=model, file=where.file, line=where.line, transition=transition,

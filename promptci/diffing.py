@@ -10,13 +10,15 @@ from dataclasses import dataclass, replace
 
 from promptci import gitrev
 from promptci.changes import ChangeSelection, changed_since
+from promptci.client import Endpoint, ModelCall, call_key
 from promptci.compare import Comparison, compare_runs, exit_code_for_comparison
 from promptci.errors import ExitCode, PromptCIError
-from promptci.plan import Plan, RunOptions
+from promptci.plan import Job, Plan, RunOptions
 from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
 from promptci.session import Session
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
+from promptci.usercode import SeparateImports, separate_imports
 
 OnStart = Callable[[int], None]
 OnResult = Callable[[CaseResult], None]
@@ -28,6 +30,7 @@ class DiffOptions:
     before: str  # REV_A
     after: str | None = gitrev.WORKING_TREE  # REV_B; None: the working tree, uncommitted edits included
     alpha: float = 0.05
+    allow_new_failures: bool = False  # a new case failing at B is reported but does not fail the diff
 
 
 @dataclass(frozen=True)
@@ -72,18 +75,84 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
     with ExitStack() as stack:
         side_a = stack.enter_context(at_revision(project, options.before))
         side_b = stack.enter_context(at_revision(project, options.after))
-        plan_b = build_plan(options.run, side_b, _after_selector(project, options, side_b), allow_empty=True)
-        plan_a = build_plan(options.run, side_a, _before_selector(plan_b.selection, renames), allow_empty=True)
+        code = stack.enter_context(separate_imports())  # each side imports its own modules, helpers included
+        with code.of(side_b.source):
+            plan_b = build_plan(options.run, side_b, _after_selector(project, options, side_b), allow_empty=True)
+        with code.of(side_a.source):
+            plan_a = build_plan(options.run, side_a, _before_selector(plan_b.selection, renames), allow_empty=True)
         notes = _empty_sides(plan_a, plan_b, options)
         with Session(project, concurrency=options.run.concurrency) as session:
-            run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before))
-            run_b = (_unrun(plan_b) if run_a.interrupted else
-                     session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
+            with code.of(side_a.source):
+                plan_a = with_baseline_pool(session, plan_a)
+                run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before))
+            with code.of(side_b.source):
+                run_b = (_unrun(plan_b) if run_a.interrupted else
+                         session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
-                              revisions=(side_name(options.before), side_name(options.after)))
+                              revisions=(side_name(options.before), side_name(options.after)),
+                              allow_new_failures=options.allow_new_failures)
     exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
     return DiffOutcome(comparison, run_a, run_b, exit_code, plan_b.selection, tuple(notes))
+
+
+# With --repeat K, side A of a case is a pool of samples: each diff adds K fresh ones to those the cache holds,
+# up to POOL_FACTOR x K (and at least K, at most POOL_MAX), and uses all of them. Reusing one draw of A for
+# every later diff fixes its luck: a draw whose pass rates came out high makes every later PR look worse
+# (simulated with a pool of K: 1 draw in 10 gave later PRs a false-alarm rate above 10%, the worst 40%). The
+# pool's error shrinks as K / (K + pool); at 8 K the 95th percentile over draws stays under 10%
+# (tests/test_baseline_pool.py).
+POOL_FACTOR = 8
+POOL_MAX = 2_000
+
+
+def baseline_pool_size(is_cached: Callable[[int], bool], repeat: int) -> int:
+    """How many samples side A runs of a case: up to the one where `repeat` uncached samples are included,
+    at most the pool's cap. `is_cached(i)`: whether sample i's answer is in the cache."""
+    if repeat < 2:
+        return repeat
+    cap = max(repeat, min(POOL_FACTOR * repeat, POOL_MAX))
+    fresh = 0
+    for index in range(cap):
+        fresh += not is_cached(index)
+        if fresh == repeat:
+            return index + 1
+    return cap
+
+
+def with_baseline_pool(session: Session, plan: Plan) -> Plan:
+    """Side A's plan with each case's samples widened to its baseline pool (see POOL_FACTOR). Without --repeat,
+    with --no-cache, and for models the cache does not keep (python:, echo, --replay) it is unchanged."""
+    repeat = plan.options.repeat
+    if repeat < 2 or not plan.options.use_cache:
+        return plan
+    endpoints = session.endpoints(plan)
+    jobs: list[Job] = []
+    for job in plan.jobs:
+        if job.repeat != 0:
+            continue
+        endpoint = endpoints[job.request.model]
+        if not endpoint.provider.is_cacheable or endpoint.replay_only:
+            size = repeat
+        else:
+            size = baseline_pool_size(_cache_probe(session, endpoint, job, repeat), repeat)
+        jobs += [replace(job, repeat=sample) for sample in range(size)]
+    return replace(plan, jobs=tuple(jobs))
+
+
+def _cache_probe(session: Session, endpoint: Endpoint, job: Job, batch: int) -> Callable[[int], bool]:
+    """is_cached(i) for the job's samples, asking the store for `batch` keys at a time."""
+    known: dict[int, bool] = {}
+
+    def is_cached(index: int) -> bool:
+        if index not in known:
+            samples = range(index, index + batch)
+            keys = [call_key(endpoint.identity, ModelCall(job.request, sample=s)) for s in samples]
+            cached = session.store.cached_keys(keys)
+            known.update({s: key in cached for s, key in zip(samples, keys, strict=True)})
+        return known[index]
+
+    return is_cached
 
 
 def _after_selector(project: Project, options: DiffOptions, side_b: Project) -> Selector | None:
@@ -161,10 +230,10 @@ def bisect(options: RunOptions, good: str, bad: str, on_step: Callable[[BisectSt
         raise PromptCIError(f"no commit leads from GOOD {good!r} to BAD {bad!r} along BAD's first parents: give "
                             "GOOD older than BAD (an ancestor of it)")
     steps: list[BisectStep] = []
-    with Session(project, concurrency=options.concurrency) as session:
+    with Session(project, concurrency=options.concurrency) as session, separate_imports() as code:
 
         def check(commit: str) -> BisectStep:
-            step = _bisect_step(session, project, options, commit)
+            step = _bisect_step(session, code, project, options, commit)
             steps.append(step)
             if on_step is not None:
                 on_step(step)
@@ -194,8 +263,9 @@ def first_failing(commits: Sequence[str], is_bad: Callable[[str], bool]) -> str:
     return commits[high]
 
 
-def _bisect_step(session: Session, project: Project, options: RunOptions, commit: str) -> BisectStep:
-    with at_revision(project, commit) as side:
+def _bisect_step(session: Session, code: SeparateImports, project: Project, options: RunOptions,
+                 commit: str) -> BisectStep:
+    with at_revision(project, commit) as side, code.of(side.source):
         plan = build_plan(options, side, allow_empty=True)
         run = session.run(plan, git=GitInfo(commit=commit, dirty=False, branch=None))
     if run.interrupted:

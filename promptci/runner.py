@@ -15,7 +15,17 @@ from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
 from promptci.registry import build_comparator
 from promptci.store import LedgerEntry, Store
-from promptci.types import CaseResult, Comparator, ComparatorSpec, Completion, Score, canonical_json, expected_text
+from promptci.types import (
+    Case,
+    CaseResult,
+    Comparator,
+    ComparatorSpec,
+    Completion,
+    Score,
+    canonical_json,
+    content_hash,
+    expected_text,
+)
 
 
 @dataclass
@@ -152,8 +162,13 @@ def base_result(job: Job, status: str, completion: Completion | None, scores: tu
         latency_ms=c.latency_ms if c else None, ttft_ms=c.ttft_ms if c else None,
         cached=c.cached if c else False, resolved_model=c.resolved_model if c else None,
         error=error, attempts=c.attempts if c else attempts, tags=job.case.tags, skip_reason=skip_reason,
-        expected=expected_text(job.case),
+        expected=expected_text(job.case), input_hash=input_hash(job.case),
     )
+
+
+def input_hash(case: Case) -> str:
+    """What the case asks, apart from its id and where it is written: its input variables."""
+    return content_hash(dict(case.input))[:16]
 
 
 def error_result(job: Job, message: str, attempts: int = 1) -> CaseResult:

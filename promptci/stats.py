@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from statistics import NormalDist
 
@@ -88,7 +89,28 @@ def fisher_drop_p(passes_a: int, n_a: int, passes_b: int, n_b: int) -> float:
     Given the total passes, A's passes are hypergeometric; the p-value is P(A's passes >= observed),
     summed in exact integers (scipy: fisher_exact([[a, n_a-a], [b, n_b-b]], alternative="greater")).
     """
-    return _fisher_table(n_a, n_b)[passes_a][passes_b]
+    tail, ways = _fisher_tail(passes_a, n_a, passes_b, n_b)
+    return min(1.0, tail / ways)  # int / int is correctly rounded, however large the integers
+
+
+@lru_cache(maxsize=4096)
+def _fisher_tail(passes_a: int, n_a: int, passes_b: int, n_b: int) -> tuple[int, int]:
+    """(ways to draw tables at least as extreme, ways to draw any table) with this total: exact integers."""
+    total = passes_a + passes_b
+    high = min(n_a, total)
+    term = tail = math.comb(n_a, high) * math.comb(n_b, total - high)
+    for x in range(high - 1, passes_a - 1, -1):  # C(n_a, x) C(n_b, total - x) from its value at x + 1
+        term = term * (x + 1) * (n_b - total + x + 1) // ((n_a - x) * (total - x))
+        tail += term
+    return tail, math.comb(n_a + n_b, total)
+
+
+# Ties: a table whose Fisher p-value equals the observed one within this relative tolerance (scipy's) counts
+# as at least as extreme. Floating sums decide the others; a table within NEAR of the observed p is decided in
+# exact integers.
+TIE = 1e-13
+NEAR = 1e-9
+_RESCALE = 1e200
 
 
 @lru_cache(maxsize=4096)
@@ -97,39 +119,73 @@ def boschloo_drop_p(passes_a: int, n_a: int, passes_b: int, n_b: int) -> float:
 
     An unconditional test that orders tables by their Fisher p-value and takes the largest chance of a
     table at least that extreme over the unknown common pass rate pi: never above its level, and at
-    least as powerful as Fisher. The chance is a polynomial in pi with exact integer coefficients; its
-    maximum over [0, 1] is found on a grid refined by golden-section search (scipy.stats.boschloo_exact
-    searches the same function with shgo).
+    least as powerful as Fisher. That chance is sum_s W_s pi^s (1 - pi)^(N - s), W_s the ways to draw s
+    passes in tables at least as extreme; W_s are sums of binomial products too large for floats past
+    K ~ 500, so they are kept as logarithms. Its maximum over [0, 1] is found on a grid refined by
+    golden-section search (scipy.stats.boschloo_exact searches the same function with shgo).
     """
     if n_a == 0 or n_b == 0:
         return 1.0
-    fisher = _fisher_table(n_a, n_b)
-    observed = fisher[passes_a][passes_b] * (1 + 1e-13)  # scipy's tolerance for ties
-    weights = [0] * (n_a + n_b + 1)  # weights[s]: ways to draw s passes in tables at least as extreme
-    for x in range(n_a + 1):
-        for y in range(n_b + 1):
-            if fisher[x][y] <= observed:
-                weights[x + y] += math.comb(n_a, x) * math.comb(n_b, y)
-    return min(1.0, _max_on_unit_interval(lambda pi: _tail_chance(weights, pi)))
+    tail, ways = _fisher_tail(passes_a, n_a, passes_b, n_b)
+    if tail >= ways:  # every table is at least as extreme
+        return 1.0
+    observed = Fraction(tail, ways) * Fraction(1 + TIE)
+    log_observed = math.log(tail) - math.log(ways) + math.log1p(TIE)
+    log_weights = [_log_extreme_ways(total, n_a, n_b, observed, log_observed) for total in range(n_a + n_b + 1)]
+    return min(1.0, _max_on_unit_interval(_tail_chance(log_weights)))
 
 
-@lru_cache(maxsize=64)
-def _fisher_table(n_a: int, n_b: int) -> list[list[float]]:
-    """fisher_drop_p for every table with these sample sizes, by suffix sums per total: O(n^2)."""
-    table = [[1.0] * (n_b + 1) for _ in range(n_a + 1)]
-    for total_passes in range(n_a + n_b + 1):
-        low, high = max(0, total_passes - n_b), min(n_a, total_passes)
-        denominator = math.comb(n_a + n_b, total_passes)
-        tail = 0
-        for x in range(high, low - 1, -1):
-            tail += math.comb(n_a, x) * math.comb(n_b, total_passes - x)
-            table[x][total_passes - x] = min(1.0, tail / denominator)
-    return table
+def _log_extreme_ways(total: int, n_a: int, n_b: int, observed: Fraction, log_observed: float) -> float:
+    """log W_total: the ways to draw tables with `total` passes whose Fisher p-value is at most `observed`,
+    -inf when there is none. The p-value P(X >= x | total) falls as x rises, so the extreme tables are those
+    from the top x down to the first whose p-value passes `observed`: walked down with the ratio of
+    consecutive binomial products, in floats rescaled to stay finite."""
+    low, high = max(0, total - n_b), min(n_a, total)
+    log_top = _log_comb(n_a, high) + _log_comb(n_b, total - high)
+    # compare running sums (in units of the top term, times 10^200 per rescale) with the observed p's share
+    log_limit = log_observed + _log_comb(n_a + n_b, total) - log_top
+    scaled = 0.0
+    term, tail, shift = 1.0, 0.0, 0.0
+    limit = math.exp(log_limit) if log_limit < 700 else math.inf
+    for x in range(high, low - 1, -1):
+        if x < high:
+            term *= (x + 1) * (n_b - total + x + 1) / ((n_a - x) * (total - x))  # from the product at x + 1
+        tail += term
+        if tail > limit * (1 - NEAR) and (tail > limit * (1 + NEAR) or not _is_extreme(x, total, n_a, n_b,
+                                                                                        observed)):
+            break
+        scaled = tail
+        if tail > _RESCALE:
+            term, tail, scaled = term / _RESCALE, tail / _RESCALE, scaled / _RESCALE
+            shift += math.log(_RESCALE)
+            log_limit -= math.log(_RESCALE)
+            limit = math.exp(log_limit) if log_limit < 700 else math.inf
+    return math.log(scaled) + shift + log_top if scaled > 0 else -math.inf
 
 
-def _tail_chance(weights: Sequence[int], pi: float) -> float:
-    total = len(weights) - 1
-    return math.fsum(w * pi**s * (1 - pi) ** (total - s) for s, w in enumerate(weights) if w)
+def _is_extreme(x: int, total: int, n_a: int, n_b: int, observed: Fraction) -> bool:
+    tail, ways = _fisher_tail(x, n_a, total - x, n_b)
+    return Fraction(tail, ways) <= observed
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _tail_chance(log_weights: Sequence[float]) -> Callable[[float], float]:
+    """pi -> sum_s W_s pi^s (1 - pi)^(N - s), each term formed in logarithms (it may be 10^600 x 10^-600)."""
+    total = len(log_weights) - 1
+    terms = [(s, total - s, w) for s, w in enumerate(log_weights) if w != -math.inf]
+    at_ends = (math.exp(log_weights[0]), math.exp(log_weights[total]))
+
+    def chance(pi: float) -> float:
+        if pi <= 0 or pi >= 1:  # only the table with no pass (pi = 0) or no failure (pi = 1) can occur
+            return at_ends[pi >= 1]
+        log_pi, log_rest = math.log(pi), math.log1p(-pi)
+        exponents = [w + s * log_pi + rest * log_rest for s, rest, w in terms]
+        return sum(math.exp(e) for e in exponents if e > -745)  # positive terms: the sum loses no precision
+
+    return chance
 
 
 def _max_on_unit_interval(f: Callable[[float], float], points: int = 100) -> float:
@@ -138,12 +194,17 @@ def _max_on_unit_interval(f: Callable[[float], float], points: int = 100) -> flo
     best = max(range(len(grid)), key=values.__getitem__)
     low, high = grid[max(best - 1, 0)], grid[min(best + 1, points)]
     ratio = (math.sqrt(5) - 1) / 2
-    for _ in range(60):  # the bracket shrinks to ~1e-15 of its width
-        left, right = high - ratio * (high - low), low + ratio * (high - low)
-        if f(left) < f(right):
-            low = left
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    f_left, f_right = f(left), f(right)
+    for _ in range(60):  # the bracket shrinks to ~1e-13 of its width; one new point a step
+        if f_left < f_right:
+            low, left, f_left = left, right, f_right
+            right = low + ratio * (high - low)
+            f_right = f(right)
         else:
-            high = right
+            high, right, f_right = right, left, f_left
+            left = high - ratio * (high - low)
+            f_left = f(left)
     return max(values[best], f((low + high) / 2))
 
 

@@ -383,6 +383,11 @@ class Store:
         rows = self._read(f"SELECT {CACHE_ANSWER} FROM cache WHERE key = ?", (key,))
         return completion_from_row(rows[0]) if rows else None
 
+    def cached_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these keys (at most 500) have a cached answer, without reading the answers."""
+        marks = ",".join("?" * len(keys))
+        return {row[0] for row in self._read(f"SELECT key FROM cache WHERE key IN ({marks})", list(keys))}
+
     def cache_put(self, key: str, identity: Mapping[str, Any], completion: Completion,
                   ledger: LedgerEntry | None = None) -> None:
         """Keep a successful answer (failures are never cached) under its key, with the identity it

@@ -239,6 +239,7 @@ class CaseResult:
     skip_reason: str | None = None
     expected: str | None = None  # the golden's expected value as text (JSON for structures), for reports
     tool_calls: tuple[ToolCall, ...] = ()
+    input_hash: str | None = None  # the case's input variables, hashed: pairs a renamed case across revisions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -270,6 +271,7 @@ class CaseResult:
             "skip_reason": self.skip_reason,
             "expected": self.expected,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "input_hash": self.input_hash,
         }
 
     @classmethod

@@ -168,7 +168,8 @@ def test_json_round_trips_with_the_documented_keys() -> None:
             "verdict", "changes"} <= set(doc)
     assert doc["schema_version"] == COMPARISON_SCHEMA_VERSION and doc["kind"] == "comparison"
     assert doc["before"] == {"revision": "main", "run_id": "run-a",
-                             "git": {"commit": "a" * 40, "dirty": False, "branch": None}}
+                             "git": {"commit": "a" * 40, "dirty": False, "branch": None},
+                             "samples": {"fresh": 7, "cached": 0}}
     assert doc["after"]["git"]["dirty"] is True
     assert (doc["status"], doc["exit_code"], doc["verdict"]) == ("regressed", 1, None)
     assert [c["case_id"] for c in doc["changes"] if c["transition"] == "regressed"] == ["breaks", "hostile"]

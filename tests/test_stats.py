@@ -231,3 +231,40 @@ def test_simulation_naive_per_case_test_would_cry_wolf() -> None:
         a, b = rng.binomial(10, p), rng.binomial(10, p)
         naive += any(fisher_drop_p(int(x), 10, int(y), 10) < 0.05 for x, y in zip(a, b, strict=True))
     assert naive / 500 > 0.15
+
+
+# Large K (issue 16, item 11): --repeat allows 1,000 samples a side; the exact tests must not overflow there.
+# scipy 1.x, boschloo_exact([[a, b], [n_a - a, n_b - b]], alternative="greater").pvalue, about 8 s a table:
+SCIPY_BOSCHLOO_K1000 = [
+    (600, 1000, 560, 1000, 0.03570208509365519),
+    (1000, 1000, 990, 1000, 0.0008403052845458629),
+    (5, 1000, 0, 1000, 0.028659863772779407),
+    (300, 1000, 300, 1000, 0.509452756151942),
+]
+
+
+@pytest.mark.parametrize(("a", "n_a", "b", "n_b", "expected"), SCIPY_BOSCHLOO_K1000)
+def test_boschloo_at_k_1000_matches_scipy(a: int, n_a: int, b: int, n_b: int, expected: float) -> None:
+    mine = boschloo_drop_p(a, n_a, b, n_b)
+    assert mine == pytest.approx(expected, rel=1e-4)
+    assert mine <= fisher_drop_p(a, n_a, b, n_b) + 1e-12
+
+
+def test_boschloo_at_k_600_matches_scipy_live() -> None:
+    expected = sp.boschloo_exact([[530, 500], [70, 100]], alternative="greater").pvalue
+    assert boschloo_drop_p(530, 600, 500, 600) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize(("a", "n_a", "b", "n_b"), [(600, 1000, 560, 1000), (1000, 1000, 0, 1000), (3, 700, 9, 650),
+                                                   (520, 520, 519, 520)])
+def test_fisher_at_large_k_matches_scipy(a: int, n_a: int, b: int, n_b: int) -> None:
+    expected = sp.fisher_exact([[a, n_a - a], [b, n_b - b]], alternative="greater").pvalue
+    assert fisher_drop_p(a, n_a, b, n_b) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+def test_the_gate_works_over_the_whole_repeat_range() -> None:
+    # --repeat 1000: a case at 990/1000 that drops to 950/1000 is a drop; one that stays put is not.
+    cases = [CaseCounts("same", 990, 1000, 989, 1000), CaseCounts("worse", 990, 1000, 950, 1000)]
+    verdict = drop_verdict(cases)
+    assert [c.key for c in verdict.cases if c.is_drop] == ["worse"]
+    assert not drop_verdict([CaseCounts("same", 520, 520, 519, 520)]).is_drop

@@ -74,6 +74,9 @@ def diff(
     alpha: Annotated[float, typer.Option(
         "--alpha", metavar="P", help="With --repeat: the family-wise false-alarm rate of the gate.")] = 0.05,
     changed_since: ChangedSinceOption = None,
+    allow_new_failures: Annotated[bool, typer.Option(
+        "--allow-new-failures", help="A case new at REV_B that fails there is reported, but does not fail the "
+                                     "diff.")] = False,
     concurrency: ConcurrencyOption = None,
     env: EnvOption = None,
     cache: CacheOption = True,
@@ -98,7 +101,7 @@ def diff(
         run=api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
                            use_cache=cache, replay=replay, environment=env, repeat=repeat,
                            changed_since=changed_since),
-        before=rev_a, after=rev_b, alpha=alpha)
+        before=rev_a, after=rev_b, alpha=alpha, allow_new_failures=allow_new_failures)
     with user_output_to_stderr():
         outcome = with_progress(verbose - quiet, lambda progress: api.diff(
             options, on_start=progress.start, on_result=progress.advance))

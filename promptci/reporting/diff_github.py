@@ -14,7 +14,8 @@ from promptci.reporting.diffview import change_label, header, rate_text, score_t
 from promptci.reporting.github import MAX_MESSAGE_CHARS, command, repository_prefix
 from promptci.reporting.stats import failing_reasons
 
-KINDS = {"regressed": ("error", "regressed"), "error": ("warning", "has no verdict"), "fixed": ("notice", "fixed")}
+KINDS = {"regressed": ("error", "regressed"), "new_failing": ("error", "is new and fails"),
+         "error": ("warning", "has no verdict"), "fixed": ("notice", "fixed")}
 
 
 def _message(change: CaseChange) -> str:

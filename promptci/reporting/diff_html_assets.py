@@ -5,7 +5,7 @@ from promptci.reporting.html_assets import PAGE_CSS
 from promptci.reporting.page import JS_HASH_FILTERS, JS_PRELUDE
 
 DIFF_CSS = PAGE_CSS + """
-.regressed{color:#cf222e;font-weight:600}.fixed{color:#1a7f37;font-weight:600}.new,.removed,.flaky{color:#9a6700}
+.regressed,.new_failing{color:#cf222e;font-weight:600}.fixed{color:#1a7f37;font-weight:600}.new,.removed,.flaky{color:#9a6700}
 .still_failing{color:#cf222e}.still_passing{color:#1a7f37}.panels.two{grid-template-columns:1fr 1fr}
 #verdict{font-size:1.1em}
 """

@@ -24,7 +24,8 @@ def _interval(interval: Interval) -> dict[str, float]:
 
 def _side(side: Side) -> dict[str, Any]:
     return {"revision": side.revision, "run_id": side.run_id,
-            "git": {"commit": side.git.commit, "dirty": side.git.dirty, "branch": side.git.branch}}
+            "git": {"commit": side.git.commit, "dirty": side.git.dirty, "branch": side.git.branch},
+            "samples": {"fresh": side.samples.fresh, "cached": side.samples.cached}}
 
 
 def change_to_dict(change: CaseChange) -> dict[str, Any]:

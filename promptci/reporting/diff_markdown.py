@@ -36,7 +36,7 @@ from promptci.reporting.markdown import (
 )
 from promptci.reporting.stats import failing_reasons
 
-DETAILED = ("regressed", "error", "fixed", "new", "removed")  # listed case by case; the rest are counts
+DETAILED = ("regressed", "new_failing", "error", "fixed", "new", "removed")  # listed case by case; the rest are counts
 
 
 def _totals_table(totals: tuple[GroupTotals, ...]) -> list[str]:

@@ -32,12 +32,13 @@ from promptci.reporting.fit import Column, Sheet, print_fitted
 from promptci.reporting.stats import failing_reasons
 from promptci.reporting.terminal import capped, colored_diff, indent, make_console, more_bytes_note, one_line, untrusted
 
-STYLES = {"regressed": "bold red", "error": "bold magenta", "fixed": "bold green", "new": "cyan", "removed": "yellow",
+STYLES = {"regressed": "bold red", "new_failing": "bold red",
+          "error": "bold magenta", "fixed": "bold green", "new": "cyan", "removed": "yellow",
           "flaky": "yellow", "still_failing": "red", "skipped": "dim", "still_passing": "green"}
 TOTALS_DROP_FIRST = ("tokens", "latency (mean)")
 # Shown case by case at default verbosity; the others are a count unless -v.
-DETAILED = ("regressed", "error", "fixed", "new", "removed", "flaky")
-QUIET = ("regressed", "error")
+DETAILED = ("regressed", "new_failing", "error", "fixed", "new", "removed", "flaky")
+QUIET = ("regressed", "new_failing", "error")
 VERBOSE = (*DETAILED, "still_failing", "skipped")
 
 

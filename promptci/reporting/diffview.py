@@ -12,10 +12,11 @@ from promptci.reporting.stats import format_ms
 from promptci.stats import CaseTest
 
 # Most urgent first: what a reviewer must look at, then what changed, then what did not.
-SHOWN_ORDER: tuple[Transition, ...] = ("regressed", "error", "fixed", "new", "removed", "flaky", "still_failing",
-                                       "skipped", "still_passing")
+SHOWN_ORDER: tuple[Transition, ...] = ("regressed", "new_failing", "error", "fixed", "new", "removed", "flaky",
+                                       "still_failing", "skipped", "still_passing")
 TRANSITION_WORDS: dict[str, str] = {
     "regressed": "regressed (passed -> failed)", "fixed": "fixed (failed -> passed)", "new": "new",
+    "new_failing": "new and failing",
     "removed": "removed", "still_failing": "still failing", "still_passing": "still passing", "flaky": "flaky",
     "error": "error (no verdict)", "skipped": "skipped",
 }

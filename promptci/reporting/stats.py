@@ -249,10 +249,12 @@ def has_repeats(run: Run) -> bool:
 
 
 def failing_reasons(result: CaseResult) -> list[str]:
-    """`comparator: reason` for every failing score, or the error message for an errored result."""
+    """`comparator: reason` for every failing score, or the error message for an errored result; a failed
+    result whose other comparators raised names them too (`error` holds one line per comparator)."""
     if result.status == "error":
         return [result.error or "error (no message)"]
-    return [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
+    failing = [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
+    return failing + ([result.error] if result.error else [])
 
 
 # A --keep-going problem names the broken case's file and line first: "goldens/x.yaml:12: why".

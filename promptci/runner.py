@@ -23,6 +23,7 @@ from promptci.types import (
     Score,
     Status,
     canonical_json,
+    content_hash,
     expected_text,
 )
 
@@ -146,11 +147,14 @@ def raised(exc: Exception) -> str:
     return f"raised {type(exc).__name__}: {exc}"
 
 
+JSON_OUTPUT_SCORE = "output:json"  # the score a prompt's `output: json` gives an output that is not JSON
+
+
 def json_output_score(text: str) -> list[Score]:
     try:
         json.loads(text)
     except ValueError as exc:
-        return [Score("output:json", 0.0, False, f"the prompt says output: json but the output is not JSON: {exc}")]
+        return [Score(JSON_OUTPUT_SCORE, 0.0, False, f"the prompt says output: json but the output is not JSON: {exc}")]
     return []
 
 
@@ -170,7 +174,7 @@ def base_result(job: Job, status: Status, completion: Completion | None, scores:
         latency_ms=c.latency_ms if c else None, ttft_ms=c.ttft_ms if c else None,
         cached=c.cached if c else False, resolved_model=c.resolved_model if c else None,
         error=error, attempts=c.attempts if c else attempts, tags=job.case.tags, skip_reason=skip_reason,
-        expected=expected_text(job.case),
+        expected=expected_text(job.case), request_hash=content_hash(job.request.identity()),
     )
 
 

@@ -239,6 +239,7 @@ class CaseResult:
     skip_reason: str | None = None
     expected: str | None = None  # the golden's expected value as text (JSON for structures), for reports
     tool_calls: tuple[ToolCall, ...] = ()
+    request_hash: str | None = None  # content_hash of the request sent: `accept` tells a case edited since
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -270,6 +271,7 @@ class CaseResult:
             "skip_reason": self.skip_reason,
             "expected": self.expected,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "request_hash": self.request_hash,
         }
 
     @classmethod

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptci.comparators._common import check_inputs, require_number, snippet
+from promptci.comparators._common import check_inputs, ignoring_expected, require_number, snippet
 from promptci.comparators.structured import parsed_output
 from promptci.errors import ComparatorError
 from promptci.loading.yamlfile import to_plain
@@ -177,7 +177,7 @@ def json_fields(*, fields: Mapping[str, Any] | None = None) -> Comparator:
         return Score("json_fields", value, False, f"{len(wrong)} of {len(checks)} field(s) fail: {wrong[0]}",
                      "\n".join(wrong))
 
-    return score
+    return ignoring_expected(score)
 
 
 def field_failures(checks: list[FieldCheck], document: Any) -> list[str]:
@@ -242,4 +242,4 @@ def tool_called(*, name: str | None = None, arguments: Mapping[str, Any] | None 
         value = 1 - len(best) / max(len(checks), 1)
         return Score("tool_called", max(value, 0.0), False, f"called {name!r}, but {best[0]}", "\n".join(best))
 
-    return score
+    return ignoring_expected(score)

@@ -76,9 +76,11 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
         plan_a = build_plan(options.run, side_a, _before_selector(plan_b.selection, renames), allow_empty=True)
         notes = _empty_sides(plan_a, plan_b, options)
         with Session(project, concurrency=options.run.concurrency) as session:
-            run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before))
+            run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before),
+                                command=f"diff A: {side_name(options.before)}")
             run_b = (_unrun(plan_b) if run_a.interrupted else
-                     session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
+                     session.run(plan_b, on_start, on_result, git=revision_git(project, options.after),
+                                 command=f"diff B: {side_name(options.after)}"))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
                               revisions=(side_name(options.before), side_name(options.after)))
     exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)
@@ -197,7 +199,8 @@ def first_failing(commits: Sequence[str], is_bad: Callable[[str], bool]) -> str:
 def _bisect_step(session: Session, project: Project, options: RunOptions, commit: str) -> BisectStep:
     with at_revision(project, commit) as side:
         plan = build_plan(options, side, allow_empty=True)
-        run = session.run(plan, git=GitInfo(commit=commit, dirty=False, branch=None))
+        run = session.run(plan, git=GitInfo(commit=commit, dirty=False, branch=None),
+                          command=f"bisect step {commit[:12]}")
     if run.interrupted:
         raise KeyboardInterrupt
     errors = [r for r in run.results if r.status == "error"]

@@ -323,6 +323,7 @@ class Run:
     shard: str | None = None  # "I/N" when the run was one shard of N
     notes: tuple[str, ...] = ()  # what every report says at the top: model drift, the upgrade verdict
     baseline_model: str | None = None  # --baseline-model: the matrix's other models are compared with it
+    command: str | None = None  # what made the run: "run", "run --shard 2/4", "diff A: main", "bisect step …", …
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ and long lines stay comments)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from promptci.accept import set_expected
@@ -105,7 +104,8 @@ def test_a_long_line_with_a_trailing_comment_stays_one_line() -> None:
     assert to_plain(parse_yaml(out, "g.yaml"))["cases"][0]["expected"] == value
 
 
-def test_a_multi_line_value_after_a_commented_line_keeps_the_comment_a_comment(tmp_path: Path) -> None:
+def test_a_multi_line_value_after_a_commented_line_keeps_the_comment_a_comment() -> None:
     text = "cases:\n  - id: a\n    input: {n: 1}\n    expected: old  # note\n    tags: [x]\n"
     out, _, _ = set_expected(text, "g.yaml", [("a", "one\ntwo")])
-    assert out == "cases:\n  - id: a\n    input: {n: 1}\n    expected: |-  # note\n      one\n      two\n    tags: [x]\n"
+    assert out == ("cases:\n  - id: a\n    input: {n: 1}\n    expected: |-  # note\n      one\n      two\n"
+                   "    tags: [x]\n")

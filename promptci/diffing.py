@@ -17,6 +17,7 @@ from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
 from promptci.session import Session
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
+from promptci.variation import cached_other_samples, find_variations, variation_notes
 
 OnStart = Callable[[int], None]
 OnResult = Callable[[CaseResult], None]
@@ -81,6 +82,8 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
             run_b = (_unrun(plan_b) if run_a.interrupted else
                      session.run(plan_b, on_start, on_result, git=revision_git(project, options.after),
                                  command=f"diff B: {side_name(options.after)}"))
+            if not (run_a.interrupted or run_b.interrupted):
+                notes += variation_notes(find_variations(run_a, run_b, cached_other_samples(session, plan_b)))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
                               revisions=(side_name(options.before), side_name(options.after)))
     exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)

@@ -65,3 +65,57 @@ def test_comparators_added_and_removed_are_named() -> None:
     assert comparator_changes([before], [after]) == (
         "length: min_chars unset → 1", "regex added", "exact removed")
     assert comparator_changes([before], [before]) == ()
+
+
+# One sample per side on a model whose outputs vary ---------------------------------------------------------------
+
+COUNTING_APP = """\
+import os
+from pathlib import Path
+
+def answer(messages, params):
+    counter = Path(os.environ["CALLS_FILE"])
+    calls = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(calls))
+    return "Hello Ada!" if calls % 2 else "Hi Ada"
+"""
+ONE_CASE = "cases:\n  - id: ada\n    input: {name: Ada}\n    expected: Hello Ada!\n"
+
+
+def test_outputs_differing_at_a_and_b_for_an_unchanged_request_suggest_repeat(
+        cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLS_FILE", str(tmp_path / "calls"))
+    root = new_repo(tmp_path / "varying")
+    commit(root, {".gitignore": ".promptci/\n", "promptci.yaml": "models: ['python:app:answer']\n",
+                  "app.py": COUNTING_APP, "prompts/greet.txt": "Hello {{ name }}!", "goldens/greet.yaml": ONE_CASE},
+           "base")
+    commit(root, {"README.md": "notes\n"}, "docs only")
+    result = cli("diff", "HEAD~1", "HEAD", "--root", root, "--no-github")
+    assert result.exit_code == 1, result.output  # ada "regressed": the model, not the change
+    assert ("python:app:answer answered 1 unchanged request differently from one sample to the next (e.g. "
+            "goldens/greet.yaml:2 ada, A and B): its outputs vary, so with one sample per side a case can pass or "
+            "fail by chance; run the diff with --repeat K (e.g. --repeat 5) to compare pass rates") in result.stderr
+
+
+def test_cached_samples_that_disagree_suggest_repeat(cli: Any, tmp_path: Path, fake_server: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-1234567890")
+    answers = iter(["Hello Ada!", "Hi Ada"])
+    fake_server.config.responder = lambda request: next(answers)
+    root = new_repo(tmp_path / "served")
+    config = ("models: ['fake:m']\nproviders:\n"
+              f"  fake: {{type: openai, base_url: '{fake_server.openai_base_url}', api_key_env: FAKE_OPENAI_KEY}}\n")
+    commit(root, {".gitignore": ".promptci/\n", "promptci.yaml": config, "prompts/greet.txt": "Hello {{ name }}!",
+                  "goldens/greet.yaml": ONE_CASE}, "base")
+    commit(root, {"README.md": "notes\n"}, "docs only")
+    assert cli("run", "--root", root, "--repeat", "2", "-j", "1").exit_code == 1  # sample 1 failed
+    result = cli("diff", "HEAD~1", "HEAD", "--root", root, "--no-github")
+    assert result.exit_code == 0, result.output  # both sides answered from sample 0 in the cache
+    assert "fake:m answered 1 unchanged request differently" in result.stderr and "cached samples" in result.stderr
+    steady = cli("diff", "HEAD~1", "HEAD", "--root", root, "--no-github", "--repeat", "2")
+    assert "differently from one sample" not in steady.stderr  # --repeat measures it
+
+
+def test_a_steady_model_gets_no_note(cli: Any, repo: Path) -> None:
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--no-github")
+    assert "differently from one sample" not in result.stderr

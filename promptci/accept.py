@@ -394,14 +394,17 @@ def accept(root: Path | None, run_ref: str = "last", *, paths: Sequence[Path] = 
         relative.append(inside.as_posix())
     json_prompts = {name for name, prompt in scan_prompts(project).prompts.items() if prompt.output == "json"}
     return accept_run(project, run, paths=relative, keyword=keyword, json_prompts=json_prompts, force=force,
-                      write=write, requests_now=requests_now(project, run.models))
+                      write=write, requests_now=requests_now(project, run.models, run.environment))
 
 
-def requests_now(project: Path, models: Sequence[str]) -> dict[tuple[str, str, str], str]:
-    """(file, case id, model) -> the hash of the request each case renders today, as a run would send it."""
+def requests_now(project: Path, models: Sequence[str], environment: str | None = None
+                 ) -> dict[tuple[str, str, str], str]:
+    """(file, case id, model) -> the hash of the request each case renders today, as a run with the same models
+    and --env would send it."""
     from promptci.plan import RunOptions
     from promptci.planning import build_plan
 
-    plan = build_plan(RunOptions(root=project, models=tuple(models), keep_going=True), allow_empty=True)
+    plan = build_plan(RunOptions(root=project, models=tuple(models), keep_going=True, environment=environment),
+                      allow_empty=True)
     return {(job.case.location.file, job.case.id, job.request.model): content_hash(job.request.identity())
             for job in plan.jobs}

@@ -146,7 +146,7 @@ class Session:
         self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
         return Run(run_id=run_id, started_at=started_at, finished_at=finished_at, git=git, models=plan.models,
                    results=tuple(results), summary=summary, interrupted=interrupted, problems=problems,
-                   config_hash=config_hash, shard=shard, command=command)
+                   config_hash=config_hash, shard=shard, command=command, environment=plan.options.environment)
 
     def _run_to_end(self, runner: Runner, jobs: Sequence[Job], concurrency: int) -> tuple[list[CaseResult], bool]:
         """Runs the jobs; Ctrl-C keeps what finished (each result is already stored as it finished)."""

@@ -312,7 +312,7 @@ class Store:
                    interrupted=bool(row[8]), problems=problems,
                    config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None,
                    notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"),
-                   command=row[11])
+                   command=row[11], environment=options.get("environment"))
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):

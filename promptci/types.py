@@ -324,6 +324,7 @@ class Run:
     notes: tuple[str, ...] = ()  # what every report says at the top: model drift, the upgrade verdict
     baseline_model: str | None = None  # --baseline-model: the matrix's other models are compared with it
     command: str | None = None  # what made the run: "run", "run --shard 2/4", "diff A: main", "bisect step …", …
+    environment: str | None = None  # the --env it ran with: the requests it sent depend on it
 
 
 @dataclass(frozen=True)

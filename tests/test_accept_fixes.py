@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from promptci.accept import set_expected
+from promptci.errors import PromptCIError
 from promptci.loading.yamlfile import parse_yaml, to_plain
 
 PROMPT = "Hello {{ name }}!\n"
@@ -109,3 +114,38 @@ def test_a_multi_line_value_after_a_commented_line_keeps_the_comment_a_comment()
     out, _, _ = set_expected(text, "g.yaml", [("a", "one\ntwo")])
     assert out == ("cases:\n  - id: a\n    input: {n: 1}\n    expected: |-  # note\n      one\n      two\n"
                    "    tags: [x]\n")
+
+
+def test_a_run_with_env_is_checked_against_the_requests_of_that_env(project: Any, cli: Any, fake_server: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-1234567890")
+    config = ("models: ['fake:m']\nproviders:\n"
+              f"  fake: {{type: openai, base_url: '{fake_server.openai_base_url}', api_key_env: FAKE_OPENAI_KEY}}\n"
+              "environments:\n  warm:\n    providers:\n      fake: {params: {temperature: 0.5}}\n")
+    golden = "cases:\n  - id: a\n    input: {name: Ada}\n    expected: Hi Ada\n"
+    root = project({"promptci.yaml": config, "prompts/greet.txt": PROMPT, "goldens/greet.yaml": golden})
+    assert cli("run", "--root", root, "--env", "warm").exit_code == 1
+    assert fake_server.requests[0].body["temperature"] == 0.5
+    accepted = cli("accept", "--root", root)
+    assert accepted.exit_code == 0 and "accepted 1 case in 1 file" in accepted.stderr, accepted.output
+
+
+_SEPARATORS = st.sampled_from(["  ", " ", "\t", " \t", "\t "])
+_OLD_VALUES = st.sampled_from(["old", "'old'", '"old"', "{a: 1}", "[1, 2]", "~", "|\n      old"])
+_NEW_VALUES = st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300),
+                        st.text(alphabet="ab #:-'\"\t\n", max_size=6000),
+                        st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5)), max_size=3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(old=_OLD_VALUES, separator=_SEPARATORS, value=_NEW_VALUES)
+def test_any_value_after_any_comment_separator_reads_back_with_the_comment_kept(old: str, separator: str,
+                                                                                value: Any) -> None:
+    comment = "" if old.startswith("|") else f"{separator}# keep me"
+    text = f"cases:\n  - id: a\n    input: {{n: 1}}\n    expected: {old}{comment}\n    tags: [x]\n# end\n"
+    try:
+        out, done, _ = set_expected(text, "g.yaml", [("a", value)])  # reads its work back, raises otherwise
+    except PromptCIError:  # a value YAML cannot hold (e.g. a control character) is refused, never written wrong
+        return
+    assert done == [("a", value)]
+    assert out.endswith("    tags: [x]\n# end\n") and (not comment or "# keep me" in out)

@@ -97,6 +97,8 @@ def _fixable(results: Sequence[CaseResult], root: Path) -> tuple[list[CaseResult
     for result in results:
         blocking = [why for score in result.scores if not score.passed
                     for why in [_why_not_fixed(score, root, judged)] if why]
+        if result.error:  # a comparator raised beside the failures: it raises whatever `expected` holds
+            blocking.append("and has a comparator that raised (`promptci show` names it)")
         if not blocking:
             fixable.append(result)
         else:

@@ -149,3 +149,23 @@ def test_any_value_after_any_comment_separator_reads_back_with_the_comment_kept(
         return
     assert done == [("a", value)]
     assert out.endswith("    tags: [x]\n# end\n") and (not comment or "# keep me" in out)
+
+
+def test_a_failure_beside_a_raising_comparator_is_not_accepted(project: Any, cli: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptci import registry
+
+    def exploding():
+        async def score(case, completion):
+            raise ValueError("no idea")
+
+        return score
+
+    monkeypatch.setitem(registry.comparators._loaded, "exploding", exploding)
+    golden = "cases:\n  - id: a\n    input: {name: Ada}\n    expected: Hi Ada\n    comparators: [exact, exploding]\n"
+    root = project({"promptci.yaml": "models: [echo]\n", "prompts/greet.txt": PROMPT, "goldens/greet.yaml": golden})
+    assert cli("run", "--root", root).exit_code == 1
+    accepted = cli("accept", "--root", root)
+    assert accepted.exit_code == 0, accepted.output
+    assert "not accepted: it fails and has a comparator that raised" in accepted.stderr
+    assert (root / "goldens/greet.yaml").read_text() == golden

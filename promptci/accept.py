@@ -260,7 +260,7 @@ def _case_id(item: Any, index: int) -> str:
 def _edit_for(text: str, item: Any, value: Any) -> _Edit:
     pair = next(((k, v) for k, v in item.value if k.value == EXPECTED), None)
     if item.flow_style:
-        flow = json.dumps(value, ensure_ascii=False)
+        flow = _flow_json(value)
         if pair is None:
             close = item.end_mark.index - 1  # the mapping's "}"
             return _Edit(close, close, f", {EXPECTED}: {flow}")
@@ -272,7 +272,7 @@ def _edit_for(text: str, item: Any, value: Any) -> _Edit:
         return _Edit(end, end, "\n" + " " * column + EXPECTED + _render(value, None, column))
     key, old = pair
     if getattr(old, "flow_style", False):  # `expected: {a: 1}` stays a flow mapping, on its line
-        return _Edit(old.start_mark.index, old.end_mark.index, json.dumps(value, ensure_ascii=False))
+        return _Edit(old.start_mark.index, old.end_mark.index, _flow_json(value))
     column = key.start_mark.column
     end = _content_end(text, key.end_mark.index, old.end_mark.index, column)
     return _keep_trailing_comment(text, _Edit(key.end_mark.index, end, _render(value, getattr(old, "style", None),
@@ -330,11 +330,22 @@ def _render(value: Any, old_style: str | None, column: int) -> str:
         elif old_style == '"':
             styled = DoubleQuotedScalarString(value)
     rendered = _indent(_dump(styled), column)
-    if isinstance(value, str) and not _reads_back(rendered, value, column):
-        # ruamel writes YAML 1.2, where `yes` is a string, which a YAML 1.1 reader takes for a bool; and
-        # a block with kept trailing blank lines ends in a document marker: one quoted line is always safe
-        rendered = _dump(DoubleQuotedScalarString(value))
+    if not _reads_back(rendered, value, column):
+        # ruamel writes YAML 1.2, where `yes` is a string, which a YAML 1.1 reader takes for a bool; a block
+        # with kept trailing blank lines ends in a document marker; a key holding NEL breaks its line: one
+        # quoted line (or one JSON line, every such character escaped) is always safe
+        rendered = _dump(DoubleQuotedScalarString(value)) if isinstance(value, str) else f": {_flow_json(value)}"
     return rendered
+
+
+# Characters a YAML reader takes for a line break (NEL, LS, PS) or refuses unescaped (DEL, C1 controls, BOM,
+# non-characters, lone surrogates); JSON leaves them raw inside strings, YAML's double quotes read \uXXXX.
+YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _flow_json(value: Any) -> str:
+    """value as one line of JSON, which is YAML flow style, with what YAML would misread escaped."""
+    return YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 def _indent(rendered: str, column: int) -> str:

@@ -169,3 +169,10 @@ def test_a_failure_beside_a_raising_comparator_is_not_accepted(project: Any, cli
     assert accepted.exit_code == 0, accepted.output
     assert "not accepted: it fails and has a comparator that raised" in accepted.stderr
     assert (root / "goldens/greet.yaml").read_text() == golden
+
+
+def test_a_key_holding_a_yaml_line_break_is_written_escaped() -> None:
+    for old in ("old", "{a: 1}"):
+        text = f"cases:\n  - id: a\n    input: {{n: 1}}\n    expected: {old}\n"
+        out, _, _ = set_expected(text, "g.yaml", [("a", {"\x85": ["\u2028"]})])  # NEL and LS break YAML lines
+        assert out == text.replace(old, '{"\\u0085": ["\\u2028"]}')

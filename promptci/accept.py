@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from promptci.comparators._common import reads_expected
-from promptci.comparators.structured import JSONParseError, parse_json
+from promptci.comparators.structured import JSON_OUTPUT_SCORE, JSONParseError, parse_json
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.yamlfile import parse_yaml, resolve_inside, to_plain
 from promptci.registry import build_comparator
 from promptci.reporting.stats import plural
-from promptci.runner import JSON_OUTPUT_SCORE
 from promptci.selection import compile_expression
 from promptci.types import Case, CaseResult, Location, Run, Score, canonical_json, content_hash
 

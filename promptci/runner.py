@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptci.client import Answer, Attribution, ModelCall, ModelClient
+from promptci.comparators.structured import JSON_OUTPUT_SCORE
 from promptci.errors import UserCodeFailed
 from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
@@ -145,9 +146,6 @@ def raised(exc: Exception) -> str:
     if isinstance(exc, UserCodeFailed):  # already names the user's function, with its short traceback
         return f"failed: {exc.describe()}"
     return f"raised {type(exc).__name__}: {exc}"
-
-
-JSON_OUTPUT_SCORE = "output:json"  # the score a prompt's `output: json` gives an output that is not JSON
 
 
 def json_output_score(text: str) -> list[Score]:

@@ -33,6 +33,9 @@ class JSONParseError(ValueError):
     pass
 
 
+JSON_OUTPUT_SCORE = "output:json"  # the score a prompt's `output: json` gives an output that is not JSON
+
+
 def parse_json(text: str) -> Any:
     """Strict JSON (no NaN or Infinity); JSONParseError says where it broke."""
 

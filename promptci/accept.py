@@ -96,15 +96,16 @@ def _fixable(results: Sequence[CaseResult], root: Path) -> tuple[list[CaseResult
     for result in results:
         blocking = [why for score in result.scores if not score.passed
                     for why in [_why_not_fixed(score, root, judged)] if why]
+        reasons = [f"it fails {', '.join(blocking)}"] if blocking else []
         if result.error:  # a comparator raised beside the failures: it raises whatever `expected` holds
-            blocking.append("and has a comparator that raised (`promptci show` names it)")
-        if not blocking:
+            reasons.append("a comparator of it raised (`promptci show` names it)")
+        if not reasons:
             fixable.append(result)
         else:
             where = f"{result.file}:{result.line} {result.case_id}"
             notes.setdefault((result.file, result.case_id),
-                             f"{where}: not accepted: it fails {'; '.join(blocking)}, so writing its output into "
-                             "`expected` would not make it pass; fix the prompt or the check")
+                             f"{where}: not accepted: {'; '.join(reasons)}; writing its output into `expected` "
+                             "would not make it pass: fix the prompt or the check")
     return fixable, list(notes.values())
 
 

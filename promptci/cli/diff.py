@@ -55,7 +55,7 @@ def accept(
     for note in result.notes:
         typer.echo(f"note: {printable(note)}", err=True)
     files = len({a.file for a in result.accepted})
-    left = f"; {plural(result.left, 'failing case')} left as they are (the notes say why)" if result.left else ""
+    left = f"; {plural(result.left, 'failing case')} not accepted (the notes say why)" if result.left else ""
     if result.accepted:
         typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}{left}", err=True)
     else:

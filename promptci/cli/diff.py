@@ -59,7 +59,8 @@ def accept(
     if result.accepted:
         typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}{left}", err=True)
     else:
-        typer.echo(f"nothing accepted{left}" if left else "nothing to accept: no failing case matched", err=True)
+        typer.echo(f"nothing accepted: the notes say why for {plural(result.left, 'failing case')}" if result.left
+                   else "nothing to accept: no failing case matched", err=True)
 
 
 @app.command(cls=Command)

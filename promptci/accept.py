@@ -10,17 +10,20 @@ from __future__ import annotations
 import difflib
 import io
 import json
-from collections.abc import Collection, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promptci.comparators.structured import JSONParseError, parse_json
+from promptci.comparators._common import reads_expected
+from promptci.comparators.structured import JSON_OUTPUT_SCORE, JSONParseError, parse_json
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.yamlfile import parse_yaml, resolve_inside, to_plain
+from promptci.registry import build_comparator
 from promptci.reporting.stats import plural
 from promptci.selection import compile_expression
-from promptci.types import Case, CaseResult, Location, Run
+from promptci.types import Case, CaseResult, Location, Run, Score, canonical_json, content_hash
 
 EXPECTED = "expected"
 
@@ -37,6 +40,7 @@ class AcceptResult:
     accepted: tuple[Accepted, ...]
     diff: str  # unified diff of every golden file changed
     notes: tuple[str, ...] = ()  # cases that could not be written, and why
+    left: int = 0  # failing cases selected but not accepted (the notes say why)
 
 
 @dataclass(frozen=True)
@@ -47,15 +51,22 @@ class _Edit:
 
 
 def accept_run(root: Path, run: Run, *, paths: Sequence[str] = (), keyword: str | None = None,
-               json_prompts: Collection[str] = (), force: bool = False, write: bool = True) -> AcceptResult:
-    """Write the outputs of run's failing cases (under paths, matching -k keyword) into their goldens."""
+               json_prompts: Collection[str] = (), force: bool = False, write: bool = True,
+               requests_now: Mapping[tuple[str, str, str], str] | None = None) -> AcceptResult:
+    """Write the outputs of run's failing cases (under paths, matching -k keyword) into their goldens: only
+    those whose failures accepting fixes (every failing comparator reads `expected`) and, given requests_now
+    ((file, case id, model) -> the request the case renders today), only cases unchanged since the run."""
     check_acceptable(run, force)
-    chosen = _choose_outputs(select_failing(run, paths, keyword), run.models, force)
+    failing = select_failing(run, paths, keyword)
+    fixable, notes = _fixable(failing, root)
+    if requests_now is not None:
+        fixable, stale_notes = _unchanged_since(fixable, requests_now, run.run_id)
+        notes += stale_notes
+    chosen = _choose_outputs(fixable, run.models, force)
     by_file: dict[str, list[tuple[str, Any]]] = {}
     for (file, case_id), result in chosen.items():
         by_file.setdefault(file, []).append((case_id, _expected_value(result, result.prompt in json_prompts)))
     accepted: list[Accepted] = []
-    notes: list[str] = []
     diffs: list[str] = []
     for file in sorted(by_file):
         if not file.endswith((".yaml", ".yml")):
@@ -72,7 +83,70 @@ def accept_run(root: Path, run: Run, *, paths: Sequence[str] = (), keyword: str 
                                                       fromfile=f"a/{file}", tofile=f"b/{file}")))
             if write:
                 path.write_bytes(after.encode("utf-8"))
-    return AcceptResult(tuple(accepted), "".join(diffs), tuple(notes))
+    left = len({(r.file, r.case_id) for r in failing} - set(chosen))
+    return AcceptResult(tuple(accepted), "".join(diffs), tuple(notes), left)
+
+
+def _fixable(results: Sequence[CaseResult], root: Path) -> tuple[list[CaseResult], list[str]]:
+    """The results whose every failing score comes from a comparator that reads `expected`, and a note for
+    each case left out, naming the comparators accepting cannot satisfy."""
+    fixable: list[CaseResult] = []
+    notes: dict[tuple[str, str], str] = {}
+    judged: dict[str, str | None] = {}
+    for result in results:
+        blocking = [why for score in result.scores if not score.passed
+                    for why in [_why_not_fixed(score, root, judged)] if why]
+        reasons = [f"it fails {', '.join(blocking)}"] if blocking else []
+        if result.error:  # a comparator raised beside the failures: it raises whatever `expected` holds
+            reasons.append("a comparator of it raised (`promptci show` names it)")
+        if not reasons:
+            fixable.append(result)
+        else:
+            where = f"{result.file}:{result.line} {result.case_id}"
+            notes.setdefault((result.file, result.case_id),
+                             f"{where}: not accepted: {'; '.join(reasons)}; writing its output into `expected` "
+                             "would not make it pass: fix the prompt or the check")
+    return fixable, list(notes.values())
+
+
+def _why_not_fixed(score: Score, root: Path, judged: dict[str, str | None]) -> str | None:
+    """Why accepting cannot fix this failing score (None: its comparator reads `expected`)."""
+    if score.comparator == JSON_OUTPUT_SCORE:
+        return f"{JSON_OUTPUT_SCORE} (the prompt says `output: json` and the output is not JSON)"
+    memo = f"{score.comparator}:{canonical_json(dict(score.options))}"
+    if memo not in judged:
+        try:
+            comparator = build_comparator(score.comparator, score.options, root)
+        except PromptCIError as exc:
+            judged[memo] = f"{score.comparator} (cannot be loaded to check: {exc.message})"
+        else:
+            judged[memo] = None if reads_expected(comparator) else f"{score.comparator} (it does not read `expected`)"
+    return judged[memo]
+
+
+def _unchanged_since(results: Sequence[CaseResult], requests_now: Mapping[tuple[str, str, str], str],
+                     run_id: str) -> tuple[list[CaseResult], list[str]]:
+    """The results whose case still renders the request that produced them; a note for each case whose input,
+    prompt or parameters changed since the run (its output answers a question the case no longer asks)."""
+    kept: list[CaseResult] = []
+    notes: dict[tuple[str, str], str] = {}
+    unknown = 0
+    for result in results:
+        now = requests_now.get((result.file, result.case_id, result.model))
+        if result.request_hash is None:
+            unknown += 1
+        elif now is not None and now != result.request_hash:
+            notes.setdefault((result.file, result.case_id),
+                             f"{result.file}:{result.line} {result.case_id}: not accepted: the case (its input, prompt "
+                             f"or parameters) changed since run {run_id}, so its output there answers another "
+                             "request; run the suite again, then accept")
+            continue
+        kept.append(result)
+    lines = list(notes.values())
+    if unknown:
+        lines.append(f"run {run_id} does not record the requests it sent (stored by an older promptci): whether "
+                     f"{plural(unknown, 'result')} still match their cases is not checked")
+    return kept, lines
 
 
 def check_acceptable(run: Run, force: bool) -> None:
@@ -127,9 +201,11 @@ def _expected_value(result: CaseResult, is_json_prompt: bool) -> Any:
     text = result.output or ""
     if is_json_prompt:
         try:
-            return parse_json(text)
+            parsed = parse_json(text)
         except JSONParseError:
             return text  # not JSON: kept as text so the failing comparator still explains why
+        # a JSON string stays JSON text ('"hi"'): written as `hi`, `expected` would not read as JSON any more
+        return text.strip() if isinstance(parsed, str) else parsed
     return text
 
 
@@ -143,7 +219,7 @@ def set_expected(text: str, file: str, values: Sequence[tuple[str, Any]]
     from ruamel.yaml import YAML
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
-    root = YAML().compose(text)
+    root = YAML().compose(_for_composer(text))
     cases_node = None
     if isinstance(root, MappingNode):
         cases_node = next((v for k, v in root.value if k.value == "cases"), None)
@@ -165,6 +241,15 @@ def set_expected(text: str, file: str, values: Sequence[tuple[str, Any]]
     return text, done, missing
 
 
+TAB_BEFORE_COMMENT = re.compile(r"\t(?=[ \t]*#)")
+
+
+def _for_composer(text: str) -> str:
+    """The text ruamel can compose, of the same length (every span stays valid for `text`): YAML lets a tab
+    separate a value from its comment, which ruamel's scanner refuses."""
+    return TAB_BEFORE_COMMENT.sub(" ", text)
+
+
 def _case_id(item: Any, index: int) -> str:
     for key, value in item.value:
         if key.value == "id" and hasattr(value, "value") and isinstance(value.value, str):
@@ -175,7 +260,7 @@ def _case_id(item: Any, index: int) -> str:
 def _edit_for(text: str, item: Any, value: Any) -> _Edit:
     pair = next(((k, v) for k, v in item.value if k.value == EXPECTED), None)
     if item.flow_style:
-        flow = json.dumps(value, ensure_ascii=False)
+        flow = _flow_json(value)
         if pair is None:
             close = item.end_mark.index - 1  # the mapping's "}"
             return _Edit(close, close, f", {EXPECTED}: {flow}")
@@ -186,6 +271,8 @@ def _edit_for(text: str, item: Any, value: Any) -> _Edit:
         end = _content_end(text, last_key.end_mark.index, last_value.end_mark.index, column)
         return _Edit(end, end, "\n" + " " * column + EXPECTED + _render(value, None, column))
     key, old = pair
+    if getattr(old, "flow_style", False):  # `expected: {a: 1}` stays a flow mapping, on its line
+        return _Edit(old.start_mark.index, old.end_mark.index, _flow_json(value))
     column = key.start_mark.column
     end = _content_end(text, key.end_mark.index, old.end_mark.index, column)
     return _keep_trailing_comment(text, _Edit(key.end_mark.index, end, _render(value, getattr(old, "style", None),
@@ -201,7 +288,13 @@ def _keep_trailing_comment(text: str, edit: _Edit) -> _Edit:
     if "\n" not in edit.text or not rest.strip():
         return edit
     first, others = edit.text.split("\n", 1)
+    if not BLOCK_HEADER.fullmatch(first):  # a value that is not a block: the comment stays after its end
+        return _Edit(edit.start, line_end, f"{edit.text}{rest}")
     return _Edit(edit.start, line_end, f"{first}{rest}\n{others}")
+
+
+# `: |-`, `: >2`, or `:` alone (a block mapping or sequence follows): a comment may stand after it
+BLOCK_HEADER = re.compile(r":(?: [|>][-+0-9]*)?")
 
 
 def _content_end(text: str, start: int, end: int, column: int) -> int:
@@ -237,11 +330,22 @@ def _render(value: Any, old_style: str | None, column: int) -> str:
         elif old_style == '"':
             styled = DoubleQuotedScalarString(value)
     rendered = _indent(_dump(styled), column)
-    if isinstance(value, str) and not _reads_back(rendered, value, column):
-        # ruamel writes YAML 1.2, where `yes` is a string, which a YAML 1.1 reader takes for a bool; and
-        # a block with kept trailing blank lines ends in a document marker: one quoted line is always safe
-        rendered = _dump(DoubleQuotedScalarString(value))
+    if not _reads_back(rendered, value, column):
+        # ruamel writes YAML 1.2, where `yes` is a string, which a YAML 1.1 reader takes for a bool; a block
+        # with kept trailing blank lines ends in a document marker; a key holding NEL breaks its line: one
+        # quoted line (or one JSON line, every such character escaped) is always safe
+        rendered = _dump(DoubleQuotedScalarString(value)) if isinstance(value, str) else f": {_flow_json(value)}"
     return rendered
+
+
+# Characters a YAML reader takes for a line break (NEL, LS, PS) or refuses unescaped (DEL, C1 controls, BOM,
+# non-characters, lone surrogates); JSON leaves them raw inside strings, YAML's double quotes read \uXXXX.
+YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _flow_json(value: Any) -> str:
+    """value as one line of JSON, which is YAML flow style, with what YAML would misread escaped."""
+    return YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 def _indent(rendered: str, column: int) -> str:
@@ -254,7 +358,7 @@ def _dump(value: Any) -> str:
 
     writer = YAML()
     writer.default_flow_style = False
-    writer.width = 4096  # never fold a long line the user did not fold
+    writer.width = 2**31 - 1  # never fold a long line the user did not fold (a fold would split the value)
     writer.indent(mapping=2, sequence=4, offset=2)
     out = io.StringIO()
     writer.dump({EXPECTED: value}, out)
@@ -303,4 +407,17 @@ def accept(root: Path | None, run_ref: str = "last", *, paths: Sequence[Path] = 
         relative.append(inside.as_posix())
     json_prompts = {name for name, prompt in scan_prompts(project).prompts.items() if prompt.output == "json"}
     return accept_run(project, run, paths=relative, keyword=keyword, json_prompts=json_prompts, force=force,
-                      write=write)
+                      write=write, requests_now=requests_now(project, run.models, run.environment))
+
+
+def requests_now(project: Path, models: Sequence[str], environment: str | None = None
+                 ) -> dict[tuple[str, str, str], str]:
+    """(file, case id, model) -> the hash of the request each case renders today, as a run with the same models
+    and --env would send it."""
+    from promptci.plan import RunOptions
+    from promptci.planning import build_plan
+
+    plan = build_plan(RunOptions(root=project, models=tuple(models), keep_going=True, environment=environment),
+                      allow_empty=True)
+    return {(job.case.location.file, job.case.id, job.request.model): content_hash(job.request.identity())
+            for job in plan.jobs}

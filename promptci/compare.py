@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -59,6 +60,7 @@ class CaseChange:
     tokens: Measure = Measure(None, None)
     latency_ms: Measure = Measure(None, None)
     renamed_from: str | None = None  # "file::prompt" at A when a rename paired it; "file::prompt::id" for another id
+    checks_changed: tuple[str, ...] = ()  # comparators whose options differ A -> B: "fuzzy: threshold 0.95 → 0.5"
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
@@ -288,7 +290,7 @@ def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResul
         cost_usd=Measure(_sum(before, "cost_usd"), _sum(after, "cost_usd")),
         tokens=Measure(_tokens(before), _tokens(after)),
         latency_ms=Measure(_mean(before, "latency_ms"), _mean(after, "latency_ms")),
-        renamed_from=renamed_from,
+        renamed_from=renamed_from, checks_changed=comparator_changes(before, after),
     )
 
 
@@ -303,6 +305,48 @@ def _score_changes(before: Sequence[CaseResult], after: Sequence[CaseResult]) ->
     old, new = means(before), means(after)
     names = list(new) + [n for n in old if n not in new]
     return tuple(ScoreChange(n, old.get(n), new.get(n)) for n in names)
+
+
+def comparator_changes(before: Sequence[CaseResult], after: Sequence[CaseResult]) -> tuple[str, ...]:
+    """How the case's comparators differ A -> B, from the options each score records: `fuzzy: threshold 0.95 →
+    0.5`, `json_schema added`, `contains removed`. A case scored by other rules at each side has verdicts that do
+    not compare as they stand. Empty when a side has no scored sample."""
+    old, new = _comparators_of(before), _comparators_of(after)
+    if old is None or new is None:
+        return ()
+    changes: list[str] = []
+    for name in list(new) + [n for n in old if n not in new]:
+        was, now = old.get(name, []), new.get(name, [])
+        for old_options, new_options in zip(was, now, strict=False):
+            changed = [f"{key} {_option_text(old_options, key)} → {_option_text(new_options, key)}"
+                       for key in list(old_options) + [k for k in new_options if k not in old_options]
+                       if old_options.get(key, _UNSET) != new_options.get(key, _UNSET)]
+            if changed:
+                changes.append(f"{name}: {', '.join(changed)}")
+        changes += [f"{name} added"] * max(0, len(now) - len(was)) + [f"{name} removed"] * max(0, len(was) - len(now))
+    return tuple(changes)
+
+
+_UNSET = object()
+
+
+def _comparators_of(samples: Sequence[CaseResult]) -> dict[str, list[Mapping[str, Any]]] | None:
+    """comparator -> the options of each of the case's comparators of that type, in order (from its first
+    scored sample); None when no sample was scored."""
+    scored = next((r for r in samples if r.scores and not r.error), None)  # a raising comparator has no score
+    if scored is None:
+        return None
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for score in scored.scores:
+        found.setdefault(score.comparator, []).append(score.options)
+    return found
+
+
+def _option_text(options: Mapping[str, Any], key: str) -> str:
+    if key not in options:
+        return "unset"
+    text = json.dumps(options[key], ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def _values(samples: Sequence[CaseResult], name: str) -> list[float] | None:

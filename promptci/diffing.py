@@ -19,6 +19,7 @@ from promptci.project import Project, discover
 from promptci.session import Session
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
 from promptci.usercode import SeparateImports, separate_imports
+from promptci.variation import cached_other_samples, find_variations, variation_notes
 
 OnStart = Callable[[int], None]
 OnResult = Callable[[CaseResult], None]
@@ -84,10 +85,14 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
         with Session(project, concurrency=options.run.concurrency) as session:
             with code.of(side_a.source):
                 plan_a = with_baseline_pool(session, plan_a)
-                run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before))
+                run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before),
+                                    command=f"diff A: {side_name(options.before)}")
             with code.of(side_b.source):
                 run_b = (_unrun(plan_b) if run_a.interrupted else
-                         session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
+                         session.run(plan_b, on_start, on_result, git=revision_git(project, options.after),
+                                     command=f"diff B: {side_name(options.after)}"))
+            if not (run_a.interrupted or run_b.interrupted):
+                notes += variation_notes(find_variations(run_a, run_b, cached_other_samples(session, plan_b)))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
                               revisions=(side_name(options.before), side_name(options.after)),
                               allow_new_failures=options.allow_new_failures)
@@ -267,7 +272,8 @@ def _bisect_step(session: Session, code: SeparateImports, project: Project, opti
                  commit: str) -> BisectStep:
     with at_revision(project, commit) as side, code.of(side.source):
         plan = build_plan(options, side, allow_empty=True)
-        run = session.run(plan, git=GitInfo(commit=commit, dirty=False, branch=None))
+        run = session.run(plan, git=GitInfo(commit=commit, dirty=False, branch=None),
+                          command=f"bisect step {commit[:12]}")
     if run.interrupted:
         raise KeyboardInterrupt
     errors = [r for r in run.results if r.status == "error"]

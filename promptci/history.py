@@ -20,18 +20,23 @@ def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
 
 
 def show_run(root: Path | None, run_ref: str) -> Run:
-    """A stored run by id, unique id prefix, or `last`; an unknown one is a usage error naming the latest."""
+    """A stored run by id, unique id prefix, or `last` (the last plain `promptci run`, not a diff side or a
+    bisect step); an unknown one is a usage error naming the latest."""
     project = discover(root)
     if not project.db_path.is_file():
         raise PromptCIError(f"no runs stored yet (no {project.shown(project.db_path)}): run `promptci run` first")
     with Store.open(project.db_path, readonly=True) as store:
-        found = store.last_run() if run_ref == "last" else store.load_run(run_ref)
+        found = store.last_run(plain=True) if run_ref == "last" else store.load_run(run_ref)
         latest = store.list_runs(5) if found is None else []
     if found is not None:
         return found
     if not latest:
         raise PromptCIError("no runs stored yet: run `promptci run` first")
-    listed = ", ".join(f"{info.run_id} ({info.started_at[:16].replace('T', ' ')})" for info in latest)
+    listed = ", ".join(f"{info.run_id} ({info.command or 'run'}, {info.started_at[:16].replace('T', ' ')})"
+                       for info in latest)
+    if run_ref == "last":
+        raise PromptCIError(f"no plain `promptci run` stored yet (`last` is the last one); name one of the latest "
+                            f"by its id: {listed} (`promptci runs` lists more)")
     raise PromptCIError(f"no stored run {run_ref!r}; the latest are: {listed} (`promptci runs` lists more)")
 
 
@@ -41,5 +46,5 @@ def run_info_to_dict(info: RunInfo) -> dict[str, Any]:
     return {
         "run_id": info.run_id, "started_at": info.started_at, "finished_at": info.finished_at,
         "git": {"commit": info.commit, "dirty": info.dirty}, "models": list(info.models),
-        "summary": summary_to_dict(info.summary), "interrupted": info.interrupted,
+        "summary": summary_to_dict(info.summary), "interrupted": info.interrupted, "command": info.command,
     }

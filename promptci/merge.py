@@ -121,7 +121,7 @@ def store_run(project: Project, run: Run) -> None:
     store = Store.open(project.db_path)
     try:
         store.start_run(run.run_id, run.started_at, run.git, run.models,
-                        {"merged": True, "config_hash": run.config_hash})
+                        {"merged": True, "config_hash": run.config_hash}, command="merge")
         for position, result in enumerate(run.results):
             store.add_result(run.run_id, result, position=position)
         store.finish_run(run.run_id, run.finished_at or run.started_at, run.summary, run.interrupted,

@@ -103,6 +103,11 @@ MIGRATIONS: tuple[str, ...] = (
                 WHERE results.run_id = runs.id AND json_valid(data))
             WHERE resolved IS NOT NULL GROUP BY model));
     """,
+    # 5: the command that made each run ("run", "run --shard 2/4", "diff A: main", "bisect step 1a2b3c", "merge",
+    # "pytest"): `show last` and `accept` take the last plain `run`; NULL for runs stored before
+    """
+    ALTER TABLE runs ADD COLUMN command TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -97,7 +97,7 @@ class PromptciState:
             jobs = tuple(job for item in group for job in item.jobs)
             models = tuple(dict.fromkeys(job.request.model for job in jobs))
             plan = replace(group[0].plan, jobs=jobs, models=models, problems=())
-            run = self.session(plan).run(plan)
+            run = self.session(plan).run(plan, command="pytest")
             for result in run.results:
                 self.results.setdefault(result_key(result), []).append(result)
 

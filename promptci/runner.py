@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptci.client import Answer, Attribution, ModelCall, ModelClient
+from promptci.comparators.structured import JSON_OUTPUT_SCORE
 from promptci.errors import UserCodeFailed
 from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
@@ -22,6 +23,7 @@ from promptci.types import (
     ComparatorSpec,
     Completion,
     Score,
+    Status,
     canonical_json,
     content_hash,
     expected_text,
@@ -115,21 +117,30 @@ def with_model_calls(result: CaseResult, calls: ModelCalls) -> CaseResult:
 
 
 async def score_job(runner: Runner, job: Job, completion: Completion) -> CaseResult:
-    """Every comparator's score; a comparator that raises makes the result an error (no verdict), not a
-    failure, naming the comparator and where the golden file sets it."""
+    """Every comparator's score, each comparator asked even when another raised. The case fails when any
+    comparator failed; a comparator that raised (naming it and where the golden file sets it) makes the
+    result an error (no verdict) only when none failed, and is named beside the failures when some did."""
     scores: list[Score] = []
+    raised_by: list[str] = []
     if job.prompt.output == "json":
         scores.extend(json_output_score(completion.text or ""))
     for spec in job.case.comparators:
         try:
             score = await runner.comparator(spec)(job.case, completion)
         except Exception as exc:  # a comparator bug must not lose the run, nor pass for a regression
-            error = f"comparator {spec.type} ({spec.location}) {raised(exc)}"
-            return base_result(job, "error", completion, tuple(scores), error=error)
+            raised_by.append(f"comparator {spec.type} ({spec.location}) {raised(exc)}")
+            continue
         scores.append(replace(score, options=json.loads(canonical_json(dict(spec.options))), metric=spec.metric,
                               weight=spec.weight))
-    passed = all(s.passed for s in scores)
-    return base_result(job, "passed" if passed else "failed", completion, tuple(scores))
+    return base_result(job, combined_status(scores, raised_by), completion, tuple(scores),
+                       error="\n".join(raised_by) or None)
+
+
+def combined_status(scores: Sequence[Score], raised_by: Sequence[str]) -> Status:
+    """failed when a comparator failed (whatever the others did), else error when one raised, else passed."""
+    if not all(s.passed for s in scores):
+        return "failed"
+    return "error" if raised_by else "passed"
 
 
 def raised(exc: Exception) -> str:
@@ -142,17 +153,17 @@ def json_output_score(text: str) -> list[Score]:
     try:
         json.loads(text)
     except ValueError as exc:
-        return [Score("output:json", 0.0, False, f"the prompt says output: json but the output is not JSON: {exc}")]
+        return [Score(JSON_OUTPUT_SCORE, 0.0, False, f"the prompt says output: json but the output is not JSON: {exc}")]
     return []
 
 
-def base_result(job: Job, status: str, completion: Completion | None, scores: tuple[Score, ...] = (),
+def base_result(job: Job, status: Status, completion: Completion | None, scores: tuple[Score, ...] = (),
                 error: str | None = None, skip_reason: str | None = None, attempts: int = 0) -> CaseResult:
     c = completion
     usage = c.usage if c else None
     return CaseResult(
         prompt=job.prompt.name, case_id=job.case.id, file=job.case.location.file, line=job.case.location.line,
-        model=job.request.model, status=status, repeat=job.repeat,  # type: ignore[arg-type]
+        model=job.request.model, status=status, repeat=job.repeat,
         output=c.text if c else None, scores=scores, tool_calls=c.tool_calls if c else (),
         input_tokens=usage.input_tokens if usage else None,
         output_tokens=usage.output_tokens if usage else None,
@@ -163,6 +174,7 @@ def base_result(job: Job, status: str, completion: Completion | None, scores: tu
         cached=c.cached if c else False, resolved_model=c.resolved_model if c else None,
         error=error, attempts=c.attempts if c else attempts, tags=job.case.tags, skip_reason=skip_reason,
         expected=expected_text(job.case), input_hash=input_hash(job.case),
+        request_hash=content_hash(job.request.identity()),
     )
 
 

@@ -29,7 +29,7 @@ from promptci.ratelimit import LimitPolicy
 from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
 from promptci.runner import Runner, run_jobs
-from promptci.store import Store
+from promptci.store import PLAIN_RUN, Store
 from promptci.types import CaseResult, GitInfo, Run, now_iso, summarize
 
 
@@ -106,10 +106,11 @@ class Session:
 
     def run(self, plan: Plan, on_start: Callable[[int], None] | None = None,
             on_result: Callable[[CaseResult], None] | None = None, git: GitInfo | None = None,
-            on_rate: Callable[[RateStatus], None] | None = None) -> Run:
+            on_rate: Callable[[RateStatus], None] | None = None, command: str = PLAIN_RUN) -> Run:
         """Run the plan to its end (or Ctrl-C: the run is marked interrupted and keeps what finished). `git`:
         the revision a materialised source was read from (default: the git state of the plan's source).
-        on_rate hears, after each result, whether rate limits hold the run back and the pace of requests."""
+        on_rate hears, after each result, whether rate limits hold the run back and the pace of requests.
+        `command` is stored with the run: what made it (a shard of a plain run says so itself)."""
         endpoints = self.endpoints(plan)
         budget_usd = plan.budget_usd
         if budget_usd is not None:
@@ -118,8 +119,10 @@ class Session:
         run_id, started_at = uuid.uuid4().hex[:12], now_iso()
         config_hash = config_fingerprint(plan.settings, plan.options)
         shard = f"{plan.options.shard[0]}/{plan.options.shard[1]}" if plan.options.shard else None
+        if shard and command == PLAIN_RUN:
+            command = f"{PLAIN_RUN} --shard {shard}"
         self.store.start_run(run_id, started_at, git, plan.models,
-                             {**plan.options.to_record(), "config_hash": config_hash})
+                             {**plan.options.to_record(), "config_hash": config_hash}, command)
         budget = BudgetGuard(budget_usd) if budget_usd is not None else None
         limits = self.limits(plan)
         tally_before = limits.tally()
@@ -143,7 +146,7 @@ class Session:
         self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
         return Run(run_id=run_id, started_at=started_at, finished_at=finished_at, git=git, models=plan.models,
                    results=tuple(results), summary=summary, interrupted=interrupted, problems=problems,
-                   config_hash=config_hash, shard=shard)
+                   config_hash=config_hash, shard=shard, command=command, environment=plan.options.environment)
 
     def _run_to_end(self, runner: Runner, jobs: Sequence[Job], concurrency: int) -> tuple[list[CaseResult], bool]:
         """Runs the jobs; Ctrl-C keeps what finished (each result is already stored as it finished)."""

@@ -46,6 +46,8 @@ from promptci.types import (
 PAGE_CACHE_KIB = 32_768  # SQLite's 2 MiB default thrashes on a 10,000-case cache; grows only as used
 
 
+PLAIN_RUN = "run"  # the command of a run made by `promptci run` (without --shard)
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """One request as billed: a case or judge request, a cache hit (with the cost it saved) or an error."""
@@ -91,6 +93,7 @@ class RunInfo:
     models: tuple[str, ...]
     summary: Summary
     interrupted: bool
+    command: str | None = None  # what made the run (None: stored before promptci recorded it)
 
     @property
     def cost_usd(self) -> float:
@@ -245,12 +248,13 @@ class Store:
     # runs and results
 
     def start_run(self, run_id: str, started_at: str, git: GitInfo, models: Sequence[str],
-                  options: Mapping[str, Any]) -> None:
+                  options: Mapping[str, Any], command: str = PLAIN_RUN) -> None:
+        """`command`: what made the run (PLAIN_RUN, "diff A: main", "bisect step …", "merge", "pytest")."""
         self._write(
-            "INSERT INTO runs (id, started_at, git_commit, git_dirty, git_branch, models, options)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, started_at, git_commit, git_dirty, git_branch, models, options, command)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, started_at, git.commit, int(git.dirty), git.branch, json.dumps(list(models)),
-             canonical_json(dict(options))),
+             canonical_json(dict(options)), command),
         )
         self._run_open = True
 
@@ -289,7 +293,7 @@ class Store:
             return None
         row = self._read(
             "SELECT id, started_at, finished_at, git_commit, git_dirty, git_branch, models, summary,"
-            " interrupted, problems, options FROM runs WHERE id = ?", (full_id,))[0]
+            " interrupted, problems, options, command FROM runs WHERE id = ?", (full_id,))[0]
         results = tuple(
             stored_result(self.path, row_id, data)
             for row_id, data in self._read("SELECT id, data FROM results WHERE run_id = ? ORDER BY position, id",
@@ -307,7 +311,8 @@ class Store:
                    models=models, results=results, summary=summary,
                    interrupted=bool(row[8]), problems=problems,
                    config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None,
-                   notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"))
+                   notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"),
+                   command=row[11], environment=options.get("environment"))
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
@@ -320,11 +325,15 @@ class Store:
             raise PromptCIError(f"run id {run_id!r} is ambiguous: it starts {shown}; give more characters")
         return matches[0] if matches else None
 
-    def last_run(self, before: str | None = None) -> Run | None:
+    def last_run(self, before: str | None = None, plain: bool = False) -> Run | None:
         """The latest finished or interrupted run; with `before` (a run id or an ISO time), the latest
-        one that started before it."""
+        one that started before it; `plain`: only a plain `promptci run` (not a diff side, a bisect step, a
+        shard, a merge or a pytest session; a run stored before commands were recorded counts as one)."""
         sql = "SELECT id FROM runs WHERE (finished_at IS NOT NULL OR interrupted = 1)"
         params: list[Any] = []
+        if plain:
+            sql += " AND (command = ? OR command IS NULL)"
+            params.append(PLAIN_RUN)
         if before is not None:
             cutoff = self._read("SELECT started_at FROM runs WHERE id = ?", (before,))
             sql += " AND started_at < ? AND id != ?"
@@ -354,7 +363,7 @@ class Store:
 
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
         rows = self._read(
-            "SELECT id, started_at, finished_at, git_commit, git_dirty, models, summary, interrupted"
+            "SELECT id, started_at, finished_at, git_commit, git_dirty, models, summary, interrupted, command"
             " FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
         return [self._run_info(r) for r in rows]
 
@@ -364,7 +373,7 @@ class Store:
         except (ValueError, TypeError, AttributeError) as error:
             raise damaged_row(self.path, f"runs row {r[0]!r}", error) from None
         return RunInfo(run_id=r[0], started_at=r[1], finished_at=r[2], commit=r[3], dirty=bool(r[4]), models=models,
-                       summary=summary or self._summary_of_unfinished(r[0]), interrupted=bool(r[7]))
+                       summary=summary or self._summary_of_unfinished(r[0]), interrupted=bool(r[7]), command=r[8])
 
     def _summary_of_unfinished(self, run_id: str) -> Summary:
         data = self._read("SELECT id, data FROM results WHERE run_id = ?", (run_id,))

@@ -240,6 +240,7 @@ class CaseResult:
     expected: str | None = None  # the golden's expected value as text (JSON for structures), for reports
     tool_calls: tuple[ToolCall, ...] = ()
     input_hash: str | None = None  # the case's input variables, hashed: pairs a renamed case across revisions
+    request_hash: str | None = None  # content_hash of the request sent: `accept` tells a case edited since
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,6 +273,7 @@ class CaseResult:
             "expected": self.expected,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
             "input_hash": self.input_hash,
+            "request_hash": self.request_hash,
         }
 
     @classmethod
@@ -323,6 +325,8 @@ class Run:
     shard: str | None = None  # "I/N" when the run was one shard of N
     notes: tuple[str, ...] = ()  # what every report says at the top: model drift, the upgrade verdict
     baseline_model: str | None = None  # --baseline-model: the matrix's other models are compared with it
+    command: str | None = None  # what made the run: "run", "run --shard 2/4", "diff A: main", "bisect step …", …
+    environment: str | None = None  # the --env it ran with: the requests it sent depend on it
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,12 @@ def accept(
     for note in result.notes:
         typer.echo(f"note: {printable(note)}", err=True)
     files = len({a.file for a in result.accepted})
-    typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}"
-               if result.accepted else "nothing to accept: no failing case matched", err=True)
+    left = f"; {plural(result.left, 'failing case')} not accepted (the notes say why)" if result.left else ""
+    if result.accepted:
+        typer.echo(f"accepted {plural(len(result.accepted), 'case')} in {plural(files, 'file')}{left}", err=True)
+    else:
+        typer.echo(f"nothing accepted: the notes say why for {plural(result.left, 'failing case')}" if result.left
+                   else "nothing to accept: no failing case matched", err=True)
 
 
 @app.command(cls=Command)

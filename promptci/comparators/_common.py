@@ -60,6 +60,18 @@ def with_case_check(comparator: Comparator, check: CaseCheck) -> Comparator:
     return comparator
 
 
+def ignoring_expected(comparator: Comparator, reads: bool = False) -> Comparator:
+    """Say whether a built comparator reads the case's `expected` (the `reads_expected` attribute): `accept`
+    writes outputs into `expected` only for failures that doing so can fix. A comparator that does not say
+    (a third-party one) is taken to read it."""
+    comparator.reads_expected = reads  # type: ignore[attr-defined]
+    return comparator
+
+
+def reads_expected(comparator: Comparator) -> bool:
+    return bool(getattr(comparator, "reads_expected", True))
+
+
 def check_inputs(name: str, case: Case, completion: Completion, *, needs_expected: bool) -> Score | None:
     """The failing score when there is nothing to compare, else None."""
     if completion.text is None:

@@ -5,7 +5,7 @@ A failing score's value is limit / measured (how far over the limit it went), cl
 
 from __future__ import annotations
 
-from promptci.comparators._common import check_inputs, require_number
+from promptci.comparators._common import check_inputs, ignoring_expected, require_number
 from promptci.errors import ComparatorError
 from promptci.types import Case, Comparator, Completion, Score
 
@@ -46,7 +46,7 @@ def latency(*, max_ms: float | None = None, max_ttft_ms: float | None = None) ->
             parts.append(f"time to first token {completion.ttft_ms:.0f} ms {'<=' if ok else '>'} {limit_ttft:g} ms")
         return Score("latency", value, passed, "; ".join(parts))
 
-    return score
+    return ignoring_expected(score)
 
 
 def cost(*, max_usd: float | None = None) -> Comparator:
@@ -68,4 +68,4 @@ def cost(*, max_usd: float | None = None) -> Comparator:
         value = 0.0 if limit == 0 else _ratio(limit, spent)
         return Score("cost", value, False, f"cost ${spent:.6f} > ${limit:g}")
 
-    return score
+    return ignoring_expected(score)

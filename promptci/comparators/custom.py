@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from promptci.comparators._common import check_inputs, inside_root, one_line, require_fraction
+from promptci.comparators._common import check_inputs, ignoring_expected, inside_root, one_line, require_fraction
 from promptci.errors import ComparatorError, PromptCIError, UserCodeFailed
 from promptci.types import Case, Comparator, Completion, Score
 
@@ -164,4 +164,4 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
             raise UserCodeFailed(f"{name} called sys.exit({exc.code!r})") from None
         return interpret_result(result, threshold, name)
 
-    return score
+    return ignoring_expected(score, reads=arguments >= 2)  # fn(output) never sees expected

@@ -17,7 +17,7 @@ import numbers
 import re
 from typing import Any
 
-from promptci.comparators._common import check_inputs, one_line, require_number, snippet
+from promptci.comparators._common import check_inputs, ignoring_expected, one_line, require_number, snippet
 from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.errors import ComparatorError
 from promptci.types import Case, Comparator, Completion, Score
@@ -63,6 +63,8 @@ def _parsed(text: str) -> Any:
 def expr(*, expr: str | None = None, threshold: float = 1.0) -> Comparator:
     """Scores with a Python expression over the output: true passes, a number passes when >= threshold."""
     code = compile_expression(expr)
+    reads = any(isinstance(node, ast.Name) and node.id == "expected" for node in ast.walk(ast.parse(str(expr).strip(),
+                                                                                                  mode="eval")))
     limit = require_number("expr", "threshold", threshold)
     shown = snippet(str(expr), 60)
 
@@ -86,4 +88,4 @@ def expr(*, expr: str | None = None, threshold: float = 1.0) -> Comparator:
         passed = bool(result)
         return Score("expr", float(passed), passed, f"{shown} is {passed}")
 
-    return score
+    return ignoring_expected(score, reads=reads)

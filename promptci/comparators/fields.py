@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptci.comparators._common import check_inputs, require_number, snippet
+from promptci.comparators._common import check_inputs, ignoring_expected, require_number, snippet
 from promptci.comparators.structured import parsed_output
 from promptci.errors import ComparatorError
 from promptci.loading.yamlfile import to_plain
@@ -177,18 +177,35 @@ def json_fields(*, fields: Mapping[str, Any] | None = None) -> Comparator:
         return Score("json_fields", value, False, f"{len(wrong)} of {len(checks)} field(s) fail: {wrong[0]}",
                      "\n".join(wrong))
 
-    return score
+    return ignoring_expected(score)
 
 
 def field_failures(checks: list[FieldCheck], document: Any) -> list[str]:
     """One line per field whose checks fail on `document`: the path, why, and the value found."""
+    from jmespath.exceptions import JMESPathError
+
     wrong = []
     for field in checks:
-        value = field.search(document)
+        try:
+            value = field.search(document)
+        except JMESPathError as exc:  # e.g. keys(@) on an array: this output fails the check, JMESPath says why
+            wrong.append(f"{field.path}: {jmespath_message(exc)}")
+            continue
         reasons = [r for r in (check(value) for check in field.checks) if r]
         if reasons:
             wrong.append(f"{field.path}: {'; '.join(reasons)}, got {shown(value)}")
     return wrong
+
+
+def jmespath_message(exc: Exception) -> str:
+    """JMESPath's message, with the value it names cut short (it comes from the model's output)."""
+    from jmespath.exceptions import JMESPathTypeError
+
+    if isinstance(exc, JMESPathTypeError):
+        return (f"In function {exc.function_name}(), invalid type for value: {shown(exc.current_value)}, "
+                f"expected one of: {exc.expected_types}, received: \"{exc.actual_type}\"")
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def tool_called(*, name: str | None = None, arguments: Mapping[str, Any] | None = None) -> Comparator:
@@ -225,4 +242,4 @@ def tool_called(*, name: str | None = None, arguments: Mapping[str, Any] | None 
         value = 1 - len(best) / max(len(checks), 1)
         return Score("tool_called", max(value, 0.0), False, f"called {name!r}, but {best[0]}", "\n".join(best))
 
-    return score
+    return ignoring_expected(score)

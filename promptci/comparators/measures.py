@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from promptci.comparators._common import check_inputs, expected_text, require_fraction, require_number
+from promptci.comparators._common import (
+    check_inputs,
+    expected_text,
+    ignoring_expected,
+    require_fraction,
+    require_number,
+)
 from promptci.errors import ComparatorError
 from promptci.types import Case, Comparator, Completion, Score
 
@@ -43,7 +49,7 @@ def length(*, min_chars: int | None = None, max_chars: int | None = None, min_wo
             return Score("length", 0.0, False, "; ".join(wrong))
         return Score("length", 1.0, True, f"{measured['chars']} chars, {measured['words']} words: within limits")
 
-    return score
+    return ignoring_expected(score)
 
 
 def fuzzy(*, threshold: float = 0.8, ignore_case: bool = False) -> Comparator:

@@ -13,6 +13,7 @@ from typing import Any
 
 from promptci.comparators._common import (
     check_inputs,
+    ignoring_expected,
     inside_root,
     one_line,
     require_bool,
@@ -30,6 +31,9 @@ SCHEMA_MESSAGE_CHARS = 200
 
 class JSONParseError(ValueError):
     pass
+
+
+JSON_OUTPUT_SCORE = "output:json"  # the score a prompt's `output: json` gives an output that is not JSON
 
 
 def parse_json(text: str) -> Any:
@@ -168,7 +172,7 @@ def is_json() -> Comparator:
         _output, failed = parsed_output("is_json", case, completion, needs_expected=False)
         return failed or Score("is_json", 1.0, True, "output is valid JSON")
 
-    return score
+    return ignoring_expected(score)
 
 
 def _load_schema_file(path_text: str, root: Path | None) -> Any:
@@ -229,7 +233,7 @@ def json_schema(*, schema: Mapping[str, Any] | str | bool | None = None, root: P
         diff = "\n".join(f"{error.json_path}: {_short(error.message)}" for error in errors)
         return Score("json_schema", 0.0, False, reason, diff)
 
-    return score
+    return ignoring_expected(score)
 
 
 def json_prefix_problem(text: str) -> str | None:
@@ -282,4 +286,4 @@ def streams_json() -> Comparator:
             return Score("streams_json", 0.0, False, f"the stream ended before the JSON document was complete: {exc}")
         return Score("streams_json", 1.0, True, f"all {len(chunks)} chunk(s) kept the output a valid JSON prefix")
 
-    return score
+    return ignoring_expected(score)

@@ -15,6 +15,7 @@ from promptci.comparators._common import (
     check_inputs,
     describe_mismatch,
     expected_text,
+    ignoring_expected,
     require_bool,
     require_fraction,
     require_strings,
@@ -111,7 +112,7 @@ def _substring_comparator(name: str, needles: list[str], ignore_case: bool, *, p
         listed = ", ".join(snippet(needle, 40) for needle in wrong)
         return Score(name, value, False, f"{what} {len(wrong)} of {len(needles)}: {listed}")
 
-    return score
+    return ignoring_expected(score)
 
 
 def contains(*, value: str | None = None, values: list[str] | None = None, ignore_case: bool = False) -> Comparator:
@@ -174,7 +175,7 @@ def regex(*, pattern: str | None = None, flags: str | list[str] = "") -> Compara
         found = snippet(match.group(0), 40)
         return Score("regex", 1.0, True, f"pattern {shown} matched {found} at char {match.start()}")
 
-    return score
+    return ignoring_expected(score)
 
 
 def similarity_tokens(text: str) -> Counter[str]:
@@ -278,7 +279,7 @@ def starts_with(*, value: str | None = None, ignore_case: bool = False, strip: b
         return Score("starts_with", 0.0, False,
                      f"output starts {snippet(output[:len(value) + 10], 40)}, not {snippet(value, 40)}")
 
-    return score
+    return ignoring_expected(score)
 
 
 def not_regex(*, pattern: str | None = None, flags: str | list[str] = "") -> Comparator:
@@ -294,7 +295,7 @@ def not_regex(*, pattern: str | None = None, flags: str | list[str] = "") -> Com
             return Score("not_regex", 0.0, False, matched.reason.replace("matched", "must not match but matched"))
         return Score("not_regex", 1.0, True, matched.reason.replace("did not match", "does not match"))
 
-    return score
+    return ignoring_expected(score)
 
 
 def one_of(*, values: list[str] | None = None, ignore_case: bool = False, strip: bool = True) -> Comparator:
@@ -317,4 +318,4 @@ def one_of(*, values: list[str] | None = None, ignore_case: bool = False, strip:
         listed = ", ".join(snippet(option, 20) for option in options[:5])
         return Score("one_of", 0.0, False, f"output {snippet(output.strip(), 40)} is none of {listed}")
 
-    return score
+    return ignoring_expected(score)

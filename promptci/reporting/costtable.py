@@ -76,18 +76,20 @@ def commit_label(info: RunInfo) -> str:
     return info.commit[:10] + ("+dirty" if info.dirty else "")
 
 
-RUNS_DROP_FIRST = ("skipped", "errors", "commit", "cost", "state")
+RUNS_DROP_FIRST = ("skipped", "errors", "commit", "cost", "state", "command")
 
 
 def runs_sheet(infos: Sequence[RunInfo]) -> Sheet:
-    columns = (Column("id", is_name=True), Column("started (UTC)", is_name=True), Column("commit"),
+    columns = (Column("id", is_name=True), Column("started (UTC)", is_name=True), Column("command", is_name=True),
+               Column("commit"),
                Column("models", is_name=True), *(Column(n) for n in ("passed", "failed", "errors", "skipped", "cost")),
                Column("state"))
     cells = []
     for info in infos:
         s = info.summary
         cells.append((
-            Text(info.run_id), Text(info.started_at.replace("T", " ")[:19]), Text(commit_label(info)),
+            Text(info.run_id), Text(info.started_at.replace("T", " ")[:19]), Text(printable(info.command or "-")),
+            Text(commit_label(info)),
             Text(printable(", ".join(info.models))), Text(str(s.passed)),
             Text(str(s.failed), style="red" if s.failed else ""),
             Text(str(s.errors), style="magenta" if s.errors else ""), Text(str(s.skipped)),

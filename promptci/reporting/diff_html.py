@@ -49,7 +49,8 @@ def _case(change: CaseChange, p_value: str | None) -> dict[str, Any]:
         "ob": _text(change.after[0].output) if change.after else None,
         "d": _text(change.output_diff),
         "sc": [[printable(s.comparator), s.before, s.after] for s in change.scores],
-        "why": [printable(r) for r in failing_reasons(change.after[0])] if change.after else [],
+        "why": [printable(f"comparator changed: {c}") for c in change.checks_changed]
+        + ([printable(r) for r in failing_reasons(change.after[0])] if change.after else []),
         "usd": _pair(change.cost_usd), "ms": _pair(change.latency_ms), "pv": p_value,
     }
 

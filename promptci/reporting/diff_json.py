@@ -34,7 +34,7 @@ def change_to_dict(change: CaseChange) -> dict[str, Any]:
     return {
         "prompt": change.prompt, "case_id": change.case_id, "model": change.model, "file": change.file,
         "line": change.line, "transition": change.transition, "renamed_from": change.renamed_from,
-        "flaky": change.is_flaky,
+        "flaky": change.is_flaky, "checks_changed": list(change.checks_changed),
         "counts": {"passes_before": passes_a, "samples_before": n_a, "passes_after": passes_b, "samples_after": n_b},
         "intervals": {"before": _interval(before), "after": _interval(after)},
         "scores": [{"comparator": s.comparator, "before": s.before, "after": s.after} for s in change.scores],

@@ -10,8 +10,10 @@ from typing import TextIO
 
 from promptci.compare import CaseChange, Comparison, GroupTotals
 from promptci.reporting.diffview import (
+    CHECKS_CHANGED_TITLE,
     TRANSITION_WORDS,
     change_label,
+    checks_changed_elsewhere,
     count_text,
     flaky_changes,
     format_p,
@@ -90,6 +92,14 @@ def _flaky(comparison: Comparison) -> list[str]:
     return lines + [f"- {code_span(change_label(c))}: {rate_text(c)}" for c in flaky]
 
 
+def _checks_changed(comparison: Comparison) -> list[str]:
+    changed = checks_changed_elsewhere(comparison, DETAILED)
+    if not changed:
+        return []
+    return ["", f"### {CHECKS_CHANGED_TITLE.capitalize()}: {len(changed)}", "",
+            *(f"- {code_span(change_label(c))}" for c in changed)]
+
+
 def _collapsed(comparison: Comparison) -> list[str]:
     counts = [f"{len(found)} {TRANSITION_WORDS[name]}" for name, found in in_order(comparison)
               if name not in DETAILED and name != "flaky"]
@@ -114,7 +124,7 @@ def render_comparison_markdown(comparison: Comparison) -> str:
     lines = [f"## promptci diff {code_span(header(comparison))}", "", f"**{verdict_line(comparison)}**"]
     if comparison.totals:
         lines += ["", *_totals_table(comparison.totals)]
-    tail = _flaky(comparison) + _collapsed(comparison) + _statistics(comparison)
+    tail = _flaky(comparison) + _checks_changed(comparison) + _collapsed(comparison) + _statistics(comparison)
     budget = MAX_DOCUMENT_CHARS - sum(len(line) + 1 for line in lines + tail)
     for name, changes in in_order(comparison):
         if name in DETAILED:

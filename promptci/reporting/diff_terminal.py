@@ -13,8 +13,10 @@ from rich.text import Text
 from promptci.compare import CaseChange, Comparison, GroupTotals, exit_code_for_comparison
 from promptci.errors import ExitCode
 from promptci.reporting.diffview import (
+    CHECKS_CHANGED_TITLE,
     TRANSITION_WORDS,
     change_label,
+    checks_changed_elsewhere,
     count_text,
     flaky_changes,
     format_p,
@@ -135,6 +137,12 @@ def render_comparison(comparison: Comparison, console: Console, verbosity: int =
         console.print(Text(f"flaky (samples disagreed): {len(flaky)}", style="yellow"))
         for change in flaky:
             console.print(Text(one_line(change_label(change), console)) + Text(f"  {rate_text(change)}", style="dim"))
+    changed_checks = checks_changed_elsewhere(comparison, shown)
+    if changed_checks:
+        console.print()
+        console.print(Text(f"{CHECKS_CHANGED_TITLE}: {len(changed_checks)}", style="yellow"))
+        for change in changed_checks:
+            console.print(Text(one_line(change_label(change), console)))
     if collapsed:
         console.print()
         console.print(Text(f"{', '.join(collapsed)} (-v lists them)", style="dim"))

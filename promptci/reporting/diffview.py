@@ -3,6 +3,7 @@ header naming A and B, changes of cost and latency as text, the per-case tests a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, exit_code_for_comparison
@@ -25,8 +26,9 @@ STATUS_WORDS: dict[ExitCode, str] = {ExitCode.OK: "PASSED", ExitCode.REGRESSION:
 
 
 def change_label(change: CaseChange) -> str:
-    """`file:line case-id [model]`, as a Run report names a case."""
-    return f"{change.file}:{change.line} {change.case_id} [{change.model}]"
+    """`file:line case-id [model]`, as a Run report names a case, and how its comparators changed A -> B."""
+    label = f"{change.file}:{change.line} {change.case_id} [{change.model}]"
+    return f"{label} ({'; '.join(change.checks_changed)})" if change.checks_changed else label
 
 
 def side_label(side: Side) -> str:
@@ -149,6 +151,15 @@ def verdict_line(comparison: Comparison) -> str:
         reason = " (the pass rate fell across the suite)"
     counts = counts_text(comparison) or "no cases"
     return f"{word}{reason}: {counts}"
+
+
+CHECKS_CHANGED_TITLE = "comparators changed A -> B (their verdicts do not compare as they stand)"
+
+
+def checks_changed_elsewhere(comparison: Comparison, listed: Sequence[str]) -> list[CaseChange]:
+    """Cases whose comparators changed A -> B and that no listed section names: a loosened check can keep a
+    worse output passing, so a report names them even when they are still passing."""
+    return [c for c in comparison.changes if c.checks_changed and c.transition not in listed]
 
 
 def flaky_changes(comparison: Comparison) -> list[CaseChange]:

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TextIO
 
 from promptci.reporting.stats import (
+    ProblemCase,
     duration_s,
     failing_reasons,
     has_repeats,
     printable,
-    problem_results,
+    problem_cases,
     run_notes,
     summary_parts,
 )
@@ -51,25 +52,27 @@ def _message(result: CaseResult) -> str:
     return text
 
 
-def _title(result: CaseResult, with_repeat: bool) -> str:
+def _title(problem: ProblemCase, with_repeat: bool) -> str:
+    result = problem.result
     verdict = "failed" if result.status == "failed" else "error"
-    repeat = f" (repeat {result.repeat})" if with_repeat else ""
-    return f"{result.prompt} {result.case_id} {verdict} on {result.model}{repeat}"
+    tally = problem.label(with_repeat).removeprefix(problem.label(False))
+    return f"{result.prompt} {result.case_id} {verdict} on {result.model}{tally}"
 
 
-def annotation(result: CaseResult, with_repeat: bool = False) -> str:
-    properties: dict[str, str | int] = {"file": result.file}
-    if result.line:
-        properties["line"] = result.line
-    properties["title"] = _title(result, with_repeat)
-    return command("error", _message(result), **properties)
+def annotation(problem: ProblemCase, with_repeat: bool = False) -> str:
+    """One `::error` line for a failing case (with --repeat: once, with how many of its samples failed)."""
+    properties: dict[str, str | int] = {"file": problem.result.file}
+    if problem.result.line:
+        properties["line"] = problem.result.line
+    properties["title"] = _title(problem, with_repeat)
+    return command("error", _message(problem.result), **properties)
 
 
 def render_annotations(run: Run) -> str:
     with_repeat = has_repeats(run)
     # the notes first, as every report says them at the top: drift and the upgrade verdict
     lines = [command("notice", note, title="promptci") for note in run.notes]
-    lines += [annotation(r, with_repeat) for r in problem_results(run)]
+    lines += [annotation(problem, with_repeat) for problem in problem_cases(run)]
     lines += [command("warning", problem, title="promptci") for problem in run.problems]
     # what the problems do not say already: cases the budget kept from sending, the broken cases counted
     lines += [command("notice", note, title="promptci") for note in run_notes(run) if note not in run.problems]

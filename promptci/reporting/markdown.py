@@ -15,7 +15,7 @@ from promptci.metrics import metric_table
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
 from promptci.reporting.stats import (
     GroupRow,
-    case_label,
+    ProblemCase,
     duration_s,
     failing_reasons,
     flaky_cases,
@@ -26,7 +26,7 @@ from promptci.reporting.stats import (
     group_rows,
     has_repeats,
     printable,
-    problem_results,
+    problem_cases,
     summary_parts,
 )
 from promptci.types import CaseResult, Run
@@ -151,9 +151,10 @@ def _details(result: CaseResult) -> list[str]:
     return ["<details><summary>output and diff</summary>", *blocks, "", "</details>"]
 
 
-def _failure_item(result: CaseResult, with_repeat: bool) -> list[str]:
+def _failure_item(problem: ProblemCase, with_repeat: bool) -> list[str]:
+    result = problem.result
     mark = "❌ failed" if result.status == "failed" else "💥 error"
-    head = f"- **{mark}** {code_span(case_label(result, with_repeat))}"
+    head = f"- **{mark}** {code_span(problem.label(with_repeat))}"
     reasons = [f"  - {code_span(r)}" for r in failing_reasons(result)]
     details = _details(result)
     return [head, *reasons, *(["", *_indent(details, "  ")] if details else [])]
@@ -191,11 +192,11 @@ def items_within_budget(items: Sequence[_Item], render: Callable[[_Item], list[s
 
 
 def _failures(run: Run, budget: int) -> list[str]:
-    failing = problem_results(run)
+    failing = problem_cases(run)
     if not failing:
         return []
     with_repeat = has_repeats(run)
-    items, _ = items_within_budget(failing, lambda result: _failure_item(result, with_repeat), budget)
+    items, _ = items_within_budget(failing, lambda problem: _failure_item(problem, with_repeat), budget)
     return ["", f"### Failures ({len(failing)})", "", *items]
 
 

@@ -172,6 +172,44 @@ def problem_results(run: Run) -> list[CaseResult]:
     return sorted(bad, key=lambda r: (r.file, r.line, r.case_id, order[r.model], r.repeat))
 
 
+@dataclass(frozen=True)
+class ProblemCase:
+    """A failing or errored case x model, once however many samples it had: its first sample of the case's
+    status (an errored one when any errored), and how many of its samples failed and errored."""
+
+    result: CaseResult
+    failed: int = 0
+    errored: int = 0
+    samples: int = 1
+
+    def label(self, with_repeat: bool) -> str:
+        """`file:line case-id [model]`, with --repeat the tally: `(3/5 samples failed, 1/5 errored)`."""
+        r = self.result
+        label = f"{r.file}:{r.line} {r.case_id} [{r.model}]"
+        if not with_repeat:
+            return label
+        counts = [f"{self.failed}/{self.samples} samples failed"] if self.failed else []
+        if self.errored:
+            counts.append(f"{self.errored}/{self.samples} {'errored' if counts else 'samples errored'}")
+        return f"{label} ({', '.join(counts)})"
+
+
+def problem_cases(run: Run) -> list[ProblemCase]:
+    """Failing and errored cases, each once (with --repeat K, not K times), in file, line, model order."""
+    samples: dict[tuple[str, str, str, str], list[CaseResult]] = {}
+    for r in run.results:
+        samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r)
+    problems = []
+    for results in samples.values():
+        failed, errored = (sum(r.status == status for r in results) for status in ("failed", "error"))
+        if failed or errored:
+            shown = next(r for r in sorted(results, key=lambda r: r.repeat)
+                         if r.status == ("error" if errored else "failed"))
+            problems.append(ProblemCase(shown, failed, errored, len(results)))
+    order = _model_order(run)
+    return sorted(problems, key=lambda p: (p.result.file, p.result.line, p.result.case_id, order[p.result.model]))
+
+
 def duration_s(run: Run) -> float | None:
     """Wall time of the run from its ISO 8601 timestamps; None when unfinished or unparsable."""
     if not run.finished_at:
@@ -249,10 +287,12 @@ def has_repeats(run: Run) -> bool:
 
 
 def failing_reasons(result: CaseResult) -> list[str]:
-    """`comparator: reason` for every failing score, or the error message for an errored result."""
+    """`comparator: reason` for every failing score, or the error message for an errored result; a failed
+    result whose other comparators raised names them too (`error` holds one line per comparator)."""
     if result.status == "error":
         return [result.error or "error (no message)"]
-    return [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
+    failing = [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
+    return failing + ([result.error] if result.error else [])
 
 
 # A --keep-going problem names the broken case's file and line first: "goldens/x.yaml:12: why".

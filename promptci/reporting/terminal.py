@@ -24,6 +24,7 @@ from promptci.reporting.sidebyside import PromptSides, measure_cells, prompt_sid
 from promptci.reporting.stats import (
     BROKEN_CASE,
     GroupRow,
+    ProblemCase,
     case_label,
     case_rates,
     duration_s,
@@ -36,7 +37,7 @@ from promptci.reporting.stats import (
     has_repeats,
     plural,
     printable,
-    problem_results,
+    problem_cases,
     rate_line,
     run_notes,
     summary_parts,
@@ -208,9 +209,11 @@ def _heading(word: str, style: str, result: CaseResult, with_repeat: bool, conso
     return Text(f"{word} ", style=f"bold {style}") + Text(one_line(case_label(result, with_repeat), console))
 
 
-def print_failure(console: Console, result: CaseResult, verbosity: int, with_repeat: bool, run_id: str) -> None:
+def print_failure(console: Console, problem: ProblemCase, verbosity: int, with_repeat: bool, run_id: str) -> None:
+    result = problem.result
     word, style = ("FAILED", "red") if result.status == "failed" else ("ERROR", "magenta")
-    console.print(_heading(word, style, result, with_repeat, console), soft_wrap=True)
+    heading = Text(f"{word} ", style=f"bold {style}") + Text(one_line(problem.label(with_repeat), console))
+    console.print(heading, soft_wrap=True)
     for reason in failing_reasons(result):
         head, left_out = capped(reason)
         text = Text(untrusted(head, console))
@@ -276,19 +279,19 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
             print_fitted(results_sheet(rows, console), console)
         print_metric_sections(run, console)
         print_matrix(run, console)
-        for problem in run.problems:  # the broken cases' details; the other problems are notes, below
-            if BROKEN_CASE.match(problem):
-                console.print(Text("warning: ", style="yellow") + Text(untrusted(problem, console)))
+        for broken in run.problems:  # the broken cases' details; the other problems are notes, below
+            if BROKEN_CASE.match(broken):
+                console.print(Text("warning: ", style="yellow") + Text(untrusted(broken, console)))
     if verbosity > 0:
         for result in run.results:
             if result.status in ("passed", "skipped"):
                 print_passing(console, result, with_repeat, run.run_id)
     print_case_rates(console, run, verbosity)
-    failing = problem_results(run)
+    failing = problem_cases(run)
     if failing:
         console.print()
-    for result in failing:
-        print_failure(console, result, verbosity, with_repeat, run.run_id)
+    for problem in failing:
+        print_failure(console, problem, verbosity, with_repeat, run.run_id)
     notes = run_notes(run)
     if notes:
         console.print()

@@ -103,6 +103,11 @@ MIGRATIONS: tuple[str, ...] = (
                 WHERE results.run_id = runs.id AND json_valid(data))
             WHERE resolved IS NOT NULL GROUP BY model));
     """,
+    # 5: the cache key a ledger row was answered under (fresh or cached), so `promptci gc` keeps the cache rows
+    # the runs it keeps used; NULL for errors and for rows written before this migration
+    """
+    ALTER TABLE ledger ADD COLUMN cache_key TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

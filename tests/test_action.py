@@ -228,7 +228,8 @@ def git(workspace: Path, *args: str) -> str:
 
 def run_action(github: FakeGitHub, tmp_path: Path, attempt: int, command: str | None = "promptci run",
                inputs: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
-               head_repository: str = "acme/bot") -> tuple[Runner, dict[str, subprocess.CompletedProcess]]:
+               head_repository: str = "acme/bot", event: str = "pull_request",
+               ) -> tuple[Runner, dict[str, subprocess.CompletedProcess]]:
     """The action's shell steps, by step id; command None: the action's default (the pull request's diff).
     Installing (it would rebuild this checkout) and the pip cache are left out; the upload step's output is
     given."""
@@ -236,21 +237,22 @@ def run_action(github: FakeGitHub, tmp_path: Path, attempt: int, command: str | 
     temp = tmp_path / f"runner-temp-{attempt}"
     temp.mkdir()
     head = git(workspace, "rev-parse", "HEAD")
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": head}}}))
+    payload = tmp_path / "event.json"
+    payload.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": head}}} if event == "pull_request"
+                                  else {"ref": "refs/heads/main"}))
     base_env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
         "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace), "GITHUB_ACTION_PATH": str(REPO),
         "RUNNER_TEMP": str(temp), "GITHUB_STEP_SUMMARY": str(tmp_path / f"summary-{attempt}.md"),
-        "GITHUB_REPOSITORY": "acme/bot", "GITHUB_API_URL": github.url, "GITHUB_EVENT_PATH": str(event),
-        "GITHUB_EVENT_NAME": "pull_request", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42",
+        "GITHUB_REPOSITORY": "acme/bot", "GITHUB_API_URL": github.url, "GITHUB_EVENT_PATH": str(payload),
+        "GITHUB_EVENT_NAME": event, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42",
         **(env or {}),
     }
     runner = Runner(base_env, {"working-directory": "app", **({"command": command} if command is not None else {}),
                                **(inputs or {})},
-                    {"token": github.token, "base_ref": "main", "event_name": "pull_request",
-                     "event.pull_request.head.sha": head, "event.pull_request.number": "7",
-                     "event.pull_request.head.repo.full_name": head_repository})
+                    {"token": github.token, "base_ref": "main", "event_name": event, "sha": head,
+                     **({"event.pull_request.head.sha": head, "event.pull_request.number": "7",
+                         "event.pull_request.head.repo.full_name": head_repository} if event == "pull_request" else {})})
     runner.outputs["upload"] = {"artifact-url": ARTIFACT_URL}
     done = {}
     for s in STEPS:
@@ -304,6 +306,18 @@ def test_the_default_command_diffs_the_pull_request_against_its_base(github: Fak
     assert done["Pass promptci's verdict on"].returncode == 1
 
 
+def test_a_push_to_main_runs_the_suite_and_writes_the_job_summary_without_a_comment(
+        github: FakeGitHub, tmp_path: Path) -> None:
+    workspace = temporary_repository(tmp_path, golden=GOLDEN.replace("Hello Robert!", "Hello Bob!"))
+    runner, done = run_action(github, tmp_path, 1, command=None, event="push")
+    assert "Comment on the pull request" not in done and github.calls == []
+    assert done["Pass promptci's verdict on"].returncode == 0
+    summary = (tmp_path / "summary-1.md").read_text()
+    assert summary.startswith(":white_check_mark: **promptci: all clear**")
+    assert f"head `{git(workspace, 'rev-parse', 'HEAD')[:12]}`" in summary and "promptci run" in summary
+    assert runner.outputs["keys"]["fork"] == "false"
+
+
 def test_a_green_run_passes_the_check(github: FakeGitHub, tmp_path: Path) -> None:
     workspace = temporary_repository(tmp_path)
     golden = workspace / "app" / "goldens" / "greet.yaml"
@@ -343,9 +357,12 @@ def test_example_workflows_use_real_options_and_never_the_bare_name(cli, path: P
             assert option in usage, f"{path.name}: {command}: {option} is not an option of {subcommand}"
 
 
-def test_examples_cover_the_pr_check_nightly_cost_and_sharded_merge() -> None:
+def test_examples_cover_the_pr_check_nightly_cost_sharded_merge_and_monorepo() -> None:
     texts = {p.name: p.read_text() for p in EXAMPLES}
     assert "OWNER/promptci@v1" in texts["pr-check.yml"] and "fetch-depth: 0" in texts["pr-check.yml"]
+    monorepo = yaml.safe_load(texts["monorepo.yml"])["jobs"]["prompts"]
+    assert monorepo["steps"][-1]["with"]["working-directory"] == "${{ matrix.project }}"
+    assert len(monorepo["strategy"]["matrix"]["project"]) == 2
     assert "promptci cost --check" in texts["nightly.yml"]
     assert "--shard" in texts["sharded.yml"] and "promptci merge shards/*.json" in texts["sharded.yml"]
 
@@ -457,3 +474,36 @@ def test_a_fork_run_without_the_secret_runs_offline_and_names_the_cases_needing_
         assert "passing with a warning" in body and "::warning" in done["outcome"].stdout
     else:
         assert "(exit 3)" in body
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    return workflow.get("on") or workflow.get(True) or {}  # YAML 1.1 reads the key `on` as True
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_no_example_filters_pull_requests_by_path(path: Path) -> None:
+    """--changed-since decides what a change affects; a `paths:` filter misses cases_from data, schemas, checks.py
+    and the python: system under test, and leaves a required check pending."""
+    events = triggers(yaml.safe_load(path.read_text()))
+    for event in ("pull_request", "push", "pull_request_target"):
+        spec = events.get(event) or {} if isinstance(events, dict) else {}
+        assert not {"paths", "paths-ignore"} & set(spec), f"{path.name}: {event} has a path filter"
+
+
+@pytest.mark.parametrize("name", ["pr-check.yml", "monorepo.yml"])
+def test_pull_request_examples_cancel_superseded_runs_and_run_on_main(name: str) -> None:
+    workflow = yaml.safe_load((REPO / "examples" / "github" / name).read_text())
+    assert workflow["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert "github.event.pull_request.number" in workflow["concurrency"]["group"]
+    assert triggers(workflow)["push"] == {"branches": ["main"]}  # the job summary, and main's cache
+    assert "pull_request_target" not in triggers(workflow)
+
+
+def test_the_action_runs_gc_before_saving_the_cache_and_caches_pip() -> None:
+    names = [s.get("id") or s.get("name") for s in STEPS]
+    assert names.index("Prune the promptci state") < names.index("Save the response cache")
+    assert step("Prune the promptci state")["run"].startswith("promptci gc $GC_OPTIONS")
+    assert ACTION["inputs"]["gc"]["default"] == "--days 14 --runs 5"
+    assert step("Cache pip's downloads")["with"]["path"] == "${{ steps.pip.outputs.dir }}"
+    assert names.index("Cache pip's downloads") < names.index("install")
+    assert ACTION["inputs"]["missing-secrets"]["default"] == "fail"

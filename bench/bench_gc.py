@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakeserver_process import fake_server_process, requests_served  # noqa: E402
+from fakeserver_process import fake_server_process, requests_served
 
 GC_OPTIONS = ["--days", "14", "--runs", "5"]  # action.yml's `gc` default
 CHANGED = 500  # new answers per PR run

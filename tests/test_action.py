@@ -248,11 +248,11 @@ def run_action(github: FakeGitHub, tmp_path: Path, attempt: int, command: str | 
         "GITHUB_EVENT_NAME": event, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42",
         **(env or {}),
     }
+    pull_request = {"event.pull_request.head.sha": head, "event.pull_request.number": "7",
+                    "event.pull_request.head.repo.full_name": head_repository} if event == "pull_request" else {}
     runner = Runner(base_env, {"working-directory": "app", **({"command": command} if command is not None else {}),
                                **(inputs or {})},
-                    {"token": github.token, "base_ref": "main", "event_name": event, "sha": head,
-                     **({"event.pull_request.head.sha": head, "event.pull_request.number": "7",
-                         "event.pull_request.head.repo.full_name": head_repository} if event == "pull_request" else {})})
+                    {"token": github.token, "base_ref": "main", "event_name": event, "sha": head, **pull_request})
     runner.outputs["upload"] = {"artifact-url": ARTIFACT_URL}
     done = {}
     for s in STEPS:

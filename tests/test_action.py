@@ -279,6 +279,7 @@ def test_the_shell_steps_run_report_comment_and_pass_the_verdict(github: FakeGit
     assert "created PR comment" in comment.stdout
     assert done["Pass promptci's verdict on"].returncode == 1
     assert github.token not in "".join(p.stdout + p.stderr for p in done.values())
+    assert "promptci gc: removed 0 runs" in done["Prune the promptci state"].stdout  # before the cache is saved
     summary = (tmp_path / "summary-1.md").read_text()
     assert summary.startswith(":x: **promptci: regressions**") and summary.count("promptci: regressions") == 1
 
@@ -507,3 +508,21 @@ def test_the_action_runs_gc_before_saving_the_cache_and_caches_pip() -> None:
     assert step("Cache pip's downloads")["with"]["path"] == "${{ steps.pip.outputs.dir }}"
     assert names.index("Cache pip's downloads") < names.index("install")
     assert ACTION["inputs"]["missing-secrets"]["default"] == "fail"
+
+
+def test_a_monorepo_keeps_one_comment_per_project(github: FakeGitHub, tmp_path: Path) -> None:
+    workspace = temporary_repository(tmp_path, golden=GREEN)
+    make_project(workspace / "services" / "other bot", {
+        "prompts/greet.txt": "Hello {{ name }}!", "goldens/greet.yaml": GOLDEN, "promptci.yaml": "models: [echo]\n"})
+    push(workspace, {}, "a second project")
+    for attempt in (1, 2):
+        _, app = run_action(github, tmp_path, attempt * 10, inputs={"working-directory": "app"})
+        runner, other = run_action(github, tmp_path, attempt * 10 + 1,
+                                   inputs={"working-directory": "services/other bot"})
+        assert app["Pass promptci's verdict on"].returncode == 0 and other["Pass promptci's verdict on"].returncode == 1
+    assert runner.outputs["paths"]["artifact"] == "promptci-report-services_other_bot"
+    bodies = sorted(c["body"] for c in github.comments[7])
+    assert len(bodies) == 2 and [method for method, _ in github.calls].count("POST") == 2
+    assert bodies[0].startswith("<!-- promptci-report:app -->\n:white_check_mark:")
+    assert bodies[1].startswith("<!-- promptci-report:services/other bot -->\n:x: **promptci: regressions** — "
+                                "`services/other bot`")

@@ -64,17 +64,21 @@ class ReportFacts:
     other_errors: int = 0
 
 
+def dicts_in(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a JSON list; nothing for anything else."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def result_dicts(report: Any) -> Iterable[Mapping[str, Any]]:
     """Every result of a run document, or both sides' results of a comparison document."""
     if not isinstance(report, dict):
         return
     if report.get("kind") == "comparison":
-        for change in report.get("changes") or ():
-            if isinstance(change, dict):
-                for side in ("before", "after"):
-                    yield from (r for r in change.get(side) or () if isinstance(r, dict))
+        for change in dicts_in(report.get("changes")):
+            for side in ("before", "after"):
+                yield from dicts_in(change.get(side))
         return
-    yield from (r for r in report.get("results") or () if isinstance(r, dict))
+    yield from dicts_in(report.get("results"))
 
 
 def read_facts(path: Path) -> ReportFacts:

@@ -61,6 +61,7 @@ class ReportFacts:
     found: bool = False
     spend: Spend = field(default_factory=Spend)
     needs_live: list[str] = field(default_factory=list)  # "case (file:line) on model"
+    live_ids: list[str] = field(default_factory=list)  # their case ids, for `-k`
     other_errors: int = 0
 
 
@@ -81,6 +82,15 @@ def result_dicts(report: Any) -> Iterable[Mapping[str, Any]]:
     yield from dicts_in(report.get("results"))
 
 
+def plain(value: Any) -> str:
+    """A report's value on one line of Markdown: no backticks, brackets or angle brackets, bounded."""
+    return re.sub(r"[`<>\[\]\s]+", " ", str(value)).strip()[:120]
+
+
+def code_span(value: Any) -> str:
+    return f"`{plain(value)}`"
+
+
 def read_facts(path: Path) -> ReportFacts:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -91,10 +101,12 @@ def read_facts(path: Path) -> ReportFacts:
     for result in result_dicts(report):
         error = str(result.get("error") or "")
         if error.startswith(REPLAY_MISS):
-            where = f"`{result.get('case_id')}` ({result.get('file')}:{result.get('line')}) on {result.get('model')}"
+            where = (f"{code_span(result.get('case_id'))} ({plain(result.get('file'))}:{plain(result.get('line'))})"
+                     f" on {plain(result.get('model'))}")
             if where not in seen:
                 seen.add(where)
                 facts.needs_live.append(where)
+                facts.live_ids.append(str(result.get("case_id")))
             continue
         if result.get("status") == "error":
             facts.other_errors += 1
@@ -168,10 +180,19 @@ def offline_section(context: CheckContext, facts: ReportFacts) -> list[str]:
         if len(facts.needs_live) > 50:
             lines.append(f"- … and {len(facts.needs_live) - 50} more (see the HTML report)")
         checkout = f"gh pr checkout {context.pr_number}" if context.pr_number else "check out the pull request"
-        lines += ["", f"A maintainer who has read the change gets them run: `{checkout} && promptci run --record`, "
+        lines += ["", f"A maintainer who has read the change gets them run: `{checkout} && promptci run --record"
+                      f"{selection(facts.live_ids)}`, "
                       "then commits `recordings/` to the pull request (this check replays them), or pushes the branch "
                       "to this repository, where the check has the secrets."]
     return lines
+
+
+def selection(case_ids: Sequence[str]) -> str:
+    """` -k 'a or b'` for a few plain ids (ids are data from the report: anything else is left out)."""
+    ids = sorted(set(case_ids))
+    if not ids or len(ids) > 20 or not all(re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", i) for i in ids):
+        return ""
+    return f" -k '{' or '.join(ids)}'"
 
 
 def compose(context: CheckContext, reports: Path) -> tuple[str, int]:

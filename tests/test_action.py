@@ -470,7 +470,7 @@ def test_a_fork_run_without_the_secret_runs_offline_and_names_the_cases_needing_
     assert f"head `{head[:12]}`" in body and "comes from a fork" in body
     assert "These cases need a live model:" in body and "- `cy` (goldens/greet.yaml:8) on local:gpt-x" in body
     assert "`ada`" not in body  # answered from the recordings
-    assert "gh pr checkout 7 && promptci run --record" in body
+    assert "`gh pr checkout 7 && promptci run --record -k 'cy'`" in body
     if policy == "warn":
         assert "passing with a warning" in body and "::warning" in done["outcome"].stdout
     else:

@@ -68,3 +68,16 @@ def test_the_command_line_writes_the_comment_and_prints_the_exit_code(tmp_path: 
     body = out.read_text()
     assert body.startswith(":no_entry: **promptci: bad input** (exit 2)")
     assert "````text\npromptci: error: goldens/a.yaml:3: bad ```fence\n````" in body and "progress" not in body
+
+
+def test_the_maintainer_command_selects_plain_ids_only(tmp_path: Path) -> None:
+    def body_for(*ids: str) -> str:
+        results = [{"status": "error", "error": "--replay: no recorded response", "case_id": i, "file": "f",
+                    "line": n, "model": "m"} for n, i in enumerate(ids)]
+        (tmp_path / "report.json").write_text(json.dumps({"results": results}))
+        return compose(CheckContext(exit_code=3, head_sha=SHA, offline=True, pr_number=4), tmp_path)[0]
+
+    assert "`gh pr checkout 4 && promptci run --record -k 'a-1 or b.2'`" in body_for("b.2", "a-1")
+    hostile = body_for("x'; rm -rf ~ #", "a`b\n<img src=x>[link](y)")
+    assert "`gh pr checkout 4 && promptci run --record`" in hostile
+    assert "- `a b img src=x link (y)` (f:1) on m" in hostile and "<img" not in hostile

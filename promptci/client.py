@@ -177,7 +177,7 @@ class ModelClient:
         cached = self.lookup(endpoint, key, identity)
         if cached is not None:
             saved = price(endpoint, cached)
-            hit = self.ledger_row(call, endpoint, cached, cost=0.0, saved=saved, status="cached")
+            hit = self.ledger_row(call, endpoint, cached, cost=0.0, saved=saved, status="cached", key=key)
             self.remember(call, identity, cached)
             return Answer(replace(cached, cost_usd=saved), attempts=cached.attempts, ledger=(hit,))
         if endpoint.replay_only:
@@ -229,7 +229,7 @@ class ModelClient:
         if budget is not None:
             budget.settle(estimate or 0.0, cost)
         completion = replace(completion, cost_usd=cost)
-        billed = self.ledger_row(call, endpoint, completion, cost=cost, saved=None, status="ok")
+        billed = self.ledger_row(call, endpoint, completion, cost=cost, saved=None, status="ok", key=key)
         if endpoint.provider.is_cacheable:  # the answer and its ledger row in one commit, at once
             self.store.cache_put(key, identity, completion, ledger=billed)
             self.remember(call, identity, completion)
@@ -286,12 +286,13 @@ class ModelClient:
             self.recorded.setdefault(call.attribution.prompt or "", []).append(RecordingEntry(identity, completion))
 
     def ledger_row(self, call: ModelCall, endpoint: Endpoint, completion: Completion, *,
-                   cost: float | None, saved: float | None, status: str) -> LedgerEntry:
-        return ledger_entry(call, self.options, endpoint, completion, cost=cost, saved=saved, status=status)
+                   cost: float | None, saved: float | None, status: str, key: str | None = None) -> LedgerEntry:
+        return ledger_entry(call, self.options, endpoint, completion, cost=cost, saved=saved, status=status,
+                            key=key)
 
 
 def ledger_entry(call: ModelCall, options: ClientOptions, endpoint: Endpoint, completion: Completion, *,
-                 cost: float | None, saved: float | None, status: str) -> LedgerEntry:
+                 cost: float | None, saved: float | None, status: str, key: str | None = None) -> LedgerEntry:
     usage = completion.usage
     who = call.attribution
     return LedgerEntry(
@@ -304,7 +305,7 @@ def ledger_entry(call: ModelCall, options: ClientOptions, endpoint: Endpoint, co
         latency_ms=None if status == "cached" else completion.latency_ms,
         ttft_ms=None if status == "cached" else completion.ttft_ms,
         status=status, attempts=completion.attempts, kind=call.kind,
-        error_kind=completion.error.kind if completion.error else None,
+        error_kind=completion.error.kind if completion.error else None, cache_key=key,
     )
 
 

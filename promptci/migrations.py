@@ -108,6 +108,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN command TEXT;
     """,
+    # 6: the cache key a ledger row was answered under (fresh or cached), so `promptci gc` keeps the cache rows
+    # the runs it keeps used; NULL for errors and for rows written before this migration
+    """
+    ALTER TABLE ledger ADD COLUMN cache_key TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

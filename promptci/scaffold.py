@@ -62,32 +62,47 @@ cases:
 """
 
 WORKFLOW = """\
-# Runs the prompt suite on every pull request and push to main. Failures show up as annotations
-# on the golden files; a Markdown summary lands on the run's page.
+# promptci on every pull request and every push to main, through the promptci action. On a pull request:
+# the cases the PR affects, at its base and at its head, one PR comment about the latest push (regressions,
+# all clear, nothing to run, or what went wrong), annotations at the golden lines, the HTML report as an
+# artifact. On main: the whole suite, which refreshes the response cache pull requests start from.
+# Replace OWNER with the account that hosts promptci (the action installs promptci-cli from its checkout).
 name: promptci
 
+# No `paths:` filter: `--changed-since` knows what affects a case (templates and their includes, goldens,
+# cases_from data, schemas, checks.py, the python: system under test) and a push that affects none ends in
+# seconds with "nothing to run". A path filter misses some of those, and a required check it skips stays
+# pending forever.
 on:
   pull_request:
   push:
     branches: [main]
 
+# A new push to a pull request cancels the check still running for the previous one.
+concurrency:
+  group: promptci-${{ github.event.pull_request.number || github.ref }}
+  cancel-in-progress: ${{ github.event_name == 'pull_request' }}
+
 permissions:
   contents: read
+  pull-requests: write  # the one PR comment
+  actions: write  # the response cache
 
 jobs:
   prompts:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
         with:
-          python-version: "3.12"
-      - run: pip install promptci-cli  # the distribution's name; `promptci` on PyPI is another project
-      - name: promptci run
+          fetch-depth: 0  # `diff origin/$BASE HEAD` needs the base branch's history
+      - uses: OWNER/promptci@v1
         # env:
         #   OPENAI_API_KEY: ${{ secrets.OPENAI_API_KEY }}   # once promptci.yaml names a real model
-        # Under GitHub Actions, run annotates failing golden lines and writes the step summary by itself.
-        run: promptci run
+        with:
+          # A fork's pull request gets no secrets: the check runs offline (committed recordings, the cache
+          # from main) and names the cases that need a live model; `fail` keeps it red until they ran.
+          missing-secrets: fail
+          # working-directory: services/bot   # when promptci.yaml is not at the repository root
 """
 
 # Relative path -> content. .gitignore is handled apart: it is appended to, never overwritten.

@@ -70,6 +70,7 @@ class LedgerEntry:
     attempts: int = 1
     kind: str = "case"  # "case" | "judge"
     error_kind: str | None = None
+    cache_key: str | None = None  # the answer's cache key (fresh or a hit), for `promptci gc`; None for errors
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerEntry))

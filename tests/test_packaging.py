@@ -41,7 +41,7 @@ def test_no_file_in_the_repository_installs_the_bare_name() -> None:
 def test_the_scaffold_installs_this_project() -> None:
     for name, content in FILES.items():
         assert not BARE_INSTALL.search(content), name
-    assert "pip install promptci-cli" in FILES[".github/workflows/promptci.yml"]
+    assert "uses: OWNER/promptci@v1" in FILES[".github/workflows/promptci.yml"]  # installs from its checkout
 
 
 def test_the_distribution_is_named_promptci_cli_and_the_command_promptci() -> None:

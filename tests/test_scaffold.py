@@ -19,6 +19,9 @@ STARTER_FILES = ["promptci.yaml", "prompts/summarize.txt", "goldens/summarize.ya
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
 def render_user_message(prompt_file: Path, variables: dict[str, object]) -> str:
     match = FRONT_MATTER.match(prompt_file.read_text(encoding="utf-8"))
     assert match, "the starter prompt has front matter"
@@ -54,15 +57,15 @@ def test_starter_golden_expects_exactly_what_echo_returns(tmp_path: Path) -> Non
         assert rendered.strip() == case["expected"].strip(), case["id"]
 
 
-def test_workflow_runs_the_suite_with_annotations_and_a_step_summary(tmp_path: Path) -> None:
+def test_the_workflow_uses_the_action_as_the_pr_check_example_does(tmp_path: Path) -> None:
     scaffold_project(tmp_path)
     text = (tmp_path / ".github/workflows/promptci.yml").read_text()
+    assert text == (REPO / "examples" / "github" / "pr-check.yml").read_text()  # one workflow, not two
     workflow = yaml.safe_load(text)
     steps = workflow["jobs"]["prompts"]["steps"]
-    commands = [step["run"] for step in steps if "run" in step]
-    assert "pip install promptci-cli" in commands  # never the bare name: it belongs to another project
-    assert "promptci run" in commands  # GitHub auto-mode: annotations and the step summary without flags
-    assert any(step.get("uses", "").startswith("actions/checkout@") for step in steps)
+    assert [step.get("uses", "").split("@")[0] for step in steps] == ["actions/checkout", "OWNER/promptci"]
+    assert steps[0]["with"]["fetch-depth"] == 0 and steps[1]["with"]["missing-secrets"] == "fail"
+    assert not any("run" in step for step in steps)  # the action installs promptci-cli and runs it
 
 
 def test_gitignore_is_appended_to_once(tmp_path: Path) -> None:

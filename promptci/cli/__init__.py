@@ -1,7 +1,7 @@
 """The command line: parse options, call promptci.api, map outcomes to exit codes.
 
 The only package that prints errors. One module a family of commands (run; diff, bisect, accept; runs, show,
-merge, cost; init, lint, import, comparators, providers), all on the one app of cli.common. Heavy modules
+merge, cost; init, lint, import, comparators, providers; gc), all on the one app of cli.common. Heavy modules
 (SDKs, rich, jinja2) are imported inside commands so `promptci --help` stays fast.
 """
 
@@ -11,7 +11,7 @@ from promptci.cli.common import app
 
 # Importing a family registers its commands; --help lists them in this order.
 # isort: off
-from promptci.cli import run, project, history, diff  # noqa: F401
+from promptci.cli import run, project, history, diff, state  # noqa: F401
 # isort: on
 
 

@@ -42,6 +42,7 @@ class Session:
         self._instances: dict[str, Any] = {}  # provider instances by endpoint settings
         self._prepared: set[int] = set()
         self._limits: CallLimits | None = None
+        self._budget = BudgetGuard(None)  # one budget for every run of the session's command
         self._recordings: dict[str, Recordings] = {}  # by source folder
         self.not_written: list[EnvironmentFailure] = []  # recordings files the disk refused
 
@@ -120,14 +121,14 @@ class Session:
         shard = f"{plan.options.shard[0]}/{plan.options.shard[1]}" if plan.options.shard else None
         self.store.start_run(run_id, started_at, git, plan.models,
                              {**plan.options.to_record(), "config_hash": config_hash})
-        budget = BudgetGuard(budget_usd) if budget_usd is not None else None
+        self._budget.limit_to(budget_usd)
         limits = self.limits(plan)
         tally_before = limits.tally()
         client = ModelClient(
             self.store, endpoints, limits, self.recordings(plan.project),
             RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
             ClientOptions(run_id=run_id, git_commit=git.commit, use_cache=plan.options.use_cache,
-                          record=plan.options.record, budget=budget),
+                          record=plan.options.record, budget=self._budget),
             before_first_send=lambda: self.prepare(endpoints),
         )
         runner = Runner(run_id, plan.project.source, self.store, client, with_rate(on_result, on_rate, limits))

@@ -94,3 +94,57 @@ def test_diff_and_bisect_refuse_a_link_out_with_exit_2(repo: Path, cli) -> None:
     bisected = cli("bisect", "HEAD~1", "HEAD", "--root", repo)
     assert bisected.exit_code == 2, bisected.output
     assert "prompts/evil.txt" in bisected.stderr
+
+
+# --- a golden reached twice ------------------------------------------------------------------------------------
+
+V1_GOLDEN = "cases:\n  - id: one\n    input: {name: Ada}\n    expected: Hello Ada!\n"
+
+
+def linked_project(project) -> Path:
+    root = project({"promptci.yaml": "models: [echo]\n", "prompts/v1.txt": "Hello {{ name }}!\n",
+                    "prompts/v2.txt": "Broken {{ name }}!\n", "goldens/v1.yaml": V1_GOLDEN})
+    os.symlink("v1.yaml", root / "goldens/v2.yaml")
+    return root
+
+
+def test_a_symlinked_golden_belongs_to_the_prompt_its_own_path_names(cli, project) -> None:
+    """goldens/v2.yaml -> v1.yaml: v1's cases run against prompt v2 (which is broken), once each; they used to run
+    twice against v1 and pass."""
+    import json
+
+    root = linked_project(project)
+    result = cli("run", "--root", root, "--format", "json")
+    assert result.exit_code == 1, result.output
+    outcomes = sorted((r["prompt"], r["case_id"], r["file"], r["status"]) for r in json.loads(result.stdout)["results"])
+    assert outcomes == [("v1", "one", "goldens/v1.yaml", "passed"), ("v2", "one", "goldens/v2.yaml", "failed")]
+
+
+def test_the_same_file_reached_twice_is_one_entry(cli, project) -> None:
+    """A golden that names its prompt, reached through a link and by its own path, is one set of cases; so is a
+    golden named on the command line and through its folder."""
+    import json
+
+    root = project({"promptci.yaml": "models: [echo]\n", "prompts/greet.txt": "Hello {{ name }}!\n",
+                    "goldens/topic/greet.yaml": "prompt: greet\n" + GOLDEN.format(id="ada")})
+    os.symlink("topic", root / "goldens/alias")
+    os.symlink("topic/greet.yaml", root / "goldens/again.yaml")
+    for args in ((), ("goldens/topic/greet.yaml", "goldens/topic", "goldens")):
+        result = cli("run", "--root", root, "--format", "json", *[str(root / a) for a in args])
+        assert result.exit_code == 0, result.output
+        results = json.loads(result.stdout)["results"]
+        assert [(r["prompt"], r["case_id"]) for r in results] == [("greet", "ada")]
+
+
+def test_diff_does_not_take_a_linked_golden_for_repeated_samples(tmp_path: Path) -> None:
+    root = new_repo(tmp_path / "linked")
+    commit(root, {".gitignore": ".promptci/\n", "promptci.yaml": "models: [echo]\n",
+                  "prompts/v1.txt": "Hello {{ name }}!\n", "prompts/v2.txt": "Hello {{ name }}!\n",
+                  "goldens/v1.yaml": V1_GOLDEN}, "base")
+    os.symlink("v1.yaml", root / "goldens/v2.yaml")
+    commit(root, {"prompts/v2.txt": "Broken {{ name }}!\n"}, "v2 linked to v1's cases, v2 broken")
+    outcome = diff(root, "HEAD~1", "HEAD")
+    assert [(c.prompt, c.case_id) for c in outcome.comparison.with_transition("new")] == [("v2", "one")]
+    assert [(r.prompt, r.status) for r in outcome.after.results if r.prompt == "v2"] == [("v2", "failed")]
+    assert all(len(run.results) == len({(r.prompt, r.case_id) for r in run.results})
+               for run in (outcome.before, outcome.after))

@@ -169,6 +169,7 @@ def llm_judge(*, rubric: str | None = None, model: str = DEFAULT_JUDGE_MODEL, th
 
     score.helper_models = (model,)  # type: ignore[attr-defined]
     score.judge_request = request_for  # type: ignore[attr-defined]  # --dry-run estimates with it
+    score.depends_on = getattr(render, "depends_on", ())  # type: ignore[attr-defined]  # its template
     return score
 
 
@@ -191,4 +192,5 @@ def template_renderer(name: str, root: Path | None) -> Any:
         judge_case = Case(id=case.id, prompt=name, location=Location(prompt.path), input=variables)
         return renderer.render(prompt, judge_case)
 
+    render.depends_on = (prompt.path,)  # type: ignore[attr-defined]  # and what it includes (promptci.changes)
     return render

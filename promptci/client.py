@@ -163,6 +163,7 @@ class ModelClient:
         self.stopped_models: dict[str, str] = {}  # model -> why its calls stopped
         self._first_answers: dict[str, asyncio.Event] = {}  # model -> set once its first try ended
         self.recorded: dict[str, list[RecordingEntry]] = {}  # by prompt, for --record
+        self.unbounded_models: set[str] = set()  # sent one at a time under the budget: no known longest answer
         # Runs once, synchronously, before the first request is sent (so with none in flight): slow set-up
         # such as importing the SDKs of every endpoint.
         self._before_first_send = before_first_send
@@ -203,7 +204,10 @@ class ModelClient:
         hold = None
         if budget is not None:
             expected_usd = (expected.cost_usd or 0.0) if expected is not None else 0.0
-            hold = await budget.reserve(expected_usd, worst_request_cost(call.request, endpoint, expected))
+            worst_usd = worst_request_cost(call.request, endpoint, expected)
+            if worst_usd is None and budget.limit_usd is not None:
+                self.unbounded_models.add(call.request.model)
+            hold = await budget.reserve(expected_usd, worst_usd)
             if hold is None:
                 limit = format_usd(budget.limit_usd or 0.0)
                 return Answer(None, f"budget: sending it would pass the run budget of {limit}", skipped=True)

@@ -138,7 +138,8 @@ class Session:
         if plan.options.record:
             self._write_recordings(plan, client, drop_stale=plan.options.is_whole_suite and not interrupted)
         problems = (*plan.problems, *(f"{model}: {why}" for model, why in client.stopped_models.items()),
-                    *rate_limit_notes(limits.tally().since(tally_before)))
+                    *rate_limit_notes(limits.tally().since(tally_before)),
+                    *unbounded_notes(client.unbounded_models))
         summary = summarize(results, broken=len(plan.problems))
         finished_at = now_iso()
         self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
@@ -190,6 +191,13 @@ def with_rate(on_result: Callable[[CaseResult], None] | None, on_rate: Callable[
         on_rate(limits.status())
 
     return heard
+
+
+def unbounded_notes(models: set[str]) -> list[str]:
+    """The run note when the budget sent requests one at a time: their longest answer was unknown."""
+    return [f"budget: requests to {model} without max_tokens went one at a time, as the model's longest answer "
+            f"is unknown (set max_tokens in the prompt, or max_output_tokens under `pricing:` for {model})"
+            for model in sorted(models)]
 
 
 def rate_limit_notes(tally: RateTally) -> list[str]:

@@ -151,3 +151,20 @@ def test_worst_case_of_a_request() -> None:
     assert price_for("openai:gpt-4o-mini-2024-07-18", {}).max_output_tokens == 16_384
     assert price_for("openai:gpt-4o-mini", {"openai:gpt-4o-mini": Price(1, 2)}, "openai").max_output_tokens == 16_384
     assert price_for("local:gpt-4o-mini", {"local:gpt-4o-mini": Price(1, 2)}).max_output_tokens is None
+
+
+def test_requests_sent_one_at_a_time_are_named_in_a_note(cli, project, fake_server: FakeServer, monkeypatch) -> None:
+    monkeypatch.setenv("MONEY_KEY", KEY)
+    root = money_project(project, fake_server, cases=3)
+    result = cli("run", "--root", root, "--max-cost", "5", "-j", "4", "--format", "json")
+    notes = json.dumps(json.loads(result.stdout))
+    assert "local:m without max_tokens went one at a time" in notes and "max_output_tokens" in notes
+    bounded = money_project(project, fake_server, cases=3, prompt_params="max_tokens: 50")
+    assert "one at a time" not in cli("run", "--root", bounded, "--max-cost", "5", "--no-cache").output
+
+
+def test_a_model_whose_answers_are_free_needs_no_bound() -> None:
+    from promptci.config import Price
+    from promptci.cost.estimate import worst_case_cost
+
+    assert worst_case_cost(1_000_000, {}, Price(0.5, 0.0)) == pytest.approx(0.5)

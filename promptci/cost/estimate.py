@@ -129,6 +129,8 @@ def worst_case_cost(input_tokens: int, params: Mapping[str, Any], price: Price |
                     provider_default: int | None = None) -> float | None:
     """USD for `input_tokens` and the longest answer the request may get: its max_tokens, else the provider's
     default max_tokens (Anthropic's API needs one), else the model's maximum output. None: no bound known."""
+    if price is not None and price.output == 0:  # a free answer: its length does not matter
+        return price_tokens(input_tokens, 0, price)
     limit = output_limit(params) or provider_default or (price.max_output_tokens if price is not None else None)
     return price_tokens(input_tokens, limit, price) if limit is not None else None
 

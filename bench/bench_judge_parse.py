@@ -4,6 +4,7 @@ objects. Prints the seconds of parse_verdict per answer, best of 3; the old scan
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from promptci.comparators.judge import JudgeVerdictError, parse_verdict
@@ -20,10 +21,8 @@ def seconds(answer: str) -> float:
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
-        try:
+        with contextlib.suppress(JudgeVerdictError):
             parse_verdict(answer)
-        except JudgeVerdictError:
-            pass
         best = min(best, time.perf_counter() - started)
     return best
 

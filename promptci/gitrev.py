@@ -102,28 +102,50 @@ def extract(project_dir: Path, revision: Revision, destination: Path) -> Path:
         raise PromptCIError(f"no {prefix}prompts/ folder at revision {revision.name!r} ({revision.commit[:12]}): "
                             "the project did not exist there yet; compare with a later revision")
     top, prefix = repository_root(project_dir), project_prefix(project_dir)
-    with tempfile.TemporaryDirectory(prefix="promptci-index-") as scratch:
-        index = Path(scratch) / "index"
-        _git_out(top, "read-tree", revision.commit, index=index)
-        entries = _git_out(top, "ls-files", "--stage", "-z", "--", prefix or ".", index=index).split("\0")
-        paths = []
-        for entry in filter(None, entries):
-            meta, path = entry.split("\t", 1)
-            mode, blob = meta.split()[:2]
-            if mode == SYMLINK_MODE:
-                check_link(top, revision, prefix, path, blob)
-            if mode != GITLINK_MODE:
-                paths.append(path)
-        _git_out(top, "checkout-index", "--force", "--stdin", "-z", f"--prefix={destination}{os.sep}",
-                 index=index, stdin="\0".join(paths))
+    check_out(top, revision.commit, prefix or ".", destination, Link(revision, prefix))
     return destination / prefix if prefix else destination
 
 
-def check_link(top: Path, revision: Revision, prefix: str, path: str, blob: str) -> None:
+@dataclass(frozen=True)
+class Link:
+    """What a symlink is checked against: the revision (for the message) and the project's folder."""
+
+    revision: Revision
+    prefix: str
+
+
+def check_out(repo: Path, commit: str, pathspec: str, destination: Path, link: Link, within: str = "") -> None:
+    """Check out `pathspec` of `commit` of the repository at `repo` under destination/within, through a temp
+    index. A submodule (`within` is its folder in the top repository) is checked out at the commit the tree
+    records when its repository is here and holds that commit; otherwise its folder stays empty."""
+    submodules: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="promptci-index-") as scratch:
+        index = Path(scratch) / "index"
+        _git_out(repo, "read-tree", commit, index=index)
+        paths = []
+        for entry in filter(None, _git_out(repo, "ls-files", "--stage", "-z", "--", pathspec, index=index).split("\0")):
+            meta, path = entry.split("\t", 1)
+            mode, blob = meta.split()[:2]
+            if mode == SYMLINK_MODE:
+                check_link(repo, link, within + path, blob)
+            if mode == GITLINK_MODE:
+                submodules.append((path, blob))
+            else:
+                paths.append(path)
+        _git_out(repo, "checkout-index", "--force", "--stdin", "-z", f"--prefix={destination / within}{os.sep}",
+                 index=index, stdin="\0".join(paths))
+    for path, sub_commit in submodules:
+        sub = repo / path
+        if (sub / ".git").exists() and _git(sub, "cat-file", "-e", f"{sub_commit}^{{commit}}").returncode == 0:
+            check_out(sub, sub_commit, ".", destination, link, f"{within}{path}/")
+
+
+def check_link(repo: Path, link: Link, path: str, blob: str) -> None:
     """A symlink at a revision must stay inside the project, as in the working tree (absolute: refused)."""
-    target = bytes(_git(top, "cat-file", "blob", blob, binary=True).stdout).decode(errors="replace")
+    revision = link.revision
+    target = bytes(_git(repo, "cat-file", "blob", blob, binary=True).stdout).decode(errors="replace")
     inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-    project = prefix.rstrip("/")
+    project = link.prefix.rstrip("/")
     if posixpath.isabs(target) or "\0" in target or inside.startswith("../") or inside == ".." or (
             project and not (inside == project or inside.startswith(project + "/"))):
         raise PromptCIError(f"{path} at revision {revision.name!r} ({revision.commit[:12]}) is a symlink to "

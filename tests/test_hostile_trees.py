@@ -148,3 +148,24 @@ def test_diff_does_not_take_a_linked_golden_for_repeated_samples(tmp_path: Path)
     assert [(r.prompt, r.status) for r in outcome.after.results if r.prompt == "v2"] == [("v2", "failed")]
     assert all(len(run.results) == len({(r.prompt, r.case_id) for r in run.results})
                for run in (outcome.before, outcome.after))
+
+
+def test_a_revision_includes_its_submodules_at_their_recorded_commits(tmp_path: Path) -> None:
+    """A template included from a git submodule is read at the commit each revision records (`git archive`
+    left the folder empty: the include failed)."""
+    shared = new_repo(tmp_path / "shared")
+    commit(shared, {"header.txt": "Answer briefly."}, "header")
+    root = new_repo(tmp_path / "sub")
+    commit(root, {".gitignore": ".promptci/\n", "promptci.yaml": "models: [echo]\n",
+                  "prompts/ask.txt": "{% include 'shared/header.txt' %}\nQ: {{ q }}\n",
+                  "goldens/ask.yaml": "comparators: [{type: contains, value: briefly}]\n"
+                                      "cases:\n  - id: a\n    input: {q: one}\n"}, "base")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(shared), "prompts/shared")
+    git(root, "commit", "-q", "-m", "shared templates")
+    commit(root / "prompts/shared", {"header.txt": "Answer at length."}, "longer")
+    git(root, "add", "prompts/shared")
+    git(root, "commit", "-q", "-m", "bump shared")
+    before = snapshot(root)
+    outcome = diff(root, "HEAD~1", "HEAD")
+    assert [(c.case_id, c.transition) for c in outcome.comparison.changes] == [("a", "regressed")]
+    assert snapshot(root) == before

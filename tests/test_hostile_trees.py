@@ -169,3 +169,13 @@ def test_a_revision_includes_its_submodules_at_their_recorded_commits(tmp_path: 
     outcome = diff(root, "HEAD~1", "HEAD")
     assert [(c.case_id, c.transition) for c in outcome.comparison.changes] == [("a", "regressed")]
     assert snapshot(root) == before
+
+
+def test_accept_does_not_write_through_a_linked_golden(cli, project) -> None:
+    """Accepting prompt v2's outputs into goldens/v2.yaml -> v1.yaml would rewrite v1's cases: refused with a
+    note, v1.yaml unchanged."""
+    root = linked_project(project)
+    assert cli("run", "--root", root).exit_code == 1
+    result = cli("accept", "--root", root)
+    assert (root / "goldens/v1.yaml").read_text() == V1_GOLDEN
+    assert "goldens/v2.yaml" in result.output and "link" in result.output

@@ -66,7 +66,18 @@ def changed_since(root: Path, since: str, suite: Suite, models: Sequence[str], u
     changed = gitrev.changed_files(root, since, until)
     now = source or root
     return select_changed(suite, changed, lambda path: gitrev.read_at(root, revision, path),
-                          lambda path: _read_now(now, path), models)
+                          lambda path: _read_now(now, path), models, linked_files(now, suite))
+
+
+def linked_files(root: Path, suite: Suite) -> dict[str, str]:
+    """Case files that are links (or lie under a linked folder) -> the project file they reach."""
+    resolved_root = root.resolve()
+    found: dict[str, str] = {}
+    for file in {c.location.file for c in suite.cases}:
+        target = (root / file).resolve()
+        if target != resolved_root / file and target.is_relative_to(resolved_root):
+            found[file] = target.relative_to(resolved_root).as_posix()
+    return found
 
 
 def _read_now(root: Path, path: str) -> str | None:
@@ -77,9 +88,11 @@ def _read_now(root: Path, path: str) -> str | None:
 
 
 def select_changed(suite: Suite, changed: Iterable[str], read_old: ReadOld, read_now: ReadNow,
-                   models: Sequence[str]) -> ChangeSelection:
-    """Pure core of changed_since: `changed` holds project-relative paths that differ."""
+                   models: Sequence[str], links: Mapping[str, str] | None = None) -> ChangeSelection:
+    """Pure core of changed_since: `changed` holds project-relative paths that differ; `links` maps a case file
+    that is a link to the file it reaches (a change there changes the link's cases too)."""
     changed = frozenset(changed)
+    changed |= {file for file, target in (links or {}).items() if changed_behind(changed, target)}
     if CONFIG_FILE in changed:
         config_keys = changed_config_keys(read_old(CONFIG_FILE), read_now(CONFIG_FILE))
         if config_keys:

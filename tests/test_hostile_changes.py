@@ -76,3 +76,18 @@ def test_a_template_from_a_git_submodule_is_a_dependency(tmp_path: Path) -> None
     assert ran(outcome) == {"a"}
     write(root / "prompts/shared", {"header.txt": "Answer in French."})  # edited inside the submodule, uncommitted
     assert ran(api.run(api.RunOptions(root=root, changed_since="HEAD"))) == {"a"}
+
+
+def test_a_linked_goldens_cases_depend_on_the_file_it_links_to(tmp_path: Path) -> None:
+    import os
+
+    root = new_repo(tmp_path / "repo")
+    commit(root, {**BASE, "prompts/ask2.txt": "Q2: {{ q }}\n",
+                  "goldens/ask.yaml": "comparators: [{type: contains, value: 'Q'}]\n"
+                                      "cases:\n  - id: a\n    input: {q: one}\n"}, "base")
+    os.symlink("ask.yaml", root / "goldens/ask2.yaml")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "ask2 runs ask's cases")
+    write(root, {"goldens/ask.yaml": (root / "goldens/ask.yaml").read_text().replace("q: one", "q: two")})
+    outcome = api.run(api.RunOptions(root=root, changed_since="HEAD"))
+    assert sorted((r.prompt, r.case_id) for r in outcome.run.results) == [("ask", "a"), ("ask2", "a")]

@@ -1,15 +1,19 @@
 """`--changed-since REV`: which cases a change since a revision can affect, and why each prompt was picked.
 
 A case is affected when its prompt file or any template it includes, extends or imports (transitively)
-changed; when its own YAML subtree or its golden file's shared keys changed; when a file its comparators
-name (a schema, a checks.py) or Python code behind a `python` comparator or provider changed; or when
-promptci.yaml changed in a key that changes answers or scores (then every case is).
+changed; when its own YAML subtree or its golden file's shared keys changed; when a file its comparators or
+transforms depend on changed (each declares them in a `depends_on` attribute: a schema, an llm_judge template
+and what that includes, "*.py" for user Python code; a plugin that declares nothing is read from the files its
+options name); when Python code behind a `python:` provider changed; or when promptci.yaml changed in a key
+that changes answers or scores (then every case is). A changed folder (a git submodule's commit or its edited
+files show as its path) affects every file under it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,6 @@ CONFIG_FILE = "promptci.yaml"
 CONFIG_KEYS_WITHOUT_EFFECT = frozenset({"concurrency", "timeout_s", "retries", "budgets", "gate", "pricing"})
 GOLDEN_FILE_KEYS = ("prompt", "comparators", "transform", "cases_from")  # shared by every case of the file
 GOLDEN_SUFFIXES = (".yaml", ".yml")
-PYTHON_COMPARATORS = frozenset({"python"})
 
 ReadOld = Callable[[str], "str | None"]  # project-relative path -> its text at the revision, None if absent
 ReadNow = Callable[[str], "str | None"]
@@ -63,7 +66,18 @@ def changed_since(root: Path, since: str, suite: Suite, models: Sequence[str], u
     changed = gitrev.changed_files(root, since, until)
     now = source or root
     return select_changed(suite, changed, lambda path: gitrev.read_at(root, revision, path),
-                          lambda path: _read_now(now, path), models)
+                          lambda path: _read_now(now, path), models, linked_files(now, suite))
+
+
+def linked_files(root: Path, suite: Suite) -> dict[str, str]:
+    """Case files that are links (or lie under a linked folder) -> the project file they reach."""
+    resolved_root = root.resolve()
+    found: dict[str, str] = {}
+    for file in {c.location.file for c in suite.cases}:
+        target = (root / file).resolve()
+        if target != resolved_root / file and target.is_relative_to(resolved_root):
+            found[file] = target.relative_to(resolved_root).as_posix()
+    return found
 
 
 def _read_now(root: Path, path: str) -> str | None:
@@ -74,9 +88,11 @@ def _read_now(root: Path, path: str) -> str | None:
 
 
 def select_changed(suite: Suite, changed: Iterable[str], read_old: ReadOld, read_now: ReadNow,
-                   models: Sequence[str]) -> ChangeSelection:
-    """Pure core of changed_since: `changed` holds project-relative paths that differ."""
+                   models: Sequence[str], links: Mapping[str, str] | None = None) -> ChangeSelection:
+    """Pure core of changed_since: `changed` holds project-relative paths that differ; `links` maps a case file
+    that is a link to the file it reaches (a change there changes the link's cases too)."""
     changed = frozenset(changed)
+    changed |= {file for file, target in (links or {}).items() if changed_behind(changed, target)}
     if CONFIG_FILE in changed:
         config_keys = changed_config_keys(read_old(CONFIG_FILE), read_now(CONFIG_FILE))
         if config_keys:
@@ -102,7 +118,7 @@ def select_changed(suite: Suite, changed: Iterable[str], read_old: ReadOld, read
         change = golden_changes.get(case.location.file)
         if change is not None and (change[0] is ALL or case.id in change[0]):
             pick(case, f"{case.location.file}: case {case.id!r} changed" if change[0] is not ALL else change[1])
-        for reason in _comparator_reasons(case.comparators, changed, python_changed):
+        for reason in _comparator_reasons(case.comparators, changed, suite.prompts, read_now):
             pick(case, f"case {case.id!r}: {reason}")
     return ChangeSelection(frozenset(keys), {p: tuple(r) for p, r in reasons.items()})
 
@@ -130,29 +146,42 @@ def _top_level(text: str | None) -> dict[str, Any] | None:
 def _prompt_reasons(prompt: Prompt, changed: frozenset[str], read_now: ReadNow,
                     python_changed: Sequence[str]) -> list[str]:
     found: list[str] = []
-    if prompt.path in changed:
+    if changed_behind(changed, prompt.path):
         found.append(f"{prompt.path} changed")
     for template, is_dynamic in referenced_templates(prompt, read_now):
         if is_dynamic:
             if any(p.startswith("prompts/") and p != prompt.path for p in changed):
                 found.append(f"{prompt.path} includes a template chosen at render time, and prompts/ changed")
-        elif f"prompts/{template}" in changed:
+        elif changed_behind(changed, f"prompts/{template}"):
             found.append(f"{prompt.path} uses prompts/{template}, which changed")
     if prompt.model and prompt.model.startswith("python:") and python_changed:
         found.append(f"Python code behind {prompt.model} changed")
     return found
 
 
+def changed_behind(changed: frozenset[str], dependency: str) -> list[str]:
+    """The changed paths a dependency is affected by: itself, a folder holding it (a submodule shows as its
+    folder), or for a pattern such as "*.py" every path it matches."""
+    if any(c in dependency for c in "*?["):
+        return sorted(p for p in changed if fnmatchcase(p, dependency))
+    return sorted(p for p in changed if p == dependency or dependency.startswith(p.rstrip("/") + "/"))
+
+
 def referenced_templates(prompt: Prompt, read_now: ReadNow) -> list[tuple[str, bool]]:
     """Templates a prompt includes, extends or imports, transitively, as (name under prompts/, False);
     a name computed at render time gives ("", True)."""
+    return template_closure([m.content for m in prompt.messages], read_now)
+
+
+def template_closure(sources: list[str], read_now: ReadNow) -> list[tuple[str, bool]]:
+    """What the template sources include, extend or import, transitively (see referenced_templates)."""
     from jinja2 import Environment, meta
     from jinja2 import TemplateError as JinjaTemplateError
 
     env = Environment()
     found: list[tuple[str, bool]] = []
     seen: set[str] = set()
-    pending = [m.content for m in prompt.messages]
+    pending = list(sources)
     while pending:
         try:
             tree = env.parse(pending.pop())
@@ -229,16 +258,36 @@ def _cases_by_id(doc: Mapping[str, Any]) -> dict[str, Any]:
             for index, item in enumerate(cases)}
 
 
-def _comparator_reasons(specs: Sequence[ComparatorSpec], changed: frozenset[str],
-                        python_changed: Sequence[str]) -> list[str]:
+def _comparator_reasons(specs: Sequence[ComparatorSpec], changed: frozenset[str], prompts: Mapping[str, Prompt],
+                        read_now: ReadNow) -> list[str]:
     found: list[str] = []
     for spec in specs:
-        for path in _named_files(spec.options):
-            if path in changed:
-                found.append(f"{spec.type} comparator's {path} changed")
-        if spec.type in PYTHON_COMPARATORS and python_changed and not found:
-            found.append(f"{spec.type} comparator: Python code changed ({', '.join(python_changed)})")
+        told: set[str] = set()  # changed paths already named for this comparator
+        for dependency in dependencies(spec, prompts, read_now):
+            hits = [p for p in changed_behind(changed, dependency) if p not in told]
+            told.update(hits)
+            if hits == [dependency]:
+                found.append(f"{spec.type} comparator's {dependency} changed")
+            elif hits:
+                found.append(f"{spec.type} comparator depends on {dependency}: {', '.join(hits)} changed")
     return found
+
+
+def dependencies(spec: ComparatorSpec, prompts: Mapping[str, Prompt], read_now: ReadNow) -> list[str]:
+    """The files (and patterns) a comparator and its transforms declare, with what a declared template
+    includes; for a plugin that declares nothing, the files its options name."""
+    from promptci.registry import BUILTIN_COMPARATORS
+
+    declared = list(getattr(spec.instance, "depends_on", ()))
+    if spec.type not in BUILTIN_COMPARATORS and not declared:
+        declared = sorted(_named_files(spec.options))
+    by_path = {p.path: p for p in prompts.values()}
+    for path in [d for d in declared if d.startswith("prompts/")]:
+        prompt = by_path.get(path)
+        source = [m.content for m in prompt.messages] if prompt is not None else [read_now(path) or ""]
+        declared.extend(f"prompts/{name}" for name, is_dynamic in template_closure(source, read_now)
+                        if not is_dynamic and f"prompts/{name}" not in declared)
+    return declared
 
 
 def _named_files(options: Any) -> set[str]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from promptci import retrying
 from promptci.config import Price
 from promptci.cost.budget import BudgetGuard
-from promptci.cost.estimate import RequestEstimate, estimate_request_cost
+from promptci.cost.estimate import RequestEstimate, estimate_request_cost, worst_case_cost
 from promptci.cost.pricing import cost_usd
 from promptci.cost.totals import format_usd
 from promptci.errors import BadRequest, ProviderError, ReplayMiss, Timeout
@@ -163,6 +163,7 @@ class ModelClient:
         self.stopped_models: dict[str, str] = {}  # model -> why its calls stopped
         self._first_answers: dict[str, asyncio.Event] = {}  # model -> set once its first try ended
         self.recorded: dict[str, list[RecordingEntry]] = {}  # by prompt, for --record
+        self.unbounded_models: set[str] = set()  # sent one at a time under the budget: no known longest answer
         # Runs once, synchronously, before the first request is sent (so with none in flight): slow set-up
         # such as importing the SDKs of every endpoint.
         self._before_first_send = before_first_send
@@ -200,10 +201,39 @@ class ModelClient:
     async def send(self, call: ModelCall, endpoint: Endpoint, key: str, identity: Mapping[str, Any]) -> Answer:
         budget = self.options.budget if not endpoint.is_free else None
         expected = estimate_request(call.request, endpoint)
-        estimate = expected.cost_usd if expected is not None else 0.0
-        if budget is not None and not budget.try_reserve(estimate or 0.0):
-            return Answer(None, f"budget: sending it would pass the run budget of {format_usd(budget.limit_usd)}",
-                          skipped=True)
+        hold = None
+        if budget is not None:
+            expected_usd = (expected.cost_usd or 0.0) if expected is not None else 0.0
+            worst_usd = worst_request_cost(call.request, endpoint, expected)
+            if worst_usd is None and budget.limit_usd is not None:
+                self.unbounded_models.add(call.request.model)
+            hold = await budget.reserve(expected_usd, worst_usd)
+            if hold is None:
+                limit = format_usd(budget.limit_usd or 0.0)
+                return Answer(None, f"budget: sending it would pass the run budget of {limit}", skipped=True)
+        charged: float | None = None  # None: unknown, the hold is charged (an interrupted request may be billed)
+        try:
+            completion = await self.send_held(call, endpoint, expected)
+            charged = price(endpoint, completion)
+        except ProviderError as exc:
+            charged = 0.0
+            if isinstance(exc, ModelStopped):
+                return Answer(None, exc.message)
+            return self.failure(call, endpoint, exc)
+        finally:
+            if budget is not None and hold is not None:
+                budget.settle(hold, charged)
+        completion = replace(completion, cost_usd=charged)
+        billed = self.ledger_row(call, endpoint, completion, cost=charged, saved=None, status="ok", key=key)
+        if endpoint.provider.is_cacheable:  # the answer and its ledger row in one commit, at once
+            self.store.cache_put(key, identity, completion, ledger=billed)
+            self.remember(call, identity, completion)
+        else:
+            self.store.record_request(billed)
+        return Answer(completion, attempts=completion.attempts)
+
+    async def send_held(self, call: ModelCall, endpoint: Endpoint, expected: RequestEstimate | None) -> Completion:
+        """Sends with retries, after the model's first request showed that its key and name work."""
         if self._before_first_send is not None:
             ready, self._before_first_send = self._before_first_send, None
             ready()
@@ -213,29 +243,12 @@ class ModelClient:
             if model in self.stopped_models:  # the model's first request found a bad key or model
                 raise ModelStopped(self.stopped_models[model])
             tokens = expected.input_tokens + expected.output_tokens if expected is not None else 0
-            completion = await call_with_retries(lambda: self.attempt(endpoint, call.request, first, call.kind),
-                                                 self.retry, limiter=self.limits.limiter(model), tokens=tokens,
-                                                 limit_wait_s=self.timeout_s)
-        except ProviderError as exc:
-            if budget is not None:
-                budget.settle(estimate or 0.0, 0.0)
-            if isinstance(exc, ModelStopped):
-                return Answer(None, exc.message)
-            return self.failure(call, endpoint, exc)
+            return await call_with_retries(lambda: self.attempt(endpoint, call.request, first, call.kind),
+                                           self.retry, limiter=self.limits.limiter(model), tokens=tokens,
+                                           limit_wait_s=self.timeout_s)
         finally:
             if first is not None:
                 first.set()
-        cost = price(endpoint, completion)
-        if budget is not None:
-            budget.settle(estimate or 0.0, cost)
-        completion = replace(completion, cost_usd=cost)
-        billed = self.ledger_row(call, endpoint, completion, cost=cost, saved=None, status="ok", key=key)
-        if endpoint.provider.is_cacheable:  # the answer and its ledger row in one commit, at once
-            self.store.cache_put(key, identity, completion, ledger=billed)
-            self.remember(call, identity, completion)
-        else:
-            self.store.record_request(billed)
-        return Answer(completion, attempts=completion.attempts)
 
     async def take_turn(self, model: str, endpoint: Endpoint) -> asyncio.Event | None:
         """The first request to a paid model goes alone and the others wait until its first try ends, so a
@@ -350,6 +363,15 @@ def estimate_request(request: Request, endpoint: Endpoint) -> RequestEstimate | 
     if endpoint.is_free:
         return None
     return estimate_request_cost(request.messages, request.params, request.model, endpoint.price)
+
+
+def worst_request_cost(request: Request, endpoint: Endpoint, expected: RequestEstimate | None) -> float | None:
+    """The most one request can cost: its input and the longest answer it may get (max_tokens, the provider's
+    default max_tokens or the model's maximum output). None when that length is unknown."""
+    if expected is None:
+        return 0.0
+    provider_default = getattr(endpoint.provider, "default_max_tokens", None)
+    return worst_case_cost(expected.input_tokens, request.params, endpoint.price, provider_default)
 
 
 def price(endpoint: Endpoint, completion: Completion) -> float | None:

@@ -42,6 +42,9 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
+    # The model's longest answer, which the budget guard holds per request; a property of the model, not of its
+    # rates: two prices with the same rates are equal.
+    max_output_tokens: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,7 @@ class _ConfigReader:
             self.problem(f"pricing for {model!r} must be a mapping like {{input: 0.15, output: 0.60}} "
                          "(USD per million tokens)", pricing, model)
             return None
-        self.problems.extend(unknown_keys(entry, ("input", "output", "cached_input"),
+        self.problems.extend(unknown_keys(entry, ("input", "output", "cached_input", "max_output_tokens"),
                                           f"pricing for {model!r}", CONFIG_FILE))
         missing = [key for key in ("input", "output") if key not in entry]
         if missing:
@@ -324,6 +327,9 @@ class _ConfigReader:
             return None
         amounts = {key: self.number(entry, key, minimum=0, label=f"pricing.{model}.{key}")
                    for key in ("input", "output", "cached_input") if entry.get(key) is not None}
+        if entry.get("max_output_tokens") is not None:
+            amounts["max_output_tokens"] = self.number(entry, "max_output_tokens", minimum=0, integer=True,
+                                                       allow_zero=False, label=f"pricing.{model}.max_output_tokens")
         if any(amount is None for amount in amounts.values()):
             return None
         return Price(**amounts)

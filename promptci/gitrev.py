@@ -1,11 +1,12 @@
-"""A project as it stood at a git revision, read with `git archive` into a temp folder, never touching
-the user's working tree, index, stash or worktree list; and what changed or moved between revisions."""
+"""A project as it stood at a git revision, checked out from the revision's real tree through a temporary index
+into a temp folder (not `git archive`, whose export-ignore and export-subst would change the files), never
+touching the user's working tree, index, stash or worktree list; and what changed or moved between revisions."""
 
 from __future__ import annotations
 
-import io
+import os
+import posixpath
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,15 +32,19 @@ class Rename:
     new: str
 
 
-def _git(cwd: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
+def _git(cwd: Path, *args: str, binary: bool = False, index: Path | None = None,
+         stdin: str | None = None) -> subprocess.CompletedProcess:
+    """git in cwd; `index`: a temporary index file used instead of the repository's own."""
+    env = None if index is None else {**os.environ, "GIT_INDEX_FILE": str(index)}
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=not binary, timeout=120)
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=not binary, timeout=120, env=env,
+                              input=stdin)
     except FileNotFoundError as exc:
         raise PromptCIError("git is not installed or not on PATH; install git to compare revisions") from exc
 
 
-def _git_out(cwd: Path, *args: str) -> str:
-    done = _git(cwd, *args)
+def _git_out(cwd: Path, *args: str, index: Path | None = None, stdin: str | None = None) -> str:
+    done = _git(cwd, *args, index=index, stdin=stdin)
     if done.returncode != 0:
         raise PromptCIError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
     return str(done.stdout)
@@ -80,25 +85,72 @@ def has_prompts(project_dir: Path, revision: Revision) -> bool:
     return bool(listed.strip())
 
 
+SYMLINK_MODE = "120000"
+GITLINK_MODE = "160000"  # a submodule: its files are not in this repository's tree
+
+
 def extract(project_dir: Path, revision: Revision, destination: Path) -> Path:
     """Write the project's files at revision into destination; returns the project folder there.
 
-    `git archive` reads objects only: no worktree is registered, no index or stash is touched. Run
-    from the project folder, it archives that subtree with paths relative to it.
+    The revision's tree is read into a temporary index and checked out from it, as `git checkout` would write
+    it (its own .gitattributes, filters and line endings; none of `git archive`'s export-ignore and
+    export-subst). No worktree is registered; the user's index, stash and working tree are not touched. A
+    symlink leading out of the project is refused (exit 2) before anything is written.
     """
     if not has_prompts(project_dir, revision):
         prefix = project_prefix(project_dir)
         raise PromptCIError(f"no {prefix}prompts/ folder at revision {revision.name!r} ({revision.commit[:12]}): "
                             "the project did not exist there yet; compare with a later revision")
-    done = _git(project_dir, "archive", "--format=tar", revision.commit, "--", ".", binary=True)
-    if done.returncode != 0:
-        raise PromptCIError(f"git archive {revision.name} failed: {done.stderr.decode(errors='replace').strip()}")
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        if hasattr(tarfile, "data_filter"):  # 3.10.12+: refuse links and paths leading out of destination
-            archive.extractall(destination, filter="data")
-        else:
-            archive.extractall(destination)  # older Pythons: a git archive of the user's own repository
-    return destination
+    top, prefix = repository_root(project_dir), project_prefix(project_dir)
+    check_out(top, revision.commit, prefix or ".", destination, Link(revision, prefix))
+    return destination / prefix if prefix else destination
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a symlink is checked against: the revision (for the message) and the project's folder."""
+
+    revision: Revision
+    prefix: str
+
+
+def check_out(repo: Path, commit: str, pathspec: str, destination: Path, link: Link, within: str = "") -> None:
+    """Check out `pathspec` of `commit` of the repository at `repo` under destination/within, through a temp
+    index. A submodule (`within` is its folder in the top repository) is checked out at the commit the tree
+    records when its repository is here and holds that commit; otherwise its folder stays empty."""
+    submodules: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="promptci-index-") as scratch:
+        index = Path(scratch) / "index"
+        _git_out(repo, "read-tree", commit, index=index)
+        paths = []
+        for entry in filter(None, _git_out(repo, "ls-files", "--stage", "-z", "--", pathspec, index=index).split("\0")):
+            meta, path = entry.split("\t", 1)
+            mode, blob = meta.split()[:2]
+            if mode == SYMLINK_MODE:
+                check_link(repo, link, within + path, blob)
+            if mode == GITLINK_MODE:
+                submodules.append((path, blob))
+            else:
+                paths.append(path)
+        _git_out(repo, "checkout-index", "--force", "--stdin", "-z", f"--prefix={destination / within}{os.sep}",
+                 index=index, stdin="\0".join(paths))
+    for path, sub_commit in submodules:
+        sub = repo / path
+        if (sub / ".git").exists() and _git(sub, "cat-file", "-e", f"{sub_commit}^{{commit}}").returncode == 0:
+            check_out(sub, sub_commit, ".", destination, link, f"{within}{path}/")
+
+
+def check_link(repo: Path, link: Link, path: str, blob: str) -> None:
+    """A symlink at a revision must stay inside the project, as in the working tree (absolute: refused)."""
+    revision = link.revision
+    target = bytes(_git(repo, "cat-file", "blob", blob, binary=True).stdout).decode(errors="replace")
+    inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    project = link.prefix.rstrip("/")
+    if posixpath.isabs(target) or "\0" in target or inside.startswith("../") or inside == ".." or (
+            project and not (inside == project or inside.startswith(project + "/"))):
+        raise PromptCIError(f"{path} at revision {revision.name!r} ({revision.commit[:12]}) is a symlink to "
+                            f"{target!r}, outside the project {project or '(the repository)'}: copy the file into the "
+                            "project instead of linking to it")
 
 
 @contextmanager

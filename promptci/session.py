@@ -42,6 +42,7 @@ class Session:
         self._instances: dict[str, Any] = {}  # provider instances by endpoint settings
         self._prepared: set[int] = set()
         self._limits: CallLimits | None = None
+        self._budget = BudgetGuard(None)  # one budget for every run of the session's command
         self._recordings: dict[str, Recordings] = {}  # by source folder
         self.not_written: list[EnvironmentFailure] = []  # recordings files the disk refused
 
@@ -123,14 +124,14 @@ class Session:
             command = f"{PLAIN_RUN} --shard {shard}"
         self.store.start_run(run_id, started_at, git, plan.models,
                              {**plan.options.to_record(), "config_hash": config_hash}, command)
-        budget = BudgetGuard(budget_usd) if budget_usd is not None else None
+        self._budget.limit_to(budget_usd)
         limits = self.limits(plan)
         tally_before = limits.tally()
         client = ModelClient(
             self.store, endpoints, limits, self.recordings(plan.project),
             RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
             ClientOptions(run_id=run_id, git_commit=git.commit, use_cache=plan.options.use_cache,
-                          record=plan.options.record, budget=budget),
+                          record=plan.options.record, budget=self._budget),
             before_first_send=lambda: self.prepare(endpoints),
         )
         runner = Runner(run_id, plan.project.source, self.store, client, with_rate(on_result, on_rate, limits))
@@ -140,7 +141,8 @@ class Session:
         if plan.options.record:
             self._write_recordings(plan, client, drop_stale=plan.options.is_whole_suite and not interrupted)
         problems = (*plan.problems, *(f"{model}: {why}" for model, why in client.stopped_models.items()),
-                    *rate_limit_notes(limits.tally().since(tally_before)))
+                    *rate_limit_notes(limits.tally().since(tally_before)),
+                    *unbounded_notes(client.unbounded_models))
         summary = summarize(results, broken=len(plan.problems))
         finished_at = now_iso()
         self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
@@ -192,6 +194,13 @@ def with_rate(on_result: Callable[[CaseResult], None] | None, on_rate: Callable[
         on_rate(limits.status())
 
     return heard
+
+
+def unbounded_notes(models: set[str]) -> list[str]:
+    """The run note when the budget sent requests one at a time: their longest answer was unknown."""
+    return [f"budget: requests to {model} without max_tokens went one at a time, as the model's longest answer "
+            f"is unknown (set max_tokens in the prompt, or max_output_tokens under `pricing:` for {model})"
+            for model in sorted(models)]
 
 
 def rate_limit_notes(tally: RateTally) -> list[str]:

@@ -58,6 +58,10 @@ def _python(spec: Any, root: Path | None) -> Transform:
             raise ValueError(f"{spec} returned {type(result).__name__}, not text")
         return result
 
+    from promptci.comparators.custom import code_dependencies
+
+    call.depends_on = code_dependencies(spec)  # type: ignore[attr-defined]
+
     return call
 
 
@@ -108,7 +112,13 @@ def with_transform(comparator: Comparator, steps: list[tuple[str, Transform]], n
             return Score(name, 0.0, False, exc.message)
         return await comparator(case, replace(completion, text=text, chunks=()))
 
-    for attribute in ("check_case", "helper_models", "judge_request"):  # what the runner asks the comparator
-        if hasattr(comparator, attribute):
-            setattr(score, attribute, getattr(comparator, attribute))
+    check = getattr(comparator, "check_case", None)
+    if check is not None:
+        score.check_case = check  # type: ignore[attr-defined]
+    # what the comparator declares holds through a transform
+    for declared in ("helper_models", "judge_request", "reads_expected"):
+        if hasattr(comparator, declared):
+            setattr(score, declared, getattr(comparator, declared))
+    score.depends_on = (*getattr(comparator, "depends_on", ()),  # type: ignore[attr-defined]
+                        *(path for _, step in steps for path in getattr(step, "depends_on", ())))
     return score

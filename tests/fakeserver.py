@@ -58,6 +58,7 @@ class FakeConfig:
     raw_body: bytes | None = None  # answer every streamed request 200 with exactly these bytes (hostile servers)
     raw_content_type: str = "text/event-stream"  # the content type sent with raw_body
     echo_key: bool = False  # the answer text holds the bearer key the client sent (a server leaking it)
+    embedder: Callable[[str], Any] | None = None  # text -> the embedding sent back (any JSON); None: word_vector
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,8 @@ class FakeServer:
         inputs = request.get("input")
         texts = [inputs] if isinstance(inputs, str) else list(inputs or ())
         tokens = sum(len(str(t).split()) for t in texts)
-        data = [{"object": "embedding", "index": i, "embedding": word_vector(str(t))} for i, t in enumerate(texts)]
+        embed = self.config.embedder or word_vector
+        data = [{"object": "embedding", "index": i, "embedding": embed(str(t))} for i, t in enumerate(texts)]
         writer.write(_json_response(200, {"object": "list", "data": data,
                                           "model": f"{request.get('model', '')}{self.config.model_suffix}",
                                           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))

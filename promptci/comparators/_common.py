@@ -104,6 +104,13 @@ def inside_root(root: Path | None, relative: str) -> Path:
         raise ComparatorError(exc.message) from None
 
 
+def project_file(relative: str) -> str:
+    """A file an option names, as a project-relative posix path (what a comparator's `depends_on` lists)."""
+    import posixpath
+
+    return posixpath.normpath(relative.replace("\\", "/")).removeprefix("./")
+
+
 def one_line(text: str) -> str:
     return " ".join(text.split())
 

@@ -44,6 +44,17 @@ def load_function(spec: str, root: Path | None, what: str = "comparator 'python'
 
 
 CONVENTION = "fn(output[, expected[, case]], **options)"
+# What user Python code depends on (see promptci.changes): every Python file of the project, as imports are
+# not followed.
+PYTHON_CODE = ("*.py",)
+
+
+def code_dependencies(spec: str) -> tuple[str, ...]:
+    """"checks.py:fn" -> ("checks.py", "*.py"); "pkg.mod:fn" -> ("*.py",)."""
+    from promptci.comparators._common import project_file
+
+    target = spec.rpartition(":")[0]
+    return (project_file(target), *PYTHON_CODE) if target.endswith(".py") else PYTHON_CODE
 
 
 def count_arguments(function: Callable[..., Any], spec: str, options: Mapping[str, Any] | None = None) -> int:
@@ -164,4 +175,5 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
             raise UserCodeFailed(f"{name} called sys.exit({exc.code!r})") from None
         return interpret_result(result, threshold, name)
 
+    score.depends_on = code_dependencies(function)  # type: ignore[attr-defined]
     return ignoring_expected(score, reads=arguments >= 2)  # fn(output) never sees expected

@@ -2,14 +2,18 @@
 
 The judge request goes through the run's ModelClient (kind "judge": cached per sample, retried, budgeted, in
 the ledger; its cost is added to the result). The verdict is asked as a JSON object {score, pass, reason}
-(OpenAI: response_format json_object) and parsed leniently (code fences, prose around it); a verdict that
-cannot be read, or a refusal, raises, so the result is an error naming the judge's raw answer: never a pass.
+(OpenAI: response_format json_object) and read by that format: the judge's own verdict is the LAST JSON object of
+exactly that shape in its answer (code fences and prose around it are skipped), so a verdict the graded output
+carries and the judge quotes back comes before the judge's own and is never taken. The scan is linear in the
+answer's length. A verdict that cannot be read, or a refusal, raises, so the result is an error naming the
+judge's raw answer: never a pass.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,8 @@ from promptci.types import Case, Comparator, Completion, Location, Message, Requ
 DEFAULT_JUDGE_MODEL = "openai:gpt-4o-mini"
 JUDGE_PARAMS = {"max_tokens": 400}
 RAW_SHOWN_CHARS = 200
+VERDICT_KEYS = frozenset({"score", "pass", "reason"})
+FENCE_TAGS = ("output", "expected")
 
 JUDGE_SYSTEM = (
     "You are a strict grader of a language model's output. Grade the output against the rubric"
@@ -45,14 +51,23 @@ def judge_messages(rubric: str, output: str, expected: str | None) -> tuple[Mess
     """The built-in judge prompt. The output is fenced in tags: it is data to grade, not instructions."""
     parts = [f"Rubric:\n{rubric}"]
     if expected is not None:
-        parts.append(f"Expected answer:\n<expected>\n{expected}\n</expected>")
-    parts.append(f"Output to grade:\n<output>\n{output}\n</output>")
+        parts.append(f"Expected answer:\n<expected>\n{fenced(expected)}\n</expected>")
+    parts.append(f"Output to grade:\n<output>\n{fenced(output)}\n</output>")
     return ({"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)})
 
 
+def fenced(text: str) -> str:
+    """Text to put between the fence tags: a closing tag inside it cannot end the fence early."""
+    return CLOSING_TAG.sub(lambda m: "&lt;" + m.group(0)[1:], text)
+
+
+CLOSING_TAG = re.compile(r"</\s*(?:" + "|".join(FENCE_TAGS) + ")", re.IGNORECASE)
+
+
 def parse_verdict(raw: str) -> Verdict:
-    """The first JSON object in the answer that carries a score; JudgeVerdictError naming the raw answer."""
-    found = first_verdict_object(raw)
+    """The judge's verdict: the last JSON object of the verdict's shape in its answer (see the module
+    docstring); JudgeVerdictError naming the raw answer."""
+    found = last_verdict_object(raw)
     if found is None:
         raise JudgeVerdictError(f"the judge gave no JSON verdict (a refusal?): {shown_raw(raw)}")
     score = found.get("score")
@@ -66,19 +81,52 @@ def parse_verdict(raw: str) -> Verdict:
     return Verdict(float(score), verdict_pass, one_line(reason if isinstance(reason, str) else json.dumps(reason)))
 
 
-def first_verdict_object(raw: str) -> Mapping[str, Any] | None:
-    """Scan for `{` and decode a JSON object there: skips code fences and prose before or after."""
-    decoder = json.JSONDecoder()
-    start = raw.find("{")
-    while start != -1:
-        try:
-            value, _ = decoder.raw_decode(raw, start)
-        except ValueError:
-            value = None
-        if isinstance(value, dict) and "score" in value:
-            return value
-        start = raw.find("{", start + 1)
-    return None
+def last_verdict_object(raw: str) -> Mapping[str, Any] | None:
+    """The last top-level JSON object holding a score and no key a verdict does not have."""
+    found = None
+    for start, end in outermost_objects(raw):
+        value = decoded(raw[start:end])
+        if isinstance(value, dict) and "score" in value and value.keys() <= VERDICT_KEYS:
+            found = value
+    return found
+
+
+SCAN_TOKENS = re.compile(r'[{}"\\]')
+
+
+def outermost_objects(raw: str) -> list[tuple[int, int]]:
+    """(start, end) of each balanced {...} not inside another, in order. One pass over the text; the spans do
+    not overlap, so decoding them all reads each character once at most (a run of `{` costs nothing)."""
+    spans: list[tuple[int, int]] = []
+    opens: list[int] = []
+    in_string = False
+    escaped_at = -1  # in a string, the position a backslash escapes
+    for match in SCAN_TOKENS.finditer(raw):
+        at, token = match.start(), match.group()
+        if in_string:
+            if at == escaped_at:
+                continue
+            if token == "\\":
+                escaped_at = at + 1
+            elif token == '"':
+                in_string = False
+        elif token == '"':
+            in_string = bool(opens)  # quotes in prose outside any object are prose
+        elif token == "{":
+            opens.append(at)
+        elif token == "}" and opens:
+            start = opens.pop()
+            while spans and spans[-1][0] > start:  # closed inside this one
+                spans.pop()
+            spans.append((start, at + 1))
+    return spans
+
+
+def decoded(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        return None
 
 
 def shown_raw(raw: str) -> str:
@@ -121,6 +169,7 @@ def llm_judge(*, rubric: str | None = None, model: str = DEFAULT_JUDGE_MODEL, th
 
     score.helper_models = (model,)  # type: ignore[attr-defined]
     score.judge_request = request_for  # type: ignore[attr-defined]  # --dry-run estimates with it
+    score.depends_on = getattr(render, "depends_on", ())  # type: ignore[attr-defined]  # its template
     return score
 
 
@@ -143,4 +192,5 @@ def template_renderer(name: str, root: Path | None) -> Any:
         judge_case = Case(id=case.id, prompt=name, location=Location(prompt.path), input=variables)
         return renderer.render(prompt, judge_case)
 
+    render.depends_on = (prompt.path,)  # type: ignore[attr-defined]  # and what it includes (promptci.changes)
     return render

@@ -16,6 +16,7 @@ from promptci.comparators._common import (
     ignoring_expected,
     inside_root,
     one_line,
+    project_file,
     require_bool,
     require_number,
     require_strings,
@@ -207,7 +208,9 @@ def json_schema(*, schema: Mapping[str, Any] | str | bool | None = None, root: P
 
     if schema is None:
         raise ComparatorError("comparator 'json_schema' needs option 'schema' (a mapping or a file path)")
+    depends_on: tuple[str, ...] = ()
     if isinstance(schema, str):
+        depends_on = (project_file(schema),)
         schema = _load_schema_file(schema, root)
     if not isinstance(schema, (Mapping, bool)):
         raise ComparatorError(f"comparator 'json_schema': the schema must be a mapping, got {type(schema).__name__}")
@@ -233,6 +236,7 @@ def json_schema(*, schema: Mapping[str, Any] | str | bool | None = None, root: P
         diff = "\n".join(f"{error.json_path}: {_short(error.message)}" for error in errors)
         return Score("json_schema", 0.0, False, reason, diff)
 
+    score.depends_on = depends_on  # type: ignore[attr-defined]  # for --changed-since
     return ignoring_expected(score)
 
 

@@ -224,13 +224,39 @@ def similarity(*, threshold: float = 0.8, method: str = "lexical", model: str | 
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    """Cosine of two vectors, clamped to [0, 1] (a score); 0 when either is all zeros."""
+    """Cosine of two vectors, clamped to [0, 1] (a score); 0 when either is all zeros. Each vector is divided
+    by its largest component first, so huge finite components cannot overflow into NaN."""
     if len(a) != len(b):
         raise ComparatorError(f"embeddings of different lengths ({len(a)} and {len(b)}): is the model consistent?")
-    norms = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    a, b = unit_scaled(a), unit_scaled(b)
+    norms = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
     if norms == 0:
         return 0.0
-    return max(0.0, min(1.0, sum(x * y for x, y in zip(a, b, strict=True)) / norms))
+    value = math.fsum(x * y for x, y in zip(a, b, strict=True)) / norms
+    return max(0.0, min(1.0, value))
+
+
+def unit_scaled(vector: list[float]) -> list[float]:
+    largest = max((abs(x) for x in vector), default=0.0)
+    return vector if largest == 0 else [x / largest for x in vector]
+
+
+def parse_vector(text: str | None, model: str, which: str) -> list[float]:
+    """The embedding an API sent back, checked: a non-empty list of finite numbers, else a named error."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                              for x in value):
+        raise ComparatorError(f"the embedding of the {which} from {model} is not a list of numbers")
+    if not value:
+        raise ComparatorError(f"the embedding of the {which} from {model} is empty")
+    bad = next((i for i, x in enumerate(value) if not math.isfinite(x)), None)
+    if bad is not None:
+        raise ComparatorError(f"the embedding of the {which} from {model} holds {value[bad]!r} at index {bad}: "
+                              "not a finite number")
+    return [float(x) for x in value]
 
 
 def embedding_similarity(threshold: float, model: str) -> Comparator:
@@ -238,19 +264,20 @@ def embedding_similarity(threshold: float, model: str) -> Comparator:
         raise ComparatorError(f"comparator 'similarity': model {model!r} must be PROVIDER:MODEL "
                               "(e.g. openai:text-embedding-3-small)")
 
-    async def embed(text: str) -> list[float]:
+    async def embed(text: str, which: str) -> list[float]:
         from promptci.modelcalls import current_calls
 
         calls = current_calls("similarity")
         request = Request(model=model, messages=({"role": "user", "content": text},))
         completion = await calls.call(request, "embedding", sample=0)  # an embedding is not a sample
-        return [float(x) for x in json.loads(completion.text or "[]")]
+        return parse_vector(completion.text, model, which)
 
     async def score(case: Case, completion: Completion) -> Score:
         failed = check_inputs("similarity", case, completion, needs_expected=True)
         if failed:
             return failed
-        value = cosine(await embed(expected_text(case.expected)), await embed(completion.text or ""))
+        value = cosine(await embed(expected_text(case.expected), "expected text"),
+                       await embed(completion.text or "", "output"))
         passed = value >= threshold
         relation = ">=" if passed else "<"
         return Score("similarity", value, passed,

@@ -125,6 +125,16 @@ def price_tokens(input_tokens: int, output_tokens: int, price: Price | None) -> 
     return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
 
 
+def worst_case_cost(input_tokens: int, params: Mapping[str, Any], price: Price | None,
+                    provider_default: int | None = None) -> float | None:
+    """USD for `input_tokens` and the longest answer the request may get: its max_tokens, else the provider's
+    default max_tokens (Anthropic's API needs one), else the model's maximum output. None: no bound known."""
+    if price is not None and price.output == 0:  # a free answer: its length does not matter
+        return price_tokens(input_tokens, 0, price)
+    limit = output_limit(params) or provider_default or (price.max_output_tokens if price is not None else None)
+    return price_tokens(input_tokens, limit, price) if limit is not None else None
+
+
 @dataclass(frozen=True)
 class RequestEstimate:
     input_tokens: int

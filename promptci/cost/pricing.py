@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import TypeVar
 
 from promptci.config import Price
 from promptci.providers.base import split_model
 from promptci.types import Usage
+
+T = TypeVar("T")
 
 PRICES_CHECKED_ON = "2026-11-27"
 
@@ -71,6 +75,23 @@ BUILTIN_PRICES: dict[str, Price] = {
     "anthropic:claude-3-haiku": Price(0.25, 1.25, 0.03),
 }
 
+# "provider_type:model" -> the longest answer the model can give (its maximum output tokens), as the providers'
+# model pages state it: the --max-cost guard holds this much per request in flight when a request has no max_tokens.
+MAX_OUTPUT_TOKENS: dict[str, int] = {
+    "openai:gpt-5.4": 128_000, "openai:gpt-5.4-mini": 128_000, "openai:gpt-5.2": 128_000,
+    "openai:gpt-5.1": 128_000, "openai:gpt-5": 128_000, "openai:gpt-5-chat-latest": 16_384,
+    "openai:gpt-5-mini": 128_000, "openai:gpt-5-nano": 128_000, "openai:gpt-5-pro": 272_000,
+    "openai:gpt-4.1": 32_768, "openai:gpt-4.1-mini": 32_768, "openai:gpt-4.1-nano": 32_768,
+    "openai:gpt-4o": 16_384, "openai:gpt-4o-mini": 16_384,
+    "openai:o3": 100_000, "openai:o3-mini": 100_000, "openai:o4-mini": 100_000, "openai:o1": 100_000,
+    "anthropic:claude-opus-5": 128_000, "anthropic:claude-opus-4-8": 128_000, "anthropic:claude-opus-4-7": 128_000,
+    "anthropic:claude-opus-4-6": 128_000, "anthropic:claude-opus-4-5": 64_000, "anthropic:claude-opus-4-1": 32_000,
+    "anthropic:claude-opus-4-0": 32_000, "anthropic:claude-opus-4": 32_000, "anthropic:claude-sonnet-4-6": 128_000,
+    "anthropic:claude-sonnet-4-5": 64_000, "anthropic:claude-sonnet-4-0": 64_000, "anthropic:claude-sonnet-4": 64_000,
+    "anthropic:claude-3-7-sonnet": 64_000, "anthropic:claude-haiku-4-5": 64_000, "anthropic:claude-3-5-haiku": 8_192,
+    "anthropic:claude-3-haiku": 4_096,
+}
+
 # What may follow a table name and still be the same model: a date snapshot or "-latest".
 VERSION_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 
@@ -78,22 +99,33 @@ VERSION_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 def price_for(model: str, overrides: Mapping[str, Price], provider_type: str | None = None) -> Price | None:
     """The price of `model` as -m writes it ("openai:gpt-4o-mini", "local:llama3"): an override of that
     exact name first, then the built-in table under the provider's type. None: unknown."""
-    if model in overrides:
-        return overrides[model]
     provider, name = split_model(model)
+    if model in overrides:
+        price = overrides[model]
+        if price.max_output_tokens is None and provider_type is not None:  # the model's own limit still holds
+            price = replace(price, max_output_tokens=table_entry(MAX_OUTPUT_TOKENS, provider_type, name))
+        return price
     if provider == "replay" and name:  # "replay:openai:gpt-4o-mini" answers for openai:gpt-4o-mini
         return price_for(name, overrides)
     return builtin_price(provider_type or provider, name)
 
 
 def builtin_price(provider_type: str, name: str) -> Price | None:
-    exact = BUILTIN_PRICES.get(f"{provider_type}:{name}")
+    price = table_entry(BUILTIN_PRICES, provider_type, name)
+    if price is None:
+        return None
+    return replace(price, max_output_tokens=table_entry(MAX_OUTPUT_TOKENS, provider_type, name))
+
+
+def table_entry(table: Mapping[str, T], provider_type: str, name: str) -> T | None:
+    """The row of `name` (or of the name without its date snapshot or "-latest")."""
+    exact = table.get(f"{provider_type}:{name}")
     if exact is not None:
         return exact
     suffix = VERSION_SUFFIX.search(name)
     if suffix is None:
         return None
-    return BUILTIN_PRICES.get(f"{provider_type}:{name[:suffix.start()]}")
+    return table.get(f"{provider_type}:{name[:suffix.start()]}")
 
 
 def cost_usd(usage: Usage | None, price: Price | None) -> float | None:

@@ -12,7 +12,7 @@ from promptci.errors import ConfigError, Problem, TemplateError
 from promptci.loading.goldens import GOLDEN_SUFFIXES, GoldenFile, read_golden_file
 from promptci.loading.prompts import PROMPT_SUFFIXES, PromptScan, prompt_name, scan_prompts
 from promptci.loading.render import Renderer
-from promptci.loading.yamlfile import relative_path, resolve_inside
+from promptci.loading.yamlfile import relative_path, relative_to, resolve_inside
 from promptci.types import Case, Location, Message, Prompt, Suite
 
 __all__ = ["SuiteScan", "collect_suite", "load_suite", "render_suite", "resolve_inside"]
@@ -31,6 +31,7 @@ class SuiteScan:
     golden_files: list[str] = field(default_factory=list)
     golden_prompts: set[str] = field(default_factory=set)  # prompts that some golden file names
     looked_in: str = "goldens/"
+    seen: set[tuple[Path, tuple[str, ...]]] = field(default_factory=set)  # (file, its prompts) already added
 
 
 def load_suite(settings: Settings, paths: Sequence[Path] = (), keep_going: bool = False) -> Suite:
@@ -87,6 +88,10 @@ def _add_golden(scan: SuiteScan, prompt_scan: PromptScan, path: Path, settings: 
     names = [name for name in golden.prompts if wanted_prompts is None or name in wanted_prompts]
     if wanted_prompts is not None and not names:
         return
+    reached = (path.resolve(), tuple(golden.prompts))
+    if reached in scan.seen:  # the same file for the same prompts, through a link: one entry
+        return
+    scan.seen.add(reached)
     scan.golden_files.append(golden.path)
     scan.problems.extend(golden.problems)
     for name in names:
@@ -121,26 +126,28 @@ def missing_prompt_problem(name: str, prompts: Mapping[str, Prompt], file: str, 
 
 
 def _resolve_selected(root: Path, path: Path) -> Path:
-    """A PATH argument: relative to the working directory, else to the root; it must exist inside root."""
+    """A PATH argument: relative to the working directory, else to the root; it must exist inside root. Kept
+    as written under the root (a symlinked golden keeps its own name, which names its prompt)."""
     candidate = path if path.is_absolute() else Path.cwd() / path
     if not path.is_absolute() and not candidate.exists() and (root / path).exists():
         candidate = root / path
-    resolved = candidate.resolve()
-    if resolved != root and root not in resolved.parents:
+    inside = relative_to(candidate, root)
+    if inside is None:
         raise ConfigError(f"path {str(path)!r} is outside the project root {root}; name files under goldens/ "
                           "or prompts/ (or pass --root)")
-    if not resolved.exists():
-        raise ConfigError(f"path {str(path)!r} does not exist (looked for {resolved})")
-    return resolved
+    if not candidate.exists():
+        raise ConfigError(f"path {str(path)!r} does not exist (looked for {candidate.resolve()})")
+    return root / inside if inside.parts else root
 
 
 def _golden_files(root: Path) -> list[Path]:
-    """Every *.yaml / *.yml under goldens/ (hidden folders and files left out), sorted."""
+    """Every *.yaml / *.yml under goldens/ (hidden folders and files left out), sorted, by the path as written:
+    a symlinked golden belongs to the prompt its own path names."""
     goldens_dir = root / "goldens"
     if not goldens_dir.is_dir():
         return []
     return sorted(
-        p.resolve() for p in goldens_dir.rglob("*")
+        p for p in goldens_dir.rglob("*")
         if p.suffix.lower() in GOLDEN_SUFFIXES and not p.is_dir()  # a FIFO is named when read, not skipped
         and not any(part.startswith(".") for part in p.relative_to(goldens_dir).parts)
     )

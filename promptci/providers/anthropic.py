@@ -99,6 +99,8 @@ def split_system(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[s
 class AnthropicProvider(PooledClientProvider):
     """Streams every request; classifies failures; leaves retries to promptci.retrying."""
 
+    default_max_tokens = DEFAULT_MAX_TOKENS  # sent when a request sets none: its longest answer
+
     def make_client(self) -> anthropic.AsyncAnthropic:
         import anthropic
 

@@ -154,7 +154,11 @@ class OpenAIProvider(PooledClientProvider):
         except ValueError as exc:
             raise malformed_error(self.endpoint, exc) from None
         try:
-            vector = [float(x) for x in body["data"][0]["embedding"]]
+            vector = body["data"][0]["embedding"]
+            if not isinstance(vector, list) or any(isinstance(x, bool) or not isinstance(x, (int, float))
+                                                   for x in vector):
+                raise ValueError("the embedding is not a list of numbers")
+            vector = [float(x) for x in vector]
             usage = Usage(input_tokens=token_count(self.endpoint, (body.get("usage") or {}).get("prompt_tokens", 0),
                                                    "prompt_tokens"))
         except (KeyError, IndexError, TypeError, ValueError) as exc:

@@ -7,7 +7,7 @@ Pure standard library (integer arithmetic where it can be exact): scipy is only 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -64,6 +64,23 @@ class DropVerdict:
     @property
     def is_drop(self) -> bool:
         return self.is_suite_drop or any(case.is_drop for case in self.cases)
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation between closest ranks (numpy's default).
+
+    None when there are no values. p50 of [1, 2, 3, 4] is 2.5; p95 of 1..20 is 19.05.
+    """
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be within 0..100, got {q}")
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
 def wilson_interval(passes: int, n: int, confidence: float = 0.95) -> Interval:

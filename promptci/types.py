@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from promptci.cost.totals import counts_toward_cost, sum_costs
+from promptci.verdict.money import spent
 
 OutputKind = Literal["text", "json"]
 Status = Literal["passed", "failed", "error", "skipped"]
@@ -342,18 +342,15 @@ def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
         counts[status] = counts.get(status, 0) + 1
     cached = input_tokens = output_tokens = 0
     saved = 0.0
-    costs: list[float | None] = []
     for result in results:
         cached += result.cached
         saved += result.saved_usd or 0.0
         if not result.cached:  # a cache hit billed no tokens
             input_tokens += result.input_tokens or 0
             output_tokens += result.output_tokens or 0
-        if counts_toward_cost(result.cost_usd, result.status in ("passed", "failed") and not result.cached):
-            costs.append(result.cost_usd)
-    cost, unknown = sum_costs(costs)
+    cost = spent(results)
     return Summary(total=sum(counts.values()), passed=counts["passed"], failed=counts["failed"],
-                   errors=counts["error"], skipped=counts["skipped"], cost_usd=cost, cost_unknown=unknown,
+                   errors=counts["error"], skipped=counts["skipped"], cost_usd=cost.known, cost_unknown=cost.unknown,
                    saved_usd=saved, cached=cached, input_tokens=input_tokens, output_tokens=output_tokens)
 
 

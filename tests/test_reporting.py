@@ -269,7 +269,7 @@ def test_junit_structure_counts_and_failures(run: Run) -> None:
     counts = (route.get("tests"), route.get("failures"), route.get("errors"), route.get("skipped"))
     assert counts == ("3", "1", "0", "0")
     props = {p.get("name"): p.get("value") for p in route.iter("property")}
-    assert props["model"] == GPT and props["input_tokens"] == "220" and props["cost_usd"] == "0.003000"
+    assert props["model"] == GPT and props["input_tokens"] == "220" and props["cost_usd"] == "0.003"
     cases = route.findall("testcase")
     assert len(cases) == 3 and cases[0].get("classname") == f"route.{GPT}"
     failed = next(c for c in cases if c.find("failure") is not None)

@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from promptci.cost.totals import sum_costs
+from promptci.verdict.money import spent
 from promptci.reporting.stats import CaseRate, failing_reasons, flaky_cases, has_repeats, rate_line, run_notes
 from promptci.types import CaseResult, Run, Score
 
@@ -62,7 +62,7 @@ def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[st
         "resolved_model": ", ".join(resolved) or None,
         "input_tokens": sum(r.input_tokens or 0 for r in results),
         "output_tokens": sum(r.output_tokens or 0 for r in results),
-        "cost_usd": f"{sum_costs(r.cost_usd for r in results)[0]:.6f}",
+        "cost_usd": f"{spent(results).known:.12g}",
         "cached": sum(r.cached for r in results),
     }
     props = ET.SubElement(suite, "properties")

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from promptci.cost.totals import format_usd, sum_costs
+from promptci.stats import percentile
+from promptci.verdict.money import Money, format_usd, spent
 from promptci.types import CaseResult, Run, Summary, parse_iso
 
 # C0 controls but newline and tab, DEL and C1 controls: ESC sequences in model output could restyle a
@@ -28,36 +29,8 @@ def printable(text: str) -> str:
     return _CONTROL.sub(_escape, text)
 
 
-def percentile(values: Iterable[float], q: float) -> float | None:
-    """The q-th percentile (0..100) by linear interpolation between closest ranks (numpy's default).
-
-    None when there are no values. p50 of [1, 2, 3, 4] is 2.5; p95 of 1..20 is 19.05.
-    """
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q must be within 0..100, got {q}")
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
-
-
 def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
-
-
-def has_response(result: CaseResult) -> bool:
-    """True when a model answered (so a price applies), as opposed to a skip or a failed request."""
-    if result.status == "skipped":
-        return False
-    return result.output is not None or result.input_tokens is not None or result.output_tokens is not None
-
-
-def is_cost_unknown(result: CaseResult) -> bool:
-    return result.cost_usd is None and has_response(result) and not result.cached
 
 
 def result_score(result: CaseResult) -> float | None:
@@ -104,11 +77,8 @@ def _count(results: Sequence[CaseResult], status: str) -> int:
 
 
 def _cost(results: Sequence[CaseResult]) -> tuple[float | None, int]:
-    costs = [r.cost_usd for r in results if r.cost_usd is not None or is_cost_unknown(r)]
-    known, unknown = sum_costs(costs)
-    if unknown == len(costs) and unknown:
-        return None, unknown
-    return known, unknown
+    cost = spent(results)
+    return (None if cost.unknown and cost.known == 0 else cost.known), cost.unknown
 
 
 def _timings(results: Sequence[CaseResult]) -> tuple[list[float], list[float]]:
@@ -186,12 +156,7 @@ def duration_s(run: Run) -> float | None:
 # "unknown": never as 0, which would read as free.
 
 def format_cost(cost: float | None, unknown: int = 0) -> str:
-    if cost is None:
-        return "unknown"
-    if unknown and cost == 0:
-        return "unknown"
-    text = format_usd(cost)
-    return f"{text} + {unknown} unknown" if unknown else text
+    return "unknown" if cost is None else Money(cost, unknown).format()
 
 
 def format_ms(value: float | None) -> str:

@@ -6,16 +6,18 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from promptci.comparators.structured import JSONParseError, parse_json
-from promptci.errors import ExitCode
 from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
 from promptci.types import CaseResult, GitInfo, Run, case_status
 
+if TYPE_CHECKING:
+    from promptci.verdict.policy import Verdict
+
 Transition = Literal["regressed", "fixed", "new", "removed", "still_failing", "still_passing", "flaky", "error",
-                     "skipped"]
+                     "skipped", "dropped"]
 SideStatus = Literal["passed", "failed", "error", "skipped"]
 PROMPT_DIR = "prompts/"
 PairKey = tuple[str, str, str, str]  # golden file, prompt, case id, model
@@ -72,7 +74,13 @@ class CaseChange:
 
     @property
     def is_flaky(self) -> bool:
+        """Mixed outcomes within one side; a case that passed every sample at A and failed every one at B
+        is never flaky, whatever the test says."""
         return any(0 < passes < n for passes, n in (_passes(self.before), _passes(self.after)))
+
+    @property
+    def repeat(self) -> int:
+        return max(len(self.before), len(self.after))
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ class Comparison:
     verdict: DropVerdict | None = None  # the family-wise test, when samples were repeated
     counts: Mapping[str, int] = field(default_factory=dict)  # transition -> cases
     sides: tuple[Side, Side] = (Side("A", ""), Side("B", ""))  # what the reports name A and B
+    decision: Verdict | None = None  # what the gates decided (verdict/diff.py): every report renders it
 
     def with_transition(self, *names: Transition) -> list[CaseChange]:
         return [c for c in self.changes if c.transition in names]
@@ -150,19 +159,6 @@ def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha:
                       sides=sides)
 
 
-def exit_code_for_comparison(comparison: Comparison) -> ExitCode:
-    """1 when a case passed at A and fails at B (with repeats: when the family-wise test finds a drop),
-    else 3 when errors left B's cases unscored, else 0."""
-    if comparison.verdict is not None:
-        if comparison.verdict.is_drop:
-            return ExitCode.REGRESSION
-    elif comparison.with_transition("regressed"):
-        return ExitCode.REGRESSION
-    if any(r.status == "error" for c in comparison.changes for r in c.after):
-        return ExitCode.NO_VERDICT
-    return ExitCode.OK
-
-
 def _label(key: PairKey) -> str:
     file, prompt, case_id, model = key
     return f"{file}::{case_id}[{prompt}, {model}]"
@@ -193,18 +189,21 @@ def _transition(before: Sequence[CaseResult], after: Sequence[CaseResult], repea
         return "new"
     if not after:
         return "removed"
+    if is_drop:  # a significant drop stays one when a sample also errored
+        return "regressed"
     old, new = side_status(before), side_status(after)
     if "error" in (old, new):
         return "error"
     if "skipped" in (old, new):
         return "skipped"
-    if is_drop:
-        return "regressed"
     if old == new:
         return "still_passing" if old == "passed" else "still_failing"
     if not repeated:
         return "regressed" if old == "passed" else "fixed"
-    return "fixed" if new == "passed" else "flaky"  # mixed outcomes that the test does not call a drop
+    (passes_a, n_a), (passes_b, n_b) = _passes(before), _passes(after)
+    if 0 < passes_a < n_a or 0 < passes_b < n_b:
+        return "flaky"  # mixed outcomes within a side (9/10 -> 10/10 is not "fixed")
+    return "fixed" if new == "passed" else "dropped"  # K/K -> 0/K that the test does not call significant
 
 
 def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResult, ...], repeated: bool,

@@ -10,13 +10,14 @@ from dataclasses import dataclass, replace
 
 from promptci import gitrev
 from promptci.changes import ChangeSelection, changed_since
-from promptci.compare import Comparison, compare_runs, exit_code_for_comparison
+from promptci.compare import Comparison, compare_runs
 from promptci.errors import ExitCode, PromptCIError
 from promptci.plan import Plan, RunOptions
 from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
 from promptci.session import Session
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
+from promptci.verdict.diff import judge_comparison
 
 OnStart = Callable[[int], None]
 OnResult = Callable[[CaseResult], None]
@@ -81,9 +82,13 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
                      session.run(plan_b, on_start, on_result, git=revision_git(project, options.after)))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
                               revisions=(side_name(options.before), side_name(options.after)))
-    exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)
+    warnings = ([f"--alpha {options.alpha:g} does nothing without --repeat: with one sample a side, any case that "
+                 "passed at A and fails at B is a regression"] if options.alpha != 0.05 and options.run.repeat < 2
+                else [])
+    decision = judge_comparison(comparison, options.alpha, run_a.interrupted or run_b.interrupted, warnings)
+    comparison = replace(comparison, decision=decision)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
-    return DiffOutcome(comparison, run_a, run_b, exit_code, plan_b.selection, tuple(notes))
+    return DiffOutcome(comparison, run_a, run_b, decision.exit_code, plan_b.selection, tuple(notes))
 
 
 def _after_selector(project: Project, options: DiffOptions, side_b: Project) -> Selector | None:

@@ -62,7 +62,8 @@ def _check_compatible(runs: Sequence[tuple[str, Run]]) -> None:
             seen[run.shard] = name
 
 
-def _missing_shards(runs: Sequence[Run]) -> list[str]:
+def missing_shards(runs: Sequence[Run]) -> list[str]:
+    """The shards I/N of a sharded run that are not among `runs`."""
     count = _shard_count(runs[0])
     if count is None:
         return []
@@ -88,10 +89,7 @@ def merge_runs(runs: Sequence[tuple[str, Run]], run_id: str | None = None) -> Ru
     results: list[CaseResult] = sorted(
         (r for run in parts for r in run.results),
         key=lambda r: (r.file, r.line, r.case_id, model_rank.get(r.model, 0), r.repeat))
-    missing = _missing_shards(parts)
-    problems = [p for run in parts for p in run.problems]
-    if missing:
-        problems.append(f"merged without shard(s) {', '.join(missing)}: their cases are not in this run")
+    problems = [p for run in parts for p in run.problems]  # a missing shard is the verdict's (verdict/gates.py)
     finished = [run.finished_at for run in parts if run.finished_at]
     return Run(
         run_id=run_id or uuid.uuid4().hex[:12], started_at=min(run.started_at for run in parts),
@@ -126,6 +124,8 @@ def store_run(project: Project, run: Run) -> None:
             store.add_result(run.run_id, result, position=position)
         store.finish_run(run.run_id, run.finished_at or run.started_at, run.summary, run.interrupted,
                          run.problems)
+        if run.decision is not None:
+            store.add_run_notes(run.run_id, run.notes, run.baseline_model, run.decision.to_dict())
         not_stored = store.unstored.error()
         if not_stored is not None:
             raise not_stored

@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # changes.py imports git and YAML helpers: not at `promptci -
 
 @dataclass(frozen=True)
 class RunOptions:
+    """What selects the cases (root, paths, models, -k, --shard, --changed-since, --repeat) and how they are
+    executed (concurrency, cache, replay, record, environment, budget). What judges the result is not here:
+    verdict.gates.Judging, so planning and the Session never carry a gate setting."""
+
     root: Path | None = None
     paths: tuple[Path, ...] = ()
     models: tuple[str, ...] = ()
@@ -30,9 +34,6 @@ class RunOptions:
     max_cost: float | None = None
     repeat: int = 1
     shard: tuple[int, int] | None = None  # --shard I/N as (I, N): only this share of the selected cases
-    baseline_model: str | None = None  # --baseline-model: the other models are compared with it
-    gates: tuple[str, ...] = ()  # --gate cost|latency, with the baseline
-    fail_on_drift: bool = False
     changed_since: str | None = None  # --changed-since REV: only the cases changes since REV can affect
 
     @property

@@ -15,7 +15,16 @@ from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
 from promptci.registry import build_comparator
 from promptci.store import LedgerEntry, Store
-from promptci.types import CaseResult, Comparator, ComparatorSpec, Completion, Score, canonical_json, expected_text
+from promptci.types import (
+    CaseResult,
+    Comparator,
+    ComparatorSpec,
+    Completion,
+    Score,
+    SkipKind,
+    canonical_json,
+    expected_text,
+)
 
 
 @dataclass
@@ -84,7 +93,7 @@ async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple[LedgerEnt
     answer: Answer = await runner.client.complete(model_call(runner, job))
     if answer.completion is None:
         if answer.skipped:
-            return skipped_result(job, answer.problem or "skipped"), answer.ledger
+            return skipped_result(job, answer.problem or "skipped", "budget"), answer.ledger
         return error_result(job, answer.problem or "no answer", attempts=answer.attempts), answer.ledger
     calls = ModelCalls(runner.client, attribution(runner, job), sample=job.repeat)
     token = CURRENT.set(calls)  # comparators that call a model (llm_judge, embeddings) send through it
@@ -160,5 +169,5 @@ def error_result(job: Job, message: str, attempts: int = 1) -> CaseResult:
     return base_result(job, "error", None, error=message, attempts=attempts)
 
 
-def skipped_result(job: Job, reason: str) -> CaseResult:
-    return base_result(job, "skipped", None, skip_reason=reason)
+def skipped_result(job: Job, reason: str, kind: SkipKind | None = None) -> CaseResult:
+    return replace(base_result(job, "skipped", None, skip_reason=reason), skip_kind=kind)

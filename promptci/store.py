@@ -332,10 +332,25 @@ class Store:
         rows = self._read(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1", params)
         return self.load_run(rows[0][0]) if rows else None
 
-    def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None) -> None:
-        """Keep what a run's reports say at the top (drift, the upgrade verdict), so `show` says it again."""
+    def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None,
+                      verdict: Mapping[str, Any] | None = None) -> None:
+        """Keep what a run's reports say at the top (drift, the upgrade verdict) and the verdict itself
+        (verdict.policy.Verdict.to_dict()), so `show` says it again."""
         self._write("UPDATE runs SET options = json_set(COALESCE(options, '{}'), '$.notes', json(?),"
-                    " '$.baseline_model', ?) WHERE id = ?", (json.dumps(list(notes)), baseline_model, run_id))
+                    " '$.baseline_model', ?, '$.verdict', json(?)) WHERE id = ?",
+                    (json.dumps(list(notes)), baseline_model, json.dumps(verdict), run_id))
+
+    def stored_verdict(self, run_id: str) -> Mapping[str, Any] | None:
+        """The verdict add_run_notes kept for a run (None: none kept, as for runs stored before it was)."""
+        rows = self._read("SELECT json_extract(options, '$.verdict') FROM runs WHERE id = ? AND json_valid(options)",
+                          (run_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        try:
+            found = json.loads(rows[0][0])
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
 
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         """(run id, the versions `model` resolved to) in the latest run before `before_run_id` that stored

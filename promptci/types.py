@@ -7,12 +7,16 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from promptci.verdict.money import spent
 
+if TYPE_CHECKING:
+    from promptci.verdict.policy import Verdict
+
 OutputKind = Literal["text", "json"]
 Status = Literal["passed", "failed", "error", "skipped"]
+SkipKind = Literal["budget"]  # a skipped result's cause; the verdict policy decides from it
 Role = Literal["system", "user", "assistant"]
 
 RESULTS_SCHEMA_VERSION = 1
@@ -236,7 +240,8 @@ class CaseResult:
     error: str | None = None
     attempts: int = 0
     tags: tuple[str, ...] = ()
-    skip_reason: str | None = None
+    skip_reason: str | None = None  # why it was skipped, for people
+    skip_kind: SkipKind | None = None  # why it was skipped, for the verdict (never read from skip_reason's text)
     expected: str | None = None  # the golden's expected value as text (JSON for structures), for reports
     tool_calls: tuple[ToolCall, ...] = ()
 
@@ -268,6 +273,7 @@ class CaseResult:
             "attempts": self.attempts,
             "tags": list(self.tags),
             "skip_reason": self.skip_reason,
+            "skip_kind": self.skip_kind,
             "expected": self.expected,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
         }
@@ -321,6 +327,7 @@ class Run:
     shard: str | None = None  # "I/N" when the run was one shard of N
     notes: tuple[str, ...] = ()  # what every report says at the top: model drift, the upgrade verdict
     baseline_model: str | None = None  # --baseline-model: the matrix's other models are compared with it
+    decision: Verdict | None = None  # what the gates decided (verdict/): every report renders it
 
 
 @dataclass(frozen=True)

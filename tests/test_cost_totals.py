@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from promptci.verdict.money import Money
 from promptci.types import CaseResult, Status, summarize
+from promptci.verdict.money import Money
 
 
 def test_sum_costs_counts_none_as_unknown_never_as_zero() -> None:

@@ -179,7 +179,8 @@ def sections_run() -> Run:
 def test_the_data_holds_every_section_the_other_reports_have() -> None:
     from promptci.matrix import disagreements
     from promptci.metrics import metric_table
-    from promptci.reporting.stats import case_rates, flaky_cases, run_notes
+    from promptci.reporting.stats import run_notes
+    from promptci.verdict.summary import case_rates, flaky_cases
 
     run = sections_run()
     data = report_data(run)

@@ -20,9 +20,11 @@ from promptci.reporting.github import escape_data, escape_property, render_annot
 from promptci.reporting.jsonreport import read_json, run_from_dict, run_to_dict
 from promptci.reporting.junit import junit_xml
 from promptci.reporting.markdown import MAX_DOCUMENT_CHARS, code_fence, code_span, render_markdown
-from promptci.reporting.stats import format_cost, group_rows, percentile
+from promptci.reporting.stats import format_cost
 from promptci.reporting.terminal import Progress, TerminalReporter, make_console, print_report, render_report
+from promptci.stats import percentile
 from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Run, Score, summarize
+from promptci.verdict.summary import group_rows
 
 GPT, LLAMA = "openai:gpt-4o-mini", "local:llama"
 NASTY = "[bold]oops[/bold] | ```x``` <script>alert(1)</script> @octocat 100%\x1b[2J\x00"

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from promptci.config import Price
-from promptci.verdict.money import Money
 from promptci.types import Message
+from promptci.verdict.money import Money
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4

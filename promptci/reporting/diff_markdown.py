@@ -13,6 +13,7 @@ from promptci.reporting.diffview import (
     TRANSITION_WORDS,
     change_label,
     count_text,
+    drop_words,
     flaky_changes,
     format_p,
     header,
@@ -35,8 +36,9 @@ from promptci.reporting.markdown import (
     truncate,
 )
 from promptci.reporting.stats import failing_reasons
+from promptci.verdict.diff import decision_of
 
-DETAILED = ("regressed", "error", "fixed", "new", "removed")  # listed case by case; the rest are counts
+DETAILED = ("regressed", "error", "dropped", "fixed", "new", "removed")  # listed case by case; the rest are counts
 
 
 def _totals_table(totals: tuple[GroupTotals, ...]) -> list[str]:
@@ -65,6 +67,8 @@ def change_item(change: CaseChange) -> list[str]:
         head += f" (was {code_span(change.renamed_from)})"
     if len(change.before) > 1 or len(change.after) > 1:
         head += f": {rate_text(change)}"
+    if change.transition == "dropped":
+        head += f", {drop_words(change)}"
     lines = [head]
     if change.transition in ("regressed", "fixed", "error"):
         lines += [f"  - {code_span(s.comparator)}: {score_text(s.before, s.after)}"
@@ -111,7 +115,10 @@ def _statistics(comparison: Comparison) -> list[str]:
 
 
 def render_comparison_markdown(comparison: Comparison) -> str:
-    lines = [f"## promptci diff {code_span(header(comparison))}", "", f"**{verdict_line(comparison)}**"]
+    decision = decision_of(comparison)
+    lines = [f"## promptci diff {code_span(header(comparison))}", "", f"**{verdict_line(comparison)}**",
+             "", decision.head(), *(f"- {code_span(f.text())}" for f in decision.findings),
+             *(f"- note: {code_span(note)}" for note in decision.notes)]
     if comparison.totals:
         lines += ["", *_totals_table(comparison.totals)]
     tail = _flaky(comparison) + _collapsed(comparison) + _statistics(comparison)

@@ -11,16 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from promptci.reporting.stats import (
-    duration_s,
-    failing_reasons,
-    has_repeats,
-    printable,
-    problem_results,
-    run_notes,
-    summary_parts,
-)
+from promptci.reporting.stats import failing_reasons, printable, run_notes, summary_parts
 from promptci.types import CaseResult, Run
+from promptci.verdict.summary import duration_s, has_repeats, problem_results
 
 # GitHub truncates long annotation messages anyway; keep the log readable.
 MAX_MESSAGE_CHARS = 4000

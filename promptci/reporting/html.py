@@ -15,8 +15,9 @@ from promptci.metrics import metric_table
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import render_page
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
-from promptci.reporting.stats import BROKEN_CASE, case_rates, duration_s, group_rows, printable, run_notes
+from promptci.reporting.stats import BROKEN_CASE, printable, run_notes
 from promptci.types import CaseResult, Run
+from promptci.verdict.summary import case_rates, duration_s, group_rows
 
 
 def _text(value: str | None) -> str | None:
@@ -47,7 +48,8 @@ def _matrix(run: Run) -> dict[str, Any] | None:
     """With several models: per prompt the models side by side, and every case where they disagree."""
     if len(run.models) < 2:
         return None
-    from promptci.matrix import MATRIX_METRICS, cell_texts, disagreements, side_by_side
+    from promptci.matrix import disagreements, side_by_side
+    from promptci.reporting.matrixview import MATRIX_METRICS, cell_texts
 
     first: dict[tuple[str, str, str, str], int] = {}
     for index, result in enumerate(run.results):

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from promptci.errors import PromptCIError
-from promptci.matrix import matrix_to_dict
 from promptci.metrics import metric_table
+from promptci.reporting.matrixview import matrix_to_dict
 from promptci.reporting.sidebyside import prompt_sides
-from promptci.reporting.stats import case_rates, group_rows
 from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Location, Run, Summary, summarize
+from promptci.verdict.gates import decision_of
+from promptci.verdict.summary import case_rates, group_rows
 
 SUMMARY_FIELDS = (
     "total", "passed", "failed", "errors", "skipped", "cost_usd", "input_tokens", "output_tokens",
@@ -47,6 +48,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "notes": list(run.notes),
         "baseline_model": run.baseline_model,
         "matrix": matrix_to_dict(run),
+        "verdict": decision_of(run).to_dict(),  # the exit code and every finding behind it
     }
 
 

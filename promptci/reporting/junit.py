@@ -11,9 +11,10 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from promptci.verdict.money import spent
-from promptci.reporting.stats import CaseRate, failing_reasons, flaky_cases, has_repeats, rate_line, run_notes
+from promptci.reporting.stats import failing_reasons, rate_line, run_notes
 from promptci.types import CaseResult, Run, Score
+from promptci.verdict.money import spent
+from promptci.verdict.summary import CaseRate, flaky_cases, has_repeats
 
 # Characters XML 1.0 cannot hold at all, even escaped; model output may contain them.
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -147,5 +147,5 @@ def merge(
     reports = report_targets(fmt, output)
     outcome = api.merge(root, files, allow_missing_shards=allow_missing_shards)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
-    print_gate(outcome)
+    print_gate(outcome, fmt)
     raise typer.Exit(code=int(outcome.exit_code))

@@ -99,9 +99,11 @@ def publish_comparison(comparison: Comparison, fmt: str, reports: list[Target], 
         report_comparison_to_github(comparison, project_root, None if fmt == "github" else sys.stderr)
 
 
-def print_gate(outcome: RunOutcome) -> None:
-    """On stderr, so a machine format on stdout stays whole: the verdict line, then every finding and note."""
-    print_verdict(outcome.verdict)
+def print_gate(outcome: RunOutcome, fmt: str) -> None:
+    """The verdict where a machine format on stdout does not carry it for a person: on stderr (the table
+    prints it itself)."""
+    if fmt != "table":
+        print_verdict(outcome.verdict)
 
 
 def print_verdict(verdict: Verdict) -> None:

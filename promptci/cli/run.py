@@ -104,7 +104,7 @@ def run(
             options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate, judging=judging))
     explain_selection(outcome.selection, changed_since, verbose - quiet)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
-    print_gate(outcome)
+    print_gate(outcome, fmt)
     if outcome.not_stored is not None:  # the verdict is printed above; the run's record is incomplete: exit 4
         raise outcome.not_stored
     if not outcome.run.run_id:  # --changed-since selected nothing: nothing ran, nothing was stored

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from promptci.reporting.stats import failing_reasons, printable, run_notes, summary_parts
 from promptci.types import CaseResult, Run
+from promptci.verdict.gates import decision_of
 from promptci.verdict.summary import duration_s, has_repeats, problem_results
 
 # GitHub truncates long annotation messages anyway; keep the log readable.
@@ -70,7 +71,10 @@ def render_annotations(run: Run) -> str:
         lines.append(command("warning", "the run was interrupted: only finished cases are reported",
                              title="promptci"))
     # The totals hold only numbers, but go through a notice so no text can start a command line.
-    lines.append(command("notice", " · ".join(summary_parts(run.summary, duration_s(run))), title="promptci"))
+    verdict = decision_of(run)  # the exit code's reasons
+    lines += [command("notice", finding.text(), title="promptci verdict") for finding in verdict.findings]
+    lines.append(command("notice", " · ".join([verdict.head(), *summary_parts(run.summary, duration_s(run))]),
+                         title="promptci"))
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
 from promptci.types import CaseResult, GitInfo, Run, case_status
+from promptci.verdict.money import priced
 
 if TYPE_CHECKING:
     from promptci.verdict.policy import Verdict
@@ -218,7 +219,7 @@ def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResul
         prompt=prompt, case_id=case_id, model=model, file=where.file, line=where.line, transition=transition,
         before=before, after=after, scores=_score_changes(before, after),
         output_diff=output_diff(before[0].output, after[0].output) if before and after else None,
-        cost_usd=Measure(_sum(before, "cost_usd"), _sum(after, "cost_usd")),
+        cost_usd=Measure(priced(before).amount if before else None, priced(after).amount if after else None),
         tokens=Measure(_tokens(before), _tokens(after)),
         latency_ms=Measure(_mean(before, "latency_ms"), _mean(after, "latency_ms")),
         renamed_from=renamed_from,
@@ -270,7 +271,8 @@ def _group_totals(prompt: str, model: str, group: Sequence[CaseChange]) -> Group
         present = [getattr(c, pick) for c in group if getattr(c, pick)]
         passed = sum(side_status(s) == "passed" for s in present)
         samples = [r for s in present for r in s]
-        return passed, len(present), _sum(samples, "cost_usd"), _tokens(samples), _mean(samples, "latency_ms")
+        cost = priced(samples).amount if samples else None
+        return passed, len(present), cost, _tokens(samples), _mean(samples, "latency_ms")
 
     a, b = side("before"), side("after")
     return GroupTotals(prompt, model, *(Measure(x, y) for x, y in zip(a, b, strict=True)))

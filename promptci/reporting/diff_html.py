@@ -15,6 +15,7 @@ from promptci.reporting.diffview import (
     flaky_changes,
     format_p,
     header,
+    measure_text,
     rate_text,
     statistics_lines,
     verdict_line,
@@ -50,13 +51,15 @@ def _case(change: CaseChange, p_value: str | None) -> dict[str, Any]:
         "d": _text(change.output_diff),
         "sc": [[printable(s.comparator), s.before, s.after] for s in change.scores],
         "why": [printable(r) for r in failing_reasons(change.after[0])] if change.after else [],
-        "usd": _pair(change.cost_usd), "ms": _pair(change.latency_ms), "pv": p_value,
+        "usd": _pair(change.cost_usd), "usd_text": measure_text(change.cost_usd, "usd"), "ms": _pair(change.latency_ms),
+        "pv": p_value,
     }
 
 
 def _group(totals: GroupTotals) -> dict[str, Any]:
     return {"prompt": printable(totals.prompt), "model": printable(totals.model), "passed": _pair(totals.passed),
-            "cases": _pair(totals.cases), "cost_usd": _pair(totals.cost_usd), "latency_ms": _pair(totals.latency_ms),
+            "cases": _pair(totals.cases), "cost_usd": _pair(totals.cost_usd),
+            "cost_text": measure_text(totals.cost_usd, "usd"), "latency_ms": _pair(totals.latency_ms),
             "tokens": _pair(totals.tokens)}
 
 

@@ -12,8 +12,8 @@ from promptci.compare import CaseChange, Comparison, GroupTotals
 from promptci.reporting.diffview import (
     TRANSITION_WORDS,
     change_label,
+    change_note,
     count_text,
-    drop_words,
     flaky_changes,
     format_p,
     header,
@@ -67,8 +67,9 @@ def change_item(change: CaseChange) -> list[str]:
         head += f" (was {code_span(change.renamed_from)})"
     if len(change.before) > 1 or len(change.after) > 1:
         head += f": {rate_text(change)}"
-    if change.transition == "dropped":
-        head += f", {drop_words(change)}"
+    note = change_note(change)
+    if note:
+        head += f" ({note})"
     lines = [head]
     if change.transition in ("regressed", "fixed", "error"):
         lines += [f"  - {code_span(s.comparator)}: {score_text(s.before, s.after)}"

@@ -15,8 +15,8 @@ from promptci.errors import ExitCode
 from promptci.reporting.diffview import (
     TRANSITION_WORDS,
     change_label,
+    change_note,
     count_text,
-    drop_words,
     flaky_changes,
     format_p,
     header,
@@ -63,8 +63,9 @@ def _passing_cell(totals: GroupTotals) -> Text:
 def _heading(change: CaseChange, console: Console) -> Text:
     word = TRANSITION_WORDS[change.transition].split(" (")[0].upper()
     text = Text(f"{word} ", style=STYLES[change.transition]) + Text(one_line(change_label(change), console))
-    if change.transition == "dropped":
-        text.append(f" ({drop_words(change)})", style="yellow")
+    note = change_note(change)
+    if note:
+        text.append(f" ({note})", style="yellow" if change.transition == "dropped" else "")
     if change.renamed_from:
         text.append(f" (was {one_line(change.renamed_from, console)})", style="dim")
     return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition
+from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, side_status
 from promptci.cost.totals import format_usd
 from promptci.errors import ExitCode
 from promptci.reporting.stats import format_ms
@@ -94,6 +94,21 @@ def drop_words(change: CaseChange) -> str:
     """`dropped (not significant at K = 3)`: every sample passed at A and failed at B, yet the test could not
     call it a drop with this K (never "flaky": flaky is mixed outcomes within a side)."""
     return f"dropped (not significant at K = {change.repeat})"
+
+
+def new_words(change: CaseChange) -> str:
+    """What a new case does at B: `passes`, `fails`, `has no verdict (error)` or `skipped`."""
+    status = side_status(change.after)
+    return {"passed": "passes", "failed": "fails", "error": "has no verdict (error)"}.get(status, status)
+
+
+def change_note(change: CaseChange) -> str | None:
+    """The words a case's line adds to its transition: whether a new case passes, a drop's K."""
+    if change.transition == "new" and change.after:
+        return new_words(change)
+    if change.transition == "dropped":
+        return drop_words(change)
+    return None
 
 
 def in_order(comparison: Comparison) -> list[tuple[Transition, list[CaseChange]]]:

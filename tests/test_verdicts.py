@@ -249,8 +249,9 @@ def test_item13_matrix_verdict_fails_when_the_cost_gate_fails_the_run(cli, proje
                                                             "local:cand: {input: 9.0, output: 9.0}")
     result = gated(cli, project(files), "cost")
     document = json.loads(result.stdout)
-    assert result.exit_code == 1 and document["verdict"]["exit_code"] == 1
+    assert result.exit_code == 1
     assert document["matrix"]["verdict"]["fails"] is True  # main: false
+    assert document["verdict"]["exit_code"] == 1
     assert document["matrix"]["verdict"]["candidates"][0]["fails"] is True
 
 
@@ -268,8 +269,8 @@ def test_item8_diff_fails_when_the_budget_skipped_cases(tmp_path: Path, fake_ser
     commit(repo, {".gitignore": ".promptci/\n", "promptci.yaml": config, "prompts/p.txt": prompt,
                   "goldens/p.yaml": "cases:\n" + body}, "base")
     outcome = api.diff(api.DiffOptions(run=api.RunOptions(root=repo, use_cache=False), before="HEAD", after="HEAD"))
-    assert any(r.skip_kind == "budget" for r in outcome.after.results)
     assert outcome.exit_code == ExitCode.REGRESSION  # main: 0 while `run` exits 1
+    assert any(r.skip_kind == "budget" for r in outcome.after.results)
     assert outcome.comparison.decision is not None
     assert [f.gate.value for f in outcome.comparison.decision.findings] == ["budget"]
 

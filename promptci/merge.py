@@ -9,25 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptci.errors import PromptCIError
-from promptci.types import CaseResult, Location, Run, canonical_json, content_hash, summarize
+from promptci.types import CaseResult, Location, Run, summarize
 
 if TYPE_CHECKING:
-    from promptci.config import Settings
-    from promptci.plan import RunOptions
     from promptci.project import Project
-
-
-def config_fingerprint(settings: Settings, options: RunOptions) -> str:
-    """What must be equal for two shards to be parts of one run: promptci.yaml's bytes and the options
-    that choose cases, models and samples. Goldens and prompts are pinned by the git commit."""
-    config = settings.config_path
-    identity = {
-        "config": config.read_bytes().hex() if config is not None and config.is_file() else None,
-        "models": list(options.models), "keyword": options.keyword, "repeat": options.repeat,
-        "environment": options.environment, "replay": options.replay,
-        "paths": sorted(str(p) for p in options.paths),
-    }
-    return content_hash(canonical_json(identity))[:16]
 
 
 def _shard_count(run: Run) -> int | None:

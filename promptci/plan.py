@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptci.config import Settings
 from promptci.project import Project
-from promptci.types import Case, Prompt, Request
+from promptci.types import Case, Prompt, Request, canonical_json, content_hash
 
 if TYPE_CHECKING:  # changes.py imports git and YAML helpers: not at `promptci --help`
     from promptci.changes import ChangeSelection
@@ -78,3 +78,16 @@ class Plan:
     @property
     def budget_usd(self) -> float | None:
         return self.options.max_cost if self.options.max_cost is not None else self.settings.budgets.run_usd
+
+
+def config_fingerprint(settings: Settings, options: RunOptions) -> str:
+    """What must be equal for two shards to be parts of one run: promptci.yaml's bytes and the options
+    that choose cases, models and samples. Goldens and prompts are pinned by the git commit."""
+    config = settings.config_path
+    identity = {
+        "config": config.read_bytes().hex() if config is not None and config.is_file() else None,
+        "models": list(options.models), "keyword": options.keyword, "repeat": options.repeat,
+        "environment": options.environment, "replay": options.replay,
+        "paths": sorted(str(p) for p in options.paths),
+    }
+    return content_hash(canonical_json(identity))[:16]

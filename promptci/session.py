@@ -20,9 +20,8 @@ from promptci.cost.budget import BudgetGuard
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.gitinfo import current_git
-from promptci.merge import config_fingerprint
 from promptci.modelcalls import helper_models
-from promptci.plan import Job, Plan
+from promptci.plan import Job, Plan, config_fingerprint
 from promptci.planning import build_endpoints
 from promptci.project import Project
 from promptci.ratelimit import LimitPolicy

@@ -46,7 +46,7 @@ def _json_path(expression: str) -> Transform:
 
 
 def _python(spec: Any, root: Path | None) -> Transform:
-    from promptci.comparators.custom import load_function
+    from promptci.usercode import load_function
 
     if not isinstance(spec, str):
         raise ComparatorError(f"transform `python` must be 'file.py:fn', got {spec!r}")

@@ -82,6 +82,17 @@ def upgrade_findings(matrix: MatrixVerdict) -> list[Finding]:
     return found
 
 
+def judge_case(results: Sequence[CaseResult]) -> Verdict:
+    """One case x model's samples on their own (a pytest item): a failing sample fails it, an error leaves it
+    without a verdict, a budget that held it back fails it, as in `run`."""
+    failing = [case_name(r) for r in results if r.status == "failed"]
+    findings = budget_findings(results)
+    if failing:
+        findings.append(regression(Gate.PASS_RATE, f"{len(failing)} sample(s) failed", failing[:1]))
+    findings += error_findings(results)
+    return Verdict(tuple(findings), (), (Gate.BUDGET, Gate.PASS_RATE, Gate.ERRORS))
+
+
 def judge_run(run: Run, settings: GateSettings, judging: Judging | None = None,
               matrix: MatrixVerdict | None = None, drift_notes: Sequence[str] = (),
               missing_shards: Sequence[str] = ()) -> Verdict:

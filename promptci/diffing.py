@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from promptci import gitrev
 from promptci.changes import ChangeSelection, changed_since
 from promptci.compare import Comparison, compare_runs
+from promptci.config import Gate as GateSettings
 from promptci.errors import ExitCode, PromptCIError
 from promptci.plan import Plan, RunOptions
 from promptci.planning import Selector, build_plan
@@ -18,6 +19,8 @@ from promptci.project import Project, discover
 from promptci.session import Session
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
 from promptci.verdict.diff import judge_comparison
+from promptci.verdict.gates import judge_run
+from promptci.verdict.policy import SEVERITY, Gate
 
 OnStart = Callable[[int], None]
 OnResult = Callable[[CaseResult], None]
@@ -205,11 +208,14 @@ def _bisect_step(session: Session, project: Project, options: RunOptions, commit
         run = session.run(plan, git=GitInfo(commit=commit, dirty=False, branch=None))
     if run.interrupted:
         raise KeyboardInterrupt
-    errors = [r for r in run.results if r.status == "error"]
-    if errors:
-        raise BisectNoVerdict(f"commit {commit[:12]}: {len(errors)} case(s) ended in errors, so it cannot be "
-                              f"called good or bad (first: {errors[0].case_id}: {errors[0].error}); "
-                              f"see `promptci show {run.run_id}`")
+    blocking = [f for f in judge_run(run, GateSettings()).findings if f.gate in (Gate.ERRORS, Gate.BUDGET)]
+    if blocking:  # the one policy: errors are no verdict (3), a budget that held cases back is 1
+        errors = [r for r in run.results if r.status == "error"]
+        first = f" (first: {errors[0].case_id}: {errors[0].error})" if errors else ""
+        stop = BisectNoVerdict(f"commit {commit[:12]}: {blocking[0].message}, so it cannot be called good or "
+                               f"bad{first}; see `promptci show {run.run_id}`")
+        stop.exit_code = max((f.exit_code for f in blocking), key=SEVERITY.__getitem__)
+        raise stop
     failing = tuple(dict.fromkeys(f"{r.file}::{r.case_id} [{r.model}]" for r in run.results if r.status == "failed"))
     return BisectStep(commit, bool(failing), run.run_id, failing)
 

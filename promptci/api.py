@@ -128,7 +128,7 @@ def empty_run(plan: Plan) -> Run:
     started = now_iso()
     return Run(run_id="", started_at=started, finished_at=started, git=current_git(plan.project.source),
                models=plan.models, results=(), summary=summarize((), broken=len(plan.problems)),
-               problems=plan.problems)
+               problems=plan.problems, broken=plan.broken)
 
 
 def diff(options: DiffOptions, on_start: Callable[[int], None] | None = None,

@@ -81,6 +81,7 @@ def merge_runs(runs: Sequence[tuple[str, Run]], run_id: str | None = None) -> Ru
         finished_at=max(finished) if finished else None, git=parts[0].git, models=models,
         results=tuple(results), summary=summarize(results), interrupted=any(run.interrupted for run in parts),
         problems=tuple(dict.fromkeys(problems)), config_hash=parts[0].config_hash, shard=None,
+        broken=tuple(dict.fromkeys(b for run in parts for b in run.broken)),
     )
 
 
@@ -108,7 +109,7 @@ def store_run(project: Project, run: Run) -> None:
         for position, result in enumerate(run.results):
             store.add_result(run.run_id, result, position=position)
         store.finish_run(run.run_id, run.finished_at or run.started_at, run.summary, run.interrupted,
-                         run.problems)
+                         run.problems, run.broken)
         if run.decision is not None:
             store.add_run_notes(run.run_id, run.notes, run.baseline_model, run.decision.to_dict())
         not_stored = store.unstored.error()

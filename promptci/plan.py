@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptci.config import Settings
 from promptci.project import Project
-from promptci.types import Case, Prompt, Request, canonical_json, content_hash
+from promptci.types import BrokenCase, Case, Prompt, Request, canonical_json, content_hash
 
 if TYPE_CHECKING:  # changes.py imports git and YAML helpers: not at `promptci --help`
     from promptci.changes import ChangeSelection
@@ -74,6 +74,7 @@ class Plan:
     models: tuple[str, ...]
     problems: tuple[str, ...] = ()
     selection: ChangeSelection | None = None  # with --changed-since: the affected cases, and why
+    broken: tuple[BrokenCase, ...] = ()  # `problems` as data: where and why each case was left out
 
     @property
     def budget_usd(self) -> float | None:

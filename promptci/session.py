@@ -139,10 +139,10 @@ class Session:
                     *rate_limit_notes(limits.tally().since(tally_before)))
         summary = summarize(results, broken=len(plan.problems))
         finished_at = now_iso()
-        self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
+        self.store.finish_run(run_id, finished_at, summary, interrupted, problems, plan.broken)
         return Run(run_id=run_id, started_at=started_at, finished_at=finished_at, git=git, models=plan.models,
                    results=tuple(results), summary=summary, interrupted=interrupted, problems=problems,
-                   config_hash=config_hash, shard=shard)
+                   config_hash=config_hash, shard=shard, broken=plan.broken)
 
     def _run_to_end(self, runner: Runner, jobs: Sequence[Job], concurrency: int) -> tuple[list[CaseResult], bool]:
         """Runs the jobs; Ctrl-C keeps what finished (each result is already stored as it finished)."""

@@ -28,6 +28,7 @@ from promptci.dbfile import (
 )
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.types import (
+    BrokenCase,
     CaseResult,
     Completion,
     GitInfo,
@@ -268,16 +269,18 @@ class Store:
                              f"{result.prompt}/{result.case_id} on {result.model}")
 
     def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
-                   problems: Sequence[str] = ()) -> None:
+                   problems: Sequence[str] = (), broken: Sequence[BrokenCase] = ()) -> None:
         """Store what the run's results do not say, so a stored run reproduces its reports."""
         if self.unstored.pending:
             with self._lock:
                 self._retry_unstored(wait=True)
         self._write(
             "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ?,"
+            " options = json_set(COALESCE(options, '{}'), '$.broken', json(?)),"
             f" resolved_models = ({RESOLVED_MODELS_OF_RUN}) WHERE id = ?",
             (finished_at, canonical_json(asdict(summary)), int(interrupted),
-             json.dumps(list(problems), ensure_ascii=False), run_id),
+             json.dumps(list(problems), ensure_ascii=False),
+             json.dumps([b.to_dict() for b in broken], ensure_ascii=False), run_id),
             "the run's summary",
         )
         self._run_open = False
@@ -307,7 +310,8 @@ class Store:
                    models=models, results=results, summary=summary,
                    interrupted=bool(row[8]), problems=problems,
                    config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None,
-                   notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"))
+                   notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"),
+                   broken=tuple(BrokenCase.from_dict(b) for b in options.get("broken") or ()))
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):

@@ -313,6 +313,24 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class BrokenCase:
+    """A case --keep-going left out, as data: where (None when the problem names no file) and why."""
+
+    location: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"location": self.location, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BrokenCase:
+        return cls(d.get("location"), str(d.get("message", "")))
+
+
+@dataclass(frozen=True)
 class Run:
     run_id: str
     started_at: str  # ISO 8601 UTC
@@ -328,6 +346,7 @@ class Run:
     notes: tuple[str, ...] = ()  # what every report says at the top: model drift, the upgrade verdict
     baseline_model: str | None = None  # --baseline-model: the matrix's other models are compared with it
     decision: Verdict | None = None  # what the gates decided (verdict/): every report renders it
+    broken: tuple[BrokenCase, ...] = ()  # the cases --keep-going left out (their lines are among `problems`)
 
 
 @dataclass(frozen=True)
@@ -337,6 +356,7 @@ class Suite:
     prompts: Mapping[str, Prompt]
     cases: tuple[Case, ...]
     problems: tuple[str, ...] = ()  # rendered "path:line: message" lines skipped under --keep-going
+    broken: tuple[BrokenCase, ...] = ()  # the same problems as data
 
 
 def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:

@@ -23,7 +23,7 @@ from promptci.reporting.markdown import MAX_DOCUMENT_CHARS, code_fence, code_spa
 from promptci.reporting.stats import format_cost
 from promptci.reporting.terminal import Progress, TerminalReporter, make_console, print_report, render_report
 from promptci.stats import percentile
-from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Run, Score, summarize
+from promptci.types import RESULTS_SCHEMA_VERSION, BrokenCase, CaseResult, GitInfo, Run, Score, summarize
 from promptci.verdict.summary import group_rows
 
 GPT, LLAMA = "openai:gpt-4o-mini", "local:llama"
@@ -60,8 +60,10 @@ def run() -> Run:
         result("a1", LLAMA, "error", error="timeout after 60s\nat 100%"),
         result("a2", LLAMA, "passed", line=8, output="ok", scores=(Score("exact", 1.0, True),),
                input_tokens=10, output_tokens=2, latency_ms=200.0),
-        result("s1", LLAMA, "skipped", prompt="summ", file="goldens/summ.yaml", line=4, skip_reason="budget"),
+        result("s1", LLAMA, "skipped", prompt="summ", file="goldens/summ.yaml", line=4, skip_reason="budget",
+               skip_kind="budget"),
         problems=("goldens/bad.yaml:3: unknown comparator 'exakt'",),
+        broken=(BrokenCase("goldens/bad.yaml:3", "unknown comparator 'exakt'"),),
     )
 
 

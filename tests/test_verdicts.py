@@ -335,3 +335,27 @@ def test_no_report_prints_zero_for_a_nonzero_cost() -> None:
         stream = io.StringIO()
         write_report(before, fmt, stream)
         assert not zero.findall(re.sub(r'time="[0-9.]+"', "", stream.getvalue())), fmt  # junit times may be 0
+
+
+# --- structured skip reasons: never matched on message text --------------------------------------------
+
+def test_a_skip_is_judged_by_its_kind_never_by_its_text() -> None:
+    from promptci.config import Gate as GateSettings
+    from promptci.verdict.gates import judge_run
+
+    worded = sample("a", "skipped", skip_reason="budget: sending it would pass the run budget of $1.00")
+    held = sample("b", "skipped", skip_reason="held back", skip_kind="budget")
+    assert judge_run(run_of([worded]), GateSettings()).exit_code == ExitCode.OK
+    verdict = judge_run(run_of([held]), GateSettings())
+    assert verdict.exit_code == ExitCode.REGRESSION and verdict.findings[0].gate.value == "budget"
+
+
+def test_broken_cases_are_data_whatever_their_path_looks_like() -> None:
+    from dataclasses import replace
+
+    from promptci.reporting.stats import run_notes
+    from promptci.types import BrokenCase
+
+    broken = BrokenCase("goldens/with space.yaml:3", "unknown comparator 'exakt'")
+    run = replace(run_of([]), problems=(str(broken), "m:b: stopped after an auth error"), broken=(broken,))
+    assert run_notes(run) == ["1 case skipped (broken): goldens/with space.yaml:3", "m:b: stopped after an auth error"]

@@ -73,7 +73,7 @@ def render_annotations(run: Run) -> str:
     # The totals hold only numbers, but go through a notice so no text can start a command line.
     verdict = decision_of(run)  # the exit code's reasons
     lines += [command("notice", finding.text(), title="promptci verdict") for finding in verdict.findings]
-    lines.append(command("notice", " · ".join([verdict.head(), *summary_parts(run.summary, duration_s(run))]),
+    lines.append(command("notice", " · ".join([*summary_parts(run.summary, duration_s(run)), verdict.head()]),
                          title="promptci"))
     return "\n".join(lines) + "\n"
 

@@ -15,7 +15,7 @@ from promptci.metrics import metric_table
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import render_page
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
-from promptci.reporting.stats import BROKEN_CASE, format_cost, printable, run_notes
+from promptci.reporting.stats import broken_details, format_cost, printable, run_notes
 from promptci.types import CaseResult, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.money import Money
@@ -77,7 +77,7 @@ def report_data(run: Run) -> dict[str, Any]:
                 # at the top, as every report: drift and the verdict, then budget, rate-limit and stopped models
                 "verdict": printable(decision_of(run).line()),  # the exit code's words, first on the page
                 "notes": [printable(note) for note in (*run.notes, *run_notes(run))],
-                "problems": [printable(p) for p in run.problems if BROKEN_CASE.match(p)]},  # broken cases' details
+                "problems": [printable(p) for p in broken_details(run)]},  # broken cases' details
         "summary": {"total": summary.total, "passed": summary.passed, "failed": summary.failed,
                     "errors": summary.errors, "skipped": summary.skipped, "cost_usd": summary.cost_usd,
                     "cost_text": Money(summary.cost_usd, summary.cost_unknown).format(),

@@ -90,14 +90,14 @@ def failing_reasons(result: CaseResult) -> list[str]:
     return [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
 
 
-# A --keep-going problem names the broken case's file and line first: "goldens/x.yaml:12: why".
-BROKEN_CASE = re.compile(r"^(?P<location>[^\s:]+\.(?:ya?ml|csv|jsonl?|txt|j2|jinja|md):\d+): ")
-
-
 def broken_case_locations(run: Run) -> list[str]:
     """Where each case skipped as broken (--keep-going) is, once each, in report order."""
-    found = (BROKEN_CASE.match(problem) for problem in run.problems)
-    return list(dict.fromkeys(match.group("location") for match in found if match))
+    return list(dict.fromkeys(b.location for b in run.broken if b.location))
+
+
+def broken_details(run: Run) -> list[str]:
+    """The broken cases' "path:line: message" lines (those that name a place)."""
+    return [str(b) for b in run.broken if b.location]
 
 
 def run_notes(run: Run) -> list[str]:
@@ -106,13 +106,14 @@ def run_notes(run: Run) -> list[str]:
     broken = broken_case_locations(run)
     if broken:
         notes.append(f"{plural(len(broken), 'case')} skipped (broken): {', '.join(broken)}")
-    over_budget = [r for r in run.results if r.status == "skipped" and (r.skip_reason or "").startswith("budget")]
+    over_budget = [r for r in run.results if r.skip_kind == "budget"]
     if over_budget:
         why = (over_budget[0].skip_reason or "").removeprefix("budget: ")
         if len(over_budget) > 1:
             why = why.replace("sending it would pass", "sending them would pass")
         notes.append(f"{plural(len(over_budget), 'case')} not sent: {why}")
-    notes += [problem for problem in run.problems if not BROKEN_CASE.match(problem)]
+    located = set(broken_details(run))
+    notes += [problem for problem in run.problems if problem not in located]
     return notes
 
 

@@ -22,7 +22,7 @@ from promptci.metrics import MetricValue, metric_table
 from promptci.reporting.fit import Column, Sheet, build_table, least_width, print_fitted, records, table_width
 from promptci.reporting.sidebyside import PromptSides, measure_cells, prompt_sides
 from promptci.reporting.stats import (
-    BROKEN_CASE,
+    broken_details,
     case_label,
     failing_reasons,
     format_cost,
@@ -272,9 +272,8 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
             print_fitted(results_sheet(rows, console), console)
         print_metric_sections(run, console)
         print_matrix(run, console)
-        for problem in run.problems:  # the broken cases' details; the other problems are notes, below
-            if BROKEN_CASE.match(problem):
-                console.print(Text("warning: ", style="yellow") + Text(untrusted(problem, console)))
+        for problem in broken_details(run):  # the broken cases' details; the other problems are notes, below
+            console.print(Text("warning: ", style="yellow") + Text(untrusted(problem, console)))
     if verbosity > 0:
         for result in run.results:
             if result.status in ("passed", "skipped"):

@@ -25,6 +25,9 @@ def agrees(result: Any, markdown: Path, gate: str | None, key: str = "verdict") 
     code = result.exit_code
     assert verdict["exit_code"] == code, (verdict, result.stderr)
     assert f"verdict: {LABELS[code]} (exit {code})" in markdown.read_text()
+    junit = markdown.with_suffix(".xml")
+    if junit.exists():  # run writes JUnit too: every testsuite carries the verdict as a property
+        assert f'name="verdict" value="verdict: {LABELS[code]} (exit {code})' in junit.read_text()
     gates = [finding["gate"] for finding in verdict["findings"]]
     assert (gates == []) if gate is None else (gate in gates), gates
 
@@ -53,7 +56,7 @@ def served(project, server: FakeServer, extra: str = "") -> Path:
 def run(cli, root: Path, tmp_path: Path, *args: str) -> tuple[Any, Path]:
     markdown = tmp_path / "report.md"
     return cli("run", "--root", root, "--format", "json", "--no-github", "-o", f"markdown={markdown}",
-               *args), markdown
+               "-o", f"junit={markdown.with_suffix('.xml')}", *args), markdown
 
 
 def upgrade(candidate: str, *gates: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from promptci.reporting.stats import failing_reasons, rate_line, run_notes
 from promptci.types import CaseResult, Run, Score
+from promptci.verdict.gates import decision_of
 from promptci.verdict.money import spent
 from promptci.verdict.summary import CaseRate, flaky_cases, has_repeats
 
@@ -54,7 +55,8 @@ def _add_text(parent: ET.Element, tag: str, message: str, body: str | None) -> E
     return child
 
 
-def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[str], flaky: list[CaseRate]) -> None:
+def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[str], flaky: list[CaseRate],
+                    verdict: str) -> None:
     first = results[0]
     resolved = sorted({r.resolved_model for r in results if r.resolved_model})
     values = {
@@ -67,7 +69,8 @@ def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[st
         "cached": sum(r.cached for r in results),
     }
     props = ET.SubElement(suite, "properties")
-    named = [*values.items(), *(("note", note) for note in notes), *(("flaky", rate_line(rate)) for rate in flaky)]
+    named = [("verdict", verdict), *values.items(), *(("note", note) for note in notes),
+             *(("flaky", rate_line(rate)) for rate in flaky)]
     for name, value in named:
         if value is not None:
             ET.SubElement(props, "property", {"name": name, "value": clean_xml_text(str(value))})
@@ -112,6 +115,7 @@ def build_junit(run: Run) -> ET.Element:
         groups.setdefault((r.prompt, r.model), []).append(r)
     with_repeat = has_repeats(run)
     notes = [*run.notes, *run_notes(run)]
+    verdict = decision_of(run).line()  # a `verdict` property on every suite: the same words as every report
     flaky = flaky_cases(run)
     totals = _counts(list(run.results))
     del totals["skipped"]  # the junit-10 root has no skipped count; each suite has one
@@ -122,7 +126,7 @@ def build_junit(run: Run) -> ET.Element:
             "name": clean_xml_text(f"{prompt} [{model}]"), "timestamp": run.started_at, **_counts(results),
         })
         _add_properties(suite, results, notes,
-                        [rate for rate in flaky if (rate.prompt, rate.model) == (prompt, model)])
+                        [rate for rate in flaky if (rate.prompt, rate.model) == (prompt, model)], verdict)
         suite.extend(_testcase(r, with_repeat) for r in results)
     return root
 

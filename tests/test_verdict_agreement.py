@@ -180,3 +180,11 @@ def test_diff_no_baseline(cli, tmp_path: Path) -> None:
                  f"markdown={markdown}")
     assert result.exit_code == 3  # errored at A, failing at B: no baseline, never a pass
     agrees(result, markdown, "no_baseline", key="decision")
+
+
+def test_show_renders_the_verdict_the_run_was_given(cli, project, server: FakeServer, tmp_path: Path) -> None:
+    root = served(project, server)
+    result, _ = run(cli, root, tmp_path, *upgrade("pricey", "cost"))
+    shown = cli("show", "last", "--root", root, "--format", "json")
+    assert shown.exit_code == 0  # show shows; it does not gate
+    assert json.loads(shown.stdout)["verdict"] == json.loads(result.stdout)["verdict"]  # the gates it ran with

@@ -110,8 +110,12 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         run_record = replace(run_record, baseline_model=judging.baseline_model, notes=(*drifts, *verdict_lines))
         decision = judge_run(run_record, plan.settings.gate, judging, matrix, drifts)
         run_record = replace(run_record, decision=decision)
-        session.store.add_run_notes(run_record.run_id, run_record.notes, run_record.baseline_model,
-                                    decision.to_dict())
+        if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew
+            try:
+                session.store.add_run_notes(run_record.run_id, run_record.notes, run_record.baseline_model,
+                                            decision.to_dict())
+            except EnvironmentFailure as failure:
+                not_stored = failure
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
     return RunOutcome(run_record, decision.exit_code, notes, not_stored, plan.selection)
 

@@ -23,6 +23,7 @@ from promptci.reporting.diffview import (
 from promptci.reporting.page import render_page
 from promptci.reporting.stats import failing_reasons, printable
 from promptci.types import CaseResult
+from promptci.verdict.diff import decision_of
 
 
 def _text(value: str | None) -> str | None:
@@ -70,7 +71,8 @@ def comparison_data(comparison: Comparison) -> dict[str, Any]:
     ordered = sorted(comparison.changes, key=lambda c: SHOWN_ORDER.index(c.transition))
     return {
         "header": printable(header(comparison)),
-        "verdict": verdict_line(comparison),
+        "verdict": f"{decision_of(comparison).line()} · {verdict_line(comparison)}",
+        "decision_notes": [printable(note) for note in decision_of(comparison).notes],
         "statistics": statistics_lines(comparison),
         "transitions": list(SHOWN_ORDER),
         "groups": [_group(t) for t in comparison.totals],

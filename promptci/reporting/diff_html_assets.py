@@ -15,6 +15,7 @@ DIFF_JS = JS_PRELUDE + r"""
 
   $("sides").textContent = data.header;
   $("verdict").textContent = data.verdict;
+  for (const n of data.decision_notes) $("verdict").appendChild(el("div", "note: " + n));
   for (const line of data.statistics) $("statistics").appendChild(el("li", line));
   const groupBody = $("groups").tBodies[0];
   for (const g of data.groups) {

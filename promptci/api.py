@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptci import history
 from promptci.client import ModelCall, RateStatus, answer_key, call_key
 from promptci.config import Settings
 from promptci.cost.estimate import DryRunReport, DryRunRow, estimate_request_cost, output_limit
@@ -17,9 +18,8 @@ from promptci.cost.totals import format_usd
 from promptci.drift import find_drift
 from promptci.errors import EnvironmentFailure, ExitCode, PromptCIError
 from promptci.gitinfo import current_git
-from promptci.history import list_runs, run_info_to_dict, show_run
-from promptci.merge import merge_runs, read_shards, store_run
-from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
+from promptci.history import list_runs, run_info_to_dict
+from promptci.merge import merge_runs, missing_shards, read_shards, store_run
 from promptci.modelcalls import helper_models
 from promptci.plan import Plan, RunOptions
 from promptci.planning import LOCAL_PROVIDERS, build_plan, missing_keys, model_pricing
@@ -28,6 +28,8 @@ from promptci.recordings import load_recordings
 from promptci.session import Session
 from promptci.store import Store
 from promptci.types import CaseResult, Run, now_iso, summarize
+from promptci.verdict.gates import Judging, judge_run
+from promptci.verdict.policy import Verdict
 
 if TYPE_CHECKING:  # diff and bisect load git, compare and stats; the matrix and cost report load when asked for
     from promptci.changes import ChangeSelection
@@ -41,57 +43,81 @@ LAZY_EXPORTS = {"BisectOutcome": "promptci.diffing", "BisectStep": "promptci.dif
                 "parse_dimensions": "promptci.cost.report"}
 
 __all__ = [
-    "LOCAL_PROVIDERS", "BisectOutcome", "CostReport", "DiffOptions", "DiffOutcome", "DryRunReport", "Plan", "Project",
-    "RunOptions", "RunOutcome", "Session", "bisect", "build_plan", "cost_report", "diff", "discover", "dry_run",
-    "list_runs", "merge", "parse_dimensions", "run", "run_info_to_dict", "show_run",
+    "LOCAL_PROVIDERS",
+    "BisectOutcome",
+    "CostReport",
+    "DiffOptions",
+    "DiffOutcome",
+    "DryRunReport",
+    "Judging",
+    "Plan",
+    "Project",
+    "RunOptions",
+    "RunOutcome",
+    "Session",
+    "bisect",
+    "build_plan",
+    "cost_report",
+    "diff",
+    "discover",
+    "dry_run",
+    "list_runs",
+    "merge",
+    "parse_dimensions",
+    "run",
+    "run_info_to_dict",
+    "show_run",
 ]
 
 
 @dataclass
 class RunOutcome:
-    run: Run
+    run: Run  # run.decision is the verdict every report renders
     exit_code: ExitCode
     notes: list[str] = field(default_factory=list)
-    gate_failures: list[str] = field(default_factory=list)  # why the gate failed the run, one line each
-    gate_notes: list[str] = field(default_factory=list)  # gated metrics the run did not measure
     not_stored: PromptCIError | None = None  # writes the database refused (a lock held too long, a full disk)
     selection: ChangeSelection | None = None  # with --changed-since: the affected cases and why
 
+    @property
+    def verdict(self) -> Verdict:
+        return self.run.decision or Verdict()
+
 
 def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
-        on_result: Callable[[CaseResult], None] | None = None, on_rate: Callable[[RateStatus], None] | None = None
-        ) -> RunOutcome:
+        on_result: Callable[[CaseResult], None] | None = None, on_rate: Callable[[RateStatus], None] | None = None,
+        judging: Judging | None = None) -> RunOutcome:
+    judging = judging or Judging()
     plan = build_plan(options)
     if not plan.jobs and options.changed_since is not None:  # nothing to run is a fine answer, not stored
         from promptci.diffing import nothing_changed_note
 
-        return RunOutcome(empty_run(plan), ExitCode.OK, [nothing_changed_note(options.changed_since)],
-                          selection=plan.selection)
-    verdict: MatrixVerdict | None = None
-    if options.baseline_model is not None or options.gates:  # the model matrix (and its statistics) when asked
+        return RunOutcome(replace(empty_run(plan), decision=Verdict()), ExitCode.OK,
+                          [nothing_changed_note(options.changed_since)], selection=plan.selection)
+    matrix: MatrixVerdict | None = None
+    if judging.baseline_model is not None or judging.gates:  # the model matrix (and its statistics) when asked
         from promptci.matrix import check_matrix_options
 
-        check_matrix_options(options.baseline_model, options.gates, plan.models)
+        check_matrix_options(judging.baseline_model, judging.gates, plan.models)
     with Session(plan.project, concurrency=options.concurrency) as session:
         run_record = session.run(plan, on_start, on_result, on_rate=on_rate)
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
-        drifts = find_drift(session.store, run_record)
-        if options.baseline_model is not None:
+        drifts = [drift.note() for drift in find_drift(session.store, run_record)]
+        if judging.baseline_model is not None:
             from promptci.matrix import compare_models
 
-            verdict = compare_models(run_record, options.baseline_model, options.gates)
-        verdict_lines = [candidate.line() for candidate in verdict.candidates] if verdict else []
-        run_record = replace(run_record, baseline_model=options.baseline_model,
-                             notes=(*(drift.note() for drift in drifts), *verdict_lines))
-        if run_record.notes or run_record.baseline_model:
-            session.store.add_run_notes(run_record.run_id, run_record.notes, run_record.baseline_model)
+            matrix = compare_models(run_record, judging.baseline_model, judging.gates)
+        verdict_lines = [candidate.line() for candidate in matrix.candidates] if matrix else []
+        run_record = replace(run_record, baseline_model=judging.baseline_model, notes=(*drifts, *verdict_lines))
+        decision = judge_run(run_record, plan.settings.gate, judging, matrix, drifts)
+        run_record = replace(run_record, decision=decision)
+        if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew
+            try:
+                session.store.add_run_notes(run_record.run_id, run_record.notes, run_record.baseline_model,
+                                            decision.to_dict())
+            except EnvironmentFailure as failure:
+                not_stored = failure
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
-    exit_code = exit_code_for(run_record, plan.settings, verdict)
-    if drifts and options.fail_on_drift and exit_code in (ExitCode.OK, ExitCode.NO_VERDICT):
-        exit_code = ExitCode.REGRESSION
-    return RunOutcome(run_record, exit_code, notes, gate_failures(run_record, plan.settings),
-                      unmeasured_metric_notes(run_record, plan.settings), not_stored,
-                      plan.selection)
+    return RunOutcome(run_record, decision.exit_code, notes, not_stored, plan.selection)
 
 
 def environment_failures(failures: Sequence[PromptCIError | None]) -> PromptCIError | None:
@@ -106,7 +132,7 @@ def empty_run(plan: Plan) -> Run:
     started = now_iso()
     return Run(run_id="", started_at=started, finished_at=started, git=current_git(plan.project.source),
                models=plan.models, results=(), summary=summarize((), broken=len(plan.problems)),
-               problems=plan.problems)
+               problems=plan.problems, broken=plan.broken)
 
 
 def diff(options: DiffOptions, on_start: Callable[[int], None] | None = None,
@@ -125,54 +151,32 @@ def bisect(options: RunOptions, good: str, bad: str,
     return diffing.bisect(options, good, bad, on_step)
 
 
-def merge(root: Path | None, paths: Sequence[Path]) -> RunOutcome:
-    """`promptci merge`: shards' JSON results joined into one stored run, gated like a run."""
+def merge(root: Path | None, paths: Sequence[Path], allow_missing_shards: bool = False) -> RunOutcome:
+    """`promptci merge`: shards' JSON results joined into one stored run, gated like a run; a missing shard is
+    no verdict (exit 3) unless allowed."""
     project = discover(root)
     settings = project.settings()
-    merged = merge_runs(read_shards(paths))
+    shards = read_shards(paths)
+    merged = merge_runs(shards)
+    decision = judge_run(merged, settings.gate, Judging(allow_missing_shards=allow_missing_shards),
+                         missing_shards=missing_shards([run for _, run in shards]))
+    merged = replace(merged, decision=decision)
     store_run(project, merged)
-    return RunOutcome(merged, exit_code_for(merged, settings), gate_failures=gate_failures(merged, settings),
-                      gate_notes=unmeasured_metric_notes(merged, settings))
+    return RunOutcome(merged, decision.exit_code)
 
 
-def exit_code_for(run_record: Run, settings: Settings, verdict: MatrixVerdict | None = None) -> ExitCode:
-    """With an upgrade verdict (--baseline-model), the verdict replaces the pass-rate gate: cases failing on
-    every model are not the candidate's regression."""
-    if run_record.interrupted:
-        return ExitCode.INTERRUPTED
-    if any(r.status == "skipped" and (r.skip_reason or "").startswith("budget") for r in run_record.results):
-        return ExitCode.REGRESSION
-    if verdict is not None:
-        if verdict.fails:
-            return ExitCode.REGRESSION
-    elif failing_models(run_record, settings.gate.min_pass_rate):
-        return ExitCode.REGRESSION
-    if gate_failures(run_record, settings):
-        return ExitCode.REGRESSION
-    if run_record.summary.errors:
-        return ExitCode.NO_VERDICT
-    return ExitCode.OK
-
-
-def gate_failures(run_record: Run, settings: Settings) -> list[str]:
-    """Each metric of a prompt x model under its `gate.metrics` threshold, as a line that names it."""
-    return [str(failure) for failure in metric_failures(metric_table(run_record.results), settings.gate.metrics)]
-
-
-def unmeasured_metric_notes(run_record: Run, settings: Settings) -> list[str]:
-    return [f"gate.metrics.{threshold.name} ({threshold.location}): no comparator of this run has "
-            f"`metric: {threshold.name}`, so this threshold was not checked"
-            for threshold in unmeasured_metrics(metric_table(run_record.results), settings.gate.metrics)]
-
-
-def failing_models(run_record: Run, min_pass_rate: float) -> list[str]:
-    """Models whose pass rate over scored cases falls under the gate."""
-    failing = []
-    for model in run_record.models:
-        scored = [r for r in run_record.results if r.model == model and r.status in ("passed", "failed")]
-        if scored and sum(r.status == "passed" for r in scored) / len(scored) < min_pass_rate:
-            failing.append(model)
-    return failing
+def show_run(root: Path | None, run_ref: str) -> Run:
+    """A stored run with the verdict it was given (older runs: judged again by today's gate settings)."""
+    project = discover(root)
+    found = history.show_run(root, run_ref)
+    with Store.open(project.db_path, readonly=True) as store:
+        stored = store.stored_verdict(found.run_id)
+    if stored is not None:
+        try:
+            return replace(found, decision=Verdict.from_dict(stored))
+        except (KeyError, TypeError, ValueError):  # written by a newer promptci: judge it again
+            pass
+    return replace(found, decision=judge_run(found, project.settings().gate))
 
 
 def dry_run(options: RunOptions) -> DryRunReport:

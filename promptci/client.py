@@ -168,6 +168,10 @@ class ModelClient:
         # such as importing the SDKs of every endpoint.
         self._before_first_send = before_first_send
 
+    async def complete_for(self, request: Request, kind: CallKind, sample: int, attribution: Attribution) -> Answer:
+        """complete() for a comparator's helper request (modelcalls.py), which knows requests, not ModelCalls."""
+        return await self.complete(ModelCall(request, kind=kind, sample=sample, attribution=attribution))
+
     async def complete(self, call: ModelCall) -> Answer:
         model = call.request.model
         if model in self.stopped_models:

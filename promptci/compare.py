@@ -8,16 +8,19 @@ import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from promptci.comparators.structured import JSONParseError, parse_json
-from promptci.errors import ExitCode
 from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
 from promptci.types import CaseResult, GitInfo, Run, case_status
+from promptci.verdict.money import priced
+
+if TYPE_CHECKING:
+    from promptci.verdict.policy import Verdict
 
 Transition = Literal["regressed", "fixed", "new", "new_failing", "removed", "still_failing", "still_passing", "flaky",
-                     "error", "skipped"]
+                     "error", "skipped", "dropped"]
 SideStatus = Literal["passed", "failed", "error", "skipped"]
 PROMPT_DIR = "prompts/"
 PairKey = tuple[str, str, str, str]  # golden file, prompt, case id, model
@@ -75,7 +78,13 @@ class CaseChange:
 
     @property
     def is_flaky(self) -> bool:
+        """Mixed outcomes within one side; a case that passed every sample at A and failed every one at B
+        is never flaky, whatever the test says."""
         return any(0 < passes < n for passes, n in (_passes(self.before), _passes(self.after)))
+
+    @property
+    def repeat(self) -> int:
+        return max(len(self.before), len(self.after))
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,7 @@ class Comparison:
     counts: Mapping[str, int] = field(default_factory=dict)  # transition -> cases
     sides: tuple[Side, Side] = (Side("A", ""), Side("B", ""))  # what the reports name A and B
     allow_new_failures: bool = False  # --allow-new-failures: a new case failing at B does not fail the gate
+    decision: Verdict | None = None  # what the gates decided (verdict/diff.py): every report renders it
 
     def with_transition(self, *names: Transition) -> list[CaseChange]:
         return [c for c in self.changes if c.transition in names]
@@ -214,21 +224,6 @@ def _match_by(facet: Callable[[PairKey, Samples], Hashable], new: Mapping[PairKe
         match[key] = found.pop(0)
 
 
-def exit_code_for_comparison(comparison: Comparison) -> ExitCode:
-    """1 when a case passed at A and fails at B (with repeats: when the family-wise test finds a drop) or a
-    new case fails at B (unless allowed), else 3 when errors left B's cases unscored, else 0."""
-    if comparison.verdict is not None:
-        if comparison.verdict.is_drop:
-            return ExitCode.REGRESSION
-    elif comparison.with_transition("regressed"):
-        return ExitCode.REGRESSION
-    if comparison.with_transition("new_failing") and not comparison.allow_new_failures:
-        return ExitCode.REGRESSION  # the PR leaves a failing case in the suite
-    if any(r.status == "error" for c in comparison.changes for r in c.after):
-        return ExitCode.NO_VERDICT
-    return ExitCode.OK
-
-
 def _label(key: PairKey) -> str:
     file, prompt, case_id, model = key
     return f"{file}::{case_id}[{prompt}, {model}]"
@@ -259,18 +254,21 @@ def _transition(before: Sequence[CaseResult], after: Sequence[CaseResult], repea
         return "new_failing" if side_status(after) == "failed" else "new"
     if not after:
         return "removed"
+    if is_drop:  # a significant drop stays one when a sample also errored
+        return "regressed"
     old, new = side_status(before), side_status(after)
     if "error" in (old, new):
         return "error"
     if "skipped" in (old, new):
         return "skipped"
-    if is_drop:
-        return "regressed"
     if old == new:
         return "still_passing" if old == "passed" else "still_failing"
     if not repeated:
         return "regressed" if old == "passed" else "fixed"
-    return "fixed" if new == "passed" else "flaky"  # mixed outcomes that the test does not call a drop
+    (passes_a, n_a), (passes_b, n_b) = _passes(before), _passes(after)
+    if 0 < passes_a < n_a or 0 < passes_b < n_b:
+        return "flaky"  # mixed outcomes within a side (9/10 -> 10/10 is not "fixed")
+    return "fixed" if new == "passed" else "dropped"  # K/K -> 0/K that the test does not call significant
 
 
 def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResult, ...], repeated: bool,
@@ -287,7 +285,7 @@ def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResul
         prompt=prompt, case_id=case_id, model=model, file=where.file, line=where.line, transition=transition,
         before=before, after=after, scores=_score_changes(before, after),
         output_diff=output_diff(before[0].output, after[0].output) if before and after else None,
-        cost_usd=Measure(_sum(before, "cost_usd"), _sum(after, "cost_usd")),
+        cost_usd=Measure(priced(before).amount if before else None, priced(after).amount if after else None),
         tokens=Measure(_tokens(before), _tokens(after)),
         latency_ms=Measure(_mean(before, "latency_ms"), _mean(after, "latency_ms")),
         renamed_from=renamed_from, checks_changed=comparator_changes(before, after),
@@ -381,7 +379,8 @@ def _group_totals(prompt: str, model: str, group: Sequence[CaseChange]) -> Group
         present = [getattr(c, pick) for c in group if getattr(c, pick)]
         passed = sum(side_status(s) == "passed" for s in present)
         samples = [r for s in present for r in s]
-        return passed, len(present), _sum(samples, "cost_usd"), _tokens(samples), _mean(samples, "latency_ms")
+        cost = priced(samples).amount if samples else None
+        return passed, len(present), cost, _tokens(samples), _mean(samples, "latency_ms")
 
     a, b = side("before"), side("after")
     return GroupTotals(prompt, model, *(Measure(x, y) for x, y in zip(a, b, strict=True)))

@@ -11,15 +11,19 @@ from dataclasses import dataclass, replace
 from promptci import gitrev
 from promptci.changes import ChangeSelection, changed_since
 from promptci.client import Endpoint, ModelCall, call_key
-from promptci.compare import Comparison, compare_runs, exit_code_for_comparison
+from promptci.codeimports import SeparateImports, separate_imports
+from promptci.compare import Comparison, compare_runs
+from promptci.config import Gate as GateSettings
 from promptci.errors import ExitCode, PromptCIError
 from promptci.plan import Job, Plan, RunOptions
 from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
 from promptci.session import Session
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
-from promptci.usercode import SeparateImports, separate_imports
 from promptci.variation import cached_other_samples, find_variations, variation_notes
+from promptci.verdict.diff import judge_comparison
+from promptci.verdict.gates import judge_run
+from promptci.verdict.policy import SEVERITY, Gate
 
 OnStart = Callable[[int], None]
 OnResult = Callable[[CaseResult], None]
@@ -96,9 +100,13 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
                               revisions=(side_name(options.before), side_name(options.after)),
                               allow_new_failures=options.allow_new_failures)
-    exit_code = ExitCode.INTERRUPTED if run_a.interrupted or run_b.interrupted else exit_code_for_comparison(comparison)
+    warnings = ([f"--alpha {options.alpha:g} does nothing without --repeat: with one sample a side, any case that "
+                 "passed at A and fails at B is a regression"] if options.alpha != 0.05 and options.run.repeat < 2
+                else [])
+    decision = judge_comparison(comparison, options.alpha, run_a.interrupted or run_b.interrupted, warnings)
+    comparison = replace(comparison, decision=decision)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
-    return DiffOutcome(comparison, run_a, run_b, exit_code, plan_b.selection, tuple(notes))
+    return DiffOutcome(comparison, run_a, run_b, decision.exit_code, plan_b.selection, tuple(notes))
 
 
 # With --repeat K, side A of a case is a pool of samples: each diff adds K fresh ones to those the cache holds,
@@ -276,11 +284,14 @@ def _bisect_step(session: Session, code: SeparateImports, project: Project, opti
                           command=f"bisect step {commit[:12]}")
     if run.interrupted:
         raise KeyboardInterrupt
-    errors = [r for r in run.results if r.status == "error"]
-    if errors:
-        raise BisectNoVerdict(f"commit {commit[:12]}: {len(errors)} case(s) ended in errors, so it cannot be "
-                              f"called good or bad (first: {errors[0].case_id}: {errors[0].error}); "
-                              f"see `promptci show {run.run_id}`")
+    blocking = [f for f in judge_run(run, GateSettings()).findings if f.gate in (Gate.ERRORS, Gate.BUDGET)]
+    if blocking:  # the one policy: errors are no verdict (3), a budget that held cases back is 1
+        errors = [r for r in run.results if r.status == "error"]
+        first = f" (first: {errors[0].case_id}: {errors[0].error})" if errors else ""
+        stop = BisectNoVerdict(f"commit {commit[:12]}: {blocking[0].message}, so it cannot be called good or "
+                               f"bad{first}; see `promptci show {run.run_id}`")
+        stop.exit_code = max((f.exit_code for f in blocking), key=SEVERITY.__getitem__)
+        raise stop
     failing = tuple(dict.fromkeys(f"{r.file}::{r.case_id} [{r.model}]" for r in run.results if r.status == "failed"))
     return BisectStep(commit, bool(failing), run.run_id, failing)
 

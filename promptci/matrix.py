@@ -8,29 +8,26 @@ The verdict pairs each candidate's results with the baseline's by (golden file, 
   passes and the other fails).
 Either way each prompt's p-values are Holm-adjusted across the candidate's prompts, at alpha 0.05.
 
-Gates (`--gate`, repeatable), each comparing a candidate's paired cases with the baseline's:
-- cost: fails when the candidate's total cost is more than COST_GATE_RATIO (10 %) above the baseline's, or
-  when a price is unknown (the gate cannot be checked);
-- latency: fails when the candidate's p95 latency is more than LATENCY_GATE_RATIO (20 %) and more than
-  LATENCY_GATE_MIN_MS (100 ms) above the baseline's.
+Gates (`--gate cost|latency`, repeatable): a test of the paired per-case differences (verdict/paired.py), so
+that two identical models pass and a real shift fails; a case without the figure is missing evidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from math import comb
 from typing import Literal
 
-from promptci.reporting.stats import build_row, percentile
-from promptci.stats import CaseCounts, Interval, drop_verdict, holm_adjust, wilson_interval
+from promptci.stats import CaseCounts, Interval, drop_verdict, holm_adjust, percentile, wilson_interval
 from promptci.types import CaseResult, Run
+from promptci.verdict.money import priced
+from promptci.verdict.paired import PairedShift, measured_latency, paired_shift
+from promptci.verdict.policy import Gate
+from promptci.verdict.summary import build_row
 
 ALPHA = 0.05
 GATES = ("cost", "latency")
-COST_GATE_RATIO = 0.10
-LATENCY_GATE_RATIO = 0.20
-LATENCY_GATE_MIN_MS = 100.0
 Outcome = Literal["worse", "equal", "better"]
 CaseKey = tuple[str, str, str]  # golden file, prompt, case id
 
@@ -96,7 +93,7 @@ class CandidateVerdict:
     cost_candidate: float | None
     p95_baseline_ms: float | None
     p95_candidate_ms: float | None
-    gate_failures: tuple[str, ...] = ()
+    shifts: tuple[PairedShift, ...] = ()  # the --gate tests, one per gate asked for
 
     @property
     def worse(self) -> list[PromptVerdict]:
@@ -104,7 +101,7 @@ class CandidateVerdict:
 
     @property
     def fails(self) -> bool:
-        return bool(self.worse or self.gate_failures)
+        return bool(self.worse or any(shift.fails for shift in self.shifts))
 
     @property
     def cost_change(self) -> float | None:
@@ -135,9 +132,8 @@ class CandidateVerdict:
         if self.p95_change_ms is not None:
             parts.append(f"p95 {self.p95_change_ms:+.0f} ms")
         verdict = f"{self.model} vs {self.baseline}: {', '.join(parts) or 'no paired cases'}"
-        if self.gate_failures:
-            verdict += "; gate failed: " + "; ".join(self.gate_failures)
-        return verdict
+        tested = [shift.summary() + (" FAILS" if shift.fails else "") for shift in self.shifts]
+        return verdict + ("; gate " + "; ".join(tested) if tested else "")
 
 
 @dataclass(frozen=True)
@@ -258,13 +254,13 @@ def rate(samples: Sequence[Sequence[CaseResult]]) -> float | None:
 
 
 def total_cost(results: Sequence[CaseResult]) -> float | None:
-    """What the answers cost, a cache hit at what it would have cost: the models' prices, not the cache's luck."""
-    costs = [r.saved_usd if r.cached else r.cost_usd for r in results if r.status != "skipped"]
-    return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+    """What the answers cost at their price (cache hits included); None when a price is unknown."""
+    return priced(results).amount
 
 
 def p95(results: Sequence[CaseResult]) -> float | None:
-    return percentile([r.latency_ms for r in results if r.latency_ms is not None and not r.cached], 95)
+    """p95 of the latencies measured when the answers were obtained (a cache hit keeps its own)."""
+    return percentile([v for v in map(measured_latency, results) if v is not None], 95)
 
 
 def compare_models(run: Run, baseline: str, gates: Sequence[str] = (), alpha: float = ALPHA) -> MatrixVerdict:
@@ -296,28 +292,10 @@ def compare_one(run: Run, baseline: str, model: str, base: dict[CaseKey, list[Ca
                                       worse_p[index], better_p[index]))
     paired_base = [r for k in keys for r in base[k]]
     paired_other = [r for k in keys for r in other[k]]
-    verdict = CandidateVerdict(model, baseline, tuple(verdicts), total_cost(paired_base), total_cost(paired_other),
-                               p95(paired_base), p95(paired_other))
-    return replace(verdict, gate_failures=gate_failures(verdict, gates))
-
-
-def gate_failures(verdict: CandidateVerdict, gates: Sequence[str]) -> tuple[str, ...]:
-    failures = []
-    if "cost" in gates:
-        if verdict.cost_baseline is None or verdict.cost_candidate is None:
-            failures.append("cost: a price is unknown, so the cost gate cannot be checked (add it under pricing:)")
-        elif verdict.cost_candidate > verdict.cost_baseline * (1 + COST_GATE_RATIO) + 1e-12:
-            change = verdict.cost_change
-            shown = f"{change * 100:+.0f}%" if change is not None else "from $0"
-            failures.append(f"cost {shown} (more than +{COST_GATE_RATIO * 100:.0f}%)")
-    if "latency" in gates:
-        before, after = verdict.p95_baseline_ms, verdict.p95_candidate_ms
-        if before is not None and after is not None and after > before * (1 + LATENCY_GATE_RATIO) \
-                and after - before > LATENCY_GATE_MIN_MS:
-            failures.append(f"p95 latency {before:.0f} -> {after:.0f} ms (more than +{LATENCY_GATE_RATIO * 100:.0f}% "
-                            f"and +{LATENCY_GATE_MIN_MS:.0f} ms)")
-    return tuple(failures)
-
+    paired_keys = {k: base[k] for k in keys}
+    shifts = tuple(paired_shift(Gate(name), model, baseline, paired_keys, other, alpha) for name in gates)
+    return CandidateVerdict(model, baseline, tuple(verdicts), total_cost(paired_base), total_cost(paired_other),
+                            p95(paired_base), p95(paired_other), shifts)
 
 
 def check_matrix_options(baseline: str | None, gates: Sequence[str], models: Sequence[str]) -> None:
@@ -336,43 +314,3 @@ def check_matrix_options(baseline: str | None, gates: Sequence[str], models: Seq
                             f"add -m {baseline}")
     if len(models) < 2:
         raise PromptCIError(f"--baseline-model {baseline!r} needs another model to compare: add -m MODEL")
-
-
-MATRIX_METRICS = ("pass rate [95% CI]", "mean score", "cost", "latency p50/p95", "first token p50")
-MAX_DISAGREEMENTS_SHOWN = 20
-
-
-def cell_texts(cell: ModelCell) -> tuple[str, ...]:
-    """A cell's values in MATRIX_METRICS order, as every report shows them."""
-    from promptci.reporting.stats import format_cost, format_ms, format_rate, format_score
-
-    interval = f" [{cell.interval.low * 100:.0f}-{cell.interval.high * 100:.0f}]" if cell.scored else ""
-    return (f"{format_rate(cell.pass_rate)}{interval} ({cell.passed}/{cell.scored})", format_score(cell.mean_score),
-            format_cost(cell.cost_usd), f"{format_ms(cell.latency_p50_ms)}/{format_ms(cell.latency_p95_ms)}",
-            format_ms(cell.ttft_p50_ms))
-
-
-def matrix_to_dict(run: Run) -> dict[str, object] | None:
-    """The JSON report's `matrix` section; None for a run of one model."""
-    if len(run.models) < 2:
-        return None
-    verdict = compare_models(run, run.baseline_model) if run.baseline_model in run.models else None
-    return {
-        "models": list(run.models),
-        "prompts": [{"prompt": row.prompt, "models": [
-            {"model": c.model, "passed": c.passed, "scored": c.scored, "pass_rate": c.pass_rate,
-             "pass_rate_interval": [c.interval.low, c.interval.high], "mean_score": c.mean_score,
-             "cost_usd": c.cost_usd, "latency_p50_ms": c.latency_p50_ms, "latency_p95_ms": c.latency_p95_ms,
-             "ttft_p50_ms": c.ttft_p50_ms} for c in row.cells]} for row in side_by_side(run)],
-        "disagreements": [{"file": d.file, "line": d.line, "prompt": d.prompt, "case_id": d.case_id,
-                           "models": [{"model": m, "status": s, "output": o} for m, s, o in d.by_model]}
-                          for d in disagreements(run)],
-        "verdict": None if verdict is None else {
-            "baseline": verdict.baseline, "method": verdict.method, "fails": verdict.fails,
-            "candidates": [{"model": c.model, "summary": c.line(), "fails": c.fails,
-                            "cost_change": c.cost_change, "p95_change_ms": c.p95_change_ms,
-                            "prompts": [{"prompt": p.prompt, "outcome": p.outcome, "baseline_rate": p.baseline_rate,
-                                         "candidate_rate": p.candidate_rate, "p_worse": p.p_worse,
-                                         "p_better": p.p_better} for p in c.prompts]}
-                           for c in verdict.candidates]},
-    }

@@ -9,25 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptci.errors import PromptCIError
-from promptci.types import CaseResult, Location, Run, canonical_json, content_hash, summarize
+from promptci.types import CaseResult, Location, Run, summarize
 
 if TYPE_CHECKING:
-    from promptci.config import Settings
-    from promptci.plan import RunOptions
     from promptci.project import Project
-
-
-def config_fingerprint(settings: Settings, options: RunOptions) -> str:
-    """What must be equal for two shards to be parts of one run: promptci.yaml's bytes and the options
-    that choose cases, models and samples. Goldens and prompts are pinned by the git commit."""
-    config = settings.config_path
-    identity = {
-        "config": config.read_bytes().hex() if config is not None and config.is_file() else None,
-        "models": list(options.models), "keyword": options.keyword, "repeat": options.repeat,
-        "environment": options.environment, "replay": options.replay,
-        "paths": sorted(str(p) for p in options.paths),
-    }
-    return content_hash(canonical_json(identity))[:16]
 
 
 def _shard_count(run: Run) -> int | None:
@@ -62,7 +47,8 @@ def _check_compatible(runs: Sequence[tuple[str, Run]]) -> None:
             seen[run.shard] = name
 
 
-def _missing_shards(runs: Sequence[Run]) -> list[str]:
+def missing_shards(runs: Sequence[Run]) -> list[str]:
+    """The shards I/N of a sharded run that are not among `runs`."""
     count = _shard_count(runs[0])
     if count is None:
         return []
@@ -88,16 +74,14 @@ def merge_runs(runs: Sequence[tuple[str, Run]], run_id: str | None = None) -> Ru
     results: list[CaseResult] = sorted(
         (r for run in parts for r in run.results),
         key=lambda r: (r.file, r.line, r.case_id, model_rank.get(r.model, 0), r.repeat))
-    missing = _missing_shards(parts)
-    problems = [p for run in parts for p in run.problems]
-    if missing:
-        problems.append(f"merged without shard(s) {', '.join(missing)}: their cases are not in this run")
+    problems = [p for run in parts for p in run.problems]  # a missing shard is the verdict's (verdict/gates.py)
     finished = [run.finished_at for run in parts if run.finished_at]
     return Run(
         run_id=run_id or uuid.uuid4().hex[:12], started_at=min(run.started_at for run in parts),
         finished_at=max(finished) if finished else None, git=parts[0].git, models=models,
         results=tuple(results), summary=summarize(results), interrupted=any(run.interrupted for run in parts),
         problems=tuple(dict.fromkeys(problems)), config_hash=parts[0].config_hash, shard=None,
+        broken=tuple(dict.fromkeys(b for run in parts for b in run.broken)),
     )
 
 
@@ -125,7 +109,9 @@ def store_run(project: Project, run: Run) -> None:
         for position, result in enumerate(run.results):
             store.add_result(run.run_id, result, position=position)
         store.finish_run(run.run_id, run.finished_at or run.started_at, run.summary, run.interrupted,
-                         run.problems)
+                         run.problems, run.broken)
+        if run.decision is not None:
+            store.add_run_notes(run.run_id, run.notes, run.baseline_model, run.decision.to_dict())
         not_stored = store.unstored.error()
         if not_stored is not None:
             raise not_stored

@@ -37,14 +37,11 @@ class ModelCalls:
     ledger: list[LedgerEntry] = field(default_factory=list)
 
     async def call(self, request: Request, kind: CallKind, sample: int | None = None) -> Completion:
-        from promptci.client import ModelCall
-
         if request.model not in self.client.endpoints:
             raise ComparatorError(f"model {request.model!r} was not prepared for this run: a comparator that calls "
                                   "a model must name it in its `helper_models`")
-        call = ModelCall(request, kind=kind, sample=self.sample if sample is None else sample,
-                         attribution=self.attribution)
-        answer = await self.client.complete(call)
+        answer = await self.client.complete_for(request, kind, self.sample if sample is None else sample,
+                                                self.attribution)
         self.ledger.extend(answer.ledger)
         completion = answer.completion
         if completion is None:

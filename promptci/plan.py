@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptci.config import Settings
 from promptci.project import Project
-from promptci.types import Case, Prompt, Request
+from promptci.types import BrokenCase, Case, Prompt, Request, canonical_json, content_hash
 
 if TYPE_CHECKING:  # changes.py imports git and YAML helpers: not at `promptci --help`
     from promptci.changes import ChangeSelection
@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # changes.py imports git and YAML helpers: not at `promptci -
 
 @dataclass(frozen=True)
 class RunOptions:
+    """What selects the cases (root, paths, models, -k, --shard, --changed-since, --repeat) and how they are
+    executed (concurrency, cache, replay, record, environment, budget). What judges the result is not here:
+    verdict.gates.Judging, so planning and the Session never carry a gate setting."""
+
     root: Path | None = None
     paths: tuple[Path, ...] = ()
     models: tuple[str, ...] = ()
@@ -30,9 +34,6 @@ class RunOptions:
     max_cost: float | None = None
     repeat: int = 1
     shard: tuple[int, int] | None = None  # --shard I/N as (I, N): only this share of the selected cases
-    baseline_model: str | None = None  # --baseline-model: the other models are compared with it
-    gates: tuple[str, ...] = ()  # --gate cost|latency, with the baseline
-    fail_on_drift: bool = False
     changed_since: str | None = None  # --changed-since REV: only the cases changes since REV can affect
 
     @property
@@ -73,7 +74,21 @@ class Plan:
     models: tuple[str, ...]
     problems: tuple[str, ...] = ()
     selection: ChangeSelection | None = None  # with --changed-since: the affected cases, and why
+    broken: tuple[BrokenCase, ...] = ()  # `problems` as data: where and why each case was left out
 
     @property
     def budget_usd(self) -> float | None:
         return self.options.max_cost if self.options.max_cost is not None else self.settings.budgets.run_usd
+
+
+def config_fingerprint(settings: Settings, options: RunOptions) -> str:
+    """What must be equal for two shards to be parts of one run: promptci.yaml's bytes and the options
+    that choose cases, models and samples. Goldens and prompts are pinned by the git commit."""
+    config = settings.config_path
+    identity = {
+        "config": config.read_bytes().hex() if config is not None and config.is_file() else None,
+        "models": list(options.models), "keyword": options.keyword, "repeat": options.repeat,
+        "environment": options.environment, "replay": options.replay,
+        "paths": sorted(str(p) for p in options.paths),
+    }
+    return content_hash(canonical_json(identity))[:16]

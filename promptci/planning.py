@@ -14,7 +14,7 @@ from promptci.config import Price, ProviderSettings, Settings, suggest
 from promptci.cost.pricing import price_for
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.render import Renderer
-from promptci.loading.suite import load_suite, render_suite
+from promptci.loading.suite import broken_cases, load_suite, render_suite
 from promptci.plan import Job, Plan, RunOptions
 from promptci.project import Project, discover
 from promptci.providers.base import ProviderContext, api_key_env, provider_identity, split_model
@@ -182,11 +182,12 @@ def build_plan(options: RunOptions, project: Project | None = None, selector: Se
     rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(project.source),
                                              options.keep_going)
     problems = list(suite.problems) + [str(p) for p in render_problems]
+    broken = (*suite.broken, *broken_cases(render_problems))
     jobs, models = build_jobs(cases, suite, rendered, options, settings)
     # A shard of a small suite may be empty, and so may the cases changed since a revision: that is fine.
     if not jobs and options.shard is None and options.changed_since is None and not allow_empty:
         raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")
-    return Plan(project, settings, options, tuple(jobs), tuple(models), tuple(problems), selection)
+    return Plan(project, settings, options, tuple(jobs), tuple(models), tuple(problems), selection, broken)
 
 
 def working_tree_selector(project: Project, since: str) -> Selector:

@@ -162,12 +162,15 @@ class CaseItem(pytest.Item):
         state = self.config.stash[STATE]
         is_xdist_worker = hasattr(self.config, "workerinput")
         state.run([self] if is_xdist_worker else [i for i in self.session.items if isinstance(i, CaseItem)])
+        from promptci.verdict.gates import judge_case
+
         results = state.results.get(self.key, [])
-        bad = [r for r in results if r.status in ("failed", "error")]
         if not results:
             raise PromptciFailure("no result: the run stopped before this case (interrupted or over budget)")
-        if bad:
-            raise PromptciFailure("\n\n".join(describe(r, len(results) > 1) for r in bad))
+        verdict = judge_case(results)  # the one policy: a failure, an error or a budget skip fails the item
+        if verdict.findings:
+            bad = [r for r in results if r.status in ("failed", "error")]
+            raise PromptciFailure("\n\n".join([*(describe(r, len(results) > 1) for r in bad), verdict.line()]))
         if all(r.status == "skipped" for r in results):
             pytest.skip(results[0].skip_reason or "skipped")
 

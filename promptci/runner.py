@@ -23,6 +23,7 @@ from promptci.types import (
     ComparatorSpec,
     Completion,
     Score,
+    SkipKind,
     Status,
     canonical_json,
     content_hash,
@@ -96,7 +97,7 @@ async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple[LedgerEnt
     answer: Answer = await runner.client.complete(model_call(runner, job))
     if answer.completion is None:
         if answer.skipped:
-            return skipped_result(job, answer.problem or "skipped"), answer.ledger
+            return skipped_result(job, answer.problem or "skipped", "budget"), answer.ledger
         return error_result(job, answer.problem or "no answer", attempts=answer.attempts), answer.ledger
     calls = ModelCalls(runner.client, attribution(runner, job), sample=job.repeat)
     token = CURRENT.set(calls)  # comparators that call a model (llm_judge, embeddings) send through it
@@ -187,5 +188,5 @@ def error_result(job: Job, message: str, attempts: int = 1) -> CaseResult:
     return base_result(job, "error", None, error=message, attempts=attempts)
 
 
-def skipped_result(job: Job, reason: str) -> CaseResult:
-    return base_result(job, "skipped", None, skip_reason=reason)
+def skipped_result(job: Job, reason: str, kind: SkipKind | None = None) -> CaseResult:
+    return replace(base_result(job, "skipped", None, skip_reason=reason), skip_kind=kind)

@@ -20,9 +20,8 @@ from promptci.cost.budget import BudgetGuard
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.gitinfo import current_git
-from promptci.merge import config_fingerprint
 from promptci.modelcalls import helper_models
-from promptci.plan import Job, Plan
+from promptci.plan import Job, Plan, config_fingerprint
 from promptci.planning import build_endpoints
 from promptci.project import Project
 from promptci.ratelimit import LimitPolicy
@@ -145,10 +144,11 @@ class Session:
                     *unbounded_notes(client.unbounded_models))
         summary = summarize(results, broken=len(plan.problems))
         finished_at = now_iso()
-        self.store.finish_run(run_id, finished_at, summary, interrupted, problems)
+        self.store.finish_run(run_id, finished_at, summary, interrupted, problems, plan.broken)
         return Run(run_id=run_id, started_at=started_at, finished_at=finished_at, git=git, models=plan.models,
                    results=tuple(results), summary=summary, interrupted=interrupted, problems=problems,
-                   config_hash=config_hash, shard=shard, command=command, environment=plan.options.environment)
+                   config_hash=config_hash, shard=shard, command=command, environment=plan.options.environment,
+                   broken=plan.broken)
 
     def _run_to_end(self, runner: Runner, jobs: Sequence[Job], concurrency: int) -> tuple[list[CaseResult], bool]:
         """Runs the jobs; Ctrl-C keeps what finished (each result is already stored as it finished)."""

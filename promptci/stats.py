@@ -7,7 +7,7 @@ Pure standard library (integer arithmetic where it can be exact): scipy is only 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -65,6 +65,23 @@ class DropVerdict:
     @property
     def is_drop(self) -> bool:
         return self.is_suite_drop or any(case.is_drop for case in self.cases)
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation between closest ranks (numpy's default).
+
+    None when there are no values. p50 of [1, 2, 3, 4] is 2.5; p95 of 1..20 is 19.05.
+    """
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be within 0..100, got {q}")
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
 def wilson_interval(passes: int, n: int, confidence: float = 0.95) -> Interval:
@@ -276,3 +293,121 @@ def drop_verdict(cases: Sequence[CaseCounts], alpha: float = 0.05) -> DropVerdic
     tests = tuple(CaseTest(c.key, p, adj, adj <= alpha)
                   for c, p, adj in zip(paired, case_ps, adjusted[1:], strict=True))
     return DropVerdict(cases=tests, suite_p_value=suite_p, suite_adjusted=adjusted[0], alpha=alpha)
+
+
+# Paired differences (the latency and cost gates) ---------------------------------------------------------
+
+EXACT_SIGNED_RANK_MAX = 50  # past this many pairs (or with tied ranks) the normal approximation, as scipy does
+
+
+@dataclass(frozen=True)
+class ShiftBound:
+    """A one-sided test that paired differences d_i lean above 0 (Wilcoxon signed-rank) and its matching
+    confidence bound for the shift: `estimate` is the Hodges-Lehmann estimate (median of Walsh averages),
+    `lower` the (1 - alpha) lower confidence bound, `p_value` the one-sided p of "no shift"."""
+
+    pairs: int
+    estimate: float
+    lower: float
+    p_value: float
+    exact: bool
+
+
+def _signed_rank_counts(n: int) -> list[int]:
+    """counts[t]: how many of the 2^n sign patterns of ranks 1..n give a positive-rank sum of t."""
+    counts = [1] + [0] * (n * (n + 1) // 2)
+    top = 0
+    for rank in range(1, n + 1):
+        top += rank
+        for t in range(top, rank - 1, -1):
+            counts[t] += counts[t - rank]
+    return counts
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    """Average ranks (1-based) of values, ties sharing the mean of their ranks."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def signed_rank_greater_p(differences: Sequence[float]) -> tuple[float, bool]:
+    """One-sided Wilcoxon signed-rank p-value for "the differences lean above 0" (zeros dropped, Wilcoxon's
+    way); (p, exact). Exact by counting sign patterns for up to EXACT_SIGNED_RANK_MAX untied pairs, else
+    the normal approximation with tie and continuity corrections (scipy.stats.wilcoxon, zero_method="wilcox",
+    alternative="greater", correction=True)."""
+    nonzero = [d for d in differences if d != 0]
+    n = len(nonzero)
+    if n == 0:
+        return 1.0, True
+    ranks = _ranks([abs(d) for d in nonzero])
+    positive = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
+    tied = len(set(ranks)) < n
+    if n <= EXACT_SIGNED_RANK_MAX and not tied:
+        counts = _signed_rank_counts(n)
+        at_least = sum(counts[math.ceil(positive - 1e-9):])
+        return min(1.0, at_least / 2**n), True
+    mean = n * (n + 1) / 4
+    ties = [ranks.count(r) for r in set(ranks)]
+    variance = n * (n + 1) * (2 * n + 1) / 24 - sum(t**3 - t for t in ties) / 48
+    if variance <= 0:
+        return 1.0, False
+    z = (positive - mean - 0.5) / math.sqrt(variance)
+    return 1.0 - NormalDist().cdf(z), False
+
+
+def _critical_positive_count(n: int, alpha: float) -> int:
+    """The smallest t with P(T+ >= t) <= alpha under "no shift" for n untied pairs (T+ ranges 0..n(n+1)/2)."""
+    total = n * (n + 1) // 2
+    if n <= EXACT_SIGNED_RANK_MAX:
+        counts = _signed_rank_counts(n)
+        tail = 0
+        for t in range(total, -1, -1):
+            tail += counts[t]
+            if tail / 2**n > alpha:
+                return t + 1
+        return 0
+    z = NormalDist().inv_cdf(1 - alpha)
+    return math.ceil(total / 2 + 0.5 + z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24))
+
+
+def shift_bound(differences: Sequence[float], alpha: float = 0.05) -> ShiftBound:
+    """The signed-rank test of a positive shift and its lower confidence bound from the Walsh averages
+    (Hodges and Lehmann 1963): the bound exceeds 0 exactly when the test rejects at alpha (untied case)."""
+    values = list(differences)
+    n = len(values)
+    p_value, exact = signed_rank_greater_p(values)
+    if n == 0:
+        return ShiftBound(0, 0.0, -math.inf, 1.0, True)
+    walsh = sorted((values[i] + values[j]) / 2 for i in range(n) for j in range(i, n))
+    middle = len(walsh) // 2
+    estimate = walsh[middle] if len(walsh) % 2 else (walsh[middle - 1] + walsh[middle]) / 2
+    critical = _critical_positive_count(n, alpha)
+    index = len(walsh) - critical  # 0-based: W_(N - t + 1) in 1-based order statistics
+    lower = -math.inf if critical > len(walsh) or index < 0 else walsh[index]
+    return ShiftBound(n, estimate, lower, p_value, exact)
+
+
+def min_repeat_to_flag_one_case(cases: int, alpha: float = 0.05, largest: int = 64) -> int | None:
+    """The smallest K at which one case going K/K -> 0/K, every other case unchanged at K/K, is flagged by
+    drop_verdict (Boschloo per case, CMH over the cases, this very weighted Holm family) among `cases` cases;
+    None when no K up to `largest` does."""
+    for k in range(1, largest + 1):
+        if single_drop_is_flagged(cases, k, alpha):
+            return k
+    return None
+
+
+@lru_cache(maxsize=1024)
+def single_drop_is_flagged(cases: int, k: int, alpha: float) -> bool:
+    dropped = CaseCounts("dropped", k, k, 0, k)
+    unchanged = [CaseCounts(f"same-{i}", k, k, k, k) for i in range(max(cases, 1) - 1)]
+    return drop_verdict([dropped, *unchanged], alpha).is_drop

@@ -28,6 +28,7 @@ from promptci.dbfile import (
 )
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.types import (
+    BrokenCase,
     CaseResult,
     Completion,
     GitInfo,
@@ -273,16 +274,18 @@ class Store:
                              f"{result.prompt}/{result.case_id} on {result.model}")
 
     def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
-                   problems: Sequence[str] = ()) -> None:
+                   problems: Sequence[str] = (), broken: Sequence[BrokenCase] = ()) -> None:
         """Store what the run's results do not say, so a stored run reproduces its reports."""
         if self.unstored.pending:
             with self._lock:
                 self._retry_unstored(wait=True)
         self._write(
             "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ?,"
+            " options = json_set(COALESCE(options, '{}'), '$.broken', json(?)),"
             f" resolved_models = ({RESOLVED_MODELS_OF_RUN}) WHERE id = ?",
             (finished_at, canonical_json(asdict(summary)), int(interrupted),
-             json.dumps(list(problems), ensure_ascii=False), run_id),
+             json.dumps(list(problems), ensure_ascii=False),
+             json.dumps([b.to_dict() for b in broken], ensure_ascii=False), run_id),
             "the run's summary",
         )
         self._run_open = False
@@ -313,7 +316,8 @@ class Store:
                    interrupted=bool(row[8]), problems=problems,
                    config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None,
                    notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"),
-                   command=row[11], environment=options.get("environment"))
+                   command=row[11], environment=options.get("environment"),
+                   broken=tuple(BrokenCase.from_dict(b) for b in options.get("broken") or ()))
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
@@ -342,10 +346,25 @@ class Store:
         rows = self._read(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1", params)
         return self.load_run(rows[0][0]) if rows else None
 
-    def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None) -> None:
-        """Keep what a run's reports say at the top (drift, the upgrade verdict), so `show` says it again."""
+    def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None,
+                      verdict: Mapping[str, Any] | None = None) -> None:
+        """Keep what a run's reports say at the top (drift, the upgrade verdict) and the verdict itself
+        (verdict.policy.Verdict.to_dict()), so `show` says it again."""
         self._write("UPDATE runs SET options = json_set(COALESCE(options, '{}'), '$.notes', json(?),"
-                    " '$.baseline_model', ?) WHERE id = ?", (json.dumps(list(notes)), baseline_model, run_id))
+                    " '$.baseline_model', ?, '$.verdict', json(?)) WHERE id = ?",
+                    (json.dumps(list(notes)), baseline_model, json.dumps(verdict), run_id))
+
+    def stored_verdict(self, run_id: str) -> Mapping[str, Any] | None:
+        """The verdict add_run_notes kept for a run (None: none kept, as for runs stored before it was)."""
+        rows = self._read("SELECT json_extract(options, '$.verdict') FROM runs WHERE id = ? AND json_valid(options)",
+                          (run_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        try:
+            found = json.loads(rows[0][0])
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
 
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         """(run id, the versions `model` resolved to) in the latest run before `before_run_id` that stored

@@ -46,7 +46,7 @@ def _json_path(expression: str) -> Transform:
 
 
 def _python(spec: Any, root: Path | None) -> Transform:
-    from promptci.comparators.custom import load_function
+    from promptci.usercode import load_function
 
     if not isinstance(spec, str):
         raise ComparatorError(f"transform `python` must be 'file.py:fn', got {spec!r}")
@@ -58,7 +58,7 @@ def _python(spec: Any, root: Path | None) -> Transform:
             raise ValueError(f"{spec} returned {type(result).__name__}, not text")
         return result
 
-    from promptci.comparators.custom import code_dependencies
+    from promptci.usercode import code_dependencies
 
     call.depends_on = code_dependencies(spec)  # type: ignore[attr-defined]
 

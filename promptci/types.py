@@ -7,12 +7,16 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from promptci.cost.totals import counts_toward_cost, sum_costs
+from promptci.verdict.money import spent
+
+if TYPE_CHECKING:
+    from promptci.verdict.policy import Verdict
 
 OutputKind = Literal["text", "json"]
 Status = Literal["passed", "failed", "error", "skipped"]
+SkipKind = Literal["budget"]  # a skipped result's cause; the verdict policy decides from it
 Role = Literal["system", "user", "assistant"]
 
 RESULTS_SCHEMA_VERSION = 1
@@ -236,7 +240,8 @@ class CaseResult:
     error: str | None = None
     attempts: int = 0
     tags: tuple[str, ...] = ()
-    skip_reason: str | None = None
+    skip_reason: str | None = None  # why it was skipped, for people
+    skip_kind: SkipKind | None = None  # why it was skipped, for the verdict (never read from skip_reason's text)
     expected: str | None = None  # the golden's expected value as text (JSON for structures), for reports
     tool_calls: tuple[ToolCall, ...] = ()
     input_hash: str | None = None  # the case's input variables, hashed: pairs a renamed case across revisions
@@ -270,6 +275,7 @@ class CaseResult:
             "attempts": self.attempts,
             "tags": list(self.tags),
             "skip_reason": self.skip_reason,
+            "skip_kind": self.skip_kind,
             "expected": self.expected,
             "tool_calls": [call.to_dict() for call in self.tool_calls],
             "input_hash": self.input_hash,
@@ -311,6 +317,24 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class BrokenCase:
+    """A case --keep-going left out, as data: where (None when the problem names no file) and why."""
+
+    location: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"location": self.location, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BrokenCase:
+        return cls(d.get("location"), str(d.get("message", "")))
+
+
+@dataclass(frozen=True)
 class Run:
     run_id: str
     started_at: str  # ISO 8601 UTC
@@ -327,6 +351,8 @@ class Run:
     baseline_model: str | None = None  # --baseline-model: the matrix's other models are compared with it
     command: str | None = None  # what made the run: "run", "run --shard 2/4", "diff A: main", "bisect step …", …
     environment: str | None = None  # the --env it ran with: the requests it sent depend on it
+    decision: Verdict | None = None  # what the gates decided (verdict/): every report renders it
+    broken: tuple[BrokenCase, ...] = ()  # the cases --keep-going left out (their lines are among `problems`)
 
 
 @dataclass(frozen=True)
@@ -336,6 +362,7 @@ class Suite:
     prompts: Mapping[str, Prompt]
     cases: tuple[Case, ...]
     problems: tuple[str, ...] = ()  # rendered "path:line: message" lines skipped under --keep-going
+    broken: tuple[BrokenCase, ...] = ()  # the same problems as data
 
 
 def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
@@ -348,18 +375,15 @@ def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
         counts[status] = counts.get(status, 0) + 1
     cached = input_tokens = output_tokens = 0
     saved = 0.0
-    costs: list[float | None] = []
     for result in results:
         cached += result.cached
         saved += result.saved_usd or 0.0
         if not result.cached:  # a cache hit billed no tokens
             input_tokens += result.input_tokens or 0
             output_tokens += result.output_tokens or 0
-        if counts_toward_cost(result.cost_usd, result.status in ("passed", "failed") and not result.cached):
-            costs.append(result.cost_usd)
-    cost, unknown = sum_costs(costs)
+    cost = spent(results)
     return Summary(total=sum(counts.values()), passed=counts["passed"], failed=counts["failed"],
-                   errors=counts["error"], skipped=counts["skipped"], cost_usd=cost, cost_unknown=unknown,
+                   errors=counts["error"], skipped=counts["skipped"], cost_usd=cost.known, cost_unknown=cost.unknown,
                    saved_usd=saved, cached=cached, input_tokens=input_tokens, output_tokens=output_tokens)
 
 

@@ -6,12 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from promptci.compare import compare_runs, exit_code_for_comparison, output_diff, prompt_renames, word_diff
+from promptci.compare import compare_runs, output_diff, prompt_renames, word_diff
 from promptci.errors import ExitCode
 from promptci.gitrev import Rename
 from promptci.types import CaseResult, GitInfo, Run, Score, summarize
+from promptci.verdict.diff import judge_comparison
 
 MODEL = "openai:gpt-4o-mini"
+
+
+def exit_code_for_comparison(comparison: Any) -> ExitCode:
+    return judge_comparison(comparison).exit_code
 
 
 def result(case_id: str, status: str, *, prompt: str = "greet", file: str = "goldens/greet.yaml",

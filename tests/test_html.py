@@ -16,7 +16,7 @@ import pytest
 
 from promptci.reporting.html import render_html, report_data
 from promptci.reporting.page import embed_json
-from promptci.types import CaseResult, GitInfo, Run, Score, summarize
+from promptci.types import BrokenCase, CaseResult, GitInfo, Run, Score, summarize
 
 HOSTILE = ("<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned2'\">"
            "</script><!-- \u2028\u2029 & ]]>")
@@ -179,7 +179,8 @@ def sections_run() -> Run:
 def test_the_data_holds_every_section_the_other_reports_have() -> None:
     from promptci.matrix import disagreements
     from promptci.metrics import metric_table
-    from promptci.reporting.stats import case_rates, flaky_cases, run_notes
+    from promptci.reporting.stats import run_notes
+    from promptci.verdict.summary import case_rates, flaky_cases
 
     run = sections_run()
     data = report_data(run)
@@ -209,7 +210,8 @@ def test_one_model_without_repeats_has_no_matrix_rates_or_sides() -> None:
 
 
 def test_broken_cases_stay_listed_apart_and_are_counted_in_the_notes() -> None:
-    run = replace(hostile_run(), problems=("goldens/route.yaml:7: unknown comparator 'exakt'",))
+    run = replace(hostile_run(), problems=("goldens/route.yaml:7: unknown comparator 'exakt'",),
+                  broken=(BrokenCase("goldens/route.yaml:7", "unknown comparator 'exakt'"),))
     data = report_data(run)
     assert data["run"]["problems"] == ["goldens/route.yaml:7: unknown comparator 'exakt'"]
     assert data["run"]["notes"] == ["1 case skipped (broken): goldens/route.yaml:7"]

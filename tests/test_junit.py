@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from promptci.reporting.junit import clean_xml_text, junit_xml
-from promptci.types import CaseResult, GitInfo, Run, Score, summarize
+from promptci.types import BrokenCase, CaseResult, GitInfo, Run, Score, summarize
 
 xmlschema = pytest.importorskip("xmlschema", reason="the test extra installs xmlschema")
 SCHEMA = Path(__file__).parent / "data" / "junit-10.xsd"
@@ -84,7 +84,8 @@ def test_notes_and_flaky_cases_are_suite_properties(schema) -> None:
     run = replace(make_run(a, replace(a, repeat=1), flaky, replace(flaky, repeat=1, status="failed"),
                            replace(a, model="m:b"), replace(a, model="m:b", repeat=1)),
                   notes=(f"drift: m:a now resolves to m-a-2 {HOSTILE}",),
-                  problems=("goldens/route.yaml:20: unknown comparator 'exakt'", "m:b: rate limited 3 times"))
+                  problems=("goldens/route.yaml:20: unknown comparator 'exakt'", "m:b: rate limited 3 times"),
+                  broken=(BrokenCase("goldens/route.yaml:20", "unknown comparator 'exakt'"),))
     xml = junit_xml(run)
     schema.validate(xml)
     root = ET.fromstring(xml)

@@ -1,5 +1,6 @@
-"""Straight layers: no import cycle among promptci's modules, counting imports inside functions too (a lazy
-import still ties two modules together). Only `if TYPE_CHECKING:` imports are left out: they never run."""
+"""Straight layers: imports point one way, down the layer list of /work/shared/STYLE.md (LAYERS below), and no
+import cycle among promptci's modules, counting imports inside functions too (a lazy import still ties two
+modules together). Only `if TYPE_CHECKING:` imports are left out: they never run."""
 
 from __future__ import annotations
 
@@ -85,6 +86,75 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             connect(node)
     return found
+
+
+# Top first: a module may import its own layer and the layers above it, never one below. A name matches a
+# module and its submodules; the longest match wins (verdict.money is a leaf even types.py may use, the rest
+# of verdict/ sits between compare/stats and reporting). Where STYLE.md's list is not literal: the store sits
+# above cost/ and the client (the ledger reads it, the client caches in it); merge and history are read-only
+# views for the library surface.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("types", "errors", "verdict", "verdict.money", "stats", "secrets", "limitheaders", "gitinfo", "gitrev",
+     "migrations", "selection", "ratelimit", "retrying", "scaffold", "prcomment", "codeimports"),
+    ("registry",),
+    ("loading.yamlfile",),
+    ("config", "usercode", "comparator_specs", "transforms"),
+    ("project", "dbfile"),
+    ("loading",),
+    ("providers",),
+    ("modelcalls",),
+    ("comparators",),
+    ("store", "recordings"),
+    ("cost",),
+    ("client",),
+    ("plan", "changes", "planning"),
+    ("runner",),
+    ("session", "drift"),
+    ("compare", "metrics", "variation"),
+    ("verdict.policy",),
+    ("verdict.summary", "verdict.paired"),
+    ("matrix",),
+    ("verdict.gates",),
+    ("verdict.diff",),
+    ("reporting",),
+    ("importers", "history", "merge", "accept", "diffing", "api", "gc", "prcheck"),
+    ("cli", "pytest_plugin", "__main__"),
+)
+
+
+def layer_of(module: str) -> int | None:
+    name = module.removeprefix("promptci").lstrip(".")
+    best: tuple[int, int] | None = None
+    for index, names in enumerate(LAYERS):
+        for prefix in names:
+            if (name == prefix or name.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return None if best is None else best[0]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(graph.items()):
+        if module == "promptci":
+            continue
+        for target in sorted(targets - {"promptci"}):
+            mine, theirs = layer_of(module), layer_of(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                found.append(f"{module} (layer {mine}) imports {target} (layer {theirs})")
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    assert [m for m in import_graph() if m != "promptci" and layer_of(m) is None] == []
+
+
+def test_no_import_runs_back_up_the_layers() -> None:
+    assert upward_imports(import_graph()) == []
+
+
+def test_an_upward_import_is_found() -> None:
+    graph = {"promptci.types": {"promptci.reporting.stats"}, "promptci.reporting.stats": {"promptci.types"}}
+    assert upward_imports(graph) == ["promptci.types (layer 0) imports promptci.reporting.stats (layer 21)"]
 
 
 def test_the_graph_sees_function_level_and_relative_imports() -> None:

@@ -109,7 +109,10 @@ def test_cost_gate_fails_a_pricier_candidate(cli, root: Path) -> None:
     assert matrix_run(cli, root, "base", "pricey", args=args).exit_code == 0
     result = matrix_run(cli, root, "base", "pricey", args=(*args, "--gate", "cost"))
     assert result.exit_code == 1
-    assert any("gate failed: cost +400%" in note for note in json.loads(result.stdout)["notes"])
+    document = json.loads(result.stdout)
+    assert any("gate cost x5.00" in note and "FAILS" in note for note in document["notes"])
+    [finding] = document["verdict"]["findings"]
+    assert finding["gate"] == "cost" and finding["subjects"] == ["local:pricey"] and "x5.00" in finding["message"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -200,5 +203,5 @@ def test_latency_gate_needs_both_a_share_and_an_amount() -> None:
     assert not compare_models(run_with(490.0), "a", gates=("latency",)).fails  # +22% but only +90 ms
     assert not compare_models(run_with(470.0), "a", gates=("latency",)).fails
     failing = compare_models(run_with(700.0), "a", gates=("latency",))
-    assert failing.fails and "p95 latency 400 -> 700 ms" in failing.candidates[0].line()
+    assert failing.fails and "latency x1.75" in failing.candidates[0].line()
     assert "p95 +300 ms" in failing.candidates[0].line()

@@ -93,7 +93,7 @@ def test_a_metric_under_its_threshold_fails_the_run_naming_it(cli, project) -> N
                         """})
     result = cli("run", "--root", root, "--format", "json")
     assert result.exit_code == 1
-    assert ("promptci: gate failed: metric 'accuracy' is 0.500 for echo x echo, under its threshold 0.9 "
+    assert ("promptci: metric: metric 'accuracy' is 0.500 for echo x echo, under its threshold 0.9 "
             "(gate.metrics.accuracy at promptci.yaml:4)") in result.stderr
 
 
@@ -127,7 +127,7 @@ def test_a_gated_metric_no_comparator_carries_is_a_note_and_a_lint_error(cli, pr
     root = metric_project(project, "gate:\n  min_pass_rate: 0\n  metrics:\n    acuracy: 0.9\n")
     result = cli("run", "--root", root)
     assert result.exit_code == 0, result.output
-    assert "gate.metrics.acuracy (promptci.yaml:5): no comparator of this run has `metric: acuracy`" in result.stderr
+    assert "gate.metrics.acuracy (promptci.yaml:5): no comparator of this run has `metric: acuracy`" in result.stdout
     lint = cli("lint", "--root", root)
     assert lint.exit_code == 2, lint.output
     assert "promptci.yaml:5" in lint.output and "(did you mean 'accuracy'?)" in lint.output
@@ -144,7 +144,7 @@ def test_merged_shards_are_gated_on_their_metrics(cli, project, tmp_path: Path) 
     merged = cli("merge", "--root", root, "--no-github", "--format", "json", *files)
     assert merged.exit_code == 1, merged.output
     assert json.loads(merged.stdout)["metrics"][0]["mean_score"] == 0.5
-    assert "gate failed: metric 'accuracy' is 0.500 for echo x echo" in merged.stderr
+    assert "promptci: metric: metric 'accuracy' is 0.500 for echo x echo" in merged.stderr
 
 
 @pytest.mark.parametrize(("gate", "message"), [

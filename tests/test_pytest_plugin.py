@@ -81,3 +81,20 @@ def test_a_broken_golden_is_a_collection_error_naming_the_line(suite: pytest.Pyt
     result = suite.runpytest_subprocess("--promptci", "goldens")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*promptci:*greet*name*"])
+
+
+def test_a_case_the_budget_held_back_fails_its_item_as_in_run(pytester: pytest.Pytester, fake_server,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: one verdict policy. `run` exits 1 when the budget kept cases from being sent; the items of
+    those cases fail (main skipped them, and pytest passed)."""
+    monkeypatch.setenv("PLUGIN_KEY", "sk-test-plugin-0123456789")
+    pytester.makefile(".txt", **{"prompts/greet": PROMPT})
+    pytester.makefile(".yaml", **{"goldens/greet": GOLDEN})
+    pytester.makefile(".yaml", promptci=(
+        "models: ['local:m']\nconcurrency: 1\nbudgets: {run_usd: 0.03}\n"
+        f"providers:\n  local: {{type: openai, base_url: '{fake_server.openai_base_url}', api_key_env: PLUGIN_KEY}}\n"
+        "pricing:\n  'local:m': {input: 1000, output: 1000}\n"))
+    result = pytester.runpytest_subprocess("--promptci", "goldens", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("skipped", 0) == 0 and outcomes.get("failed", 0) == 3, outcomes
+    result.stdout.fnmatch_lines(["*budget: the run budget kept 1 case(s) from being sent*"])

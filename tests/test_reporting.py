@@ -20,9 +20,11 @@ from promptci.reporting.github import escape_data, escape_property, render_annot
 from promptci.reporting.jsonreport import read_json, run_from_dict, run_to_dict
 from promptci.reporting.junit import junit_xml
 from promptci.reporting.markdown import MAX_DOCUMENT_CHARS, code_fence, code_span, render_markdown
-from promptci.reporting.stats import format_cost, group_rows, percentile
+from promptci.reporting.stats import format_cost
 from promptci.reporting.terminal import Progress, TerminalReporter, make_console, print_report, render_report
-from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Run, Score, summarize
+from promptci.stats import percentile
+from promptci.types import RESULTS_SCHEMA_VERSION, BrokenCase, CaseResult, GitInfo, Run, Score, summarize
+from promptci.verdict.summary import group_rows
 
 GPT, LLAMA = "openai:gpt-4o-mini", "local:llama"
 NASTY = "[bold]oops[/bold] | ```x``` <script>alert(1)</script> @octocat 100%\x1b[2J\x00"
@@ -58,8 +60,10 @@ def run() -> Run:
         result("a1", LLAMA, "error", error="timeout after 60s\nat 100%"),
         result("a2", LLAMA, "passed", line=8, output="ok", scores=(Score("exact", 1.0, True),),
                input_tokens=10, output_tokens=2, latency_ms=200.0),
-        result("s1", LLAMA, "skipped", prompt="summ", file="goldens/summ.yaml", line=4, skip_reason="budget"),
+        result("s1", LLAMA, "skipped", prompt="summ", file="goldens/summ.yaml", line=4, skip_reason="budget",
+               skip_kind="budget"),
         problems=("goldens/bad.yaml:3: unknown comparator 'exakt'",),
+        broken=(BrokenCase("goldens/bad.yaml:3", "unknown comparator 'exakt'"),),
     )
 
 
@@ -269,7 +273,7 @@ def test_junit_structure_counts_and_failures(run: Run) -> None:
     counts = (route.get("tests"), route.get("failures"), route.get("errors"), route.get("skipped"))
     assert counts == ("3", "1", "0", "0")
     props = {p.get("name"): p.get("value") for p in route.iter("property")}
-    assert props["model"] == GPT and props["input_tokens"] == "220" and props["cost_usd"] == "0.003000"
+    assert props["model"] == GPT and props["input_tokens"] == "220" and props["cost_usd"] == "0.003"
     cases = route.findall("testcase")
     assert len(cases) == 3 and cases[0].get("classname") == f"route.{GPT}"
     failed = next(c for c in cases if c.find("failure") is not None)

@@ -118,7 +118,11 @@ def test_merge_of_green_shards_exits_0(cli, project, tmp_path: Path) -> None:
 def test_merge_names_a_missing_shard(cli, suite: Path, tmp_path: Path) -> None:
     files = shard_files(cli, suite, tmp_path, 3)
     merged = cli("merge", "--root", suite, "--no-github", "--format", "json", files[0], files[2])
-    assert "merged without shard(s) 2/3" in json.loads(merged.stdout)["problems"][-1]
+    verdict = json.loads(merged.stdout)["verdict"]
+    assert merged.exit_code == verdict["exit_code"] == 1, merged.output  # a failing case: the regression wins
+    shards = [f for f in verdict["findings"] if f["gate"] == "shards"]
+    assert shards[0]["exit_code"] == 3 and shards[0]["subjects"] == ["2/3"]
+    assert "merged without shard(s) 2/3" in merged.stderr and "--allow-missing-shards" in merged.stderr
 
 
 def test_merge_refuses_shards_of_different_configs(cli, suite: Path, tmp_path: Path) -> None:

@@ -12,16 +12,16 @@ from rich.console import Console
 
 from promptci.client import RateStatus
 from promptci.reporting.terminal import TerminalReporter, render_report
-from promptci.types import CaseResult, GitInfo, Run, Score, summarize
+from promptci.types import BrokenCase, CaseResult, GitInfo, Run, Score, summarize
 
 GPT = "openai:gpt-4o-mini"
 INJECTED = "fine\n    ::error file=app.py,line=1::INJECTED\n::set-output name=x::y\n\u202eevil\u2066"
 
 
-def make_run(*results: CaseResult, problems: tuple[str, ...] = ()) -> Run:
+def make_run(*results: CaseResult, problems: tuple[str, ...] = (), broken: tuple[BrokenCase, ...] = ()) -> Run:
     return Run(run_id="r-123", started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:00:01Z",
                git=GitInfo("abc", False), models=(GPT,), results=results, summary=summarize(results),
-               problems=problems)
+               problems=(*map(str, broken), *problems), broken=broken)
 
 
 def failed(output: str, case_id: str = "c1", reason: str = "no", diff: str | None = None) -> CaseResult:
@@ -70,10 +70,11 @@ def test_a_10_mb_output_shows_4_kb_and_says_where_the_rest_is() -> None:
 
 def test_broken_cases_and_budget_notes_print_at_every_verbosity() -> None:
     skipped = CaseResult(case_id="c9", model=GPT, status="skipped", prompt="p", file="goldens/p.yaml", line=30,
-                         skip_reason="budget: sending it would pass the run budget of $0.001")
-    run = make_run(skipped, skipped, problems=(
-        "goldens/x.yaml:12: unknown comparator 'exakt'", "goldens/x.yaml:20: variable 'name' is undefined",
-        "openai:gpt-4o-mini: stopped after an auth error"))
+                         skip_reason="budget: sending it would pass the run budget of $0.001", skip_kind="budget")
+    run = make_run(skipped, skipped, broken=(
+        BrokenCase("goldens/x.yaml:12", "unknown comparator 'exakt'"),
+        BrokenCase("goldens/x.yaml:20", "variable 'name' is undefined")),
+        problems=("openai:gpt-4o-mini: stopped after an auth error",))
     for verbosity in (-1, 0, 1):
         text = render(run, verbosity)
         assert "2 cases skipped (broken): goldens/x.yaml:12, goldens/x.yaml:20" in text

@@ -132,6 +132,9 @@ def merge(
         metavar="FILES", help="JSON results of `run --shard I/N --format json`.", show_default=False)],
     fmt: ReportFormatOption = "table",
     output: OutputOption = None,
+    allow_missing_shards: Annotated[bool, typer.Option(
+        "--allow-missing-shards", help="Judge the shards given even when some of the run's shards are missing "
+                                       "(default: a missing shard is no verdict, exit 3).")] = False,
     github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -142,7 +145,7 @@ def merge(
     from promptci.reporting.targets import report_targets
 
     reports = report_targets(fmt, output)
-    outcome = api.merge(root, files)
+    outcome = api.merge(root, files, allow_missing_shards=allow_missing_shards)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
-    print_gate(outcome)
+    print_gate(outcome, fmt)
     raise typer.Exit(code=int(outcome.exit_code))

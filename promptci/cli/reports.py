@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from promptci.compare import Comparison
     from promptci.reporting.targets import Target
     from promptci.types import Run
+    from promptci.verdict.policy import Verdict
 
 
 def is_github_actions() -> bool:
@@ -98,10 +99,16 @@ def publish_comparison(comparison: Comparison, fmt: str, reports: list[Target], 
         report_comparison_to_github(comparison, project_root, None if fmt == "github" else sys.stderr)
 
 
-def print_gate(outcome: RunOutcome) -> None:
-    """On stderr, so a machine format on stdout stays whole: which metric failed the gate, and gated metrics
-    the run never measured."""
-    for failure in outcome.gate_failures:
-        typer.echo(f"promptci: gate failed: {failure}", err=True)
-    for note in outcome.gate_notes:
+def print_gate(outcome: RunOutcome, fmt: str) -> None:
+    """The verdict where a machine format on stdout does not carry it for a person: on stderr (the table
+    prints it itself)."""
+    if fmt != "table":
+        print_verdict(outcome.verdict)
+
+
+def print_verdict(verdict: Verdict) -> None:
+    typer.echo(f"promptci: {verdict.line()}", err=True)
+    for finding in verdict.findings:
+        typer.echo(f"promptci: {finding.text()}", err=True)
+    for note in verdict.notes:
         typer.echo(f"promptci: note: {note}", err=True)

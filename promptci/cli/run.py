@@ -64,7 +64,8 @@ def run(
         help="Upgrade check: exit 1 when another -m model is significantly worse than MODEL.")] = None,
     gate: Annotated[list[str] | None, typer.Option(
         "--gate", metavar="cost|latency",
-        help="With --baseline-model, also fail on cost > +10% or p95 latency > +20% and +100 ms.")] = None,
+        help="With --baseline-model, also fail on a significant cost increase > +10% or latency > +20% "
+             "(paired per-case test).")] = None,
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit 1 when a model resolves to another version than in its last run.")] = False,
     changed_since: ChangedSinceOption = None,
@@ -84,9 +85,9 @@ def run(
         root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
         concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
         environment=env, max_cost=max_cost, repeat=repeat, shard=parse_shard(shard) if shard else None,
-        baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift,
         changed_since=changed_since,
     )
+    judging = api.Judging(baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift)
     if dry_run:
         if reports:
             raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
@@ -100,10 +101,10 @@ def run(
     # User code (python providers, comparators, plugins) may print: keep it off the report stream.
     with user_output_to_stderr():
         outcome = with_progress(verbose - quiet, lambda progress: api.run(
-            options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate))
+            options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate, judging=judging))
     explain_selection(outcome.selection, changed_since, verbose - quiet)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
-    print_gate(outcome)
+    print_gate(outcome, fmt)
     if outcome.not_stored is not None:  # the verdict is printed above; the run's record is incomplete: exit 4
         raise outcome.not_stored
     if not outcome.run.run_id:  # --changed-since selected nothing: nothing ran, nothing was stored

@@ -11,50 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from promptci.comparators._common import check_inputs, ignoring_expected, inside_root, one_line, require_fraction
-from promptci.errors import ComparatorError, PromptCIError, UserCodeFailed
+from promptci.comparators._common import check_inputs, ignoring_expected, one_line, require_fraction
+from promptci.errors import ComparatorError, UserCodeFailed
 from promptci.types import Case, Comparator, Completion, Score
+from promptci.usercode import code_dependencies, load_function
 
 MAX_PARAMETERS = 3  # output, expected, case
 TRACEBACK_FRAMES = 5
 
 
-def _check_inside_root(spec: str, root: Path | None) -> None:
-    target = spec.rpartition(":")[0]
-    if target.endswith(".py"):
-        inside_root(root, target)
-
-
-def load_function(spec: str, root: Path | None, what: str = "comparator 'python'") -> Callable[..., Any]:
-    """The function named "path/file.py:fn" (inside root) or "pkg.mod:fn"; ComparatorError naming `what`."""
-    from promptci.registry import load_object
-
-    _check_inside_root(spec, root)
-    try:
-        function = load_object(spec, root)
-    except PromptCIError as exc:
-        raise ComparatorError(f"{what}: {exc.message}") from exc
-    except Exception as exc:  # the user's module failed while importing
-        raise ComparatorError(f"{what}: importing {spec!r} failed: {type(exc).__name__}: {exc}") from exc
-    except SystemExit as exc:
-        raise ComparatorError(f"{what}: importing {spec!r} called sys.exit({exc.code!r})") from None
-    if not callable(function):
-        raise ComparatorError(f"{what}: {spec!r} is not a function")
-    return function
-
-
 CONVENTION = "fn(output[, expected[, case]], **options)"
-# What user Python code depends on (see promptci.changes): every Python file of the project, as imports are
-# not followed.
-PYTHON_CODE = ("*.py",)
-
-
-def code_dependencies(spec: str) -> tuple[str, ...]:
-    """"checks.py:fn" -> ("checks.py", "*.py"); "pkg.mod:fn" -> ("*.py",)."""
-    from promptci.comparators._common import project_file
-
-    target = spec.rpartition(":")[0]
-    return (project_file(target), *PYTHON_CODE) if target.endswith(".py") else PYTHON_CODE
 
 
 def count_arguments(function: Callable[..., Any], spec: str, options: Mapping[str, Any] | None = None) -> int:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from promptci.config import Price
-from promptci.cost.totals import sum_costs
 from promptci.types import Message
+from promptci.verdict.money import Money
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -215,7 +215,7 @@ class DryRunReport:
     @property
     def cost_usd(self) -> float:
         """The known part of the estimate."""
-        return sum_costs(r.cost_usd for r in self.rows)[0]
+        return Money.of(r.cost_usd for r in self.rows).known
 
     @property
     def unknown_price_models(self) -> list[str]:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from promptci.cost.totals import counts_toward_cost, sum_costs
+from promptci.cost.totals import Money, counts_toward_cost
 from promptci.errors import PromptCIError
-from promptci.reporting.stats import percentile
+from promptci.stats import percentile
 from promptci.store import LedgerEntry, parse_iso
 
 DIMENSIONS: tuple[str, ...] = ("day", "prompt", "model", "run")
@@ -112,8 +112,9 @@ def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable
                 latencies.append(e.latency_ms)
             if e.ttft_ms is not None:
                 ttfts.append(e.ttft_ms)
-    cost, totals["cost_unknown"] = sum_costs(costs)
-    return CostRow(group=group, cost_usd=cost, saved_usd=saved, **totals,
+    cost = Money.of(costs)
+    totals["cost_unknown"] = cost.unknown
+    return CostRow(group=group, cost_usd=cost.known, saved_usd=saved, **totals,
                    p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
                    p50_ttft_ms=percentile(ttfts, 50), p95_ttft_ms=percentile(ttfts, 95))
 

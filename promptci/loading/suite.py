@@ -13,7 +13,7 @@ from promptci.loading.goldens import GOLDEN_SUFFIXES, GoldenFile, read_golden_fi
 from promptci.loading.prompts import PROMPT_SUFFIXES, PromptScan, prompt_name, scan_prompts
 from promptci.loading.render import Renderer
 from promptci.loading.yamlfile import relative_path, relative_to, resolve_inside
-from promptci.types import Case, Location, Message, Prompt, Suite
+from promptci.types import BrokenCase, Case, Location, Message, Prompt, Suite
 
 __all__ = ["SuiteScan", "collect_suite", "load_suite", "render_suite", "resolve_inside"]
 
@@ -49,7 +49,12 @@ def load_suite(settings: Settings, paths: Sequence[Path] = (), keep_going: bool 
         prompts=scan.prompts,
         cases=tuple(scan.cases),
         problems=tuple(str(p) for p in (*scan.problems, *scan.skipped)),
+        broken=broken_cases((*scan.problems, *scan.skipped)),
     )
+
+
+def broken_cases(problems: Sequence[Problem]) -> tuple[BrokenCase, ...]:
+    return tuple(BrokenCase(str(p.location) if p.location else None, p.message) for p in problems)
 
 
 def empty_suite_problem(scan: SuiteScan) -> Problem:

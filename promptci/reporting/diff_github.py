@@ -13,6 +13,7 @@ from promptci.compare import CaseChange, Comparison
 from promptci.reporting.diffview import change_label, header, rate_text, score_text, verdict_line
 from promptci.reporting.github import MAX_MESSAGE_CHARS, command, repository_prefix
 from promptci.reporting.stats import failing_reasons
+from promptci.verdict.diff import decision_of
 
 KINDS = {"regressed": ("error", "regressed"), "new_failing": ("error", "is new and fails"),
          "error": ("warning", "has no verdict"), "fixed": ("notice", "fixed")}
@@ -44,7 +45,10 @@ def annotation(change: CaseChange) -> str:
 
 def render_comparison_annotations(comparison: Comparison) -> str:
     lines = [annotation(c) for name in KINDS for c in comparison.with_transition(name)]  # type: ignore[arg-type]
-    lines.append(command("notice", f"{header(comparison)}: {verdict_line(comparison)}", title="promptci diff"))
+    decision = decision_of(comparison)
+    lines += [command("notice", note, title="promptci diff") for note in decision.notes]
+    lines.append(command("notice", f"{header(comparison)}: {verdict_line(comparison)} ({decision.head()})",
+                         title="promptci diff"))
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,7 @@ from promptci.reporting.diffview import (
     flaky_changes,
     format_p,
     header,
+    measure_text,
     rate_text,
     statistics_lines,
     verdict_line,
@@ -22,6 +23,7 @@ from promptci.reporting.diffview import (
 from promptci.reporting.page import render_page
 from promptci.reporting.stats import failing_reasons, printable
 from promptci.types import CaseResult
+from promptci.verdict.diff import decision_of
 
 
 def _text(value: str | None) -> str | None:
@@ -51,13 +53,15 @@ def _case(change: CaseChange, p_value: str | None) -> dict[str, Any]:
         "sc": [[printable(s.comparator), s.before, s.after] for s in change.scores],
         "why": [printable(f"comparator changed: {c}") for c in change.checks_changed]
         + ([printable(r) for r in failing_reasons(change.after[0])] if change.after else []),
-        "usd": _pair(change.cost_usd), "ms": _pair(change.latency_ms), "pv": p_value,
+        "usd": _pair(change.cost_usd), "usd_text": measure_text(change.cost_usd, "usd"), "ms": _pair(change.latency_ms),
+        "pv": p_value,
     }
 
 
 def _group(totals: GroupTotals) -> dict[str, Any]:
     return {"prompt": printable(totals.prompt), "model": printable(totals.model), "passed": _pair(totals.passed),
-            "cases": _pair(totals.cases), "cost_usd": _pair(totals.cost_usd), "latency_ms": _pair(totals.latency_ms),
+            "cases": _pair(totals.cases), "cost_usd": _pair(totals.cost_usd),
+            "cost_text": measure_text(totals.cost_usd, "usd"), "latency_ms": _pair(totals.latency_ms),
             "tokens": _pair(totals.tokens)}
 
 
@@ -68,7 +72,8 @@ def comparison_data(comparison: Comparison) -> dict[str, Any]:
     ordered = sorted(comparison.changes, key=lambda c: SHOWN_ORDER.index(c.transition))
     return {
         "header": printable(header(comparison)),
-        "verdict": verdict_line(comparison),
+        "verdict": f"{decision_of(comparison).line()} · {verdict_line(comparison)}",
+        "decision_notes": [printable(note) for note in decision_of(comparison).notes],
         "statistics": statistics_lines(comparison),
         "transitions": list(SHOWN_ORDER),
         "groups": [_group(t) for t in comparison.totals],

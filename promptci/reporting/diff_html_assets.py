@@ -15,11 +15,12 @@ DIFF_JS = JS_PRELUDE + r"""
 
   $("sides").textContent = data.header;
   $("verdict").textContent = data.verdict;
+  for (const n of data.decision_notes) $("verdict").appendChild(el("div", "note: " + n));
   for (const line of data.statistics) $("statistics").appendChild(el("li", line));
   const groupBody = $("groups").tBodies[0];
   for (const g of data.groups) {
     const tr = groupBody.insertRow();
-    for (const v of [g.prompt, g.model, pair(g.passed, 0) + " of " + pair(g.cases, 0), pair(g.cost_usd, 6),
+    for (const v of [g.prompt, g.model, pair(g.passed, 0) + " of " + pair(g.cases, 0), g.cost_text,
         pair(g.latency_ms, 0), pair(g.tokens, 0)]) tr.appendChild(el("td", v));
   }
   if (data.flaky.length) {
@@ -73,7 +74,7 @@ DIFF_JS = JS_PRELUDE + r"""
     td.colSpan = 5;
     for (const s of c.sc) td.appendChild(el("div", s[0] + ": " + num(s[1], 2) + " → " + num(s[2], 2)));
     for (const why of c.why) td.appendChild(el("div", why, "why"));
-    td.appendChild(el("div", "cost $" + pair(c.usd, 6) + " · latency " + pair(c.ms, 0) + " ms"));
+    td.appendChild(el("div", "cost " + c.usd_text + " · latency " + pair(c.ms, 0) + " ms"));
     const panels = el("div", null, "panels");
     panels.appendChild(block("A: " + c.a, c.oa));
     panels.appendChild(block("B: " + c.b, c.ob));

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, exit_code_for_comparison
+from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side
 from promptci.reporting.diffview import STATUS_WORDS
 from promptci.stats import DropVerdict, Interval
+from promptci.verdict.diff import decision_of
 
 COMPARISON_SCHEMA_VERSION = 1
 
@@ -62,7 +63,8 @@ def verdict_to_dict(verdict: DropVerdict | None) -> dict[str, Any] | None:
 
 
 def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
-    code = exit_code_for_comparison(comparison)
+    decision = decision_of(comparison)
+    code = decision.exit_code
     before, after = comparison.sides
     return {
         "schema_version": COMPARISON_SCHEMA_VERSION,
@@ -76,6 +78,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         "totals": [_totals(t) for t in comparison.totals],
         "verdict": verdict_to_dict(comparison.verdict),
         "changes": [change_to_dict(c) for c in comparison.changes],
+        "decision": decision.to_dict(),  # the exit code's findings and notes, as every report states them
     }
 
 

@@ -13,6 +13,7 @@ from promptci.reporting.diffview import (
     CHECKS_CHANGED_TITLE,
     TRANSITION_WORDS,
     change_label,
+    change_note,
     checks_changed_elsewhere,
     count_text,
     flaky_changes,
@@ -37,8 +38,10 @@ from promptci.reporting.markdown import (
     truncate,
 )
 from promptci.reporting.stats import failing_reasons
+from promptci.verdict.diff import decision_of
 
-DETAILED = ("regressed", "new_failing", "error", "fixed", "new", "removed")  # listed case by case; the rest are counts
+# listed case by case; the rest are counts
+DETAILED = ("regressed", "new_failing", "error", "dropped", "fixed", "new", "removed")
 
 
 def _totals_table(totals: tuple[GroupTotals, ...]) -> list[str]:
@@ -67,6 +70,9 @@ def change_item(change: CaseChange) -> list[str]:
         head += f" (was {code_span(change.renamed_from)})"
     if len(change.before) > 1 or len(change.after) > 1:
         head += f": {rate_text(change)}"
+    note = change_note(change)
+    if note:
+        head += f" ({note})"
     lines = [head]
     if change.transition in ("regressed", "fixed", "error"):
         lines += [f"  - {code_span(s.comparator)}: {score_text(s.before, s.after)}"
@@ -121,7 +127,10 @@ def _statistics(comparison: Comparison) -> list[str]:
 
 
 def render_comparison_markdown(comparison: Comparison) -> str:
-    lines = [f"## promptci diff {code_span(header(comparison))}", "", f"**{verdict_line(comparison)}**"]
+    decision = decision_of(comparison)
+    lines = [f"## promptci diff {code_span(header(comparison))}", "", f"**{verdict_line(comparison)}**",
+             "", decision.head(), *(f"- {code_span(f.text())}" for f in decision.findings),
+             *(f"- note: {code_span(note)}" for note in decision.notes)]
     if comparison.totals:
         lines += ["", *_totals_table(comparison.totals)]
     tail = _flaky(comparison) + _checks_changed(comparison) + _collapsed(comparison) + _statistics(comparison)

@@ -10,12 +10,13 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from promptci.compare import CaseChange, Comparison, GroupTotals, exit_code_for_comparison
+from promptci.compare import CaseChange, Comparison, GroupTotals
 from promptci.errors import ExitCode
 from promptci.reporting.diffview import (
     CHECKS_CHANGED_TITLE,
     TRANSITION_WORDS,
     change_label,
+    change_note,
     checks_changed_elsewhere,
     count_text,
     flaky_changes,
@@ -33,13 +34,14 @@ from promptci.reporting.diffview import (
 from promptci.reporting.fit import Column, Sheet, print_fitted
 from promptci.reporting.stats import failing_reasons
 from promptci.reporting.terminal import capped, colored_diff, indent, make_console, more_bytes_note, one_line, untrusted
+from promptci.verdict.diff import decision_of
 
-STYLES = {"regressed": "bold red", "new_failing": "bold red",
-          "error": "bold magenta", "fixed": "bold green", "new": "cyan", "removed": "yellow",
-          "flaky": "yellow", "still_failing": "red", "skipped": "dim", "still_passing": "green"}
+STYLES = {"regressed": "bold red", "new_failing": "bold red", "error": "bold magenta", "fixed": "bold green",
+          "new": "cyan", "removed": "yellow", "flaky": "yellow", "still_failing": "red", "skipped": "dim",
+          "still_passing": "green", "dropped": "bold yellow"}
 TOTALS_DROP_FIRST = ("tokens", "latency (mean)")
 # Shown case by case at default verbosity; the others are a count unless -v.
-DETAILED = ("regressed", "new_failing", "error", "fixed", "new", "removed", "flaky")
+DETAILED = ("regressed", "new_failing", "error", "dropped", "fixed", "new", "removed", "flaky")
 QUIET = ("regressed", "new_failing", "error")
 VERBOSE = (*DETAILED, "still_failing", "skipped")
 
@@ -63,6 +65,9 @@ def _passing_cell(totals: GroupTotals) -> Text:
 def _heading(change: CaseChange, console: Console) -> Text:
     word = TRANSITION_WORDS[change.transition].split(" (")[0].upper()
     text = Text(f"{word} ", style=STYLES[change.transition]) + Text(one_line(change_label(change), console))
+    note = change_note(change)
+    if note:
+        text.append(f" ({note})", style="yellow" if change.transition == "dropped" else "")
     if change.renamed_from:
         text.append(f" (was {one_line(change.renamed_from, console)})", style="dim")
     return text
@@ -149,7 +154,13 @@ def render_comparison(comparison: Comparison, console: Console, verbosity: int =
     if comparison.verdict is not None:
         print_statistics(console, comparison, verbosity)
     console.print()
-    bad = exit_code_for_comparison(comparison) != ExitCode.OK
+    decision = decision_of(comparison)
+    for note in decision.notes:
+        console.print(Text("note: ", style="yellow") + Text(one_line(note, console)), soft_wrap=True)
+    console.print(Text(decision.head(), style="bold"))
+    for finding in decision.findings:
+        console.print(Text("  " + one_line(finding.text(), console)), soft_wrap=True)
+    bad = decision.exit_code != ExitCode.OK
     console.print(Text(verdict_line(comparison), style="bold red" if bad else "bold green"), soft_wrap=True)
 
 

@@ -6,20 +6,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, exit_code_for_comparison
+from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, side_status
 from promptci.cost.totals import format_usd
 from promptci.errors import ExitCode
 from promptci.reporting.stats import format_ms
 from promptci.stats import CaseTest
+from promptci.verdict.diff import decision_of
+from promptci.verdict.policy import Gate
 
 # Most urgent first: what a reviewer must look at, then what changed, then what did not.
-SHOWN_ORDER: tuple[Transition, ...] = ("regressed", "new_failing", "error", "fixed", "new", "removed", "flaky",
-                                       "still_failing", "skipped", "still_passing")
+SHOWN_ORDER: tuple[Transition, ...] = ("regressed", "new_failing", "error", "dropped", "fixed", "new", "removed",
+                                       "flaky", "still_failing", "skipped", "still_passing")
 TRANSITION_WORDS: dict[str, str] = {
     "regressed": "regressed (passed -> failed)", "fixed": "fixed (failed -> passed)", "new": "new",
     "new_failing": "new and failing",
     "removed": "removed", "still_failing": "still failing", "still_passing": "still passing", "flaky": "flaky",
     "error": "error (no verdict)", "skipped": "skipped",
+    "dropped": "dropped (not significant)",
 }
 STATUS_WORDS: dict[ExitCode, str] = {ExitCode.OK: "PASSED", ExitCode.REGRESSION: "REGRESSED",
                                      ExitCode.NO_VERDICT: "NO VERDICT"}
@@ -90,6 +93,27 @@ def rate_text(change: CaseChange) -> str:
     return f"passed {passes_a}/{n_a} -> {passes_b}/{n_b}"
 
 
+def drop_words(change: CaseChange) -> str:
+    """`dropped (not significant at K = 3)`: every sample passed at A and failed at B, yet the test could not
+    call it a drop with this K (never "flaky": flaky is mixed outcomes within a side)."""
+    return f"dropped (not significant at K = {change.repeat})"
+
+
+def new_words(change: CaseChange) -> str:
+    """What a new case does at B: `passes`, `fails`, `has no verdict (error)` or `skipped`."""
+    status = side_status(change.after)
+    return {"passed": "passes", "failed": "fails", "error": "has no verdict (error)"}.get(status, status)
+
+
+def change_note(change: CaseChange) -> str | None:
+    """The words a case's line adds to its transition: whether a new case passes, a drop's K."""
+    if change.transition == "new" and change.after:
+        return new_words(change)
+    if change.transition == "dropped":
+        return drop_words(change)
+    return None
+
+
 def in_order(comparison: Comparison) -> list[tuple[Transition, list[CaseChange]]]:
     """The transitions present, most urgent first, each with its cases."""
     return [(name, found) for name in SHOWN_ORDER if (found := comparison.with_transition(name))]
@@ -142,12 +166,13 @@ def _fell(change: CaseChange) -> bool:
 
 
 def verdict_line(comparison: Comparison) -> str:
-    """`REGRESSED: 2 regressed, 1 fixed, 40 still passing`: the status word the exit code implies, then counts."""
-    code = exit_code_for_comparison(comparison)
+    """`REGRESSED: 2 regressed, 1 fixed, 40 still passing`: the status word of the verdict's exit code, then
+    counts."""
+    decision = decision_of(comparison)
+    code = decision.exit_code
     word = STATUS_WORDS.get(code, code.name)
     reason = ""
-    if comparison.verdict is not None and comparison.verdict.is_suite_drop and not comparison.with_transition(
-            "regressed"):
+    if decision.by_gate(Gate.REGRESSION) and not comparison.with_transition("regressed"):
         reason = " (the pass rate fell across the suite)"
     counts = counts_text(comparison) or "no cases"
     return f"{word}{reason}: {counts}"

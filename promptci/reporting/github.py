@@ -11,17 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from promptci.reporting.stats import (
-    ProblemCase,
-    duration_s,
-    failing_reasons,
-    has_repeats,
-    printable,
-    problem_cases,
-    run_notes,
-    summary_parts,
-)
+from promptci.reporting.stats import failing_reasons, printable, run_notes, summary_parts
 from promptci.types import CaseResult, Run
+from promptci.verdict.gates import decision_of
+from promptci.verdict.summary import ProblemCase, duration_s, has_repeats, problem_cases
 
 # GitHub truncates long annotation messages anyway; keep the log readable.
 MAX_MESSAGE_CHARS = 4000
@@ -80,7 +73,10 @@ def render_annotations(run: Run) -> str:
         lines.append(command("warning", "the run was interrupted: only finished cases are reported",
                              title="promptci"))
     # The totals hold only numbers, but go through a notice so no text can start a command line.
-    lines.append(command("notice", " · ".join(summary_parts(run.summary, duration_s(run))), title="promptci"))
+    verdict = decision_of(run)  # the exit code's reasons
+    lines += [command("notice", finding.text(), title="promptci verdict") for finding in verdict.findings]
+    lines.append(command("notice", " · ".join([*summary_parts(run.summary, duration_s(run)), verdict.head()]),
+                         title="promptci"))
     return "\n".join(lines) + "\n"
 
 

@@ -15,8 +15,11 @@ from promptci.metrics import metric_table
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import render_page
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
-from promptci.reporting.stats import BROKEN_CASE, case_rates, duration_s, group_rows, printable, run_notes
+from promptci.reporting.stats import broken_details, format_cost, printable, run_notes
 from promptci.types import CaseResult, Run
+from promptci.verdict.gates import decision_of
+from promptci.verdict.money import Money
+from promptci.verdict.summary import case_rates, duration_s, group_rows
 
 
 def _text(value: str | None) -> str | None:
@@ -47,7 +50,8 @@ def _matrix(run: Run) -> dict[str, Any] | None:
     """With several models: per prompt the models side by side, and every case where they disagree."""
     if len(run.models) < 2:
         return None
-    from promptci.matrix import MATRIX_METRICS, cell_texts, disagreements, side_by_side
+    from promptci.matrix import disagreements, side_by_side
+    from promptci.reporting.matrixview import MATRIX_METRICS, cell_texts
 
     first: dict[tuple[str, str, str, str], int] = {}
     for index, result in enumerate(run.results):
@@ -71,13 +75,16 @@ def report_data(run: Run) -> dict[str, Any]:
         "run": {"id": run.run_id, "commit": run.git.commit, "dirty": run.git.dirty, "started": run.started_at,
                 "seconds": duration_s(run), "models": list(run.models), "interrupted": run.interrupted,
                 # at the top, as every report: drift and the verdict, then budget, rate-limit and stopped models
+                "verdict": printable(decision_of(run).line()),  # the exit code's words, first on the page
                 "notes": [printable(note) for note in (*run.notes, *run_notes(run))],
-                "problems": [printable(p) for p in run.problems if BROKEN_CASE.match(p)]},  # broken cases' details
+                "problems": [printable(p) for p in broken_details(run)]},  # broken cases' details
         "summary": {"total": summary.total, "passed": summary.passed, "failed": summary.failed,
                     "errors": summary.errors, "skipped": summary.skipped, "cost_usd": summary.cost_usd,
+                    "cost_text": Money(summary.cost_usd, summary.cost_unknown).format(),
                     "cached": summary.cached, "input_tokens": summary.input_tokens,
                     "output_tokens": summary.output_tokens},
-        "groups": [row.to_dict() for row in group_rows(run)],
+        "groups": [{**row.to_dict(), "cost_text": format_cost(row.cost_usd, row.cost_unknown)}
+                   for row in group_rows(run)],
         "metrics": [[v.metric, v.prompt, v.model, v.mean_score, v.pass_rate, v.scores]
                     for v in metric_table(run.results)],
         "sides": _prompt_sides(run),

@@ -31,8 +31,9 @@ PAGE_JS = JS_PRELUDE + r"""
     run.started, run.models.join(", "), run.seconds !== null ? num(run.seconds, 1) + " s" : "",
     run.interrupted ? "INTERRUPTED: only finished cases are shown" : ""].filter(Boolean).join(" · ");
   $("counts").textContent = s.total + " results: " + s.passed + " passed, " + s.failed + " failed, " + s.errors +
-    " errors, " + s.skipped + " skipped · $" + num(s.cost_usd, 4) + " · tokens " + s.input_tokens + " in / " +
+    " errors, " + s.skipped + " skipped · " + s.cost_text + " · tokens " + s.input_tokens + " in / " +
     s.output_tokens + " out · " + s.cached + " cached";
+  $("notes").appendChild(el("li", run.verdict, "note"));
   for (const n of run.notes) $("notes").appendChild(el("li", n, "note"));
   for (const p of run.problems) $("problems").appendChild(el("li", p));
 
@@ -40,7 +41,7 @@ PAGE_JS = JS_PRELUDE + r"""
   for (const g of data.groups) {
     const tr = groupBody.insertRow();
     for (const v of [g.prompt, g.model, g.passed, g.failed, g.errors,
-        g.pass_rate === null ? "–" : (100 * g.pass_rate).toFixed(1) + "%", num(g.cost_usd, 6),
+        g.pass_rate === null ? "–" : (100 * g.pass_rate).toFixed(1) + "%", g.cost_text,
         g.input_tokens + " / " + g.output_tokens, num(g.latency_p50_ms, 0) + " / " + num(g.latency_p95_ms, 0),
         num(g.ttft_p50_ms, 0)]) tr.appendChild(el("td", v));
   }

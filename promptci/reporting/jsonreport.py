@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from promptci.errors import PromptCIError
-from promptci.matrix import matrix_to_dict
 from promptci.metrics import metric_table
+from promptci.reporting.matrixview import matrix_to_dict
 from promptci.reporting.sidebyside import prompt_sides
-from promptci.reporting.stats import case_rates, group_rows
-from promptci.types import RESULTS_SCHEMA_VERSION, CaseResult, GitInfo, Location, Run, Summary, summarize
+from promptci.types import RESULTS_SCHEMA_VERSION, BrokenCase, CaseResult, GitInfo, Location, Run, Summary, summarize
+from promptci.verdict.gates import decision_of
+from promptci.verdict.summary import case_rates, group_rows
 
 SUMMARY_FIELDS = (
     "total", "passed", "failed", "errors", "skipped", "cost_usd", "input_tokens", "output_tokens",
@@ -36,6 +37,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "models": list(run.models),
         "interrupted": run.interrupted,
         "problems": list(run.problems),
+        "broken": [b.to_dict() for b in run.broken],  # the cases --keep-going left out, as data
         "groups": [row.to_dict() for row in group_rows(run)],
         "metrics": [value.to_dict() for value in metric_table(run.results)],
         "prompt_sides": [sides.to_dict() for sides in prompt_sides(run)],
@@ -47,6 +49,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "notes": list(run.notes),
         "baseline_model": run.baseline_model,
         "matrix": matrix_to_dict(run),
+        "verdict": decision_of(run).to_dict(),  # the exit code and every finding behind it
     }
 
 
@@ -102,6 +105,7 @@ def run_from_dict(d: Mapping[str, Any], source: str | None = None) -> Run:
             summary=summary,
             interrupted=bool(d.get("interrupted", False)),
             problems=tuple(d.get("problems") or ()),
+            broken=tuple(BrokenCase.from_dict(b) for b in d.get("broken") or ()),
             config_hash=d.get("config_hash"),
             shard=d.get("shard"),
         )

@@ -11,9 +11,11 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from promptci.cost.totals import sum_costs
-from promptci.reporting.stats import CaseRate, failing_reasons, flaky_cases, has_repeats, rate_line, run_notes
+from promptci.reporting.stats import failing_reasons, rate_line, run_notes
 from promptci.types import CaseResult, Run, Score
+from promptci.verdict.gates import decision_of
+from promptci.verdict.money import spent
+from promptci.verdict.summary import CaseRate, flaky_cases, has_repeats
 
 # Characters XML 1.0 cannot hold at all, even escaped; model output may contain them.
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -53,7 +55,8 @@ def _add_text(parent: ET.Element, tag: str, message: str, body: str | None) -> E
     return child
 
 
-def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[str], flaky: list[CaseRate]) -> None:
+def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[str], flaky: list[CaseRate],
+                    verdict: str) -> None:
     first = results[0]
     resolved = sorted({r.resolved_model for r in results if r.resolved_model})
     values = {
@@ -62,11 +65,12 @@ def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[st
         "resolved_model": ", ".join(resolved) or None,
         "input_tokens": sum(r.input_tokens or 0 for r in results),
         "output_tokens": sum(r.output_tokens or 0 for r in results),
-        "cost_usd": f"{sum_costs(r.cost_usd for r in results)[0]:.6f}",
+        "cost_usd": f"{spent(results).known:.12g}",
         "cached": sum(r.cached for r in results),
     }
     props = ET.SubElement(suite, "properties")
-    named = [*values.items(), *(("note", note) for note in notes), *(("flaky", rate_line(rate)) for rate in flaky)]
+    named = [("verdict", verdict), *values.items(), *(("note", note) for note in notes),
+             *(("flaky", rate_line(rate)) for rate in flaky)]
     for name, value in named:
         if value is not None:
             ET.SubElement(props, "property", {"name": name, "value": clean_xml_text(str(value))})
@@ -111,6 +115,7 @@ def build_junit(run: Run) -> ET.Element:
         groups.setdefault((r.prompt, r.model), []).append(r)
     with_repeat = has_repeats(run)
     notes = [*run.notes, *run_notes(run)]
+    verdict = decision_of(run).line()  # a `verdict` property on every suite: the same words as every report
     flaky = flaky_cases(run)
     totals = _counts(list(run.results))
     del totals["skipped"]  # the junit-10 root has no skipped count; each suite has one
@@ -121,7 +126,7 @@ def build_junit(run: Run) -> ET.Element:
             "name": clean_xml_text(f"{prompt} [{model}]"), "timestamp": run.started_at, **_counts(results),
         })
         _add_properties(suite, results, notes,
-                        [rate for rate in flaky if (rate.prompt, rate.model) == (prompt, model)])
+                        [rate for rate in flaky if (rate.prompt, rate.model) == (prompt, model)], verdict)
         suite.extend(_testcase(r, with_repeat) for r in results)
     return root
 

@@ -14,22 +14,26 @@ from typing import TextIO, TypeVar
 from promptci.metrics import metric_table
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
 from promptci.reporting.stats import (
-    GroupRow,
-    ProblemCase,
-    duration_s,
     failing_reasons,
-    flaky_cases,
     format_cost,
     format_ms,
     format_rate,
     format_score,
-    group_rows,
-    has_repeats,
     printable,
-    problem_cases,
     summary_parts,
 )
 from promptci.types import CaseResult, Run
+from promptci.verdict.gates import decision_of
+from promptci.verdict.policy import Verdict
+from promptci.verdict.summary import (
+    GroupRow,
+    ProblemCase,
+    duration_s,
+    flaky_cases,
+    group_rows,
+    has_repeats,
+    problem_cases,
+)
 
 MAX_OUTPUT_CHARS = 1500
 MAX_DIFF_CHARS = 3000
@@ -75,10 +79,22 @@ def _indent(lines: list[str], prefix: str = "   ") -> list[str]:
     return [f"{prefix}{line}" if line else "" for line in lines]
 
 
+MARKS = {"PASSED": "✅", "FAILED": "❌", "NO VERDICT": "⚠️", "INTERRUPTED": "⚠️"}
+
+
+def verdict_lines(verdict: Verdict) -> list[str]:
+    """The verdict line in bold, then every finding and note: the exit code's reasons, as the PR comment says."""
+    lines = [f"**{MARKS[verdict.label]} {verdict.head()}**"]
+    lines += [f"- {code_span(finding.text())}" for finding in verdict.findings]
+    lines += [f"- note: {code_span(note)}" for note in verdict.notes]
+    return lines
+
+
 def _totals(run: Run) -> list[str]:
     summary = run.summary
-    mark = "❌" if summary.failed or summary.errors else "✅"
-    lines = [f"{mark} " + " · ".join(summary_parts(summary, duration_s(run)))]
+    verdict = decision_of(run)
+    totals = " · ".join(summary_parts(summary, duration_s(run)))
+    lines = [*verdict_lines(verdict), "", f"{MARKS[verdict.label]} {totals}"]
     if run.interrupted:
         lines.append("")
         lines.append("⚠️ The run was interrupted: only finished cases are reported.")
@@ -250,7 +266,8 @@ def _notes(run: Run) -> list[str]:
 
 def _matrix(run: Run) -> list[str]:
     """With several models: per prompt the models side by side, and the cases where they disagree."""
-    from promptci.matrix import MATRIX_METRICS, MAX_DISAGREEMENTS_SHOWN, cell_texts, disagreements, side_by_side
+    from promptci.matrix import disagreements, side_by_side
+    from promptci.reporting.matrixview import MATRIX_METRICS, MAX_DISAGREEMENTS_SHOWN, cell_texts
 
     if len(run.models) < 2:
         return []

@@ -7,15 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from promptci.reporting.stats import (
-    GroupRow,
-    build_row,
-    format_cost,
-    format_ms,
-    format_rate,
-    format_score,
-)
+from promptci.reporting.stats import format_cost, format_ms, format_rate, format_score
 from promptci.types import CaseResult, Run
+from promptci.verdict.summary import GroupRow, build_row
 
 
 @dataclass(frozen=True)

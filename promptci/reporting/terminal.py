@@ -22,27 +22,30 @@ from promptci.metrics import MetricValue, metric_table
 from promptci.reporting.fit import Column, Sheet, build_table, least_width, print_fitted, records, table_width
 from promptci.reporting.sidebyside import PromptSides, measure_cells, prompt_sides
 from promptci.reporting.stats import (
-    BROKEN_CASE,
-    GroupRow,
-    ProblemCase,
+    broken_details,
     case_label,
-    case_rates,
-    duration_s,
     failing_reasons,
     format_cost,
     format_ms,
     format_rate,
     format_score,
-    group_rows,
-    has_repeats,
     plural,
     printable,
-    problem_cases,
     rate_line,
     run_notes,
     summary_parts,
 )
 from promptci.types import CaseResult, Run
+from promptci.verdict.gates import decision_of
+from promptci.verdict.summary import (
+    GroupRow,
+    ProblemCase,
+    case_rates,
+    duration_s,
+    group_rows,
+    has_repeats,
+    problem_cases,
+)
 
 if TYPE_CHECKING:
     from promptci.client import RateStatus
@@ -279,9 +282,8 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
             print_fitted(results_sheet(rows, console), console)
         print_metric_sections(run, console)
         print_matrix(run, console)
-        for broken in run.problems:  # the broken cases' details; the other problems are notes, below
-            if BROKEN_CASE.match(broken):
-                console.print(Text("warning: ", style="yellow") + Text(untrusted(broken, console)))
+        for detail in broken_details(run):  # the broken cases' details; the other problems are notes, below
+            console.print(Text("warning: ", style="yellow") + Text(untrusted(detail, console)))
     if verbosity > 0:
         for result in run.results:
             if result.status in ("passed", "skipped"):
@@ -298,12 +300,25 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
     for note in notes:
         console.print(Text("note: ", style="yellow") + Text(untrusted(note, console)))
     console.print()
+    print_verdict(run, console)
     console.print(totals_line(run), soft_wrap=True)
+
+
+def print_verdict(run: Run, console: Console) -> None:
+    """The verdict line last, in the exit code's colour, then what it found: the same words as every report."""
+    verdict = decision_of(run)
+    style = {"PASSED": "bold green", "FAILED": "bold red"}.get(verdict.label, "bold yellow")
+    console.print(Text(verdict.head(), style=style))
+    for finding in verdict.findings:
+        console.print(Text("  " + untrusted(finding.text(), console)))
+    for note in verdict.notes:
+        console.print(Text("note: ", style="yellow") + Text(untrusted(note, console)))
 
 
 def print_matrix(run: Run, console: Console) -> None:
     """With several models: per prompt, the models side by side, then the cases where they disagree."""
-    from promptci.matrix import MATRIX_METRICS, MAX_DISAGREEMENTS_SHOWN, cell_texts, disagreements, side_by_side
+    from promptci.matrix import disagreements, side_by_side
+    from promptci.reporting.matrixview import MATRIX_METRICS, MAX_DISAGREEMENTS_SHOWN, cell_texts
 
     if len(run.models) < 2:
         return

@@ -1,4 +1,4 @@
-"""usercode.SeparateImports: each folder's code sees only its own modules; installed code is never touched."""
+"""codeimports.SeparateImports: each folder's code sees only its own modules; installed code is never touched."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 import promptci.compare
-from promptci.usercode import separate_imports
+from promptci.codeimports import separate_imports
 
 
 def folder_with_helper(root: Path, word: str) -> Path:

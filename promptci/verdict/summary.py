@@ -1,0 +1,224 @@
+"""The pure summaries of a run every report and gate shares: per prompt x model rows (counts, cost as Money,
+tokens, latency percentiles), the failing results in order, per-case pass rates of a repeated run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from promptci.stats import percentile, wilson_interval
+from promptci.types import CaseResult, Run, parse_iso
+from promptci.verdict.money import spent
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def result_score(result: CaseResult) -> float | None:
+    """The mean of a result's score values; None when it has no scores."""
+    return mean([s.value for s in result.scores])
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """Aggregates of one prompt x model cell of the report.
+
+    Tokens count every result that reports them, cached ones included (they describe the answers);
+    cost_usd is what was spent (cache hits cost 0) and is None only when no result had a known price.
+    Latency and TTFT leave out cache hits, whose timing says nothing about the model.
+    """
+
+    prompt: str
+    model: str
+    total: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    pass_rate: float | None  # passed / (total - skipped)
+    mean_score: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    cost_unknown: int  # results with an answer but no known price
+    saved_usd: float
+    cached: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_max_ms: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _count(results: Sequence[CaseResult], status: str) -> int:
+    return sum(1 for r in results if r.status == status)
+
+
+def _cost(results: Sequence[CaseResult]) -> tuple[float | None, int]:
+    cost = spent(results)
+    return (None if cost.unknown and cost.known == 0 else cost.known), cost.unknown
+
+
+def _timings(results: Sequence[CaseResult]) -> tuple[list[float], list[float]]:
+    fresh = [r for r in results if not r.cached]
+    latencies = [r.latency_ms for r in fresh if r.latency_ms is not None]
+    ttfts = [r.ttft_ms for r in fresh if r.ttft_ms is not None]
+    return latencies, ttfts
+
+
+def build_row(prompt: str, model: str, results: Sequence[CaseResult]) -> GroupRow:
+    passed, skipped = _count(results, "passed"), _count(results, "skipped")
+    scored = [s for s in (result_score(r) for r in results) if s is not None]
+    cost, unknown = _cost(results)
+    latencies, ttfts = _timings(results)
+    counted = len(results) - skipped
+    return GroupRow(
+        prompt=prompt,
+        model=model,
+        total=len(results),
+        passed=passed,
+        failed=_count(results, "failed"),
+        errors=_count(results, "error"),
+        skipped=skipped,
+        pass_rate=passed / counted if counted else None,
+        mean_score=mean(scored),
+        input_tokens=sum(r.input_tokens or 0 for r in results if not r.cached),  # billed tokens only
+        output_tokens=sum(r.output_tokens or 0 for r in results if not r.cached),
+        cost_usd=cost,
+        cost_unknown=unknown,
+        saved_usd=sum(r.saved_usd or 0.0 for r in results if r.cached),
+        cached=sum(1 for r in results if r.cached),
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
+        latency_max_ms=max(latencies, default=None),
+        ttft_p50_ms=percentile(ttfts, 50),
+        ttft_p95_ms=percentile(ttfts, 95),
+    )
+
+
+def _model_order(run: Run) -> dict[str, int]:
+    order = {m: i for i, m in enumerate(run.models)}
+    for r in run.results:
+        order.setdefault(r.model, len(order))
+    return order
+
+
+def group_rows(run: Run) -> list[GroupRow]:
+    """One row per (prompt, model): prompts sorted by name, models in the run's matrix order."""
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    for r in run.results:
+        groups.setdefault((r.prompt, r.model), []).append(r)
+    order = _model_order(run)
+    keys = sorted(groups, key=lambda k: (k[0], order[k[1]]))
+    return [build_row(prompt, model, groups[(prompt, model)]) for prompt, model in keys]
+
+
+def problem_results(run: Run) -> list[CaseResult]:
+    """Failed and errored results in file, line, model, repeat order."""
+    order = _model_order(run)
+    bad = [r for r in run.results if r.status in ("failed", "error")]
+    return sorted(bad, key=lambda r: (r.file, r.line, r.case_id, order[r.model], r.repeat))
+
+
+@dataclass(frozen=True)
+class ProblemCase:
+    """A failing or errored case x model, once however many samples it had: its first sample of the case's
+    status (an errored one when any errored), and how many of its samples failed and errored."""
+
+    result: CaseResult
+    failed: int = 0
+    errored: int = 0
+    samples: int = 1
+
+    def label(self, with_repeat: bool) -> str:
+        """`file:line case-id [model]`, with --repeat the tally: `(3/5 samples failed, 1/5 errored)`."""
+        r = self.result
+        label = f"{r.file}:{r.line} {r.case_id} [{r.model}]"
+        if not with_repeat:
+            return label
+        counts = [f"{self.failed}/{self.samples} samples failed"] if self.failed else []
+        if self.errored:
+            counts.append(f"{self.errored}/{self.samples} {'errored' if counts else 'samples errored'}")
+        return f"{label} ({', '.join(counts)})"
+
+
+def problem_cases(run: Run) -> list[ProblemCase]:
+    """Failing and errored cases, each once (with --repeat K, not K times), in file, line, model order."""
+    samples: dict[tuple[str, str, str, str], list[CaseResult]] = {}
+    for r in run.results:
+        samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r)
+    problems = []
+    for results in samples.values():
+        failed, errored = (sum(r.status == status for r in results) for status in ("failed", "error"))
+        if failed or errored:
+            shown = next(r for r in sorted(results, key=lambda r: r.repeat)
+                         if r.status == ("error" if errored else "failed"))
+            problems.append(ProblemCase(shown, failed, errored, len(results)))
+    order = _model_order(run)
+    return sorted(problems, key=lambda p: (p.result.file, p.result.line, p.result.case_id, order[p.result.model]))
+
+
+def duration_s(run: Run) -> float | None:
+    """Wall time of the run from its ISO 8601 timestamps; None when unfinished or unparsable."""
+    if not run.finished_at:
+        return None
+    try:
+        return max((parse_iso(run.finished_at) - parse_iso(run.started_at)).total_seconds(), 0.0)
+    except (ValueError, TypeError):
+        return None
+
+
+def has_repeats(run: Run) -> bool:
+    return any(r.repeat for r in run.results)
+
+
+@dataclass(frozen=True)
+class CaseRate:
+    """A repeated case x model: how many of its scored samples passed, the 95% Wilson interval of that rate,
+    and whether the samples disagreed (flaky: some passed, some failed)."""
+
+    prompt: str
+    case_id: str
+    model: str
+    file: str
+    line: int
+    passed: int
+    samples: int  # scored samples (passed or failed); errors and skips leave no verdict
+    pass_rate: float | None
+    interval: tuple[float, float]
+
+    @property
+    def is_flaky(self) -> bool:
+        return 0 < self.passed < self.samples
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "case_id": self.case_id, "model": self.model, "file": self.file,
+                "line": self.line, "passed": self.passed, "samples": self.samples, "pass_rate": self.pass_rate,
+                "interval": list(self.interval), "flaky": self.is_flaky}
+
+
+def case_rates(run: Run) -> list[CaseRate]:
+    """Per case x model of a repeated run (none without --repeat), in the run's order."""
+    if not has_repeats(run):
+        return []
+    samples: dict[tuple[str, str, str, str], list[CaseResult]] = {}
+    for r in run.results:
+        samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r)
+    rates = []
+    for (file, prompt, case_id, model), results in samples.items():
+        scored = [r for r in results if r.status in ("passed", "failed")]
+        passed = sum(r.status == "passed" for r in scored)
+        interval = wilson_interval(passed, len(scored))
+        rates.append(CaseRate(prompt, case_id, model, file, results[0].line, passed, len(scored),
+                              passed / len(scored) if scored else None, (interval.low, interval.high)))
+    return rates
+
+
+def flaky_cases(run: Run) -> list[CaseRate]:
+    """Repeated cases whose samples disagreed: some passed, some did not."""
+    return [rate for rate in case_rates(run) if rate.is_flaky]

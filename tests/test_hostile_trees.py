@@ -144,7 +144,7 @@ def test_diff_does_not_take_a_linked_golden_for_repeated_samples(tmp_path: Path)
     os.symlink("v1.yaml", root / "goldens/v2.yaml")
     commit(root, {"prompts/v2.txt": "Broken {{ name }}!\n"}, "v2 linked to v1's cases, v2 broken")
     outcome = diff(root, "HEAD~1", "HEAD")
-    assert [(c.prompt, c.case_id) for c in outcome.comparison.with_transition("new")] == [("v2", "one")]
+    assert [(c.prompt, c.case_id) for c in outcome.comparison.with_transition("new_failing")] == [("v2", "one")]
     assert [(r.prompt, r.status) for r in outcome.after.results if r.prompt == "v2"] == [("v2", "failed")]
     assert all(len(run.results) == len({(r.prompt, r.case_id) for r in run.results})
                for run in (outcome.before, outcome.after))

@@ -468,3 +468,23 @@ def test_a_golden_that_is_a_fifo_is_named_without_hanging(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stdout + done.stderr
     assert "goldens/p.yaml" in done.stdout + done.stderr and "FIFO" in done.stdout + done.stderr
 
+
+
+def test_an_anthropic_stream_with_a_number_for_text_ends_cleanly_in_a_real_run(tmp_path: Path,
+                                                                               hostile: FakeServer) -> None:
+    """Issue 24: the right verdict, and no `aclose()` traceback from the stream left open behind it."""
+    hostile.config.raw_body = anthropic_events(ANTHROPIC_START, anthropic_text(5), *ANTHROPIC_END)
+    config = f"""\
+models: ['anthropic:claude-test-1']
+retries: 0
+providers:
+  anthropic: {{type: anthropic, base_url: '{hostile.anthropic_base_url}'}}
+"""
+    root = make_project(tmp_path / "project", {"promptci.yaml": config, "prompts/p.txt": "hi {{ n }}",
+                                               "goldens/p.yaml": "cases:\n  - id: c1\n    input: {n: 1}\n"
+                                                                 "    expected: hi 1\n"})
+    done = subprocess.run([*promptci(), "run", "--root", str(root)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ANTHROPIC_API_KEY": KEY})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "not a string" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "aclose" not in done.stderr, done.stderr

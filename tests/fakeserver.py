@@ -58,6 +58,7 @@ class FakeConfig:
     raw_body: bytes | None = None  # answer every streamed request 200 with exactly these bytes (hostile servers)
     raw_content_type: str = "text/event-stream"  # the content type sent with raw_body
     echo_key: bool = False  # the answer text holds the bearer key the client sent (a server leaking it)
+    echo_key_form: str = "raw"  # how it is echoed: one of KEY_FORMS
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ class _Answer:
         text, self.tool_calls = _answer_parts(_answer_text(request, self.config.responder))
         if self.config.echo_key:
             key = (headers or {}).get("authorization", "").removeprefix("Bearer ")
-            text = f"{text} (your key is {key})"
+            text = f"{text} (your key is {key_form(key, self.config.echo_key_form)})"
         words = text.split(" ")
         limit = request.get("max_tokens") or request.get("max_completion_tokens")
         self.is_cut_short = isinstance(limit, int) and len(words) > limit
@@ -440,6 +441,18 @@ class _Answer:
 
 
 _TEXT = object()  # where the text deltas go in an event list
+
+ZERO_WIDTH_SPACE = "\u200b"
+KEY_FORMS = ("raw", "truncated", "upper", "hex", "HEX", "zero-width", "upper-truncated-zero-width")
+
+
+def key_form(key: str, form: str) -> str:
+    """The key as a leaking server might echo it: whole, without its last 3 characters, upper-cased,
+    hex-encoded, or with a zero-width space between every two characters."""
+    forms = {"raw": key, "truncated": key[:-3], "upper": key.upper(), "hex": key.encode().hex(),
+             "HEX": key.encode().hex().upper(), "zero-width": ZERO_WIDTH_SPACE.join(key),
+             "upper-truncated-zero-width": ZERO_WIDTH_SPACE.join(key[:-3].upper())}
+    return forms[form]
 
 
 EMBEDDING_DIMENSIONS = 8

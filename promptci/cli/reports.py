@@ -3,6 +3,7 @@ step summary. Which reports, and in what shape, is promptci.reporting's; this on
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +74,7 @@ def write_targets(reports: list[Target], write: Callable[[str, TextIO], None]) -
     for report_format, path in reports:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_whole(path, lambda stream, report_format=report_format: write(report_format, stream))
+            write_whole(path, functools.partial(write, report_format))
         except OSError as error:
             failures.append(report_write_error(path, report_format, error))
     if failures:

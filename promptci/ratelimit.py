@@ -91,6 +91,17 @@ class LimitPolicy:
             raise ValueError("decrease_factor must be between 0 and 1")
 
 
+def unmet_limit(policy: LimitPolicy, tokens: int) -> str | None:
+    """Why a request of `tokens` could never start under the policy's known limits (a minute's allowance
+    smaller than one request: the bucket never holds it), with the fix; None when it can."""
+    if policy.rpm is not None and policy.rpm < 1:
+        return f"rpm: {policy.rpm:g} allows less than one request a minute (set rpm to 1 or more, or remove it)"
+    if policy.tpm is not None and tokens > policy.tpm:
+        return (f"tpm: {policy.tpm:g} is below one request's estimate of {tokens} tokens, input and max output "
+                f"(set tpm to {tokens} or more, or max_tokens lower, or remove it)")
+    return None
+
+
 @dataclass(frozen=True)
 class LimiterStats:
     """What the progress line and the summary show."""
@@ -317,8 +328,11 @@ class LimiterPool:
     def limiter(self, endpoint: str, model: str) -> AdaptiveLimiter:
         key = (endpoint, model)
         if key not in self._limiters:
-            self._limiters[key] = self._make(self._policy_for(endpoint))
+            self._limiters[key] = self._make(self.policy(endpoint))
         return self._limiters[key]
+
+    def policy(self, endpoint: str) -> LimitPolicy:
+        return self._policy_for(endpoint)
 
     def stats(self) -> dict[tuple[str, str], LimiterStats]:
         return {key: limiter.stats() for key, limiter in self._limiters.items()}

@@ -114,6 +114,9 @@ class Session:
         budget_usd = plan.budget_usd
         if budget_usd is not None:
             require_prices(endpoints)
+        limits = self.limits(plan)
+        limits.require_satisfiable(((job.request, f"case {job.case.id} at {job.case.location}") for job in plan.jobs
+                                    if not endpoints[job.request.model].replay_only), endpoints)
         git = git or current_git(plan.project.source)
         run_id, started_at = uuid.uuid4().hex[:12], now_iso()
         config_hash = config_fingerprint(plan.settings, plan.options)
@@ -121,7 +124,6 @@ class Session:
         self.store.start_run(run_id, started_at, git, plan.models,
                              {**plan.options.to_record(), "config_hash": config_hash})
         budget = BudgetGuard(budget_usd) if budget_usd is not None else None
-        limits = self.limits(plan)
         tally_before = limits.tally()
         client = ModelClient(
             self.store, endpoints, limits, self.recordings(plan.project),

@@ -369,6 +369,33 @@ def test_rpm_spaces_requests(cli, make, server: FakeServer, model: str, no_backo
     assert 0.3 <= sum(waits) <= 0.34, waits
 
 
+@pytest.mark.parametrize("model", ["local:m", "claude:m"])
+@pytest.mark.parametrize("limit, says", [
+    ("tpm: 100", "tpm: 100 is below one request's estimate of 5"),  # ~10 input tokens + 512 output
+    ("rpm: 0.5", "rpm: 0.5 allows less than one request a minute"),
+])
+def test_an_unsatisfiable_limit_is_exit_2_before_anything_is_sent(cli, make, server: FakeServer, model: str,
+                                                                  limit: str, says: str) -> None:
+    """Issue 24: a tpm below one request's estimate, or an rpm below one, could never let a request start:
+    it used to wait past timeout_s for ever (and add the waits up in its note)."""
+    root = make()
+    provider = model.split(":")[0]
+    text = (root / "promptci.yaml").read_text().replace("_KEY}", f"_KEY, {limit}}}")
+    (root / "promptci.yaml").write_text(text)
+    result = cli("run", "--root", root, "-m", model)
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr and f"providers.{provider}" in result.stderr and model in result.stderr
+    assert "Traceback" not in result.output and server.total == 0
+
+
+def test_a_tpm_that_fits_the_largest_request_is_kept(cli, make, server: FakeServer) -> None:
+    root = make("", names=("Ada",))
+    text = (root / "promptci.yaml").read_text().replace("FAKE_OPENAI_KEY}", "FAKE_OPENAI_KEY, tpm: 600}")
+    (root / "promptci.yaml").write_text(text)
+    result, _ = run_json(cli, root)
+    assert result.exit_code == 0, result.output
+
+
 def test_a_matrix_of_both_providers_in_one_run(cli, make, server: FakeServer) -> None:
     root = make()
     result = cli("run", "--root", root, "-m", "local:m", "-m", "claude:m", "--format", "json")

@@ -428,3 +428,14 @@ def test_stray_header_less_429s_leave_the_window_but_a_burst_of_them_shrinks_it(
 
     stray, burst = run(scenario())
     assert stray == 16.0 and burst < 16.0
+
+
+def test_a_limit_smaller_than_one_request_is_unmet_and_one_that_holds_it_is_not() -> None:
+    from promptci.ratelimit import unmet_limit
+
+    assert unmet_limit(LimitPolicy(max_concurrency=4, rpm=0.5), 10) is not None
+    assert unmet_limit(LimitPolicy(max_concurrency=4, rpm=1), 10) is None
+    assert "below one request's estimate of 600 tokens" in (unmet_limit(LimitPolicy(max_concurrency=4, tpm=599), 600)
+                                                            or "")
+    assert unmet_limit(LimitPolicy(max_concurrency=4, tpm=600), 600) is None
+    assert unmet_limit(LimitPolicy(max_concurrency=4), 10**9) is None

@@ -19,7 +19,7 @@ from promptci.cost.pricing import cost_usd
 from promptci.cost.totals import format_usd
 from promptci.errors import BadRequest, PromptCIError, ProviderError, ReplayMiss, Timeout
 from promptci.providers.base import Provider, split_model
-from promptci.ratelimit import AdaptiveLimiter, LimiterPool, LimitPolicy, unmet_limit
+from promptci.ratelimit import SLOW_START_WINDOW, AdaptiveLimiter, LimiterPool, LimitPolicy, unmet_limit
 from promptci.recordings import RecordingEntry, Recordings, recording_key
 from promptci.retrying import RetryPolicy, call_with_retries
 from promptci.store import LedgerEntry, Store, cache_identity
@@ -97,7 +97,8 @@ class CallLimits:
 
     def __init__(self, concurrency: int, policy_for: Callable[[str], LimitPolicy] | None = None) -> None:
         self.concurrency = max(1, concurrency)
-        self.pool = LimiterPool(policy_for or (lambda _: LimitPolicy(max_concurrency=self.concurrency)),
+        self.pool = LimiterPool(policy_for or (lambda _: LimitPolicy(max_concurrency=self.concurrency,
+                                                                     initial_window=SLOW_START_WINDOW)),
                                 make=session_limiter)
         self.in_flight = asyncio.Semaphore(self.concurrency)
         self.sent = 0

@@ -25,7 +25,7 @@ from promptci.modelcalls import helper_models
 from promptci.plan import Job, Plan
 from promptci.planning import build_endpoints
 from promptci.project import Project
-from promptci.ratelimit import LimitPolicy
+from promptci.ratelimit import SLOW_START_WINDOW, LimitPolicy
 from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
 from promptci.runner import Runner, run_jobs
@@ -99,7 +99,7 @@ class Session:
             def policy_for(provider: str) -> LimitPolicy:
                 config = settings.providers.get(provider)
                 return LimitPolicy(max_concurrency=concurrency, rpm=config.rpm if config else None,
-                                   tpm=config.tpm if config else None)
+                                   tpm=config.tpm if config else None, initial_window=SLOW_START_WINDOW)
 
             self._limits = CallLimits(concurrency, policy_for)
         return self._limits

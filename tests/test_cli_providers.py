@@ -409,9 +409,10 @@ def test_a_matrix_of_both_providers_in_one_run(cli, make, server: FakeServer) ->
 @pytest.mark.parametrize("model", ["local:m", "claude:m"])
 def test_a_bucket_limit_is_waited_out_every_case_passes_and_no_header_is_kept(cli, make, server: FakeServer,
                                                                               model: str) -> None:
-    """A server that refuses past 40 requests/s (a bucket of 4): every case passes, the run says how many
+    """A server that refuses past 40 requests/s (a bucket of 1): every case passes, the run says how many
     requests were refused, and the rate-limit headers reach neither the db nor the recordings."""
-    server.config.limit_rps, server.config.limit_burst = 40.0, 4.0
+    # A bucket of 1: the slow start's second round (3 requests after the first answer) meets it.
+    server.config.limit_rps, server.config.limit_burst = 40.0, 1.0
     names = tuple(f"N{i}" for i in range(24))
     root = make(names=names, retries=0)  # 429s do not use up retries: they are waited out
     result, document = run_json(cli, root, "-j", "8", "--record", model=model)

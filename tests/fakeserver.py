@@ -53,6 +53,7 @@ class FakeConfig:
     limit_rps: float | None = None  # token bucket: refill this many requests a second (None: no limit)
     limit_burst: float | None = None  # the bucket's size in requests; None: one second's worth
     limit_tpm: float | None = None  # a second bucket for tokens a minute (input + output), its size one minute's
+    limit_headers_on: str = "all"  # which answers carry the buckets' rate-limit headers: "all", or "429" only
     fault_p: float = 0.0  # then answer this share of requests with one of fault_mix (seeded, reproducible)
     fault_mix: tuple[str, ...] = ("429", "500", "cut")
     raw_body: bytes | None = None  # answer every streamed request 200 with exactly these bytes (hostile servers)
@@ -198,7 +199,10 @@ class FakeServer:
             self.requests.append(RecordedRequest(path, headers, request, query, time.perf_counter()))
         answer = _Answer(self, is_chat, request, self._serial, headers)
         admission = self.buckets.admit(answer.input_tokens + answer.output_tokens)
-        answer.limit_headers = admission.headers(answer.is_anthropic, time.time())
+        if admission.admitted and self.config.limit_headers_on == "429":
+            answer.limit_headers = {}
+        else:
+            answer.limit_headers = admission.headers(answer.is_anthropic, time.time())
         if not admission.admitted:
             self.refused += 1
             answer.retry_in_s = admission.retry_in_s
@@ -587,6 +591,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit-rps", type=float, default=None, help="token bucket: requests a second")
     parser.add_argument("--limit-burst", type=float, default=None, help="bucket size (default: one second's)")
     parser.add_argument("--limit-tpm", type=float, default=None, help="token bucket: tokens a minute")
+    parser.add_argument("--limit-headers", choices=("all", "429"), default="all",
+                        help="which answers carry the rate-limit headers: all, or 429s only")
     parser.add_argument("--fault-p", type=float, default=0.0, help="share of requests given a fault of --fault-mix")
     parser.add_argument("--fault-mix", default="429,500,cut", help="comma-separated faults for --fault-p")
     args = parser.parse_args(argv)
@@ -597,6 +603,7 @@ def main(argv: list[str] | None = None) -> None:
     config = FakeConfig(latency_s=args.latency, ttft_s=args.ttft, chunks=args.chunks,
                         rate_limit_p=args.rate_limit_p, retry_after=args.retry_after, seed=args.seed, record=False,
                         limit_rps=args.limit_rps, limit_burst=args.limit_burst, limit_tpm=args.limit_tpm,
+                        limit_headers_on=args.limit_headers,
                         fault_p=args.fault_p, fault_mix=mix)
     server = FakeServer(config, port=args.port).start()
     print(server.url, flush=True)

@@ -33,6 +33,15 @@ def grown(window: float, ceiling: int) -> float:
     return min(float(ceiling), window + 1.0 / window)
 
 
+LIMITED_SLOW_START = 16  # past this window, slow start adds at most half of it a round trip (RFC 3742)
+
+
+def slow_start_step(window: float) -> float:
+    """What one answer adds to the window in slow start: 1 (doubling each round trip) up to LIMITED_SLOW_START,
+    then LIMITED_SLOW_START / 2 a round trip, so the burst that finds an unknown limit stays small."""
+    return 1.0 if window <= LIMITED_SLOW_START else LIMITED_SLOW_START / (2.0 * window)
+
+
 def shrunk(window: float, factor: float) -> float:
     """Multiplicative decrease on a 429; never below 1."""
     return max(1.0, window * factor)
@@ -304,7 +313,7 @@ class AdaptiveLimiter:
         ceiling = self.policy.max_concurrency
         has_room = said.requests_remaining is not None and said.requests_remaining >= 2 * ceiling
         if self.is_slow_start and not has_room:
-            self.window = min(float(ceiling), self.window + 1.0)
+            self.window = min(float(ceiling), self.window + slow_start_step(self.window))
         else:
             self.window = float(ceiling) if self.is_slow_start else grown(self.window, ceiling)
         self.is_slow_start = self.is_slow_start and self.window < ceiling

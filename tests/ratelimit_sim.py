@@ -73,13 +73,15 @@ class Simulated:
 
 
 def simulate(rate: float, cases: int, concurrency: int, headers_on: str = "all", latency_s: float = 0.1,
-             seed: int = 0, timeout_s: float = 600.0, initial_window: int | None = 2) -> Simulated:
+             seed: int = 0, timeout_s: float = 600.0, initial_window: int | None = 2,
+             delay_s: float = 0.002) -> Simulated:
     """`cases` requests at -j `concurrency` against a bucket of `rate` requests a second (its size one second's
-    worth, full at the start). headers_on: "all" answers carry x-ratelimit-* headers, or only "429"s."""
+    worth, full at the start). headers_on: "all" answers carry x-ratelimit-* headers, or only "429"s. delay_s:
+    a request reaches the server, and a 429 comes back, after up to this long (a loaded machine: tens of ms)."""
     loop = VirtualLoop()
     try:
         return loop.run_until_complete(_simulate(loop, rate, cases, concurrency, headers_on, latency_s, seed,
-                                                 timeout_s, initial_window))
+                                                 timeout_s, initial_window, delay_s))
     finally:
         loop.close()
 
@@ -92,7 +94,8 @@ class _Limits:
 
 
 async def _simulate(loop: VirtualLoop, rate: float, cases: int, concurrency: int, headers_on: str,
-                    latency_s: float, seed: int, timeout_s: float, initial_window: int | None) -> Simulated:
+                    latency_s: float, seed: int, timeout_s: float, initial_window: int | None,
+                    delay_s: float) -> Simulated:
     rng = random.Random(seed)
     buckets = RateBuckets(_Limits(rate), loop.time)
     policy = LimitPolicy(max_concurrency=concurrency, initial_window=initial_window)
@@ -104,7 +107,7 @@ async def _simulate(loop: VirtualLoop, rate: float, cases: int, concurrency: int
     async def attempt() -> Completion:
         async with in_flight:
             tally["sent"] += 1
-            await asyncio.sleep(rng.uniform(0.0, 0.002))  # the request reaches the server
+            await asyncio.sleep(rng.uniform(0.0, delay_s))  # the request reaches the server
             admission = buckets.admit(0)
             headers = admission.headers(False, NOW_EPOCH + loop.time())
             if not admission.admitted:
@@ -113,6 +116,7 @@ async def _simulate(loop: VirtualLoop, rate: float, cases: int, concurrency: int
                 headers["retry-after-ms"] = str(math.ceil(admission.retry_in_s * 1000))
                 error = RateLimited("rate limited (HTTP 429)", 429, parse_retry_after(headers, NOW_EPOCH))
                 error.headers = headers
+                await asyncio.sleep(rng.uniform(0.0, delay_s))  # the 429 comes back
                 raise error
             await asyncio.sleep(latency_s * rng.uniform(0.9, 1.1))
             return Completion(text="ok", usage=Usage(1, 1), limit_headers=headers if headers_on == "all" else {})

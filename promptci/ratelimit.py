@@ -146,23 +146,27 @@ class Slot:
     tokens: int = 0
 
 
+REFILL_MEMORY = 16  # observations of a refill interval the pace takes the longest of
+
+
 @dataclass
 class _Pace:
     request_interval_s: float = 0.0  # in force: the refill interval near the wall, 0 far from it
     token_interval_s: float = 0.0  # seconds per token, likewise
-    refill: dict[str, tuple[int | None, float]] = field(default_factory=dict)  # kind -> (limit, refill interval)
+    observed: dict[str, tuple[int | None, deque[float]]] = field(default_factory=dict)  # kind -> (limit, recent)
 
     def refill_interval(self, kind: str, limit: int | None, observed: float | None) -> float | None:
-        """The refill interval learned so far: the longest observed for this limit. Each observation,
-        reset / (limit - remaining), is at most the real interval (remaining is the bucket's level rounded
-        down), by up to one unit's share: the longest is the closest."""
-        known_limit, known = self.refill.get(kind, (None, 0.0))
-        if observed is None:
-            return known if known_limit == limit and known > 0 else None
-        if known_limit == limit:
-            observed = max(known, observed)
-        self.refill[kind] = (limit, observed)
-        return observed
+        """The refill interval learned: the longest of the last REFILL_MEMORY observed for this limit. Each
+        observation, reset / (limit - remaining), is at most the real interval (remaining is the bucket's level
+        rounded down) by up to one unit's share, so the longest is the closest; only recent ones count, so one
+        garbled header paces a few requests, not the rest of the run."""
+        known_limit, recent = self.observed.get(kind, (None, deque()))
+        if known_limit != limit:
+            recent = deque(maxlen=REFILL_MEMORY)
+            self.observed[kind] = (limit, recent)
+        if observed is not None:
+            recent.append(observed)
+        return max(recent, default=None)
 
 
 class AdaptiveLimiter:

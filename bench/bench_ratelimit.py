@@ -13,7 +13,8 @@
    second's worth), their rate-limit headers on every answer or on 429s only, `-j 8` (the default) and `-j 64`,
    with 40, 100, 600 and 2,000 cases (about 20, 20, 12 and 4 s at the limit). Targets: 0 errors, refused
    <= 10% of the requests sent; the wall is shown against the limit's ideal (cases / rate) and, where
-   promptci cannot reach the limit, against the same run on a server without one.
+   promptci cannot reach the limit, against the same run on a server without one. `--only simulate` runs
+   the same grid in virtual time (tests/ratelimit_sim.py), in seconds.
 
 With --sketch, beside each promptci run the same requests go through a bare SDK loop that calls
 promptci.ratelimit the way the model client does (`sketch:` lines): the limiter alone, without promptci's
@@ -268,6 +269,29 @@ def bench_sweep(work: Path, command: Sequence[str], quick: bool) -> None:
                     print(f"{'':<30} wall {versus}", flush=True)
 
 
+def bench_simulated() -> None:
+    """The sweep's grid in virtual time (tests/ratelimit_sim.py: the real limiter and retry policy against the
+    fake server's bucket, no process, no wall clock), with requests and 429s delayed by up to 0, 20 and 100 ms."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from ratelimit_sim import simulate
+
+    from promptci import ratelimit
+
+    initial_window = getattr(ratelimit, "SLOW_START_WINDOW", None)  # as the model client opens (none before)
+
+    for rate, cases in SWEEP:
+        for headers_on in ("all", "429"):
+            cells = []
+            for concurrency in SWEEP_CONCURRENCY:
+                for delay_s in (0.0, 0.02, 0.1):
+                    outcome = simulate(rate, cases, concurrency, headers_on, delay_s=delay_s,
+                                       initial_window=initial_window)
+                    assert outcome.errors == 0, outcome
+                    cells.append(f"-j {concurrency} {delay_s * 1000:3.0f} ms: {outcome.refused:3d} "
+                                 f"({outcome.refused_share:5.1%}) {outcome.elapsed_s:5.1f} s")
+            print(f"sim {rate:g}/s {cases} cases headers {headers_on:<3} | " + " | ".join(cells), flush=True)
+
+
 def unlimited_wall(work: Path, command: Sequence[str], cases: int, concurrency: int) -> float:
     with fake_server() as url:
         outcome = run_best(command, make_project(work / "unlimited", url, cases), url, concurrency)
@@ -279,7 +303,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="150 and 250 cases instead of 600 and 1,000")
     parser.add_argument("--promptci", help="the promptci command to measure (default: this venv's console script)")
     parser.add_argument("--keep", type=Path, help="build the projects here and keep them (default: a temp dir)")
-    parser.add_argument("--only", choices=("limited", "faults", "sweep"), help="run one of the benchmarks")
+    parser.add_argument("--only", choices=("limited", "faults", "sweep", "simulate"),
+                        help="run one of the benchmarks (simulate: the sweep in virtual time, in seconds)")
     parser.add_argument("--tries", type=int, default=1, help="run each promptci measurement this many times, "
                         "keep the fastest (errors: the most of any try)")
     parser.add_argument("--sketch", action="store_true",
@@ -302,6 +327,8 @@ def main() -> None:
             bench_faults(work, command, fault_cases)
         if args.only in (None, "sweep"):
             bench_sweep(work, command, args.quick)
+        if args.only in (None, "simulate"):
+            bench_simulated()
     print(f"done in {time.perf_counter() - started:.0f} s", flush=True)
 
 

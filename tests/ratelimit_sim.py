@@ -98,7 +98,8 @@ async def _simulate(loop: VirtualLoop, rate: float, cases: int, concurrency: int
                     delay_s: float) -> Simulated:
     rng = random.Random(seed)
     buckets = RateBuckets(_Limits(rate), loop.time)
-    policy = LimitPolicy(max_concurrency=concurrency, initial_window=initial_window)
+    slow_start = {"initial_window": initial_window} if initial_window is not None else {}
+    policy = LimitPolicy(max_concurrency=concurrency, **slow_start)
     limiter = AdaptiveLimiter(policy, clock=loop.time, sleep=asyncio.sleep, rng=random.Random(seed),
                               wall_clock=lambda: NOW_EPOCH + loop.time())
     in_flight = asyncio.Semaphore(concurrency)

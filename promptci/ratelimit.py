@@ -331,8 +331,9 @@ class AdaptiveLimiter:
         (or for the reset, when the limit is not said); far from it, run free."""
         pace = self._pace
         if said.requests_remaining is not None:
-            near = is_near_the_wall(said.requests_limit, said.requests_remaining, self.in_flight,
-                                    self.policy.low_water)
+            # the window, not only those in flight: what may be sent before the next answer tells more
+            near = is_near_the_wall(said.requests_limit, said.requests_remaining,
+                                    max(self.in_flight, int(self.window)), self.policy.low_water)
             interval = pace.refill_interval("requests", said.requests_limit, max(
                 refill_interval(said.requests_limit, said.requests_remaining, said.requests_reset_s) or 0.0,
                 unit_interval(said.requests_limit, said.requests_reset_s, said.retry_after_s) or 0.0) or None)

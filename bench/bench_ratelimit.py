@@ -1,6 +1,6 @@
-"""Rate-limit benchmark (issue 13): promptci against a fake server that enforces a limit, run as its own process.
+"""Rate-limit benchmark (issues 13, 24): promptci against a fake server that enforces a limit, run as its own process.
 
-    python bench/bench_ratelimit.py [--quick] [--only limited|faults] [--tries N] [--sketch] [--promptci "CMD ..."]
+    python bench/bench_ratelimit.py [--quick] [--only limited|faults|sweep] [--tries N] [--sketch] [--promptci CMD]
 
 1. A token bucket of 50 requests/s (its size one second's worth, full at the start), 100 ms a request:
    `promptci run -q -j 16` and `-j 64` on a 600-case project with `retries: 10`. Targets: 0 errors, wall
@@ -8,6 +8,13 @@
 2. 1,000 cases at -j 16 on a server that answers 10% of requests with a 429 (Retry-After: 1), a 500 or a
    stream cut mid-way (seeded, one third each), against the same run on a fault-free server. Targets:
    0 errors, wall <= 1.3 x the fault-free wall.
+
+3. (issue 24, `--only sweep`) Low and high limits: token buckets of 2, 5, 50 and 500 requests/s (size one
+   second's worth), their rate-limit headers on every answer or on 429s only, `-j 8` (the default) and `-j 64`,
+   with 40, 100, 600 and 2,000 cases (about 20, 20, 12 and 4 s at the limit). Targets: 0 errors, refused
+   <= 10% of the requests sent; the wall is shown against the limit's ideal (cases / rate) and, where
+   promptci cannot reach the limit, against the same run on a server without one. `--only simulate` runs
+   the same grid in virtual time (tests/ratelimit_sim.py), in seconds.
 
 With --sketch, beside each promptci run the same requests go through a bare SDK loop that calls
 promptci.ratelimit the way the model client does (`sketch:` lines): the limiter alone, without promptci's
@@ -234,12 +241,70 @@ def bench_faults(work: Path, command: Sequence[str], cases: int) -> None:
                   flush=True)
 
 
+SWEEP = ((2.0, 40), (5.0, 100), (50.0, 600), (500.0, 2_000))  # (requests/s, cases)
+SWEEP_CONCURRENCY = (8, 64)
+
+
+def bench_sweep(work: Path, command: Sequence[str], quick: bool) -> None:
+    references: dict[tuple[int, int], float] = {}
+    for rate, cases in SWEEP:
+        cases = cases // 4 if quick else cases
+        ideal = cases / rate
+        for headers_on in ("all", "429"):
+            with fake_server("--limit-rps", str(rate), "--limit-headers", headers_on) as url:
+                root = make_project(work / "sweep", url, cases)
+                for concurrency in SWEEP_CONCURRENCY:
+                    time.sleep(1.5)  # let the bucket (one second's worth) fill again between runs
+                    outcome = run_best(command, root, url, concurrency)
+                    reference = references.get((cases, concurrency))
+                    if reference is None and ideal < 8:
+                        reference = references[(cases, concurrency)] = unlimited_wall(work, command, cases,
+                                                                                      concurrency)
+                    ok = outcome.errors == 0 and outcome.measured.exit_code == 0 and outcome.refused_share <= 0.10
+                    versus = f"{outcome.measured.wall_s / ideal:.2f} x ideal {ideal:.1f} s"
+                    if reference is not None:
+                        versus += f", {outcome.measured.wall_s / reference:.2f} x unlimited {reference:.2f} s"
+                    show(f"{rate:g}/s headers {headers_on}, -j {concurrency}, {cases} cases", outcome,
+                         "0 errors, refused <= 10%", ok)
+                    print(f"{'':<30} wall {versus}", flush=True)
+
+
+def bench_simulated() -> None:
+    """The sweep's grid in virtual time (tests/ratelimit_sim.py: the real limiter and retry policy against the
+    fake server's bucket, no process, no wall clock), with requests and 429s delayed by up to 0, 20 and 100 ms."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from ratelimit_sim import simulate
+
+    from promptci import ratelimit
+
+    initial_window = getattr(ratelimit, "SLOW_START_WINDOW", None)  # as the model client opens (none before)
+
+    for rate, cases in SWEEP:
+        for headers_on in ("all", "429"):
+            cells = []
+            for concurrency in SWEEP_CONCURRENCY:
+                for delay_s in (0.0, 0.02, 0.1):
+                    outcome = simulate(rate, cases, concurrency, headers_on, delay_s=delay_s,
+                                       initial_window=initial_window)
+                    assert outcome.errors == 0, outcome
+                    cells.append(f"-j {concurrency} {delay_s * 1000:3.0f} ms: {outcome.refused:3d} "
+                                 f"({outcome.refused_share:5.1%}) {outcome.elapsed_s:5.1f} s")
+            print(f"sim {rate:g}/s {cases} cases headers {headers_on:<3} | " + " | ".join(cells), flush=True)
+
+
+def unlimited_wall(work: Path, command: Sequence[str], cases: int, concurrency: int) -> float:
+    with fake_server() as url:
+        outcome = run_best(command, make_project(work / "unlimited", url, cases), url, concurrency)
+    return outcome.measured.wall_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="150 and 250 cases instead of 600 and 1,000")
     parser.add_argument("--promptci", help="the promptci command to measure (default: this venv's console script)")
     parser.add_argument("--keep", type=Path, help="build the projects here and keep them (default: a temp dir)")
-    parser.add_argument("--only", choices=("limited", "faults"), help="run one of the two benchmarks")
+    parser.add_argument("--only", choices=("limited", "faults", "sweep", "simulate"),
+                        help="run one of the benchmarks (simulate: the sweep in virtual time, in seconds)")
     parser.add_argument("--tries", type=int, default=1, help="run each promptci measurement this many times, "
                         "keep the fastest (errors: the most of any try)")
     parser.add_argument("--sketch", action="store_true",
@@ -260,6 +325,10 @@ def main() -> None:
             bench_limited(work, command, limited_cases)
         if args.only in (None, "faults"):
             bench_faults(work, command, fault_cases)
+        if args.only in (None, "sweep"):
+            bench_sweep(work, command, args.quick)
+        if args.only in (None, "simulate"):
+            bench_simulated()
     print(f"done in {time.perf_counter() - started:.0f} s", flush=True)
 
 

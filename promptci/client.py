@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -17,9 +17,9 @@ from promptci.cost.budget import BudgetGuard
 from promptci.cost.estimate import RequestEstimate, estimate_request_cost, worst_case_cost
 from promptci.cost.pricing import cost_usd
 from promptci.cost.totals import format_usd
-from promptci.errors import BadRequest, ProviderError, ReplayMiss, Timeout
+from promptci.errors import BadRequest, PromptCIError, ProviderError, ReplayMiss, Timeout
 from promptci.providers.base import Provider, split_model
-from promptci.ratelimit import AdaptiveLimiter, LimiterPool, LimitPolicy
+from promptci.ratelimit import SLOW_START_WINDOW, AdaptiveLimiter, LimiterPool, LimitPolicy, unmet_limit
 from promptci.recordings import RecordingEntry, Recordings, recording_key
 from promptci.retrying import RetryPolicy, call_with_retries
 from promptci.store import LedgerEntry, Store, cache_identity
@@ -97,7 +97,8 @@ class CallLimits:
 
     def __init__(self, concurrency: int, policy_for: Callable[[str], LimitPolicy] | None = None) -> None:
         self.concurrency = max(1, concurrency)
-        self.pool = LimiterPool(policy_for or (lambda _: LimitPolicy(max_concurrency=self.concurrency)),
+        self.pool = LimiterPool(policy_for or (lambda _: LimitPolicy(max_concurrency=self.concurrency,
+                                                                     initial_window=SLOW_START_WINDOW)),
                                 make=session_limiter)
         self.in_flight = asyncio.Semaphore(self.concurrency)
         self.sent = 0
@@ -106,6 +107,23 @@ class CallLimits:
 
     def limiter(self, model: str) -> AdaptiveLimiter:
         return self.pool.limiter(split_model(model)[0], model)
+
+    def require_satisfiable(self, requests: Iterable[tuple[Request, str]], endpoints: Mapping[str, Endpoint]) -> None:
+        """Before anything is sent: a limit no request could ever start under (rpm below one, tpm below one
+        request's estimate) is a usage error naming the provider, the model, the setting and where the
+        request comes from, rather than a wait past every deadline."""
+        for request, where in requests:
+            endpoint = endpoints[request.model]
+            provider = split_model(request.model)[0]
+            policy = self.pool.policy(provider)
+            if endpoint.is_free or (policy.rpm is None and policy.tpm is None):
+                continue
+            expected = estimate_request(request, endpoint)
+            tokens = expected.input_tokens + expected.output_tokens if expected is not None else 0
+            unmet = unmet_limit(policy, tokens)
+            if unmet is not None:
+                raise PromptCIError(f"promptci.yaml: providers.{provider}.{unmet}: no request to {request.model} "
+                                    f"could ever start ({where})")
 
     def tally(self) -> RateTally:
         stats = self.pool.stats().values()

@@ -16,6 +16,8 @@ from enum import Enum
 from promptci.errors import RateLimited
 from promptci.limitheaders import LimitHeaders, parse_limit_headers
 
+SLOW_START_WINDOW = 2  # the window a model client's limiter opens at (LimitPolicy.initial_window)
+
 
 class Outcome(Enum):
     OK = "ok"  # the provider answered: the window may grow
@@ -31,6 +33,15 @@ def grown(window: float, ceiling: int) -> float:
     return min(float(ceiling), window + 1.0 / window)
 
 
+LIMITED_SLOW_START = 16  # past this window, slow start adds at most half of it a round trip (RFC 3742)
+
+
+def slow_start_step(window: float) -> float:
+    """What one answer adds to the window in slow start: 1 (doubling each round trip) up to LIMITED_SLOW_START,
+    then LIMITED_SLOW_START / 2 a round trip, so the burst that finds an unknown limit stays small."""
+    return 1.0 if window <= LIMITED_SLOW_START else LIMITED_SLOW_START / (2.0 * window)
+
+
 def shrunk(window: float, factor: float) -> float:
     """Multiplicative decrease on a 429; never below 1."""
     return max(1.0, window * factor)
@@ -42,6 +53,15 @@ def refill_interval(limit: int | None, remaining: int | None, reset_s: float | N
     if limit is None or remaining is None or reset_s is None or reset_s <= 0 or remaining >= limit:
         return None
     return reset_s / (limit - remaining)
+
+
+def unit_interval(limit: int | None, reset_s: float | None, retry_after_s: float | None) -> float | None:
+    """Seconds per unit from a 429 that says both when the next unit comes (Retry-After) and when the bucket
+    is full again (the reset): the limit - 1 units between them. Exact where refill_interval can only bound
+    it (remaining is rounded down); None when the headers do not allow it."""
+    if limit is None or limit < 2 or reset_s is None or retry_after_s is None or reset_s <= retry_after_s:
+        return None
+    return (reset_s - retry_after_s) / (limit - 1)
 
 
 def is_exhausted(said: LimitHeaders) -> bool:
@@ -75,6 +95,10 @@ class LimitPolicy:
     max_concurrency: int
     rpm: float | None = None
     tpm: float | None = None
+    # Slow start: the window opens at this size (None: at max_concurrency) and grows by one per answer (doubling
+    # each round trip) until a 429 or until headers show room for all, so an unknown limit is met by a few
+    # requests, not by -j of them at once.
+    initial_window: int | None = None
     decrease_factor: float = 0.5
     jitter: float = 0.1  # every wait is stretched by a random 0..jitter share of itself
     min_jitter_s: float = 0.005  # ...and by at least up to this, so waits of a few ms still spread
@@ -89,6 +113,17 @@ class LimitPolicy:
             raise ValueError("max_concurrency must be at least 1")
         if not 0 < self.decrease_factor < 1:
             raise ValueError("decrease_factor must be between 0 and 1")
+
+
+def unmet_limit(policy: LimitPolicy, tokens: int) -> str | None:
+    """Why a request of `tokens` could never start under the policy's known limits (a minute's allowance
+    smaller than one request: the bucket never holds it), with the fix; None when it can."""
+    if policy.rpm is not None and policy.rpm < 1:
+        return f"rpm: {policy.rpm:g} allows less than one request a minute (set rpm to 1 or more, or remove it)"
+    if policy.tpm is not None and tokens > policy.tpm:
+        return (f"tpm: {policy.tpm:g} is below one request's estimate of {tokens} tokens, input and max output "
+                f"(set tpm to {tokens} or more, or max_tokens lower, or remove it)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -111,10 +146,27 @@ class Slot:
     tokens: int = 0
 
 
+REFILL_MEMORY = 16  # observations of a refill interval the pace takes the longest of
+
+
 @dataclass
 class _Pace:
-    request_interval_s: float = 0.0  # learned from the headers near the wall
-    token_interval_s: float = 0.0  # seconds per token, learned likewise
+    request_interval_s: float = 0.0  # in force: the refill interval near the wall, 0 far from it
+    token_interval_s: float = 0.0  # seconds per token, likewise
+    observed: dict[str, tuple[int | None, deque[float]]] = field(default_factory=dict)  # kind -> (limit, recent)
+
+    def refill_interval(self, kind: str, limit: int | None, observed: float | None) -> float | None:
+        """The refill interval learned: the longest of the last REFILL_MEMORY observed for this limit. Each
+        observation, reset / (limit - remaining), is at most the real interval (remaining is the bucket's level
+        rounded down) by up to one unit's share, so the longest is the closest; only recent ones count, so one
+        garbled header paces a few requests, not the rest of the run."""
+        known_limit, recent = self.observed.get(kind, (None, deque()))
+        if known_limit != limit:
+            recent = deque(maxlen=REFILL_MEMORY)
+            self.observed[kind] = (limit, recent)
+        if observed is not None:
+            recent.append(observed)
+        return max(recent, default=None)
 
 
 class AdaptiveLimiter:
@@ -130,7 +182,8 @@ class AdaptiveLimiter:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rng: random.Random | None = None, wall_clock: Callable[[], float] = time.time) -> None:
         self.policy = policy
-        self.window = float(policy.max_concurrency)  # optimistic: most runs never meet a limit
+        self.window = float(min(policy.initial_window or policy.max_concurrency, policy.max_concurrency))
+        self.is_slow_start = self.window < policy.max_concurrency
         self.in_flight = 0
         self.epoch = 0
         self.limited = 0
@@ -241,7 +294,7 @@ class AdaptiveLimiter:
         now = self._clock()
         self._learn_pace(now, said)
         if outcome is Outcome.OK:
-            self.window = grown(self.window, self.policy.max_concurrency)
+            self._grow(said)
         is_bare = outcome is Outcome.LIMITED and not has_limit_headers(said)
         self._recent_bare.append(is_bare)
         if outcome is not Outcome.LIMITED:
@@ -249,6 +302,7 @@ class AdaptiveLimiter:
         self.limited += 1
         if not is_limit_signal(said) or (is_bare and not self._is_refusing_in_bursts()):
             return None if said.retry_after_s is None else self._jittered(said.retry_after_s)
+        self.is_slow_start = False
         if slot.epoch == self.epoch:  # the first 429 of a burst: the others were sent before we knew
             self.window = shrunk(self.window, self.policy.decrease_factor)
             self.epoch += 1
@@ -259,6 +313,15 @@ class AdaptiveLimiter:
             return 0.0
         return self._jittered(said.retry_after_s)
 
+    def _grow(self, said: LimitHeaders) -> None:
+        ceiling = self.policy.max_concurrency
+        has_room = said.requests_remaining is not None and said.requests_remaining >= 2 * ceiling
+        if self.is_slow_start and not has_room:
+            self.window = min(float(ceiling), self.window + slow_start_step(self.window))
+        else:
+            self.window = float(ceiling) if self.is_slow_start else grown(self.window, ceiling)
+        self.is_slow_start = self.is_slow_start and self.window < ceiling
+
     def _is_refusing_in_bursts(self) -> bool:
         bare = sum(self._recent_bare)
         return bare >= 2 and bare >= self.policy.bare_limit_share * len(self._recent_bare)
@@ -268,15 +331,19 @@ class AdaptiveLimiter:
         (or for the reset, when the limit is not said); far from it, run free."""
         pace = self._pace
         if said.requests_remaining is not None:
-            near = is_near_the_wall(said.requests_limit, said.requests_remaining, self.in_flight,
-                                    self.policy.low_water)
-            interval = refill_interval(said.requests_limit, said.requests_remaining, said.requests_reset_s)
+            # the window, not only those in flight: what may be sent before the next answer tells more
+            near = is_near_the_wall(said.requests_limit, said.requests_remaining,
+                                    max(self.in_flight, int(self.window)), self.policy.low_water)
+            interval = pace.refill_interval("requests", said.requests_limit, max(
+                refill_interval(said.requests_limit, said.requests_remaining, said.requests_reset_s) or 0.0,
+                unit_interval(said.requests_limit, said.requests_reset_s, said.retry_after_s) or 0.0) or None)
             pace.request_interval_s = interval if near and interval is not None else 0.0
             if said.requests_remaining == 0:
                 self._block_for_next_unit(now, said.requests_limit, said.requests_reset_s)
         if said.tokens_remaining is not None:
             near = is_near_the_wall(said.tokens_limit, said.tokens_remaining, 0, self.policy.low_water)
-            interval = refill_interval(said.tokens_limit, said.tokens_remaining, said.tokens_reset_s)
+            interval = pace.refill_interval("tokens", said.tokens_limit, refill_interval(
+                said.tokens_limit, said.tokens_remaining, said.tokens_reset_s))
             pace.token_interval_s = interval if near and interval is not None else 0.0
 
     def _block_for_next_unit(self, now: float, limit: int | None, reset_s: float | None) -> None:
@@ -317,8 +384,11 @@ class LimiterPool:
     def limiter(self, endpoint: str, model: str) -> AdaptiveLimiter:
         key = (endpoint, model)
         if key not in self._limiters:
-            self._limiters[key] = self._make(self._policy_for(endpoint))
+            self._limiters[key] = self._make(self.policy(endpoint))
         return self._limiters[key]
+
+    def policy(self, endpoint: str) -> LimitPolicy:
+        return self._policy_for(endpoint)
 
     def stats(self) -> dict[tuple[str, str], LimiterStats]:
         return {key: limiter.stats() for key, limiter in self._limiters.items()}

@@ -1,18 +1,22 @@
 """API keys: read from the environment (cleaned or refused), and redacted in every form a message can
-carry them in: raw, inside a repr (`b'Bearer sk-…\\r'`), URL-encoded, and base64 (alone or in `user:key`)."""
+carry them in: raw, inside a repr (`b'Bearer sk-…\\r'`), URL-encoded, hex, and base64 (alone or in
+`user:key`); in any letter case, with invisible (zero-width) characters between its characters, and cut
+short (any run of more than half of a form, at least MIN_PIECE_CHARS long)."""
 
 from __future__ import annotations
 
 import base64
 import functools
 import os
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from promptci.errors import MissingKey
 
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 MIN_SECRET_CHARS = 8  # shorter values ("1", "true") would redact ordinary words
+MIN_PIECE_CHARS = 12  # a piece of a key is redacted from this length (and from more than half of it)
 REDACTED = "[redacted]"
 
 
@@ -39,6 +43,7 @@ def secret_forms(secret: str) -> frozenset[str]:
     forms.add(repr(secret)[1:-1])
     forms.add(repr(secret.encode("utf-8", "backslashreplace"))[2:-1])
     data = secret.strip().encode("utf-8", "surrogateescape")
+    forms.add(data.hex())
     for offset in range(3):
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(b"\0" * offset + data).decode("ascii")
@@ -50,14 +55,70 @@ def secret_forms(secret: str) -> frozenset[str]:
 
 
 def redact(text: str, secrets: Iterable[tuple[str, str]]) -> str:
-    """`text` with every form of each (label, secret) replaced by the label; longest forms first, so a
-    form inside another does not leave a piece of the longer one behind."""
-    replacements = sorted(((form, label) for label, secret in secrets if len(secret.strip()) >= MIN_SECRET_CHARS
-                           for form in secret_forms(secret)), key=lambda pair: -len(pair[0]))
-    for form, label in replacements:
-        if form in text:
-            text = text.replace(form, label)
-    return text
+    """`text` with every form of each (label, secret) replaced by the label, matched in any letter case,
+    across invisible characters, and cut short: a run of more than half of a form (MIN_PIECE_CHARS at least).
+    Overlapping matches become one."""
+    wanted = [(label, secret) for label, secret in secrets if len(secret.strip()) >= MIN_SECRET_CHARS]
+    if not wanted or not text:
+        return text
+    view, where = comparable(text)
+    spans: list[tuple[int, int, str]] = []
+    for label, secret in wanted:
+        for form in secret_forms(secret):
+            spans.extend((start, end, label) for start, end in pieces_of(form.lower(), view))
+    if not spans:
+        return text
+    out, done = [], 0
+    for start, end, label in merged(spans):
+        first, last = where(start), where(end - 1) + 1
+        out.append(text[done:first] + label)
+        done = last
+    return "".join(out) + text[done:]
+
+
+def comparable(text: str) -> tuple[str, Callable[[int], int]]:
+    """`text` lower-cased (ASCII letters only, so each character stays one) without invisible format
+    characters (zero-width spaces and joiners, soft hyphens, BOMs), and a map from its positions to text's."""
+    if text.isascii():
+        return text.lower(), lambda index: index
+    kept = [(char.lower() if char.isascii() else char, index) for index, char in enumerate(text)
+            if char.isascii() or unicodedata.category(char) != "Cf"]
+    positions = [index for _, index in kept]
+    return "".join(char for char, _ in kept), positions.__getitem__
+
+
+def piece_length(form: str) -> int:
+    """The shortest run of `form` that is redacted: more than half of it, at least MIN_PIECE_CHARS."""
+    return min(len(form), max(MIN_PIECE_CHARS, len(form) // 2 + 1))
+
+
+def pieces_of(form: str, view: str) -> Iterator[tuple[int, int]]:
+    """(start, end) in view of each run of at least piece_length(form) consecutive characters of form,
+    grown as far as it matches: every seed of that length is looked for (str.find), then extended."""
+    size = piece_length(form)
+    for offset in range(len(form) - size + 1):
+        seed = form[offset:offset + size]
+        start = view.find(seed)
+        while start != -1:
+            left, right = start, start + size
+            inner_left, inner_right = offset, offset + size
+            while inner_left > 0 and left > 0 and view[left - 1] == form[inner_left - 1]:
+                left, inner_left = left - 1, inner_left - 1
+            while inner_right < len(form) and right < len(view) and view[right] == form[inner_right]:
+                right, inner_right = right + 1, inner_right + 1
+            yield left, right
+            start = view.find(seed, start + 1)
+
+
+def merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans sorted, overlapping ones joined (the first label kept)."""
+    joined: list[tuple[int, int, str]] = []
+    for start, end, label in sorted(spans):
+        if joined and start < joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]), joined[-1][2])
+        else:
+            joined.append((start, end, label))
+    return joined
 
 
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:

@@ -24,7 +24,7 @@ from promptci.modelcalls import helper_models
 from promptci.plan import Job, Plan, config_fingerprint
 from promptci.planning import build_endpoints
 from promptci.project import Project
-from promptci.ratelimit import LimitPolicy
+from promptci.ratelimit import SLOW_START_WINDOW, LimitPolicy
 from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
 from promptci.runner import Runner, run_jobs
@@ -99,7 +99,7 @@ class Session:
             def policy_for(provider: str) -> LimitPolicy:
                 config = settings.providers.get(provider)
                 return LimitPolicy(max_concurrency=concurrency, rpm=config.rpm if config else None,
-                                   tpm=config.tpm if config else None)
+                                   tpm=config.tpm if config else None, initial_window=SLOW_START_WINDOW)
 
             self._limits = CallLimits(concurrency, policy_for)
         return self._limits
@@ -115,6 +115,9 @@ class Session:
         budget_usd = plan.budget_usd
         if budget_usd is not None:
             require_prices(endpoints)
+        limits = self.limits(plan)
+        limits.require_satisfiable(((job.request, f"case {job.case.id} at {job.case.location}") for job in plan.jobs
+                                    if not endpoints[job.request.model].replay_only), endpoints)
         git = git or current_git(plan.project.source)
         run_id, started_at = uuid.uuid4().hex[:12], now_iso()
         config_hash = config_fingerprint(plan.settings, plan.options)
@@ -124,7 +127,6 @@ class Session:
         self.store.start_run(run_id, started_at, git, plan.models,
                              {**plan.options.to_record(), "config_hash": config_hash}, command)
         self._budget.limit_to(budget_usd)
-        limits = self.limits(plan)
         tally_before = limits.tally()
         client = ModelClient(
             self.store, endpoints, limits, self.recordings(plan.project),

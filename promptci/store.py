@@ -27,6 +27,7 @@ from promptci.dbfile import (
     waiting_for_lock,
 )
 from promptci.errors import EnvironmentFailure, PromptCIError
+from promptci.interrupts import held
 from promptci.types import (
     BrokenCase,
     CaseResult,
@@ -204,15 +205,20 @@ class Store:
                 self.unstored.keep(statements, what, failure)
 
     def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")  # the write lock first: the busy wait applies, no stale snapshot
-        try:
-            for sql, params in statements:
-                self._conn.execute(sql, params)
-            self._conn.execute("COMMIT")
-        except BaseException:
+        """All or none. A signal landing here acts after the commit (promptci.interrupts); a transaction an
+        interrupt still left open (a library caller's Ctrl-C) is rolled back before this one begins."""
+        with held():
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            raise
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")  # the write lock first: the busy wait applies, no stale snapshot
+                for sql, params in statements:
+                    self._conn.execute(sql, params)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def _commit_at_once(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """_commit without waiting for a lock: the run must not stall on every result while one is held."""

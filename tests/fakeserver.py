@@ -53,12 +53,14 @@ class FakeConfig:
     limit_rps: float | None = None  # token bucket: refill this many requests a second (None: no limit)
     limit_burst: float | None = None  # the bucket's size in requests; None: one second's worth
     limit_tpm: float | None = None  # a second bucket for tokens a minute (input + output), its size one minute's
+    limit_headers_on: str = "all"  # which answers carry the buckets' rate-limit headers: "all", or "429" only
     fault_p: float = 0.0  # then answer this share of requests with one of fault_mix (seeded, reproducible)
     fault_mix: tuple[str, ...] = ("429", "500", "cut")
     raw_body: bytes | None = None  # answer every streamed request 200 with exactly these bytes (hostile servers)
     raw_content_type: str = "text/event-stream"  # the content type sent with raw_body
     echo_key: bool = False  # the answer text holds the bearer key the client sent (a server leaking it)
     embedder: Callable[[str], Any] | None = None  # text -> the embedding sent back (any JSON); None: word_vector
+    echo_key_form: str = "raw"  # how it is echoed: one of KEY_FORMS
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,10 @@ class FakeServer:
             self.requests.append(RecordedRequest(path, headers, request, query, time.perf_counter()))
         answer = _Answer(self, is_chat, request, self._serial, headers)
         admission = self.buckets.admit(answer.input_tokens + answer.output_tokens)
-        answer.limit_headers = admission.headers(answer.is_anthropic, time.time())
+        if admission.admitted and self.config.limit_headers_on == "429":
+            answer.limit_headers = {}
+        else:
+            answer.limit_headers = admission.headers(answer.is_anthropic, time.time())
         if not admission.admitted:
             self.refused += 1
             answer.retry_in_s = admission.retry_in_s
@@ -252,7 +257,7 @@ class _Answer:
         text, self.tool_calls = _answer_parts(_answer_text(request, self.config.responder))
         if self.config.echo_key:
             key = (headers or {}).get("authorization", "").removeprefix("Bearer ")
-            text = f"{text} (your key is {key})"
+            text = f"{text} (your key is {key_form(key, self.config.echo_key_form)})"
         words = text.split(" ")
         limit = request.get("max_tokens") or request.get("max_completion_tokens")
         self.is_cut_short = isinstance(limit, int) and len(words) > limit
@@ -443,6 +448,18 @@ class _Answer:
 
 _TEXT = object()  # where the text deltas go in an event list
 
+ZERO_WIDTH_SPACE = "\u200b"
+KEY_FORMS = ("raw", "truncated", "upper", "hex", "HEX", "zero-width", "upper-truncated-zero-width")
+
+
+def key_form(key: str, form: str) -> str:
+    """The key as a leaking server might echo it: whole, without its last 3 characters, upper-cased,
+    hex-encoded, or with a zero-width space between every two characters."""
+    forms = {"raw": key, "truncated": key[:-3], "upper": key.upper(), "hex": key.encode().hex(),
+             "HEX": key.encode().hex().upper(), "zero-width": ZERO_WIDTH_SPACE.join(key),
+             "upper-truncated-zero-width": ZERO_WIDTH_SPACE.join(key[:-3].upper())}
+    return forms[form]
+
 
 EMBEDDING_DIMENSIONS = 8
 
@@ -576,6 +593,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit-rps", type=float, default=None, help="token bucket: requests a second")
     parser.add_argument("--limit-burst", type=float, default=None, help="bucket size (default: one second's)")
     parser.add_argument("--limit-tpm", type=float, default=None, help="token bucket: tokens a minute")
+    parser.add_argument("--limit-headers", choices=("all", "429"), default="all",
+                        help="which answers carry the rate-limit headers: all, or 429s only")
     parser.add_argument("--fault-p", type=float, default=0.0, help="share of requests given a fault of --fault-mix")
     parser.add_argument("--fault-mix", default="429,500,cut", help="comma-separated faults for --fault-p")
     args = parser.parse_args(argv)
@@ -586,6 +605,7 @@ def main(argv: list[str] | None = None) -> None:
     config = FakeConfig(latency_s=args.latency, ttft_s=args.ttft, chunks=args.chunks,
                         rate_limit_p=args.rate_limit_p, retry_after=args.retry_after, seed=args.seed, record=False,
                         limit_rps=args.limit_rps, limit_burst=args.limit_burst, limit_tpm=args.limit_tpm,
+                        limit_headers_on=args.limit_headers,
                         fault_p=args.fault_p, fault_mix=mix)
     server = FakeServer(config, port=args.port).start()
     print(server.url, flush=True)

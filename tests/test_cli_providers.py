@@ -369,6 +369,33 @@ def test_rpm_spaces_requests(cli, make, server: FakeServer, model: str, no_backo
     assert 0.3 <= sum(waits) <= 0.34, waits
 
 
+@pytest.mark.parametrize("model", ["local:m", "claude:m"])
+@pytest.mark.parametrize("limit, says", [
+    ("tpm: 100", "tpm: 100 is below one request's estimate of 5"),  # ~10 input tokens + 512 output
+    ("rpm: 0.5", "rpm: 0.5 allows less than one request a minute"),
+])
+def test_an_unsatisfiable_limit_is_exit_2_before_anything_is_sent(cli, make, server: FakeServer, model: str,
+                                                                  limit: str, says: str) -> None:
+    """Issue 24: a tpm below one request's estimate, or an rpm below one, could never let a request start:
+    it used to wait past timeout_s for ever (and add the waits up in its note)."""
+    root = make()
+    provider = model.split(":")[0]
+    text = (root / "promptci.yaml").read_text().replace("_KEY}", f"_KEY, {limit}}}")
+    (root / "promptci.yaml").write_text(text)
+    result = cli("run", "--root", root, "-m", model)
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr and f"providers.{provider}" in result.stderr and model in result.stderr
+    assert "Traceback" not in result.output and server.total == 0
+
+
+def test_a_tpm_that_fits_the_largest_request_is_kept(cli, make, server: FakeServer) -> None:
+    root = make("", names=("Ada",))
+    text = (root / "promptci.yaml").read_text().replace("FAKE_OPENAI_KEY}", "FAKE_OPENAI_KEY, tpm: 600}")
+    (root / "promptci.yaml").write_text(text)
+    result, _ = run_json(cli, root)
+    assert result.exit_code == 0, result.output
+
+
 def test_a_matrix_of_both_providers_in_one_run(cli, make, server: FakeServer) -> None:
     root = make()
     result = cli("run", "--root", root, "-m", "local:m", "-m", "claude:m", "--format", "json")
@@ -382,9 +409,10 @@ def test_a_matrix_of_both_providers_in_one_run(cli, make, server: FakeServer) ->
 @pytest.mark.parametrize("model", ["local:m", "claude:m"])
 def test_a_bucket_limit_is_waited_out_every_case_passes_and_no_header_is_kept(cli, make, server: FakeServer,
                                                                               model: str) -> None:
-    """A server that refuses past 40 requests/s (a bucket of 4): every case passes, the run says how many
+    """A server that refuses past 40 requests/s (a bucket of 1): every case passes, the run says how many
     requests were refused, and the rate-limit headers reach neither the db nor the recordings."""
-    server.config.limit_rps, server.config.limit_burst = 40.0, 4.0
+    # A bucket of 1: the slow start's second round (3 requests after the first answer) meets it.
+    server.config.limit_rps, server.config.limit_burst = 40.0, 1.0
     names = tuple(f"N{i}" for i in range(24))
     root = make(names=names, retries=0)  # 429s do not use up retries: they are waited out
     result, document = run_json(cli, root, "-j", "8", "--record", model=model)

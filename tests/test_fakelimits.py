@@ -68,6 +68,15 @@ def test_the_bucket_admits_its_burst_then_refuses_with_retry_after_until_it_refi
     assert server.refused == 2
 
 
+def test_headers_on_429s_only_leave_the_admitted_answers_bare() -> None:
+    with limited_server(limit_rps=2, limit_headers_on="429") as (server, _):
+        answers = [chat(server) for _ in range(3)]
+        streamed = chat(server, stream=True)
+    assert [a[0] for a in answers] == [200, 200, 429] and streamed[0] == 429
+    assert not any(name.startswith("x-ratelimit") for name in answers[0][1])
+    assert answers[2][1]["x-ratelimit-remaining-requests"] == "0" and answers[2][1]["retry-after-ms"] == "500"
+
+
 def test_a_burst_size_apart_from_the_rate() -> None:
     with limited_server(limit_rps=10, limit_burst=2) as (server, _):
         codes = [chat(server)[0] for _ in range(3)]

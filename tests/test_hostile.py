@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 from calling import complete, fails_with
-from fakeserver import FakeServer, running_fake_server
+from fakeserver import KEY_FORMS, ZERO_WIDTH_SPACE, FakeServer, key_form, running_fake_server
 from helpers_project import make_project
 from test_cli_process import promptci
 
@@ -133,6 +133,36 @@ def test_every_form_of_a_key_is_redacted(form_index: int) -> None:
     assert "xxxxxxxxxx" not in cleaned and "eHh4eHh4eHh4" not in cleaned
 
 
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_a_disguised_key_is_redacted_with_its_surroundings_kept(form: str) -> None:
+    text = f"before {key_form(KEY, form)} after"
+    assert secrets.redact(text, [("[redacted]", KEY)]) == "before [redacted] after"
+
+
+def test_a_key_cut_anywhere_past_half_its_length_is_redacted_and_shorter_pieces_are_not() -> None:
+    for kept in range(len(KEY) // 2 + 1, len(KEY) + 1):
+        assert secrets.redact(f"key {KEY[:kept]}.", [("[r]", KEY)]) == "key [r].", kept
+        assert secrets.redact(f"key {KEY[-kept:]}.", [("[r]", KEY)]) == "key [r].", kept
+    half = KEY[: len(KEY) // 2]  # "sk-hostile-01": a name prefix and a little, no more than half the key
+    assert secrets.redact(f"key {half}.", [("[r]", KEY)]) == f"key {half}."
+
+
+@pytest.mark.parametrize("text", ["SK-", "sk-hostile", "the value is 0123456789 and ABCDEF", "736b2d686f73",
+                                  "s\u200bk\u200b-", "Hostile takeover, 0123456789ab in hex"])
+def test_common_short_pieces_of_a_key_are_not_redacted(text: str) -> None:
+    assert secrets.redact(text, [("[r]", KEY)]) == text
+
+
+def test_a_short_key_is_only_redacted_whole() -> None:
+    key = "abcd1234XY"  # shorter than the cut-short minimum
+    assert secrets.redact(f"[{key}] [{key.upper()}] [{key[:-1]}]", [("[r]", key)]) == f"[[r]] [[r]] [{key[:-1]}]"
+
+
+def test_redaction_keeps_other_non_ascii_text_and_maps_spans_back() -> None:
+    text = f"\u00e9t\u00e9 \u200b {ZERO_WIDTH_SPACE.join(KEY.upper())} \u00fc\u200bber"
+    assert secrets.redact(text, [("[r]", KEY)]) == "\u00e9t\u00e9 \u200b [r] \u00fc\u200bber"
+
+
 def test_cli_redact_uses_every_form(monkeypatch: pytest.MonkeyPatch) -> None:
     from promptci.cli.edge import redact
 
@@ -205,6 +235,23 @@ def test_a_server_echoing_the_key_never_gets_it_stored_or_shown(tmp_path: Path, 
     assert list((root / "recordings").glob("*.jsonl"))
     for form in secrets.secret_forms(KEY):
         assert form not in everything
+
+
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_a_server_echoing_the_key_in_a_disguise_never_gets_it_stored_or_shown(tmp_path: Path, cli, form: str,
+                                                                               fake_server: FakeServer) -> None:
+    """Issue 24: cut short, upper-cased, hex-encoded, or with zero-width characters between its characters."""
+    fake_server.config.echo_key, fake_server.config.echo_key_form = True, form
+    root = openai_project(tmp_path, fake_server)
+    result = cli("run", "--root", root, "--record", "-v", "-o", f"json={root / 'r.json'}",
+                 "-o", f"junit={root / 'r.xml'}", "-o", f"markdown={root / 'r.md'}",
+                 "-o", f"html={root / 'r.html'}", env={"LOCAL_KEY": KEY})
+    assert result.exit_code == 1, result.output
+    everything = every_text_of(root, result.stdout, result.stderr)
+    assert "[redacted]" in (root / "r.json").read_text()
+    assert key_form(KEY, form) not in everything
+    plain = everything.replace(ZERO_WIDTH_SPACE, "").lower()
+    assert KEY[:-3].lower() not in plain and KEY[:-3].encode().hex() not in plain
 
 
 # ---------------------------------------------------------------- providers that break the rules
@@ -468,3 +515,23 @@ def test_a_golden_that_is_a_fifo_is_named_without_hanging(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stdout + done.stderr
     assert "goldens/p.yaml" in done.stdout + done.stderr and "FIFO" in done.stdout + done.stderr
 
+
+
+def test_an_anthropic_stream_with_a_number_for_text_ends_cleanly_in_a_real_run(tmp_path: Path,
+                                                                               hostile: FakeServer) -> None:
+    """Issue 24: the right verdict, and no `aclose()` traceback from the stream left open behind it."""
+    hostile.config.raw_body = anthropic_events(ANTHROPIC_START, anthropic_text(5), *ANTHROPIC_END)
+    config = f"""\
+models: ['anthropic:claude-test-1']
+retries: 0
+providers:
+  anthropic: {{type: anthropic, base_url: '{hostile.anthropic_base_url}'}}
+"""
+    root = make_project(tmp_path / "project", {"promptci.yaml": config, "prompts/p.txt": "hi {{ n }}",
+                                               "goldens/p.yaml": "cases:\n  - id: c1\n    input: {n: 1}\n"
+                                                                 "    expected: hi 1\n"})
+    done = subprocess.run([*promptci(), "run", "--root", str(root)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ANTHROPIC_API_KEY": KEY})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "not a string" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "aclose" not in done.stderr, done.stderr

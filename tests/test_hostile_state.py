@@ -418,3 +418,35 @@ def test_bad_json_in_a_run_row_is_named_by_runs(stored_project: Path) -> None:
     done = run_cli("runs", "--root", stored_project)
     assert done.returncode == 2 and "runs row" in done.stderr
     no_traceback(done)
+
+
+@contextlib.contextmanager
+def tiny_disk(tmp_path: Path, kib: int) -> Iterator[Path]:
+    """A tmpfs of `kib` KiB (needs root and mount); skips the test where none can be mounted."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_o_onto_a_full_disk_keeps_the_previous_report_whole(tmp_path: Path) -> None:
+    root = echo_project(tmp_path / "p", cases=40)  # a report of several pages: more than truncating frees
+    with tiny_disk(tmp_path, 16) as disk:
+        report = disk / "report.json"
+        report.write_text('{"previous": "report"}\n')
+        with contextlib.suppress(OSError), (disk / "filler").open("wb") as filler:
+            filler.write(b"x" * 64 * 1024)  # the rest of the disk
+        done = run_cli("run", "--root", root, "-o", f"json={report}")
+        assert done.returncode == 4, done.stdout + done.stderr
+        assert "40 passed" in done.stdout and "No space left" in done.stderr
+        no_traceback(done)
+        assert report.read_text() == '{"previous": "report"}\n'
+        assert sorted(path.name for path in disk.iterdir()) == ["filler", "report.json"]

@@ -4,6 +4,7 @@ deadlines, header parsing (garbage included), and a property: nothing is admitte
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Awaitable
 from typing import Any
@@ -428,3 +429,70 @@ def test_stray_header_less_429s_leave_the_window_but_a_burst_of_them_shrinks_it(
 
     stray, burst = run(scenario())
     assert stray == 16.0 and burst < 16.0
+
+
+def test_a_limit_smaller_than_one_request_is_unmet_and_one_that_holds_it_is_not() -> None:
+    from promptci.ratelimit import unmet_limit
+
+    assert unmet_limit(LimitPolicy(max_concurrency=4, rpm=0.5), 10) is not None
+    assert unmet_limit(LimitPolicy(max_concurrency=4, rpm=1), 10) is None
+    assert "below one request's estimate of 600 tokens" in (unmet_limit(LimitPolicy(max_concurrency=4, tpm=599), 600)
+                                                            or "")
+    assert unmet_limit(LimitPolicy(max_concurrency=4, tpm=600), 600) is None
+    assert unmet_limit(LimitPolicy(max_concurrency=4), 10**9) is None
+
+
+def test_slow_start_doubles_each_round_trip_up_to_16_then_adds_8() -> None:
+    from promptci.ratelimit import slow_start_step
+
+    window = 2.0
+    rounds = []
+    for _ in range(6):
+        start = window
+        for _ in range(int(start)):  # one round trip: an answer for each request in flight
+            window += slow_start_step(window)
+        rounds.append(round(window, 1))
+    assert rounds[:3] == [4.0, 8.0, 16.0]
+    assert all(6.5 <= later - earlier <= 8.0 for earlier, later in itertools.pairwise(rounds[2:])), rounds
+
+
+def test_a_slow_start_opens_fully_when_the_headers_show_room_and_stops_at_the_first_429() -> None:
+    async def scenario() -> tuple[float, float, bool]:
+        roomy = make_limiter(VirtualTime(), max_concurrency=16, initial_window=2)
+        roomy.release(await roomy.acquire(), Outcome.OK, {"x-ratelimit-limit-requests": "5000",
+                                                          "x-ratelimit-remaining-requests": "4999",
+                                                          "x-ratelimit-reset-requests": "12ms"})
+        limited = make_limiter(VirtualTime(), max_concurrency=16, initial_window=2)
+        for _ in range(3):
+            limited.release(await limited.acquire(), Outcome.OK)
+        before = limited.window
+        limited.release(await limited.acquire(), Outcome.LIMITED, {"x-ratelimit-remaining-requests": "0",
+                                                                   "retry-after": "1"})
+        return roomy.window, before, limited.is_slow_start
+
+    assert run(scenario()) == (16.0, 5.0, False)
+
+
+def test_a_429_with_retry_after_and_reset_gives_the_refill_interval_exactly() -> None:
+    from promptci.ratelimit import unit_interval
+
+    # a bucket of 5 refilled at 5/s, at level 0.4 when refused: next unit in 0.12 s, full in 0.92 s
+    assert unit_interval(5, 0.92, 0.12) == pytest.approx(0.2)
+    assert refill_interval(5, 0, 0.92) == pytest.approx(0.184)  # remaining rounded down: an underestimate
+    assert unit_interval(1, 0.92, 0.12) is None and unit_interval(5, 0.1, 0.12) is None
+    assert unit_interval(5, None, 0.12) is None
+
+
+def test_the_learned_refill_interval_is_the_longest_recent_one_and_an_outlier_is_forgotten() -> None:
+    from promptci.ratelimit import REFILL_MEMORY, _Pace
+
+    pace = _Pace()
+    assert pace.refill_interval("requests", 5, 0.18) == 0.18
+    assert pace.refill_interval("requests", 5, 0.2) == 0.2
+    assert pace.refill_interval("requests", 5, 0.19) == 0.2
+    assert pace.refill_interval("requests", 5, None) == 0.2
+    assert pace.refill_interval("requests", 50, 0.02) == 0.02  # another limit: learned afresh
+    assert pace.refill_interval("requests", 50, 3600.0) == 3600.0  # a garbled reset...
+    for _ in range(REFILL_MEMORY):
+        latest = pace.refill_interval("requests", 50, 0.02)
+    assert latest == 0.02  # ...paces a few requests, not the rest of the run

@@ -45,14 +45,27 @@ class SignalState:
     received: int | None = None
 
 
-def interrupt(signum: int, _frame: object) -> None:
+def interrupt(signum: int, frame: Any) -> None:
+    """Record the signal, then do what Ctrl-C does, but never inside a store commit (promptci.interrupts)."""
+    from promptci.interrupts import deliver
+
     SignalState.received = signum
+    deliver(functools.partial(act_as_ctrl_c, frame))
+
+
+def act_as_ctrl_c(frame: Any) -> None:
+    """Inside asyncio.Runner.run, the Runner's SIGINT handler: it cancels the main task, so the run loop stops
+    between steps (never inside one) and run() raises KeyboardInterrupt; elsewhere, KeyboardInterrupt now."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt
 
 
 @contextmanager
 def signals_as_interrupt() -> Iterator[None]:
-    """Make SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, the path Ctrl-C already takes."""
+    """Make SIGTERM and SIGHUP act like Ctrl-C in the main thread: the run loop stops, the run is kept."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():

@@ -3,6 +3,7 @@ step summary. Which reports, and in what shape, is promptci.reporting's; this on
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -74,12 +75,44 @@ def write_targets(reports: list[Target], write: Callable[[str, TextIO], None]) -
     for report_format, path in reports:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as stream:
-                write(report_format, stream)
+            write_whole(path, functools.partial(write, report_format))
         except OSError as error:
             failures.append(report_write_error(path, report_format, error))
     if failures:
         raise max(failures, key=lambda failure: failure.exit_code)
+
+
+def write_whole(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Write a file through a temp file in its folder, renamed over it once complete: a full disk or a crash
+    leaves the previous file whole, never a truncated one. A target that is not a regular file (a device such
+    as /dev/stdout, a pipe, a folder: its error) is written in place."""
+    import os
+    import tempfile
+
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8") as stream:
+            write(stream)
+        return
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~current_umask()  # not mkstemp's 0600
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with open(handle, "w", encoding="utf-8") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(partial, mode)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def current_umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def publish_comparison(comparison: Comparison, fmt: str, reports: list[Target], verbosity: int,

@@ -3,6 +3,7 @@ client per named provider. System messages go in `system=`; max_tokens defaults 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -145,17 +146,24 @@ class AnthropicProvider(PooledClientProvider):
             await stream.close()
             raise not_a_stream_error(self.endpoint, content_type, body)
         state = _StreamState(self.endpoint)
+        try:
+            await self._read_events(stream, state, recorder)
+        finally:  # left half read, its generators would be closed by the GC, printing a traceback
+            with contextlib.suppress(Exception):  # a cut connection: the error that ended the read says it
+                await stream.close()
+        if not state.has_stopped:
+            raise cut_stream_error(self.endpoint, "message_stop")
+        completion = recorder.completion(usage=state.usage(), resolved_model=state.model,
+                                         finish_reason=state.stop_reason)
+        return replace(completion, limit_headers=limit_headers(stream.response.headers))
+
+    async def _read_events(self, stream: Any, state: _StreamState, recorder: StreamRecorder) -> None:
         async for event in stream:
             try:
                 state.apply(event, recorder)
             except (AttributeError, TypeError) as exc:  # the SDK builds events without validating them
                 raise malformed_error(self.endpoint, TypeError(
                     f"unexpected {str(getattr(event, 'type', 'event'))[:40]!r} event shape ({exc})")) from None
-        if not state.has_stopped:
-            raise cut_stream_error(self.endpoint, "message_stop")
-        completion = recorder.completion(usage=state.usage(), resolved_model=state.model,
-                                         finish_reason=state.stop_reason)
-        return replace(completion, limit_headers=limit_headers(stream.response.headers))
 
 
 

@@ -10,7 +10,8 @@ import pytest
 from gitrepo import commit, new_repo
 
 from promptci import api
-from promptci.compare import compare_runs, exit_code_for_comparison
+from promptci.compare import compare_runs
+from promptci.verdict.diff import judge_comparison
 from promptci.errors import ExitCode
 from promptci.types import CaseResult, GitInfo, Run, summarize
 
@@ -141,7 +142,7 @@ def test_content_pairs_only_within_a_model_and_one_to_one() -> None:
     comparison = compare_runs(before, after)
     assert sorted((c.case_id, c.model, c.transition) for c in comparison.changes) == [
         ("a2", "echo", "regressed"), ("a2", "other", "still_passing"), ("a3", "echo", "new")]
-    assert exit_code_for_comparison(comparison) == ExitCode.REGRESSION
+    assert judge_comparison(comparison).exit_code == ExitCode.REGRESSION
 
 
 def test_a_new_case_that_errors_or_passes_is_only_new() -> None:

@@ -11,9 +11,9 @@ from gitrepo import commit, new_repo
 
 from promptci import api
 from promptci.compare import compare_runs
-from promptci.verdict.diff import judge_comparison
 from promptci.errors import ExitCode
 from promptci.types import CaseResult, GitInfo, Run, summarize
+from promptci.verdict.diff import judge_comparison
 
 GOLDEN = """\
 cases:

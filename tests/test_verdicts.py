@@ -313,7 +313,8 @@ def test_a_new_case_line_says_whether_it_passes() -> None:
     comparison = compare_runs(run_of([sample("old", "passed")]),
                               run_of([sample("old", "passed"), sample("fresh", "failed"), sample("good", "passed")]))
     text = render_comparison_markdown(comparison)
-    assert "fresh [openai:gpt-4o-mini]` (fails)" in text and "good [openai:gpt-4o-mini]` (passes)" in text
+    assert "### New and failing: 1\n\n- `goldens/greet.yaml:3 fresh [openai:gpt-4o-mini]`" in text
+    assert "good [openai:gpt-4o-mini]` (passes)" in text
 
 
 def test_no_report_prints_zero_for_a_nonzero_cost() -> None:
@@ -359,3 +360,14 @@ def test_broken_cases_are_data_whatever_their_path_looks_like() -> None:
     broken = BrokenCase("goldens/with space.yaml:3", "unknown comparator 'exakt'")
     run = replace(run_of([]), problems=(str(broken), "m:b: stopped after an auth error"), broken=(broken,))
     assert run_notes(run) == ["1 case skipped (broken): goldens/with space.yaml:3", "m:b: stopped after an auth error"]
+
+
+def test_a_new_case_that_errored_at_b_is_no_verdict_not_a_pass() -> None:
+    """A replay miss or a provider error on a case B added: it was never scored, so the diff cannot pass."""
+    comparison = compare_runs(run_of([sample("old", "passed")]),
+                              run_of([sample("old", "passed"), sample("fresh", "error")]))
+    from promptci.verdict.diff import judge_comparison
+
+    decision = judge_comparison(comparison)
+    assert decision.exit_code == ExitCode.NO_VERDICT
+    assert [f.subjects for f in decision.findings] == [("goldens/greet.yaml:3 fresh [openai:gpt-4o-mini]",)]

@@ -172,7 +172,7 @@ def verdict_line(comparison: Comparison) -> str:
     code = decision.exit_code
     word = STATUS_WORDS.get(code, code.name)
     reason = ""
-    if decision.by_gate(Gate.REGRESSION) and not comparison.with_transition("regressed"):
+    if decision.by_gate(Gate.REGRESSION) and not comparison.with_transition("regressed", "new_failing"):
         reason = " (the pass rate fell across the suite)"
     counts = counts_text(comparison) or "no cases"
     return f"{word}{reason}: {counts}"

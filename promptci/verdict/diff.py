@@ -48,6 +48,16 @@ def transition_findings(comparison: Comparison) -> list[Finding]:
     return found
 
 
+def new_error_findings(comparison: Comparison) -> list[Finding]:
+    """A new case that errored at B (a replay miss, a provider error) was never scored: no verdict, named."""
+    errored = [change_name(c) for c in comparison.with_transition("new")
+               if c.after and all(r.status == "error" for r in c.after)]
+    if not errored:
+        return []
+    return [no_verdict(Gate.ERRORS, f"{len(errored)} new case(s) have no verdict: they errored at B: "
+                                    f"{', '.join(errored[:5])}{' ...' if len(errored) > 5 else ''}", errored)]
+
+
 def baseline_findings(comparison: Comparison) -> list[Finding]:
     """A case scored at B but never at A has no valid baseline: no verdict for it, named, never a pass."""
     missing = [change_name(c) for c in comparison.changes if has_no_baseline(c) and c.transition != "regressed"]
@@ -97,6 +107,7 @@ def judge_comparison(comparison: Comparison, alpha: float | None = None, interru
     findings += transition_findings(comparison)
     findings += suite_drop_findings(comparison)
     findings += baseline_findings(comparison)
+    findings += new_error_findings(comparison)
     findings += budget_findings([r for c in comparison.changes for r in (*c.before, *c.after)])
     gates = (Gate.REGRESSION, Gate.ERRORS, Gate.NO_BASELINE, Gate.BUDGET)
     return Verdict(tuple(findings), (*notes, *detectability_note(comparison, alpha)), gates)

@@ -16,6 +16,7 @@ from promptci.plan import Job
 from promptci.registry import build_comparator
 from promptci.store import LedgerEntry, Store
 from promptci.types import CaseResult, Comparator, ComparatorSpec, Completion, Score, canonical_json, expected_text
+from promptci.usercode import USER_TIMEOUT_S
 
 
 @dataclass
@@ -57,6 +58,7 @@ async def run_jobs(runner: Runner, jobs: Sequence[Job], concurrency: int, result
                 runner.on_result(result)
 
     count = max(1, min(workers_for(concurrency), len(jobs)))
+    USER_TIMEOUT_S.set(runner.client.timeout_s)  # the workers' copy of the context: each user-code call's deadline
     workers = [asyncio.create_task(worker()) for _ in range(count)]
     try:
         await asyncio.gather(*workers)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptci.client import Answer, Attribution, ModelCall, ModelClient
+from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.errors import UserCodeFailed
 from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
@@ -132,8 +133,8 @@ def raised(exc: Exception) -> str:
 
 def json_output_score(text: str) -> list[Score]:
     try:
-        json.loads(text)
-    except ValueError as exc:
+        parse_json(text)
+    except JSONParseError as exc:
         return [Score("output:json", 0.0, False, f"the prompt says output: json but the output is not JSON: {exc}")]
     return []
 

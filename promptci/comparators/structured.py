@@ -23,47 +23,11 @@ from promptci.comparators._common import (
     with_case_check,
 )
 from promptci.errors import ComparatorError
+from promptci.jsontext import JSONTextError as JSONParseError
+from promptci.jsontext import read_json as parse_json
 from promptci.types import Case, Comparator, Completion, Score
 
 SCHEMA_MESSAGE_CHARS = 200
-
-
-class JSONParseError(ValueError):
-    pass
-
-
-SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def parse_json(text: str) -> Any:
-    """Strict JSON (no NaN or Infinity, no lone UTF-16 surrogate, within Python's nesting and integer limits);
-    JSONParseError says where or why it broke: that output fails the check, it does not break the run."""
-
-    def reject_constant(name: str) -> Any:
-        raise JSONParseError(f"{name} is not valid JSON")
-
-    try:
-        value = json.loads(text, parse_constant=reject_constant)
-    except json.JSONDecodeError as exc:
-        raise JSONParseError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    except RecursionError:
-        raise JSONParseError("it nests too deeply to read (about 1,000 levels at most)") from None
-    except JSONParseError:
-        raise
-    except ValueError as exc:  # an integer of more than 4,300 digits
-        raise JSONParseError(one_line(str(exc))) from None
-    if SURROGATE_ESCAPE.search(text) and not _is_text(value):
-        raise JSONParseError("it holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), which is not text")
-    return value
-
-
-def _is_text(value: Any) -> bool:
-    """Whether every string in the parsed value is valid Unicode text (no lone surrogate)."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, RecursionError):
-        return False
-    return True
 
 
 def describe_bad_output(text: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 from promptci.errors import ConfigError, Problem
+from promptci.jsontext import JSONTextError, read_json
 from promptci.loading.yamlfile import LineDict, read_text, relative_path
 from promptci.types import Location
 
@@ -105,9 +105,9 @@ def _jsonl_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(f"invalid JSON: {exc.msg} at column {exc.colno}", Location(where, line)))
+            value = read_json(raw)
+        except JSONTextError as exc:
+            problems.append(Problem(f"invalid JSON: {exc}", Location(where, line)))
             continue
         if not isinstance(value, dict):
             problems.append(Problem(f"each line must be a JSON object (a case), got {type(value).__name__}",

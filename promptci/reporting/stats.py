@@ -28,6 +28,15 @@ def printable(text: str) -> str:
     return _CONTROL.sub(_escape, text)
 
 
+WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.MULTILINE)  # the Actions runner trims the line, then reads "::"
+
+
+def neutralised(text: str) -> str:
+    """printable(text), and `::` at a line's start (after blanks) escaped, so a CI runner reading the log does
+    not obey a workflow command (`::error::`, `::add-mask::`...) written by a model, a prompt or a commit."""
+    return WORKFLOW_COMMAND.sub(r"\1\\::", printable(text))
+
+
 def percentile(values: Iterable[float], q: float) -> float | None:
     """The q-th percentile (0..100) by linear interpolation between closest ranks (numpy's default).
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from promptci.errors import ComparatorError, PromptCIError, UserCodeFailed
 from promptci.types import Case, Comparator, Completion, Score
-from promptci.usercode import call_user_code, run_timeout_s
+from promptci.usercode import call_user_code, lone_surrogate_in, run_timeout_s
 
 Transform = Callable[[str], str]
 NAMED = ("strip_fence", "strip", "lower")
@@ -59,6 +59,8 @@ class UserTransform:
     def checked(self, result: Any) -> str:
         if not isinstance(result, str):
             raise ValueError(f"{self.spec} returned {type(result).__name__}, not text")
+        if lone_surrogate_in(result):
+            raise ValueError(f"{self.spec} returned a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
         return result
 
     async def call(self, text: str) -> str:

@@ -64,12 +64,27 @@ async def call_user_code(function: Callable[..., Any], *args: Any, label: str, t
 def failure(label: str, error: BaseException) -> UserCodeFailed:
     """What the user's code raised, as that case's error: its type, message and short traceback."""
     if isinstance(error, SystemExit):
-        return UserCodeFailed(f"{label} called sys.exit({error.code!r})")
+        return UserCodeFailed(storable(f"{label} called sys.exit({error.code!r})"))
     own_frame = error.__traceback__  # where promptci called it: the user's frames follow
     user_frames = own_frame.tb_next if own_frame is not None else None
     frames = traceback.format_exception(type(error), error, user_frames, limit=-TRACEBACK_FRAMES)
     message = " ".join(str(error).split())
-    return UserCodeFailed(f"{label} raised {type(error).__name__}: {message}", "".join(frames).rstrip())
+    return UserCodeFailed(storable(f"{label} raised {type(error).__name__}: {message}"),
+                          storable("".join(frames).rstrip()))
+
+
+def storable(text: str) -> str:
+    """Text the user's code made, with any lone UTF-16 surrogate (which no UTF-8 file or database can hold)
+    shown as U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def lone_surrogate_in(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 async def in_daemon_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:

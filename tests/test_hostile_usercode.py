@@ -94,6 +94,38 @@ def test_an_exception_in_a_transform_stays_a_failing_check(tmp_path: Path, cli) 
     assert "transform python:checks.py:clean failed: ValueError: no fence" in score["reason"]
 
 
+# ---------------------------------------------------------------- text no UTF-8 store can hold
+
+SURROGATE = "\\ud800"  # as Python source inside the user's module
+
+
+@pytest.mark.parametrize(("checks", "comparators", "status", "named"), [
+    (f"def check(output):\n    raise ValueError('bad {SURROGATE} text')\n", COMPARATOR, "error",
+     "raised ValueError: bad \ufffd"),
+    (f"from promptci.types import Score\n\ndef check(output):\n    return Score('x', 0.0, False, 'why {SURROGATE}')\n",
+     COMPARATOR, "failed", None),
+    (f"def clean(text):\n    return 'x{SURROGATE}'\n", TRANSFORM, "failed", None),
+])
+def test_user_code_making_a_lone_surrogate_never_crashes_the_run(tmp_path: Path, cli, checks: str,
+                                                                 comparators: str, status: str,
+                                                                 named: str | None) -> None:
+    root = user_project(tmp_path / "p", checks, comparators)
+    code, output, document = run_with_report(cli, root)
+    assert code == 1, output
+    assert statuses(document) == {"c1": status, "c2": "failed"}
+    if named:
+        assert named in error_of(document, "c1")
+
+
+def test_a_python_provider_returning_a_lone_surrogate_is_that_cases_error(tmp_path: Path, cli) -> None:
+    app = f"def answer(messages, params):\n    return 'x{SURROGATE}'\n"
+    root = user_project(tmp_path / "p", "", "[{type: exact}]", app=app)
+    code, output, document = run_with_report(cli, root)
+    assert code == 3, output
+    assert statuses(document) == {"c1": "error", "c2": "error"}
+    assert "lone UTF-16 surrogate" in error_of(document, "c1")
+
+
 # ---------------------------------------------------------------- deadlines
 
 STUCK_SYNC = "import threading\n\ndef {name}(text):\n    threading.Event().wait()\n"

@@ -13,7 +13,7 @@ from typing import Any
 from promptci.comparators._common import check_inputs, inside_root, require_fraction
 from promptci.errors import ComparatorError, PromptCIError
 from promptci.types import Case, Comparator, Completion, Score
-from promptci.usercode import call_user_code, run_timeout_s
+from promptci.usercode import call_user_code, run_timeout_s, storable
 
 MAX_PARAMETERS = 3  # output, expected, case
 
@@ -87,7 +87,9 @@ def interpret_result(result: Any, threshold: float, name: str) -> Score:
     if isinstance(result, Score):
         if not 0.0 <= result.value <= 1.0:
             return Score("python", 0.0, False, f"{name} returned a Score with value {result.value} outside [0, 1]")
-        return replace(result, comparator="python", reason=result.reason or f"{name} returned a Score")
+        reason = storable(str(result.reason)) if result.reason else f"{name} returned a Score"
+        diff = storable(str(result.diff)) if result.diff is not None else None
+        return replace(result, comparator="python", reason=reason, diff=diff)
     if isinstance(result, bool):
         return Score("python", float(result), result, f"{name} returned {result}")
     if isinstance(result, numbers.Real):

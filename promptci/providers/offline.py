@@ -13,7 +13,7 @@ from promptci.errors import PromptCIError, ProviderError, ReplayMiss, UserCodeFa
 from promptci.providers.base import ProviderContext, split_model
 from promptci.registry import load_object
 from promptci.types import Completion, Request, Usage
-from promptci.usercode import call_user_code
+from promptci.usercode import call_user_code, lone_surrogate_in
 
 
 class AppError(ProviderError):
@@ -93,9 +93,11 @@ class PythonProvider:
 
 def as_text(value: Any, spec: str) -> str:
     if isinstance(value, str):
+        if lone_surrogate_in(value):
+            raise AppError(f"{spec} returned text holding a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
         return value
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+        return as_text(json.dumps(value, ensure_ascii=False), spec)
     raise AppError(f"{spec} returned {type(value).__name__}; return a str (or a dict/list for JSON output)")
 
 

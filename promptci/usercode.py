@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import inspect
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -112,19 +113,47 @@ async def in_daemon_thread(function: Callable[..., Any], *args: Any, **kwargs: A
     return await future
 
 
-_user_loop: asyncio.AbstractEventLoop | None = None
+BEAT_S = 0.1  # how often the user loop notes that it is alive
+STUCK_AFTER_S = 2.0  # a loop silent that long after one of its calls timed out is blocked by user code
+
+
+class UserLoop:
+    """An event loop in a daemon thread that notes the time every BEAT_S, so a loop that user code has
+    blocked (time.sleep in an `async def`) can be told from one that is merely busy."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.loop = asyncio.new_event_loop()
+        self.last_beat = clock()
+        self.timed_out_at: float | None = None  # when a call on it last overran its deadline
+        threading.Thread(target=self._run, name="promptci-user-async", daemon=True).start()
+
+    def _run(self) -> None:
+        self.loop.call_soon(self._beat)
+        self.loop.run_forever()
+
+    def _beat(self) -> None:
+        self.last_beat = self.clock()
+        self.loop.call_later(BEAT_S, self._beat)
+
+    def is_blocked(self) -> bool:
+        """Silent for STUCK_AFTER_S, with a call that overran: nothing more sent to it can finish."""
+        now = self.clock()
+        return self.timed_out_at is not None and now - self.last_beat > STUCK_AFTER_S
+
+
+_user_loop: UserLoop | None = None
 _user_loop_lock = threading.Lock()
 
 
-def user_loop() -> asyncio.AbstractEventLoop:
-    """The event loop user async code runs on, started once: one loop for the whole process, so a client
-    the user's module keeps between calls (an httpx.AsyncClient) stays on the loop it was made on."""
+def user_loop() -> UserLoop:
+    """The event loop user async code runs on: one for the process, so a client the user's module keeps
+    between calls (an httpx.AsyncClient) stays on the loop it was made on; replaced only when user code has
+    blocked it for good (the old one is left to its daemon thread)."""
     global _user_loop
     with _user_loop_lock:
-        if _user_loop is None or _user_loop.is_closed():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="promptci-user-async", daemon=True).start()
-            _user_loop = loop
+        if _user_loop is None or _user_loop.is_blocked():
+            _user_loop = UserLoop()
         return _user_loop
 
 
@@ -138,5 +167,10 @@ async def _outcome_of(awaitable: Awaitable[Any]) -> Outcome:
 async def on_user_loop(awaitable: Awaitable[Any]) -> Outcome:
     """The awaitable's outcome, run on the user loop with the caller's context variables; cancelling the
     caller (a deadline, Ctrl-C) cancels it there too."""
-    running = asyncio.run_coroutine_threadsafe(_outcome_of(awaitable), user_loop())
-    return await asyncio.wrap_future(running)
+    where = user_loop()
+    running = asyncio.run_coroutine_threadsafe(_outcome_of(awaitable), where.loop)
+    try:
+        return await asyncio.wrap_future(running)
+    except asyncio.CancelledError:
+        where.timed_out_at = where.clock()
+        raise

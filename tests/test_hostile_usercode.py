@@ -4,16 +4,20 @@ reports; a real Ctrl-C still interrupts."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from helpers_project import make_project
 from test_cli_process import promptci
+
+from promptci.usercode import UserLoop
 
 APP = "def answer(messages, params):\n    return 'hi ' + messages[-1]['content']\n"
 
@@ -159,6 +163,51 @@ def test_an_async_comparator_that_blocks_its_loop_is_that_cases_timeout(tmp_path
     document = json.loads((root / "report.json").read_text())
     assert statuses(document) == {"c1": "error", "c2": "failed"}
     assert "did not return within timeout_s=1" in error_of(document, "c1")
+
+
+BLOCKS_ONCE = """\
+import time
+
+async def check(output):
+    if output == "hi 1":
+        time.sleep(3600)  # blocks the loop it runs on, for good
+    return True
+"""
+
+
+def test_a_user_loop_blocked_for_good_is_replaced_so_later_cases_run(tmp_path: Path) -> None:
+    golden = "cases:\n" + "".join(f"  - id: c{n}\n    input: {{n: {n}}}\n    comparators: {COMPARATOR}\n"
+                                   for n in range(1, 7))
+    root = make_project(tmp_path / "p", {"promptci.yaml": "models: ['python:app:answer']\nretries: 0\n"
+                                                          "timeout_s: 1\nconcurrency: 1\n",
+                                         "app.py": APP, "checks.py": BLOCKS_ONCE, "prompts/p.txt": "{{ n }}",
+                                         "goldens/p.yaml": golden})
+    done = run_in_subprocess(root)
+    document = json.loads((root / "report.json").read_text())
+    found = statuses(document)
+    assert found["c1"] == "error" and found["c6"] == "passed", (found, done.stderr)
+
+
+def test_the_user_loop_is_blocked_only_when_silent_after_a_timeout() -> None:
+    now = [0.0]
+    user = UserLoop(clock=lambda: now[0])
+    entered, release = threading.Event(), threading.Event()
+
+    async def block() -> None:
+        entered.set()
+        release.wait()
+
+    asyncio.run_coroutine_threadsafe(block(), user.loop)
+    entered.wait()
+    try:
+        now[0] = 10.0
+        assert not user.is_blocked()  # silent, but nothing overran: maybe just busy
+        user.timed_out_at = 9.0
+        assert user.is_blocked()
+        user.last_beat = 9.5  # it beat after the timeout: alive
+        assert not user.is_blocked()
+    finally:
+        release.set()
 
 
 def test_an_async_provider_that_blocks_the_event_loop_is_a_timeout(tmp_path: Path) -> None:

@@ -244,3 +244,15 @@ def test_a_real_ctrl_c_while_user_code_runs_interrupts_the_run(tmp_path: Path) -
     assert process.returncode == 130, stderr
     assert "interrupted" in stdout
     assert json.loads((root / "report.json").read_text())["interrupted"] is True
+
+
+# ---------------------------------------------------------------- at import
+
+@pytest.mark.parametrize("raised", ["asyncio.CancelledError()", "GeneratorExit()"])
+def test_a_base_exception_while_importing_user_code_is_a_load_error(tmp_path: Path, cli, raised: str) -> None:
+    module = f"import asyncio\nraise {raised}\n"
+    for root, where in ((user_project(tmp_path / "c", module, COMPARATOR), "checks.py"),
+                        (user_project(tmp_path / "a", "", "[{type: exact}]", app=module), "app")):
+        result = cli("run", "--root", root)
+        assert result.exit_code == 2, result.output
+        assert where in result.output and raised.split("(")[0].split(".")[-1] in result.output

@@ -17,8 +17,6 @@ import pytest
 from helpers_project import make_project
 from test_cli_process import promptci
 
-from promptci.usercode import UserLoop
-
 APP = "def answer(messages, params):\n    return 'hi ' + messages[-1]['content']\n"
 
 
@@ -189,6 +187,8 @@ def test_a_user_loop_blocked_for_good_is_replaced_so_later_cases_run(tmp_path: P
 
 
 def test_the_user_loop_is_blocked_only_when_silent_after_a_timeout() -> None:
+    from promptci.usercode import UserLoop
+
     now = [0.0]
     user = UserLoop(clock=lambda: now[0])
     entered, release = threading.Event(), threading.Event()

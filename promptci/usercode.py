@@ -65,13 +65,21 @@ async def call_user_code(function: Callable[..., Any], *args: Any, label: str, t
 def failure(label: str, error: BaseException) -> UserCodeFailed:
     """What the user's code raised, as that case's error: its type, message and short traceback."""
     if isinstance(error, SystemExit):
-        return UserCodeFailed(storable(f"{label} called sys.exit({error.code!r})"))
+        return UserCodeFailed(shown(lambda: f"{label} called sys.exit({error.code!r})"))
     own_frame = error.__traceback__  # where promptci called it: the user's frames follow
     user_frames = own_frame.tb_next if own_frame is not None else None
-    frames = traceback.format_exception(type(error), error, user_frames, limit=-TRACEBACK_FRAMES)
-    message = " ".join(str(error).split())
-    return UserCodeFailed(storable(f"{label} raised {type(error).__name__}: {message}"),
-                          storable("".join(frames).rstrip()))
+    message = shown(lambda: " ".join(str(error).split()))
+    frames = shown(lambda: "".join(traceback.format_exception(type(error), error, user_frames,
+                                                             limit=-TRACEBACK_FRAMES)).rstrip())
+    return UserCodeFailed(f"{label} raised {type(error).__name__}: {message}", frames)
+
+
+def shown(render: Callable[[], str]) -> str:
+    """render()'s text, storable; the user's __str__ or __repr__ may raise too."""
+    try:
+        return storable(render())
+    except Exception as exc:
+        return f"<not printable: its {type(exc).__name__}>"
 
 
 def storable(text: str) -> str:

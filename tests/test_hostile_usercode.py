@@ -256,3 +256,13 @@ def test_a_base_exception_while_importing_user_code_is_a_load_error(tmp_path: Pa
         result = cli("run", "--root", root)
         assert result.exit_code == 2, result.output
         assert where in result.output and raised.split("(")[0].split(".")[-1] in result.output
+
+
+def test_an_exception_that_cannot_be_printed_is_still_that_cases_error(tmp_path: Path, cli) -> None:
+    checks = ("class Odd(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n\n"
+              "def check(output):\n    raise Odd()\n")
+    root = user_project(tmp_path / "p", checks, COMPARATOR)
+    code, output, document = run_with_report(cli, root)
+    assert code == 1, output
+    assert statuses(document) == {"c1": "error", "c2": "failed"}
+    assert "check raised Odd: <not printable: its RuntimeError>" in error_of(document, "c1")

@@ -15,17 +15,17 @@ from helpers_project import make_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptci.comparators.expr import MAX_SECONDS, compile_expression, evaluate
+from promptci.comparators import expr as expr_module
 from promptci.errors import ComparatorError
 from promptci.importers.jsexpr import translate
 from promptci.registry import build_comparator
 from promptci.types import Case, Completion, Location, Score
 
 
-def score(expression: str, output: str, **options: Any) -> Score:
+def score(expression: str, output: str, inputs: dict[str, Any] | None = None, **options: Any) -> Score:
     comparator = build_comparator("expr", {"expr": expression, **options})
-    case = Case(id="c", prompt="p", location=Location("goldens/p.yaml", 3), input={"city": "Oslo"}, expected="x",
-                has_expected=True)
+    case = Case(id="c", prompt="p", location=Location("goldens/p.yaml", 3), input=inputs or {"city": "Oslo"},
+                expected="x", has_expected=True)
     return asyncio.run(comparator(case, Completion(text=output)))
 
 
@@ -109,11 +109,11 @@ def test_steps_are_bounded() -> None:
 
 
 def test_time_is_bounded_with_an_injected_clock() -> None:
-    ticks = itertools.count(step=MAX_SECONDS / 10)
-    tree = compile_expression("all(c for c in output)")
+    ticks = itertools.count(step=expr_module.MAX_SECONDS / 10)
+    tree = expr_module.compile_expression("all(c for c in output)")
     with pytest.raises(ValueError, match="took longer than"):
-        evaluate(tree, {"output": "abcdefghijklmnopqrstuvwxyz", "expected": None, "json": None, "case": None,
-                        "vars": {}}, clock=lambda: next(ticks))
+        expr_module.evaluate(tree, {"output": "abcdefghijklmnopqrstuvwxyz", "expected": None, "json": None,
+                                    "case": None, "vars": {}}, clock=lambda: next(ticks))
 
 
 def test_a_huge_integer_result_is_a_number_not_a_crash() -> None:
@@ -192,18 +192,17 @@ JAVASCRIPT = [
 
 @pytest.mark.parametrize(("source", "want"), JAVASCRIPT)
 def test_every_form_the_promptfoo_importer_writes_evaluates(source: str, want: bool) -> None:
-    tree = compile_expression(translate(source))
-    names = {"output": "I can refund now.", "expected": None, "json": None, "case": None, "vars": {"name": "Ada"}}
-    assert bool(evaluate(tree, names)) is want, translate(source)
+    result = score(translate(source), "I can refund now.", {"name": "Ada"})
+    assert result.passed is want, (translate(source), result.reason)
 
 
-def test_importer_json_forms_evaluate() -> None:
-    output = '{"a": 1, "items": [{"price": 2}], "tags": ["x"]}'
-    names = {"output": output, "expected": None, "json": json.loads(output), "case": None, "vars": {}}
-    for source, want in (("JSON.parse(output).a === 1", True), ("JSON.parse(output).tags.length >= 2", False),
-                         ("JSON.parse(output).items.every(i => i.price > 0)", True),
-                         ("JSON.parse(output)['tags'][0] === 'x'", True)):
-        assert evaluate(compile_expression(translate(source)), names) is want, source
+@pytest.mark.parametrize(("source", "want"), [
+    ("JSON.parse(output).a === 1", True), ("JSON.parse(output).tags.length >= 2", False),
+    ("JSON.parse(output).items.every(i => i.price > 0)", True), ("JSON.parse(output)['tags'][0] === 'x'", True),
+])
+def test_importer_json_forms_evaluate(source: str, want: bool) -> None:
+    result = score(translate(source), '{"a": 1, "items": [{"price": 2}], "tags": ["x"]}')
+    assert result.passed is want, (translate(source), result.reason)
 
 
 # ---------------------------------------------------------------- fuzz
@@ -246,6 +245,6 @@ def test_any_expression_is_refused_at_load_or_scores_never_raises(expression: st
 @given(source=st.text(max_size=80))
 def test_any_text_is_an_expression_or_a_named_load_error(source: str) -> None:
     try:
-        compile_expression(source)
+        expr_module.compile_expression(source)
     except ComparatorError as exc:
         assert "comparator 'expr'" in exc.message

@@ -236,11 +236,16 @@ def test_a_real_ctrl_c_while_user_code_runs_interrupts_the_run(tmp_path: Path) -
     root = user_project(tmp_path / "p", WAITING_CHECK, COMPARATOR, extra="timeout_s: 600\n")
     process = subprocess.Popen([*promptci(), "run", "--root", str(root), "-o", f"json={root / 'report.json'}"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    started = root / "started"
-    while not started.exists() and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    try:
+        started = root / "started"
+        while not started.exists() and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # it did not stop: leave nothing running behind the test
+            process.kill()
+            process.communicate()
     assert process.returncode == 130, stderr
     assert "interrupted" in stdout
     assert json.loads((root / "report.json").read_text())["interrupted"] is True

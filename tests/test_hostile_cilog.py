@@ -12,8 +12,6 @@ from gitrepo import commit, new_repo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promptci.reporting.stats import neutralised
-
 pytest_plugins = ["pytester"]
 
 WORKFLOW_LINE = re.compile(r"^\s*::", re.MULTILINE)  # what the Actions runner obeys after trimming the line
@@ -89,6 +87,8 @@ def test_bisect_neutralises_a_prompts_workflow_command_lines(tmp_path: Path, cli
                                               "\u2028", "a", "\\", "\x1b"]), max_size=60))
 def test_no_line_of_neutralised_text_is_a_workflow_command(text: str) -> None:
     """The runner reads lines as .NET's ReadLine does (\\n, \\r, \\r\\n end one) and trims Unicode blanks."""
+    from promptci.reporting.stats import neutralised
+
     shown = neutralised(text)
     for line in re.split(r"\r\n|\r|\n", shown):
         assert not line.strip().startswith("::"), repr(line)

@@ -36,7 +36,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("promptci"):
+        from promptci.errors import PromptCIError
+        from promptci.ranges import check_repeat
+
+        try:
+            check_repeat(config.getoption("promptci_repeat"), "--promptci-repeat")
+        except PromptCIError as exc:
+            raise pytest.UsageError(f"promptci: {exc}") from None
         config.stash[STATE] = PromptciState(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """An unknown model is one usage error before anything is sent, not a traceback in every test."""
+    if STATE not in config.stash:
+        return
+    from promptci.errors import PromptCIError
+    from promptci.planning import provider_config
+
+    checked: set[tuple[int, str]] = set()
+    for item in items:
+        if not isinstance(item, CaseItem):
+            continue
+        for model in item.plan.models:
+            if (id(item.plan), model) in checked:
+                continue
+            checked.add((id(item.plan), model))
+            try:
+                provider_config(model, item.plan.settings)
+            except PromptCIError as exc:
+                raise pytest.UsageError(f"promptci: {exc}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -159,9 +187,14 @@ class CaseItem(pytest.Item):
         self.key: ResultKey = (case.location.file, case.prompt, case.id, jobs[0].request.model)
 
     def runtest(self) -> None:
+        from promptci.errors import PromptCIError
+
         state = self.config.stash[STATE]
         is_xdist_worker = hasattr(self.config, "workerinput")
-        state.run([self] if is_xdist_worker else [i for i in self.session.items if isinstance(i, CaseItem)])
+        try:
+            state.run([self] if is_xdist_worker else [i for i in self.session.items if isinstance(i, CaseItem)])
+        except PromptCIError as exc:  # the run could not start (a key, a budget...): one message, not one per test
+            pytest.exit(f"promptci: {exc}", returncode=int(exc.exit_code))
         from promptci.verdict.gates import judge_case
 
         results = state.results.get(self.key, [])
@@ -184,18 +217,19 @@ class CaseItem(pytest.Item):
 
 
 def describe(result: CaseResult, with_repeat: bool) -> str:
-    """The failure text: where, the output, and every failing comparator's reason and diff."""
-    from promptci.reporting.stats import printable
+    """The failure text: where, the output, and every failing comparator's reason and diff; escaped as the CLI
+    escapes them (controls, and `::` workflow commands a CI log would obey)."""
+    from promptci.reporting.stats import neutralised
 
     sample = f" (sample {result.repeat + 1})" if with_repeat else ""
     lines = [f"{result.file}:{result.line}: {result.case_id} on {result.model} {result.status}{sample}"]
     if result.error:
-        lines.append(f"error: {printable(result.error)}")
+        lines.append(f"error: {result.error}")
     for score in result.scores:
         if not score.passed:
-            lines.append(f"{score.comparator}: {printable(score.reason)}")
+            lines.append(f"{score.comparator}: {score.reason}")
             if score.diff:
-                lines.append(printable(score.diff))
+                lines.append(score.diff)
     if result.output is not None:
-        lines.append(f"output: {printable(result.output)}")
-    return "\n".join(lines)
+        lines.append(f"output: {result.output}")
+    return neutralised("\n".join(lines))

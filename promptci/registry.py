@@ -82,6 +82,10 @@ def load_object(spec: str, root: Path | None = None) -> Any:
             raise PromptCIError(f"cannot import module {target!r} for {spec!r}: {exc}") from exc
         except SystemExit as exc:
             raise PromptCIError(f"importing {target!r} for {spec!r} called sys.exit({exc.code!r})") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # CancelledError, GeneratorExit, the user's own: a load error, not a crash
+            raise PromptCIError(f"importing {target!r} for {spec!r} raised {type(exc).__name__}: {exc}") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -133,6 +137,12 @@ def _load_file_module(path: Path, spec: str, root: Path | None = None) -> Any:
     except SystemExit as exc:  # the user's module must not end promptci silently
         del sys.modules[name]
         raise PromptCIError(f"importing {str(path)!r} called sys.exit({exc.code!r})") from None
+    except KeyboardInterrupt:
+        del sys.modules[name]
+        raise
+    except BaseException as exc:  # CancelledError, GeneratorExit, the user's own: a load error, not a crash
+        del sys.modules[name]
+        raise PromptCIError(f"importing {str(path)!r} raised {type(exc).__name__}: {exc}") from None
     return module
 
 

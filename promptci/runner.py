@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptci.client import Answer, Attribution, ModelCall, ModelClient
-from promptci.comparators.structured import JSON_OUTPUT_SCORE
+from promptci.comparators.structured import JSON_OUTPUT_SCORE, JSONParseError, parse_json
 from promptci.errors import UserCodeFailed
 from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
@@ -29,6 +29,7 @@ from promptci.types import (
     content_hash,
     expected_text,
 )
+from promptci.usercode import USER_TIMEOUT_S
 
 
 @dataclass
@@ -70,6 +71,7 @@ async def run_jobs(runner: Runner, jobs: Sequence[Job], concurrency: int, result
                 runner.on_result(result)
 
     count = max(1, min(workers_for(concurrency), len(jobs)))
+    USER_TIMEOUT_S.set(runner.client.timeout_s)  # the workers' copy of the context: each user-code call's deadline
     workers = [asyncio.create_task(worker()) for _ in range(count)]
     try:
         await asyncio.gather(*workers)
@@ -152,8 +154,8 @@ def raised(exc: Exception) -> str:
 
 def json_output_score(text: str) -> list[Score]:
     try:
-        json.loads(text)
-    except ValueError as exc:
+        parse_json(text)
+    except JSONParseError as exc:
         return [Score(JSON_OUTPUT_SCORE, 0.0, False, f"the prompt says output: json but the output is not JSON: {exc}")]
     return []
 

@@ -11,6 +11,7 @@ from promptci.types import Case
 
 Matcher = Callable[[Case], bool]
 _TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+MAX_NESTING = 100  # parentheses and `not`s inside each other: the parser recurses once per level
 
 
 def term_matches(term: str, case: Case) -> bool:
@@ -35,9 +36,11 @@ class _Parser:
         self.tokens = tokens
         self.expression = expression
         self.position = 0
+        self.depth = 0
 
     def error(self, what: str) -> PromptCIError:
-        return PromptCIError(f"-k {self.expression!r}: {what} (use terms with and, or, not and parentheses)")
+        shown = self.expression if len(self.expression) <= 80 else f"{self.expression[:77]}..."
+        return PromptCIError(f"-k {shown!r}: {what} (use terms with and, or, not and parentheses)")
 
     def peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -50,38 +53,46 @@ class _Parser:
         return token
 
     def parse_or(self) -> Matcher:
-        left = self.parse_and()
+        parts = [self.parse_and()]
         while self.peek() == "or":
             self.take()
-            right = self.parse_and()
-            left = (lambda a, b: lambda c: a(c) or b(c))(left, right)
-        return left
+            parts.append(self.parse_and())
+        # a flat list, not nested lambdas: a long `a or b or ...` must not recurse once per term when matched
+        return parts[0] if len(parts) == 1 else lambda c: any(part(c) for part in parts)
 
     def parse_and(self) -> Matcher:
-        left = self.parse_not()
+        parts = [self.parse_not()]
         while self.peek() == "and":
             self.take()
-            right = self.parse_not()
-            left = (lambda a, b: lambda c: a(c) and b(c))(left, right)
-        return left
+            parts.append(self.parse_not())
+        return parts[0] if len(parts) == 1 else lambda c: all(part(c) for part in parts)
 
     def parse_not(self) -> Matcher:
         if self.peek() == "not":
             self.take()
-            inner = self.parse_not()
+            inner = self.nested(self.parse_not)
             return lambda c: not inner(c)
         return self.parse_atom()
 
     def parse_atom(self) -> Matcher:
         token = self.take()
         if token == "(":
-            inner = self.parse_or()
+            inner = self.nested(self.parse_or)
             if self.take() != ")":
                 raise self.error("missing ')'")
             return inner
         if token in (")", "and", "or"):
             raise self.error(f"unexpected {token!r}")
         return lambda c: term_matches(token, c)
+
+    def nested(self, parse: Callable[[], Matcher]) -> Matcher:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"it nests more than {MAX_NESTING} parentheses or `not`s deep")
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
 
 # --shard I/N ------------------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from promptci.errors import ComparatorError, PromptCIError
+from promptci.errors import ComparatorError, PromptCIError, UserCodeFailed
 from promptci.types import Case, Comparator, Completion, Score
+from promptci.usercode import call_user_code, lone_surrogate_in, run_timeout_s
 
 Transform = Callable[[str], str]
 NAMED = ("strip_fence", "strip", "lower")
@@ -45,24 +46,43 @@ def _json_path(expression: str) -> Transform:
     return take
 
 
+@dataclass(frozen=True)
+class UserTransform:
+    """A `{python: file.py:fn}` step: the user's fn(text) -> text, called through usercode.py."""
+
+    function: Callable[[str], Any]
+    spec: str
+
+    def __call__(self, text: str) -> str:
+        return self.checked(self.function(text))
+
+    def checked(self, result: Any) -> str:
+        if not isinstance(result, str):
+            raise ValueError(f"{self.spec} returned {type(result).__name__}, not text")
+        if lone_surrogate_in(result):
+            raise ValueError(f"{self.spec} returned a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
+        return result
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """The files its verdict depends on, for --changed-since."""
+        from promptci.usercode import code_dependencies
+
+        return code_dependencies(self.spec)
+
+    async def call(self, text: str) -> str:
+        """fn(text) off the event loop under the run's deadline; UserCodeFailed for sys.exit, a timeout..."""
+        result = await call_user_code(self.function, text, label=f"transform python:{self.spec}",
+                                      timeout_s=run_timeout_s())
+        return self.checked(result)
+
+
 def _python(spec: Any, root: Path | None) -> Transform:
     from promptci.usercode import load_function
 
     if not isinstance(spec, str):
         raise ComparatorError(f"transform `python` must be 'file.py:fn', got {spec!r}")
-    function = load_function(spec, root, "transform")
-
-    def call(text: str) -> str:
-        result = function(text)
-        if not isinstance(result, str):
-            raise ValueError(f"{spec} returned {type(result).__name__}, not text")
-        return result
-
-    from promptci.usercode import code_dependencies
-
-    call.depends_on = code_dependencies(spec)  # type: ignore[attr-defined]
-
-    return call
+    return UserTransform(load_function(spec, root, "transform"), spec)
 
 
 def parse_transform(value: Any, root: Path | None) -> list[tuple[str, Transform]]:
@@ -87,17 +107,28 @@ def parse_transform(value: Any, root: Path | None) -> list[tuple[str, Transform]
     return steps
 
 
-def apply_transform(steps: list[tuple[str, Transform]], text: str) -> str:
+async def apply_transform(steps: list[tuple[str, Transform]], text: str) -> str:
+    """The text after every step. An exception in a step is TransformFailed (a failing check); the user's
+    code calling sys.exit, raising another BaseException or overrunning the deadline is UserCodeFailed
+    (that case's error)."""
     for label, step in steps:
         try:
-            text = step(text)
+            text = await step.call(text) if isinstance(step, UserTransform) else step(text)
+        except UserCodeFailed as exc:
+            if not isinstance(exc.__cause__, Exception):
+                raise
+            raise transform_failed(label, exc.__cause__) from None
         except Exception as exc:
-            raise TransformFailed(f"transform {label} failed: {type(exc).__name__}: {exc}") from None
+            raise transform_failed(label, exc) from None
     return text
 
 
 class TransformFailed(PromptCIError):
     pass
+
+
+def transform_failed(label: str, error: Exception) -> TransformFailed:
+    return TransformFailed(f"transform {label} failed: {type(error).__name__}: {error}")
 
 
 def with_transform(comparator: Comparator, steps: list[tuple[str, Transform]], name: str) -> Comparator:
@@ -107,7 +138,7 @@ def with_transform(comparator: Comparator, steps: list[tuple[str, Transform]], n
         if completion.text is None:
             return await comparator(case, completion)
         try:
-            text = apply_transform(steps, completion.text)
+            text = await apply_transform(steps, completion.text)
         except TransformFailed as exc:
             return Score(name, 0.0, False, exc.message)
         return await comparator(case, replace(completion, text=text, chunks=()))

@@ -95,7 +95,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 # views for the library surface.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("types", "errors", "verdict", "verdict.money", "stats", "secrets", "limitheaders", "gitinfo", "gitrev",
-     "migrations", "selection", "ratelimit", "retrying", "scaffold", "prcomment", "codeimports", "interrupts"),
+     "migrations", "selection", "ratelimit", "retrying", "scaffold", "prcomment", "codeimports", "interrupts",
+     "jsontext", "ranges"),
     ("registry",),
     ("loading.yamlfile",),
     ("config", "usercode", "comparator_specs", "transforms"),

@@ -12,6 +12,8 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from promptci.errors import PromptCIError
+from promptci.ranges import MAX_REPEAT as MAX_REPEAT  # re-exported: the commands name it in their --help
+from promptci.ranges import check_repeat
 
 if TYPE_CHECKING:
     from promptci.changes import ChangeSelection
@@ -44,7 +46,6 @@ GithubOption = Annotated[bool, typer.Option(
     "--github/--no-github", help="Under GitHub Actions: annotations and the step summary (default on).")]
 ChangedSinceOption = Annotated[str | None, typer.Option(
     "--changed-since", metavar="REV", help="Only cases that changes since git revision REV can affect.")]
-MAX_REPEAT = 1000
 MAX_CONCURRENCY = 512
 KeywordOption = Annotated[str | None, typer.Option(
     "-k", metavar="EXPR", help="Select cases by id, tag or prompt: 'smoke and not slow'.")]
@@ -85,8 +86,7 @@ def main_options(
 
 
 def check_ranges(repeat: int, max_cost: float | None) -> None:
-    if not 1 <= repeat <= MAX_REPEAT:
-        raise PromptCIError(f"--repeat {repeat}: give a number of samples from 1 to {MAX_REPEAT}")
+    check_repeat(repeat)
     if max_cost is not None and not (math.isfinite(max_cost) and max_cost >= 0):
         raise PromptCIError(f"--max-cost {max_cost}: give a finite amount of USD, 0 or more (e.g. --max-cost 2.50)")
 

@@ -132,21 +132,22 @@ def bisect(
 ) -> None:
     """Find the first commit between GOOD and BAD where the selected cases start failing, and show its changes."""
     from promptci import api
-    from promptci.reporting.stats import printable
+    from promptci.reporting.stats import neutralised
 
     options = api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
                              replay=replay, environment=env)
 
     def show_step(step: BisectStep) -> None:
         verdict = f"bad ({', '.join(step.failing)})" if step.is_bad else "good"
-        typer.echo(printable(f"promptci bisect: {step.commit[:12]} {verdict}"), err=True)
+        typer.echo(neutralised(f"promptci bisect: {step.commit[:12]} {verdict}"), err=True)
 
     with user_output_to_stderr():
         outcome = api.bisect(options, good, bad, on_step=show_step)
-    typer.echo(printable(f"first bad commit: {outcome.first_bad} {outcome.subject}"))
-    typer.echo(printable(f"failing there: {', '.join(outcome.failing)}"))
+    # the prompts' changes, case ids and a commit subject are anyone's text: no workflow command may reach a CI log
+    typer.echo(neutralised(f"first bad commit: {outcome.first_bad} {outcome.subject}"))
+    typer.echo(neutralised(f"failing there: {', '.join(outcome.failing)}"))
     typer.echo("")
-    typer.echo(printable(outcome.changes), nl=not outcome.changes.endswith("\n"))
+    typer.echo(neutralised(outcome.changes), nl=not outcome.changes.endswith("\n"))
 
 
 __all__ = ["accept", "bisect", "diff"]

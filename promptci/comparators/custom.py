@@ -5,19 +5,17 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from promptci.comparators._common import check_inputs, ignoring_expected, one_line, require_fraction
-from promptci.errors import ComparatorError, UserCodeFailed
+from promptci.comparators._common import check_inputs, ignoring_expected, require_fraction
+from promptci.errors import ComparatorError
 from promptci.types import Case, Comparator, Completion, Score
-from promptci.usercode import code_dependencies, load_function
+from promptci.usercode import call_user_code, code_dependencies, load_function, run_timeout_s, storable
 
 MAX_PARAMETERS = 3  # output, expected, case
-TRACEBACK_FRAMES = 5
 
 
 CONVENTION = "fn(output[, expected[, case]], **options)"
@@ -65,7 +63,9 @@ def interpret_result(result: Any, threshold: float, name: str) -> Score:
     if isinstance(result, Score):
         if not 0.0 <= result.value <= 1.0:
             return Score("python", 0.0, False, f"{name} returned a Score with value {result.value} outside [0, 1]")
-        return replace(result, comparator="python", reason=result.reason or f"{name} returned a Score")
+        reason = storable(str(result.reason)) if result.reason else f"{name} returned a Score"
+        diff = storable(str(result.diff)) if result.diff is not None else None
+        return replace(result, comparator="python", reason=reason, diff=diff)
     if isinstance(result, bool):
         return Score("python", float(result), result, f"{name} returned {result}")
     if isinstance(result, Mapping) and ("pass" in result or "pass_" in result):
@@ -96,11 +96,6 @@ def _grading_result(result: Mapping[str, Any], name: str) -> Score:
     return Score("python", min(1.0, max(0.0, float(score))), passed, shown)
 
 
-def _describe_exception(exc: Exception) -> tuple[str, str]:
-    frames = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-TRACEBACK_FRAMES)
-    return f"{type(exc).__name__}: {one_line(str(exc))}", "".join(frames).rstrip()
-
-
 def python(*, function: str | None = None, threshold: float = 1.0, with_: Mapping[str, Any] | None = None,
            root: Path | None = None) -> Comparator:
     """Scores with the user's `function` ("path/to/file.py:fn" inside the project, or "pkg.mod:fn").
@@ -109,9 +104,9 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
     parameters it takes (besides its options), with the `with:` mapping as keyword arguments, and may be
     async. It returns a bool (passed or not), a number in [0, 1]
     (passed when >= threshold), a promptci Score, or promptfoo's {"pass", "score", "reason"} mapping.
-    An exception it raises (or sys.exit) is UserCodeFailed, which the runner turns into an `error` result:
-    no verdict, never a pass or a fail.
-    Sync functions run on the event loop, so they should be quick.
+    Anything it raises (sys.exit too), or a call that outlasts the run's timeout_s, is UserCodeFailed, which
+    the runner turns into an `error` result: no verdict, never a pass or a fail. It runs off promptci's event
+    loop (usercode.py): sync functions in a thread of their own.
     """
     if function is None:
         raise ComparatorError("comparator 'python' needs option 'function' ('path/file.py:fn' or 'pkg.mod:fn')")
@@ -130,15 +125,7 @@ def python(*, function: str | None = None, threshold: float = 1.0, with_: Mappin
         if failed:
             return failed
         values = (completion.text, case.expected, case)[:arguments]
-        try:
-            result = user_function(*values, **options)
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception as exc:
-            reason, frames = _describe_exception(exc)
-            raise UserCodeFailed(f"{name} raised {reason}", frames) from exc
-        except SystemExit as exc:  # the user's sys.exit() is an error for this case, never ends promptci
-            raise UserCodeFailed(f"{name} called sys.exit({exc.code!r})") from None
+        result = await call_user_code(user_function, *values, label=name, timeout_s=run_timeout_s(), **options)
         return interpret_result(result, threshold, name)
 
     score.depends_on = code_dependencies(function)  # type: ignore[attr-defined]

@@ -25,28 +25,14 @@ from promptci.comparators._common import (
     with_case_check,
 )
 from promptci.errors import ComparatorError
+from promptci.jsontext import JSONTextError as JSONParseError
+from promptci.jsontext import read_json as parse_json
 from promptci.types import Case, Comparator, Completion, Score
 
 SCHEMA_MESSAGE_CHARS = 200
 
 
-class JSONParseError(ValueError):
-    pass
-
-
 JSON_OUTPUT_SCORE = "output:json"  # the score a prompt's `output: json` gives an output that is not JSON
-
-
-def parse_json(text: str) -> Any:
-    """Strict JSON (no NaN or Infinity); JSONParseError says where it broke."""
-
-    def reject_constant(name: str) -> Any:
-        raise JSONParseError(f"{name} is not valid JSON")
-
-    try:
-        return json.loads(text, parse_constant=reject_constant)
-    except json.JSONDecodeError as exc:
-        raise JSONParseError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
 def describe_bad_output(text: str) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 from promptci.errors import ConfigError, Problem
+from promptci.jsontext import JSONTextError, read_json
 from promptci.loading.yamlfile import LineDict, read_text, relative_path
 from promptci.types import Location
 
@@ -96,10 +96,10 @@ def _case_from_columns(columns: dict[str, str]) -> tuple[dict[str, Any], str | N
         if name in CHECK_KEYS:
             if value.strip():
                 try:
-                    case[name] = json.loads(value)
-                except json.JSONDecodeError as exc:
+                    case[name] = read_json(value)
+                except JSONTextError as exc:
                     return case, (f"column {name!r} must hold JSON (e.g. [{{\"type\": \"contains\", \"value\": "
-                                  f"\"x\"}}]): {exc.msg} at column {exc.colno} of the cell")
+                                  f"\"x\"}}]): {exc} in the cell")
         elif name == "tags":
             case["tags"] = [tag.strip() for tag in value.split(",") if tag.strip()]
         elif name in CASE_COLUMNS:
@@ -118,9 +118,9 @@ def _jsonl_rows(text: str, where: str) -> tuple[list[Row], list[Problem]]:
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(f"invalid JSON: {exc.msg} at column {exc.colno}", Location(where, line)))
+            value = read_json(raw)
+        except JSONTextError as exc:
+            problems.append(Problem(f"invalid JSON: {exc}", Location(where, line)))
             continue
         if not isinstance(value, dict):
             problems.append(Problem(f"each line must be a JSON object (a case), got {type(value).__name__}",

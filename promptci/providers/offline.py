@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
-import inspect
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from promptci.config import ProviderSettings
-from promptci.errors import PromptCIError, ProviderError, ReplayMiss
+from promptci.errors import PromptCIError, ProviderError, ReplayMiss, UserCodeFailed
 from promptci.providers.base import ProviderContext, split_model
 from promptci.registry import load_object
 from promptci.types import Completion, Request, Usage
+from promptci.usercode import call_user_code, lone_surrogate_in
 
 
 class AppError(ProviderError):
@@ -81,15 +77,10 @@ class PythonProvider:
         messages = [dict(m) for m in request.messages]
         params = dict(request.params)
         started = time.perf_counter()
-        try:
-            if inspect.iscoroutinefunction(self.function):
-                value = await self.function(messages, params)
-            else:
-                value = await in_daemon_thread(self.function, messages, params)
-        except SystemExit as exc:  # sys.exit() in the user's code ends that case, never promptci
-            raise AppError(f"{self.spec} called sys.exit({exc.code!r})") from None
-        except Exception as exc:
-            raise AppError(f"{self.spec} raised {type(exc).__name__}: {exc}") from exc
+        try:  # the client's timeout_s bounds the call: no second deadline here
+            value = await call_user_code(self.function, messages, params, label=self.spec, timeout_s=None)
+        except UserCodeFailed as exc:  # sys.exit(), CancelledError... too: that case's error, never promptci's end
+            raise AppError(exc.message) from exc
         latency_ms = (time.perf_counter() - started) * 1000
         if isinstance(value, Completion):
             return replace(value, latency_ms=value.latency_ms or latency_ms)
@@ -100,40 +91,13 @@ class PythonProvider:
         return None
 
 
-async def in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """function(*args) in a thread of its own that cannot hold the process: the default executor's threads
-    are joined at exit, so a function that never returns kept promptci alive after its case timed out."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def settle(value: Any, error: BaseException | None) -> None:
-        if future.done():  # the case timed out or was cancelled meanwhile
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-
-    context = contextvars.copy_context()  # as asyncio.to_thread does
-
-    def work() -> None:
-        try:
-            value, error = context.run(function, *args), None
-        except BaseException as exc:  # SystemExit too: a thread would swallow it silently
-            value, error = None, exc
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits for this answer
-            loop.call_soon_threadsafe(settle, value, error)
-
-    threading.Thread(target=work, name=f"promptci-user-{getattr(function, '__name__', 'function')}",
-                     daemon=True).start()
-    return await future
-
-
 def as_text(value: Any, spec: str) -> str:
     if isinstance(value, str):
+        if lone_surrogate_in(value):
+            raise AppError(f"{spec} returned text holding a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
         return value
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+        return as_text(json.dumps(value, ensure_ascii=False), spec)
     raise AppError(f"{spec} returned {type(value).__name__}; return a str (or a dict/list for JSON output)")
 
 

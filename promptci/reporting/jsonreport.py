@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 from promptci.errors import PromptCIError
+from promptci.jsontext import JSONTextError
+from promptci.jsontext import read_json as read_json_text
 from promptci.metrics import metric_table
 from promptci.reporting.matrixview import matrix_to_dict
 from promptci.reporting.sidebyside import prompt_sides
-from promptci.types import RESULTS_SCHEMA_VERSION, BrokenCase, CaseResult, GitInfo, Location, Run, Summary, summarize
+from promptci.types import (
+    RESULTS_SCHEMA_VERSION,
+    BrokenCase,
+    CaseResult,
+    GitInfo,
+    Location,
+    Run,
+    Status,
+    Summary,
+    summarize,
+)
 from promptci.verdict.gates import decision_of
 from promptci.verdict.summary import case_rates, group_rows
 
@@ -58,6 +70,9 @@ def write_json(run: Run, stream: TextIO) -> None:
     stream.write("\n")
 
 
+STATUSES: tuple[str, ...] = get_args(Status)
+
+
 def _where(source: str | None) -> Location | None:
     return Location(source) if source else None
 
@@ -86,6 +101,14 @@ def _summary_from_dict(d: Mapping[str, Any]) -> Summary:
     return Summary(**known)
 
 
+def _check_statuses(results: tuple[CaseResult, ...], source: str | None) -> None:
+    """A status promptci does not know would be dropped from every count: refused, naming the result."""
+    for index, result in enumerate(results):
+        if result.status not in STATUSES:
+            raise PromptCIError(f"result {index + 1} ({result.case_id!r}) has status {result.status!r}; a promptci "
+                                f"result is one of {', '.join(STATUSES)}", _where(source))
+
+
 def run_from_dict(d: Mapping[str, Any], source: str | None = None) -> Run:
     """Rebuild a Run from run_to_dict's output; `source` (a file name) goes into error messages."""
     if not isinstance(d, Mapping):
@@ -94,6 +117,7 @@ def run_from_dict(d: Mapping[str, Any], source: str | None = None) -> Run:
     try:
         git = d.get("git") or {}
         results = tuple(CaseResult.from_dict(r) for r in d.get("results") or ())
+        _check_statuses(results, source)
         summary = _summary_from_dict(d["summary"]) if d.get("summary") else summarize(results)
         return Run(
             run_id=str(d["run_id"]),
@@ -116,8 +140,11 @@ def run_from_dict(d: Mapping[str, Any], source: str | None = None) -> Run:
 
 def read_json(stream: TextIO, source: str | None = None) -> Run:
     try:
-        data = json.load(stream)
-    except json.JSONDecodeError as exc:
-        raise PromptCIError(f"not valid JSON: {exc.msg} at line {exc.lineno}",
-                            Location(source, exc.lineno) if source else None) from exc
+        data = read_json_text(stream.read())
+    except UnicodeDecodeError as exc:
+        raise PromptCIError(f"not valid UTF-8 text at byte {exc.start}", _where(source)) from None
+    except JSONTextError as exc:
+        cause = exc.__cause__
+        line = cause.lineno if isinstance(cause, json.JSONDecodeError) else 0
+        raise PromptCIError(f"not valid JSON: {exc}", Location(source, line) if source else None) from exc
     return run_from_dict(data, source)

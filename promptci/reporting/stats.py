@@ -26,6 +26,15 @@ def printable(text: str) -> str:
     return _CONTROL.sub(_escape, text)
 
 
+WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.MULTILINE)  # the Actions runner trims the line, then reads "::"
+
+
+def neutralised(text: str) -> str:
+    """printable(text), and `::` at a line's start (after blanks) escaped, so a CI runner reading the log does
+    not obey a workflow command (`::error::`, `::add-mask::`...) written by a model, a prompt or a commit."""
+    return WORKFLOW_COMMAND.sub(r"\1\\::", printable(text))
+
+
 # Formatting shared by the text reporters. An unknown value prints as "-", an unknown price as
 # "unknown": never as 0, which would read as free.
 

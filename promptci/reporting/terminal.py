@@ -7,7 +7,6 @@ parsed as markup) with control characters made visible, so it cannot style or mo
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,6 +28,7 @@ from promptci.reporting.stats import (
     format_ms,
     format_rate,
     format_score,
+    neutralised,
     plural,
     printable,
     rate_line,
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 MAX_SHOWN_BYTES = 4096  # per case and per kind of text, at any verbosity; the db and JSON keep it whole
 MAX_QUIET_OUTPUT_CHARS = 1000  # without -v a failing output is cut sooner
 MAX_DIFF_LINES = 40
-WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.MULTILINE)  # the Actions runner trims the line, then reads "::"
 DEFAULT_FILE_WIDTH = 140  # a log or file gets a table wide enough not to wrap every column
 
 def make_console(stream: TextIO | None = None, *, stderr: bool = False) -> Console:
@@ -78,8 +77,7 @@ def reads_workflow_commands(console: Console) -> bool:
 def untrusted(text: str, console: Console) -> str:
     """Model output, case ids, reasons, diffs as shown: controls and bidi escaped, `::` at a line start
     neutralised where a CI runner would read it as a workflow command."""
-    shown = printable(text)
-    return WORKFLOW_COMMAND.sub(r"\1\\::", shown) if reads_workflow_commands(console) else shown
+    return neutralised(text) if reads_workflow_commands(console) else printable(text)
 
 
 def one_line(text: str, console: Console) -> str:

@@ -14,7 +14,6 @@ import pytest
 from helpers_project import make_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from promptci.importers.jsexpr import translate
 
 from promptci.comparators import expr as expr_module
 from promptci.errors import ComparatorError
@@ -157,52 +156,34 @@ def test_the_features_expr_had_still_work(expression: str, output: str, passed: 
     assert score(expression, output).passed is passed, score(expression, output).reason
 
 
-# The forms promptci/importers/jsexpr.py writes today, each through translate(), then evaluated.
-JAVASCRIPT = [
-    ("output.length < 300", True),
-    ("output.toLowerCase().includes('refund')", True),
-    ("output.toUpperCase().startsWith('I')", True),
-    ("output.trim().endsWith('.')", True),
-    ("output.trimStart().length > 0 && output.trimEnd().length > 0", True),
-    ("output.indexOf('refund') >= 0", True),
-    ("output.replaceAll('refund', 'r').includes('r')", True),
-    ("/refund\\s+now/i.test(output)", True),
-    ("/REFUND/im.test(output)", True),
-    ("output.match(/(\\w+)/)", True),
-    ("output.split(' ').length <= 50 && !output.includes('sorry')", True),
-    ("output.split(/\\s+/).length > 2", True),
-    ("context.vars.name ? output.includes(context.vars.name) : true", False),
-    ("output.split(' ').every(w => w.length > 0)", True),
-    ("output.split(' ').some(w => w === 'refund')", True),
-    ("output.split(' ').filter(w => w.length > 3).length >= 1", True),
-    ("output.split(' ').map(w => w.length)[0] === 1", True),
-    ("Math.abs(-1) === 1 && Math.max(1, 2) === 2 && Math.min(1, 2) === 1 && Math.round(1.4) === 1", True),
-    ("Number('1') + parseFloat('2.5') + parseInt('3') === 6.5", True),
-    ("String(1) === '1' && Boolean(1)", True),
-    ("Object.keys(context.vars).length === 1", True),
-    ("Object.values(context.vars)[0] === 'Ada'", True),
-    ("output.length % 2 === 0 || output.length % 2 === 1", True),
-    ("-(1 + 2) * 3 === -9", True),
-    ("1 < 2 === true", True),
-    ("['a', 'b'].includes('a')", True),
-    ("`ok` === 'ok'", True),
-    ("output[0] === 'I'", True),
+# The `expr` forms `promptci import promptfoo` writes (promptci/importers/promptfoo_asserts.py; JavaScript and
+# Python assertions become functions in a generated checks.py, not expr), each evaluated by the restricted
+# evaluator on one output.
+IMPORTED = [
+    (("equals", {"a": 1}, False), '{"a": 1}', True),
+    (("equals", "I can refund now.", False), "I can refund now.", True),
+    (("icontains-any", ["REFUND", "later"], False), "I can refund now.", True),
+    (("contains-any", ["later", "never"], False), "I can refund now.", False),
+    (("contains-all", ["refund", "now"], True), "I can refund now.", False),
+    (("icontains-all", ["REFUND", "tomorrow"], True), "I can refund now.", True),
+    (("equals", "no", True), "I can refund now.", True),
+    (("starts-with", "I can", True), "I can refund now.", False),
+    (("is-json", None, True), "I can refund now.", True),
 ]
 
 
-@pytest.mark.parametrize(("source", "want"), JAVASCRIPT)
-def test_every_form_the_promptfoo_importer_writes_evaluates(source: str, want: bool) -> None:
-    result = score(translate(source), "I can refund now.", {"name": "Ada"})
-    assert result.passed is want, (translate(source), result.reason)
+@pytest.mark.parametrize(("assertion", "output", "want"), IMPORTED)
+def test_every_expr_the_promptfoo_importer_writes_evaluates(assertion: tuple[str, Any, bool], output: str,
+                                                            want: bool) -> None:
+    from promptci.importers.promptfoo_asserts import Mapped, _map_negated, _map_plain
 
-
-@pytest.mark.parametrize(("source", "want"), [
-    ("JSON.parse(output).a === 1", True), ("JSON.parse(output).tags.length >= 2", False),
-    ("JSON.parse(output).items.every(i => i.price > 0)", True), ("JSON.parse(output)['tags'][0] === 'x'", True),
-])
-def test_importer_json_forms_evaluate(source: str, want: bool) -> None:
-    result = score(translate(source), '{"a": 1, "items": [{"price": 2}], "tags": ["x"]}')
-    assert result.passed is want, (translate(source), result.reason)
+    kind, value, negated = assertion
+    mapped = _map_negated(kind, value) if negated else _map_plain(kind, value, None)
+    assert isinstance(mapped, Mapped)
+    spec = mapped.spec if mapped.spec["type"] == "expr" else mapped.fallback
+    assert spec is not None and spec["type"] == "expr", mapped
+    result = score(spec["expr"], output)
+    assert result.passed is want, (spec["expr"], result.reason)
 
 
 # ---------------------------------------------------------------- fuzz

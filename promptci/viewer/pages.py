@@ -1,0 +1,124 @@
+"""The viewer's pages as self-contained HTML: runs, a run, two runs compared, a case across history, cost.
+
+Each page is reporting.page.render_page with the report's own pieces (html.py, diff_html.py) where one
+exists, plus a navigation bar and the viewer's data in a second escaped JSON element. `links` says how pages
+link to each other: served routes, or file names in a bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptci.compare import Comparison
+from promptci.cost.ledger import aggregate
+from promptci.history import CaseSample, RunRow
+from promptci.reporting.diff_html import _BODY as COMPARE_BODY
+from promptci.reporting.diff_html import comparison_data
+from promptci.reporting.diff_html_assets import DIFF_CSS, DIFF_JS
+from promptci.reporting.html import _BODY as RUN_BODY
+from promptci.reporting.html import report_data
+from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
+from promptci.reporting.page import embed_json, render_page
+from promptci.reporting.stats import printable
+from promptci.store import LedgerEntry
+from promptci.types import Run, parse_iso
+from promptci.viewer.assets import CASE_BODY, CASE_JS, COST_BODY, COST_JS, RUNS_BODY, RUNS_JS, VIEWER_CSS, VIEWER_JS
+from promptci.viewer.reviews import Review, output_hash
+
+SERVER_ROUTES = {"runs": "/", "run": "/run/{id}", "compare": "/compare?a={a}&b={b}", "case": "/case?p={p}&c={c}",
+                 "cost": "/cost"}
+
+
+@dataclass(frozen=True)
+class Links:
+    """How pages link: `routes` are templates filled by the page script; a bundle also lists the runs and
+    pairs it holds (`files`), and links nothing else."""
+
+    routes: Mapping[str, str] = field(default_factory=lambda: dict(SERVER_ROUTES))
+    files: Mapping[str, str] | None = None  # bundle: "run id" or "a b" -> file name
+    can_write: bool = True  # served: review and accept buttons; a bundle is read-only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"routes": dict(self.routes), "files": dict(self.files) if self.files is not None else None,
+                "write": self.can_write}
+
+
+def _page(title: str, body: str, css: str, js: str, data: Any, links: Links, viewer: Mapping[str, Any]) -> str:
+    nav = ('<nav id="viewer-nav"></nav>\n<script type="application/json" id="viewer-data">'
+           + embed_json({"links": links.to_json(), **viewer}) + "</script>\n")
+    return render_page(title, nav + body, css + VIEWER_CSS, VIEWER_JS + js, data,
+                       connect_src="'self'" if links.can_write else "'none'")
+
+
+def _reviews_json(reviews: Mapping[str, Mapping[str, Mapping[str, Review]]]) -> dict[str, Any]:
+    return {prompt: {case: {digest: {"verdict": r.verdict, "note": printable(r.note), "by": printable(r.by),
+                                     "at": r.at} for digest, r in by_hash.items()}
+                     for case, by_hash in cases.items()} for prompt, cases in reviews.items()}
+
+
+def run_page(run: Run, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]], links: Links) -> str:
+    """The HTML report of the run, with history links and review controls on each case."""
+    hashes = {f"{r.prompt}\0{r.case_id}\0{r.model}\0{r.repeat}": output_hash(r.output) for r in run.results}
+    viewer = {"page": "run", "run": run.run_id, "hashes": hashes, "reviews": _reviews_json(reviews)}
+    return _page(f"promptci run {run.run_id}", RUN_BODY, PAGE_CSS, PAGE_JS, report_data(run), links, viewer)
+
+
+def compare_page(comparison: Comparison, links: Links) -> str:
+    runs = [side.run_id for side in comparison.sides]
+    return _page("promptci compare", COMPARE_BODY, DIFF_CSS, DIFF_JS, comparison_data(comparison), links,
+                 {"page": "compare", "runs": runs})
+
+
+def _duration(row: RunRow) -> float | None:
+    info = row.info
+    if not info.finished_at:
+        return None
+    try:
+        return max((parse_iso(info.finished_at) - parse_iso(info.started_at)).total_seconds(), 0.0)
+    except (ValueError, TypeError):
+        return None
+
+
+def runs_data(rows: Sequence[RunRow]) -> list[list[Any]]:
+    """[id, started, command, commit, dirty, branch, models, passed, total, cost, seconds, interrupted] per run."""
+    return [[r.info.run_id, r.info.started_at, printable(r.command) if r.command else None, r.info.commit,
+             r.info.dirty, printable(r.branch) if r.branch else None, [printable(m) for m in r.info.models],
+             r.info.summary.passed, r.info.summary.total, r.info.summary.cost_usd, _duration(r), r.info.interrupted]
+            for r in rows]
+
+
+def runs_page(rows: Sequence[RunRow], links: Links) -> str:
+    return _page("promptci runs", RUNS_BODY, PAGE_CSS, RUNS_JS, {"runs": runs_data(rows)}, links, {"page": "runs"})
+
+
+def case_samples(samples: Iterable[CaseSample]) -> list[list[Any]]:
+    """[run, started, commit, dirty, branch, model, repeat, status, output, hash] per stored result."""
+    return [[s.run_id, s.started_at, s.commit, s.dirty, printable(s.branch) if s.branch else None,
+             printable(s.model), s.repeat, s.status, printable(s.output) if s.output is not None else None,
+             output_hash(s.output)] for s in samples]
+
+
+def case_page(histories: Mapping[tuple[str, str], Sequence[CaseSample]],
+              reviews: Mapping[str, Mapping[str, Mapping[str, Review]]], links: Links,
+              selected: tuple[str, str] | None) -> str:
+    """One case's history (served), or every case of a bundle's runs, chosen by the URL's #p=&c=."""
+    data = {"cases": {f"{p}\0{c}": case_samples(samples) for (p, c), samples in histories.items()},
+            "selected": f"{selected[0]}\0{selected[1]}" if selected else None}
+    return _page("promptci case history", CASE_BODY, PAGE_CSS, CASE_JS, data, links,
+                 {"page": "case", "reviews": _reviews_json(reviews)})
+
+
+def cost_data(entries: Sequence[LedgerEntry], since: str) -> dict[str, Any]:
+    def rows(dimension: str) -> list[list[Any]]:
+        return [[printable(r.value(dimension) or "-"), r.requests, r.cost_usd, r.cost_unknown, r.saved_usd,
+                 r.input_tokens, r.output_tokens] for r in aggregate(entries, [dimension])]
+
+    total = aggregate(entries, [])[0] if entries else None
+    return {"since": since, "day": rows("day"), "prompt": rows("prompt"), "model": rows("model"),
+            "total": [total.requests, total.cost_usd, total.cost_unknown] if total else [0, 0.0, 0]}
+
+
+def cost_page(entries: Sequence[LedgerEntry], since: str, links: Links) -> str:
+    return _page("promptci cost", COST_BODY, PAGE_CSS, COST_JS, cost_data(entries, since), links, {"page": "cost"})

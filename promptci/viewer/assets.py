@@ -116,7 +116,9 @@ _PAGE_HELPERS = JS_PRELUDE + r"""
   function setHash(values) {
     const params = new URLSearchParams();
     for (const [name, value] of Object.entries(values)) if (value) params.set(name, value);
-    try { history.replaceState(null, "", "#" + params.toString()); } catch (e) { /* file:// */ }
+    const hash = params.toString();
+    try { history.replaceState(null, "", location.pathname + location.search + (hash ? "#" + hash : "")); }
+    catch (e) { /* file:// in some browsers */ }
   }
   const pct = (passed, total) => total ? (100 * passed / total).toFixed(1) + "%" : "–";
   const SVG = "http://www.w3.org/2000/svg";

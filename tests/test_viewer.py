@@ -154,3 +154,17 @@ def test_view_bundle_from_the_command_line(cli, tmp_path: Path) -> None:
                                                                    "run-aaaa00000001.html"]
     unknown = cli("view", "--bundle", tmp_path / "out2", "--run", "zzzz", "--root", root)
     assert unknown.exit_code == 2 and "no stored run 'zzzz'" in unknown.output
+
+
+def test_the_runs_list_shows_the_command_when_the_store_has_that_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from promptci.project import discover
+
+    root = viewer_project(tmp_path)
+    with sqlite3.connect(discover(root).db_path) as conn:
+        conn.execute("ALTER TABLE runs ADD COLUMN command TEXT")
+        conn.execute("UPDATE runs SET command = 'promptci run -k ada' WHERE id = 'bbbb00000002'")
+    assert [r.command for r in list_run_rows(root)] == ["promptci run -k ada", None]
+    page = write_bundle(root, tmp_path / "out")[0].read_text(encoding="utf-8")
+    assert "promptci run -k ada" in page

@@ -168,3 +168,27 @@ def test_the_runs_list_shows_the_command_when_the_store_has_that_column(tmp_path
     assert [r.command for r in list_run_rows(root)] == ["promptci run -k ada", None]
     page = write_bundle(root, tmp_path / "out")[0].read_text(encoding="utf-8")
     assert "promptci run -k ada" in page
+
+
+def test_cost_per_branch_takes_each_requests_run_branch(tmp_path: Path) -> None:
+    from promptci.store import LedgerEntry
+    from promptci.viewer.pages import cost_data
+
+    entries = [LedgerEntry(at="2026-12-01T10:00:00Z", run_id=run, git_commit=None, prompt="p", case_id="c",
+                           model="m", provider="openai", cost_usd=cost) for run, cost in
+               (("r1", 0.5), ("r2", 0.25), ("r2", 0.25), (None, 1.0))]
+    data = cost_data(entries, "7d", {"r1": "main", "r2": "feature"})
+    assert [(row[0], row[1], row[2]) for row in data["branch"]] == [("-", 1, 1.0), ("feature", 2, 0.5),
+                                                                    ("main", 1, 0.5)]
+    assert data["total"] == [4, 2.0, 0]
+
+
+def test_help_does_not_import_the_viewer() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from promptci.cli import app; "
+            "print([m for m in ('promptci.viewer.server', 'http.server', 'promptci.viewer.pages')"
+            " if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

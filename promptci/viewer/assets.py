@@ -313,6 +313,7 @@ COST_BODY = """<h1>promptci cost</h1>
 <table id="by-day" class="cost"></table>
 <h2>Per prompt</h2><table id="by-prompt" class="cost"></table>
 <h2>Per model</h2><table id="by-model" class="cost"></table>
+<h2>Per branch</h2><table id="by-branch" class="cost"></table>
 """
 
 COST_JS = _PAGE_HELPERS + r"""
@@ -338,6 +339,7 @@ COST_JS = _PAGE_HELPERS + r"""
   table("by-day", "day", data.day);
   table("by-prompt", "prompt", data.prompt);
   table("by-model", "model", data.model);
+  table("by-branch", "branch", data.branch);
   const top = Math.max(1e-9, ...data.day.map((r) => r[2])), bar = 28, height = 120, pad = 20;
   const chart = svg("svg", {width: Math.max(200, data.day.length * (bar + 8) + 2 * pad), height: height + 2 * pad,
     class: "chart", role: "img", "aria-label": "cost per day"});

@@ -65,7 +65,8 @@ def write_bundle(root: Path | None, out: Path, run_refs: Sequence[str] = ()) -> 
                                links, None))
     since = min(run.started_at for run in runs)
     entries = [e for e in read_ledger(site.project, since) if e.run_id in chosen]
-    put("cost.html", cost_page(entries, f"the first of these runs ({since})", links))
+    branches = {row.info.run_id: row.branch for row in rows}
+    put("cost.html", cost_page(entries, f"the first of these runs ({since})", branches, links))
     return written
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptci.compare import Comparison
-from promptci.cost.ledger import aggregate
+from promptci.cost.ledger import CostRow, aggregate, summarize_group
 from promptci.history import CaseSample, RunRow
 from promptci.reporting.diff_html import _BODY as COMPARE_BODY
 from promptci.reporting.diff_html import comparison_data
@@ -110,15 +110,27 @@ def case_page(histories: Mapping[tuple[str, str], Sequence[CaseSample]],
                  {"page": "case", "reviews": _reviews_json(reviews)})
 
 
-def cost_data(entries: Sequence[LedgerEntry], since: str) -> dict[str, Any]:
-    def rows(dimension: str) -> list[list[Any]]:
-        return [[printable(r.value(dimension) or "-"), r.requests, r.cost_usd, r.cost_unknown, r.saved_usd,
-                 r.input_tokens, r.output_tokens] for r in aggregate(entries, [dimension])]
+def _cost_row(dimension: str, row: CostRow) -> list[Any]:
+    return [printable(row.value(dimension) or "-"), row.requests, row.cost_usd, row.cost_unknown, row.saved_usd,
+            row.input_tokens, row.output_tokens]
 
+
+def by_branch(entries: Sequence[LedgerEntry], branches: Mapping[str, str | None]) -> list[CostRow]:
+    """The ledger has no branch: each request takes its run's (from the runs table), "-" without a run."""
+    groups: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        groups.setdefault(branches.get(entry.run_id or "") or "-", []).append(entry)
+    return [summarize_group((("branch", name),), members) for name, members in sorted(groups.items())]
+
+
+def cost_data(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str, str | None]) -> dict[str, Any]:
     total = aggregate(entries, [])[0] if entries else None
-    return {"since": since, "day": rows("day"), "prompt": rows("prompt"), "model": rows("model"),
+    dimensions = ("day", "prompt", "model")
+    return {"since": since, **{d: [_cost_row(d, r) for r in aggregate(entries, [d])] for d in dimensions},
+            "branch": [_cost_row("branch", r) for r in by_branch(entries, branches)],
             "total": [total.requests, total.cost_usd, total.cost_unknown] if total else [0, 0.0, 0]}
 
 
-def cost_page(entries: Sequence[LedgerEntry], since: str, links: Links) -> str:
-    return _page("promptci cost", COST_BODY, PAGE_CSS, COST_JS, cost_data(entries, since), links, {"page": "cost"})
+def cost_page(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str, str | None], links: Links) -> str:
+    return _page("promptci cost", COST_BODY, PAGE_CSS, COST_JS, cost_data(entries, since, branches), links,
+                 {"page": "cost"})

@@ -77,7 +77,8 @@ class Site:
         from promptci.cost.report import read_ledger
 
         start = parse_since(since, datetime.now(timezone.utc))
-        return cost_page(read_ledger(self.project, start.isoformat()), since, self.links)
+        branches = {row.info.run_id: row.branch for row in list_run_rows(self.source, ALL_RUNS)}
+        return cost_page(read_ledger(self.project, start.isoformat()), since, branches, self.links)
 
     # the write actions
 

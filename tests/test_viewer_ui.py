@@ -103,6 +103,10 @@ def test_compare_two_runs_shows_the_regressed_case_first(page: Any, served: tupl
     first = page.locator("#cases tbody tr").first.inner_text()
     assert "ada" in first and "regressed" in first
     assert "REGRESSED" in page.locator("#verdict").inner_text()
+    page.locator("#cases tbody tr.row").first.click()
+    page.click("a.history-link")
+    page.wait_for_selector("#commits tbody tr")
+    assert "/case?p=greet&c=ada" in page.url
 
 
 def test_follow_a_case_across_history(page: Any, served: tuple[Path, Viewer]) -> None:

@@ -58,6 +58,9 @@ VIEWER_JS = r"""
   nav.appendChild(anchor("cost", link("cost")));
   if (!links.write) nav.appendChild(el("span", "static bundle: read-only"));
 
+  window.promptciCompareDetail = function (td, c) {
+    td.appendChild(anchor("history of " + c.c, link("case", {p: c.p, c: c.c}), "history-link"));
+  };
   if (viewer.page !== "run") return;
   window.promptciDetail = function (td, c) {
     const box = el("div", null, "review");

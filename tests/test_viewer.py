@@ -192,3 +192,25 @@ def test_help_does_not_import_the_viewer() -> None:
             " if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_view_serves_prints_the_tokened_address_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = viewer_project(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "promptci", "view", "--no-open", "--root", str(root)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("promptci view: http://127.0.0.1:") and "/?token=" in line, line
+        address = line.split(": ", 1)[1].strip()
+        with urllib.request.urlopen(address) as answer:  # the token's address: a cookie, then the runs
+            assert "promptci runs" in answer.read().decode()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    finally:
+        process.kill()
+        process.wait()

@@ -15,6 +15,7 @@ import yaml
 from viewer_project import HOSTILE, viewer_project
 
 from promptci.viewer.bundle import write_bundle
+from promptci.viewer.reviews import write_review
 from promptci.viewer.server import Viewer, start_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
@@ -182,17 +183,25 @@ def test_bundle_opens_from_file_with_the_same_content(page: Any, served: tuple[P
 
 def test_hostile_output_stays_text_on_every_page(page: Any, tmp_path: Path) -> None:
     root = viewer_project(tmp_path, hostile=True)
+    write_review(root, "greet", "ada", HOSTILE, "bad", note=HOSTILE)  # a hostile note too
+    write_bundle(root, tmp_path / "bundle")
     viewer = start_in_thread(root)
+    bundle = (tmp_path / "bundle").as_uri() + "/"
     try:
         page.goto(viewer.login_url)
-        for path in ("run/bbbb00000002", "compare?a=aaaa00000001&b=bbbb00000002", "case?p=greet&c=ada"):
-            page.goto(viewer.url + path)
+        for url in (viewer.url + "run/bbbb00000002", viewer.url + "compare?a=aaaa00000001&b=bbbb00000002",
+                    viewer.url + "case?p=greet&c=ada", bundle + "run-bbbb00000002.html",
+                    bundle + "case.html#p=greet&c=ada"):
+            path = url.rsplit("/", 2)[1] if "/run/" in url else url.rsplit("/", 1)[1]
+            page.goto(url)
             page.wait_for_load_state("load")
-            if path.startswith("run/"):
+            if path.startswith("run"):
                 expand_case(page, "ada")
             elif path.startswith("compare"):
                 page.click("#expand-all")
             assert HOSTILE in page.locator("body").inner_text()
+            if path.startswith(("run", "case")):
+                assert "reviewed bad" in page.locator("body").inner_text()
             assert page.evaluate("window.pwned") is None
             assert page.locator("body img").count() == 0
     finally:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from viewer_project import viewer_project
 
 from promptci.errors import PromptCIError
@@ -214,3 +216,52 @@ def test_view_serves_prints_the_tokened_address_and_stops_on_ctrl_c(tmp_path: Pa
     finally:
         process.kill()
         process.wait()
+
+
+def test_bad_bundle_folder_and_busy_port_are_usage_errors(cli, tmp_path: Path) -> None:
+    root = viewer_project(tmp_path)
+    (tmp_path / "a-file").write_text("x")
+    result = cli("view", "--bundle", tmp_path / "a-file", "--root", root)
+    assert result.exit_code == 2 and "a file is there; give a folder" in result.output
+    viewer = start_in_thread(root)
+    try:
+        busy = cli("view", "--no-open", "--port", str(viewer.port), "--root", root)
+        assert busy.exit_code == 2 and f"--port {viewer.port}: cannot listen" in busy.output
+    finally:
+        viewer.stop()
+
+
+def test_bundle_file_names_never_come_from_an_unsafe_run_id() -> None:
+    from promptci.viewer.bundle import _file_part
+
+    assert _file_part("0a1b2c3d4e5f") == "0a1b2c3d4e5f"
+    for hostile in ("../../etc/passwd", "a/b", "x" * 100, "<script>", ""):
+        name = _file_part(hostile)
+        assert len(name) == 16 and name.isalnum()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=300) | st.builds(yaml.safe_dump, st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20)))
+def test_any_reviews_file_reads_as_reviews_or_a_named_error(tmp_path: Path, text: str) -> None:
+    folder = tmp_path / "reviews"
+    folder.mkdir(exist_ok=True)
+    (folder / "greet.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        found = read_reviews(tmp_path, "greet")
+    except PromptCIError as error:
+        assert "reviews/greet.yaml" in str(error)
+    else:
+        assert all(r.verdict in ("good", "bad") for by_hash in found.values() for r in by_hash.values())
+
+
+def test_an_alias_bomb_in_a_reviews_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(10))}]" for i in range(1, 9)]
+    (tmp_path / "reviews").mkdir()
+    (tmp_path / "reviews" / "greet.yaml").write_text("\n".join(lines) + "\ncases: *a8\n", encoding="utf-8")
+    with pytest.raises(PromptCIError, match=r"reviews/greet\.yaml") as refused:
+        read_reviews(tmp_path, "greet")
+    assert "alias" in str(refused.value).lower()

@@ -29,6 +29,8 @@ def _file_part(run_id: str) -> str:
 def write_bundle(root: Path | None, out: Path, run_refs: Sequence[str] = ()) -> list[Path]:
     """Write index.html, a page per run, a comparison of each run with the one before, every case's history
     over these runs and their cost into `out`; return the files written."""
+    if out.exists() and not out.is_dir():
+        raise PromptCIError(f"--bundle {out}: a file is there; give a folder (it is created if missing)")
     site = Site.at(root)
     source = site.source
     runs = [show_run(source, ref) for ref in run_refs] if run_refs else \

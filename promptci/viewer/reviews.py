@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from promptci.errors import PromptCIError
+from promptci.loading.yamlfile import parse_yaml, to_plain
 from promptci.types import now_iso
 
 REVIEWS_DIR = "reviews"
@@ -82,9 +83,10 @@ def read_reviews(root: Path, prompt: str) -> dict[str, dict[str, Review]]:
         return {}
     shown = f"{REVIEWS_DIR}/{prompt}.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise PromptCIError(f"{shown}: not readable YAML ({error}): fix or remove the file") from None
+        data = to_plain(parse_yaml(path.read_text(encoding="utf-8"), shown))  # line-aware, alias budget
+    except UnicodeDecodeError as error:
+        raise PromptCIError(f"{shown}: not UTF-8 ({error.reason} at byte {error.start}): fix or remove the file") \
+            from None
     cases = (data or {}).get("cases") if isinstance(data, dict) or data is None else None
     if cases is None:
         return {}

@@ -57,7 +57,11 @@ class Viewer:
 def make_viewer(root: Path | None, port: int = 0) -> Viewer:
     site = Site.at(root)
     token = secrets.token_urlsafe(24)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(site, token))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), _handler(site, token))
+    except OSError as error:
+        raise PromptCIError(f"--port {port}: cannot listen on 127.0.0.1 ({error.strerror}); choose another port, "
+                            "or leave --port out for a free one") from None
     server.daemon_threads = True
     return Viewer(server, token)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from viewer_project import HOSTILE, viewer_project
+from viewer_project import HOSTILE, repeated_project, viewer_project
 
 from promptci.viewer.bundle import write_bundle
 from promptci.viewer.reviews import write_review
@@ -210,3 +210,16 @@ def test_hostile_output_stays_text_on_every_page(page: Any, tmp_path: Path) -> N
 
 def test_chromium_is_debians() -> None:
     assert shutil.which("chromium") or Path(CHROMIUM).exists()
+
+
+def test_compare_repeated_runs_shows_the_statistics(page: Any, tmp_path: Path) -> None:
+    viewer = start_in_thread(repeated_project(tmp_path))
+    try:
+        page.goto(viewer.url + "compare?a=cccc00000001&b=dddd00000002")
+        page.wait_for_selector("#cases tbody tr")
+        assert page.locator("#statistics li").count() >= 1
+        first = page.locator("#cases tbody tr").first.inner_text()
+        assert "regressed" in first and "8/8" in first and "0/8" in first
+        assert "p " in first  # the per-case test's p-value
+    finally:
+        viewer.stop()

@@ -55,3 +55,15 @@ def viewer_project(tmp: Path, hostile: bool = False) -> Path:
     store_run(root, "bbbb00000002", "2026-12-02T10:00:00Z", "b" * 40,
               [result("bob", "Hello Bob!", "Hello Bob!", 6), result("ada", ada, "Hello Ada!", 3)], branch="feature")
     return root
+
+
+def repeated_project(tmp: Path, samples: int = 8) -> Path:
+    """Two runs of `ada` sampled `samples` times: all pass, then all fail."""
+    from dataclasses import replace
+
+    root = make_project(tmp / "repeated", {"prompts/greet.txt": "Hello {{ name }}!\n", "goldens/greet.yaml": GOLDEN})
+    good = [replace(result("ada", "Hello Ada!", "Hello Ada!", 3), repeat=i) for i in range(samples)]
+    bad = [replace(result("ada", f"Hi Ada {i}", "Hello Ada!", 3), repeat=i) for i in range(samples)]
+    store_run(root, "cccc00000001", "2026-12-01T10:00:00Z", "c" * 40, good)
+    store_run(root, "dddd00000002", "2026-12-02T10:00:00Z", "d" * 40, bad)
+    return root

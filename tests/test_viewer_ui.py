@@ -105,6 +105,7 @@ def test_compare_two_runs_shows_the_regressed_case_first(page: Any, served: tupl
     assert "ada" in first and "regressed" in first
     assert "REGRESSED" in page.locator("#verdict").inner_text()
     page.locator("#cases tbody tr.row").first.click()
+    assert page.locator(".review-state").count() == 0  # nothing reviewed yet
     page.click("a.history-link")
     page.wait_for_selector("#commits tbody tr")
     assert "/case?p=greet&c=ada" in page.url
@@ -141,6 +142,9 @@ def test_mark_an_output_bad_writes_reviews_yaml(page: Any, served: tuple[Path, V
     page.reload()  # the review is shown again from the file
     expand_case(page, "ada")
     assert "reviewed bad" in page.locator(".review-state").inner_text()
+    page.goto(viewer.url + "compare?a=aaaa00000001&b=bbbb00000002")
+    page.locator("#cases tbody tr.row").first.click()
+    assert page.locator(".review-state").inner_text().startswith("B's output reviewed bad")
 
 
 def test_accept_a_reviewed_good_output_changes_the_golden(page: Any, served: tuple[Path, Viewer]) -> None:

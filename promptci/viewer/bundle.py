@@ -62,7 +62,7 @@ def write_bundle(root: Path | None, out: Path, run_refs: Sequence[str] = ()) -> 
 
     for a, b in pairs:
         comparison = compare_runs(a, b, revisions=(f"run {a.run_id}", f"run {b.run_id}"))
-        put(files[f"{a.run_id} {b.run_id}"], compare_page(comparison, links))
+        put(files[f"{a.run_id} {b.run_id}"], compare_page(comparison, reviews, links))
     put("case.html", case_page(_histories(source, runs, chosen), {p: read_reviews(source, p) for p in prompts},
                                links, None))
     since = min(run.started_at for run in runs)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptci.compare import Comparison
+from promptci.compare import CaseChange, Comparison
 from promptci.cost.ledger import CostRow, aggregate, summarize_group
 from promptci.history import CaseSample, RunRow
 from promptci.reporting.diff_html import _BODY as COMPARE_BODY
@@ -23,7 +23,7 @@ from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import embed_json, render_page
 from promptci.reporting.stats import printable
 from promptci.store import LedgerEntry
-from promptci.types import Run, parse_iso
+from promptci.types import CaseResult, Run, parse_iso
 from promptci.viewer.assets import CASE_BODY, CASE_JS, COST_BODY, COST_JS, RUNS_BODY, RUNS_JS, VIEWER_CSS, VIEWER_JS
 from promptci.viewer.reviews import Review, output_hash
 
@@ -52,9 +52,12 @@ def _page(title: str, body: str, css: str, js: str, data: Any, links: Links, vie
                        connect_src="'self'" if links.can_write else "'none'")
 
 
+def _review_json(review: Review) -> dict[str, str]:
+    return {"verdict": review.verdict, "note": printable(review.note), "by": printable(review.by), "at": review.at}
+
+
 def _reviews_json(reviews: Mapping[str, Mapping[str, Mapping[str, Review]]]) -> dict[str, Any]:
-    return {prompt: {case: {digest: {"verdict": r.verdict, "note": printable(r.note), "by": printable(r.by),
-                                     "at": r.at} for digest, r in by_hash.items()}
+    return {prompt: {case: {digest: _review_json(r) for digest, r in by_hash.items()}
                      for case, by_hash in cases.items()} for prompt, cases in reviews.items()}
 
 
@@ -65,10 +68,21 @@ def run_page(run: Run, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]]
     return _page(f"promptci run {run.run_id}", RUN_BODY, PAGE_CSS, PAGE_JS, report_data(run), links, viewer)
 
 
-def compare_page(comparison: Comparison, links: Links) -> str:
+def compare_page(comparison: Comparison, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]],
+                 links: Links) -> str:
+    """The diff page of two stored runs, each case with its history link and the reviews of A's and B's outputs."""
+    def review_of(change: CaseChange, samples: Sequence[CaseResult]) -> dict[str, str] | None:
+        if not samples:
+            return None
+        found = reviews.get(change.prompt, {}).get(change.case_id, {}).get(output_hash(samples[0].output))
+        return _review_json(found) if found else None
+
+    reviewed = {f"{printable(c.prompt)}\0{printable(c.case_id)}\0{printable(c.model)}":
+                [review_of(c, c.before), review_of(c, c.after)] for c in comparison.changes}
     runs = [side.run_id for side in comparison.sides]
     return _page("promptci compare", COMPARE_BODY, DIFF_CSS, DIFF_JS, comparison_data(comparison), links,
-                 {"page": "compare", "runs": runs})
+                 {"page": "compare", "runs": runs,
+                  "reviewed": {key: pair for key, pair in reviewed.items() if any(pair)}})
 
 
 def _duration(row: RunRow) -> float | None:

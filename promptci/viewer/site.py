@@ -63,7 +63,9 @@ class Site:
         from promptci.compare import compare_runs
 
         a, b = show_run(self.source, a_ref), show_run(self.source, b_ref)
-        return compare_page(compare_runs(a, b, revisions=(f"run {a.run_id}", f"run {b.run_id}")), self.links)
+        comparison = compare_runs(a, b, revisions=(f"run {a.run_id}", f"run {b.run_id}"))
+        prompts = {c.prompt for c in comparison.changes}
+        return compare_page(comparison, reviews_for_prompts(self.source, prompts), self.links)
 
     def case(self, prompt: str, case_id: str) -> str:
         history = case_history(self.source, prompt, case_id)

@@ -34,7 +34,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, Viewer]]:
 
 
 def post(viewer: Viewer, body: object, *, token: str | None = None, origin: str | None = "same",
-         host: str | None = None, content_type: str = "application/json") -> tuple[int, dict[str, object]]:
+         host: str | None = None, content_type: str = "application/json",
+         action: str = "review") -> tuple[int, dict[str, object]]:
     headers = {"Content-Type": content_type}
     if token is not None:
         headers["Cookie"] = f"{COOKIE}={token}"
@@ -42,7 +43,7 @@ def post(viewer: Viewer, body: object, *, token: str | None = None, origin: str 
         headers["Origin"] = f"http://127.0.0.1:{viewer.port}" if origin == "same" else origin
     if host is not None:
         headers["Host"] = host
-    request = urllib.request.Request(viewer.url + "api/review", data=json.dumps(body).encode(), headers=headers,
+    request = urllib.request.Request(viewer.url + "api/" + action, data=json.dumps(body).encode(), headers=headers,
                                      method="POST")
     try:
         with urllib.request.urlopen(request) as answer:
@@ -265,3 +266,12 @@ def test_an_alias_bomb_in_a_reviews_file_is_refused_with_its_line(tmp_path: Path
     with pytest.raises(PromptCIError, match=r"reviews/greet\.yaml") as refused:
         read_reviews(tmp_path, "greet")
     assert "alias" in str(refused.value).lower()
+
+
+def test_starting_a_diff_needs_the_token_too(served: tuple[Path, Viewer]) -> None:
+    _, viewer = served
+    assert post(viewer, {"a": "HEAD", "b": ""}, action="diff")[0] == 403
+    elsewhere = "http://127.0.0.1:1"
+    assert post(viewer, {"a": "HEAD", "b": ""}, token=viewer.token, origin=elsewhere, action="diff")[0] == 403
+    status, answer = post(viewer, {"a": "HEAD", "b": ""}, token=viewer.token, action="diff")
+    assert status == 409 and "git" in str(answer["error"]).lower()  # the fixture project is no repository

@@ -227,3 +227,33 @@ def test_compare_repeated_runs_shows_the_statistics(page: Any, tmp_path: Path) -
         assert "p " in first  # the per-case test's p-value
     finally:
         viewer.stop()
+
+
+def test_compare_two_revisions_not_stored_runs_diff_and_shows_the_regression_first(page: Any, tmp_path: Path) -> None:
+    from gitrepo import commit, new_repo
+
+    root = new_repo(tmp_path / "repo")
+    golden = "cases:\n  - id: ada\n    input: {name: Ada}\n    expected: Hello Ada!\n" \
+             "  - id: cy\n    input: {name: Cy}\n    expected: Hello Cy!\n"
+    commit(root, {".gitignore": ".promptci/\n", "promptci.yaml": "models: [echo]\n",
+                  "prompts/greet.txt": "Hello {{ name }}!\n", "goldens/greet.yaml": golden}, "base")
+    commit(root, {"prompts/greet.txt": "{% if name == 'Cy' %}Hello{% else %}Hi{% endif %} {{ name }}!\n"}, "terse")
+    viewer = start_in_thread(root)
+    try:
+        page.goto(viewer.login_url)
+        page.click("#viewer-nav a:has-text('compare revisions')")
+        page.fill("#rev-a", "HEAD~1")
+        page.fill("#rev-b", "HEAD")
+        page.click("#rev-run")
+        page.wait_for_url("**/compare?a=*", timeout=120_000)
+        page.wait_for_selector("#cases tbody tr")
+        first = page.locator("#cases tbody tr").first.inner_text()
+        assert "ada" in first and "regressed" in first
+        assert "HEAD~1" not in page.url  # the two stored runs, by id: a permanent address
+        page.goto(viewer.url + "revisions")
+        page.fill("#rev-a", "no-such-branch")
+        page.click("#rev-run")
+        page.wait_for_selector("#rev-progress:has-text('not started')")
+        assert "no-such-branch" in page.locator("#rev-progress").inner_text()
+    finally:
+        viewer.stop()

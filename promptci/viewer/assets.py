@@ -56,6 +56,7 @@ VIEWER_JS = r"""
   const nav = document.getElementById("viewer-nav");
   nav.appendChild(anchor("runs", link("runs")));
   nav.appendChild(anchor("cost", link("cost")));
+  if (links.routes.revisions) nav.appendChild(anchor("compare revisions", link("revisions")));
   if (!links.write) nav.appendChild(el("span", "static bundle: read-only"));
 
   window.promptciCompareDetail = function (td, c) {
@@ -360,5 +361,44 @@ COST_JS = _PAGE_HELPERS + r"""
       r[0].slice(5)));
   });
   $("day-chart").appendChild(chart);
+})();
+"""
+
+REVISIONS_BODY = """<h1>compare two revisions</h1>
+<p>Runs the suite at both revisions (as <code>promptci diff A B</code> does: models are called, the cache is
+used), stores both runs, then compares them. Leave B empty for the working tree.</p>
+<form id="rev-form">
+<label>A <input id="rev-a" placeholder="main, HEAD~1, a commit"></label>
+<label>B <input id="rev-b" placeholder="(working tree)"></label>
+<button type="submit" id="rev-run">run and compare</button>
+</form>
+<p><progress id="rev-bar" value="0" max="1" hidden></progress> <span id="rev-progress"></span></p>
+"""
+
+REVISIONS_JS = _PAGE_HELPERS + r"""
+  const {post} = window.promptciViewer;
+  const start = new URLSearchParams(location.search);
+  $("rev-a").value = start.get("a") || "";
+  $("rev-b").value = start.get("b") || "";
+  const say = (text) => { $("rev-progress").textContent = text; };
+  async function poll(job) {
+    const answer = await fetch("/api/jobs/" + encodeURIComponent(job), {credentials: "same-origin"});
+    const state = await answer.json();
+    $("rev-bar").hidden = false;
+    $("rev-bar").max = Math.max(state.total, 1);
+    $("rev-bar").value = state.done;
+    say(state.done + " of " + (state.total || "?") + " results");
+    if (state.error) say("diff failed: " + state.error);
+    else if (state.finished && state.runs) location.href = link("compare", {a: state.runs[0], b: state.runs[1]});
+    else setTimeout(() => poll(job), 300);
+  }
+  $("rev-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const a = $("rev-a").value.trim(), b = $("rev-b").value.trim();
+    const query = new URLSearchParams({a: a, b: b}).toString();
+    try { history.replaceState(null, "", location.pathname + "?" + query); } catch (e) { /* ignore */ }
+    say("starting…");
+    try { poll((await post("/api/diff", {a: a, b: b})).job); } catch (error) { say("not started: " + error.message); }
+  });
 })();
 """

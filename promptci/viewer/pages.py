@@ -24,11 +24,22 @@ from promptci.reporting.page import embed_json, render_page
 from promptci.reporting.stats import printable
 from promptci.store import LedgerEntry
 from promptci.types import CaseResult, Run, parse_iso
-from promptci.viewer.assets import CASE_BODY, CASE_JS, COST_BODY, COST_JS, RUNS_BODY, RUNS_JS, VIEWER_CSS, VIEWER_JS
+from promptci.viewer.assets import (
+    CASE_BODY,
+    CASE_JS,
+    COST_BODY,
+    COST_JS,
+    REVISIONS_BODY,
+    REVISIONS_JS,
+    RUNS_BODY,
+    RUNS_JS,
+    VIEWER_CSS,
+    VIEWER_JS,
+)
 from promptci.viewer.reviews import Review, output_hash
 
 SERVER_ROUTES = {"runs": "/", "run": "/run/{id}", "compare": "/compare?a={a}&b={b}", "case": "/case?p={p}&c={c}",
-                 "cost": "/cost"}
+                 "cost": "/cost", "revisions": "/revisions"}
 
 
 @dataclass(frozen=True)
@@ -148,3 +159,8 @@ def cost_data(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str,
 def cost_page(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str, str | None], links: Links) -> str:
     return _page("promptci cost", COST_BODY, PAGE_CSS, COST_JS, cost_data(entries, since, branches), links,
                  {"page": "cost"})
+
+
+def revisions_page(links: Links) -> str:
+    return _page("promptci compare revisions", REVISIONS_BODY, PAGE_CSS, REVISIONS_JS, {}, links,
+                 {"page": "revisions"})

@@ -113,6 +113,10 @@ def _handler(site: Site, token: str) -> type[BaseHTTPRequestHandler]:
             if "token" in query:
                 self._login(url.path, query["token"])
                 return
+            if url.path.startswith("/api/jobs/"):
+                job_id = unquote(url.path[len("/api/jobs/"):])
+                self._guarded(lambda: self._json(HTTPStatus.OK, site.diff_state(job_id)), as_json=True)
+                return
             self._guarded(lambda: self._send(HTTPStatus.OK, self._page(url.path, query)))
 
         def _login(self, path: str, given: str) -> None:
@@ -132,6 +136,8 @@ def _handler(site: Site, token: str) -> type[BaseHTTPRequestHandler]:
                 return site.compare(query.get("a", ""), query.get("b", ""))
             if path == "/case":
                 return site.case(query.get("p", ""), query.get("c", ""))
+            if path == "/revisions":
+                return site.revisions()
             if path == "/cost":
                 return site.cost(query.get("since") or "30d")
             raise NoSuchPage(path)
@@ -153,7 +159,7 @@ def _handler(site: Site, token: str) -> type[BaseHTTPRequestHandler]:
             if not isinstance(target, dict):
                 self._json(HTTPStatus.BAD_REQUEST, {"error": "the body must be a JSON object"})
                 return
-            actions = {"/api/review": site.review, "/api/accept": site.accept}
+            actions = {"/api/review": site.review, "/api/accept": site.accept, "/api/diff": site.start_diff}
             action = actions.get(urlsplit(self.path).path)
             if action is None:
                 self._json(HTTPStatus.NOT_FOUND, {"error": "no such action"})

@@ -13,7 +13,8 @@ from promptci.errors import PromptCIError
 from promptci.history import case_history, list_run_rows, show_run
 from promptci.project import Project, discover
 from promptci.types import CaseResult, Run
-from promptci.viewer.pages import Links, case_page, compare_page, cost_page, run_page, runs_page
+from promptci.viewer.jobs import DiffJobs
+from promptci.viewer.pages import Links, case_page, compare_page, cost_page, revisions_page, run_page, runs_page
 from promptci.viewer.reviews import REVIEWS_DIR, output_hash, read_reviews, reviews_for_prompts, write_review
 
 ALL_RUNS = 1_000_000
@@ -26,12 +27,14 @@ class Site:
 
     project: Project
     links: Links
+    diffs: DiffJobs
     # finished runs do not change: their pages are kept while reviews/ stays as it was
     run_pages: dict[tuple[str, tuple[tuple[str, int, int, int], ...]], str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def at(cls, root: Path | None, links: Links | None = None) -> Site:
-        return cls(discover(root), links or Links())
+        project = discover(root)
+        return cls(project, links or Links(), DiffJobs(project.source))
 
     @property
     def source(self) -> Path:
@@ -82,7 +85,22 @@ class Site:
         branches = {row.info.run_id: row.branch for row in list_run_rows(self.source, ALL_RUNS)}
         return cost_page(read_ledger(self.project, start.isoformat()), since, branches, self.links)
 
+    def revisions(self) -> str:
+        return revisions_page(self.links)
+
+    def diff_state(self, job_id: str) -> dict[str, Any]:
+        job = self.diffs.jobs.get(job_id)
+        if job is None:
+            raise PromptCIError(f"no diff {job_id!r} was started here")
+        return job.to_json()
+
     # the write actions
+
+    def start_diff(self, target: Mapping[str, Any]) -> dict[str, Any]:
+        before, after = target.get("a"), target.get("b")
+        if not isinstance(before, str) or not isinstance(after, str):
+            raise PromptCIError("give revisions a and b (b empty: the working tree)")
+        return {"job": self.diffs.start(before.strip(), after.strip() or None)}
 
     def review(self, target: Mapping[str, Any]) -> dict[str, Any]:
         run, result = self._target(target)

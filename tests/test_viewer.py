@@ -133,8 +133,8 @@ def test_entries_that_are_not_reviews_are_left_out(tmp_path: Path) -> None:
 def test_history_reads_runs_with_branch_and_a_case_across_runs(tmp_path: Path) -> None:
     root = viewer_project(tmp_path)
     rows = list_run_rows(root)
-    assert [(r.info.run_id, r.branch, r.command) for r in rows] == [("bbbb00000002", "feature", None),
-                                                                      ("aaaa00000001", "main", None)]
+    assert [(r.info.run_id, r.branch, r.command) for r in rows] == [("bbbb00000002", "feature", "run"),
+                                                                      ("aaaa00000001", "main", "run")]
     samples = case_history(root, "greet", "ada")
     assert [(s.run_id, s.status, s.output) for s in samples] == [("aaaa00000001", "passed", "Hello Ada!"),
                                                                   ("bbbb00000002", "failed", "Hi Ada, welcome back")]
@@ -159,16 +159,15 @@ def test_view_bundle_from_the_command_line(cli, tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "no stored run 'zzzz'" in unknown.output
 
 
-def test_the_runs_list_shows_the_command_when_the_store_has_that_column(tmp_path: Path) -> None:
+def test_the_runs_list_shows_the_command_that_made_each_run(tmp_path: Path) -> None:
     import sqlite3
 
     from promptci.project import discover
 
     root = viewer_project(tmp_path)
     with sqlite3.connect(discover(root).db_path) as conn:
-        conn.execute("ALTER TABLE runs ADD COLUMN command TEXT")
         conn.execute("UPDATE runs SET command = 'promptci run -k ada' WHERE id = 'bbbb00000002'")
-    assert [r.command for r in list_run_rows(root)] == ["promptci run -k ada", None]
+    assert [r.command for r in list_run_rows(root)] == ["promptci run -k ada", "run"]
     page = write_bundle(root, tmp_path / "out")[0].read_text(encoding="utf-8")
     assert "promptci run -k ada" in page
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,58 @@ def run_info_to_dict(info: RunInfo) -> dict[str, Any]:
         "git": {"commit": info.commit, "dirty": info.dirty}, "models": list(info.models),
         "summary": summary_to_dict(info.summary), "interrupted": info.interrupted, "command": info.command,
     }
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One stored run as the viewer lists it: RunInfo plus the branch and, when the store has it, the command."""
+
+    info: RunInfo
+    branch: str | None
+    command: str | None
+
+
+@dataclass(frozen=True)
+class CaseSample:
+    """One stored result of a case, with the run it belongs to (for a case's history across commits)."""
+
+    run_id: str
+    started_at: str
+    commit: str | None
+    dirty: bool
+    branch: str | None
+    model: str
+    repeat: int
+    status: str
+    output: str | None
+
+
+def list_run_rows(root: Path | None, limit: int = 1000) -> list[RunRow]:
+    """The latest stored runs, newest first, with branch and command (a store without a command column: None)."""
+    project = discover(root)
+    if not project.db_path.is_file():
+        return []
+    with Store.open(project.db_path, readonly=True) as store:
+        infos = store.list_runs(limit)
+        columns = {row[1] for row in store._read("PRAGMA table_info(runs)")}
+        command = "command" if "command" in columns else "NULL"
+        extra = {r[0]: (r[1], r[2]) for r in store._read(
+            f"SELECT id, git_branch, {command} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))}
+    return [RunRow(info, *extra.get(info.run_id, (None, None))) for info in infos]
+
+
+def case_history(root: Path | None, prompt: str, case_id: str) -> list[CaseSample]:
+    """Every stored result of one case (all models and repeats), oldest run first."""
+    project = discover(root)
+    if not project.db_path.is_file():
+        return []
+    with Store.open(project.db_path, readonly=True) as store:
+        rows = store._read(
+            "SELECT runs.id, runs.started_at, runs.git_commit, runs.git_dirty, runs.git_branch, results.model,"
+            " json_extract(results.data, '$.repeat'), results.status, json_extract(results.data, '$.output')"
+            " FROM results JOIN runs ON runs.id = results.run_id"
+            " WHERE results.prompt = ? AND results.case_id = ? AND json_valid(results.data)"
+            " ORDER BY runs.started_at, runs.rowid, results.position, results.id", (prompt, case_id))
+    return [CaseSample(run_id=r[0], started_at=r[1], commit=r[2], dirty=bool(r[3]), branch=r[4], model=r[5],
+                       repeat=int(r[6] or 0), status=r[7], output=r[8] if isinstance(r[8], str) else None)
+            for r in rows]

@@ -119,6 +119,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("verdict.diff",),
     ("reporting",),
     ("importers", "history", "merge", "accept", "diffing", "api", "gc", "prcheck"),
+    ("viewer",),
     ("cli", "pytest_plugin", "__main__"),
 )
 

@@ -80,6 +80,7 @@ DIFF_JS = JS_PRELUDE + r"""
     panels.appendChild(block("B: " + c.b, c.ob));
     panels.appendChild(diffBlock(c.d));
     td.appendChild(panels);
+    if (window.promptciCompareDetail) window.promptciCompareDetail(td, c);  // the viewer's history link
     tr.appendChild(td);
     return tr;
   }

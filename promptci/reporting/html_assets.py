@@ -185,6 +185,7 @@ PAGE_JS = JS_PRELUDE + r"""
       panels.appendChild(textBlock("actual", c.o, false));
       panels.appendChild(textBlock("diff", c.d, true));
       td.appendChild(panels);
+      if (window.promptciDetail) window.promptciDetail(td, c);  // the viewer's review controls
     }
     tr.appendChild(td);
     return tr;

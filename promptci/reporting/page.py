@@ -29,10 +29,11 @@ def csp_hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode() + "'"
 
 
-def content_security_policy(js: str, css: str) -> str:
-    """Only the page's own script and stylesheet, by hash; nothing from anywhere else."""
+def content_security_policy(js: str, css: str, connect_src: str = "'none'") -> str:
+    """Only the page's own script and stylesheet, by hash; nothing from anywhere else (the viewer's pages may
+    also send requests to their own server: connect_src "'self'")."""
     return (f"default-src 'none'; script-src {csp_hash(js)}; style-src {csp_hash(css)}; "
-            "img-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'")
+            f"img-src 'none'; connect-src {connect_src}; base-uri 'none'; form-action 'none'")
 
 
 _SHELL = """<!DOCTYPE html>
@@ -53,9 +54,9 @@ _SHELL = """<!DOCTYPE html>
 """
 
 
-def render_page(title: str, body: str, css: str, js: str, data: Any) -> str:
+def render_page(title: str, body: str, css: str, js: str, data: Any, connect_src: str = "'none'") -> str:
     """A whole page: `body` is trusted markup (ours); `data` is embedded as escaped JSON for `js` to render."""
-    return _SHELL.format(csp=content_security_policy(js, css), title=title, css=css, body=body, js=js,
+    return _SHELL.format(csp=content_security_policy(js, css, connect_src), title=title, css=css, body=body, js=js,
                          data=embed_json(data))
 
 

@@ -1,0 +1,166 @@
+"""The viewer's pages as self-contained HTML: runs, a run, two runs compared, a case across history, cost.
+
+Each page is reporting.page.render_page with the report's own pieces (html.py, diff_html.py) where one
+exists, plus a navigation bar and the viewer's data in a second escaped JSON element. `links` says how pages
+link to each other: served routes, or file names in a bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptci.compare import CaseChange, Comparison
+from promptci.cost.ledger import CostRow, aggregate, summarize_group
+from promptci.history import CaseSample, RunRow
+from promptci.reporting.diff_html import _BODY as COMPARE_BODY
+from promptci.reporting.diff_html import comparison_data
+from promptci.reporting.diff_html_assets import DIFF_CSS, DIFF_JS
+from promptci.reporting.html import _BODY as RUN_BODY
+from promptci.reporting.html import report_data
+from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
+from promptci.reporting.page import embed_json, render_page
+from promptci.reporting.stats import printable
+from promptci.store import LedgerEntry
+from promptci.types import CaseResult, Run, parse_iso
+from promptci.viewer.assets import (
+    CASE_BODY,
+    CASE_JS,
+    COST_BODY,
+    COST_JS,
+    REVISIONS_BODY,
+    REVISIONS_JS,
+    RUNS_BODY,
+    RUNS_JS,
+    VIEWER_CSS,
+    VIEWER_JS,
+)
+from promptci.viewer.reviews import Review, output_hash
+
+SERVER_ROUTES = {"runs": "/", "run": "/run/{id}", "compare": "/compare?a={a}&b={b}", "case": "/case?p={p}&c={c}",
+                 "cost": "/cost", "revisions": "/revisions"}
+
+
+@dataclass(frozen=True)
+class Links:
+    """How pages link: `routes` are templates filled by the page script; a bundle also lists the runs and
+    pairs it holds (`files`), and links nothing else."""
+
+    routes: Mapping[str, str] = field(default_factory=lambda: dict(SERVER_ROUTES))
+    files: Mapping[str, str] | None = None  # bundle: "run id" or "a b" -> file name
+    can_write: bool = True  # served: review and accept buttons; a bundle is read-only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"routes": dict(self.routes), "files": dict(self.files) if self.files is not None else None,
+                "write": self.can_write}
+
+
+def _page(title: str, body: str, css: str, js: str, data: Any, links: Links, viewer: Mapping[str, Any]) -> str:
+    nav = ('<nav id="viewer-nav"></nav>\n<script type="application/json" id="viewer-data">'
+           + embed_json({"links": links.to_json(), **viewer}) + "</script>\n")
+    return render_page(title, nav + body, css + VIEWER_CSS, VIEWER_JS + js, data,
+                       connect_src="'self'" if links.can_write else "'none'")
+
+
+def _review_json(review: Review) -> dict[str, str]:
+    return {"verdict": review.verdict, "note": printable(review.note), "by": printable(review.by), "at": review.at}
+
+
+def _reviews_json(reviews: Mapping[str, Mapping[str, Mapping[str, Review]]]) -> dict[str, Any]:
+    return {prompt: {case: {digest: _review_json(r) for digest, r in by_hash.items()}
+                     for case, by_hash in cases.items()} for prompt, cases in reviews.items()}
+
+
+def run_page(run: Run, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]], links: Links) -> str:
+    """The HTML report of the run, with history links and review controls on each case."""
+    hashes = {f"{r.prompt}\0{r.case_id}\0{r.model}\0{r.repeat}": output_hash(r.output) for r in run.results}
+    viewer = {"page": "run", "run": run.run_id, "hashes": hashes, "reviews": _reviews_json(reviews)}
+    return _page(f"promptci run {run.run_id}", RUN_BODY, PAGE_CSS, PAGE_JS, report_data(run), links, viewer)
+
+
+def compare_page(comparison: Comparison, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]],
+                 links: Links) -> str:
+    """The diff page of two stored runs, each case with its history link and the reviews of A's and B's outputs."""
+    def review_of(change: CaseChange, samples: Sequence[CaseResult]) -> dict[str, str] | None:
+        if not samples:
+            return None
+        found = reviews.get(change.prompt, {}).get(change.case_id, {}).get(output_hash(samples[0].output))
+        return _review_json(found) if found else None
+
+    reviewed = {f"{printable(c.prompt)}\0{printable(c.case_id)}\0{printable(c.model)}":
+                [review_of(c, c.before), review_of(c, c.after)] for c in comparison.changes}
+    runs = [side.run_id for side in comparison.sides]
+    return _page("promptci compare", COMPARE_BODY, DIFF_CSS, DIFF_JS, comparison_data(comparison), links,
+                 {"page": "compare", "runs": runs,
+                  "reviewed": {key: pair for key, pair in reviewed.items() if any(pair)}})
+
+
+def _duration(row: RunRow) -> float | None:
+    info = row.info
+    if not info.finished_at:
+        return None
+    try:
+        return max((parse_iso(info.finished_at) - parse_iso(info.started_at)).total_seconds(), 0.0)
+    except (ValueError, TypeError):
+        return None
+
+
+def runs_data(rows: Sequence[RunRow]) -> list[list[Any]]:
+    """[id, started, command, commit, dirty, branch, models, passed, total, cost, seconds, interrupted] per run."""
+    return [[r.info.run_id, r.info.started_at, printable(r.command) if r.command else None, r.info.commit,
+             r.info.dirty, printable(r.branch) if r.branch else None, [printable(m) for m in r.info.models],
+             r.info.summary.passed, r.info.summary.total, r.info.summary.cost_usd, _duration(r), r.info.interrupted]
+            for r in rows]
+
+
+def runs_page(rows: Sequence[RunRow], links: Links) -> str:
+    return _page("promptci runs", RUNS_BODY, PAGE_CSS, RUNS_JS, {"runs": runs_data(rows)}, links, {"page": "runs"})
+
+
+def case_samples(samples: Iterable[CaseSample]) -> list[list[Any]]:
+    """[run, started, commit, dirty, branch, model, repeat, status, output, hash] per stored result."""
+    return [[s.run_id, s.started_at, s.commit, s.dirty, printable(s.branch) if s.branch else None,
+             printable(s.model), s.repeat, s.status, printable(s.output) if s.output is not None else None,
+             output_hash(s.output)] for s in samples]
+
+
+def case_page(histories: Mapping[tuple[str, str], Sequence[CaseSample]],
+              reviews: Mapping[str, Mapping[str, Mapping[str, Review]]], links: Links,
+              selected: tuple[str, str] | None) -> str:
+    """One case's history (served), or every case of a bundle's runs, chosen by the URL's #p=&c=."""
+    data = {"cases": {f"{p}\0{c}": case_samples(samples) for (p, c), samples in histories.items()},
+            "selected": f"{selected[0]}\0{selected[1]}" if selected else None}
+    return _page("promptci case history", CASE_BODY, PAGE_CSS, CASE_JS, data, links,
+                 {"page": "case", "reviews": _reviews_json(reviews)})
+
+
+def _cost_row(dimension: str, row: CostRow) -> list[Any]:
+    return [printable(row.value(dimension) or "-"), row.requests, row.cost_usd, row.cost_unknown, row.saved_usd,
+            row.input_tokens, row.output_tokens]
+
+
+def by_branch(entries: Sequence[LedgerEntry], branches: Mapping[str, str | None]) -> list[CostRow]:
+    """The ledger has no branch: each request takes its run's (from the runs table), "-" without a run."""
+    groups: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        groups.setdefault(branches.get(entry.run_id or "") or "-", []).append(entry)
+    return [summarize_group((("branch", name),), members) for name, members in sorted(groups.items())]
+
+
+def cost_data(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str, str | None]) -> dict[str, Any]:
+    total = aggregate(entries, [])[0] if entries else None
+    dimensions = ("day", "prompt", "model")
+    return {"since": since, **{d: [_cost_row(d, r) for r in aggregate(entries, [d])] for d in dimensions},
+            "branch": [_cost_row("branch", r) for r in by_branch(entries, branches)],
+            "total": [total.requests, total.cost_usd, total.cost_unknown] if total else [0, 0.0, 0]}
+
+
+def cost_page(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str, str | None], links: Links) -> str:
+    return _page("promptci cost", COST_BODY, PAGE_CSS, COST_JS, cost_data(entries, since, branches), links,
+                 {"page": "cost"})
+
+
+def revisions_page(links: Links) -> str:
+    return _page("promptci compare revisions", REVISIONS_BODY, PAGE_CSS, REVISIONS_JS, {}, links,
+                 {"page": "revisions"})

@@ -7,15 +7,16 @@ from typing import Any
 
 from promptci.errors import PromptCIError
 from promptci.project import discover
-from promptci.store import RunInfo, Store
+from promptci.store import RunInfo
+from promptci.storechoice import has_store, open_store
 from promptci.types import Run
 
 
 def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
     project = discover(root)
-    if not project.db_path.is_file():
+    if not has_store(project):
         return []
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         return store.list_runs(limit)
 
 
@@ -23,9 +24,9 @@ def show_run(root: Path | None, run_ref: str) -> Run:
     """A stored run by id, unique id prefix, or `last` (the last plain `promptci run`, not a diff side or a
     bisect step); an unknown one is a usage error naming the latest."""
     project = discover(root)
-    if not project.db_path.is_file():
+    if not has_store(project):
         raise PromptCIError(f"no runs stored yet (no {project.shown(project.db_path)}): run `promptci run` first")
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         found = store.last_run(plain=True) if run_ref == "last" else store.load_run(run_ref)
         latest = store.list_runs(5) if found is None else []
     if found is not None:

@@ -30,6 +30,7 @@ from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
 from promptci.runner import Runner, run_jobs
 from promptci.store import PLAIN_RUN, Store
+from promptci.storechoice import open_store
 from promptci.types import CaseResult, GitInfo, Run, now_iso, summarize
 
 
@@ -47,7 +48,7 @@ class Session:
         self.not_written: list[EnvironmentFailure] = []  # recordings files the disk refused
 
     def __enter__(self) -> Session:
-        self._store = Store.open(self.project.db_path)
+        self._store = open_store(self.project)
         self._loop = asyncio.Runner()
         return self
 

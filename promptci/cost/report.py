@@ -11,7 +11,8 @@ from typing import Any
 
 from promptci.cost.ledger import CostRow, aggregate, check_dimensions, days_over_budget, parse_since, rows_to_json
 from promptci.project import Project, discover
-from promptci.store import LedgerEntry, Store, parse_iso
+from promptci.store import LedgerEntry, parse_iso
+from promptci.storechoice import has_store, open_store
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
 
 
 def read_ledger(project: Project, since: str) -> list[LedgerEntry]:
-    if not project.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
+    if not has_store(project):  # nothing recorded yet: do not create the database just to read it
         return []
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         return store.ledger(since=since)

@@ -114,6 +114,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE ledger ADD COLUMN cache_key TEXT;
     """,
+    # 7: who spent: the branch and the CI actor (or the laptop's user) of each request, for the team's `cost --by
+    # branch,actor` over a shared store; NULL for rows written before
+    """
+    ALTER TABLE ledger ADD COLUMN branch TEXT;
+    ALTER TABLE ledger ADD COLUMN actor TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -71,6 +71,8 @@ class LedgerEntry:
     kind: str = "case"  # "case" | "judge"
     error_kind: str | None = None
     cache_key: str | None = None  # the answer's cache key (fresh or a hit), for `promptci gc`; None for errors
+    branch: str | None = None  # the git branch the request was made for (a PR's head branch in CI)
+    actor: str | None = None  # who made it: the CI actor, or the user on a laptop
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerEntry))

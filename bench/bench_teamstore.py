@@ -21,14 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
-from fakeserver_process import fake_server_process, requests_served
-from pgserver import running_postgres
-
 from promptci.pgstore import PostgresStore
 from promptci.store import LEDGER_COLUMNS, Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from fakeserver_process import fake_server_process, requests_served
+from pgserver import running_postgres
 
 
 def write_project(root: Path, cases: int, url: str) -> None:
@@ -37,7 +36,8 @@ def write_project(root: Path, cases: int, url: str) -> None:
     (root / "prompts" / "greet.txt").write_text("Say hello to {{ name }}.\n")
     lines = ["cases:"]
     for i in range(cases):
-        lines += [f"  - id: case-{i:05d}", f"    input: {{name: Person {i}}}", f"    expected: Say hello to Person {i}."]
+        lines += [f"  - id: case-{i:05d}", f"    input: {{name: Person {i}}}",
+                  f"    expected: Say hello to Person {i}."]
     (root / "goldens" / "greet.yaml").write_text("\n".join(lines) + "\n")
     (root / "promptci.yaml").write_text(
         f"providers:\n  bench: {{type: openai, base_url: '{url}/v1', api_key_env: BENCH_KEY}}\n"

@@ -198,3 +198,32 @@ def test_a_dropped_connection_is_opened_again(postgres_url: str, postgres_server
         store.record_request(LedgerEntry(at="2026-11-01T10:00:01Z", run_id=None, git_commit=None, prompt="p",
                                          case_id="c", model="m", provider="local", cost_usd=0.5))
         assert [e.cost_usd for e in store.ledger()] == [0.5]
+
+
+def test_sharded_runs_merge_into_the_team_store(cli, project, tmp_path: Path, postgres_url: str) -> None:
+    root = project({"prompts/greet.txt": "Hello {{ name }}!", "promptci.yaml": "models: [echo]\n",
+                    "goldens/greet.yaml": "cases:\n" + "".join(
+                        f"  - id: c{i}\n    input: {{name: n{i}}}\n    expected: Hello n{i}!\n" for i in range(6))})
+    team = {"PROMPTCI_STORE": postgres_url}
+    files = []
+    for index in (1, 2):
+        files.append(tmp_path / f"shard-{index}.json")
+        shard = cli("run", "--root", root, "--no-github", "--shard", f"{index}/2", "-q", "-o", f"json={files[-1]}",
+                    env=team)
+        assert shard.exit_code == 0, shard.output
+    merged = cli("merge", "--root", root, "--no-github", "--format", "json", *files, env=team)
+    assert merged.exit_code == 0, merged.output
+    run_id = json.loads(merged.stdout)["run_id"]
+    with PostgresStore.open(postgres_url) as store:
+        run = store.load_run(run_id)
+    assert run is not None and run.command == "merge" and run.summary.passed == 6
+    assert not (root / ".promptci" / "promptci.db").exists()
+
+
+def test_gc_says_it_leaves_the_team_store_alone(cli, project, postgres_url: str) -> None:
+    root = project({"promptci.yaml": "models: [echo]\n"}, with_greet=True)
+    result = cli("gc", "--root", root, env={"PROMPTCI_STORE": postgres_url})
+    assert result.exit_code == 0, result.output
+    assert "the team store is not pruned" in result.output
+    with PostgresStore.open(postgres_url) as store:
+        assert store.list_runs() == []

@@ -25,8 +25,12 @@ def gc(
     and say what was freed."""
     from promptci import gc as collecting
     from promptci.project import discover
+    from promptci.storechoice import store_url
 
-    report = collecting.collect(discover(root), collecting.GcPolicy(days=days, runs=runs))
+    project = discover(root)
+    if store_url(project) is not None:
+        typer.echo("promptci gc: the team store is not pruned (gc works on this machine's database only)", err=True)
+    report = collecting.collect(project, collecting.GcPolicy(days=days, runs=runs))
     for note in report.notes:
         typer.echo(f"promptci gc: {note}", err=True)
     if report.bytes_before:

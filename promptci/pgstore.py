@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -16,8 +17,10 @@ from promptci.migrations import SCHEMA_VERSION, check_not_newer, postgres_script
 from promptci.secrets import redact_dsn
 from promptci.store import (
     CACHE_ANSWER,
+    LedgerEntry,
     Store,
     canonical_json,
+    ledger_insert,
     now_iso,
     tool_calls_column,
     usage_columns,
@@ -79,6 +82,7 @@ class PostgresStore(Store):
 
     @classmethod
     def open(cls, path: Path | str, readonly: bool = False, wait: LockWait | None = None) -> PostgresStore:
+        """`path`: the postgresql:// URL. Always migrated (readonly and wait are the SQLite store's concerns)."""
         url = str(path)
         conn = connect_postgres(url)
         try:
@@ -93,7 +97,9 @@ class PostgresStore(Store):
             self._pg.close()
 
     def _reconnecting(self, action: Callable[[Any], T], doing: str) -> T:
-        """action(connection); a connection dropped on the way is opened again and the action run once more."""
+        """action(connection); a connection dropped on the way is opened again and the action run once more.
+        (A connection lost during COMMIT leaves unknown whether the commit landed: the retry may then store a
+        ledger row twice. The ledger has no request id to make that idempotent yet.)"""
         psycopg = import_psycopg()
         try:
             return action(self._pg)
@@ -149,8 +155,6 @@ class PostgresStore(Store):
 
     def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
                    problems: Sequence[str] = ()) -> None:
-        from dataclasses import asdict
-
         if self.unstored.pending:
             with self._lock:
                 self._retry_unstored(wait=True)
@@ -180,10 +184,8 @@ class PostgresStore(Store):
         return run_id, set(json.loads(resolved)[model])
 
     def cache_put(self, key: str, identity: Mapping[str, Any], completion: Completion,
-                  ledger: Any = None) -> None:
+                  ledger: LedgerEntry | None = None) -> None:
         """As the SQLite store's: a concurrent insert of the same key by another runner is an update, not an error."""
-        from promptci.store import ledger_insert
-
         statements: list[tuple[str, Sequence[Any]]] = [ledger_insert(ledger)] if ledger is not None else []
         if completion.ok:
             statements.append((CACHE_UPSERT, (

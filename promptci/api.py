@@ -26,7 +26,7 @@ from promptci.planning import LOCAL_PROVIDERS, build_plan, missing_keys, model_p
 from promptci.project import Project, discover
 from promptci.recordings import load_recordings
 from promptci.session import Session
-from promptci.store import Store
+from promptci.storechoice import has_store, open_store
 from promptci.types import CaseResult, Run, now_iso, summarize
 from promptci.verdict.gates import Judging, judge_run
 from promptci.verdict.policy import Verdict
@@ -169,7 +169,7 @@ def show_run(root: Path | None, run_ref: str) -> Run:
     """A stored run with the verdict it was given (older runs: judged again by today's gate settings)."""
     project = discover(root)
     found = history.show_run(root, run_ref)
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         stored = store.stored_verdict(found.run_id)
     if stored is not None:
         try:
@@ -235,8 +235,8 @@ def answered_calls(project: Project, calls: dict[int, tuple[dict, ModelCall]]) -
     recordings = load_recordings(project.recordings_dir)
     found = {ref for ref, (identity, call) in calls.items() if recordings.get(answer_key(identity, call))}
     keys = {call_key(identity, call): ref for ref, (identity, call) in calls.items() if ref not in found}
-    if keys and project.db_path.is_file():
-        with Store.open(project.db_path, readonly=True) as store:
+    if keys and has_store(project):
+        with open_store(project, readonly=True) as store:
             found |= {keys[entry.key] for entry in store.cache_entries(keys)}
     return found
 

@@ -160,6 +160,8 @@ class ClientOptions:
 
     run_id: str | None = None
     git_commit: str | None = None
+    branch: str | None = None  # who spends, in each ledger row (spender.py)
+    actor: str | None = None
     use_cache: bool = True
     record: bool = False
     budget: BudgetGuard | None = None
@@ -341,6 +343,7 @@ def ledger_entry(call: ModelCall, options: ClientOptions, endpoint: Endpoint, co
         ttft_ms=None if status == "cached" else completion.ttft_ms,
         status=status, attempts=completion.attempts, kind=call.kind,
         error_kind=completion.error.kind if completion.error else None, cache_key=key,
+        branch=options.branch, actor=options.actor,
     )
 
 

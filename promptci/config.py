@@ -92,6 +92,7 @@ class Settings:
     pricing: Mapping[str, Price] = field(default_factory=dict)
     budgets: Budgets = field(default_factory=Budgets)
     gate: Gate = field(default_factory=Gate)
+    store_url: str | None = None  # `store.url`: a PostgreSQL team store (no password: that comes from the environment)
 
 
 def load_settings(root: Path, environment: str | None = None) -> Settings:
@@ -126,7 +127,7 @@ def load_settings(root: Path, environment: str | None = None) -> Settings:
 
 
 KNOWN_KEYS = ("models", "concurrency", "timeout_s", "retries", "comparators", "providers", "environments",
-              "pricing", "budgets", "gate")
+              "pricing", "budgets", "gate", "store")
 PROVIDER_FIELDS = ("type", "base_url", "api_key_env", "rpm", "tpm", "params")
 MODEL_ENTRY_KEYS = ("name", "params")
 GATE_KEYS = ("min_pass_rate", "metrics")
@@ -196,7 +197,25 @@ class _ConfigReader:
             self.problems.extend(problems)
             values["comparators"] = specs
         values.update(self.read_money(data))
+        values.update(self.read_store(data))
         return values
+
+    def read_store(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """`store: {url: postgresql://user@host/db}`; the password only ever from the environment."""
+        from promptci.secrets import url_password
+
+        store = self.section(data, "store", ("url",))
+        if store is None or store.get("url") is None:
+            return {}
+        url = store["url"]
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            self.problem(f"`store.url` must be a postgresql:// URL (the team store), got {url!r}", store, "url")
+            return {}
+        if url_password(url) is not None:
+            self.problem("`store.url` holds a password: keep it out of promptci.yaml; give it in PGPASSWORD, or the "
+                         "whole URL in PROMPTCI_STORE", store, "url")
+            return {}
+        return {"store_url": url}
 
     def read_models(self, data: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
         """`models:` holds names, or `{name: ..., params: {...}}` entries for a model's own params."""

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from promptci.errors import PromptCIError
 from promptci.project import discover
-from promptci.store import RunInfo, Store
+from promptci.store import RunInfo
+from promptci.storechoice import has_store, open_store
 from promptci.types import Run
 
 
 def list_runs(root: Path | None, limit: int = 20) -> list[RunInfo]:
     project = discover(root)
-    if not project.db_path.is_file():
+    if not has_store(project):
         return []
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         return store.list_runs(limit)
 
 
@@ -24,9 +26,9 @@ def show_run(root: Path | None, run_ref: str) -> Run:
     """A stored run by id, unique id prefix, or `last` (the last plain `promptci run`, not a diff side or a
     bisect step); an unknown one is a usage error naming the latest."""
     project = discover(root)
-    if not project.db_path.is_file():
+    if not has_store(project):
         raise PromptCIError(f"no runs stored yet (no {project.shown(project.db_path)}): run `promptci run` first")
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         found = store.last_run(plain=True) if run_ref == "last" else store.load_run(run_ref)
         latest = store.list_runs(5) if found is None else []
     if found is not None:
@@ -76,31 +78,39 @@ class CaseSample:
 
 
 def list_run_rows(root: Path | None, limit: int = 1000) -> list[RunRow]:
-    """The latest stored runs, newest first, with branch and command (a store without a command column: None)."""
+    """The latest stored runs, newest first, with branch and the command that made them."""
     project = discover(root)
-    if not project.db_path.is_file():
+    if not has_store(project):
         return []
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         infos = store.list_runs(limit)
-        columns = {row[1] for row in store._read("PRAGMA table_info(runs)")}
-        command = "command" if "command" in columns else "NULL"
         extra = {r[0]: (r[1], r[2]) for r in store._read(
-            f"SELECT id, git_branch, {command} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))}
+            "SELECT id, git_branch, command FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))}
     return [RunRow(info, *extra.get(info.run_id, (None, None))) for info in infos]
 
 
 def case_history(root: Path | None, prompt: str, case_id: str) -> list[CaseSample]:
-    """Every stored result of one case (all models and repeats), oldest run first."""
+    """Every stored result of one case (all models and repeats), oldest run first. The result's JSON is read
+    here, not in SQL, so the query is the same for every store."""
     project = discover(root)
-    if not project.db_path.is_file():
+    if not has_store(project):
         return []
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         rows = store._read(
             "SELECT runs.id, runs.started_at, runs.git_commit, runs.git_dirty, runs.git_branch, results.model,"
-            " json_extract(results.data, '$.repeat'), results.status, json_extract(results.data, '$.output')"
-            " FROM results JOIN runs ON runs.id = results.run_id"
-            " WHERE results.prompt = ? AND results.case_id = ? AND json_valid(results.data)"
+            " results.status, results.data FROM results JOIN runs ON runs.id = results.run_id"
+            " WHERE results.prompt = ? AND results.case_id = ?"
             " ORDER BY runs.started_at, runs.rowid, results.position, results.id", (prompt, case_id))
-    return [CaseSample(run_id=r[0], started_at=r[1], commit=r[2], dirty=bool(r[3]), branch=r[4], model=r[5],
-                       repeat=int(r[6] or 0), status=r[7], output=r[8] if isinstance(r[8], str) else None)
-            for r in rows]
+    samples = []
+    for r in rows:
+        try:
+            data = json.loads(r[7])
+        except (TypeError, ValueError):
+            continue  # a damaged row: the store names those when it loads a run
+        if not isinstance(data, dict):
+            continue
+        repeat, output = data.get("repeat"), data.get("output")
+        samples.append(CaseSample(run_id=r[0], started_at=r[1], commit=r[2], dirty=bool(r[3]), branch=r[4],
+                                  model=r[5], repeat=repeat if isinstance(repeat, int) else 0, status=r[6],
+                                  output=output if isinstance(output, str) else None))
+    return samples

@@ -100,9 +100,9 @@ def read_shards(paths: Sequence[Path]) -> list[tuple[str, Run]]:
 
 def store_run(project: Project, run: Run) -> None:
     """Write a merged run into the project's store, so `show`, `runs` and later diffs see it."""
-    from promptci.store import Store
+    from promptci.storechoice import open_store
 
-    store = Store.open(project.db_path)
+    store = open_store(project)
     try:
         store.start_run(run.run_id, run.started_at, run.git, run.models,
                         {"merged": True, "config_hash": run.config_hash}, command="merge")

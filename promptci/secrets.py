@@ -1,16 +1,18 @@
 """API keys: read from the environment (cleaned or refused), and redacted in every form a message can
 carry them in: raw, inside a repr (`b'Bearer sk-…\\r'`), URL-encoded, hex, and base64 (alone or in
 `user:key`); in any letter case, with invisible (zero-width) characters between its characters, and cut
-short (any run of more than half of a form, at least MIN_PIECE_CHARS long)."""
+short (any run of more than half of a form, at least MIN_PIECE_CHARS long); and the password of a database
+URL (`postgresql://user:password@host/db`, the team store's DSN) wherever it shows."""
 
 from __future__ import annotations
 
 import base64
 import functools
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from promptci.errors import MissingKey
 
@@ -18,6 +20,9 @@ SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 MIN_SECRET_CHARS = 8  # shorter values ("1", "true") would redact ordinary words
 MIN_PIECE_CHARS = 12  # a piece of a key is redacted from this length (and from more than half of it)
 REDACTED = "[redacted]"
+# user:password@ in any URL, and libpq's `password=...` in a key/value connection string
+DSN_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@?#]*:)[^\s@/?#]*@", re.IGNORECASE)
+CONNINFO_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
 
 
 def read_key(variable: str, environ: Mapping[str, str] | None = None) -> str:
@@ -124,10 +129,34 @@ def merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(label, value) of every secret-looking environment variable (…_KEY, …_TOKEN, …_SECRET, …_PASSWORD)."""
     items = (os.environ if environ is None else environ).items()
-    return [(f"<${name}>", value) for name, value in items
-            if name.upper().endswith(SECRET_SUFFIXES) and len(value.strip()) >= MIN_SECRET_CHARS]
+    found = [(f"<${name}>", value) for name, value in items
+             if name.upper().endswith(SECRET_SUFFIXES) and len(value.strip()) >= MIN_SECRET_CHARS]
+    found += [(f"<${name} password>", password) for name, value in items
+              if (password := url_password(value)) and len(password.strip()) >= MIN_SECRET_CHARS]
+    return found
+
+
+def url_password(value: str) -> str | None:
+    """The password a URL carries (`scheme://user:password@host`), decoded; None when it has none."""
+    if "://" not in value or "@" not in value:
+        return None
+    try:
+        password = urlsplit(value.strip()).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def redact_url_passwords(text: str) -> str:
+    """`text` with the password of every URL in it (`scheme://user:password@host`) replaced by [redacted]."""
+    return DSN_PASSWORD.sub(lambda match: f"{match['head']}{REDACTED}@", text)
+
+
+def redact_dsn(text: str) -> str:
+    """A database address or message as shown: URL passwords and a connection string's `password=` redacted."""
+    return CONNINFO_PASSWORD.sub(lambda match: f"{match['head']}{REDACTED}", redact_url_passwords(text))
 
 
 def redact_environment(text: str) -> str:
     """The last line of defence before anything is printed: every secret-looking variable's value redacted."""
-    return redact(text, environment_secrets())
+    return redact_url_passwords(redact(text, environment_secrets()))

@@ -28,7 +28,9 @@ from promptci.ratelimit import SLOW_START_WINDOW, LimitPolicy
 from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
 from promptci.runner import Runner, run_jobs
+from promptci.spender import spending_actor, spending_branch
 from promptci.store import PLAIN_RUN, Store
+from promptci.storechoice import open_store
 from promptci.types import CaseResult, GitInfo, Run, now_iso, summarize
 
 
@@ -46,7 +48,7 @@ class Session:
         self.not_written: list[EnvironmentFailure] = []  # recordings files the disk refused
 
     def __enter__(self) -> Session:
-        self._store = Store.open(self.project.db_path)
+        self._store = open_store(self.project)
         self._loop = asyncio.Runner()
         return self
 
@@ -131,7 +133,8 @@ class Session:
         client = ModelClient(
             self.store, endpoints, limits, self.recordings(plan.project),
             RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
-            ClientOptions(run_id=run_id, git_commit=git.commit, use_cache=plan.options.use_cache,
+            ClientOptions(run_id=run_id, git_commit=git.commit, branch=spending_branch(git), actor=spending_actor(),
+                          use_cache=plan.options.use_cache,
                           record=plan.options.record, budget=self._budget),
             before_first_send=lambda: self.prepare(endpoints),
         )

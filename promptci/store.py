@@ -73,6 +73,8 @@ class LedgerEntry:
     kind: str = "case"  # "case" | "judge"
     error_kind: str | None = None
     cache_key: str | None = None  # the answer's cache key (fresh or a hit), for `promptci gc`; None for errors
+    branch: str | None = None  # the git branch the request was made for (a PR's head branch in CI)
+    actor: str | None = None  # who made it: the CI actor, or the user on a laptop
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerEntry))
@@ -361,15 +363,14 @@ class Store:
                     (json.dumps(list(notes)), baseline_model, json.dumps(verdict), run_id))
 
     def stored_verdict(self, run_id: str) -> Mapping[str, Any] | None:
-        """The verdict add_run_notes kept for a run (None: none kept, as for runs stored before it was)."""
-        rows = self._read("SELECT json_extract(options, '$.verdict') FROM runs WHERE id = ? AND json_valid(options)",
-                          (run_id,))
-        if not rows or rows[0][0] is None:
-            return None
+        """The verdict add_run_notes kept for a run (None: none kept, as for runs stored before it was). The
+        options are parsed here, not in SQL, so every store reads them alike."""
+        rows = self._read("SELECT options FROM runs WHERE id = ?", (run_id,))
         try:
-            found = json.loads(rows[0][0])
-        except ValueError:
+            options = json.loads(rows[0][0]) if rows and rows[0][0] else None
+        except (TypeError, ValueError):
             return None
+        found = options.get("verdict") if isinstance(options, dict) else None
         return found if isinstance(found, dict) else None
 
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:

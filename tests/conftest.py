@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from fakeserver import FakeServer, running_fake_server
 from helpers_project import make_project
+from pgserver import PostgresServer, running_postgres
+from pgserver import missing_reason as postgres_missing_reason
 from typer.testing import CliRunner
 
 from promptci.cli import app
@@ -87,3 +89,19 @@ class Cli:
 @pytest.fixture
 def cli() -> Iterator[Cli]:
     yield Cli()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the whole session (skipped, saying why, without the binaries)."""
+    reason = postgres_missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database of the session's cluster."""
+    return postgres_server.new_database()

@@ -22,6 +22,7 @@ from fakelimits import RateBuckets
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
 STATS_PATH = "/_stats"
+WEBHOOK_PREFIX = "/hooks/"  # a Slack-compatible incoming webhook: POST {"text": ...}, answered "ok"
 FAULTS = ("ok", "429", "500", "529", "hang", "malformed", "cut", "truncate", "400", "401", "404")
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
            500: "Internal Server Error", 529: "Overloaded"}
@@ -50,6 +51,7 @@ class FakeConfig:
     cached_tokens: int = 0  # reported as cached input tokens
     error_message: str | None = None  # replaces the message in error bodies
     record: bool = True  # keep request bodies and headers
+    webhook_status: int = 200  # how /hooks/... answers
     limit_rps: float | None = None  # token bucket: refill this many requests a second (None: no limit)
     limit_burst: float | None = None  # the bucket's size in requests; None: one second's worth
     limit_tpm: float | None = None  # a second bucket for tokens a minute (input + output), its size one minute's
@@ -82,6 +84,7 @@ class FakeServer:
         self.requests: list[RecordedRequest] = []
         self.counts: Counter[str] = Counter()
         self.refused = 0  # requests the token bucket answered 429
+        self.webhooks: list[dict[str, Any]] = []  # JSON bodies posted to /hooks/... (not model requests)
         self.buckets = RateBuckets(self.config, clock)
         self.connections = 0  # TCP connections accepted: shows whether a client pools them
         self._script: deque[str] = deque()
@@ -185,6 +188,11 @@ class FakeServer:
         if method == "GET" and path == STATS_PATH:
             writer.write(_json_response(200, {"total": self.total, "by_path": dict(self.counts),
                                               "refused": self.refused}))
+            return True
+        if method == "POST" and path.startswith(WEBHOOK_PREFIX):
+            self.webhooks.append(json.loads(body or b"{}"))
+            status = self.config.webhook_status
+            writer.write(b"HTTP/1.1 %d X\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok" % status)
             return True
         if method == "POST" and path.endswith("/embeddings"):
             return self._embeddings(path, headers, query, json.loads(body or b"{}"), writer)

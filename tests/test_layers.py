@@ -96,7 +96,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("types", "errors", "verdict", "verdict.money", "stats", "secrets", "limitheaders", "gitinfo", "gitrev",
      "migrations", "selection", "ratelimit", "retrying", "scaffold", "prcomment", "codeimports", "interrupts",
-     "jsontext", "ranges"),
+     "jsontext", "ranges", "spender"),
     ("registry",),
     ("loading.yamlfile",),
     ("config", "usercode", "comparator_specs", "transforms"),
@@ -105,7 +105,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("providers",),
     ("modelcalls",),
     ("comparators",),
-    ("store", "recordings"),
+    ("store", "recordings", "pgstore", "storechoice", "storecopy"),
     ("cost",),
     ("client",),
     ("plan", "changes", "planning"),

@@ -44,10 +44,28 @@ def make_request(**changes: object) -> Request:
 OPENAI = {"type": "openai", "base_url": ""}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store.open(tmp_path / ".promptci" / "promptci.db") as opened:
-        yield opened
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Each store test runs against both backends: the embedded SQLite file and a PostgreSQL team store."""
+    if request.param == "sqlite":
+        with Store.open(tmp_path / ".promptci" / "promptci.db") as opened:
+            yield opened
+    else:
+        from promptci.pgstore import PostgresStore
+
+        with PostgresStore.open(request.getfixturevalue("postgres_url")) as opened:
+            yield opened
+
+
+def integrity_error(store: Store) -> type[Exception]:
+    """The backend's DB-API IntegrityError (a constraint refused a row)."""
+    from promptci.pgstore import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        import psycopg
+
+        return psycopg.IntegrityError
+    return sqlite3.IntegrityError
 
 
 # migrations
@@ -301,7 +319,7 @@ def test_add_result_with_its_requests_writes_both_or_neither(store: Store) -> No
     store.add_result("r1", make_result(1), requests=[ledger_entry("2026-11-01T10:00:01Z"),
                                                      ledger_entry("2026-11-01T10:00:02Z", kind="judge")])
     assert [e.kind for e in store.ledger(run_id="r1")] == ["case", "judge"]
-    with pytest.raises(sqlite3.IntegrityError):  # model is NOT NULL: fails after the result's insert
+    with pytest.raises(integrity_error(store)):  # model is NOT NULL: fails after the result's insert
         store.add_result("r1", make_result(2), requests=[ledger_entry("2026-11-01T10:00:03Z", model=None)])
     assert len(store.load_run("r1").results) == 1  # type: ignore[union-attr]
     assert len(store.ledger(run_id="r1")) == 2

@@ -32,13 +32,14 @@ CostFormats = ("table", "json", "csv")
 def cost(
     by: Annotated[list[str] | None, typer.Option(
         "--by", metavar="DIMENSIONS",
-        help="Group by day, prompt, model and/or run: repeat or comma-separate (--by day,model).")] = None,
+        help="Group by day, prompt, model, run, branch, actor: repeat or comma-separate (--by day,model).")] = None,
     since: Annotated[str, typer.Option(
         "--since", metavar="AGE|DATE", help="From 7d, 24h, 30m, 2w ago, or a date (2026-11-01, UTC).")] = "7d",
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table|json|csv")] = "table",
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when a UTC day in range spent more than budgets.daily_usd (whole days count).")]
     = False,
+    github: GithubOption = True,
     root: RootOption = None,
 ) -> None:
     """The request ledger: tokens, cost, cache savings and latency, grouped (default --by day)."""
@@ -54,7 +55,22 @@ def cost(
     if check and report.daily_usd is not None:
         verdict = daily_budget_verdict(report, report.daily_usd)
         typer.echo(verdict.message, err=True)
+        if verdict.is_over:
+            alert_over_budget(report, github)
         raise typer.Exit(code=int(ExitCode.REGRESSION if verdict.is_over else ExitCode.OK))
+
+
+def alert_over_budget(report: CostReport, github: bool) -> None:
+    """The GitHub annotation (under Actions) and the webhook POST naming the top spenders."""
+    from promptci.cost.alert import alert_text, github_annotation, post_webhook
+    from promptci.reporting.github import is_github_actions
+
+    text = alert_text(report)
+    if github and is_github_actions():
+        typer.echo(github_annotation(text), err=True)
+    problem = post_webhook(text)
+    if problem is not None:
+        typer.echo(f"warning: {problem}", err=True)
 
 
 def print_cost_report(report: CostReport, fmt: str) -> None:

@@ -1,4 +1,5 @@
-"""The state folder itself: `gc` prunes the database so a cached CI state does not grow without bound."""
+"""The state itself: `gc` prunes the database so a cached CI state does not grow without bound; `store copy`
+moves runs, cache and ledger between the SQLite file and the PostgreSQL team store."""
 
 from __future__ import annotations
 
@@ -24,12 +25,34 @@ def gc(
     and say what was freed."""
     from promptci import gc as collecting
     from promptci.project import discover
+    from promptci.storechoice import store_url
 
-    report = collecting.collect(discover(root), collecting.GcPolicy(days=days, runs=runs))
+    project = discover(root)
+    if store_url(project) is not None:
+        typer.echo("promptci gc: the team store is not pruned (gc works on this machine's database only)", err=True)
+    report = collecting.collect(project, collecting.GcPolicy(days=days, runs=runs))
     for note in report.notes:
         typer.echo(f"promptci gc: {note}", err=True)
     if report.bytes_before:
         typer.echo(report.line())
 
 
-__all__ = ["gc"]
+store_app = typer.Typer(no_args_is_help=True, help="The store: the SQLite file or the PostgreSQL team store.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("copy", cls=Command)
+@guarded
+def store_copy(
+    source: Annotated[str, typer.Option(
+        "--from", metavar="STORE", help="An SQLite file (.promptci/promptci.db) or a postgresql:// URL.")],
+    target: Annotated[str, typer.Option(
+        "--to", metavar="STORE", help="An SQLite file or a postgresql:// URL (a password: from PGPASSWORD).")],
+) -> None:
+    """Copy runs, results, the response cache and the ledger into another store; a second copy adds nothing."""
+    from promptci.storecopy import copy_between
+
+    typer.echo(copy_between(source, target).line(source, target))
+
+
+__all__ = ["gc", "store_copy"]

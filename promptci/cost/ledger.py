@@ -18,7 +18,7 @@ from promptci.errors import PromptCIError
 from promptci.stats import percentile
 from promptci.store import LedgerEntry, parse_iso
 
-DIMENSIONS: tuple[str, ...] = ("day", "prompt", "model", "run")
+DIMENSIONS: tuple[str, ...] = ("day", "prompt", "model", "run", "branch", "actor")
 METRICS: tuple[str, ...] = (
     "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "cost_unknown",
     "saved_usd", "cache_hits", "errors", "judge_requests", "p50_latency_ms", "p95_latency_ms",
@@ -64,6 +64,8 @@ KEY_OF: dict[str, Callable[[LedgerEntry], str | None]] = {
     "prompt": lambda e: e.prompt,
     "model": lambda e: e.model,
     "run": lambda e: e.run_id,
+    "branch": lambda e: e.branch,
+    "actor": lambda e: e.actor,
 }
 
 
@@ -147,6 +149,17 @@ def days_over_budget(entries: Iterable[LedgerEntry], daily_usd: float) -> list[t
             day = day_of(entry)
             spend[day] = spend.get(day, 0.0) + entry.cost_usd
     return [(day, total) for day, total in sorted(spend.items()) if total > daily_usd]
+
+
+def top_spenders(entries: Iterable[LedgerEntry], day: str, dimension: str, limit: int = 3
+                 ) -> list[tuple[str | None, float]]:
+    """The `limit` biggest (name, known spend) by `dimension` on one UTC day, biggest first (then by name)."""
+    spend: dict[str | None, float] = {}
+    for entry in entries:
+        if entry.cost_usd and day_of(entry) == day:
+            name = KEY_OF[dimension](entry)
+            spend[name] = spend.get(name, 0.0) + entry.cost_usd
+    return sorted(spend.items(), key=lambda item: (-item[1], item[0] or ""))[:limit]
 
 
 def rows_to_json(rows: Sequence[CostRow]) -> list[dict[str, Any]]:

@@ -9,9 +9,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptci.cost.ledger import CostRow, aggregate, check_dimensions, days_over_budget, parse_since, rows_to_json
+from promptci.cost.ledger import (
+    CostRow,
+    aggregate,
+    check_dimensions,
+    days_over_budget,
+    parse_since,
+    rows_to_json,
+    top_spenders,
+)
 from promptci.project import Project, discover
-from promptci.store import LedgerEntry, Store, parse_iso
+from promptci.store import LedgerEntry, parse_iso
+from promptci.storechoice import has_store, open_store
+
+SPENDER_DIMENSIONS = ("prompt", "branch", "actor")
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,8 @@ class CostReport:
     unknown_price_models: tuple[str, ...]
     daily_usd: float | None
     daily_spend: tuple[tuple[str, float], ...]  # (UTC day, known spend), whole days from since's day
+    # the latest day over budgets.daily_usd: its biggest spenders by prompt, branch and actor (name, known spend)
+    top_spenders: tuple[tuple[str, tuple[tuple[str | None, float], ...]], ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -42,6 +55,8 @@ class CostReport:
             "unknown_price_models": list(self.unknown_price_models), "daily_usd": self.daily_usd,
             "daily_spend": [{"day": day, "cost_usd": spent} for day, spent in self.daily_spend],
             "days_over_budget": [{"day": day, "cost_usd": spent} for day, spent in self.days_over],
+            "top_spenders": {dimension: [{"name": name, "cost_usd": spent} for name, spent in top]
+                             for dimension, top in self.top_spenders},
         }
 
 
@@ -62,15 +77,19 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
     with_whole_days = read_ledger(project, day_start.isoformat())
     entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
     unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
+    daily_usd = settings.budgets.daily_usd
+    over = days_over_budget(with_whole_days, daily_usd) if daily_usd is not None else []
+    top = tuple((dimension, tuple(top_spenders(with_whole_days, over[-1][0], dimension)))
+                for dimension in SPENDER_DIMENSIONS) if over else ()
     return CostReport(
         since=start, dimensions=dimensions, rows=tuple(aggregate(entries, dimensions)),
         total=aggregate(entries, [])[0], unknown_price_models=tuple(unknown), daily_usd=settings.budgets.daily_usd,
-        daily_spend=tuple(days_over_budget(with_whole_days, 0.0)),
+        daily_spend=tuple(days_over_budget(with_whole_days, 0.0)), top_spenders=top,
     )
 
 
 def read_ledger(project: Project, since: str) -> list[LedgerEntry]:
-    if not project.db_path.is_file():  # nothing recorded yet: do not create the database just to read it
+    if not has_store(project):  # nothing recorded yet: do not create the database just to read it
         return []
-    with Store.open(project.db_path, readonly=True) as store:
+    with open_store(project, readonly=True) as store:
         return store.ledger(since=since)

@@ -1,0 +1,131 @@
+"""The PostgreSQL team store against the SQLite file (issue 21), on a throwaway cluster started here
+(tests/pgserver.py: initdb + pg_ctl on a Unix socket, fsync off as in the tests).
+
+1. A cached run: one real `promptci run` of CASES cases against the fake server (its own process) fills the
+   store, then the same run again answered wholly from the cache, timed (best of 3) with the SQLite file and
+   with PROMPTCI_STORE; and the store reads alone (cached_keys + cache_get for every case).
+2. `promptci cost` over LEDGER ledger rows (inserted with SQL), with both stores.
+
+    python bench/bench_teamstore.py            # 1,000 cases, 1,000,000 ledger rows
+    python bench/bench_teamstore.py --quick    # 200 cases, 100,000 ledger rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from promptci.pgstore import PostgresStore
+from promptci.store import LEDGER_COLUMNS, Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from fakeserver_process import fake_server_process, requests_served
+from pgserver import running_postgres
+
+
+def write_project(root: Path, cases: int, url: str) -> None:
+    (root / "prompts").mkdir(parents=True)
+    (root / "goldens").mkdir()
+    (root / "prompts" / "greet.txt").write_text("Say hello to {{ name }}.\n")
+    lines = ["cases:"]
+    for i in range(cases):
+        lines += [f"  - id: case-{i:05d}", f"    input: {{name: Person {i}}}",
+                  f"    expected: Say hello to Person {i}."]
+    (root / "goldens" / "greet.yaml").write_text("\n".join(lines) + "\n")
+    (root / "promptci.yaml").write_text(
+        f"providers:\n  bench: {{type: openai, base_url: '{url}/v1', api_key_env: BENCH_KEY}}\n"
+        "models: ['bench:m']\nconcurrency: 32\npricing:\n  bench:m: {input: 0.15, output: 0.6}\n"
+        "budgets: {daily_usd: 1000000}\n")
+
+
+def promptci(root: Path, *args: str, store: str | None) -> float:
+    env = {**os.environ, "BENCH_KEY": "sk-bench-1234567890"}
+    env.pop("PROMPTCI_STORE", None)
+    if store:
+        env["PROMPTCI_STORE"] = store
+    started = time.perf_counter()
+    done = subprocess.run(["promptci", *args, "--root", str(root)], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"promptci {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def read_cache(store: Store) -> float:
+    keys = [row[0] for row in store._read("SELECT key FROM cache")]
+    started = time.perf_counter()
+    for start in range(0, len(keys), 500):
+        store.cached_keys(keys[start:start + 500])
+    for key in keys:
+        assert store.cache_get(key) is not None
+    return time.perf_counter() - started
+
+
+def fill_ledger(store: Store, rows: int) -> None:
+    from promptci.storecopy import insert
+
+    base = time.time() - 3 * 86_400
+    prompts, models, branches = [f"p{i}" for i in range(20)], ["bench:m", "bench:n", "other:x"], ["main", "f1", "f2"]
+    statement = insert("ledger", ("ts", *LEDGER_COLUMNS))
+    batch = []
+    for i in range(rows):
+        ts = base + i * (3 * 86_400 / rows)
+        at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
+        batch.append((statement, (ts, at, f"run-{i // 1000}", "abc", prompts[i % 20], f"c{i}", models[i % 3], "bench",
+                                  70, 5, 0, 0.000013, None, 120.0, 40.0, "ok", 1, "case", None, None,
+                                  branches[i % 3], "ci")))
+        if len(batch) == 5_000:
+            store._write_together(batch)
+            batch = []
+    if batch:
+        store._write_together(batch)
+
+
+def best(times: list[float]) -> float:
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    options = parser.parse_args()
+    cases, ledger_rows = (200, 100_000) if options.quick else (1_000, 1_000_000)
+    with tempfile.TemporaryDirectory() as folder, running_postgres() as pg, fake_server_process(0.0) as url:
+        root = Path(folder) / "project"
+        write_project(root, cases, url)
+        team = pg.new_database()
+        for store in (None, team):
+            promptci(root, "run", "-q", store=store)
+        served = requests_served(url)
+        runs = {name: best([promptci(root, "run", "-q", store=store) for _ in range(3)])
+                for name, store in (("sqlite", None), ("postgres", team))}
+        assert requests_served(url) == served, "a cached run sent requests"
+        with Store.open(root / ".promptci" / "promptci.db") as local, PostgresStore.open(team) as shared:
+            reads = {"sqlite": best([read_cache(local) for _ in range(3)]),
+                     "postgres": best([read_cache(shared) for _ in range(3)])}
+        print(f"cached run of {cases:,} cases (best of 3): SQLite {runs['sqlite']:.2f} s, PostgreSQL "
+              f"{runs['postgres']:.2f} s ({runs['postgres'] / runs['sqlite']:.2f}x)")
+        print(f"store reads of {cases:,} cached answers (cached_keys + cache_get each): SQLite "
+              f"{reads['sqlite'] * 1000:.0f} ms, PostgreSQL {reads['postgres'] * 1000:.0f} ms "
+              f"({reads['postgres'] / reads['sqlite']:.2f}x)")
+        ledger_db = Path(folder) / "ledger" / ".promptci" / "promptci.db"
+        write_project(ledger_db.parent.parent, 1, url)
+        big = pg.new_database()
+        with Store.open(ledger_db) as local, PostgresStore.open(big) as shared:
+            fill_ledger(local, ledger_rows)
+            fill_ledger(shared, ledger_rows)
+        assert sqlite3.connect(ledger_db).execute("SELECT count(*) FROM ledger").fetchone()[0] >= ledger_rows
+        for name, store in (("sqlite", None), ("postgres", big)):
+            took = best([promptci(ledger_db.parent.parent, "cost", "--since", "7d", store=store) for _ in range(2)])
+            print(f"`promptci cost` over {ledger_rows:,} ledger rows ({name}, best of 2): {took:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The team store: runs, results, the request ledger and the response cache in a PostgreSQL database that every
+CI runner and laptop shares. The same Store interface as the SQLite store (it is one: the queries are shared and
+translated, only the connection layer and the SQLite JSON queries are its own); psycopg 3 is imported on open."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from promptci.dbfile import LockWait, UnstoredWrites
+from promptci.errors import EnvironmentFailure, PromptCIError
+from promptci.migrations import SCHEMA_VERSION, check_not_newer, postgres_script
+from promptci.secrets import redact_dsn
+from promptci.store import (
+    CACHE_ANSWER,
+    LedgerEntry,
+    Store,
+    canonical_json,
+    ledger_insert,
+    now_iso,
+    tool_calls_column,
+    usage_columns,
+)
+from promptci.types import BrokenCase, Completion, Summary
+
+T = TypeVar("T")
+MIGRATION_LOCK = 0x70C1  # pg_advisory_xact_lock key: two runners opening a new store do not both migrate it
+CONNECT_TIMEOUT_S = 10
+# SQLite phrases of the shared queries and PostgreSQL's; then every `?` placeholder becomes `%s`
+DIALECT = (("ORDER BY position, id", "ORDER BY position NULLS FIRST, id"),)
+RESOLVED_MODELS_OF_RUN = (
+    "SELECT COALESCE(jsonb_object_agg(model, versions), '{}'::jsonb)::text FROM (SELECT model,"
+    " jsonb_agg(resolved) AS versions FROM (SELECT DISTINCT model, data::jsonb ->> 'resolved_model' AS resolved"
+    " FROM results WHERE results.run_id = runs.id) AS found WHERE resolved IS NOT NULL GROUP BY model) AS models"
+)
+CACHE_COLUMNS = f"key, {CACHE_ANSWER}, created_at, identity"
+CACHE_UPSERT = (
+    f"INSERT INTO cache ({CACHE_COLUMNS}) VALUES ({', '.join(['%s'] * 13)}) ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = EXCLUDED.{c.strip()}" for c in CACHE_COLUMNS.split(",")[1:])
+)
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def import_psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise PromptCIError("a postgresql:// store needs psycopg: pip install 'promptci-cli[postgres]'") from None
+    return psycopg
+
+
+def postgres_sql(sql: str) -> str:
+    for sqlite_phrase, postgres_phrase in DIALECT:
+        sql = sql.replace(sqlite_phrase, postgres_phrase)
+    return sql.replace("?", "%s")
+
+
+def unreachable(url: str, error: Exception, doing: str) -> EnvironmentFailure:
+    detail = redact_dsn(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+    return EnvironmentFailure(f"team store {redact_dsn(url)}: {doing} ({detail}); check that the server is up and "
+                              "PROMPTCI_STORE (or store.url in promptci.yaml) names it")
+
+
+class PostgresStore(Store):
+    """One connection to the team store. Use PostgresStore.open(url); close it, or use `with`."""
+
+    def __init__(self, conn: Any, url: str) -> None:  # not super().__init__: that takes an SQLite connection
+        self._pg = conn
+        self._url = url
+        self._lock = threading.Lock()
+        self.path = cast(Path, redact_dsn(url))  # only ever shown in messages
+        self._wait = LockWait(0.0, lambda _: None)
+        self._run_open = False
+        self.unstored = UnstoredWrites()
+
+    @classmethod
+    def open(cls, path: Path | str, readonly: bool = False, wait: LockWait | None = None) -> PostgresStore:
+        """`path`: the postgresql:// URL. Always migrated (readonly and wait are the SQLite store's concerns)."""
+        url = str(path)
+        conn = connect_postgres(url)
+        try:
+            migrate_postgres(conn, url)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, url)
+
+    def close(self) -> None:
+        with self._lock:
+            self._pg.close()
+
+    def _reconnecting(self, action: Callable[[Any], T], doing: str) -> T:
+        """action(connection); a connection dropped on the way is opened again and the action run once more.
+        (A connection lost during COMMIT leaves unknown whether the commit landed: the retry may then store a
+        ledger row twice. The ledger has no request id to make that idempotent yet.)"""
+        psycopg = import_psycopg()
+        try:
+            return action(self._pg)
+        except psycopg.OperationalError as error:
+            if not self._pg.broken and not self._pg.closed:
+                raise unreachable(self._url, error, doing) from None
+        try:
+            self._pg = connect_postgres(self._url)
+            return action(self._pg)
+        except psycopg.OperationalError as error:
+            raise unreachable(self._url, error, doing) from None
+
+    def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        def in_one_transaction(conn: Any) -> None:
+            with conn.transaction():
+                for sql, params in statements:
+                    conn.execute(postgres_sql(sql), params)
+
+        self._reconnecting(in_one_transaction, "cannot store")
+
+    def _write_together(self, statements: Sequence[tuple[str, Sequence[Any]]], what: str = "") -> None:
+        """All or none in one transaction. Once a run has started, writes the server refuses are kept, retried
+        with the next write and at finish_run, and named by self.unstored if they never get in."""
+        with self._lock:
+            if self._run_open and self.unstored.failure is not None:
+                self.unstored.keep(statements, what)
+                self._retry_unstored(wait=False)
+                return
+            try:
+                self._commit(statements)
+            except EnvironmentFailure as failure:
+                if not self._run_open:
+                    raise
+                self.unstored.keep(statements, what, failure)
+
+    def _retry_unstored(self, wait: bool) -> None:
+        while self.unstored.pending:
+            statements, _ = self.unstored.pending[0]
+            try:
+                self._commit(statements)
+            except EnvironmentFailure as failure:
+                self.unstored.failure = failure
+                return
+            self.unstored.pending.pop(0)
+        self.unstored.failure = None
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._reconnecting(lambda conn: conn.execute(postgres_sql(sql), params).fetchall(),
+                                      "cannot read")
+
+    # the queries written in SQLite's JSON functions
+
+    def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
+                   problems: Sequence[str] = (), broken: Sequence[BrokenCase] = ()) -> None:
+        if self.unstored.pending:
+            with self._lock:
+                self._retry_unstored(wait=True)
+        self._write(
+            "UPDATE runs SET finished_at = %s, summary = %s, interrupted = %s, problems = %s,"
+            " options = (COALESCE(options, '{}')::jsonb || jsonb_build_object('broken', %s::jsonb))::text,"
+            f" resolved_models = ({RESOLVED_MODELS_OF_RUN}) WHERE id = %s",
+            (finished_at, canonical_json(asdict(summary)), int(interrupted),
+             json.dumps(list(problems), ensure_ascii=False),
+             json.dumps([b.to_dict() for b in broken], ensure_ascii=False), run_id),
+            "the run's summary",
+        )
+        self._run_open = False
+
+    def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None,
+                      verdict: Mapping[str, Any] | None = None) -> None:
+        self._write("UPDATE runs SET options = (COALESCE(options, '{}')::jsonb || jsonb_build_object("
+                    "'notes', %s::jsonb, 'baseline_model', %s::text, 'verdict', %s::jsonb))::text WHERE id = %s",
+                    (json.dumps(list(notes)), baseline_model, json.dumps(verdict), run_id))
+
+    def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
+        latest = self._read(
+            "SELECT id, resolved_models FROM runs WHERE id != %s"
+            " AND started_at <= (SELECT started_at FROM runs WHERE id = %s) AND resolved_models IS NOT NULL"
+            " AND jsonb_exists(resolved_models::jsonb, %s)"
+            " ORDER BY started_at DESC, rowid DESC LIMIT 1", (before_run_id, before_run_id, model))
+        if not latest:
+            return None
+        run_id, resolved = latest[0]
+        return run_id, set(json.loads(resolved)[model])
+
+    def cache_put(self, key: str, identity: Mapping[str, Any], completion: Completion,
+                  ledger: LedgerEntry | None = None) -> None:
+        """As the SQLite store's: a concurrent insert of the same key by another runner is an update, not an error."""
+        statements: list[tuple[str, Sequence[Any]]] = [ledger_insert(ledger)] if ledger is not None else []
+        if completion.ok:
+            statements.append((CACHE_UPSERT, (
+                key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
+                *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
+                completion.latency_ms, completion.ttft_ms, tool_calls_column(completion), now_iso(),
+                canonical_json(identity))))
+        if statements:
+            self._write_together(statements)
+
+
+def connect_postgres(url: str) -> Any:
+    psycopg = import_psycopg()
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.Error as error:
+        raise unreachable(url, error, "cannot connect") from None
+
+
+def postgres_schema_version(conn: Any) -> int:
+    if conn.execute("SELECT to_regclass('promptci_schema')").fetchone()[0] is None:
+        return 0
+    row = conn.execute("SELECT version FROM promptci_schema").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate_postgres(conn: Any, url: str) -> int:
+    """Bring the store to SCHEMA_VERSION in one transaction (PostgreSQL's DDL is transactional); the version
+    it had before. An advisory lock makes runners that open a new store at once migrate it one after another."""
+    psycopg = import_psycopg()
+    try:
+        found = postgres_schema_version(conn)
+        check_not_newer(found, None)
+        if found == SCHEMA_VERSION:
+            return found
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS promptci_schema (version INTEGER NOT NULL)")
+            found = postgres_schema_version(conn)
+            check_not_newer(found, None)
+            for number in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in postgres_script(number):
+                    conn.execute(statement)
+            conn.execute("DELETE FROM promptci_schema")
+            conn.execute("INSERT INTO promptci_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+        return found
+    except psycopg.Error as error:
+        raise unreachable(url, error, "cannot update the schema") from None

@@ -33,6 +33,7 @@ from promptci.cli.reports import print_gate, publish
 from promptci.errors import ExitCode, PromptCIError
 
 if TYPE_CHECKING:
+    from promptci.api import RunOptions
     from promptci.cost.estimate import DryRunReport
 
 
@@ -68,6 +69,11 @@ def run(
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit 1 when a model resolves to another version than in its last run.")] = False,
     changed_since: ChangedSinceOption = None,
+    batch: Annotated[bool, typer.Option(
+        "--batch", help="Send uncached requests through the providers' batch APIs at half price; re-run the "
+                        "same command to collect (exit 3 while batches are open).")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --batch: poll until the batches end, then run.")]
+    = False,
     github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -87,6 +93,10 @@ def run(
         baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift,
         changed_since=changed_since,
     )
+    if wait and not batch:
+        raise PromptCIError("--wait waits for the batches of --batch: add --batch")
+    if batch and not dry_run:
+        prepare_batches(options, wait)
     if dry_run:
         if reports:
             raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
@@ -110,6 +120,27 @@ def run(
         for note in outcome.notes:
             typer.echo(f"promptci: {note}", err=True)
     raise typer.Exit(code=int(outcome.exit_code))
+
+
+def prepare_batches(options: RunOptions, wait: bool) -> None:
+    """`run --batch`: collect or submit the plan's batches; while any is open, say how to collect and exit 3."""
+    from promptci.batch import check_batch_options
+    from promptci.batch import prepare_batches as prepare
+
+    check_batch_options(options)
+    outcome = prepare(options, wait)
+    if not outcome.is_complete:
+        typer.echo(f"promptci: {outcome.waiting} request(s) wait in {len(outcome.open_batches)} open batch(es) "
+                   f"({', '.join(outcome.open_batches)}); no verdict yet. Re-run the same command to collect them "
+                   "(it never submits them twice), or add --wait; `promptci batch status` shows their progress.",
+                   err=True)
+        raise typer.Exit(code=int(ExitCode.NO_VERDICT))
+    if outcome.collected:
+        typer.echo(f"promptci: {outcome.collected} answer(s) collected from provider batches at batch prices "
+                   "(answered from the cache below: latency and time to first token not measured)", err=True)
+    if outcome.unanswered:
+        typer.echo(f"promptci: {len(outcome.unanswered)} request(s) got no answer from their batch and are sent "
+                   f"live: {'; '.join(sorted(set(outcome.unanswered.values())))[:300]}", err=True)
 
 
 def print_dry_run(report: DryRunReport, fmt: str) -> None:

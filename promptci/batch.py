@@ -1,0 +1,346 @@
+"""Batch mode (`run --batch`): the plan's case requests that the cache and the recordings cannot answer go to the
+providers' batch APIs (OpenAI Batch API, Anthropic Message Batches) at half price; their answers go into the cache
+under the key a live request would use (promptci.client), with a ledger row at the batch price. The run that
+follows is an ordinary run that the cache answers, so reports, verdicts and exit codes are the usual ones; a batch
+answer has no latency or time to first token, and, like any cached answer, is never failed on them.
+
+A batch's id is stored (table `batches`, migration 7) the moment the provider gives it, so re-running the same
+command after a crash or a CI timeout collects the open batches instead of submitting again. Lines a batch did not
+answer (errored, expired, cancelled) are left out of the cache: the run sends them live."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from promptci import retrying
+from promptci.client import Attribution, ClientOptions, Endpoint, ModelCall, ledger_entry, lookup_request
+from promptci.cost.pricing import batch_cost_usd, cost_usd
+from promptci.errors import PromptCIError
+from promptci.plan import Plan, RunOptions
+from promptci.providers.batching import BatchStatus, LineOutcome
+from promptci.recordings import Recordings, load_recordings, recording_key
+from promptci.store import Store, cache_identity
+from promptci.types import Completion, content_hash, now_iso
+
+FIRST_POLL_S = 10.0  # --wait: seconds before the first status read, then 1.5x more each time
+MAX_POLL_S = 300.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A case request the cache cannot answer, as the model client would key it."""
+
+    key: str
+    identity: Mapping[str, Any]
+    call: ModelCall
+    endpoint: Endpoint
+
+
+@dataclass
+class BatchOutcome:
+    """What `run --batch` did before the run itself."""
+
+    submitted: list[str] = field(default_factory=list)  # batch ids made by this command
+    submitted_requests: int = 0
+    collected: int = 0  # answers stored in the cache by this command
+    open_batches: list[str] = field(default_factory=list)  # still running at the end
+    waiting: int = 0  # requests of the plan in those batches
+    unanswered: dict[str, str] = field(default_factory=dict)  # cache key -> why its batch gave no answer
+    live_only: int = 0  # requests of providers without a batch API (sent live by the run)
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.open_batches
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    batch_id: str
+    model: str
+    submitted_at: str
+    requests: int
+    state: str
+    collected_at: str | None
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class BatchStore:
+    """The `batches` and `batch_requests` tables, through the store's own transaction and lock handling."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, batch_id: str, model: str, requests: Sequence[Pending]) -> None:
+        statements: list[tuple[str, Sequence[Any]]] = [(
+            "INSERT INTO batches (id, model, submitted_at, requests, state) VALUES (?, ?, ?, ?, 'submitted')",
+            (batch_id, model, now_iso(), len(requests)))]
+        statements += [(
+            "INSERT OR REPLACE INTO batch_requests (batch_id, key, identity, prompt, case_id, kind)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (batch_id, p.key, json.dumps(p.identity, sort_keys=True, ensure_ascii=False),
+             p.call.attribution.prompt, p.call.attribution.case_id, p.call.kind)) for p in requests]
+        self.store._write_together(statements, "batch ids")
+
+    def rows(self, only_open: bool = False, limit: int | None = None) -> list[BatchRow]:
+        sql = "SELECT id, model, submitted_at, requests, state, collected_at FROM batches"
+        if only_open:
+            sql += " WHERE collected_at IS NULL"
+        sql += " ORDER BY submitted_at DESC, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [BatchRow(*row) for row in self.store._read(sql)]
+
+    def row(self, batch_id: str) -> BatchRow | None:
+        found = [row for row in self.rows() if row.batch_id == batch_id]
+        return found[0] if found else None
+
+    def open_keys(self) -> dict[str, str]:
+        """Cache key -> the open batch holding it."""
+        rows = self.store._read("SELECT r.key, r.batch_id FROM batch_requests r JOIN batches b ON b.id = r.batch_id"
+                                " WHERE b.collected_at IS NULL")
+        return {key: batch_id for key, batch_id in rows}
+
+    def requests(self, batch_id: str) -> dict[str, tuple[Mapping[str, Any], str | None, str | None, str]]:
+        rows = self.store._read("SELECT key, identity, prompt, case_id, kind FROM batch_requests WHERE batch_id = ?",
+                                (batch_id,))
+        return {key: (json.loads(identity), prompt, case_id, kind) for key, identity, prompt, case_id, kind in rows}
+
+    def problems(self, keys: Iterable[str]) -> dict[str, str]:
+        """The last problem a collected batch named for each of these keys (none for answered ones)."""
+        wanted = set(keys)
+        rows = self.store._read("SELECT r.key, r.problem FROM batch_requests r JOIN batches b ON b.id = r.batch_id"
+                                " WHERE b.collected_at IS NOT NULL AND r.problem IS NOT NULL ORDER BY b.collected_at")
+        return {key: problem for key, problem in rows if key in wanted}
+
+    def set_state(self, batch_id: str, state: str) -> None:
+        self.store._write("UPDATE batches SET state = ? WHERE id = ?", (state, batch_id))
+
+    def collected(self, batch_id: str, state: str, problems: Mapping[str, str]) -> None:
+        statements: list[tuple[str, Sequence[Any]]] = [
+            ("UPDATE batches SET state = ?, collected_at = ? WHERE id = ?", (state, now_iso(), batch_id))]
+        statements += [("UPDATE batch_requests SET problem = ? WHERE batch_id = ? AND key = ?", (why, batch_id, key))
+                       for key, why in problems.items()]
+        self.store._write_together(statements, "batch results")
+
+
+def check_batch_options(options: RunOptions) -> None:
+    if options.replay:
+        raise PromptCIError("--batch sends requests; --replay sends none: use one or the other")
+    if not options.use_cache:
+        raise PromptCIError("--batch answers the run through the cache: it cannot be used with --no-cache")
+
+
+def supports_batches(endpoint: Endpoint) -> bool:
+    return (not endpoint.is_free and not endpoint.replay_only and endpoint.provider.is_cacheable
+            and hasattr(endpoint.provider, "submit_batch"))
+
+
+def pending_requests(plan: Plan, endpoints: Mapping[str, Endpoint], store: Store,
+                     recordings: Recordings) -> tuple[list[Pending], int]:
+    """The plan's case requests that neither the cache nor the recordings answer, once each, keyed exactly as
+    ModelClient.complete keys them; and how many requests go live because their provider has no batch API."""
+    wanted: dict[str, Pending] = {}
+    live_only = 0
+    for job in plan.jobs:
+        endpoint = endpoints[job.request.model]
+        if not supports_batches(endpoint):
+            live_only += 0 if endpoint.is_free else 1
+            continue
+        identity = cache_identity(endpoint.identity, lookup_request(job.request), "case", job.repeat)
+        key = content_hash(identity)
+        if key not in wanted:
+            call = ModelCall(job.request, "case", job.repeat,
+                             Attribution(prompt=job.prompt.name, case_id=job.case.id, where=str(job.case.location)))
+            wanted[key] = Pending(key, identity, call, endpoint)
+    cached = cached_among(store, wanted)
+    return [p for key, p in wanted.items() if key not in cached
+            and recordings.get(recording_key(p.identity)) is None], live_only
+
+
+def cached_among(store: Store, keys: Iterable[str]) -> set[str]:
+    """Which of these keys the cache answers (Store.cached_keys takes at most 500 at a time)."""
+    ordered = list(keys)
+    cached: set[str] = set()
+    for start in range(0, len(ordered), 500):
+        cached |= store.cached_keys(ordered[start:start + 500])
+    return cached
+
+
+def chunks(entries: Sequence[tuple[Pending, Mapping[str, Any]]], max_lines: int,
+           max_bytes: int) -> list[list[tuple[Pending, Mapping[str, Any]]]]:
+    """The entries in order, split so no batch passes the provider's line or byte limit."""
+    batches: list[list[tuple[Pending, Mapping[str, Any]]]] = [[]]
+    size = 0
+    for pending, entry in entries:
+        line_bytes = len(json.dumps(entry, ensure_ascii=False).encode()) + 1
+        if batches[-1] and (len(batches[-1]) >= max_lines or size + line_bytes > max_bytes):
+            batches.append([])
+            size = 0
+        batches[-1].append((pending, entry))
+        size += line_bytes
+    return [batch for batch in batches if batch]
+
+
+class BatchMode:
+    """Submits, polls and collects the batches of one plan."""
+
+    def __init__(self, store: Store, endpoints: Mapping[str, Endpoint], git_commit: str | None = None,
+                 say: Callable[[str], None] | None = None, sleep: Sleep | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.store = store
+        self.batches = BatchStore(store)
+        self.endpoints = endpoints
+        self.git_commit = git_commit
+        self.say = say or (lambda text: print(f"promptci: {text}", file=sys.stderr))
+        self.sleep = sleep or (lambda seconds: retrying.default_sleep(seconds))
+        self.clock = clock or (lambda: retrying.default_clock())
+
+    async def prepare(self, pending: Sequence[Pending], wait: bool) -> BatchOutcome:
+        """Collects the open batches that ended, submits what no batch holds yet, and with `wait` polls until every
+        batch the plan needs has ended and is collected."""
+        outcome = BatchOutcome()
+        if await self.collect_ended(outcome) is not None and outcome.collected:
+            answered = cached_among(self.store, (p.key for p in pending))
+            pending = [p for p in pending if p.key not in answered]
+        in_open = self.batches.open_keys()
+        await self.submit([p for p in pending if p.key not in in_open], outcome)
+        needed = {p.key for p in pending}
+        if wait:
+            await self.wait_for(needed, outcome)
+        self.note_open(needed, outcome)
+        outcome.unanswered = self.batches.problems(needed - cached_among(self.store, needed))
+        return outcome
+
+    async def submit(self, pending: Sequence[Pending], outcome: BatchOutcome) -> None:
+        by_model: dict[str, list[Pending]] = {}
+        for p in pending:
+            by_model.setdefault(p.call.request.model, []).append(p)
+        for model, requests in by_model.items():
+            provider: Any = self.endpoints[model].provider
+            entries = [(p, provider.batch_entry(p.key, p.call.request)) for p in requests]
+            for part in chunks(entries, provider.batch_limits.lines, provider.batch_limits.bytes):
+                batch_id = await provider.submit_batch([entry for _, entry in part])
+                self.batches.add(batch_id, model, [p for p, _ in part])  # stored at once: a re-run collects it
+                outcome.submitted.append(batch_id)
+                outcome.submitted_requests += len(part)
+        if outcome.submitted:
+            self.say(f"submitted {outcome.submitted_requests} request(s) in {len(outcome.submitted)} batch(es): "
+                     f"{', '.join(outcome.submitted)}")
+
+    async def collect_ended(self, outcome: BatchOutcome) -> list[BatchStatus]:
+        """Reads each open batch's state; stores the answers of those that ended. Returns the states of those
+        still running."""
+        running = []
+        for row in self.batches.rows(only_open=True):
+            endpoint = self.endpoints.get(row.model)
+            if endpoint is None or not supports_batches(endpoint):
+                continue  # another command's batch on a model this plan does not use
+            provider: Any = endpoint.provider
+            status: BatchStatus = await provider.batch_status(row.batch_id)
+            if not status.is_ended:
+                if status.state != row.state:
+                    self.batches.set_state(row.batch_id, status.state)
+                running.append(status)
+                continue
+            lines: list[LineOutcome] = [] if status.failure else await provider.batch_results(row.batch_id)
+            outcome.collected += self.store_answers(row, endpoint, status, lines)
+        return running
+
+    def store_answers(self, row: BatchRow, endpoint: Endpoint, status: BatchStatus,
+                      lines: Sequence[LineOutcome]) -> int:
+        """Each answered line into the cache with its ledger row at the batch price; the others' problems kept
+        with the batch. Lines naming a request the batch never held are ignored."""
+        requests = self.batches.requests(row.batch_id)
+        problems: dict[str, str] = {}
+        stored = 0
+        for line in lines:
+            request = requests.pop(line.custom_id, None)
+            if request is None:
+                continue
+            if line.completion is None:
+                problems[line.custom_id] = line.problem or "no answer"
+                continue
+            self.store_answer(line.custom_id, request, row.model, endpoint, line.completion)
+            stored += 1
+        for key in requests:  # no line at all: a failed batch, or a provider that dropped it
+            problems[key] = (f"batch {status.state}: {status.failure}" if status.failure
+                             else f"no result ({status.state})")
+        self.batches.collected(row.batch_id, status.state, problems)
+        return stored
+
+    def store_answer(self, key: str, request: tuple[Mapping[str, Any], str | None, str | None, str], model: str,
+                     endpoint: Endpoint, completion: Completion) -> None:
+        identity, prompt, case_id, kind = request
+        price = 0.0 if endpoint.is_free else batch_cost_usd(completion.usage, endpoint.price)
+        live = 0.0 if endpoint.is_free else cost_usd(completion.usage, endpoint.price)
+        saved = None if price is None or live is None else live - price
+        call = ModelCall(request=lookup_request_model(model), kind=kind,  # type: ignore[arg-type]
+                         attribution=Attribution(prompt=prompt, case_id=case_id))
+        row = ledger_entry(call, ClientOptions(git_commit=self.git_commit), endpoint, completion, cost=price,
+                           saved=saved, status="ok", key=key)
+        self.store.cache_put(key, identity, replace(completion, cost_usd=price),
+                             ledger=replace(row, latency_ms=None, ttft_ms=None))
+
+    async def wait_for(self, needed: set[str], outcome: BatchOutcome) -> None:
+        """Polls with backoff until no open batch holds a request of the plan, saying how far they are."""
+        delay = FIRST_POLL_S
+        started, first_done = self.clock(), None
+        while set(self.batches.open_keys()) & needed:
+            await self.sleep(delay)
+            delay = min(delay * 1.5, MAX_POLL_S)
+            running = await self.collect_ended(outcome)
+            done, total = sum(s.done for s in running), sum(s.total for s in running)
+            first_done = done if first_done is None else first_done
+            if running:
+                left = eta(done - first_done, total - done, self.clock() - started)
+                self.say(f"batches: {done}/{total} request(s) done{left}")
+
+    def note_open(self, needed: set[str], outcome: BatchOutcome) -> None:
+        holding = {batch_id for key, batch_id in self.batches.open_keys().items() if key in needed}
+        outcome.open_batches = sorted(holding)
+        outcome.waiting = sum(1 for key, batch_id in self.batches.open_keys().items() if key in needed)
+
+
+def lookup_request_model(model: str) -> Any:
+    from promptci.types import Request
+
+    return Request(model=model, messages=())
+
+
+def eta(progress: int, remaining: int, elapsed_s: float) -> str:
+    """`, about N min left` from the pace since the first read; nothing until there is a pace."""
+    if progress <= 0 or elapsed_s <= 0 or remaining <= 0:
+        return ""
+    minutes = remaining / (progress / elapsed_s) / 60
+    return f", about {minutes:.0f} min left" if minutes >= 1 else ", under a minute left"
+
+
+def prepare_batches(options: RunOptions, wait: bool, say: Callable[[str], None] | None = None) -> BatchOutcome:
+    """`run --batch` before the run: builds the plan as the run will, submits or collects its batches."""
+    from promptci.gitinfo import current_git
+    from promptci.planning import build_endpoints, build_plan
+
+    plan = build_plan(options)
+    endpoints = build_endpoints(plan.models, plan.settings, replay_only=False)
+    with Store.open(plan.project.db_path) as store:
+        mode = BatchMode(store, endpoints, current_git(plan.project.source).commit, say)
+        pending, live_only = pending_requests(plan, endpoints, store, load_recordings(plan.project.recordings_dir))
+        outcome = asyncio.run(with_closed_providers(mode.prepare(pending, wait), endpoints))
+    outcome.live_only = live_only
+    return outcome
+
+
+async def with_closed_providers(work: Awaitable[BatchOutcome], endpoints: Mapping[str, Endpoint]) -> BatchOutcome:
+    """A provider's refusal (a bad key, a 500 on create) propagates as the ProviderError it is: exit 3."""
+    try:
+        return await work
+    finally:
+        for provider in {id(e.provider): e.provider for e in endpoints.values()}.values():
+            await provider.aclose()

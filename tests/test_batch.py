@@ -292,3 +292,45 @@ def test_hostile_result_lines_are_problems_or_ignored(server: FakeServer) -> Non
     assert refused is not None and refused.completion is None
     for junk in (b"not json", b"[1, 2]", json.dumps({"custom_id": 5, "response": None}).encode()):
         assert provider._batch_line(junk) is None
+
+
+# resumable: a killed process's open batches are collected, never submitted again
+
+
+def test_a_killed_process_batches_are_collected_by_the_rerun_not_resubmitted(cli, root: Path,
+                                                                              server: FakeServer) -> None:
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server.config.batch_polls = 10**9  # never ends while the first process lives
+    script = shutil.which("promptci", path=os.path.dirname(sys.executable)) or shutil.which("promptci")
+    assert script, "the promptci console script is not installed (pip install -e .)"
+    process = subprocess.Popen([script, "run", "--root", str(root), "-m", OPENAI_MODEL, "--batch", "--wait"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / ".promptci" / "promptci.db").exists() or not db_rows_quiet(root):
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the batch id was not stored in time"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    assert server.batches.created == 1 and db_rows_quiet(root) == [("batch_fake_1", None)]
+
+    server.config.batch_polls = 0  # the provider finishes it while nobody watches
+    result, document = run(cli, root, "--batch")
+    assert result.exit_code == 0, result.output
+    assert server.batches.created == 1, "never pay twice"
+    assert model_requests(server) == 0 and {r["status"] for r in document["results"]} == {"passed"}
+
+
+def db_rows_quiet(root: Path) -> list[tuple[Any, ...]]:
+    try:
+        return db_rows(root, "SELECT id, collected_at FROM batches")
+    except sqlite3.OperationalError:  # not migrated yet, or locked by the writer
+        return []

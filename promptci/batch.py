@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from promptci import retrying
@@ -50,7 +51,7 @@ class BatchOutcome:
     collected: int = 0  # answers stored in the cache by this command
     open_batches: list[str] = field(default_factory=list)  # still running at the end
     waiting: int = 0  # requests of the plan in those batches
-    unanswered: dict[str, str] = field(default_factory=dict)  # cache key -> why its batch gave no answer
+    unanswered: dict[str, str] = field(default_factory=dict)  # cache key -> why the batch collected now gave none
     live_only: int = 0  # requests of providers without a batch API (sent live by the run)
 
     @property
@@ -111,13 +112,6 @@ class BatchStore:
         rows = self.store._read("SELECT key, identity, prompt, case_id, kind FROM batch_requests WHERE batch_id = ?",
                                 (batch_id,))
         return {key: (json.loads(identity), prompt, case_id, kind) for key, identity, prompt, case_id, kind in rows}
-
-    def problems(self, keys: Iterable[str]) -> dict[str, str]:
-        """The last problem a collected batch named for each of these keys (none for answered ones)."""
-        wanted = set(keys)
-        rows = self.store._read("SELECT r.key, r.problem FROM batch_requests r JOIN batches b ON b.id = r.batch_id"
-                                " WHERE b.collected_at IS NOT NULL AND r.problem IS NOT NULL ORDER BY b.collected_at")
-        return {key: problem for key, problem in rows if key in wanted}
 
     def set_state(self, batch_id: str, state: str) -> None:
         self.store._write("UPDATE batches SET state = ? WHERE id = ?", (state, batch_id))
@@ -206,16 +200,15 @@ class BatchMode:
         """Collects the open batches that ended, submits what no batch holds yet, and with `wait` polls until every
         batch the plan needs has ended and is collected."""
         outcome = BatchOutcome()
-        if await self.collect_ended(outcome) is not None and outcome.collected:
-            answered = cached_among(self.store, (p.key for p in pending))
-            pending = [p for p in pending if p.key not in answered]
-        in_open = self.batches.open_keys()
-        await self.submit([p for p in pending if p.key not in in_open], outcome)
+        await self.collect_ended(outcome)
+        settled = cached_among(self.store, (p.key for p in pending)) | outcome.unanswered.keys()
+        in_open = self.batches.open_keys()  # a line its batch just left unanswered goes live, not in a new batch
+        await self.submit([p for p in pending if p.key not in in_open and p.key not in settled], outcome)
         needed = {p.key for p in pending}
         if wait:
             await self.wait_for(needed, outcome)
         self.note_open(needed, outcome)
-        outcome.unanswered = self.batches.problems(needed - cached_among(self.store, needed))
+        outcome.unanswered = {key: why for key, why in outcome.unanswered.items() if key in needed}
         return outcome
 
     async def submit(self, pending: Sequence[Pending], outcome: BatchOutcome) -> None:
@@ -250,11 +243,13 @@ class BatchMode:
                 running.append(status)
                 continue
             lines: list[LineOutcome] = [] if status.failure else await provider.batch_results(row.batch_id)
-            outcome.collected += self.store_answers(row, endpoint, status, lines)
+            stored, problems = self.store_answers(row, endpoint, status, lines)
+            outcome.collected += stored
+            outcome.unanswered.update(problems)
         return running
 
     def store_answers(self, row: BatchRow, endpoint: Endpoint, status: BatchStatus,
-                      lines: Sequence[LineOutcome]) -> int:
+                      lines: Sequence[LineOutcome]) -> tuple[int, dict[str, str]]:
         """Each answered line into the cache with its ledger row at the batch price; the others' problems kept
         with the batch. Lines naming a request the batch never held are ignored."""
         requests = self.batches.requests(row.batch_id)
@@ -273,7 +268,7 @@ class BatchMode:
             problems[key] = (f"batch {status.state}: {status.failure}" if status.failure
                              else f"no result ({status.state})")
         self.batches.collected(row.batch_id, status.state, problems)
-        return stored
+        return stored, problems
 
     def store_answer(self, key: str, request: tuple[Mapping[str, Any], str | None, str | None, str], model: str,
                      endpoint: Endpoint, completion: Completion) -> None:
@@ -344,3 +339,77 @@ async def with_closed_providers(work: Awaitable[BatchOutcome], endpoints: Mappin
     finally:
         for provider in {id(e.provider): e.provider for e in endpoints.values()}.values():
             await provider.aclose()
+
+
+# `promptci batch list|status|cancel`
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """A stored batch and, when asked, what its provider says of it now."""
+
+    row: BatchRow
+    status: BatchStatus | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        live = self.status
+        return {"id": self.row.batch_id, "model": self.row.model, "submitted_at": self.row.submitted_at,
+                "requests": self.row.requests, "state": live.state if live else self.row.state,
+                "collected": self.row.collected_at is not None, "collected_at": self.row.collected_at,
+                "done": live.done if live else None, "total": live.total if live else None}
+
+
+def list_batches(root: Path | None, limit: int | None = None) -> list[BatchView]:
+    """The stored batches, newest first, as last seen (no request is sent)."""
+    from promptci.project import discover
+
+    with Store.open(discover(root).db_path) as store:
+        return [BatchView(row) for row in BatchStore(store).rows(limit=limit)]
+
+
+def batch_status(root: Path | None, batch_ids: Sequence[str] = ()) -> list[BatchView]:
+    """The open batches (or these ones) as their providers report them now; the state is stored."""
+    return asyncio.run(_each_batch(root, batch_ids, cancel=False))
+
+
+def cancel_batches(root: Path | None, batch_ids: Sequence[str]) -> list[BatchView]:
+    """Asks the providers to cancel these batches. What they answered before the cancel is collected by the next
+    `run --batch`, like any ended batch; the rest is sent live then."""
+    return asyncio.run(_each_batch(root, batch_ids, cancel=True))
+
+
+async def _each_batch(root: Path | None, batch_ids: Sequence[str], cancel: bool) -> list[BatchView]:
+    from promptci.planning import build_endpoints
+    from promptci.project import discover
+
+    project = discover(root)
+    settings = project.settings()
+    views: list[BatchView] = []
+    endpoints: dict[str, Endpoint] = {}
+    with Store.open(project.db_path) as store:
+        batches = BatchStore(store)
+        rows = chosen_rows(batches, batch_ids)
+        try:
+            for row in rows:
+                if row.model not in endpoints:
+                    endpoints.update(build_endpoints([row.model], settings, replay_only=False))
+                provider: Any = endpoints[row.model].provider
+                status = await (provider.cancel_batch(row.batch_id) if cancel else provider.batch_status(row.batch_id))
+                batches.set_state(row.batch_id, status.state)
+                views.append(BatchView(replace(row, state=status.state), status))
+        finally:
+            for provider in {id(e.provider): e.provider for e in endpoints.values()}.values():
+                await provider.aclose()
+    return views
+
+
+def chosen_rows(batches: BatchStore, batch_ids: Sequence[str]) -> list[BatchRow]:
+    if not batch_ids:
+        return batches.rows(only_open=True)
+    rows = []
+    for batch_id in batch_ids:
+        row = batches.row(batch_id)
+        if row is None:
+            raise PromptCIError(f"no batch {batch_id!r} in this project's state; `promptci batch list` names them")
+        rows.append(row)
+    return rows

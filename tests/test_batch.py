@@ -334,3 +334,29 @@ def db_rows_quiet(root: Path) -> list[tuple[Any, ...]]:
         return db_rows(root, "SELECT id, collected_at FROM batches")
     except sqlite3.OperationalError:  # not migrated yet, or locked by the writer
         return []
+
+
+# promptci batch list|status|cancel
+
+
+def test_batch_list_status_and_cancel(cli, root: Path, server: FakeServer) -> None:
+    empty = cli("batch", "list", "--root", root)
+    assert empty.exit_code == 0 and "no batches yet" in empty.stdout
+    server.config.batch_polls = 10**9
+    assert run(cli, root, "--batch")[0].exit_code == 3
+    listed = cli("batch", "list", "--root", root, "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    assert [(b["id"], b["requests"], b["state"], b["collected"]) for b in json.loads(listed.stdout)] == [
+        ("batch_fake_1", 3, "submitted", False)]
+    status = cli("batch", "status", "--root", root)
+    assert status.exit_code == 0 and "batch_fake_1" in status.stdout and "validating 0/3 done" in status.stdout
+    assert db_rows(root, "SELECT state FROM batches") == [("validating",)]
+
+    cancelled = cli("batch", "cancel", "batch_fake_1", "--root", root, "--format", "json")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert json.loads(cancelled.stdout)[0]["state"] == "cancelled"
+    rerun, _ = run(cli, root, "--batch")  # collects what the cancelled batch answered; the rest goes live
+    assert rerun.exit_code == 0, rerun.output
+    assert server.batches.created == 1 and server.counts[CHAT] == 2  # the fake answers half before a cancel
+    unknown = cli("batch", "cancel", "batch_nope", "--root", root)
+    assert unknown.exit_code == 2 and "no batch 'batch_nope'" in unknown.output

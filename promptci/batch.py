@@ -20,6 +20,7 @@ from typing import Any
 
 from promptci import retrying
 from promptci.client import Attribution, ClientOptions, Endpoint, ModelCall, ledger_entry, lookup_request
+from promptci.cost.estimate import DryRunReport
 from promptci.cost.pricing import batch_cost_usd, cost_usd
 from promptci.errors import PromptCIError
 from promptci.plan import Plan, RunOptions
@@ -413,3 +414,16 @@ def chosen_rows(batches: BatchStore, batch_ids: Sequence[str]) -> list[BatchRow]
             raise PromptCIError(f"no batch {batch_id!r} in this project's state; `promptci batch list` names them")
         rows.append(row)
     return rows
+
+
+def with_batch_estimate(report: DryRunReport) -> DryRunReport:
+    """The dry run's estimate with a note of what the same requests cost through the batch APIs (`run --batch`)."""
+    from promptci.cost.pricing import BATCH_DISCOUNT
+    from promptci.cost.totals import format_usd
+
+    live = report.cost_usd
+    if live <= 0:
+        return report
+    note = (f"with --batch: about {format_usd(live * BATCH_DISCOUNT)} instead of {format_usd(live)} live "
+            "(batch prices are half; answers within 24 hours)")
+    return replace(report, notes=(*report.notes, note))

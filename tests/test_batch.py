@@ -360,3 +360,18 @@ def test_batch_list_status_and_cancel(cli, root: Path, server: FakeServer) -> No
     assert server.batches.created == 1 and server.counts[CHAT] == 2  # the fake answers half before a cancel
     unknown = cli("batch", "cancel", "batch_nope", "--root", root)
     assert unknown.exit_code == 2 and "no batch 'batch_nope'" in unknown.output
+
+
+def test_dry_run_shows_live_and_batch_estimates(cli, root: Path, server: FakeServer) -> None:
+    result = cli("run", "--root", root, "-m", OPENAI_MODEL, "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    live = document["total"]["cost_usd"]
+    notes = [n for n in document["notes"] if n.startswith("with --batch")]
+    assert live > 0 and len(notes) == 1, document["notes"]
+    from promptci.cost.totals import format_usd
+
+    assert f"about {format_usd(live / 2)} instead of {format_usd(live)} live" in notes[0]
+    assert server.total == 0 and server.batches.created == 0
+    table = cli("run", "--root", root, "-m", OPENAI_MODEL, "--dry-run", "--batch")
+    assert table.exit_code == 0 and "with --batch" in table.stdout and server.batches.created == 0

@@ -105,6 +105,9 @@ def run(
             raise PromptCIError(f"--dry-run writes --format table or json, not {fmt!r}")
         with user_output_to_stderr():
             estimate = api.dry_run(options)
+        from promptci.batch import with_batch_estimate
+
+        estimate = with_batch_estimate(estimate)
         print_dry_run(estimate, fmt)
         raise typer.Exit(code=int(ExitCode.OK))
     # User code (python providers, comparators, plugins) may print: keep it off the report stream.

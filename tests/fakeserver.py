@@ -189,7 +189,7 @@ class FakeServer:
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         if method == "GET" and path == STATS_PATH:
             writer.write(_json_response(200, {"total": self.total, "by_path": dict(self.counts),
-                                              "refused": self.refused}))
+                                              "refused": self.refused, "batches_created": self.batches.created}))
             return True
         if self.batches.handles(method, path):
             writer.write(self.batches.answer(method, path, headers, body))
@@ -775,6 +775,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit-tpm", type=float, default=None, help="token bucket: tokens a minute")
     parser.add_argument("--fault-p", type=float, default=0.0, help="share of requests given a fault of --fault-mix")
     parser.add_argument("--fault-mix", default="429,500,cut", help="comma-separated faults for --fault-p")
+    parser.add_argument("--batch-polls", type=int, default=0, help="status reads before a batch ends")
     args = parser.parse_args(argv)
     mix = tuple(args.fault_mix.split(","))
     unknown = [fault for fault in mix if fault not in FAULTS]
@@ -783,7 +784,7 @@ def main(argv: list[str] | None = None) -> None:
     config = FakeConfig(latency_s=args.latency, ttft_s=args.ttft, chunks=args.chunks,
                         rate_limit_p=args.rate_limit_p, retry_after=args.retry_after, seed=args.seed, record=False,
                         limit_rps=args.limit_rps, limit_burst=args.limit_burst, limit_tpm=args.limit_tpm,
-                        fault_p=args.fault_p, fault_mix=mix)
+                        fault_p=args.fault_p, fault_mix=mix, batch_polls=args.batch_polls)
     server = FakeServer(config, port=args.port).start()
     print(server.url, flush=True)
     try:

@@ -29,6 +29,7 @@ from promptci.recordings import Recordings, load_recordings, recording_key
 from promptci.store import Store, cache_identity
 from promptci.types import Completion, content_hash, now_iso
 
+FRESH_HOURS = 24.0  # --batch --no-cache: a batch submitted this recently gives fresh answers
 FIRST_POLL_S = 10.0  # --wait: seconds before the first status read, then 1.5x more each time
 MAX_POLL_S = 300.0
 
@@ -49,7 +50,7 @@ class BatchOutcome:
 
     submitted: list[str] = field(default_factory=list)  # batch ids made by this command
     submitted_requests: int = 0
-    collected: int = 0  # answers stored in the cache by this command
+    answered: set[str] = field(default_factory=set)  # cache keys of the answers this command collected
     open_batches: list[str] = field(default_factory=list)  # still running at the end
     waiting: int = 0  # requests of the plan in those batches
     unanswered: dict[str, str] = field(default_factory=dict)  # cache key -> why the batch collected now gave none
@@ -114,6 +115,13 @@ class BatchStore:
                                 (batch_id,))
         return {key: (json.loads(identity), prompt, case_id, kind) for key, identity, prompt, case_id, kind in rows}
 
+    def answered_since(self, since: str) -> set[str]:
+        """The keys that batches submitted at or after `since` (ISO time) answered."""
+        rows = self.store._read("SELECT r.key FROM batch_requests r JOIN batches b ON b.id = r.batch_id"
+                                " WHERE b.collected_at IS NOT NULL AND r.problem IS NULL AND b.submitted_at >= ?",
+                                (since,))
+        return {row[0] for row in rows}
+
     def set_state(self, batch_id: str, state: str) -> None:
         self.store._write("UPDATE batches SET state = ? WHERE id = ?", (state, batch_id))
 
@@ -128,8 +136,6 @@ class BatchStore:
 def check_batch_options(options: RunOptions) -> None:
     if options.replay:
         raise PromptCIError("--batch sends requests; --replay sends none: use one or the other")
-    if not options.use_cache:
-        raise PromptCIError("--batch answers the run through the cache: it cannot be used with --no-cache")
 
 
 def supports_batches(endpoint: Endpoint) -> bool:
@@ -138,9 +144,10 @@ def supports_batches(endpoint: Endpoint) -> bool:
 
 
 def pending_requests(plan: Plan, endpoints: Mapping[str, Endpoint], store: Store,
-                     recordings: Recordings) -> tuple[list[Pending], int]:
+                     recordings: Recordings, fresh_since: str | None = None) -> tuple[list[Pending], int]:
     """The plan's case requests that neither the cache nor the recordings answer, once each, keyed exactly as
-    ModelClient.complete keys them; and how many requests go live because their provider has no batch API."""
+    ModelClient.complete keys them; and how many requests go live because their provider has no batch API.
+    With `fresh_since` (--no-cache) only a batch submitted since then counts as an answer."""
     wanted: dict[str, Pending] = {}
     live_only = 0
     for job in plan.jobs:
@@ -154,6 +161,9 @@ def pending_requests(plan: Plan, endpoints: Mapping[str, Endpoint], store: Store
             call = ModelCall(job.request, "case", job.repeat,
                              Attribution(prompt=job.prompt.name, case_id=job.case.id, where=str(job.case.location)))
             wanted[key] = Pending(key, identity, call, endpoint)
+    if fresh_since is not None:
+        fresh = BatchStore(store).answered_since(fresh_since)
+        return [p for key, p in wanted.items() if key not in fresh], live_only
     cached = cached_among(store, wanted)
     return [p for key, p in wanted.items() if key not in cached
             and recordings.get(recording_key(p.identity)) is None], live_only
@@ -202,7 +212,7 @@ class BatchMode:
         batch the plan needs has ended and is collected."""
         outcome = BatchOutcome()
         await self.collect_ended(outcome)
-        settled = cached_among(self.store, (p.key for p in pending)) | outcome.unanswered.keys()
+        settled = outcome.answered | outcome.unanswered.keys()
         in_open = self.batches.open_keys()  # a line its batch just left unanswered goes live, not in a new batch
         await self.submit([p for p in pending if p.key not in in_open and p.key not in settled], outcome)
         needed = {p.key for p in pending}
@@ -245,17 +255,17 @@ class BatchMode:
                 continue
             lines: list[LineOutcome] = [] if status.failure else await provider.batch_results(row.batch_id)
             stored, problems = self.store_answers(row, endpoint, status, lines)
-            outcome.collected += stored
+            outcome.answered |= stored
             outcome.unanswered.update(problems)
         return running
 
     def store_answers(self, row: BatchRow, endpoint: Endpoint, status: BatchStatus,
-                      lines: Sequence[LineOutcome]) -> tuple[int, dict[str, str]]:
+                      lines: Sequence[LineOutcome]) -> tuple[set[str], dict[str, str]]:
         """Each answered line into the cache with its ledger row at the batch price; the others' problems kept
         with the batch. Lines naming a request the batch never held are ignored."""
         requests = self.batches.requests(row.batch_id)
         problems: dict[str, str] = {}
-        stored = 0
+        stored: set[str] = set()
         for line in lines:
             request = requests.pop(line.custom_id, None)
             if request is None:
@@ -264,7 +274,7 @@ class BatchMode:
                 problems[line.custom_id] = line.problem or "no answer"
                 continue
             self.store_answer(line.custom_id, request, row.model, endpoint, line.completion)
-            stored += 1
+            stored.add(line.custom_id)
         for key in requests:  # no line at all: a failed batch, or a provider that dropped it
             problems[key] = (f"batch {status.state}: {status.failure}" if status.failure
                              else f"no result ({status.state})")
@@ -304,6 +314,13 @@ class BatchMode:
         outcome.waiting = sum(1 for key, batch_id in self.batches.open_keys().items() if key in needed)
 
 
+def iso_hours_ago(hours: float) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime.now(timezone.utc) - timedelta(hours=hours)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as now_iso() writes it
+
+
 def lookup_request_model(model: str) -> Any:
     from promptci.types import Request
 
@@ -327,7 +344,9 @@ def prepare_batches(options: RunOptions, wait: bool, say: Callable[[str], None] 
     endpoints = build_endpoints(plan.models, plan.settings, replay_only=False)
     with Store.open(plan.project.db_path) as store:
         mode = BatchMode(store, endpoints, current_git(plan.project.source).commit, say)
-        pending, live_only = pending_requests(plan, endpoints, store, load_recordings(plan.project.recordings_dir))
+        fresh_since = None if options.use_cache else iso_hours_ago(FRESH_HOURS)
+        pending, live_only = pending_requests(plan, endpoints, store, load_recordings(plan.project.recordings_dir),
+                                              fresh_since)
         outcome = asyncio.run(with_closed_providers(mode.prepare(pending, wait), endpoints))
     outcome.live_only = live_only
     return outcome

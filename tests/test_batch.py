@@ -256,8 +256,7 @@ def test_latency_comparators_are_not_measured_on_batch_answers(cli, project, ser
 
 
 @pytest.mark.parametrize(("args", "message"), [(("--wait",), "add --batch"),
-                                                (("--batch", "--replay"), "--replay"),
-                                                (("--batch", "--no-cache"), "--no-cache")])
+                                                (("--batch", "--replay"), "--replay")])
 def test_bad_batch_options_are_usage_errors(cli, root: Path, server: FakeServer, args: tuple[str, ...],
                                             message: str) -> None:
     result, _ = run(cli, root, *args)
@@ -375,3 +374,18 @@ def test_dry_run_shows_live_and_batch_estimates(cli, root: Path, server: FakeSer
     assert server.total == 0 and server.batches.created == 0
     table = cli("run", "--root", root, "-m", OPENAI_MODEL, "--dry-run", "--batch")
     assert table.exit_code == 0 and "with --batch" in table.stdout and server.batches.created == 0
+
+
+def test_no_cache_submits_fresh_samples_once_a_day(cli, root: Path, server: FakeServer) -> None:
+    assert run(cli, root)[0].exit_code == 0 and server.counts[CHAT] == 3  # yesterday's answers, cached
+    server.config.responder = lambda request: "fresh"
+    first, document = run(cli, root, "--batch", "--no-cache", "--wait")
+    assert first.exit_code == 1, first.output  # the fresh answers fail the goldens: the run read them
+    assert server.batches.created == 1 and server.counts[CHAT] == 3
+    assert {r["output"] for r in document["results"]} == {"fresh"}
+    again, _ = run(cli, root, "--batch", "--no-cache")
+    assert again.exit_code == 1 and server.batches.created == 1, "a batch of the last 24 hours is fresh enough"
+    with sqlite3.connect(root / ".promptci" / "promptci.db") as connection:
+        connection.execute("UPDATE batches SET submitted_at = '2020-01-01T00:00:00.000Z'")
+    next_day, _ = run(cli, root, "--batch", "--no-cache")
+    assert next_day.exit_code == 3 and server.batches.created == 2

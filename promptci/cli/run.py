@@ -97,6 +97,10 @@ def run(
         raise PromptCIError("--wait waits for the batches of --batch: add --batch")
     if batch and not dry_run:
         prepare_batches(options, wait)
+        if not options.use_cache:  # the fresh answers just collected are in the cache: the run reads them there
+            from dataclasses import replace
+
+            options = replace(options, use_cache=True)
     if dry_run:
         if reports:
             raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
@@ -138,8 +142,8 @@ def prepare_batches(options: RunOptions, wait: bool) -> None:
                    "(it never submits them twice), or add --wait; `promptci batch status` shows their progress.",
                    err=True)
         raise typer.Exit(code=int(ExitCode.NO_VERDICT))
-    if outcome.collected:
-        typer.echo(f"promptci: {outcome.collected} answer(s) collected from provider batches at batch prices "
+    if outcome.answered:
+        typer.echo(f"promptci: {len(outcome.answered)} answer(s) collected from provider batches at batch prices "
                    "(answered from the cache below: latency and time to first token not measured)", err=True)
     if outcome.unanswered:
         typer.echo(f"promptci: {len(outcome.unanswered)} request(s) got no answer from their batch and are sent "

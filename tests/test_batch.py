@@ -389,3 +389,18 @@ def test_no_cache_submits_fresh_samples_once_a_day(cli, root: Path, server: Fake
         connection.execute("UPDATE batches SET submitted_at = '2020-01-01T00:00:00.000Z'")
     next_day, _ = run(cli, root, "--batch", "--no-cache")
     assert next_day.exit_code == 3 and server.batches.created == 2
+
+
+def test_migration_7_adds_the_batch_tables_to_a_schema_6_database(tmp_path: Path) -> None:
+    from promptci.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, split_statements
+
+    path = tmp_path / "db.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:6], start=1):
+        for statement in split_statements(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    assert migrate(conn, path) == 6 and SCHEMA_VERSION >= 7
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"batches", "batch_requests"} <= tables
+    conn.close()

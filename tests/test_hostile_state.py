@@ -246,7 +246,7 @@ def test_an_older_schema_is_migrated_by_a_reading_command(tmp_path: Path) -> Non
     # back to the schema of migration 1: undo what migrations 2 and later added
     change_db(db, "ALTER TABLE results DROP COLUMN position", "ALTER TABLE cache DROP COLUMN tool_calls",
               "ALTER TABLE runs DROP COLUMN resolved_models", "ALTER TABLE runs DROP COLUMN command",
-              "ALTER TABLE ledger DROP COLUMN cache_key",
+              "ALTER TABLE ledger DROP COLUMN cache_key", "DROP TABLE batch_requests", "DROP TABLE batches",
               "PRAGMA user_version = 1")
     done = run_cli("show", "last", "--root", root)
     assert done.returncode == 0, done.stderr

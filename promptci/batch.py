@@ -19,15 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from promptci import retrying
-from promptci.client import Attribution, ClientOptions, Endpoint, ModelCall, ledger_entry, lookup_request
+from promptci.client import (
+    Attribution,
+    ClientOptions,
+    Endpoint,
+    ModelCall,
+    estimate_request,
+    ledger_entry,
+    lookup_request,
+    worst_request_cost,
+)
 from promptci.cost.estimate import DryRunReport
-from promptci.cost.pricing import batch_cost_usd, cost_usd
-from promptci.errors import PromptCIError
+from promptci.cost.pricing import BATCH_DISCOUNT, batch_cost_usd, cost_usd
+from promptci.cost.totals import format_usd
+from promptci.errors import ExitCode, PromptCIError
 from promptci.plan import Plan, RunOptions
 from promptci.providers.batching import BatchStatus, LineOutcome
 from promptci.recordings import Recordings, load_recordings, recording_key
 from promptci.store import Store, cache_identity
-from promptci.types import Completion, content_hash, now_iso
+from promptci.types import Completion, Request, content_hash, now_iso
 
 FRESH_HOURS = 24.0  # --batch --no-cache: a batch submitted this recently gives fresh answers
 FIRST_POLL_S = 10.0  # --wait: seconds before the first status read, then 1.5x more each time
@@ -74,6 +84,12 @@ class BatchRow:
 Sleep = Callable[[float], Awaitable[None]]
 
 
+class BatchOverBudget(PromptCIError):
+    """The batch's worst case passes the run budget: nothing was submitted (exit 1, as a budget exceeded)."""
+
+    exit_code = ExitCode.REGRESSION
+
+
 class BatchStore:
     """The `batches` and `batch_requests` tables, through the store's own transaction and lock handling."""
 
@@ -101,8 +117,9 @@ class BatchStore:
         return [BatchRow(*row) for row in self.store._read(sql)]
 
     def row(self, batch_id: str) -> BatchRow | None:
-        found = [row for row in self.rows() if row.batch_id == batch_id]
-        return found[0] if found else None
+        found = self.store._read("SELECT id, model, submitted_at, requests, state, collected_at FROM batches"
+                                 " WHERE id = ?", (batch_id,))
+        return BatchRow(*found[0]) if found else None
 
     def open_keys(self) -> dict[str, str]:
         """Cache key -> the open batch holding it."""
@@ -198,8 +215,9 @@ class BatchMode:
 
     def __init__(self, store: Store, endpoints: Mapping[str, Endpoint], git_commit: str | None = None,
                  say: Callable[[str], None] | None = None, sleep: Sleep | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, budget_usd: float | None = None) -> None:
         self.store = store
+        self.budget_usd = budget_usd
         self.batches = BatchStore(store)
         self.endpoints = endpoints
         self.git_commit = git_commit
@@ -223,6 +241,7 @@ class BatchMode:
         return outcome
 
     async def submit(self, pending: Sequence[Pending], outcome: BatchOutcome) -> None:
+        self.check_budget(pending)
         by_model: dict[str, list[Pending]] = {}
         for p in pending:
             by_model.setdefault(p.call.request.model, []).append(p)
@@ -237,6 +256,24 @@ class BatchMode:
         if outcome.submitted:
             self.say(f"submitted {outcome.submitted_requests} request(s) in {len(outcome.submitted)} batch(es): "
                      f"{', '.join(outcome.submitted)}")
+
+    def check_budget(self, pending: Sequence[Pending]) -> None:
+        """A batch is paid as a whole once submitted: with a budget (--max-cost, budgets.run_usd), the worst case of
+        every request it would hold (its input and longest answer, at batch prices) must fit before any is sent."""
+        if self.budget_usd is None or not pending:
+            return
+        worst = 0.0
+        for p in pending:
+            one = worst_request_cost(p.call.request, p.endpoint, estimate_request(p.call.request, p.endpoint))
+            if one is None:
+                raise BatchOverBudget(f"--batch under a budget of {format_usd(self.budget_usd)}: the longest answer of "
+                                      f"{p.call.request.model} is unknown, so the batch's cost has no bound; set "
+                                      "max_tokens in the prompt's params, or drop the budget")
+            worst += one * BATCH_DISCOUNT
+        if worst > self.budget_usd:
+            raise BatchOverBudget(f"--batch: {len(pending)} request(s) could cost up to {format_usd(worst)} at batch "
+                                  f"prices, over the budget of {format_usd(self.budget_usd)}; nothing was submitted "
+                                  "(narrow the run with -k or a path, lower max_tokens, or raise --max-cost)")
 
     async def collect_ended(self, outcome: BatchOutcome) -> list[BatchStatus]:
         """Reads each open batch's state; stores the answers of those that ended. Returns the states of those
@@ -287,7 +324,7 @@ class BatchMode:
         price = 0.0 if endpoint.is_free else batch_cost_usd(completion.usage, endpoint.price)
         live = 0.0 if endpoint.is_free else cost_usd(completion.usage, endpoint.price)
         saved = None if price is None or live is None else live - price
-        call = ModelCall(request=lookup_request_model(model), kind=kind,  # type: ignore[arg-type]
+        call = ModelCall(request=ledger_request(model), kind=kind,  # type: ignore[arg-type]
                          attribution=Attribution(prompt=prompt, case_id=case_id))
         row = ledger_entry(call, ClientOptions(git_commit=self.git_commit), endpoint, completion, cost=price,
                            saved=saved, status="ok", key=key)
@@ -321,9 +358,8 @@ def iso_hours_ago(hours: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as now_iso() writes it
 
 
-def lookup_request_model(model: str) -> Any:
-    from promptci.types import Request
-
+def ledger_request(model: str) -> Request:
+    """What ledger_entry reads of a request (its model) for an answer collected without the plan's request."""
     return Request(model=model, messages=())
 
 
@@ -343,7 +379,7 @@ def prepare_batches(options: RunOptions, wait: bool, say: Callable[[str], None] 
     plan = build_plan(options)
     endpoints = build_endpoints(plan.models, plan.settings, replay_only=False)
     with Store.open(plan.project.db_path) as store:
-        mode = BatchMode(store, endpoints, current_git(plan.project.source).commit, say)
+        mode = BatchMode(store, endpoints, current_git(plan.project.source).commit, say, budget_usd=plan.budget_usd)
         fresh_since = None if options.use_cache else iso_hours_ago(FRESH_HOURS)
         pending, live_only = pending_requests(plan, endpoints, store, load_recordings(plan.project.recordings_dir),
                                               fresh_since)
@@ -437,9 +473,6 @@ def chosen_rows(batches: BatchStore, batch_ids: Sequence[str]) -> list[BatchRow]
 
 def with_batch_estimate(report: DryRunReport) -> DryRunReport:
     """The dry run's estimate with a note of what the same requests cost through the batch APIs (`run --batch`)."""
-    from promptci.cost.pricing import BATCH_DISCOUNT
-    from promptci.cost.totals import format_usd
-
     live = report.cost_usd
     if live <= 0:
         return report

@@ -404,3 +404,20 @@ def test_migration_7_adds_the_batch_tables_to_a_schema_6_database(tmp_path: Path
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"batches", "batch_requests"} <= tables
     conn.close()
+
+
+# a batch is paid as a whole: the budget bounds its worst case before anything is submitted
+
+
+@pytest.mark.parametrize(("params", "max_cost", "code", "said"), [
+    ("", "1", 1, "longest answer of local:gpt-4o-mini is unknown"),
+    ("params: {max_tokens: 1000}\n", "0.0002", 1, "could cost up to"),
+    ("params: {max_tokens: 1000}\n", "1", 3, "submitted 3 request(s)"),
+])
+def test_the_budget_bounds_the_batch_worst_case(cli, project, server: FakeServer, params: str, max_cost: str,
+                                                 code: int, said: str) -> None:
+    root = project({"prompts/greet.txt": PROMPT.replace("system: Be brief.\n", "system: Be brief.\n" + params),
+                    "goldens/greet.yaml": golden(), "promptci.yaml": config(server)})
+    result, _ = run(cli, root, "--batch", "--max-cost", max_cost)
+    assert result.exit_code == code and said in result.output, result.output
+    assert server.batches.created == (1 if code == 3 else 0) and model_requests(server) == 0

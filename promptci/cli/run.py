@@ -145,6 +145,8 @@ def prepare_batches(options: RunOptions, wait: bool) -> None:
     if outcome.answered:
         typer.echo(f"promptci: {len(outcome.answered)} answer(s) collected from provider batches at batch prices "
                    "(answered from the cache below: latency and time to first token not measured)", err=True)
+    if outcome.live_only:
+        typer.echo(f"promptci: {outcome.live_only} request(s) of providers without a batch API are sent live", err=True)
     if outcome.unanswered:
         typer.echo(f"promptci: {len(outcome.unanswered)} request(s) got no answer from their batch and are sent "
                    f"live: {'; '.join(sorted(set(outcome.unanswered.values())))[:300]}", err=True)

@@ -34,6 +34,8 @@ class RunOptions:
     gates: tuple[str, ...] = ()  # --gate cost|latency, with the baseline
     fail_on_drift: bool = False
     changed_since: str | None = None  # --changed-since REV: only the cases changes since REV can affect
+    # run --batch --batch-errors report: (cache key, why its batch gave no answer) of requests not to send live
+    batch_unanswered: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_whole_suite(self) -> bool:

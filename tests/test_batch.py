@@ -421,3 +421,17 @@ def test_the_budget_bounds_the_batch_worst_case(cli, project, server: FakeServer
     result, _ = run(cli, root, "--batch", "--max-cost", max_cost)
     assert result.exit_code == code and said in result.output, result.output
     assert server.batches.created == (1 if code == 3 else 0) and model_requests(server) == 0
+
+
+def test_batch_errors_report_makes_unanswered_lines_case_errors_without_sending(cli, root: Path,
+                                                                               server: FakeServer) -> None:
+    server.config.batch_error_lines = (1,)
+    result, document = run(cli, root, "--batch", "--wait", "--batch-errors", "report")
+    assert result.exit_code == 3, result.output  # an error result: no verdict
+    assert model_requests(server) == 0 and "1 request(s) got no answer from their batch and are reported" \
+        in result.stderr
+    by_case = {r["case_id"]: r for r in document["results"]}
+    assert by_case["bob"]["status"] == "error" and "batch: HTTP 500: Internal server error" in by_case["bob"]["error"]
+    assert by_case["ada"]["status"] == by_case["cy"]["status"] == "passed"
+    bad = cli("run", "--root", root, "-m", OPENAI_MODEL, "--batch", "--batch-errors", "never")
+    assert bad.exit_code == 2 and "--batch-errors is live or report" in bad.output

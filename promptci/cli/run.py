@@ -74,6 +74,10 @@ def run(
                         "same command to collect (exit 3 while batches are open).")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="With --batch: poll until the batches end, then run.")]
     = False,
+    batch_errors: Annotated[str, typer.Option(
+        "--batch-errors", metavar="live|report",
+        help="With --batch: send the requests a batch did not answer live, or report them as case errors.")]
+    = "live",
     github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -95,8 +99,14 @@ def run(
     )
     if wait and not batch:
         raise PromptCIError("--wait waits for the batches of --batch: add --batch")
+    if batch_errors not in ("live", "report"):
+        raise PromptCIError(f"--batch-errors is live or report, not {batch_errors!r}")
     if batch and not dry_run:
-        prepare_batches(options, wait)
+        unanswered = prepare_batches(options, wait, report_errors=batch_errors == "report")
+        if batch_errors == "report":
+            from dataclasses import replace as with_unanswered
+
+            options = with_unanswered(options, batch_unanswered=tuple(unanswered.items()))
         if not options.use_cache:  # the fresh answers just collected are in the cache: the run reads them there
             from dataclasses import replace
 
@@ -129,8 +139,9 @@ def run(
     raise typer.Exit(code=int(outcome.exit_code))
 
 
-def prepare_batches(options: RunOptions, wait: bool) -> None:
-    """`run --batch`: collect or submit the plan's batches; while any is open, say how to collect and exit 3."""
+def prepare_batches(options: RunOptions, wait: bool, report_errors: bool) -> dict[str, str]:
+    """`run --batch`: collect or submit the plan's batches; while any is open, say how to collect and exit 3.
+    Returns the requests a batch collected now did not answer (cache key -> why)."""
     from promptci.batch import check_batch_options
     from promptci.batch import prepare_batches as prepare
 
@@ -148,8 +159,10 @@ def prepare_batches(options: RunOptions, wait: bool) -> None:
     if outcome.live_only:
         typer.echo(f"promptci: {outcome.live_only} request(s) of providers without a batch API are sent live", err=True)
     if outcome.unanswered:
-        typer.echo(f"promptci: {len(outcome.unanswered)} request(s) got no answer from their batch and are sent "
-                   f"live: {'; '.join(sorted(set(outcome.unanswered.values())))[:300]}", err=True)
+        what = "reported as errors" if report_errors else "sent live"
+        typer.echo(f"promptci: {len(outcome.unanswered)} request(s) got no answer from their batch and are {what}: "
+                   f"{'; '.join(sorted(set(outcome.unanswered.values())))[:300]}", err=True)
+    return outcome.unanswered
 
 
 def print_dry_run(report: DryRunReport, fmt: str) -> None:

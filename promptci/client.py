@@ -165,6 +165,7 @@ class ClientOptions:
     use_cache: bool = True
     record: bool = False
     budget: BudgetGuard | None = None
+    unanswered: Mapping[str, str] = field(default_factory=dict)  # cache key -> why its batch gave none: not sent
 
 
 class ModelClient:
@@ -205,6 +206,8 @@ class ModelClient:
             hit = self.ledger_row(call, endpoint, cached, cost=0.0, saved=saved, status="cached", key=key)
             self.remember(call, identity, cached)
             return Answer(replace(cached, cost_usd=saved), attempts=cached.attempts, ledger=(hit,))
+        if key in self.options.unanswered:  # run --batch --batch-errors report
+            return Answer(None, f"batch: {self.options.unanswered[key]} (not sent live: --batch-errors report)")
         if endpoint.replay_only:
             why = self.recordings.why_missing(call.attribution.prompt or "", identity)
             return Answer(None, f"--replay: no recorded response for case {call.attribution.case_id!r} "

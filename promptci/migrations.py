@@ -120,6 +120,29 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE ledger ADD COLUMN branch TEXT;
     ALTER TABLE ledger ADD COLUMN actor TEXT;
     """,
+    # 8: provider batches submitted by `run --batch` (stored the moment the provider gives their id, so a re-run
+    # collects instead of resubmitting) and the requests in each: the cache key is also the line's custom_id
+    """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,           -- the provider's batch id
+        model TEXT NOT NULL,           -- PROVIDER:MODEL as -m writes it
+        submitted_at TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        state TEXT NOT NULL,           -- the provider's word, as last seen
+        collected_at TEXT              -- NULL: open (its answers are not stored yet)
+    );
+    CREATE TABLE batch_requests (
+        batch_id TEXT NOT NULL REFERENCES batches (id),
+        key TEXT NOT NULL,             -- the cache key of the request, its custom_id
+        identity TEXT NOT NULL,        -- cache_identity as JSON
+        prompt TEXT,
+        case_id TEXT,
+        kind TEXT NOT NULL,
+        problem TEXT,                  -- why the batch gave no answer (NULL: answered, or not collected yet)
+        PRIMARY KEY (batch_id, key)
+    );
+    CREATE INDEX batch_requests_key ON batch_requests (key);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,6 +35,8 @@ class RunOptions:
     repeat: int = 1
     shard: tuple[int, int] | None = None  # --shard I/N as (I, N): only this share of the selected cases
     changed_since: str | None = None  # --changed-since REV: only the cases changes since REV can affect
+    # run --batch --batch-errors report: (cache key, why its batch gave no answer) of requests not to send live
+    batch_unanswered: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_whole_suite(self) -> bool:

@@ -135,7 +135,8 @@ class Session:
             RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
             ClientOptions(run_id=run_id, git_commit=git.commit, branch=spending_branch(git), actor=spending_actor(),
                           use_cache=plan.options.use_cache,
-                          record=plan.options.record, budget=self._budget),
+                          record=plan.options.record, budget=self._budget,
+                          unanswered=dict(plan.options.batch_unanswered)),
             before_first_send=lambda: self.prepare(endpoints),
         )
         runner = Runner(run_id, plan.project.source, self.store, client, with_rate(on_result, on_rate, limits))

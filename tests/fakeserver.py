@@ -63,6 +63,12 @@ class FakeConfig:
     echo_key: bool = False  # the answer text holds the bearer key the client sent (a server leaking it)
     embedder: Callable[[str], Any] | None = None  # text -> the embedding sent back (any JSON); None: word_vector
     echo_key_form: str = "raw"  # how it is echoed: one of KEY_FORMS
+    # Batch APIs (OpenAI Files + Batches, Anthropic Message Batches): how many status reads a batch stays in
+    # progress before it ends, how it ends ("completed"/"ended", "expired", "failed", "cancelled"), and which of
+    # its lines (0-based, in input order) get an error answer instead of a message.
+    batch_polls: int = 0
+    batch_outcome: str = "completed"
+    batch_error_lines: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class FakeServer:
         self._stopping: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._serial = 0
+        self.batches = FakeBatches(self)
         self._start_error: BaseException | None = None
 
     @property
@@ -187,7 +194,10 @@ class FakeServer:
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         if method == "GET" and path == STATS_PATH:
             writer.write(_json_response(200, {"total": self.total, "by_path": dict(self.counts),
-                                              "refused": self.refused}))
+                                              "refused": self.refused, "batches_created": self.batches.created}))
+            return True
+        if self.batches.handles(method, path):
+            writer.write(self.batches.answer(method, path, headers, body))
             return True
         if method == "POST" and path.startswith(WEBHOOK_PREFIX):
             self.webhooks.append(json.loads(body or b"{}"))
@@ -250,6 +260,193 @@ class FakeServer:
         if self.config.fault_p and self._rng.random() < self.config.fault_p:
             return self._rng.choice(self.config.fault_mix)
         return "ok"
+
+
+class FakeBatches:
+    """OpenAI's Files and Batch APIs and Anthropic's Message Batches, in memory. A batch answers every line
+    as the chat or messages endpoint would (not streamed), once `batch_polls` status reads have passed;
+    `created` counts the batches made, so a test sees whether a re-run submitted again."""
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.files: dict[str, bytes] = {}
+        self.openai: dict[str, dict[str, Any]] = {}
+        self.anthropic: dict[str, dict[str, Any]] = {}
+        self.created = 0
+        self.reads = Counter[str]()
+
+    def handles(self, method: str, path: str) -> bool:
+        return path.startswith(("/v1/files", "/v1/batches", "/v1/messages/batches"))
+
+    def answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> bytes:
+        parts = path.strip("/").split("/")[1:]  # without "v1"
+        if self.server.config.unauthorized:
+            return _json_response(401, {"error": {"message": "invalid api key", "type": "authentication_error"}})
+        try:
+            if parts[0] == "files":
+                return self._files(method, parts, headers, body)
+            if parts[0] == "batches":
+                return self._openai(method, parts, body)
+            return self._anthropic(method, parts[2:], body)
+        except (KeyError, IndexError, ValueError) as exc:
+            return _json_response(404 if isinstance(exc, KeyError) else 400,
+                                  {"error": {"message": f"fake batches: {exc!r}", "type": "invalid_request_error"}})
+
+    # OpenAI
+
+    def _files(self, method: str, parts: list[str], headers: Mapping[str, str], body: bytes) -> bytes:
+        if method == "POST" and len(parts) == 1:
+            content, purpose = _multipart_file(headers.get("content-type", ""), body)
+            file_id = f"file-fake-{len(self.files) + 1}"
+            self.files[file_id] = content
+            return _json_response(200, _file_object(file_id, len(content), purpose))
+        if method == "GET" and len(parts) == 3 and parts[2] == "content":
+            return _raw_response(200, self.files[parts[1]], content_type="application/octet-stream")
+        raise KeyError(f"{method} /v1/files/{'/'.join(parts[1:])}")
+
+    def _openai(self, method: str, parts: list[str], body: bytes) -> bytes:
+        if method == "POST" and len(parts) == 1:
+            request = json.loads(body)
+            lines = [json.loads(line) for line in self.files[request["input_file_id"]].splitlines() if line.strip()]
+            self.created += 1
+            batch_id = f"batch_fake_{self.created}"
+            self.openai[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": request["endpoint"], "errors": None,
+                "input_file_id": request["input_file_id"], "completion_window": request["completion_window"],
+                "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": CREATED,
+                "metadata": request.get("metadata"),
+                "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                "_lines": lines,
+            }
+            return _json_response(200, _public(self.openai[batch_id]))
+        batch = self.openai[parts[1]]
+        if method == "POST" and parts[2:] == ["cancel"]:
+            if batch["status"] not in ("completed", "failed", "expired", "cancelled"):
+                batch["status"] = "cancelling"
+                self._finish_openai(batch, "cancelled")
+            return _json_response(200, _public(batch))
+        if method == "GET" and len(parts) == 2:
+            self._advance_openai(batch)
+            return _json_response(200, _public(batch))
+        raise KeyError(f"{method} /v1/batches/{'/'.join(parts[1:])}")
+
+    def _advance_openai(self, batch: dict[str, Any]) -> None:
+        if batch["status"] not in ("validating", "in_progress", "finalizing"):
+            return
+        reads = self.reads[batch["id"]] = self.reads[batch["id"]] + 1
+        if reads <= self.server.config.batch_polls:
+            batch["status"] = ("validating", "in_progress", "finalizing")[min(reads - 1, 2)]
+            return
+        self._finish_openai(batch, self.server.config.batch_outcome)
+
+    def _finish_openai(self, batch: dict[str, Any], outcome: str) -> None:
+        if outcome == "failed":
+            batch["status"] = "failed"
+            batch["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "injected failure",
+                                                            "line": None, "param": None}]}
+            return
+        outputs, errors = [], []
+        lines = batch.pop("_lines")
+        answered = len(lines) if outcome == "completed" else len(lines) // 2
+        for index, line in enumerate(lines):
+            custom_id = line["custom_id"]
+            if index >= answered:
+                code = "batch_expired" if outcome == "expired" else "batch_cancelled"
+                errors.append({"id": f"resp_{index}", "custom_id": custom_id, "response": None,
+                               "error": {"code": code, "message": f"this request was not processed ({outcome})"}})
+            elif index in self.server.config.batch_error_lines:
+                errors.append({"id": f"resp_{index}", "custom_id": custom_id, "error": None, "response": {
+                    "status_code": 500, "request_id": f"req_{index}",
+                    "body": {"error": {"message": "Internal server error", "type": "api_error"}}}})
+            else:
+                outputs.append({"id": f"resp_{index}", "custom_id": custom_id, "error": None, "response": {
+                    "status_code": 200, "request_id": f"req_{index}", "body": self._message(True, line["body"])}})
+        batch["status"] = outcome
+        batch["request_counts"] = {"total": len(lines), "completed": len(outputs), "failed": len(errors)}
+        for name, rows in (("output_file_id", outputs), ("error_file_id", errors)):
+            if rows:
+                file_id = f"file-fake-{len(self.files) + 1}"
+                self.files[file_id] = b"".join(_dumps(row) + b"\n" for row in rows)
+                batch[name] = file_id
+
+    def _message(self, is_chat: bool, request: dict[str, Any]) -> dict[str, Any]:
+        self.server._serial += 1
+        return _Answer(self.server, is_chat, request, self.server._serial)._plain()
+
+    # Anthropic
+
+    def _anthropic(self, method: str, parts: list[str], body: bytes) -> bytes:
+        if method == "POST" and not parts:
+            requests = json.loads(body)["requests"]
+            self.created += 1
+            batch_id = f"msgbatch_fake_{self.created}"
+            self.anthropic[batch_id] = {
+                "id": batch_id, "type": "message_batch", "processing_status": "in_progress",
+                "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z", "ended_at": None,
+                "results_url": None, "request_counts": _anthropic_counts(processing=len(requests)),
+                "_requests": requests,
+            }
+            return _json_response(200, _public(self.anthropic[batch_id]))
+        batch = self.anthropic[parts[0]]
+        if method == "POST" and parts[1:] == ["cancel"]:
+            if batch["processing_status"] != "ended":
+                self._finish_anthropic(batch, "cancelled")
+            return _json_response(200, _public(batch))
+        if method == "GET" and len(parts) == 1:
+            if batch["processing_status"] == "in_progress":
+                reads = self.reads[batch["id"]] = self.reads[batch["id"]] + 1
+                if reads > self.server.config.batch_polls:
+                    self._finish_anthropic(batch, self.server.config.batch_outcome)
+            return _json_response(200, _public(batch))
+        if method == "GET" and parts[1:] == ["results"] and batch["processing_status"] == "ended":
+            return _raw_response(200, batch["_results"], content_type="application/binary")
+        raise KeyError(f"{method} /v1/messages/batches/{'/'.join(parts)}")
+
+    def _finish_anthropic(self, batch: dict[str, Any], outcome: str) -> None:
+        requests = batch.pop("_requests")
+        answered = len(requests) if outcome in ("completed", "ended") else len(requests) // 2
+        rows, counts = [], Counter[str]()
+        for index, item in enumerate(requests):
+            if index >= answered:
+                result: dict[str, Any] = {"type": "expired" if outcome == "expired" else "canceled"}
+            elif index in self.server.config.batch_error_lines:
+                result = {"type": "errored", "error": {"type": "error", "error": {
+                    "type": "api_error", "message": "Internal server error"}}}
+            else:
+                result = {"type": "succeeded", "message": self._message(False, item["params"])}
+            counts[result["type"]] += 1
+            rows.append({"custom_id": item["custom_id"], "result": result})
+        batch.update(processing_status="ended", ended_at="2026-01-01T01:00:00Z",
+                     results_url=f"{self.server.url}/v1/messages/batches/{batch['id']}/results",
+                     request_counts=_anthropic_counts(**counts))
+        batch["_results"] = b"".join(_dumps(row) + b"\n" for row in rows)
+
+
+def _public(batch: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in batch.items() if not name.startswith("_")}
+
+
+def _anthropic_counts(**counts: int) -> dict[str, int]:
+    names = ("processing", "succeeded", "errored", "canceled", "expired")
+    return {name: counts.get(name, 0) for name in names}
+
+
+def _file_object(file_id: str, size: int, purpose: str) -> dict[str, Any]:
+    return {"id": file_id, "object": "file", "bytes": size, "created_at": CREATED, "filename": "batch.jsonl",
+            "purpose": purpose, "status": "processed"}
+
+
+def _multipart_file(content_type: str, body: bytes) -> tuple[bytes, str]:
+    """The `file` part's bytes and the `purpose` field of a multipart/form-data upload."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        fields[str(name)] = part.get_payload(decode=True) or b""
+    return fields["file"], fields.get("purpose", b"").decode()
 
 
 class _Answer:
@@ -605,6 +802,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="which answers carry the rate-limit headers: all, or 429s only")
     parser.add_argument("--fault-p", type=float, default=0.0, help="share of requests given a fault of --fault-mix")
     parser.add_argument("--fault-mix", default="429,500,cut", help="comma-separated faults for --fault-p")
+    parser.add_argument("--batch-polls", type=int, default=0, help="status reads before a batch ends")
     args = parser.parse_args(argv)
     mix = tuple(args.fault_mix.split(","))
     unknown = [fault for fault in mix if fault not in FAULTS]
@@ -614,7 +812,7 @@ def main(argv: list[str] | None = None) -> None:
                         rate_limit_p=args.rate_limit_p, retry_after=args.retry_after, seed=args.seed, record=False,
                         limit_rps=args.limit_rps, limit_burst=args.limit_burst, limit_tpm=args.limit_tpm,
                         limit_headers_on=args.limit_headers,
-                        fault_p=args.fault_p, fault_mix=mix)
+                        fault_p=args.fault_p, fault_mix=mix, batch_polls=args.batch_polls)
     server = FakeServer(config, port=args.port).start()
     print(server.url, flush=True)
     try:

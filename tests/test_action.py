@@ -364,7 +364,7 @@ def test_examples_cover_the_pr_check_nightly_cost_sharded_merge_and_monorepo() -
     monorepo = yaml.safe_load(texts["monorepo.yml"])["jobs"]["prompts"]
     assert monorepo["steps"][-1]["with"]["working-directory"] == "${{ matrix.project }}"
     assert len(monorepo["strategy"]["matrix"]["project"]) == 2
-    assert "promptci cost --check" in texts["nightly.yml"]
+    assert "promptci cost --check" in texts["nightly.yml"] and "promptci run --batch" in texts["nightly.yml"]
     assert "--shard" in texts["sharded.yml"] and "promptci merge shards/*.json" in texts["sharded.yml"]
 
 

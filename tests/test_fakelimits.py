@@ -64,7 +64,7 @@ def test_the_bucket_admits_its_burst_then_refuses_with_retry_after_until_it_refi
     assert headers["retry-after"] == "1" and headers["retry-after-ms"] == "200"
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert (after, again) == (200, 429)
-    assert seen == {"total": 8, "by_path": {CHAT_PATH: 8}, "refused": 2}
+    assert seen == {"total": 8, "by_path": {CHAT_PATH: 8}, "refused": 2, "batches_created": 0}
     assert server.refused == 2
 
 

@@ -165,7 +165,7 @@ def test_counts_records_and_stats() -> None:
         stats = json.loads(conn.getresponse().read())
         conn.close()
         assert post(server, "/v1/nowhere", {})[0] == 404
-    assert stats == {"total": 2, "by_path": {CHAT_PATH: 1, MESSAGES_PATH: 1}, "refused": 0}
+    assert stats == {"total": 2, "by_path": {CHAT_PATH: 1, MESSAGES_PATH: 1}, "refused": 0, "batches_created": 0}
     assert server.total == 2
     assert server.requests[0].headers["authorization"] == "Bearer sk-abc"
     assert server.requests[1].body["model"] == "c"

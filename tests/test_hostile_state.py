@@ -248,6 +248,7 @@ def test_an_older_schema_is_migrated_by_a_reading_command(tmp_path: Path) -> Non
               "ALTER TABLE runs DROP COLUMN resolved_models", "ALTER TABLE runs DROP COLUMN command",
               "ALTER TABLE ledger DROP COLUMN cache_key", "ALTER TABLE ledger DROP COLUMN branch",
               "ALTER TABLE ledger DROP COLUMN actor",
+              "DROP TABLE batch_requests", "DROP TABLE batches",
               "PRAGMA user_version = 1")
     done = run_cli("show", "last", "--root", root)
     assert done.returncode == 0, done.stderr

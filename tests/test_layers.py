@@ -108,7 +108,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store", "recordings", "pgstore", "storechoice", "storecopy"),
     ("cost",),
     ("client",),
-    ("plan", "changes", "planning"),
+    ("plan", "changes", "planning", "batch"),
     ("runner",),
     ("session", "drift"),
     ("compare", "metrics", "variation"),

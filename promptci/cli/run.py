@@ -33,6 +33,7 @@ from promptci.cli.reports import print_gate, publish
 from promptci.errors import ExitCode, PromptCIError
 
 if TYPE_CHECKING:
+    from promptci.api import RunOptions
     from promptci.cost.estimate import DryRunReport
 
 
@@ -69,6 +70,15 @@ def run(
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit 1 when a model resolves to another version than in its last run.")] = False,
     changed_since: ChangedSinceOption = None,
+    batch: Annotated[bool, typer.Option(
+        "--batch", help="Send uncached requests through the providers' batch APIs at half price; re-run the "
+                        "same command to collect (exit 3 while batches are open).")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --batch: poll until the batches end, then run.")]
+    = False,
+    batch_errors: Annotated[str, typer.Option(
+        "--batch-errors", metavar="live|report",
+        help="With --batch: send the requests a batch did not answer live, or report them as case errors.")]
+    = "live",
     github: GithubOption = True,
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
@@ -88,6 +98,20 @@ def run(
         changed_since=changed_since,
     )
     judging = api.Judging(baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift)
+    if wait and not batch:
+        raise PromptCIError("--wait waits for the batches of --batch: add --batch")
+    if batch_errors not in ("live", "report"):
+        raise PromptCIError(f"--batch-errors is live or report, not {batch_errors!r}")
+    if batch and not dry_run:
+        unanswered = prepare_batches(options, wait, report_errors=batch_errors == "report")
+        if batch_errors == "report":
+            from dataclasses import replace as with_unanswered
+
+            options = with_unanswered(options, batch_unanswered=tuple(unanswered.items()))
+        if not options.use_cache:  # the fresh answers just collected are in the cache: the run reads them there
+            from dataclasses import replace
+
+            options = replace(options, use_cache=True)
     if dry_run:
         if reports:
             raise PromptCIError("--dry-run prints its estimate on stdout; -o is for run reports "
@@ -96,6 +120,9 @@ def run(
             raise PromptCIError(f"--dry-run writes --format table or json, not {fmt!r}")
         with user_output_to_stderr():
             estimate = api.dry_run(options)
+        from promptci.batch import with_batch_estimate
+
+        estimate = with_batch_estimate(estimate)
         print_dry_run(estimate, fmt)
         raise typer.Exit(code=int(ExitCode.OK))
     # User code (python providers, comparators, plugins) may print: keep it off the report stream.
@@ -111,6 +138,32 @@ def run(
         for note in outcome.notes:
             typer.echo(f"promptci: {note}", err=True)
     raise typer.Exit(code=int(outcome.exit_code))
+
+
+def prepare_batches(options: RunOptions, wait: bool, report_errors: bool) -> dict[str, str]:
+    """`run --batch`: collect or submit the plan's batches; while any is open, say how to collect and exit 3.
+    Returns the requests a batch collected now did not answer (cache key -> why)."""
+    from promptci.batch import check_batch_options
+    from promptci.batch import prepare_batches as prepare
+
+    check_batch_options(options)
+    outcome = prepare(options, wait)
+    if not outcome.is_complete:
+        typer.echo(f"promptci: {outcome.waiting} request(s) wait in {len(outcome.open_batches)} open batch(es) "
+                   f"({', '.join(outcome.open_batches)}); no verdict yet. Re-run the same command to collect them "
+                   "(it never submits them twice), or add --wait; `promptci batch status` shows their progress.",
+                   err=True)
+        raise typer.Exit(code=int(ExitCode.NO_VERDICT))
+    if outcome.answered:
+        typer.echo(f"promptci: {len(outcome.answered)} answer(s) collected from provider batches at batch prices "
+                   "(answered from the cache below: latency and time to first token not measured)", err=True)
+    if outcome.live_only:
+        typer.echo(f"promptci: {outcome.live_only} request(s) of providers without a batch API are sent live", err=True)
+    if outcome.unanswered:
+        what = "reported as errors" if report_errors else "sent live"
+        typer.echo(f"promptci: {len(outcome.unanswered)} request(s) got no answer from their batch and are {what}: "
+                   f"{'; '.join(sorted(set(outcome.unanswered.values())))[:300]}", err=True)
+    return outcome.unanswered
 
 
 def print_dry_run(report: DryRunReport, fmt: str) -> None:

@@ -34,6 +34,10 @@ UNKNOWN_PRICE_HINT = (
     "(USD per million tokens; 0 for a local model)"
 )
 
+# Both providers bill a request sent through their batch APIs (OpenAI Batch API, Anthropic Message Batches) at
+# half the standard price of every token, cached input included.
+BATCH_DISCOUNT = 0.5
+
 # "provider_type:model" -> Price(input, output, cached_input). A dated or "-latest" version of a
 # name below gets its price ("gpt-4o-mini-2024-07-18" -> gpt-4o-mini).
 BUILTIN_PRICES: dict[str, Price] = {
@@ -138,3 +142,9 @@ def cost_usd(usage: Usage | None, price: Price | None) -> float | None:
     micro_usd = ((usage.input_tokens - cached) * price.input + cached * cached_rate
                  + usage.output_tokens * price.output)
     return micro_usd / 1_000_000
+
+
+def batch_cost_usd(usage: Usage | None, price: Price | None) -> float | None:
+    """USD for one request answered through a provider's batch API: the standard cost at BATCH_DISCOUNT."""
+    live = cost_usd(usage, price)
+    return None if live is None else live * BATCH_DISCOUNT

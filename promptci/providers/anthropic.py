@@ -7,7 +7,7 @@ import contextlib
 import functools
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,14 @@ from promptci.providers._http import (
     transport_errors,
 )
 from promptci.providers.base import ProviderContext, split_model
+from promptci.providers.batching import (
+    BatchLimits,
+    BatchStatus,
+    LineOutcome,
+    anthropic_completion,
+    error_text,
+    parse_line,
+)
 from promptci.types import Completion, Message, Request, Usage
 
 if TYPE_CHECKING:  # the SDK (~1.7 s to import) loads on the first request: a cached run never pays it
@@ -165,6 +173,83 @@ class AnthropicProvider(PooledClientProvider):
                 raise malformed_error(self.endpoint, TypeError(
                     f"unexpected {str(getattr(event, 'type', 'event'))[:40]!r} event shape ({exc})")) from None
 
+
+    # Message Batches: create, retrieve (processing_status), results as JSONL (promptci.batch decides what goes
+    # in a batch and stores what comes back).
+
+    batch_limits = BatchLimits(lines=100_000, bytes=256_000_000)
+
+    def batch_entry(self, custom_id: str, request: Request) -> dict[str, Any]:
+        """One request of a batch: messages.create's params as JSON (extra_body's fields among them)."""
+        _, model = split_model(request.model)
+        kwargs = request_kwargs(request)
+        extra = kwargs.pop("extra_body", {})
+        system, turns = split_system(request.messages)
+        params: dict[str, Any] = {"model": model, "messages": turns, **kwargs, **extra}
+        if system is not None:
+            params["system"] = system
+        return {"custom_id": custom_id, "params": params}
+
+    async def submit_batch(self, entries: Sequence[Mapping[str, Any]]) -> str:
+        batch = await self._batch_call(self.client().messages.batches.create(requests=list(entries)))
+        return str(batch.id)
+
+    async def batch_status(self, batch_id: str) -> BatchStatus:
+        batch = await self._batch_call(self.client().messages.batches.retrieve(batch_id))
+        counts = batch.request_counts
+        done = counts.succeeded + counts.errored + counts.expired + counts.canceled
+        return BatchStatus(batch_id, batch.processing_status, batch.processing_status == "ended", done,
+                           done + counts.processing)
+
+    async def batch_results(self, batch_id: str) -> list[LineOutcome]:
+        import anthropic
+
+        outcomes: list[LineOutcome] = []
+        try:
+            results = await self.client().messages.batches.results(batch_id)
+            async for item in results:
+                outcome = self._batch_line(item.model_dump())
+                if outcome is not None:
+                    outcomes.append(outcome)
+        except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+            raise sdk_error(self.endpoint, "batch", exc, anthropic) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise malformed_error(self.endpoint, exc) from None
+        return outcomes
+
+    async def cancel_batch(self, batch_id: str) -> BatchStatus:
+        await self._batch_call(self.client().messages.batches.cancel(batch_id))
+        return await self.batch_status(batch_id)
+
+    def _batch_line(self, line: Mapping[str, Any]) -> LineOutcome | None:
+        custom_id, result = line.get("custom_id"), line.get("result")
+        if not isinstance(result, Mapping):
+            return None
+        kind = result.get("type")
+        if kind != "succeeded":
+            problem = error_text(result.get("error")) if kind == "errored" else f"{kind}: not processed"
+            return LineOutcome(custom_id, None, self.endpoint.scrub(problem)) if isinstance(custom_id, str) else None
+        message: Mapping[str, Any] = result.get("message") or {}
+        return parse_line(self.endpoint, custom_id,
+                          lambda: anthropic_completion(message, self._batch_usage(message.get("usage"))))
+
+    def _batch_usage(self, usage: Any) -> Usage | None:
+        """In promptci's convention (pricing.py), as _StreamState.usage() counts a streamed answer."""
+        if not isinstance(usage, Mapping):
+            return None
+        count = {name: token_count(self.endpoint, usage.get(name) or 0, name)
+                 for name in ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                              "cache_creation_input_tokens")}
+        every_input = count["input_tokens"] + count["cache_read_input_tokens"] + count["cache_creation_input_tokens"]
+        return Usage(every_input, count["output_tokens"], count["cache_read_input_tokens"])
+
+    async def _batch_call(self, awaitable: Any) -> Any:
+        import anthropic
+
+        try:
+            return await awaitable
+        except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+            raise sdk_error(self.endpoint, "batch", exc, anthropic) from None
 
 
 class _StreamState:

@@ -8,7 +8,7 @@ import contextlib
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from promptci.providers._http import (
     token_count,
 )
 from promptci.providers.base import ProviderContext, split_model
+from promptci.providers.batching import BatchLimits, BatchStatus, LineOutcome, error_text, openai_completion, parse_line
 from promptci.types import Completion, Request, Usage
 
 if TYPE_CHECKING:  # the SDK is imported on the first request: a run the cache answers never pays its ~0.5 s
@@ -65,6 +66,10 @@ def to_usage(endpoint: Endpoint, usage: Mapping[str, Any]) -> Usage:
         output_tokens=token_count(endpoint, usage.get("completion_tokens"), "completion_tokens"),
         cached_input_tokens=token_count(endpoint, details.get("cached_tokens"), "cached_tokens"),
     )
+
+
+BATCH_ENDPOINT = "/v1/chat/completions"
+OPENAI_BATCH_ENDED = ("completed", "expired", "failed", "cancelled")
 
 
 DONE = b"[DONE]"
@@ -208,6 +213,84 @@ class OpenAIProvider(PooledClientProvider):
             raise cut_stream_error(self.endpoint, "a finish_reason")
         completion = recorder.completion(usage=usage, resolved_model=resolved, finish_reason=finish_reason)
         return replace(completion, limit_headers=limit_headers(response.headers))
+
+    # The Batch API: a JSONL input file through the Files API, batches.create, retrieve, and the output and error
+    # files (promptci.batch decides what goes in a batch and stores what comes back).
+
+    batch_limits = BatchLimits(lines=50_000, bytes=200_000_000)
+
+    def batch_entry(self, custom_id: str, request: Request) -> dict[str, Any]:
+        """One line of the input file: the chat completion's body, not streamed."""
+        _, model = split_model(request.model)
+        body = request_body(request, model)
+        del body["stream"], body["stream_options"]
+        return {"custom_id": custom_id, "method": "POST", "url": BATCH_ENDPOINT, "body": body}
+
+    async def submit_batch(self, entries: Sequence[Mapping[str, Any]]) -> str:
+        """Uploads the lines and creates the batch; returns its id."""
+        jsonl = b"".join(json.dumps(entry, ensure_ascii=False).encode() + b"\n" for entry in entries)
+        client = self.client()
+
+        async def submit() -> str:
+            upload = await client.files.create(file=("promptci-batch.jsonl", jsonl), purpose="batch")
+            batch = await client.batches.create(input_file_id=upload.id, endpoint=BATCH_ENDPOINT,
+                                                completion_window="24h", metadata={"created_by": "promptci"})
+            return str(batch.id)
+
+        return await self._batch_call(submit())
+
+    async def batch_status(self, batch_id: str) -> BatchStatus:
+        batch = await self._batch_call(self.client().batches.retrieve(batch_id))
+        counts = batch.request_counts
+        done = (counts.completed + counts.failed) if counts else 0
+        failure = None
+        if batch.status == "failed":
+            errors = batch.errors.data if batch.errors and batch.errors.data else []
+            failure = "; ".join(self.endpoint.scrub(str(e.message or e.code)) for e in errors) or "the batch failed"
+        return BatchStatus(batch_id, batch.status, batch.status in OPENAI_BATCH_ENDED, done,
+                           counts.total if counts else 0, failure)
+
+    async def batch_results(self, batch_id: str) -> list[LineOutcome]:
+        """Every line of the output file and of the error file."""
+        client = self.client()
+        batch = await self._batch_call(client.batches.retrieve(batch_id))
+        outcomes: list[LineOutcome] = []
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            content = await self._batch_call(client.files.content(file_id))
+            for raw in content.content.splitlines():
+                outcome = self._batch_line(raw)
+                if outcome is not None:
+                    outcomes.append(outcome)
+        return outcomes
+
+    async def cancel_batch(self, batch_id: str) -> BatchStatus:
+        await self._batch_call(self.client().batches.cancel(batch_id))
+        return await self.batch_status(batch_id)
+
+    def _batch_line(self, raw: bytes) -> LineOutcome | None:
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(line, dict):
+            return None
+        response: dict[str, Any] = line["response"] if isinstance(line.get("response"), dict) else {}
+        status, body = response.get("status_code"), response.get("body")
+        if status != 200 or not isinstance(body, dict):
+            problem = self.endpoint.scrub(error_text(line.get("error") or body, status))
+            return LineOutcome(line["custom_id"], None, problem) if isinstance(line.get("custom_id"), str) else None
+        return parse_line(self.endpoint, line.get("custom_id"),
+                          lambda: openai_completion(body, to_usage(self.endpoint, body.get("usage") or {})))
+
+    async def _batch_call(self, awaitable: Any) -> Any:
+        import openai
+
+        try:
+            return await awaitable
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            raise sdk_error(self.endpoint, "batch", exc, openai) from None
 
     def _parse(self, data: bytes) -> dict[str, Any]:
         try:

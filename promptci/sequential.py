@@ -27,6 +27,8 @@ from enum import Enum
 from fractions import Fraction
 from functools import lru_cache
 
+from promptci.stats import CaseTest, DropVerdict
+
 SUITE_WEIGHT = 0.3  # share of alpha for the pooled suite e-process; the cases share the rest equally
 METHOD = ("anytime-valid sequential sign test: per case, a mixture e-process over discordant sample pairs "
           "(uniform mixture on [1/2, 1]); over the suite, the same e-process on every case's pairs pooled; "
@@ -222,3 +224,22 @@ def run_sequential(keys: Sequence[str], draw: Draw, design: Design) -> Sequentia
         wanted = {d.key: min(design.batch, design.maximum - pairs[d.key].sampled) if d.stop is None else 0
                   for d in verdict.cases}
     return replace(decide(list(pairs.values()), design), rounds=rounds)
+
+
+def as_drop_verdict(verdict: SequentialVerdict, weights: Design) -> DropVerdict:
+    """The sequential verdict in the shape every report renders: each p-value is 1/E (anytime-valid: P(1/E <=
+    a) <= a under "no drop" at any stopping time), adjusted by its Bonferroni weight, so adjusted <= alpha
+    exactly when the e-value reached its threshold."""
+    weight = case_weight(weights, len(verdict.cases))
+    tests = tuple(CaseTest(c.key, min(1.0, 1 / c.e_value), min(1.0, 1 / (c.e_value * weight)), c.is_drop)
+                  for c in verdict.cases)
+    return DropVerdict(cases=tests, suite_p_value=min(1.0, 1 / verdict.suite_e_value),
+                       suite_adjusted=min(1.0, 1 / (verdict.suite_e_value * weights.suite_weight)),
+                       alpha=verdict.alpha, method=METHOD)
+
+
+def flip_samples_needed(cases: int, design: Design) -> int | None:
+    """Samples a side after which one case going K/K -> 0/K (every pair a win) is flagged among `cases` cases;
+    None when the design's maximum comes first."""
+    weight = case_weight(design, cases)
+    return next((n for n in range(1, design.maximum + 1) if reaches(n, 0, weight, design.alpha)), None)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from promptci.compare import CaseChange, Comparison
 from promptci.sequential import METHOD as SEQUENTIAL_METHOD
 from promptci.sequential import Design, flip_samples_needed
-from promptci.stats import min_repeat_to_flag_one_case
+from promptci.stats import min_repeat_to_flag_one_case, power_line
 from promptci.verdict.gates import budget_findings
 from promptci.verdict.policy import Finding, Gate, Verdict, interrupted, no_verdict, regression
 
@@ -96,10 +96,10 @@ def detectability_note(comparison: Comparison, alpha: float) -> list[str]:
         return [f"with {cases} cases and alpha {alpha:g}, no K up to 64 lets a single case's drop be flagged"]
     if k >= needed:
         return [f"with {cases} cases and alpha {alpha:g}, a single case going K/K -> 0/K is flagged from K = "
-                f"{needed}: K = {k} can flag one case"]
+                f"{needed}: K = {k} can flag one case", power_line(cases, k, alpha)]
     return [f"warning: with {cases} cases and alpha {alpha:g}, a single case needs K >= {needed} to be flagged "
             f"(K/K -> 0/K, every other case unchanged); with K = {k} only a drop across the suite can fail this "
-            f"diff: use --repeat {needed}"]
+            f"diff: use --repeat {needed}", power_line(cases, k, alpha)]
 
 
 def sequential_detectability(cases: int, alpha: float) -> str:

@@ -41,6 +41,8 @@ class Stop(str, Enum):
     UNCHANGED = "unchanged"  # B passed at least as often as A so far: no sign of a drop worth more samples
     OUT_OF_REACH = "out of reach"  # even all wins up to the maximum could not reach the threshold
     MAXIMUM = "maximum"  # the maximum of samples a side was reached, undecided
+    SUITE_FLAGGED = "suite flagged"  # the suite test failed the diff; at its pace so far the case would not be
+    # flagged on its own by the maximum, so more samples would only cost
     NOT_PAIRED = "not paired"  # no scored pair (new or removed case, or every pair errored)
 
 
@@ -165,16 +167,17 @@ def case_weight(design: Design, cases: int) -> float:
 def decide(cases: Sequence[Pairs], design: Design) -> SequentialVerdict:
     """Every case's e-value and whether it stops now (a drop, unchanged, out of reach, at the maximum)."""
     weight = case_weight(design, len(cases))  # fixed before the first look: every case of the family
-    decisions = tuple(_decide_case(c, weight, design) for c in cases)
-    wins = sum(d.wins for d in decisions)
-    losses = sum(d.losses for d in decisions)
+    wins = sum(c.wins for c in cases)
+    losses = sum(c.losses for c in cases)
+    suite_flagged = reaches(wins, losses, design.suite_weight, design.alpha)
+    decisions = tuple(_decide_case(c, weight, design, suite_flagged) for c in cases)
     return SequentialVerdict(
         cases=decisions, suite_e_value=e_value(wins, losses),
         suite_threshold=1 / (design.suite_weight * design.alpha), alpha=design.alpha,
         samples={c.key: c.sampled for c in cases})
 
 
-def _decide_case(case: Pairs, weight: float, design: Design) -> CaseDecision:
+def _decide_case(case: Pairs, weight: float, design: Design, suite_flagged: bool) -> CaseDecision:
     wins, losses, n = case.wins, case.losses, case.n
     stop: Stop | None = None
     if n == 0 and case.sampled >= design.first:
@@ -189,7 +192,17 @@ def _decide_case(case: Pairs, weight: float, design: Design) -> CaseDecision:
         stop = Stop.OUT_OF_REACH
     elif case.sampled >= design.maximum:
         stop = Stop.MAXIMUM
+    elif suite_flagged and not _b_silent(case, design) and not _on_course(case, weight, design):
+        stop = Stop.SUITE_FLAGGED
     return CaseDecision(case.key, wins, losses, n, e_value(wins, losses), 1 / (weight * design.alpha), stop)
+
+
+def _on_course(case: Pairs, weight: float, design: Design) -> bool:
+    """Whether the case, winning and losing at its rates so far up to the maximum, would reach its threshold."""
+    left = design.maximum - case.sampled
+    wins = case.wins + math.ceil(case.wins / case.n * left)
+    losses = case.losses + math.floor(case.losses / case.n * left)
+    return reaches(wins, losses, weight, design.alpha)
 
 
 def _b_silent(case: Pairs, design: Design) -> bool:

@@ -132,8 +132,23 @@ def test_simulation_two_broken_cases_of_twenty_both_named() -> None:
 def test_simulation_thirty_point_drop_everywhere_at_least_fixed_k10_power() -> None:
     trials = 300
     drops = np.full(CASES, 0.30)
-    power = sum(v.is_drop for v in _simulate(11, trials, drops)) / trials
+    verdicts = _simulate(11, trials, drops)
+    power = sum(v.is_drop for v in verdicts) / trials
     assert power >= _fixed_k10_alarm_rate(11, trials, drops)
+    # once the suite test has failed the diff, cases not on course to be named stop (measured 1.15 x fixed K;
+    # 2.5 x before that stop)
+    assert _requests(verdicts) <= 1.3 * 2 * CASES * 10
+
+
+def test_suite_flag_stops_the_cases_that_would_not_be_named() -> None:
+    # 19 cases at 3 wins, 1 loss in 6 pairs: the pooled E is ~59,000 (over 66.7), but at that pace a case
+    # reaches only E(27, 8) < 571 by 48 samples; the case winning every pair is on course and samples on.
+    slow = [Pairs(str(i), (True, True, True, False, True, True), (False, False, False, True, True, True), sampled=6)
+            for i in range(19)]
+    fast = Pairs("fast", (True,) * 6, (False,) * 6, sampled=6)
+    verdict = decide([*slow, fast], Design())
+    assert verdict.is_suite_drop
+    assert {c.key: c.stop for c in verdict.cases} == {**{str(i): Stop.SUITE_FLAGGED for i in range(19)}, "fast": None}
 
 
 def test_single_case_flip_always_caught() -> None:

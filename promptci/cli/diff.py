@@ -30,10 +30,10 @@ from promptci.cli.common import (
 from promptci.cli.edge import guarded, user_output_to_stderr
 from promptci.cli.reports import publish_comparison
 from promptci.errors import PromptCIError
-from promptci.sequential import Design
 
 if TYPE_CHECKING:
     from promptci.diffing import BisectStep
+    from promptci.sequential import Design
 
 
 @app.command(cls=Command)
@@ -69,6 +69,8 @@ def parse_diff_repeat(text: str, alpha: float) -> tuple[int, Design | None]:
     """--repeat K (fixed samples a side) or auto[:MAX] (the sequential design, at most MAX samples a side)."""
     word, _, maximum = text.strip().partition(":")
     if word == "auto":
+        from promptci.sequential import Design
+
         default = Design()
         try:
             top = int(maximum) if maximum else default.maximum

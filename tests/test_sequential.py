@@ -24,7 +24,7 @@ from promptci.sequential import (
     run_sequential,
     wins_needed,
 )
-from promptci.stats import CaseCounts, drop_verdict
+from promptci.stats import CaseCounts, drop_verdict, fisher_drop_p
 
 CASES = 20
 
@@ -158,3 +158,22 @@ def test_single_case_flip_always_caught() -> None:
         verdict = run_sequential([str(i) for i in range(CASES)], _draw(np.random.default_rng(seed), p, q), Design())
         assert [c.key for c in verdict.cases if c.is_drop] == ["0"]
         assert verdict.samples["0"] == 12  # 12 straight wins reach 1 / (0.035 x 0.05)
+
+
+def test_peeking_after_every_pair_keeps_the_e_process_under_alpha_where_a_fixed_test_cries_wolf() -> None:
+    # One unchanged case (p = 0.5 at both sides), looked at after every pair up to 200: the chance that the
+    # e-process ever reaches 1/alpha stays under alpha (Ville); the chance that a fixed-sample Fisher test
+    # ever dips under alpha at some look is far above it. Both on the same draws.
+    rng = np.random.default_rng(1939)
+    trials, pairs, alpha = 400, 200, 0.05
+    ever_e = ever_fisher = 0
+    for _ in range(trials):
+        a, b = rng.random(pairs) < 0.5, rng.random(pairs) < 0.5
+        wins, losses = np.cumsum(a & ~b), np.cumsum(b & ~a)
+        ever_e += any(reaches(int(w), int(lost), 1.0, alpha) for w, lost in zip(wins, losses, strict=True))
+        passes_a, passes_b = np.cumsum(a), np.cumsum(b)
+        ever_fisher += any(fisher_drop_p(int(x), n, int(y), n) <= alpha
+                           for n, x, y in zip(range(10, pairs + 1, 10), passes_a[9::10], passes_b[9::10],
+                                              strict=True))
+    assert ever_e / trials <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / trials)
+    assert ever_fisher / trials > 2 * alpha

@@ -118,8 +118,8 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
                               allow_new_failures=options.allow_new_failures,
                               verdict=sequential.verdict if sequential else None)
     warnings = ([f"--alpha {options.alpha:g} does nothing without --repeat: with one sample a side, any case that "
-                 "passed at A and fails at B is a regression"] if options.alpha != 0.05 and options.run.repeat < 2
-                else [])
+                 "passed at A and fails at B is a regression"]
+                if options.alpha != 0.05 and options.run.repeat < 2 and options.sequential is None else [])
     decision = judge_comparison(comparison, options.alpha, run_a.interrupted or run_b.interrupted, warnings)
     comparison = replace(comparison, decision=decision)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B

@@ -55,8 +55,11 @@ def test_auto_repeat_catches_a_real_drop_and_names_it(tmp_path: Path, cli) -> No
 def test_auto_repeat_passes_an_unchanged_app_with_fewer_requests_than_fixed_k10(tmp_path: Path, cli) -> None:
     repo = _repo(tmp_path)
     commit(repo, {"seqapp.py": APP.format(seed=2, broken="")}, "new draws, the same 80% pass rate")
-    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--repeat", "auto:20", "-j", "1", "--no-github", "-v")
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--repeat", "auto:20", "-j", "1", "--no-github", "-v",
+                 "--alpha", "0.1")
     assert result.exit_code == 0, result.output
+    assert "does nothing without --repeat" not in result.output  # auto repeats: --alpha is its level
+    assert "sequential (--repeat auto) with 4 cases and alpha 0.1" in result.output
     spent_a, spent_b = _spent(result.output)
     assert spent_a + spent_b < 2 * len(NAMES) * 10, result.output
     assert "stopped goldens/greet.yaml::ada" in result.output

@@ -206,6 +206,10 @@ def dry_run(options: RunOptions) -> DryRunReport:
     if judged:
         notes.append(f"{judged} llm_judge request(s) are estimated with each case's expected answer standing in "
                      "for the output it will grade")
+    if options.repeat > 1:
+        from promptci.stats import power_line
+
+        notes.append(power_line(len({(job.case.key, job.request.model) for job in prepared.jobs}), options.repeat))
     return replace(report, notes=tuple(notes))
 
 

@@ -156,19 +156,17 @@ def _prompt_name(path: str) -> str:
 
 
 def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha: float = 0.05,
-                 revisions: tuple[str, str] = ("A", "B"), allow_new_failures: bool = False) -> Comparison:
+                 revisions: tuple[str, str] = ("A", "B"), allow_new_failures: bool = False,
+                 verdict: DropVerdict | None = None) -> Comparison:
     """Pair A's and B's results (see pair_cases) and say what happened to each case. `revisions` are the
-    names the reports give A and B."""
-    renames = tuple(renames)
-    files = {r.old: r.new for r in renames}
-    prompts = prompt_renames(renames)
-    old_samples = _group(before.results, files, prompts)
-    new_samples = _group(after.results, {}, {})
-    repeated = any(len(s) > 1 for s in (*old_samples.values(), *new_samples.values()))
-    pairs = pair_cases(old_samples, new_samples)
-    verdict = None
-    if repeated:
+    names the reports give A and B. `verdict`: the family-wise test already decided (a sequential design's,
+    keyed by pair_label); without it the fixed-sample test of stats.drop_verdict decides."""
+    pairs = pair_results(before.results, after.results, renames)
+    repeated = any(len(s) > 1 for _, a, b in pairs for s in (a, b))
+    if repeated and verdict is None:
         verdict = drop_verdict([CaseCounts(_label(k), *_passes(a), *_passes(b)) for k, a, b in pairs], alpha)
+    elif not repeated:
+        verdict = None
     drops = {c.key for c in verdict.cases if c.is_drop} if verdict else set()
     changes = tuple(_change(k, a, b, repeated, _label(k) in drops) for k, a, b in pairs)
     counts: dict[str, int] = {}
@@ -181,6 +179,19 @@ def compare_runs(before: Run, after: Run, renames: Iterable[Rename] = (), alpha:
 
 
 Samples = tuple[CaseResult, ...]
+
+
+def pair_results(before: Iterable[CaseResult], after: Iterable[CaseResult], renames: Iterable[Rename] = ()
+                 ) -> list[tuple[PairKey, Samples, Samples]]:
+    """A's and B's samples grouped by case and paired (pair_cases), A's keys followed through git's renames."""
+    renames = tuple(renames)
+    files = {r.old: r.new for r in renames}
+    return pair_cases(_group(before, files, prompt_renames(renames)), _group(after, {}, {}))
+
+
+def pair_label(key: PairKey) -> str:
+    """How the family-wise test names a paired case."""
+    return _label(key)
 
 
 def pair_cases(old: Mapping[PairKey, Samples],

@@ -4,21 +4,24 @@ every side shares one Session, one store and one cache: a request that did not c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from promptci import gitrev
 from promptci.changes import ChangeSelection, changed_since
 from promptci.client import Endpoint, ModelCall, call_key
 from promptci.codeimports import SeparateImports, separate_imports
-from promptci.compare import Comparison, compare_runs
+from promptci.compare import Comparison, PairKey, SampleCounts, compare_runs, pair_label, pair_results
 from promptci.config import Gate as GateSettings
 from promptci.errors import ExitCode, PromptCIError
 from promptci.plan import Job, Plan, RunOptions
 from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
+from promptci.sequential import Design, Outcome, as_drop_verdict, run_sequential
 from promptci.session import Session
+from promptci.stats import DropVerdict
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
 from promptci.variation import cached_other_samples, find_variations, variation_notes
 from promptci.verdict.diff import judge_comparison
@@ -36,6 +39,7 @@ class DiffOptions:
     after: str | None = gitrev.WORKING_TREE  # REV_B; None: the working tree, uncommitted edits included
     alpha: float = 0.05
     allow_new_failures: bool = False  # a new case failing at B is reported but does not fail the diff
+    sequential: Design | None = None  # --repeat auto: sample in rounds where undecided (sequential.py)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class DiffOutcome:
     exit_code: ExitCode
     selection: ChangeSelection | None = None  # with --changed-since: the affected cases and why
     notes: tuple[str, ...] = ()
+    stops: tuple[str, ...] = ()  # --repeat auto: why sampling stopped at each case (printed with -v)
 
 
 def nothing_changed_note(since: str) -> str:
@@ -87,26 +92,151 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
             plan_a = build_plan(options.run, side_a, _before_selector(plan_b.selection, renames), allow_empty=True)
         notes = _empty_sides(plan_a, plan_b, options)
         with Session(project, concurrency=options.run.concurrency) as session:
-            with code.of(side_a.source):
-                plan_a = with_baseline_pool(session, plan_a)
-                run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before),
-                                    command=f"diff A: {side_name(options.before)}")
-            with code.of(side_b.source):
-                run_b = (_unrun(plan_b) if run_a.interrupted else
-                         session.run(plan_b, on_start, on_result, git=revision_git(project, options.after),
-                                     command=f"diff B: {side_name(options.after)}"))
-            if not (run_a.interrupted or run_b.interrupted):
+            sequential: SequentialSides | None = None
+            if options.sequential is not None:
+                sides = (RoundSide("A", plan_a, side_a.source, revision_git(project, options.before),
+                                   side_name(options.before)),
+                         RoundSide("B", plan_b, side_b.source, revision_git(project, options.after),
+                                   side_name(options.after)))
+                sequential = run_sequential_sides(session, code, sides, renames, options.sequential,
+                                                  on_start, on_result)
+                run_a, run_b = sequential.runs
+                notes += sequential.notes
+            else:
+                with code.of(side_a.source):
+                    plan_a = with_baseline_pool(session, plan_a)
+                    run_a = session.run(plan_a, on_start, on_result, git=revision_git(project, options.before),
+                                        command=f"diff A: {side_name(options.before)}")
+                with code.of(side_b.source):
+                    run_b = (_unrun(plan_b) if run_a.interrupted else
+                             session.run(plan_b, on_start, on_result, git=revision_git(project, options.after),
+                                         command=f"diff B: {side_name(options.after)}"))
+            if not (run_a.interrupted or run_b.interrupted) and sequential is None:
                 notes += variation_notes(find_variations(run_a, run_b, cached_other_samples(session, plan_b)))
     comparison = compare_runs(run_a, run_b, renames, options.alpha,
                               revisions=(side_name(options.before), side_name(options.after)),
-                              allow_new_failures=options.allow_new_failures)
+                              allow_new_failures=options.allow_new_failures,
+                              verdict=sequential.verdict if sequential else None)
     warnings = ([f"--alpha {options.alpha:g} does nothing without --repeat: with one sample a side, any case that "
-                 "passed at A and fails at B is a regression"] if options.alpha != 0.05 and options.run.repeat < 2
-                else [])
+                 "passed at A and fails at B is a regression"]
+                if options.alpha != 0.05 and options.run.repeat < 2 and options.sequential is None else [])
     decision = judge_comparison(comparison, options.alpha, run_a.interrupted or run_b.interrupted, warnings)
     comparison = replace(comparison, decision=decision)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
-    return DiffOutcome(comparison, run_a, run_b, decision.exit_code, plan_b.selection, tuple(notes))
+    return DiffOutcome(comparison, run_a, run_b, decision.exit_code, plan_b.selection, tuple(notes),
+                       sequential.stops if sequential else ())
+
+
+# --repeat auto: sequential rounds -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundSide:
+    """One side of a sequential diff: its plan (one job a case and model), source, git state and name."""
+
+    label: str  # "A" or "B"
+    plan: Plan
+    source: Path
+    git: GitInfo | None
+    name: str
+
+
+@dataclass(frozen=True)
+class SequentialSides:
+    runs: tuple[Run, Run]  # each side's rounds as one Run (the first round's id)
+    verdict: DropVerdict | None  # None when interrupted: no verdict is drawn from a stopped design
+    notes: tuple[str, ...]
+    stops: tuple[str, ...]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def run_sequential_sides(session: Session, code: SeparateImports, sides: tuple[RoundSide, RoundSide],
+                         renames: Sequence[gitrev.Rename], design: Design, on_start: OnStart | None,
+                         on_result: OnResult | None) -> SequentialSides:
+    """Both sides' first `design.first` samples of every case, then rounds of more samples for the paired
+    cases still undecided (sequential.run_sequential), each round's jobs sent together through the Session
+    (cache, ledger, budget and -j apply; the sample index is in the cache key, so each is a fresh request)."""
+    results: tuple[list[CaseResult], list[CaseResult]] = ([], [])
+    runs: tuple[list[Run], list[Run]] = ([], [])
+    done: tuple[dict[tuple[PairKey, int], CaseResult], dict[tuple[PairKey, int], CaseResult]] = ({}, {})
+
+    def run_round(wanted: Sequence[Sequence[Job]]) -> None:
+        for index, (side, jobs) in enumerate(zip(sides, wanted, strict=True)):
+            if not jobs:
+                continue
+            with code.of(side.source):
+                run = session.run(replace(side.plan, jobs=tuple(jobs)), on_start, on_result, git=side.git,
+                                  command=f"diff {side.label}: {side.name} (--repeat auto, round "
+                                          f"{len(runs[index]) + 1})")
+            runs[index].append(run)
+            results[index].extend(run.results)
+            done[index].update({(_result_key(r), r.repeat): r for r in run.results})
+            if run.interrupted:
+                raise _Interrupted
+
+    verdict: DropVerdict | None = None
+    notes: list[str] = []
+    stops: list[str] = []
+    try:
+        run_round([[replace(job, repeat=i) for job in side.plan.jobs for i in range(design.first)]
+                   for side in sides])
+        paired = {pair_label(k): (a[0], b[0]) for k, a, b in pair_results(results[0], results[1], renames)
+                  if a and b}
+        jobs = tuple({_job_key(j): j for j in side.plan.jobs} for side in sides)
+
+        def draw(request: Mapping[str, range]) -> dict[str, tuple[list[Outcome], list[Outcome]]]:
+            keys = {label: (_result_key(paired[label][0]), _result_key(paired[label][1])) for label in request}
+            run_round([[replace(jobs[side][keys[label][side]], repeat=i) for label, indices in request.items()
+                        for i in indices if (keys[label][side], i) not in done[side]] for side in (0, 1)])
+            return {label: tuple([_outcome(done[side].get((keys[label][side], i))) for i in indices]  # type: ignore[misc]
+                                 for side in (0, 1)) for label, indices in request.items()}
+
+        final = run_sequential(list(paired), draw, design)
+        verdict = as_drop_verdict(final, design)
+        stops = [f"{c.key}: {c.stop.value if c.stop else 'open'} after {final.samples[c.key]} samples a side "
+                 f"({c.wins} A-pass/B-fail, {c.losses} A-fail/B-pass; e = {c.e_value:.3g}, flagged at "
+                 f"{c.threshold:.3g})" for c in final.cases]
+        notes.append(f"--repeat auto: {final.rounds} rounds, {len(paired)} paired cases")
+    except _Interrupted:
+        pass
+    runs_a, runs_b = (_joined(r) for r in runs)
+    notes.append(spent_note(runs_a, runs_b, design, len(sides[1].plan.jobs)))
+    return SequentialSides((runs_a, runs_b), verdict, tuple(notes), tuple(stops))
+
+
+def spent_note(run_a: Run, run_b: Run, design: Design, cases: int) -> str:
+    a, b = SampleCounts.of(run_a.results), SampleCounts.of(run_b.results)
+    return (f"requests spent: A {a.fresh} (+{a.cached} cached), B {b.fresh} (+{b.cached} cached); fixed "
+            f"--repeat 10 would take {10 * cases} a side")
+
+
+def _job_key(job: Job) -> PairKey:
+    return (job.case.location.file, job.prompt.name, job.case.id, job.request.model)
+
+
+def _result_key(result: CaseResult) -> PairKey:
+    return (result.file, result.prompt, result.case_id, result.model)
+
+
+def _outcome(result: CaseResult | None) -> Outcome:
+    if result is None or result.status not in ("passed", "failed"):
+        return None
+    return result.status == "passed"
+
+
+def _joined(runs: Sequence[Run]) -> Run:
+    """A side's rounds as one Run: the first round's id and start, every result, the last round's end."""
+    if not runs:
+        started = now_iso()
+        return Run(run_id="", started_at=started, finished_at=started, git=GitInfo(), models=(), results=(),
+                   summary=summarize(()))
+    results = tuple(r for run in runs for r in run.results)
+    problems = tuple(dict.fromkeys(p for run in runs for p in run.problems))
+    return replace(runs[0], results=results, summary=summarize(results), finished_at=runs[-1].finished_at,
+                   interrupted=any(run.interrupted for run in runs), problems=problems)
 
 
 # With --repeat K, side A of a case is a pool of samples: each diff adds K fresh ones to those the cache holds,

@@ -7,6 +7,7 @@ Pure standard library (integer arithmetic where it can be exact): scipy is only 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -411,3 +412,79 @@ def single_drop_is_flagged(cases: int, k: int, alpha: float) -> bool:
     dropped = CaseCounts("dropped", k, k, 0, k)
     unchanged = [CaseCounts(f"same-{i}", k, k, k, k) for i in range(max(cases, 1) - 1)]
     return drop_verdict([dropped, *unchanged], alpha).is_drop
+
+
+# What a fixed --repeat K can detect (issue 19: power you can see) ------------------------------------------
+
+POWER_BASE_RATE = 0.9  # the pass rate at A the power lines assume
+POWER_TARGET = 0.8
+
+
+def case_drop_power(cases: int, k: int, drop: float, alpha: float = 0.05, base: float = POWER_BASE_RATE) -> float:
+    """Exact chance that one case passing at `base` at A and `base - drop` at B, K samples a side, is flagged
+    by its own Boschloo test at its first Holm step (p <= alpha x its weight 1/(2m)), among `cases` cases: a
+    lower bound on drop_verdict's power for that case (later Holm steps and the suite test only add)."""
+    level = alpha * (1 - SUITE_WEIGHT) / max(cases, 1)
+    after = min(max(base - drop, 0.0), 1.0)
+    chance_a = [math.comb(k, a) * base**a * (1 - base) ** (k - a) for a in range(k + 1)]
+    chance_b = [math.comb(k, b) * after**b * (1 - after) ** (k - b) for b in range(k + 1)]
+    return sum(chance_a[a] * chance_b[b] for a in range(k + 1) for b in range(a)
+               if chance_a[a] * chance_b[b] > 1e-12 and boschloo_drop_p(a, k, b, k) <= level)
+
+
+def smallest_case_drop(cases: int, k: int, alpha: float = 0.05, base: float = POWER_BASE_RATE,
+                       power: float = POWER_TARGET) -> float | None:
+    """The smallest drop (in steps of 0.05) that case_drop_power flags with `power`; None when not even a drop
+    to 0 is."""
+    steps = [round(0.05 * i, 2) for i in range(1, int(base / 0.05 + 1e-9) + 1)] + [base]
+    return next((d for d in steps if case_drop_power(cases, k, d, alpha, base) >= power), None)
+
+
+def suite_drop_power(cases: int, k: int, drop: float, alpha: float = 0.05, base: float = POWER_BASE_RATE,
+                     trials: int = 400, seed: int = 19) -> float:
+    """Simulated (fixed seed) chance that every case falling from `base` by `drop` is caught by the suite's
+    CMH test at its first Holm step (p <= alpha x 1/2)."""
+    draws = random.Random(seed)
+    after = min(max(base - drop, 0.0), 1.0)
+
+    def binomial(p: float) -> int:
+        return sum(draws.random() < p for _ in range(k))
+
+    caught = 0
+    for _ in range(trials):
+        tables = [CaseCounts(str(i), binomial(base), k, binomial(after), k) for i in range(cases)]
+        caught += cmh_drop_p(tables) <= alpha * SUITE_WEIGHT
+    return caught / trials
+
+
+def smallest_suite_drop(cases: int, k: int, alpha: float = 0.05, base: float = POWER_BASE_RATE,
+                        power: float = POWER_TARGET) -> float | None:
+    """The smallest drop on every case (in steps of 0.01) that suite_drop_power catches with `power`, by
+    bisection (power rises with the drop); None when not even a drop to 0 is."""
+    low, high = 0, round(base * 100)
+    if suite_drop_power(cases, k, high / 100, alpha, base) < power:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if suite_drop_power(cases, k, middle / 100, alpha, base) >= power:
+            high = middle
+        else:
+            low = middle
+    return high / 100
+
+
+POWER_MAX_K = 50  # above, the exact per-case sum takes seconds: the line says it was not computed
+
+
+@lru_cache(maxsize=256)
+def power_line(cases: int, k: int, alpha: float = 0.05) -> str:
+    """What --repeat K detects for this suite with 80% power, for cases passing 90% at A."""
+    if k > POWER_MAX_K:
+        return f"power: not computed above K = {POWER_MAX_K} ({cases} cases, K = {k} detects more than K = 50 does)"
+    one = smallest_case_drop(cases, k, alpha)
+    suite = smallest_suite_drop(cases, k, alpha)
+    one_text = f"a drop of {one * 100:.0f} points on one case" if one is not None else "no drop on one case alone"
+    suite_text = (f"a drop of {suite * 100:.0f} points on every case" if suite is not None else
+                  "no drop across the suite")
+    return (f"power: with {cases} cases, K = {k} and alpha {alpha:g}, for cases passing 90% at A, 80% power to flag "
+            f"{one_text} (exact, Boschloo at its Holm share) and {suite_text} (CMH, simulated, seed 19)")

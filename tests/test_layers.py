@@ -94,8 +94,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 # above cost/ and the client (the ledger reads it, the client caches in it); merge and history are read-only
 # views for the library surface.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("types", "errors", "verdict", "verdict.money", "stats", "secrets", "limitheaders", "gitinfo", "gitrev",
-     "migrations", "selection", "ratelimit", "retrying", "scaffold", "prcomment", "codeimports", "interrupts",
+    ("types", "errors", "verdict", "verdict.money", "sequential", "stats", "secrets", "limitheaders", "gitinfo",
+     "gitrev", "migrations", "selection", "ratelimit", "retrying", "scaffold", "prcomment", "codeimports", "interrupts",
      "jsontext", "ranges", "spender"),
     ("registry",),
     ("loading.yamlfile",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -32,6 +33,7 @@ from promptci.errors import PromptCIError
 
 if TYPE_CHECKING:
     from promptci.diffing import BisectStep
+    from promptci.sequential import Design
 
 
 @app.command(cls=Command)
@@ -63,6 +65,28 @@ def accept(
                    else "nothing to accept: no failing case matched", err=True)
 
 
+def parse_diff_repeat(text: str, alpha: float) -> tuple[int, Design | None]:
+    """--repeat K (fixed samples a side) or auto[:MAX] (the sequential design, at most MAX samples a side)."""
+    word, _, maximum = text.strip().partition(":")
+    if word == "auto":
+        from promptci.sequential import Design
+
+        default = Design()
+        try:
+            top = int(maximum) if maximum else default.maximum
+        except ValueError:
+            top = 0
+        if not default.first <= top <= MAX_REPEAT:
+            raise PromptCIError(f"--repeat {text}: give auto:MAX with MAX from {default.first} to {MAX_REPEAT} "
+                                f"(e.g. --repeat auto:{default.maximum})")
+        return 1, replace(default, maximum=top, alpha=alpha if 0 < alpha < 1 else default.alpha)
+    try:
+        return int(text), None
+    except ValueError:
+        raise PromptCIError(f"--repeat {text}: give a number of samples from 1 to {MAX_REPEAT}, or auto, or "
+                            f"auto:MAX") from None
+
+
 @app.command(cls=Command)
 @guarded
 def diff(
@@ -73,8 +97,10 @@ def diff(
     model: Annotated[list[str] | None, typer.Option(
         "--model", "-m", metavar="MODEL", help="PROVIDER:MODEL to run at both sides; repeat for a matrix.")] = None,
     keyword: KeywordOption = None,
-    repeat: Annotated[int, typer.Option(
-        "--repeat", metavar="K", help=f"Sample each case K times at each side (1..{MAX_REPEAT}).")] = 1,
+    repeat: Annotated[str, typer.Option(
+        "--repeat", metavar="K|auto[:MAX]", help=f"Sample each case K times at each side (1..{MAX_REPEAT}); auto: "
+        "a few samples a side, more only where a case is undecided (sequential, at most MAX a side, default 48)."
+    )] = "1",
     alpha: Annotated[float, typer.Option(
         "--alpha", metavar="P", help="With --repeat: the family-wise false-alarm rate of the gate.")] = 0.05,
     changed_since: ChangedSinceOption = None,
@@ -97,21 +123,27 @@ def diff(
     from promptci import api
     from promptci.reporting.targets import comparison_targets
 
-    check_ranges(repeat, None)
+    samples, design = parse_diff_repeat(repeat, alpha)
+    check_ranges(samples, None)
     if not 0 < alpha < 1:
         raise PromptCIError(f"--alpha {alpha}: give a false-alarm rate between 0 and 1 (e.g. --alpha 0.05)")
     reports = comparison_targets(fmt, output)
     options = api.DiffOptions(
         run=api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
-                           use_cache=cache, replay=replay, environment=env, repeat=repeat,
+                           use_cache=cache, replay=replay, environment=env, repeat=samples,
                            changed_since=changed_since),
-        before=rev_a, after=rev_b, alpha=alpha, allow_new_failures=allow_new_failures)
+        before=rev_a, after=rev_b, alpha=alpha, allow_new_failures=allow_new_failures, sequential=design)
     with user_output_to_stderr():
         outcome = with_progress(verbose - quiet, lambda progress: api.diff(
             options, on_start=progress.start, on_result=progress.advance))
     explain_selection(outcome.selection, changed_since, verbose - quiet)
     for note in outcome.notes:
         typer.echo(f"promptci: {note}", err=True)
+    if verbose - quiet >= 1:
+        from promptci.reporting.stats import printable
+
+        for stop in outcome.stops:
+            typer.echo(printable(f"promptci: stopped {stop}"), err=True)
     if outcome.before.results or outcome.after.results:
         publish_comparison(outcome.comparison, fmt, reports, verbose - quiet, api.discover(root).source, github)
     raise typer.Exit(code=int(outcome.exit_code))

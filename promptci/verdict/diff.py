@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from promptci.compare import CaseChange, Comparison
-from promptci.stats import min_repeat_to_flag_one_case
+from promptci.sequential import METHOD as SEQUENTIAL_METHOD
+from promptci.sequential import Design, flip_samples_needed
+from promptci.stats import min_repeat_to_flag_one_case, power_line
 from promptci.verdict.gates import budget_findings
 from promptci.verdict.policy import Finding, Gate, Verdict, interrupted, no_verdict, regression
 
@@ -85,17 +87,26 @@ def detectability_note(comparison: Comparison, alpha: float) -> list[str]:
     naming the K that would work when K is below it."""
     if not comparison.repeated:
         return []
-    k = repeat_of(comparison)
     cases = sum(1 for c in comparison.changes if c.counts[1] > 0 and c.counts[3] > 0)
+    if comparison.verdict is not None and comparison.verdict.method == SEQUENTIAL_METHOD:
+        return [sequential_detectability(cases, alpha)]
+    k = repeat_of(comparison)
     needed = min_repeat_to_flag_one_case(cases, alpha)
     if needed is None:
         return [f"with {cases} cases and alpha {alpha:g}, no K up to 64 lets a single case's drop be flagged"]
     if k >= needed:
         return [f"with {cases} cases and alpha {alpha:g}, a single case going K/K -> 0/K is flagged from K = "
-                f"{needed}: K = {k} can flag one case"]
+                f"{needed}: K = {k} can flag one case", power_line(cases, k, alpha)]
     return [f"warning: with {cases} cases and alpha {alpha:g}, a single case needs K >= {needed} to be flagged "
             f"(K/K -> 0/K, every other case unchanged); with K = {k} only a drop across the suite can fail this "
-            f"diff: use --repeat {needed}"]
+            f"diff: use --repeat {needed}", power_line(cases, k, alpha)]
+
+
+def sequential_detectability(cases: int, alpha: float) -> str:
+    """What --repeat auto can detect, by its own thresholds: the samples a side that flag one case's flip."""
+    flip = flip_samples_needed(cases, Design(alpha=alpha, maximum=1000))
+    return (f"sequential (--repeat auto) with {cases} cases and alpha {alpha:g}: a single case going K/K -> 0/K is "
+            f"flagged after {flip} samples a side; a drop on every case is tested pooled over the suite")
 
 
 def judge_comparison(comparison: Comparison, alpha: float | None = None, interrupted_run: bool = False,

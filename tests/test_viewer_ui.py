@@ -320,3 +320,23 @@ def test_a_2000_case_report_opened_with_a_search_in_the_url_shows_the_case(page:
     page.wait_for_selector("#cases tbody tr.row")
     assert page.locator("#cases tbody tr.row").count() == 1
     assert "fine 1998" in page.locator("#cases tbody tr.detail").inner_text()
+
+
+def test_the_html_report_shows_a_review_on_its_row_and_in_the_detail(page: Any, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from promptci.reporting.html import render_html
+    from promptci.types import Review
+
+    run = long_run(3)
+    review = Review("bad", "wrong tone " + HOSTILE, "Ada", "2026-12-04T21:00:00Z")
+    report = tmp_path / "report.html"
+    report.write_text(render_html(replace(run, reviews={("route", "c00001", "m:a", 0): review})), encoding="utf-8")
+    page.goto(report.as_uri() + "#q=wrong+tone")  # the note is searched too
+    row = page.locator("#cases tbody tr.row")
+    assert row.count() == 1 and row.first.inner_text().startswith("route / c00001")
+    assert "reviewed bad" in row.first.inner_text()
+    row.first.click()
+    assert page.locator(".detail .reviewed.bad").inner_text() == \
+        "reviewed bad by Ada at 2026-12-04T21:00:00Z: wrong tone " + HOSTILE
+    assert page.locator("#cases img").count() == 0

@@ -20,7 +20,8 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}
 .add{background:#dafbe1}.del{background:#ffebe9}.why{color:#cf222e}
 form label{margin-right:1em}#counts{font-weight:600}
 .note{color:#9a6700;font-weight:600}.flaky{color:#9a6700}
-.more-button{width:100%}.disagreement{margin:.4em 0}.disagreement>summary{cursor:pointer}
+.more-button{width:100%}.reviewed{font-weight:600}.reviewed.good{color:#1a7f37}
+.reviewed.bad{color:#cf222e}.disagreement{margin:.4em 0}.disagreement>summary{cursor:pointer}
 """
 
 PAGE_JS = JS_PRELUDE + r"""
@@ -135,7 +136,8 @@ PAGE_JS = JS_PRELUDE + r"""
     if (!rows.has(key)) rows.set(key, {first: c, byModel: new Map()});
     rows.get(key).byModel.set(c.m, c);
   }
-  const haystack = (c) => [c.p, c.c, c.f, c.o, c.e, c.x, ...c.why, ...c.t].join("\n").toLowerCase();
+  const haystack = (c) => [c.p, c.c, c.f, c.o, c.e, c.x, ...c.why, ...c.t, c.rv ? c.rv[1] : ""].join("\n")
+    .toLowerCase();
   const hay = new Map(data.cases.map((c) => [c, null]));
 
   function filters() {
@@ -176,6 +178,7 @@ PAGE_JS = JS_PRELUDE + r"""
       const c = row.byModel.get(m);
       if (!c) continue;
       td.appendChild(el("h3", m + ": " + c.s, c.s));
+      if (c.rv) td.appendChild(el("div", c.rv[1], "reviewed " + c.rv[0]));
       for (const why of c.why) td.appendChild(el("div", why, "why"));
       if (c.e) td.appendChild(el("div", c.e, "why"));
       td.appendChild(el("div", "tokens " + (c.tin ?? "–") + " in / " + (c.tout ?? "–") + " out · $" +
@@ -214,7 +217,8 @@ PAGE_JS = JS_PRELUDE + r"""
       " — " + first.f + ":" + first.l));
     for (const m of shownModels) {
       const c = row.byModel.get(m);
-      const td = el("td", c ? c.s + (c.ms !== null ? " · " + num(c.ms, 0) + " ms" : "") : "", c ? c.s : "");
+      const td = el("td", c ? c.s + (c.ms !== null ? " · " + num(c.ms, 0) + " ms" : "") +
+        (c.rv ? " · reviewed " + c.rv[0] : "") : "", c ? c.s : "");
       if (c && !hits.includes(c)) td.classList.add("dim");
       tr.appendChild(td);
     }

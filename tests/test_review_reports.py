@@ -83,6 +83,14 @@ def test_show_gives_the_reviews_written_after_the_run(cli, reviewed: Path) -> No
         {"ada": "bad", "bob": "good", "cy": "good"}
 
 
+def test_a_hostile_note_reaches_the_log_as_one_line_of_text(cli, reviewed: Path) -> None:
+    write_review(reviewed, "greet", "ada", "Hello Ada!", "bad", "x\n::error::pwned\x1b[31m", now="2026-12-04T21:00:00Z")
+    done = cli("run", "--root", reviewed, "--no-github", "--format", "json")
+    [line] = [line for line in done.stderr.splitlines() if "reviewed this output bad" in line]
+    assert line.endswith(": x\\n::error::pwned\\x1b[31m") and "\x1b" not in done.stderr
+    assert not any(line.startswith("::") for line in done.stderr.splitlines())
+
+
 def test_a_damaged_reviews_file_is_a_note_and_the_reports_are_written(cli, reviewed: Path) -> None:
     (reviewed / "reviews" / "greet.yaml").write_text("cases: [unclosed\n", encoding="utf-8")
     done = cli("run", "--root", reviewed, "--no-github", "--format", "json")

@@ -28,6 +28,7 @@ import yaml
 
 from promptci.errors import PromptCIError
 from promptci.loading.yamlfile import parse_yaml, to_plain
+from promptci.reporting.stats import printable
 from promptci.types import CaseResult, ResultKey, Review, Run, now_iso
 
 REVIEWS_DIR = "reviews"
@@ -153,6 +154,7 @@ def with_reviews(root: Path, run: Run) -> Run:
         reviews[result_key(result)] = review
         if review.verdict == "bad" and result.status == "passed":
             repeat = f" (repeat {result.repeat})" if result.repeat else ""
-            disagree.append(f"{result.prompt}/{result.case_id} [{result.model}]{repeat}: passes its comparators, but "
-                            f"{review.by} reviewed this output bad{f': {review.note}' if review.note else ''}")
+            note = (f"{result.prompt}/{result.case_id} [{result.model}]{repeat}: passes its comparators, but "
+                    f"{review.by} reviewed this output bad{f': {review.note}' if review.note else ''}")
+            disagree.append(printable(note).replace("\n", "\\n").replace("\t", " "))  # one line, shown as text
     return replace(run, reviews=reviews, notes=(*run.notes, *disagree))

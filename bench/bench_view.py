@@ -2,7 +2,10 @@
 run page's first render in headless Chromium (measured by the page itself: navigation to rendered, with
 style and layout).
 
-    python bench/bench_view.py [--runs 1000] [--cases 10000] [--tries 15]
+    python bench/bench_view.py [--runs 1000] [--cases 10000] [--tries 15] [--cold 3]
+
+A first load is one of a fresh viewer (nothing kept): `--cold` of them, each with its own server; the server's
+share is also timed alone (a fresh viewer answering the run page to urllib).
 
 Targets (issue 20): runs page < 200 ms; 10,000-case run page first render < 1.5 s.
 """
@@ -83,6 +86,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--tries", type=int, default=15)
+    parser.add_argument("--cold", type=int, default=3, help="first loads, each of a fresh viewer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "project"
@@ -95,12 +99,26 @@ def main() -> None:
             print(f"runs page ({args.runs + 1} runs): median {statistics.median(runs):.0f} ms, "
                   f"max {max(runs):.0f} ms over {args.tries} requests")
             render = first_render_ms(f"{viewer.url}run/{big}", max(4, args.tries // 4))
-            cold, warm = render[0], render[1:]
-            print(f"run page ({args.cases} cases) first render in Chromium, navigation to rendered: first load"
-                  f" {cold:.0f} ms (page built from the store); later loads (page kept) median"
-                  f" {statistics.median(warm):.0f} ms, max {max(warm):.0f} ms over {len(warm)} loads")
         finally:
             viewer.stop()
+        cold, server = [], []
+        for _ in range(args.cold):
+            fresh = start_in_thread(root)
+            try:
+                server += time_runs_page(f"{fresh.url}run/{big}", 1)
+            finally:
+                fresh.stop()
+            fresh = start_in_thread(root)
+            try:
+                cold += first_render_ms(f"{fresh.url}run/{big}", 1)
+            finally:
+                fresh.stop()
+        warm = render[1:]
+        print(f"run page ({args.cases} cases) first render in Chromium, navigation to rendered: first load (a fresh"
+              f" viewer builds the page from the store) median {statistics.median(cold):.0f} ms, max {max(cold):.0f}"
+              f" ms over {len(cold)} fresh viewers (the server's answer alone: median {statistics.median(server):.0f}"
+              f" ms); later loads (page data kept) median {statistics.median(warm):.0f} ms, max {max(warm):.0f} ms"
+              f" over {len(warm)} loads")
 
 
 if __name__ == "__main__":

@@ -335,6 +335,21 @@ class BrokenCase:
 
 
 @dataclass(frozen=True)
+class Review:
+    """A human's verdict on one output, kept in reviews/<prompt>.yaml (read and written by viewer/reviews.py)."""
+
+    verdict: str  # "good" | "bad"
+    note: str
+    by: str
+    at: str  # ISO 8601 UTC
+    model: str | None = None
+    run: str | None = None
+
+
+ResultKey = tuple[str, str, str, int]  # prompt, case id, model, repeat: one result of a run
+
+
+@dataclass(frozen=True)
 class Run:
     run_id: str
     started_at: str  # ISO 8601 UTC
@@ -353,6 +368,8 @@ class Run:
     environment: str | None = None  # the --env it ran with: the requests it sent depend on it
     decision: Verdict | None = None  # what the gates decided (verdict/): every report renders it
     broken: tuple[BrokenCase, ...] = ()  # the cases --keep-going left out (their lines are among `problems`)
+    # the human reviews of this run's outputs, by result (viewer/reviews.py's with_reviews fills it)
+    reviews: Mapping[ResultKey, Review] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -274,3 +274,20 @@ def test_starting_a_diff_needs_the_token_too(served: tuple[Path, Viewer]) -> Non
     assert post(viewer, {"a": "HEAD", "b": ""}, token=viewer.token, origin=elsewhere, action="diff")[0] == 403
     status, answer = post(viewer, {"a": "HEAD", "b": ""}, token=viewer.token, action="diff")
     assert status == 409 and "git" in str(answer["error"]).lower()  # the fixture project is no repository
+
+
+def test_a_finished_runs_page_data_is_built_once_and_reviews_are_read_for_every_page(tmp_path: Path) -> None:
+    from promptci.viewer.site import Site
+
+    root = viewer_project(tmp_path)
+    site = Site.at(root)
+    first = site.run(ADA["run"])
+    kept = site.run_data[ADA["run"]]
+    assert "reviewed" not in first.split('id="viewer-data">')[1].split("</script>")[0]
+    write_review(root, "greet", "ada", "Hi Ada, welcome back", "bad", "too familiar")
+    second = site.run(ADA["run"])
+    assert site.run_data[ADA["run"]] is kept  # not rebuilt from the store
+    viewer_json = json.loads(second.split('id="viewer-data">')[1].split("</script>")[0])
+    [review] = viewer_json["reviews"]["greet"]["ada"].values()
+    assert review["verdict"] == "bad" and review["note"] == "too familiar"
+    assert second.split('id="promptci-data">')[1] == first.split('id="promptci-data">')[1]

@@ -257,3 +257,86 @@ def test_compare_two_revisions_not_stored_runs_diff_and_shows_the_regression_fir
         assert "no-such-branch" in page.locator("#rev-progress").inner_text()
     finally:
         viewer.stop()
+
+
+def long_run(cases: int) -> Any:
+    """`cases` passing cases, the last one failing with an output found nowhere else."""
+    from promptci.types import CaseResult, GitInfo, Run, Score, summarize
+
+    def one(i: int) -> CaseResult:
+        last = i == cases - 1
+        return CaseResult(prompt="route", case_id=f"c{i:05d}", file="goldens/route.yaml", line=3 + i,
+                          model="m:a", status="failed" if last else "passed",
+                          output="the needle " + HOSTILE if last else f"fine {i}", expected=f"fine {i}",
+                          scores=(Score("exact", float(not last), not last),))
+    results = tuple(one(i) for i in range(cases))
+    return Run(run_id="long", started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:01:00Z",
+               git=GitInfo("abc123"), models=("m:a",), results=results, summary=summarize(results))
+
+
+def test_a_2000_case_report_shows_the_first_rows_and_finds_a_case_far_down(page: Any, tmp_path: Path) -> None:
+    from promptci.reporting.html import render_html
+
+    report = tmp_path / "report.html"
+    report.write_text(render_html(long_run(2000)), encoding="utf-8")
+    page.goto(report.as_uri())
+    page.wait_for_selector("#cases tbody tr.row")
+    assert page.locator("#shown").get_attribute("data-shown") == "2000"
+    rows = page.locator("#cases tbody tr.row")
+    assert rows.first.inner_text().startswith("route / c00000")
+    built = rows.count()
+    assert 0 < built < 2000  # the first screenful, not every row
+    assert "c01999" not in page.locator("#cases tbody").inner_text()
+    assert "rows not built yet" in page.locator("#cases tbody tr.more").inner_text()
+
+    page.fill("#f-q", "needle")  # search reads every case, built or not
+    assert page.locator("#shown").get_attribute("data-shown") == "1"
+    assert rows.count() == 1 and rows.first.inner_text().startswith("route / c01999")
+    assert page.locator("#cases tbody tr.more").count() == 0
+    rows.first.click()
+    assert HOSTILE in page.locator("#cases tbody tr.detail").inner_text()  # still text
+    assert page.locator("#cases img").count() == 0
+
+    page.fill("#f-q", "")
+    page.select_option("#f-status", "failed")  # and so does a filter
+    assert page.locator("#shown").get_attribute("data-shown") == "1"
+    assert rows.count() == 1 and "c01999" in rows.first.inner_text()
+    assert "status=failed" in page.url
+
+    page.select_option("#f-status", "")
+    assert rows.count() == built
+    page.locator("#cases tbody tr.more").scroll_into_view_if_needed()  # scrolling near the end builds more
+    sync_api.expect(rows.nth(built)).to_be_attached()
+    page.locator("#cases tbody tr.more button").click()
+    sync_api.expect(rows.nth(built + 500)).to_be_attached()
+
+
+def test_a_2000_case_report_opened_with_a_search_in_the_url_shows_the_case(page: Any, tmp_path: Path) -> None:
+    from promptci.reporting.html import render_html
+
+    report = tmp_path / "report.html"
+    report.write_text(render_html(long_run(2000)), encoding="utf-8")
+    page.goto(report.as_uri() + "#q=c01998&expand=1")
+    page.wait_for_selector("#cases tbody tr.row")
+    assert page.locator("#cases tbody tr.row").count() == 1
+    assert "fine 1998" in page.locator("#cases tbody tr.detail").inner_text()
+
+
+def test_the_html_report_shows_a_review_on_its_row_and_in_the_detail(page: Any, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from promptci.reporting.html import render_html
+    from promptci.types import Review
+
+    run = long_run(3)
+    review = Review("bad", "wrong tone " + HOSTILE, "Ada", "2026-12-04T21:00:00Z")
+    report = tmp_path / "report.html"
+    report.write_text(render_html(replace(run, reviews={("route", "c00001", "m:a", 0): review})), encoding="utf-8")
+    page.goto(report.as_uri() + "#q=wrong+tone")  # the note is searched too
+    row = page.locator("#cases tbody tr.row")
+    assert row.count() == 1 and row.first.inner_text().startswith("route / c00001")
+    assert "reviewed bad" in row.first.inner_text()
+    row.first.click()
+    assert page.locator(".detail .reviewed.bad").inner_text() == \
+        "reviewed bad by Ada at 2026-12-04T21:00:00Z: wrong tone " + HOSTILE
+    assert page.locator("#cases img").count() == 0

@@ -30,6 +30,7 @@ def publish(run_record: Run, fmt: str, reports: list[Target], verbosity: int, pr
     """The reports of a run or a merge; under GitHub Actions (unless --no-github) also the annotations and
     the step summary. JSON escapes newlines and the github format is commands: only the other formats can
     carry a line of model output that the runner would read as a command, so only they are fenced."""
+    run_record = reviewed(run_record, project_root)
     write_reports(run_record, fmt, reports, verbosity, project_root, github)
     if github and is_github_actions():
         from promptci.reporting.github import report_to_github
@@ -45,6 +46,7 @@ def write_reports(run_record: Run, fmt: str, reports: list[Target], verbosity: i
     from promptci.reporting.github import commands_paused
     from promptci.reporting.targets import run_for_format
 
+    run_record = reviewed(run_record, project_root)
     with commands_paused(github and fmt not in ("json", "github")):
         if fmt == "table":
             from promptci.reporting.terminal import print_report
@@ -57,6 +59,15 @@ def write_reports(run_record: Run, fmt: str, reports: list[Target], verbosity: i
             for note in (*run_record.notes, *run_notes(run_record)):
                 typer.echo(f"promptci: note: {note}", err=True)
         write_files(run_record, reports, verbosity, project_root)
+
+
+def reviewed(run_record: Run, project_root: Path | None) -> Run:
+    """The run with the project's human reviews of its outputs (reviews/*.yaml), which every report shows."""
+    if project_root is None:
+        return run_record
+    from promptci.viewer.reviews import with_reviews
+
+    return with_reviews(project_root, run_record)
 
 
 def write_files(run_record: Run, reports: list[Target], verbosity: int, project_root: Path | None) -> None:

@@ -15,8 +15,8 @@ from promptci.metrics import metric_table
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import render_page
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
-from promptci.reporting.stats import broken_details, format_cost, printable, run_notes
-from promptci.types import CaseResult, Run
+from promptci.reporting.stats import broken_details, format_cost, printable, review_of, review_text, run_notes
+from promptci.types import CaseResult, Review, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.money import Money
 from promptci.verdict.summary import case_rates, duration_s, group_rows
@@ -26,7 +26,7 @@ def _text(value: str | None) -> str | None:
     return printable(value) if value is not None else None
 
 
-def _case(result: CaseResult) -> dict[str, Any]:
+def _case(result: CaseResult, review: Review | None) -> dict[str, Any]:
     failing = [s for s in result.scores if not s.passed]
     return {
         "p": result.prompt, "c": result.case_id, "f": result.file, "l": result.line, "m": result.model,
@@ -36,6 +36,7 @@ def _case(result: CaseResult) -> dict[str, Any]:
         "e": _text(result.error or result.skip_reason), "t": list(result.tags),
         "usd": result.cost_usd, "ms": result.latency_ms, "ttft": result.ttft_ms,
         "tin": result.input_tokens, "tout": result.output_tokens, "k": result.cached,
+        "rv": [review.verdict, review_text(review)] if review else None,  # a human's review of this output
     }
 
 
@@ -92,7 +93,7 @@ def report_data(run: Run) -> dict[str, Any]:
         # with --repeat: per case x model [prompt, case, model, file, line, passed, samples, low, high, flaky]
         "rates": [[r.prompt, r.case_id, r.model, r.file, r.line, r.passed, r.samples, *r.interval, r.is_flaky]
                   for r in case_rates(run)],
-        "cases": [_case(r) for r in run.results],
+        "cases": [_case(r, review_of(run, r)) for r in run.results],
     }
 
 

@@ -20,7 +20,8 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}
 .add{background:#dafbe1}.del{background:#ffebe9}.why{color:#cf222e}
 form label{margin-right:1em}#counts{font-weight:600}
 .note{color:#9a6700;font-weight:600}.flaky{color:#9a6700}
-.disagreement{margin:.4em 0}.disagreement>summary{cursor:pointer}
+.more-button{width:100%}.reviewed{font-weight:600}.reviewed.good{color:#1a7f37}
+.reviewed.bad{color:#cf222e}.disagreement{margin:.4em 0}.disagreement>summary{cursor:pointer}
 """
 
 PAGE_JS = JS_PRELUDE + r"""
@@ -135,7 +136,8 @@ PAGE_JS = JS_PRELUDE + r"""
     if (!rows.has(key)) rows.set(key, {first: c, byModel: new Map()});
     rows.get(key).byModel.set(c.m, c);
   }
-  const haystack = (c) => [c.p, c.c, c.f, c.o, c.e, c.x, ...c.why, ...c.t].join("\n").toLowerCase();
+  const haystack = (c) => [c.p, c.c, c.f, c.o, c.e, c.x, ...c.why, ...c.t, c.rv ? c.rv[1] : ""].join("\n")
+    .toLowerCase();
   const hay = new Map(data.cases.map((c) => [c, null]));
 
   function filters() {
@@ -176,6 +178,7 @@ PAGE_JS = JS_PRELUDE + r"""
       const c = row.byModel.get(m);
       if (!c) continue;
       td.appendChild(el("h3", m + ": " + c.s, c.s));
+      if (c.rv) td.appendChild(el("div", c.rv[1], "reviewed " + c.rv[0]));
       for (const why of c.why) td.appendChild(el("div", why, "why"));
       if (c.e) td.appendChild(el("div", c.e, "why"));
       td.appendChild(el("div", "tokens " + (c.tin ?? "–") + " in / " + (c.tout ?? "–") + " out · $" +
@@ -191,41 +194,88 @@ PAGE_JS = JS_PRELUDE + r"""
     return tr;
   }
 
+  // The case table is built in chunks: the first screenful at once, the next as the reader scrolls near the
+  // end (or asks): a 10,000-case page renders as fast as a small one. Filters and search read the data, not
+  // the table, so they find a case however far down it is.
+  const FIRST_ROWS = 100, MORE_ROWS = 500;
+  let pending = null;  // the current render's rows not yet in the table
+  const more = el("tr", null, "more");
+  const moreCell = el("td");
+  const moreButton = el("button", null, "more-button");
+  moreButton.type = "button";
+  moreCell.append(moreButton);
+  more.append(moreCell);
+  moreButton.addEventListener("click", () => appendRows(MORE_ROWS));
+  const watcher = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) appendRows(MORE_ROWS);
+  }, {rootMargin: "800px"}) : null;
+
+  function caseRow(row, hits, shownModels) {
+    const tr = el("tr", null, "row");
+    const first = row.first;
+    tr.appendChild(el("td", first.p + " / " + first.c + (first.r ? " (repeat " + first.r + ")" : "") +
+      " — " + first.f + ":" + first.l));
+    for (const m of shownModels) {
+      const c = row.byModel.get(m);
+      const td = el("td", c ? c.s + (c.ms !== null ? " · " + num(c.ms, 0) + " ms" : "") +
+        (c.rv ? " · reviewed " + c.rv[0] : "") : "", c ? c.s : "");
+      if (c && !hits.includes(c)) td.classList.add("dim");
+      tr.appendChild(td);
+    }
+    tr.addEventListener("click", () => {
+      const next = tr.nextSibling;
+      if (next && next.classList.contains("detail")) next.remove();
+      else tr.after(detail(row, shownModels, shownModels.length + 1));
+    });
+    return tr;
+  }
+
+  function appendRows(count) {
+    if (!pending) return;
+    const {matched, shownModels, expand} = pending;
+    const body = document.createDocumentFragment();
+    const end = Math.min(pending.next + count, matched.length);
+    for (; pending.next < end; pending.next += 1) {
+      const [row, hits] = matched[pending.next];
+      body.appendChild(caseRow(row, hits, shownModels));
+      if (expand) body.appendChild(detail(row, shownModels, shownModels.length + 1));
+    }
+    const tbody = $("cases").tBodies[0];
+    if (more.parentNode) more.remove();
+    tbody.appendChild(body);
+    const left = matched.length - pending.next;
+    if (left > 0) {
+      moreCell.colSpan = shownModels.length + 1;
+      moreButton.textContent = "show " + Math.min(left, MORE_ROWS) + " more of " + left + " rows not built yet " +
+        "(they load as you scroll; the filters and search look through every row)";
+      tbody.appendChild(more);
+      if (watcher) { watcher.unobserve(more); watcher.observe(more); }  // a new observation reports at once
+    } else {
+      pending = null;
+    }
+    $("cases").dataset.built = String(end);
+  }
+
   function render(expand) {
     const f = filters();
     const shownModels = f.model ? [f.model] : models;
     const head = $("cases-head");
     while (head.children.length > 1) head.removeChild(head.lastChild);
     for (const m of shownModels) head.appendChild(el("th", m));
-    const body = document.createDocumentFragment();
-    let shownResults = 0, shownRows = 0;
+    const matched = [];
+    let shownResults = 0;
     for (const row of rows.values()) {
       const hits = [...row.byModel.values()].filter((c) => matches(c, f));
       if (!hits.length) continue;
-      shownRows += 1;
       shownResults += hits.length;
-      const tr = el("tr", null, "row");
-      const first = row.first;
-      tr.appendChild(el("td", first.p + " / " + first.c + (first.r ? " (repeat " + first.r + ")" : "") +
-        " — " + first.f + ":" + first.l));
-      for (const m of shownModels) {
-        const c = row.byModel.get(m);
-        const td = el("td", c ? c.s + (c.ms !== null ? " · " + num(c.ms, 0) + " ms" : "") : "", c ? c.s : "");
-        if (c && !hits.includes(c)) td.classList.add("dim");
-        tr.appendChild(td);
-      }
-      tr.addEventListener("click", () => {
-        const next = tr.nextSibling;
-        if (next && next.classList.contains("detail")) next.remove();
-        else tr.after(detail(row, shownModels, shownModels.length + 1));
-      });
-      body.appendChild(tr);
-      if (expand) body.appendChild(detail(row, shownModels, shownModels.length + 1));
+      matched.push([row, hits]);
     }
-    const tbody = $("cases").tBodies[0];
-    tbody.replaceChildren(body);
+    $("cases").tBodies[0].replaceChildren();
+    pending = {matched, shownModels, expand, next: 0};
+    appendRows(FIRST_ROWS);
     const shown = $("shown");
-    shown.textContent = "showing " + shownResults + " of " + data.cases.length + " results (" + shownRows + " rows)";
+    shown.textContent = "showing " + shownResults + " of " + data.cases.length + " results (" + matched.length +
+      " rows)";
     shown.dataset.shown = String(shownResults);
   }
 

@@ -12,6 +12,7 @@ from promptci.jsontext import read_json as read_json_text
 from promptci.metrics import metric_table
 from promptci.reporting.matrixview import matrix_to_dict
 from promptci.reporting.sidebyside import prompt_sides
+from promptci.reporting.stats import review_of
 from promptci.types import (
     RESULTS_SCHEMA_VERSION,
     BrokenCase,
@@ -43,7 +44,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "run_id": run.run_id,
         "git": {"commit": run.git.commit, "dirty": run.git.dirty, "branch": run.git.branch},
         "summary": summary_to_dict(run.summary),
-        "results": [r.to_dict() for r in run.results],
+        "results": [_result_dict(run, r) for r in run.results],
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "models": list(run.models),
@@ -63,6 +64,15 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "matrix": matrix_to_dict(run),
         "verdict": decision_of(run).to_dict(),  # the exit code and every finding behind it
     }
+
+
+def _result_dict(run: Run, result: CaseResult) -> dict[str, Any]:
+    """A result; with `review` when a human reviewed its output (verdict, note, by, at)."""
+    review = review_of(run, result)
+    if review is None:
+        return result.to_dict()
+    return {**result.to_dict(), "review": {"verdict": review.verdict, "note": review.note, "by": review.by,
+                                           "at": review.at}}
 
 
 def write_json(run: Run, stream: TextIO) -> None:

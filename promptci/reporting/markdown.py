@@ -14,15 +14,18 @@ from typing import TextIO, TypeVar
 from promptci.metrics import metric_table
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
 from promptci.reporting.stats import (
+    case_label,
     failing_reasons,
     format_cost,
     format_ms,
     format_rate,
     format_score,
     printable,
+    review_of,
+    review_text,
     summary_parts,
 )
-from promptci.types import CaseResult, Run
+from promptci.types import CaseResult, Review, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.policy import Verdict
 from promptci.verdict.summary import (
@@ -167,13 +170,25 @@ def _details(result: CaseResult) -> list[str]:
     return ["<details><summary>output and diff</summary>", *blocks, "", "</details>"]
 
 
-def _failure_item(problem: ProblemCase, with_repeat: bool) -> list[str]:
+def _failure_item(problem: ProblemCase, with_repeat: bool, review: Review | None) -> list[str]:
     result = problem.result
     mark = "❌ failed" if result.status == "failed" else "💥 error"
     head = f"- **{mark}** {code_span(problem.label(with_repeat))}"
     reasons = [f"  - {code_span(r)}" for r in failing_reasons(result)]
+    reviewed = [f"  - 👤 {code_span(review_text(review))}"] if review else []
     details = _details(result)
-    return [head, *reasons, *(["", *_indent(details, "  ")] if details else [])]
+    return [head, *reviewed, *reasons, *(["", *_indent(details, "  ")] if details else [])]
+
+
+def _reviews(run: Run) -> list[str]:
+    """Every reviewed result of the run: the human's verdict and note next to the comparators' status."""
+    reviewed = [(result, review) for result in run.results if (review := review_of(run, result)) is not None]
+    if not reviewed:
+        return []
+    with_repeat = has_repeats(run)
+    return ["", f"### Reviewed outputs ({len(reviewed)})", "",
+            *(f"- {code_span(case_label(result, with_repeat))} {result.status}: {code_span(review_text(review))}"
+              for result, review in reviewed)]
 
 
 def report_pointer(environ: Mapping[str, str] | None = None) -> str:
@@ -212,7 +227,8 @@ def _failures(run: Run, budget: int) -> list[str]:
     if not failing:
         return []
     with_repeat = has_repeats(run)
-    items, _ = items_within_budget(failing, lambda problem: _failure_item(problem, with_repeat), budget)
+    items, _ = items_within_budget(
+        failing, lambda problem: _failure_item(problem, with_repeat, review_of(run, problem.result)), budget)
     return ["", f"### Failures ({len(failing)})", "", *items]
 
 
@@ -304,6 +320,7 @@ def render_markdown(run: Run) -> str:
     lines += _matrix(run)
     lines += _problems(run)
     lines += _flaky(run)
+    lines += _reviews(run)
     head = "\n".join(lines)
     lines += _failures(run, MAX_DOCUMENT_CHARS - len(head))
     return fit_comment("\n".join(lines) + "\n")

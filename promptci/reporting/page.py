@@ -17,12 +17,16 @@ from typing import Any
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def embed_json(value: Any) -> str:
+class EmbeddedJSON(str):
+    """JSON already made safe by embed_json: a page's data built once can be put in many pages as it is."""
+
+
+def embed_json(value: Any) -> EmbeddedJSON:
     """JSON safe inside an HTML <script> element: no `</script>`, `<!--` or line separators survive."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     for char, escape in _JSON_ESCAPES.items():
         text = text.replace(char, escape)
-    return text
+    return EmbeddedJSON(text)
 
 
 def csp_hash(source: str) -> str:
@@ -55,9 +59,11 @@ _SHELL = """<!DOCTYPE html>
 
 
 def render_page(title: str, body: str, css: str, js: str, data: Any, connect_src: str = "'none'") -> str:
-    """A whole page: `body` is trusted markup (ours); `data` is embedded as escaped JSON for `js` to render."""
+    """A whole page: `body` is trusted markup (ours); `data` is embedded as escaped JSON for `js` to render
+    (as it is when embed_json made it already)."""
+    embedded = data if isinstance(data, EmbeddedJSON) else embed_json(data)
     return _SHELL.format(csp=content_security_policy(js, css, connect_src), title=title, css=css, body=body, js=js,
-                         data=embed_json(data))
+                         data=embedded)
 
 
 # The start of every page's script: the data, and the helpers that build nodes with textContent only.

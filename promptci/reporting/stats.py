@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from promptci.types import CaseResult, Run, Summary
+from promptci.types import CaseResult, Review, Run, Summary
 from promptci.verdict.money import Money, format_usd
 from promptci.verdict.summary import CaseRate
 
@@ -134,3 +134,14 @@ def rate_line(rate: CaseRate) -> str:
     flaky = " flaky" if rate.is_flaky else ""
     return (f"{rate.file}:{rate.line} {rate.case_id} [{rate.model}]:{flaky} passed {rate.passed} of {rate.samples} "
             f"({format_rate(rate.pass_rate)}, 95% CI {format_rate(low)}-{format_rate(high)})")
+
+
+def review_of(run: Run, result: CaseResult) -> Review | None:
+    """The human review of this result's output (reviews/<prompt>.yaml), when the run was given its reviews."""
+    return run.reviews.get((result.prompt, result.case_id, result.model, result.repeat))
+
+
+def review_text(review: Review) -> str:
+    """`reviewed bad by Ada at 2026-12-04T21:00:00Z: too familiar`: the same words in every report."""
+    return printable(f"reviewed {review.verdict} by {review.by} at {review.at}" + (f": {review.note}" if review.note
+                                                                                    else ""))

@@ -32,10 +32,12 @@ from promptci.reporting.stats import (
     plural,
     printable,
     rate_line,
+    review_of,
+    review_text,
     run_notes,
     summary_parts,
 )
-from promptci.types import CaseResult, Run
+from promptci.types import CaseResult, Review, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.summary import (
     GroupRow,
@@ -210,11 +212,25 @@ def _heading(word: str, style: str, result: CaseResult, with_repeat: bool, conso
     return Text(f"{word} ", style=f"bold {style}") + Text(one_line(case_label(result, with_repeat), console))
 
 
-def print_failure(console: Console, problem: ProblemCase, verbosity: int, with_repeat: bool, run_id: str) -> None:
+def review_mark(review: Review | None) -> Text:
+    """` [reviewed good]` after a case's heading (print_review writes the reviewer's words below it)."""
+    if review is None:
+        return Text("")
+    return Text(f" [reviewed {review.verdict}]", style="bold green" if review.verdict == "good" else "bold red")
+
+
+def print_review(review: Review | None, console: Console) -> None:
+    if review is not None:
+        console.print(indent(Text(untrusted(review_text(review), console), style="dim"), 2))
+
+
+def print_failure(console: Console, problem: ProblemCase, verbosity: int, with_repeat: bool, run_id: str,
+                  review: Review | None = None) -> None:
     result = problem.result
     word, style = ("FAILED", "red") if result.status == "failed" else ("ERROR", "magenta")
     heading = Text(f"{word} ", style=f"bold {style}") + Text(one_line(problem.label(with_repeat), console))
-    console.print(heading, soft_wrap=True)
+    console.print(heading + review_mark(review), soft_wrap=True)
+    print_review(review, console)
     for reason in failing_reasons(result):
         head, left_out = capped(reason)
         text = Text(untrusted(head, console))
@@ -231,13 +247,16 @@ def print_failure(console: Console, problem: ProblemCase, verbosity: int, with_r
             console.print(indent(shown_output(f"{call.name}({call.arguments})", verbosity, console, run_id), 4))
 
 
-def print_passing(console: Console, result: CaseResult, with_repeat: bool, run_id: str) -> None:
+def print_passing(console: Console, result: CaseResult, with_repeat: bool, run_id: str,
+                  review: Review | None = None) -> None:
     if result.status == "skipped":
         reason = f": {result.skip_reason}" if result.skip_reason else ""
         console.print(_heading("SKIPPED", "yellow", result, with_repeat, console) + Text(one_line(reason, console)))
         return
     cached = " (cached)" if result.cached else ""
-    console.print(_heading("PASSED", "green", result, with_repeat, console) + Text(cached, style="dim"))
+    console.print(_heading("PASSED", "green", result, with_repeat, console) + Text(cached, style="dim")
+                  + review_mark(review))
+    print_review(review, console)
     if result.output is not None:
         console.print(indent(shown_output(result.output, 1, console, run_id), 4))
 
@@ -285,13 +304,13 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
     if verbosity > 0:
         for result in run.results:
             if result.status in ("passed", "skipped"):
-                print_passing(console, result, with_repeat, run.run_id)
+                print_passing(console, result, with_repeat, run.run_id, review_of(run, result))
     print_case_rates(console, run, verbosity)
     failing = problem_cases(run)
     if failing:
         console.print()
     for problem in failing:
-        print_failure(console, problem, verbosity, with_repeat, run.run_id)
+        print_failure(console, problem, verbosity, with_repeat, run.run_id, review_of(run, problem.result))
     notes = run_notes(run)
     if notes:
         console.print()

@@ -20,7 +20,7 @@ from promptci.reporting.diff_html_assets import DIFF_CSS, DIFF_JS
 from promptci.reporting.html import _BODY as RUN_BODY
 from promptci.reporting.html import report_data
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
-from promptci.reporting.page import embed_json, render_page
+from promptci.reporting.page import EmbeddedJSON, embed_json, render_page
 from promptci.reporting.stats import printable
 from promptci.store import LedgerEntry
 from promptci.types import CaseResult, Run, parse_iso
@@ -72,11 +72,26 @@ def _reviews_json(reviews: Mapping[str, Mapping[str, Mapping[str, Review]]]) -> 
                      for case, by_hash in cases.items()} for prompt, cases in reviews.items()}
 
 
-def run_page(run: Run, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]], links: Links) -> str:
+@dataclass(frozen=True)
+class RunData:
+    """What a run's page shows that reviews do not change, built once: a finished run's is kept by the server."""
+
+    run_id: str
+    prompts: frozenset[str]
+    hashes: Mapping[str, str]  # "prompt\0case\0model\0repeat" -> output hash, the key of its review
+    report: EmbeddedJSON  # report_data, embedded
+
+    @classmethod
+    def of(cls, run: Run) -> RunData:
+        hashes = {f"{r.prompt}\0{r.case_id}\0{r.model}\0{r.repeat}": output_hash(r.output) for r in run.results}
+        return cls(run.run_id, frozenset(r.prompt for r in run.results), hashes, embed_json(report_data(run)))
+
+
+def run_page(run: Run | RunData, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]], links: Links) -> str:
     """The HTML report of the run, with history links and review controls on each case."""
-    hashes = {f"{r.prompt}\0{r.case_id}\0{r.model}\0{r.repeat}": output_hash(r.output) for r in run.results}
-    viewer = {"page": "run", "run": run.run_id, "hashes": hashes, "reviews": _reviews_json(reviews)}
-    return _page(f"promptci run {run.run_id}", RUN_BODY, PAGE_CSS, PAGE_JS, report_data(run), links, viewer)
+    data = run if isinstance(run, RunData) else RunData.of(run)
+    viewer = {"page": "run", "run": data.run_id, "hashes": data.hashes, "reviews": _reviews_json(reviews)}
+    return _page(f"promptci run {data.run_id}", RUN_BODY, PAGE_CSS, PAGE_JS, data.report, links, viewer)
 
 
 def compare_page(comparison: Comparison, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]],

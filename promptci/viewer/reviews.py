@@ -20,7 +20,7 @@ import hashlib
 import os
 import subprocess
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,23 +28,14 @@ import yaml
 
 from promptci.errors import PromptCIError
 from promptci.loading.yamlfile import parse_yaml, to_plain
-from promptci.types import now_iso
+from promptci.reporting.stats import printable
+from promptci.types import CaseResult, ResultKey, Review, Run, now_iso
 
 REVIEWS_DIR = "reviews"
 VERDICTS = ("good", "bad")
 HEADER = ("# Human reviews of outputs, written by `promptci view`: keyed by case id, then the output's hash.\n"
           "# Commit this file: it is how the next reviewer, `accept` and `calibrate` find them.\n")
 _write_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Review:
-    verdict: str  # "good" | "bad"
-    note: str
-    by: str
-    at: str  # ISO 8601 UTC
-    model: str | None = None
-    run: str | None = None
 
 
 def output_hash(output: str | None) -> str:
@@ -135,3 +126,35 @@ def write_review(root: Path, prompt: str, case_id: str, output: str | None, verd
 def reviews_for_prompts(root: Path, prompts: set[str]) -> dict[str, dict[str, dict[str, Review]]]:
     """{prompt: {case id: {hash: Review}}} for each prompt that has a reviews file."""
     return {prompt: found for prompt in sorted(prompts) if (found := read_reviews(root, prompt))}
+
+
+def result_key(result: CaseResult) -> ResultKey:
+    return (result.prompt, result.case_id, result.model, result.repeat)
+
+
+def with_reviews(root: Path, run: Run) -> Run:
+    """The run with the reviews of its outputs, for every report; a reviewed-bad output that passed its
+    comparators is named in the notes (a human disagrees with them). A damaged reviews file is a note too: the
+    run's reports are still written. Given a run that has its reviews, the same run."""
+    if run.reviews:
+        return run  # given already
+    try:
+        found = reviews_for_prompts(root, {r.prompt for r in run.results})
+    except PromptCIError as error:
+        note = f"reviews not shown: {error}"
+        return run if note in run.notes else replace(run, notes=(*run.notes, note))
+    if not found:
+        return run
+    reviews: dict[ResultKey, Review] = {}
+    disagree: list[str] = []
+    for result in run.results:
+        review = found.get(result.prompt, {}).get(result.case_id, {}).get(output_hash(result.output))
+        if review is None:
+            continue
+        reviews[result_key(result)] = review
+        if review.verdict == "bad" and result.status == "passed":
+            repeat = f" (repeat {result.repeat})" if result.repeat else ""
+            note = (f"{result.prompt}/{result.case_id} [{result.model}]{repeat}: passes its comparators, but "
+                    f"{review.by} reviewed this output bad{f': {review.note}' if review.note else ''}")
+            disagree.append(printable(note).replace("\n", "\\n").replace("\t", " "))  # one line, shown as text
+    return replace(run, reviews=reviews, notes=(*run.notes, *disagree))

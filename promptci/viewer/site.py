@@ -14,11 +14,20 @@ from promptci.history import case_history, list_run_rows, show_run
 from promptci.project import Project, discover
 from promptci.types import CaseResult, Run
 from promptci.viewer.jobs import DiffJobs
-from promptci.viewer.pages import Links, case_page, compare_page, cost_page, revisions_page, run_page, runs_page
-from promptci.viewer.reviews import REVIEWS_DIR, output_hash, read_reviews, reviews_for_prompts, write_review
+from promptci.viewer.pages import (
+    Links,
+    RunData,
+    case_page,
+    compare_page,
+    cost_page,
+    revisions_page,
+    run_page,
+    runs_page,
+)
+from promptci.viewer.reviews import output_hash, read_reviews, reviews_for_prompts, write_review
 
 ALL_RUNS = 1_000_000
-CACHED_RUN_PAGES = 4
+CACHED_RUNS = 4
 
 
 @dataclass(frozen=True)
@@ -28,8 +37,8 @@ class Site:
     project: Project
     links: Links
     diffs: DiffJobs
-    # finished runs do not change: their pages are kept while reviews/ stays as it was
-    run_pages: dict[tuple[str, tuple[tuple[str, int, int, int], ...]], str] = field(default_factory=dict, compare=False)
+    # finished runs do not change: the data of their pages is kept (the reviews are read for each page)
+    run_data: dict[str, RunData] = field(default_factory=dict, compare=False)
 
     @classmethod
     def at(cls, root: Path | None, links: Links | None = None) -> Site:
@@ -44,23 +53,15 @@ class Site:
         return runs_page(list_run_rows(self.source, ALL_RUNS), self.links)
 
     def run(self, run_ref: str) -> str:
-        key = (run_ref, self._reviews_state())
-        if key in self.run_pages:
-            return self.run_pages[key]
-        run = show_run(self.source, run_ref)
-        page = run_page(run, reviews_for_prompts(self.source, {r.prompt for r in run.results}), self.links)
-        if run.run_id == run_ref and (run.finished_at or run.interrupted):
-            while len(self.run_pages) >= CACHED_RUN_PAGES:
-                self.run_pages.pop(next(iter(self.run_pages)))
-            self.run_pages[key] = page
-        return page
-
-    def _reviews_state(self) -> tuple[tuple[str, int, int, int], ...]:
-        folder = self.source / REVIEWS_DIR
-        if not folder.is_dir():
-            return ()
-        stats = ((str(path), path.stat()) for path in folder.rglob("*.yaml"))
-        return tuple(sorted((name, s.st_mtime_ns, s.st_size, s.st_ino) for name, s in stats))
+        data = self.run_data.get(run_ref)
+        if data is None:
+            run = show_run(self.source, run_ref)
+            data = RunData.of(run)
+            if run.run_id == run_ref and (run.finished_at or run.interrupted):
+                while len(self.run_data) >= CACHED_RUNS:
+                    self.run_data.pop(next(iter(self.run_data)))
+                self.run_data[run_ref] = data
+        return run_page(data, reviews_for_prompts(self.source, set(data.prompts)), self.links)
 
     def compare(self, a_ref: str, b_ref: str) -> str:
         from promptci.compare import compare_runs

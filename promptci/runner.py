@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from promptci.client import Answer, Attribution, ModelCall, ModelClient
+from promptci.client import Attribution, ModelCall, ModelClient
 from promptci.comparators.structured import JSON_OUTPUT_SCORE, JSONParseError, parse_json
+from promptci.conversation import Conversation, converse
 from promptci.errors import UserCodeFailed
 from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
@@ -96,18 +97,23 @@ def model_call(runner: Runner, job: Job) -> ModelCall:
 
 async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple[LedgerEntry, ...]]:
     """The job's result and the ledger rows to store with it (a cache hit's)."""
-    answer: Answer = await runner.client.complete(model_call(runner, job))
+    if job.case.tool_script is not None:  # a tool loop: one request per turn, tool calls answered by mocks
+        talk = await converse(runner.client, model_call(runner, job), job.case.tool_script)
+    else:
+        talk = Conversation(await runner.client.complete(model_call(runner, job)))
+    answer = talk.answer
     if answer.completion is None:
         if answer.skipped:
             return skipped_result(job, answer.problem or "skipped", "budget"), answer.ledger
-        return error_result(job, answer.problem or "no answer", attempts=answer.attempts), answer.ledger
+        failed = error_result(job, answer.problem or "no answer", attempts=answer.attempts)
+        return replace(failed, transcript=talk.transcript), answer.ledger
     calls = ModelCalls(runner.client, attribution(runner, job), sample=job.repeat)
     token = CURRENT.set(calls)  # comparators that call a model (llm_judge, embeddings) send through it
     try:
-        result = await score_job(runner, job, answer.completion)
+        result = await score_job(runner, job, answer.completion, talk.scores)
     finally:
         CURRENT.reset(token)
-    return with_model_calls(result, calls), (*answer.ledger, *calls.ledger)
+    return replace(with_model_calls(result, calls), transcript=talk.transcript), (*answer.ledger, *calls.ledger)
 
 
 def with_model_calls(result: CaseResult, calls: ModelCalls) -> CaseResult:
@@ -119,11 +125,11 @@ def with_model_calls(result: CaseResult, calls: ModelCalls) -> CaseResult:
     return replace(result, cost_usd=result.cost_usd + calls.cost_usd)
 
 
-async def score_job(runner: Runner, job: Job, completion: Completion) -> CaseResult:
+async def score_job(runner: Runner, job: Job, completion: Completion, loop_scores: Sequence[Score] = ()) -> CaseResult:
     """Every comparator's score, each comparator asked even when another raised. The case fails when any
     comparator failed; a comparator that raised (naming it and where the golden file sets it) makes the
     result an error (no verdict) only when none failed, and is named beside the failures when some did."""
-    scores: list[Score] = []
+    scores: list[Score] = list(loop_scores)  # a tool loop's own failures (conversation.py)
     raised_by: list[str] = []
     if job.prompt.output == "json":
         scores.extend(json_output_score(completion.text or ""))

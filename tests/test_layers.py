@@ -108,7 +108,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store", "recordings"),
     ("cost",),
     ("client",),
-    ("plan", "changes", "planning"),
+    ("plan", "changes", "planning", "conversation"),
     ("runner",),
     ("session", "drift"),
     ("compare", "metrics", "variation"),

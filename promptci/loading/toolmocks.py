@@ -1,0 +1,85 @@
+"""A case's `tool_mocks:`, `tool_mock_order:` and `max_turns:` read into a ToolScript, every problem at
+path:line. What the mocks answer is checked here; their `fields` checks are built by conversation.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from promptci.config import unknown_keys
+from promptci.errors import Problem
+from promptci.loading.tools import TOOL_NAME
+from promptci.loading.yamlfile import item_line, line_of, to_plain, type_name
+from promptci.types import Location, MockMatch, MockOrder, ToolMock, ToolScript
+
+SCRIPT_KEYS = ("tool_mocks", "tool_mock_order", "max_turns")
+MOCK_KEYS = ("tool", "arguments", "match", "returns", "times")
+MATCHES = ("exact", "subset", "fields")
+ORDERS = ("any", "in_order")
+DEFAULT_MAX_TURNS = 8
+MOST_TURNS = 50
+EXAMPLE = "{tool: lookup_order, arguments: {order_id: '42'}, returns: {status: shipped}}"
+
+
+def read_tool_script(item: Mapping[str, Any], where: str, problems: list[Problem]) -> ToolScript | None:
+    """None when the case has no `tool_mocks:` (it is then one request, as before)."""
+    if "tool_mocks" not in item:
+        for key in SCRIPT_KEYS[1:]:
+            if key in item:
+                problems.append(Problem(f"`{key}` only applies to a case with `tool_mocks:`, e.g. "
+                                        f"`tool_mocks: [{EXAMPLE}]`", Location(where, line_of(item, key))))
+        return None
+    value = item["tool_mocks"]
+    line = line_of(item, "tool_mocks")
+    if not isinstance(value, list):
+        problems.append(Problem(f"`tool_mocks` must be a list of mocks like {EXAMPLE}, got {type_name(value)}",
+                                Location(where, line)))
+        return None
+    mocks = [mock for index, entry in enumerate(value)
+             if (mock := read_mock(entry, Location(where, item_line(value, index) or line), problems)) is not None]
+    order = item.get("tool_mock_order", "any")
+    if order not in ORDERS:
+        problems.append(Problem(f"`tool_mock_order` must be one of {', '.join(ORDERS)}, got {to_plain(order)!r}",
+                                Location(where, line_of(item, "tool_mock_order"))))
+        order = "any"
+    max_turns = item.get("max_turns", DEFAULT_MAX_TURNS)
+    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or not 1 <= max_turns <= MOST_TURNS:
+        problems.append(Problem(f"`max_turns` must be a whole number from 1 to {MOST_TURNS} (model requests in the "
+                                f"tool loop), got {to_plain(max_turns)!r}",
+                                Location(where, line_of(item, "max_turns"))))
+        max_turns = DEFAULT_MAX_TURNS
+    return ToolScript(tuple(mocks), cast(MockOrder, order), max_turns)
+
+
+def read_mock(entry: Any, location: Location, problems: list[Problem]) -> ToolMock | None:
+    if not isinstance(entry, dict):
+        problems.append(Problem(f"a tool mock must be a mapping like {EXAMPLE}, got {type_name(entry)}", location))
+        return None
+    before = len(problems)
+    problems.extend(unknown_keys(entry, MOCK_KEYS, "a tool mock", location.file))
+    where = location.file
+    tool = entry.get("tool")
+    if not isinstance(tool, str) or not TOOL_NAME.match(tool):
+        problems.append(Problem(f"a tool mock needs `tool:`, the name of a tool the prompt declares, got "
+                                f"{to_plain(tool)!r}", Location(where, line_of(entry, "tool") or location.line)))
+    match = entry.get("match", "exact")
+    if match not in MATCHES:
+        problems.append(Problem(f"a tool mock's `match` must be one of {', '.join(MATCHES)}, got {to_plain(match)!r}",
+                                Location(where, line_of(entry, "match"))))
+    arguments = entry.get("arguments")
+    if arguments is not None and not isinstance(arguments, dict):
+        problems.append(Problem(f"a tool mock's `arguments` must be a mapping (leave it out to match any "
+                                f"arguments), got {type_name(arguments)}",
+                                Location(where, line_of(entry, "arguments"))))
+    times = entry.get("times", 1)
+    if times != "any" and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        problems.append(Problem(f"a tool mock's `times` must be a whole number of at least 1 or `any`, got "
+                                f"{to_plain(times)!r}", Location(where, line_of(entry, "times"))))
+    if "returns" not in entry:
+        problems.append(Problem("a tool mock needs `returns:`, what the tool answers (text, or any YAML value, "
+                                "sent as JSON)", location))
+    if len(problems) > before:
+        return None
+    return ToolMock(tool=str(tool), location=location, arguments=to_plain(arguments) if arguments is not None else None,
+                    match=cast(MockMatch, match), returns=to_plain(entry["returns"]),
+                    times=None if times == "any" else times)

@@ -1,0 +1,197 @@
+"""Tool loops (issue 23): `tool_mocks:` answer the model's tool calls turn by turn, through the real SDKs and the
+fake server in both wire formats; an unexpected call fails closed; recorded conversations replay with 0 requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeserver import FakeServer, tool_conversation, tool_rounds
+
+ENV = {"FAKE_KEY": "sk-test-1234567890"}
+PROMPT = """\
+---
+tools:
+  - name: lookup_order
+    description: An order's status
+    parameters: {type: object, properties: {order_id: {type: string}}, required: [order_id]}
+  - name: refund
+    parameters: {type: object, properties: {order_id: {type: string}, reason: {type: string}}}
+---
+{{ question }}
+"""
+GOLDEN = """\
+cases:
+  - id: where-is-42
+    input: {question: "Where is my order 42?"}
+    tool_mocks:
+      - tool: lookup_order
+        arguments: {order_id: "42"}
+        returns: {status: shipped, eta: "Dec 8"}
+      - tool: refund
+        match: subset
+        arguments: {order_id: "42"}
+        returns: refund queued
+        times: any
+    tool_mock_order: in_order
+    max_turns: 4
+    comparators:
+      - {type: contains, value: shipped}
+      - {type: tool_called, name: lookup_order, arguments: {order_id: "42"}}
+"""
+
+
+def lookup(order_id: str) -> dict[str, Any]:
+    return {"text": "Let me look.", "tool_calls": [{"name": "lookup_order", "arguments": {"order_id": order_id}}]}
+
+
+def answer_from_tool(request: dict[str, Any]) -> str:
+    """The final answer quotes the tool's result, so the mock's answer must have reached the model."""
+    return f"Your order: {tool_rounds(request)[-1][0]}"
+
+
+def support_project(project, server: FakeServer, kind: str, golden: str = GOLDEN) -> Path:
+    base_url = server.openai_base_url if kind == "openai" else server.anthropic_base_url
+    return project({
+        "prompts/support.txt": PROMPT, "goldens/support.yaml": golden,
+        "promptci.yaml": f"models: [fake:m1]\nproviders:\n  fake: {{type: {kind}, base_url: '{base_url}', "
+                         "api_key_env: FAKE_KEY}\n",
+    })
+
+
+def run_json(cli, root: Path, *args: str) -> tuple[Any, dict[str, Any]]:
+    result = cli("run", "--root", root, "--format", "json", *args, env=ENV)
+    return result, json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_conversation_answers_tool_calls_with_mocks_and_passes(cli, project, fake_server: FakeServer,
+                                                                 kind: str) -> None:
+    fake_server.config.responder = tool_conversation(lookup("42"), answer_from_tool)
+    result, document = run_json(cli, support_project(project, fake_server, kind))
+    [case] = document["results"]
+    assert case["status"] == "passed", case
+    assert result.exit_code == 0
+    assert case["output"] == 'Your order: {"eta": "Dec 8", "status": "shipped"}'
+    assert fake_server.total == 2  # one request per turn
+    assert [turn["turn"] for turn in case["transcript"]] == [1, 2]
+    [call] = case["transcript"][0]["tool_calls"]
+    assert call["name"] == "lookup_order" and json.loads(call["arguments"]) == {"order_id": "42"}
+    assert call["mock"] == "goldens/support.yaml:5"
+    assert call["result"] == '{"eta": "Dec 8", "status": "shipped"}'
+    assert case["transcript"][1]["tool_calls"] == []
+    assert case["input_tokens"] > 0 and case["output_tokens"] > 0  # both turns' usage
+
+
+def test_openai_gets_the_tool_results_as_tool_messages(cli, project, fake_server: FakeServer) -> None:
+    fake_server.config.responder = tool_conversation(lookup("42"), answer_from_tool)
+    run_json(cli, support_project(project, fake_server, "openai"))
+    messages = fake_server.requests[1].body["messages"]
+    assert messages[-2] == {"role": "assistant", "content": "Let me look.", "tool_calls": [
+        {"id": "call_1_0", "type": "function",
+         "function": {"name": "lookup_order", "arguments": '{"order_id": "42"}'}}]}
+    assert messages[-1] == {"role": "tool", "tool_call_id": "call_1_0",
+                            "content": '{"eta": "Dec 8", "status": "shipped"}'}
+
+
+def test_anthropic_gets_tool_use_and_tool_result_blocks(cli, project, fake_server: FakeServer) -> None:
+    fake_server.config.responder = tool_conversation(lookup("42"), answer_from_tool)
+    run_json(cli, support_project(project, fake_server, "anthropic"))
+    messages = fake_server.requests[1].body["messages"]
+    assert messages[-2] == {"role": "assistant", "content": [
+        {"type": "text", "text": "Let me look."},
+        {"type": "tool_use", "id": "call_1_0", "name": "lookup_order", "input": {"order_id": "42"}}]}
+    assert messages[-1] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "call_1_0", "content": '{"eta": "Dec 8", "status": "shipped"}'}]}
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_wrong_argument_is_caught_at_its_turn_and_never_answered(cli, project, fake_server: FakeServer,
+                                                                   kind: str) -> None:
+    refund_43 = {"text": "", "tool_calls": [{"name": "refund", "arguments": {"order_id": "43", "reason": "late"}}]}
+    fake_server.config.responder = tool_conversation(lookup("42"), refund_43, "done")
+    result, document = run_json(cli, support_project(project, fake_server, kind))
+    [case] = document["results"]
+    assert case["status"] == "failed" and result.exit_code == 1
+    assert fake_server.total == 2  # the third request, which would carry an answer to the call, is never sent
+    loop = case["scores"][0]
+    assert loop["comparator"] == "tool_mocks" and not loop["passed"]
+    assert loop["reason"].startswith('turn 2: unexpected tool call refund("{\\"order_id\\": \\"43\\"')
+    assert 'nearest mock: refund at goldens/support.yaml:8 (order_id: expected "42", got "43")' in loop["reason"]
+    assert case["transcript"][1]["tool_calls"][0]["mock"] is None
+
+
+def test_a_call_to_a_tool_no_mock_names_fails_closed(cli, project, fake_server: FakeServer) -> None:
+    wipe = {"text": "", "tool_calls": [{"name": "lookup_orders", "arguments": {"order_id": "42"}}]}
+    fake_server.config.responder = tool_conversation(wipe, "done")
+    result, document = run_json(cli, support_project(project, fake_server, "openai"))
+    [case] = document["results"]
+    assert case["status"] == "failed" and result.exit_code == 1 and fake_server.total == 1
+    assert "turn 1: unexpected tool call lookup_orders(" in case["scores"][0]["reason"]
+    assert "nearest mock: lookup_order at goldens/support.yaml:5 (tool: expected \"lookup_order\"" \
+        in case["scores"][0]["reason"]
+
+
+def test_mocks_used_fewer_times_than_said_fail(cli, project, fake_server: FakeServer) -> None:
+    fake_server.config.responder = tool_conversation("I cannot look that up.")
+    _, document = run_json(cli, support_project(project, fake_server, "openai"))
+    [case] = document["results"]
+    assert case["status"] == "failed"
+    assert case["scores"][0]["reason"] == ("mock lookup_order at goldens/support.yaml:5 was used 0 of times: 1 "
+                                           "before the model answered")
+
+
+def test_the_loop_stops_at_max_turns(cli, project, fake_server: FakeServer) -> None:
+    golden = GOLDEN.replace("max_turns: 4", "max_turns: 2").replace("    tool_mock_order: in_order\n", "") \
+        .replace("returns: {status: shipped, eta: \"Dec 8\"}", "returns: {status: shipped, eta: \"Dec 8\"}\n"
+                 "        times: any")
+    fake_server.config.responder = tool_conversation(lookup("42"))
+    _, document = run_json(cli, support_project(project, fake_server, "openai", golden))
+    [case] = document["results"]
+    assert fake_server.total == 2
+    assert case["status"] == "failed" and "after max_turns=2 turns" in case["scores"][0]["reason"]
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_recorded_conversation_replays_with_no_request(cli, project, fake_server: FakeServer, kind: str) -> None:
+    fake_server.config.responder = tool_conversation(lookup("42"), answer_from_tool)
+    root = support_project(project, fake_server, kind)
+    first, _ = run_json(cli, root, "--record")
+    assert first.exit_code == 0 and fake_server.total == 2
+    (root / ".promptci" / "promptci.db").unlink()
+    replayed, document = run_json(cli, root, "--replay")
+    assert fake_server.total == 2  # no request at all
+    assert replayed.exit_code == 0 and document["results"][0]["status"] == "passed"
+    assert len(document["results"][0]["transcript"]) == 2
+
+
+def test_a_replay_missing_a_turn_fails_closed_naming_the_turn(cli, project, fake_server: FakeServer) -> None:
+    fake_server.config.responder = tool_conversation(lookup("42"), answer_from_tool)
+    root = support_project(project, fake_server, "openai")
+    run_json(cli, root, "--record")
+    (root / ".promptci" / "promptci.db").unlink()
+    golden = root / "goldens" / "support.yaml"
+    golden.write_text(golden.read_text().replace("status: shipped", "status: lost"))  # turn 2's request changes
+    replayed, document = run_json(cli, root, "--replay")
+    assert fake_server.total == 2
+    [case] = document["results"]
+    assert case["status"] == "error" and replayed.exit_code == 3
+    assert case["error"].startswith("turn 2: --replay: no recorded response for case 'where-is-42' "
+                                    "(goldens/support.yaml:2, turn 2)")
+    assert "the closest differs in messages.2" in case["error"]
+    assert len(case["transcript"]) == 1
+
+
+def test_each_turn_is_cached_on_its_own(cli, project, fake_server: FakeServer) -> None:
+    fake_server.config.responder = tool_conversation(lookup("42"), answer_from_tool)
+    root = support_project(project, fake_server, "openai")
+    run_json(cli, root)
+    _, document = run_json(cli, root)
+    assert fake_server.total == 2 and document["results"][0]["cached"] is True
+    golden = root / "goldens" / "support.yaml"
+    golden.write_text(golden.read_text().replace("status: shipped", "status: lost"))
+    _, document = run_json(cli, root)
+    assert fake_server.total == 3  # turn 1 from the cache, turn 2 sent
+    assert document["results"][0]["output"] == 'Your order: {"eta": "Dec 8", "status": "lost"}'

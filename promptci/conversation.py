@@ -201,6 +201,6 @@ def combined(turns: Sequence[Completion]) -> Completion:
         sum(u.input_tokens for u in usages if u), sum(u.output_tokens for u in usages if u),
         sum(u.cached_input_tokens for u in usages if u))
     return replace(last, usage=usage, latency_ms=sum(turn.latency_ms for turn in turns), ttft_ms=turns[0].ttft_ms,
-                   cached=is_cached, attempts=sum(turn.attempts for turn in turns),
+                   cached=is_cached, attempts=sum(turn.attempts for turn in turns), turns=len(turns),
                    cost_usd=None if any(cost is None for cost in costs) else sum(c or 0.0 for c in costs),
                    tool_calls=tuple(call for turn in turns for call in turn.tool_calls))

@@ -222,7 +222,8 @@ class Completion:
     cached: bool = False
     attempts: int = 1
     cost_usd: float | None = None  # None: unknown price (never shown as 0)
-    tool_calls: tuple[ToolCall, ...] = ()  # in the order the model made them
+    tool_calls: tuple[ToolCall, ...] = ()  # in the order the model made them (in a tool loop: every turn's)
+    turns: int = 1  # model requests behind it: more than one in a tool loop (conversation.py)
     # The answer's rate-limit headers, for the model client's limiter; never cached, recorded or stored.
     limit_headers: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

@@ -3,12 +3,18 @@ fake server in both wire formats; an unexpected call fails closed; recorded conv
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakeserver import FakeServer, tool_conversation, tool_rounds
+
+from promptci.errors import ComparatorError
+from promptci.registry import build_comparator
+from promptci.types import Case, Completion, Location, Score, ToolCall
 
 ENV = {"FAKE_KEY": "sk-test-1234567890"}
 PROMPT = """\
@@ -195,3 +201,149 @@ def test_each_turn_is_cached_on_its_own(cli, project, fake_server: FakeServer) -
     _, document = run_json(cli, root)
     assert fake_server.total == 3  # turn 1 from the cache, turn 2 sent
     assert document["results"][0]["output"] == 'Your order: {"eta": "Dec 8", "status": "lost"}'
+
+
+# --- trajectory checks --------------------------------------------------------------------------------
+
+def calls(*names_and_arguments: tuple[str, dict[str, Any]]) -> Completion:
+    return Completion(text="ok", tool_calls=tuple(ToolCall(name, json.dumps(arguments))
+                                                  for name, arguments in names_and_arguments), turns=3)
+
+
+def judged(name: str, options: dict[str, Any], completion: Completion) -> Score:
+    case = Case(id="c", prompt="p", location=Location("goldens/p.yaml", 1), input={})
+    return asyncio.run(build_comparator(name, options, Path.cwd())(case, completion))
+
+
+MADE = calls(("lookup_order", {"order_id": "42"}), ("log", {}), ("refund", {"order_id": "42", "reason": "late"}))
+
+
+@pytest.mark.parametrize(("mode", "tools", "passes"), [
+    ("exact", ["lookup_order", "log", "refund"], True),
+    ("exact", ["lookup_order", "refund"], False),
+    ("in_order", ["lookup_order", "refund"], True),
+    ("in_order", ["refund", "lookup_order"], False),
+    ("any_order", ["refund", "log", "lookup_order"], True),
+    ("any_order", ["refund", "lookup_order"], False),
+    ("subset", ["refund"], True),
+    ("subset", ["refund", "cancel"], False),
+])
+def test_tool_sequence_modes(mode: str, tools: list[str], passes: bool) -> None:
+    assert judged("tool_sequence", {"mode": mode, "tools": tools}, MADE).passed is passes
+
+
+def test_tool_sequence_checks_each_calls_arguments() -> None:
+    tools = ["lookup_order", "log", {"name": "refund", "arguments": {"order_id": "43"}}]
+    verdict = judged("tool_sequence", {"tools": tools}, MADE)
+    assert not verdict.passed
+    assert verdict.reason == ('call 3: refund: order_id: expected "43", got "42" '
+                              '(calls made: lookup_order, log, refund)')
+
+
+def test_max_tool_calls_and_turns() -> None:
+    assert judged("max_tool_calls", {"max": 3}, MADE).passed
+    assert judged("max_tool_calls", {"max": 2}, MADE).reason == "3 tool call(s), at most 2 allowed"
+    assert not judged("max_tool_calls", {"max": 0, "tool": "refund"}, MADE).passed
+    assert judged("turns", {"max": 3}, MADE).passed
+    assert judged("turns", {"min": 4}, MADE).reason == "3 turn(s), at least 4 wanted"
+
+
+def test_tool_sequence_rejects_a_bad_mode() -> None:
+    with pytest.raises(ComparatorError, match="`mode` must be one of exact, in_order, any_order, subset"):
+        build_comparator("tool_sequence", {"tools": ["a"], "mode": "sorted"}, Path.cwd())
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_trajectory_checks_see_every_turn(cli, project, fake_server: FakeServer, kind: str) -> None:
+    golden = GOLDEN.replace("    comparators:\n", "    comparators:\n"
+                            "      - {type: tool_sequence, tools: [lookup_order]}\n"
+                            "      - {type: turns, max: 2}\n"
+                            "      - {type: max_tool_calls, max: 0, tool: refund}\n")
+    fake_server.config.responder = tool_conversation(lookup("42"), answer_from_tool)
+    _, document = run_json(cli, support_project(project, fake_server, kind, golden))
+    [case] = document["results"]
+    assert case["status"] == "passed", case["scores"]
+    assert [s["reason"] for s in case["scores"][:3]] == ["calls made (exact): lookup_order",
+                                                          "2 turn(s), at most 2 wanted",
+                                                          "0 call(s) to 'refund', at most 0 allowed"]
+
+
+# --- the golden format: bad input -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("mock", "message"), [
+    ("{tool: lookup_order}", "goldens/support.yaml:4: a tool mock needs `returns:`"),
+    ("{tool: lookup_order, returns: x, times: 0}", "goldens/support.yaml:4: a tool mock's `times` must be"),
+    ("{tool: lookup_order, returns: x, match: fuzzy}",
+     "goldens/support.yaml:4: a tool mock's `match` must be one of exact, subset, fields"),
+    ("{tool: lookup_order, returns: x, argumnts: {}}", "goldens/support.yaml:4: unknown key 'argumnts' in a tool mock"),
+])
+def test_a_bad_mock_is_named_with_its_line(cli, project, fake_server: FakeServer, mock: str, message: str) -> None:
+    golden = f"cases:\n  - id: a\n    input: {{question: hi}}\n    tool_mocks:\n      - {mock}\n"
+    golden = golden.replace("    tool_mocks:\n      - ", "    tool_mocks: [").rstrip("\n") + "]\n"
+    root = support_project(project, fake_server, "openai", golden)
+    result = cli("lint", "--root", root, env=ENV)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    ran = cli("run", "--root", root, env=ENV)
+    assert ran.exit_code == 2 and fake_server.total == 0
+
+
+def test_max_turns_without_mocks_is_named(cli, project, fake_server: FakeServer) -> None:
+    golden = "cases:\n  - id: a\n    input: {question: hi}\n    max_turns: 3\n"
+    result = cli("lint", "--root", support_project(project, fake_server, "openai", golden), env=ENV)
+    assert result.exit_code == 2
+    assert "goldens/support.yaml:4: `max_turns` only applies to a case with `tool_mocks:`" in result.stderr
+
+
+# --- the example under examples/support-tools ------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "support-tools"
+
+
+def support_model(request: dict[str, Any]) -> Any:
+    """The model the example's recordings come from: looks the order up, cancels it when asked, answers."""
+    question = next(m["content"] for m in request["messages"] if m["role"] == "user")
+    rounds = tool_rounds(request)
+    order = "A1042" if "A1042" in question else "A2001"
+    if not rounds:
+        return {"text": "", "tool_calls": [{"name": "lookup_order", "arguments": {"order_id": order}}]}
+    found = json.loads(rounds[0][0])
+    if order == "A1042":
+        return f"Your order A1042 shipped on {found['shipped_on']} and should arrive on {found['eta']}."
+    if len(rounds) == 1:
+        return {"text": "", "tool_calls": [{"name": "cancel_order",
+                                            "arguments": {"order_id": order, "reason": "wrong size"}}]}
+    return "Done: order A2001 is cancelled, and you will not be charged."
+
+
+def example_copy(tmp_path: Path, server: FakeServer | None = None) -> Path:
+    root = tmp_path / "support-tools"
+    shutil.copytree(EXAMPLE, root)
+    if server is not None:
+        with (root / "promptci.yaml").open("a") as config:
+            config.write(f"providers:\n  openai: {{type: openai, base_url: '{server.openai_base_url}'}}\n")
+    return root
+
+
+def test_the_example_lints(cli) -> None:
+    result = cli("lint", "--root", EXAMPLE, env=ENV)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_the_example_replays_offline_and_passes(cli, tmp_path: Path) -> None:
+    result = cli("run", "--root", example_copy(tmp_path), "--replay", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [r["status"] for r in document["results"]] == ["passed", "passed"]
+    assert [len(r["transcript"]) for r in document["results"]] == [2, 3]
+
+
+def test_the_examples_recordings_are_what_the_fake_model_says(cli, tmp_path: Path, fake_server: FakeServer) -> None:
+    fake_server.config.responder = support_model
+    root = example_copy(tmp_path, fake_server)
+    shutil.rmtree(root / "recordings")
+    result = cli("run", "--root", root, "--record", env={"OPENAI_API_KEY": "sk-test-1234567890"})
+    assert result.exit_code == 0, result.output
+    assert fake_server.total == 5
+    recorded = (root / "recordings" / "support" / "assistant.jsonl").read_text()
+    assert recorded == (EXAMPLE / "recordings" / "support" / "assistant.jsonl").read_text()

@@ -1,6 +1,7 @@
-"""A case's tool loop: each turn is one request through the model client; the model's tool calls are answered
-by the case's `tool_mocks:` until it answers without calling a tool or `max_turns` is reached. A call no mock
-answers ends the case closed (failed, naming the call and the nearest mock): nothing real is ever called."""
+"""A case's conversation: each turn is one request through the model client; the model's tool calls are
+answered by the case's `tool_mocks:` until it answers without calling a tool (or `max_turns` is reached), then
+the case's next scripted user message (`turns:`) is sent. A call no mock answers ends the case closed (failed,
+naming the call and the nearest mock): nothing real is ever called."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ LOOP_SCORE = "tool_mocks"  # the comparator name the tool loop's own verdicts ca
 
 @dataclass(frozen=True)
 class Conversation:
-    """What a tool loop gave: the answer to score (its completion is the last turn's, with every turn's tool
-    calls, usage and cost), the loop's own failing scores, and the transcript of its turns."""
+    """What a conversation gave: the answer to score (its completion is the last turn's, with every turn's tool
+    calls, usage and cost), the loop's own failing scores, the transcript of its turns, and the model's reply
+    to each scripted user turn (its index in the case's `turns:`) for that turn's own checks."""
 
     answer: Answer
     scores: tuple[Score, ...] = ()
     transcript: tuple[dict[str, Any], ...] = ()
+    replies: tuple[tuple[int, Completion], ...] = ()
 
 
 @dataclass
@@ -35,14 +38,48 @@ class _Loop:
     turns: list[Completion] = field(default_factory=list)
     transcript: list[dict[str, Any]] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
+    replies: list[tuple[int, Completion]] = field(default_factory=list)
     attempts: int = 0
 
 
-async def converse(client: ModelClient, first: ModelCall, script: ToolScript) -> Conversation:
-    """Runs the loop from the case's rendered request; every turn's request carries the turns before it."""
+NO_MOCKS = ToolScript(())
+
+
+async def converse(client: ModelClient, first: ModelCall, script: ToolScript | None,
+                   user_turns: Sequence[str] = ()) -> Conversation:
+    """Runs the conversation from the case's rendered request: the model answers (calling tools as long as it
+    wants, up to max_turns requests), then the next scripted user message is sent, until none is left. Every
+    request carries the turns before it."""
+    script = script or NO_MOCKS
     loop = _Loop(script, [0] * len(script.mocks))
     messages: list[Message] = list(first.request.messages)
-    for turn in range(1, script.max_turns + 1):
+    pending = list(enumerate(user_turns))
+    answering: int | None = None  # the scripted turn the model answers now; None: the prompt's own messages
+    if pending and (not messages or messages[-1]["role"] != "user"):
+        answering, text = pending.pop(0)
+        messages.append({"role": "user", "content": text})
+    while True:
+        started = len(loop.turns)
+        failed = await exchange(client, first, loop, messages)
+        if failed is not None:
+            return failed
+        reply = loop.turns[-1]
+        if answering is not None:
+            loop.replies.append((answering, combined(loop.turns[started:])))
+        if not pending:
+            return finished(loop, unused_mocks(loop))
+        messages.append({"role": "assistant", "content": reply.text or ""})
+        answering, text = pending.pop(0)
+        messages.append({"role": "user", "content": text})
+
+
+async def exchange(client: ModelClient, first: ModelCall, loop: _Loop, messages: list[Message]
+                   ) -> Conversation | None:
+    """The model's answer to the last user message: requests until it answers without calling a tool. None when
+    it did; else the conversation as it ended (no answer, an unexpected call, or max_turns)."""
+    user = messages[-1]["content"] if messages and messages[-1]["role"] == "user" else None
+    for _ in range(loop.script.max_turns):
+        turn = len(loop.turns) + 1
         call = replace(first, request=replace(first.request, messages=tuple(messages)),
                        attribution=replace(first.attribution, where=f"{first.attribution.where}, turn {turn}"))
         answer = await client.complete(call)
@@ -54,31 +91,33 @@ async def converse(client: ModelClient, first: ModelCall, script: ToolScript) ->
                                 transcript=tuple(loop.transcript))
         completion = answer.completion
         loop.turns.append(completion)
-        entry: dict[str, Any] = {"turn": turn, "text": completion.text, "tool_calls": []}
+        entry: dict[str, Any] = {"turn": turn, "user": user, "text": completion.text, "tool_calls": []}
+        user = None
         loop.transcript.append(entry)
         if not completion.tool_calls:
-            return finished(loop, unused_mocks(loop))
+            return None
         results: list[Message] = []
         for index, tool_call in enumerate(completion.tool_calls):
-            mock_index = matching_mock(tool_call, script, loop.used)
+            mock_index = matching_mock(tool_call, loop.script, loop.used)
             if mock_index is None:
                 entry["tool_calls"].append({**tool_call.to_dict(), "mock": None, "result": None})
-                return finished(loop, [unexpected_call(turn, tool_call, script, loop.used)])
+                return finished(loop, [unexpected_call(turn, tool_call, loop.script, loop.used)])
             loop.used[mock_index] += 1
-            mock = script.mocks[mock_index]
+            mock = loop.script.mocks[mock_index]
             result = mock_result(mock)
             entry["tool_calls"].append({**tool_call.to_dict(), "mock": str(mock.location), "result": result})
             results.append({"role": "tool", "tool_call_id": call_id(turn, index), "content": result})
         messages.append(assistant_message(turn, completion))
         messages.extend(results)
     return finished(loop, [Score(LOOP_SCORE, 0.0, False, f"the model still called tools after max_turns="
-                                 f"{script.max_turns} turns; raise `max_turns` or check the mocks' answers")])
+                                 f"{loop.script.max_turns} requests for one user message; raise `max_turns` or "
+                                 "check the mocks' answers")])
 
 
 def finished(loop: _Loop, failures: Sequence[Score]) -> Conversation:
     completion = combined(loop.turns)
     return Conversation(Answer(completion, attempts=loop.attempts, ledger=tuple(loop.ledger)),
-                        tuple(failures), tuple(loop.transcript))
+                        tuple(failures), tuple(loop.transcript), tuple(loop.replies))
 
 
 def call_id(turn: int, index: int) -> str:

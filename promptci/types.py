@@ -128,6 +128,18 @@ class ToolScript:
 
 
 @dataclass(frozen=True)
+class UserTurn:
+    """One of a case's scripted `turns:`: a user message (Jinja2 source, rendered with the case's input) sent
+    after the model's previous reply, and optional checks on the model's reply to it."""
+
+    content: str
+    location: Location
+    expected: Any = None
+    has_expected: bool = False
+    comparators: tuple[ComparatorSpec, ...] = ()
+
+
+@dataclass(frozen=True)
 class Case:
     """One golden case."""
 
@@ -143,6 +155,12 @@ class Case:
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
     key_prefix: str = ""  # "summarize_v1::" when the golden file names several prompts
     tool_script: ToolScript | None = None  # `tool_mocks:`: the model's tool calls are answered, turn by turn
+    user_turns: tuple[UserTurn, ...] = ()  # `turns:`: user messages sent after the model's replies
+
+    @property
+    def is_conversation(self) -> bool:
+        """More than one request: a tool loop, scripted user turns, or both (conversation.py)."""
+        return self.tool_script is not None or bool(self.user_turns)
 
     @property
     def key(self) -> str:

@@ -157,7 +157,7 @@ def test_the_loop_stops_at_max_turns(cli, project, fake_server: FakeServer) -> N
     _, document = run_json(cli, support_project(project, fake_server, "openai", golden))
     [case] = document["results"]
     assert fake_server.total == 2
-    assert case["status"] == "failed" and "after max_turns=2 turns" in case["scores"][0]["reason"]
+    assert case["status"] == "failed" and "after max_turns=2 requests" in case["scores"][0]["reason"]
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
@@ -347,3 +347,107 @@ def test_the_examples_recordings_are_what_the_fake_model_says(cli, tmp_path: Pat
     assert fake_server.total == 5
     recorded = (root / "recordings" / "support" / "assistant.jsonl").read_text()
     assert recorded == (EXAMPLE / "recordings" / "support" / "assistant.jsonl").read_text()
+
+
+# --- scripted user turns ----------------------------------------------------------------------------------
+
+CHAT_PROMPT = "---\nsystem: You are a shop's assistant.\n---\nHi, I am {{ name }}.\n"
+CHAT_GOLDEN = """\
+cases:
+  - id: chat
+    input: {name: Ada}
+    turns:
+      - "Do you remember my name, {{ name }}?"
+      - user: "And what is 2 + 2?"
+        comparators: [{type: contains, value: "4"}]
+    comparators: [{type: contains, value: "2 + 2"}]
+"""
+
+
+def chat_project(project, server: FakeServer, kind: str, golden: str = CHAT_GOLDEN) -> Path:
+    base_url = server.openai_base_url if kind == "openai" else server.anthropic_base_url
+    return project({
+        "prompts/chat.txt": CHAT_PROMPT, "goldens/chat.yaml": golden,
+        "promptci.yaml": f"models: [fake:m1]\nproviders:\n  fake: {{type: {kind}, base_url: '{base_url}', "
+                         "api_key_env: FAKE_KEY}\n",
+    })
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_scripted_turns_carry_the_replies_into_the_next_request(cli, project, fake_server: FakeServer,
+                                                                kind: str) -> None:
+    fake_server.config.responder = lambda request: f"reply {len(request['messages'])}"
+    result, document = run_json(cli, chat_project(project, fake_server, kind))
+    [case] = document["results"]
+    assert fake_server.total == 3
+    conversation = [m for m in fake_server.requests[2].body["messages"] if m["role"] != "system"]
+    offset = 0 if kind == "anthropic" else 1  # OpenAI's list holds the system message too
+    assert conversation == [
+        {"role": "user", "content": "Hi, I am Ada.\n"},
+        {"role": "assistant", "content": f"reply {1 + offset}"},
+        {"role": "user", "content": "Do you remember my name, Ada?"},
+        {"role": "assistant", "content": f"reply {3 + offset}"},
+        {"role": "user", "content": "And what is 2 + 2?"},
+    ]
+    assert [turn["user"] for turn in case["transcript"]] == ["Hi, I am Ada.\n", "Do you remember my name, Ada?",
+                                                             "And what is 2 + 2?"]
+    # the second user turn's own check fails on the reply to it, named with its line; the final one too
+    assert case["status"] == "failed" and result.exit_code == 1
+    reasons = [s["reason"] for s in case["scores"]]
+    assert reasons[0].startswith("user turn 2 (goldens/chat.yaml:6): ")
+    assert case["output"] == f"reply {5 + offset}"
+
+
+def test_a_passing_scripted_conversation(cli, project, fake_server: FakeServer) -> None:
+    def answers(request: dict[str, Any]) -> str:
+        last = request["messages"][-1]["content"]
+        return "It is 4, as in 2 + 2." if "2 + 2" in last else "Nice to meet you."
+    fake_server.config.responder = answers
+    result, document = run_json(cli, chat_project(project, fake_server, "openai"))
+    assert result.exit_code == 0, document["results"][0]["scores"]
+    assert document["results"][0]["scores"][0]["reason"].startswith("user turn 2 (goldens/chat.yaml:6): ")
+
+
+def test_scripted_turns_and_tool_mocks_together(cli, project, fake_server: FakeServer) -> None:
+    golden = GOLDEN.replace("    tool_mock_order: in_order\n", "    turns: [\"Thanks! Can I get a refund?\"]\n") \
+        .replace("      - {type: contains, value: shipped}\n", "      - {type: tool_sequence, mode: exact, "
+                 "tools: [lookup_order, refund]}\n")
+
+    def model(request: dict[str, Any]) -> Any:
+        last = request["messages"][-1]
+        if last["role"] == "user" and "refund" in str(last["content"]):
+            return {"text": "", "tool_calls": [{"name": "refund", "arguments": {"order_id": "42"}}]}
+        if last["role"] == "user":
+            return lookup("42")
+        return f"Done: {last['content']}"
+    fake_server.config.responder = model
+    result, document = run_json(cli, support_project(project, fake_server, "openai", golden))
+    [case] = document["results"]
+    assert result.exit_code == 0, case["scores"]
+    assert fake_server.total == 4
+    assert case["output"] == "Done: refund queued"
+    assert [t["user"] for t in case["transcript"]] == ["Where is my order 42?\n", None,
+                                                       "Thanks! Can I get a refund?", None]
+
+
+def test_a_turn_with_an_undefined_variable_is_named_at_its_line(cli, project, fake_server: FakeServer) -> None:
+    golden = CHAT_GOLDEN.replace("my name, {{ name }}", "my name, {{ nmae }}")
+    root = chat_project(project, fake_server, "openai", golden)
+    for command in ("lint", "run"):
+        result = cli(command, "--root", root, env=ENV)
+        assert result.exit_code == 2
+        assert "rendering turn 1 of case 'chat' failed at goldens/chat.yaml:5: variable 'nmae' is undefined" \
+            in result.stderr
+    assert fake_server.total == 0
+
+
+@pytest.mark.parametrize(("turns", "message"), [
+    ("[]", "goldens/chat.yaml:4: `turns` must be a non-empty list of user messages"),
+    ("[{text: hi}]", "goldens/chat.yaml:4: a turn is a user message (text) or a mapping with `user:` text"),
+    ("[{user: hi, comparators: [{type: contans, value: x}]}]", "goldens/chat.yaml:4: unknown comparator 'contans'"),
+])
+def test_bad_turns_are_named(cli, project, fake_server: FakeServer, turns: str, message: str) -> None:
+    golden = f"cases:\n  - id: chat\n    input: {{name: Ada}}\n    turns: {turns}\n"
+    result = cli("lint", "--root", chat_project(project, fake_server, "openai", golden), env=ENV)
+    assert result.exit_code == 2
+    assert message in result.stderr, result.stderr

@@ -54,6 +54,7 @@ def _render_problems(scan: SuiteScan, renderer: Renderer) -> list[LintProblem]:
     for case in scan.cases:
         try:
             renderer.render(scan.prompts[case.prompt], case)
+            renderer.render_turns(case)
         except TemplateError as exc:
             found += [_as(problem, "error") for problem in exc.problems]
     return found

@@ -1,18 +1,24 @@
-"""A case's `tool_mocks:`, `tool_mock_order:` and `max_turns:` read into a ToolScript, every problem at
-path:line. What the mocks answer is checked here; their `fields` checks are built by conversation.py."""
+"""A case's conversation keys, every problem at path:line: `tool_mocks:`, `tool_mock_order:` and `max_turns:`
+read into a ToolScript (the mocks' `fields` checks are built by conversation.py), and `turns:` into UserTurns."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
+from promptci.comparator_specs import parse_comparators
 from promptci.config import unknown_keys
 from promptci.errors import Problem
 from promptci.loading.tools import TOOL_NAME
 from promptci.loading.yamlfile import item_line, line_of, to_plain, type_name
-from promptci.types import Location, MockMatch, MockOrder, ToolMock, ToolScript
+from promptci.types import Location, MockMatch, MockOrder, ToolMock, ToolScript, UserTurn
 
 SCRIPT_KEYS = ("tool_mocks", "tool_mock_order", "max_turns")
+CONVERSATION_KEYS = (*SCRIPT_KEYS, "turns")
+TURN_KEYS = ("user", "expected", "comparators")
+TURN_EXAMPLE = ("turns: [\"And by express?\", {user: \"Thanks, {{ name }}\", comparators: [{type: contains, "
+                "value: welcome}]}]")
 MOCK_KEYS = ("tool", "arguments", "match", "returns", "times")
 MATCHES = ("exact", "subset", "fields")
 ORDERS = ("any", "in_order")
@@ -83,3 +89,39 @@ def read_mock(entry: Any, location: Location, problems: list[Problem]) -> ToolMo
     return ToolMock(tool=str(tool), location=location, arguments=to_plain(arguments) if arguments is not None else None,
                     match=cast(MockMatch, match), returns=to_plain(entry["returns"]),
                     times=None if times == "any" else times)
+
+
+def read_user_turns(item: Mapping[str, Any], where: str, root: Path, problems: list[Problem]) -> tuple[UserTurn, ...]:
+    """`turns:` as user messages sent after the model's replies, each with optional `expected` and `comparators`
+    that check the reply to it."""
+    if "turns" not in item:
+        return ()
+    value = item["turns"]
+    line = line_of(item, "turns")
+    if not isinstance(value, list) or not value:
+        problems.append(Problem(f"`turns` must be a non-empty list of user messages, e.g. {TURN_EXAMPLE}",
+                                Location(where, line)))
+        return ()
+    turns = [turn for index, entry in enumerate(value)
+             if (turn := read_user_turn(entry, Location(where, item_line(value, index) or line), root, problems))]
+    return tuple(turns) if len(turns) == len(value) else ()
+
+
+def read_user_turn(entry: Any, location: Location, root: Path, problems: list[Problem]) -> UserTurn | None:
+    if isinstance(entry, str):
+        return UserTurn(entry, location)
+    if not isinstance(entry, dict) or not isinstance(entry.get("user"), str):
+        problems.append(Problem(f"a turn is a user message (text) or a mapping with `user:` text, got "
+                                f"{type_name(entry)}; e.g. {TURN_EXAMPLE}", location))
+        return None
+    before = len(problems)
+    problems.extend(unknown_keys(entry, TURN_KEYS, "a turn", location.file))
+    comparators: tuple[Any, ...] = ()
+    if "comparators" in entry:
+        comparators, found = parse_comparators(entry["comparators"], location.file, line_of(entry, "comparators"),
+                                               root)
+        problems.extend(found)
+    if len(problems) > before:
+        return None
+    return UserTurn(entry["user"], location, to_plain(entry.get("expected")), "expected" in entry,
+                    tuple(comparators))

@@ -451,3 +451,37 @@ def test_bad_turns_are_named(cli, project, fake_server: FakeServer, turns: str, 
     result = cli("lint", "--root", chat_project(project, fake_server, "openai", golden), env=ENV)
     assert result.exit_code == 2
     assert message in result.stderr, result.stderr
+
+
+# --- reports show the conversation ------------------------------------------------------------------------
+
+def failing_conversation(cli, project, server: FakeServer) -> Path:
+    refund_43 = {"text": "", "tool_calls": [{"name": "refund", "arguments": {"order_id": "43"}}]}
+    server.config.responder = tool_conversation(lookup("42"), refund_43)
+    return support_project(project, server, "openai")
+
+
+def test_the_terminal_shows_the_conversation_compactly(cli, project, fake_server: FakeServer) -> None:
+    root = failing_conversation(cli, project, fake_server)
+    result = cli("run", "--root", root, env=ENV)
+    assert result.exit_code == 1
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    start = lines.index("conversation:")
+    assert lines[start + 1:start + 7] == [
+        "[1] user: Where is my order 42?\\n",
+        '[1] → call lookup_order({"order_id": "42"})',
+        '[1] ← mock goldens/support.yaml:5: {"eta": "Dec 8", "status": "shipped"}',
+        "[1] assistant: Let me look.",
+        '[2] → call refund({"order_id": "43"})',
+        "[2] ✗ no mock answers this call: the case failed closed here",
+    ]
+
+
+def test_markdown_and_html_show_the_whole_conversation(cli, project, fake_server: FakeServer) -> None:
+    root = failing_conversation(cli, project, fake_server)
+    markdown = cli("run", "--root", root, "--format", "markdown", env=ENV).stdout
+    assert "conversation (→ call: the model's tool call, ← mock: the mock's answer):" in markdown
+    assert "[1] user: Where is my order 42?\n" in markdown and '[1] → call lookup_order({"order_id": "42"})' in markdown
+    assert "[2] ✗ no mock answers this call" in markdown
+    html = cli("run", "--root", root, "--format", "html", env=ENV).stdout
+    assert '[2] \\u2717 no mock answers this call' in html or "[2] ✗ no mock answers this call" in html

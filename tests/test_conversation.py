@@ -485,3 +485,60 @@ def test_markdown_and_html_show_the_whole_conversation(cli, project, fake_server
     assert "[2] ✗ no mock answers this call" in markdown
     html = cli("run", "--root", root, "--format", "html", env=ENV).stdout
     assert '[2] \\u2717 no mock answers this call' in html or "[2] ✗ no mock answers this call" in html
+
+
+# --- diff pairs conversations turn by turn --------------------------------------------------------------------
+
+def test_diff_names_the_turn_where_two_revisions_diverged(cli, tmp_path: Path, fake_server: FakeServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitrepo import commit, new_repo
+
+    from promptci import api
+    from promptci.compare import divergence
+
+    def model(request: dict[str, Any]) -> Any:
+        rounds = tool_rounds(request)
+        offers_refunds = "refunds" in request["messages"][0]["content"]
+        if not rounds:
+            return lookup("42")
+        if offers_refunds and len(rounds) == 1:
+            return {"text": "", "tool_calls": [{"name": "refund", "arguments": {"order_id": "43"}}]}
+        return answer_from_tool(request)
+
+    fake_server.config.responder = model
+    monkeypatch.setenv("FAKE_KEY", "sk-test-1234567890")
+    root = new_repo(tmp_path / "repo")
+    prompt = PROMPT.replace("---\n{{ question }}", "system: Be brief.\n---\n{{ question }}")
+    config = (f"models: [fake:m1]\nproviders:\n  fake: {{type: openai, base_url: '{fake_server.openai_base_url}', "
+              "api_key_env: FAKE_KEY}\n")
+    commit(root, {".gitignore": ".promptci/\n", "promptci.yaml": config, "prompts/support.txt": prompt,
+                  "goldens/support.yaml": GOLDEN}, "base")
+    commit(root, {"prompts/support.txt": prompt.replace("Be brief.", "Offer refunds.")}, "offer refunds")
+    outcome = api.diff(api.DiffOptions(run=api.RunOptions(root=root), before="HEAD~1", after="HEAD"))
+    [change] = outcome.comparison.changes
+    assert change.transition == "regressed"
+    assert change.diverged == 'turn 2: A called no tool, B called refund({"order_id": "43"})'
+    assert divergence(change.before[0].transcript, change.before[0].transcript) is None
+    shown = cli("diff", "HEAD~1", "HEAD", "--root", root, env=ENV)
+    assert shown.exit_code == 1
+    assert 'conversations diverged at turn 2: A called no tool, B called refund({"order_id": "43"})' in shown.stdout
+    as_json = json.loads(cli("diff", "HEAD~1", "HEAD", "--root", root, "--format", "json", env=ENV).stdout)
+    assert as_json["changes"][0]["diverged"].startswith("turn 2: ")
+
+
+def test_divergence_names_the_first_differing_turn() -> None:
+    first = {"turn": 1, "user": "hi", "text": "", "tool_calls": [{"name": "a", "arguments": "{}", "result": "1"}]}
+    assert divergence_of([first], [{**first, "user": "hello"}]) == "turn 1: the user message differs"
+    other_result = {**first, "tool_calls": [{"name": "a", "arguments": "{}", "result": "2"}]}
+    assert divergence_of([first], [other_result]) == "turn 1: the mocks answered differently"
+    assert divergence_of([first], [first, {"turn": 2, "text": "ok", "tool_calls": []}]) == \
+        "turn 2: only B has it (a text answer)"
+    assert divergence_of([first, {"turn": 2, "text": "x"}], [first, {"turn": 2, "text": "y"}]) == \
+        "turn 2: the model's text differs"
+    assert divergence_of([], []) is None
+
+
+def divergence_of(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str | None:
+    from promptci.compare import divergence
+
+    return divergence(before, after)

@@ -13,8 +13,10 @@ from typing import Any
 
 from promptci.client import Answer, ModelCall, ModelClient
 from promptci.comparators.fields import field_checks, field_failures, shown
+from promptci.errors import UserCodeFailed
 from promptci.store import LedgerEntry
 from promptci.types import Completion, Message, Score, ToolCall, ToolMock, ToolScript, Usage
+from promptci.usercode import call_user_code, run_timeout_s
 
 LOOP_SCORE = "tool_mocks"  # the comparator name the tool loop's own verdicts carry
 
@@ -40,6 +42,7 @@ class _Loop:
     ledger: list[LedgerEntry] = field(default_factory=list)
     replies: list[tuple[int, Completion]] = field(default_factory=list)
     attempts: int = 0
+    state: dict[str, Any] = field(default_factory=dict)  # python mocks' own, for this conversation only
 
 
 NO_MOCKS = ToolScript(())
@@ -104,7 +107,12 @@ async def exchange(client: ModelClient, first: ModelCall, loop: _Loop, messages:
                 return finished(loop, [unexpected_call(turn, tool_call, loop.script, loop.used)])
             loop.used[mock_index] += 1
             mock = loop.script.mocks[mock_index]
-            result = mock_result(mock)
+            try:
+                result = await mock_result(mock, tool_call, loop.state)
+            except UserCodeFailed as exc:  # the user's fake failed: no verdict on the model
+                problem = f"turn {turn}: tool mock at {mock.location}: {exc.describe()}"
+                return Conversation(Answer(None, problem, attempts=loop.attempts, ledger=tuple(loop.ledger)),
+                                    transcript=tuple(loop.transcript))
             entry["tool_calls"].append({**tool_call.to_dict(), "mock": str(mock.location), "result": result})
             results.append({"role": "tool", "tool_call_id": call_id(turn, index), "content": result})
         messages.append(assistant_message(turn, completion))
@@ -133,11 +141,21 @@ def assistant_message(turn: int, completion: Completion) -> Message:
                            for index, call in enumerate(completion.tool_calls)]}
 
 
-def mock_result(mock: ToolMock) -> str:
-    """What the tool answers: text as it is, any other value as JSON."""
-    if isinstance(mock.returns, str):
-        return mock.returns
-    return json.dumps(mock.returns, ensure_ascii=False, sort_keys=True)
+async def mock_result(mock: ToolMock, call: ToolCall, state: dict[str, Any]) -> str:
+    """What the tool answers: `returns`, or what its `python` function returns for the call's arguments and
+    the conversation's state (called as all user code is); text as it is, any other value as JSON."""
+    value = mock.returns
+    if mock.function is not None:
+        label = f"tool mock {mock.python}"
+        value = await call_user_code(mock.function, json.loads(call.arguments), state, label=label,
+                                     timeout_s=run_timeout_s())
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise UserCodeFailed(f"tool mock {mock.python} returned {type(value).__name__}, which is not JSON: {exc}"
+                             ) from None
 
 
 def matching_mock(call: ToolCall, script: ToolScript, used: Sequence[int]) -> int | None:

@@ -116,6 +116,8 @@ class ToolMock:
     match: MockMatch = "exact"
     returns: Any = None
     times: int | None = 1
+    python: str | None = None  # "tools.py:lookup": a function(arguments, state) answers instead of `returns`
+    function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)  # loaded at load
 
 
 @dataclass(frozen=True)

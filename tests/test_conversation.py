@@ -542,3 +542,59 @@ def divergence_of(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> 
     from promptci.compare import divergence
 
     return divergence(before, after)
+
+
+# --- python-function tools ----------------------------------------------------------------------------------
+
+TOOLS_PY = """\
+def lookup(arguments, state):
+    state["lookups"] = state.get("lookups", 0) + 1
+    if arguments["order_id"] == "boom":
+        raise RuntimeError("the fake order system is down")
+    return {"order_id": arguments["order_id"], "status": "shipped", "lookup": state["lookups"]}
+"""
+PYTHON_GOLDEN = """\
+cases:
+  - id: twice
+    input: {question: "Where is my order 42?"}
+    tool_mocks:
+      - tool: lookup_order
+        python: tools.py:lookup
+        times: any
+    comparators: [{type: contains, value: shipped}]
+"""
+
+
+def python_tool_project(project, server: FakeServer, golden: str = PYTHON_GOLDEN) -> Path:
+    root = support_project(project, server, "openai", golden)
+    (root / "tools.py").write_text(TOOLS_PY)
+    return root
+
+
+def test_a_python_tool_keeps_state_for_the_conversation(cli, project, fake_server: FakeServer) -> None:
+    fake_server.config.responder = tool_conversation(lookup("42"), lookup("42"), answer_from_tool)
+    root = python_tool_project(project, fake_server)
+    for _ in range(2):  # a fresh state for every run of the case
+        result, document = run_json(cli, root, "--no-cache")
+        [case] = document["results"]
+        assert result.exit_code == 0, case
+        assert case["output"] == 'Your order: {"lookup": 2, "order_id": "42", "status": "shipped"}'
+        assert case["transcript"][0]["tool_calls"][0]["result"] == \
+            '{"lookup": 1, "order_id": "42", "status": "shipped"}'
+
+
+def test_a_python_tool_that_raises_is_no_verdict(cli, project, fake_server: FakeServer) -> None:
+    fake_server.config.responder = tool_conversation(lookup("boom"), answer_from_tool)
+    result, document = run_json(cli, python_tool_project(project, fake_server))
+    [case] = document["results"]
+    assert case["status"] == "error" and result.exit_code == 3
+    assert case["error"].startswith("turn 1: tool mock at goldens/support.yaml:5: tool mock tools.py:lookup raised "
+                                    "RuntimeError: the fake order system is down")
+    assert fake_server.total == 1
+
+
+def test_a_python_tool_that_is_not_there_is_named_at_its_line(cli, project, fake_server: FakeServer) -> None:
+    golden = PYTHON_GOLDEN.replace("tools.py:lookup", "tools.py:look_up")
+    result = cli("lint", "--root", python_tool_project(project, fake_server, golden), env=ENV)
+    assert result.exit_code == 2
+    assert "goldens/support.yaml:6: tool mock `python`: " in result.stderr and "look_up" in result.stderr

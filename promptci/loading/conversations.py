@@ -9,17 +9,18 @@ from typing import Any, cast
 
 from promptci.comparator_specs import parse_comparators
 from promptci.config import unknown_keys
-from promptci.errors import Problem
+from promptci.errors import Problem, PromptCIError
 from promptci.loading.tools import TOOL_NAME
 from promptci.loading.yamlfile import item_line, line_of, to_plain, type_name
 from promptci.types import Location, MockMatch, MockOrder, ToolMock, ToolScript, UserTurn
+from promptci.usercode import load_function
 
 SCRIPT_KEYS = ("tool_mocks", "tool_mock_order", "max_turns")
 CONVERSATION_KEYS = (*SCRIPT_KEYS, "turns")
 TURN_KEYS = ("user", "expected", "comparators")
 TURN_EXAMPLE = ("turns: [\"And by express?\", {user: \"Thanks, {{ name }}\", comparators: [{type: contains, "
                 "value: welcome}]}]")
-MOCK_KEYS = ("tool", "arguments", "match", "returns", "times")
+MOCK_KEYS = ("tool", "arguments", "match", "returns", "python", "times")
 MATCHES = ("exact", "subset", "fields")
 ORDERS = ("any", "in_order")
 DEFAULT_MAX_TURNS = 8
@@ -27,7 +28,7 @@ MOST_TURNS = 50
 EXAMPLE = "{tool: lookup_order, arguments: {order_id: '42'}, returns: {status: shipped}}"
 
 
-def read_tool_script(item: Mapping[str, Any], where: str, problems: list[Problem]) -> ToolScript | None:
+def read_tool_script(item: Mapping[str, Any], where: str, root: Path, problems: list[Problem]) -> ToolScript | None:
     """None when the case has no `tool_mocks:` (it is then one request, as before)."""
     if "tool_mocks" not in item:
         for key in SCRIPT_KEYS[1:]:
@@ -42,7 +43,8 @@ def read_tool_script(item: Mapping[str, Any], where: str, problems: list[Problem
                                 Location(where, line)))
         return None
     mocks = [mock for index, entry in enumerate(value)
-             if (mock := read_mock(entry, Location(where, item_line(value, index) or line), problems)) is not None]
+             if (mock := read_mock(entry, Location(where, item_line(value, index) or line), root, problems))
+             is not None]
     order = item.get("tool_mock_order", "any")
     if order not in ORDERS:
         problems.append(Problem(f"`tool_mock_order` must be one of {', '.join(ORDERS)}, got {to_plain(order)!r}",
@@ -57,7 +59,7 @@ def read_tool_script(item: Mapping[str, Any], where: str, problems: list[Problem
     return ToolScript(tuple(mocks), cast(MockOrder, order), max_turns)
 
 
-def read_mock(entry: Any, location: Location, problems: list[Problem]) -> ToolMock | None:
+def read_mock(entry: Any, location: Location, root: Path, problems: list[Problem]) -> ToolMock | None:
     if not isinstance(entry, dict):
         problems.append(Problem(f"a tool mock must be a mapping like {EXAMPLE}, got {type_name(entry)}", location))
         return None
@@ -81,14 +83,33 @@ def read_mock(entry: Any, location: Location, problems: list[Problem]) -> ToolMo
     if times != "any" and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
         problems.append(Problem(f"a tool mock's `times` must be a whole number of at least 1 or `any`, got "
                                 f"{to_plain(times)!r}", Location(where, line_of(entry, "times"))))
-    if "returns" not in entry:
+    function = None
+    if ("returns" in entry) == ("python" in entry):
         problems.append(Problem("a tool mock needs `returns:`, what the tool answers (text, or any YAML value, "
-                                "sent as JSON)", location))
+                                "sent as JSON), or `python: tools.py:function` (called with the arguments and a "
+                                "state dict kept for the conversation), and not both", location))
+    elif "python" in entry:
+        function = read_function(entry, location, root, problems)
     if len(problems) > before:
         return None
     return ToolMock(tool=str(tool), location=location, arguments=to_plain(arguments) if arguments is not None else None,
-                    match=cast(MockMatch, match), returns=to_plain(entry["returns"]),
-                    times=None if times == "any" else times)
+                    match=cast(MockMatch, match), returns=to_plain(entry.get("returns")),
+                    times=None if times == "any" else times, python=entry.get("python"), function=function)
+
+
+def read_function(entry: Mapping[str, Any], location: Location, root: Path, problems: list[Problem]) -> Any:
+    """The mock's `python:` function, loaded now so a wrong name is a load error at its line."""
+    spec = entry["python"]
+    at = Location(location.file, line_of(entry, "python") or location.line)
+    if not isinstance(spec, str):
+        problems.append(Problem(f"a tool mock's `python` must be 'file.py:function' or 'package.module:function', "
+                                f"got {to_plain(spec)!r}", at))
+        return None
+    try:
+        return load_function(spec, root, "tool mock `python`")
+    except PromptCIError as exc:
+        problems.append(Problem(exc.message, at))
+        return None
 
 
 def read_user_turns(item: Mapping[str, Any], where: str, root: Path, problems: list[Problem]) -> tuple[UserTurn, ...]:

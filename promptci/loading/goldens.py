@@ -211,7 +211,7 @@ def _read_case(item: Any, index: int, location: Location, golden: GoldenFile, de
     comparators = _case_comparators(item, where, defaults, root, problems)
     tags = _read_tags(item, where, problems)
     description, metadata = _read_notes(item, where, problems)
-    tool_script = read_tool_script(item, where, problems)
+    tool_script = read_tool_script(item, where, root, problems)
     user_turns = read_user_turns(item, where, root, problems)
     has_expected = "expected" in item
     for spec in comparators or ():

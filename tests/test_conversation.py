@@ -598,3 +598,11 @@ def test_a_python_tool_that_is_not_there_is_named_at_its_line(cli, project, fake
     result = cli("lint", "--root", python_tool_project(project, fake_server, golden), env=ENV)
     assert result.exit_code == 2
     assert "goldens/support.yaml:6: tool mock `python`: " in result.stderr and "look_up" in result.stderr
+
+
+def test_lint_names_a_mock_for_a_tool_the_prompt_does_not_declare(cli, project, fake_server: FakeServer) -> None:
+    golden = GOLDEN.replace("      - tool: refund\n", "      - tool: refnd\n")
+    result = cli("lint", "--root", support_project(project, fake_server, "openai", golden), env=ENV)
+    assert result.exit_code == 2
+    assert ("goldens/support.yaml:8: tool mock 'refnd': prompts/support.txt declares no such tool (did you mean "
+            "'refund'?) (its tools: lookup_order, refund), so this mock never answers a call [error]") in result.stderr

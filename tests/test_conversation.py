@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 from fakeserver import FakeServer, tool_conversation, tool_rounds
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from promptci.errors import ComparatorError
 from promptci.registry import build_comparator
 from promptci.types import Case, Completion, Location, Score, ToolCall
 
 ENV = {"FAKE_KEY": "sk-test-1234567890"}
+MATCH_NAMES = ("exact", "subset", "fields")
 PROMPT = """\
 ---
 tools:
@@ -606,3 +609,30 @@ def test_lint_names_a_mock_for_a_tool_the_prompt_does_not_declare(cli, project, 
     assert result.exit_code == 2
     assert ("goldens/support.yaml:8: tool mock 'refnd': prompts/support.txt declares no such tool (did you mean "
             "'refund'?) (its tools: lookup_order, refund), so this mock never answers a call [error]") in result.stderr
+
+
+# --- the conversation keys' reader takes any value without raising ---------------------------------------------
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                   max_size=3), max_leaves=12)
+MOCKISH = st.fixed_dictionaries({}, optional={"tool": st.sampled_from(["f", "", "a b"]) | JSONISH,
+                                              "arguments": JSONISH, "match": st.sampled_from(MATCH_NAMES) | JSONISH,
+                                              "returns": JSONISH, "times": JSONISH, "python": JSONISH})
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=st.fixed_dictionaries({}, optional={"tool_mocks": st.lists(MOCKISH | JSONISH, max_size=3) | JSONISH,
+                                                "tool_mock_order": JSONISH, "max_turns": JSONISH,
+                                                "turns": st.lists(JSONISH, max_size=3) | JSONISH}))
+def test_any_conversation_keys_give_a_script_or_problems(case: dict[str, Any]) -> None:
+    from promptci.errors import Problem
+    from promptci.loading.conversations import read_tool_script, read_user_turns
+
+    problems: list[Problem] = []
+    script = read_tool_script(case, "goldens/x.yaml", Path.cwd(), problems)
+    turns = read_user_turns(case, "goldens/x.yaml", Path.cwd(), problems)
+    assert all(isinstance(p.message, str) and p.message for p in problems)
+    if script is not None and not problems:
+        assert all(isinstance(mock.tool, str) for mock in script.mocks)
+    assert isinstance(turns, tuple)

@@ -64,6 +64,7 @@ class CaseChange:
     latency_ms: Measure = Measure(None, None)
     renamed_from: str | None = None  # "file::prompt" at A when a rename paired it; "file::prompt::id" for another id
     checks_changed: tuple[str, ...] = ()  # comparators whose options differ A -> B: "fuzzy: threshold 0.95 → 0.5"
+    diverged: str | None = None  # a conversation: the first turn where A and B differ, and how
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
@@ -300,7 +301,36 @@ def _change(key: PairKey, before: tuple[CaseResult, ...], after: tuple[CaseResul
         tokens=Measure(_tokens(before), _tokens(after)),
         latency_ms=Measure(_mean(before, "latency_ms"), _mean(after, "latency_ms")),
         renamed_from=renamed_from, checks_changed=comparator_changes(before, after),
+        diverged=divergence(before[0].transcript, after[0].transcript) if before and after else None,
     )
+
+
+def divergence(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> str | None:
+    """Two conversations' transcripts paired turn by turn: the first turn that differs and what differs in it
+    (the user message, the tool calls, the mocks' answers, the model's text); None when they are the same."""
+    if not before and not after:
+        return None
+    for index in range(max(len(before), len(after))):
+        number = index + 1
+        if index >= len(before) or index >= len(after):
+            longer, side = ("B", after) if index >= len(before) else ("A", before)
+            return f"turn {number}: only {longer} has it ({_calls_text(side[index]) or 'a text answer'})"
+        old, new = before[index], after[index]
+        if old.get("user") != new.get("user"):
+            return f"turn {number}: the user message differs"
+        old_calls, new_calls = _calls_text(old), _calls_text(new)
+        if old_calls != new_calls:
+            return f"turn {number}: A called {old_calls or 'no tool'}, B called {new_calls or 'no tool'}"
+        if [c.get("result") for c in old.get("tool_calls") or ()] != [c.get("result")
+                                                                        for c in new.get("tool_calls") or ()]:
+            return f"turn {number}: the mocks answered differently"
+        if old.get("text") != new.get("text"):
+            return f"turn {number}: the model's text differs"
+    return None
+
+
+def _calls_text(turn: Mapping[str, Any]) -> str:
+    return ", ".join(f"{call.get('name')}({call.get('arguments')})" for call in turn.get("tool_calls") or ())
 
 
 def _score_changes(before: Sequence[CaseResult], after: Sequence[CaseResult]) -> tuple[ScoreChange, ...]:

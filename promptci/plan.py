@@ -62,6 +62,7 @@ class Job:
     prompt: Prompt
     request: Request
     repeat: int = 0
+    user_turns: tuple[str, ...] = ()  # the case's `turns:`, rendered: sent one by one after the model's replies
 
 
 @dataclass(frozen=True)

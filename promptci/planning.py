@@ -5,7 +5,7 @@ run would send."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +144,7 @@ def request_params(prompt: Prompt, model: str, settings: Settings) -> dict[str, 
 
 
 def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: RunOptions,
-               settings: Settings) -> tuple[list[Job], list[str]]:
+               settings: Settings, turns: Mapping[str, tuple[str, ...]] | None = None) -> tuple[list[Job], list[str]]:
     jobs: list[Job] = []
     models: list[str] = []
     for case in cases:
@@ -156,7 +156,8 @@ def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: Run
                 models.append(model)
             request = Request(model=model, messages=rendered[case.key], params=request_params(prompt, model, settings),
                               output=prompt.output)
-            jobs.extend(Job(case, prompt, request, repeat) for repeat in range(options.repeat))
+            user_turns = (turns or {}).get(case.key, ())
+            jobs.extend(Job(case, prompt, request, repeat, user_turns) for repeat in range(options.repeat))
     return jobs, models
 
 
@@ -179,11 +180,12 @@ def build_plan(options: RunOptions, project: Project | None = None, selector: Se
         selection = selector(suite, options.models or settings.models)
         cases = [case for case in cases if selection.selects(case)]
     cases = select_shard(cases, options.shard)
+    turns: dict[str, tuple[str, ...]] = {}
     rendered, render_problems = render_suite(replace(suite, cases=tuple(cases)), Renderer(project.source),
-                                             options.keep_going)
+                                             options.keep_going, turns)
     problems = list(suite.problems) + [str(p) for p in render_problems]
     broken = (*suite.broken, *broken_cases(render_problems))
-    jobs, models = build_jobs(cases, suite, rendered, options, settings)
+    jobs, models = build_jobs(cases, suite, rendered, options, settings, turns)
     # A shard of a small suite may be empty, and so may the cases changed since a revision: that is fine.
     if not jobs and options.shard is None and options.changed_since is None and not allow_empty:
         raise PromptCIError(f"no case matches -k {options.keyword!r}" if options.keyword else "no case to run")

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from promptci.client import Answer, Attribution, ModelCall, ModelClient
+from promptci.client import Attribution, ModelCall, ModelClient
 from promptci.comparators.structured import JSON_OUTPUT_SCORE, JSONParseError, parse_json
+from promptci.conversation import Conversation, converse
 from promptci.errors import UserCodeFailed
 from promptci.modelcalls import CURRENT, ModelCalls
 from promptci.plan import Job
@@ -96,18 +97,23 @@ def model_call(runner: Runner, job: Job) -> ModelCall:
 
 async def run_job(runner: Runner, job: Job) -> tuple[CaseResult, tuple[LedgerEntry, ...]]:
     """The job's result and the ledger rows to store with it (a cache hit's)."""
-    answer: Answer = await runner.client.complete(model_call(runner, job))
+    if job.case.is_conversation:  # one request per turn: tool calls answered by mocks, scripted user turns
+        talk = await converse(runner.client, model_call(runner, job), job.case.tool_script, job.user_turns)
+    else:
+        talk = Conversation(await runner.client.complete(model_call(runner, job)))
+    answer = talk.answer
     if answer.completion is None:
         if answer.skipped:
             return skipped_result(job, answer.problem or "skipped", "budget"), answer.ledger
-        return error_result(job, answer.problem or "no answer", attempts=answer.attempts), answer.ledger
+        failed = error_result(job, answer.problem or "no answer", attempts=answer.attempts)
+        return replace(failed, transcript=talk.transcript), answer.ledger
     calls = ModelCalls(runner.client, attribution(runner, job), sample=job.repeat)
     token = CURRENT.set(calls)  # comparators that call a model (llm_judge, embeddings) send through it
     try:
-        result = await score_job(runner, job, answer.completion)
+        result = await score_job(runner, job, answer.completion, talk)
     finally:
         CURRENT.reset(token)
-    return with_model_calls(result, calls), (*answer.ledger, *calls.ledger)
+    return replace(with_model_calls(result, calls), transcript=talk.transcript), (*answer.ledger, *calls.ledger)
 
 
 def with_model_calls(result: CaseResult, calls: ModelCalls) -> CaseResult:
@@ -119,24 +125,38 @@ def with_model_calls(result: CaseResult, calls: ModelCalls) -> CaseResult:
     return replace(result, cost_usd=result.cost_usd + calls.cost_usd)
 
 
-async def score_job(runner: Runner, job: Job, completion: Completion) -> CaseResult:
+async def score_job(runner: Runner, job: Job, completion: Completion, talk: Conversation | None = None
+                    ) -> CaseResult:
     """Every comparator's score, each comparator asked even when another raised. The case fails when any
     comparator failed; a comparator that raised (naming it and where the golden file sets it) makes the
-    result an error (no verdict) only when none failed, and is named beside the failures when some did."""
-    scores: list[Score] = []
+    result an error (no verdict) only when none failed, and is named beside the failures when some did. A
+    conversation's own verdicts come first, then each scripted user turn's checks on the reply to it."""
+    scores: list[Score] = list(talk.scores) if talk else []
     raised_by: list[str] = []
+    for index, reply in talk.replies if talk else ():
+        turn = job.case.user_turns[index]
+        case = replace(job.case, expected=turn.expected, has_expected=turn.has_expected, comparators=turn.comparators)
+        scores.extend(replace(score, reason=f"user turn {index + 1} ({turn.location}): {score.reason}")
+                      for score in await comparator_scores(runner, case, reply, raised_by))
     if job.prompt.output == "json":
         scores.extend(json_output_score(completion.text or ""))
-    for spec in job.case.comparators:
+    scores.extend(await comparator_scores(runner, job.case, completion, raised_by))
+    return base_result(job, combined_status(scores, raised_by), completion, tuple(scores),
+                       error="\n".join(raised_by) or None)
+
+
+async def comparator_scores(runner: Runner, case: Case, completion: Completion, raised_by: list[str]) -> list[Score]:
+    """The case's comparators on the completion; each one that raised is added to raised_by instead."""
+    scores: list[Score] = []
+    for spec in case.comparators:
         try:
-            score = await runner.comparator(spec)(job.case, completion)
+            score = await runner.comparator(spec)(case, completion)
         except Exception as exc:  # a comparator bug must not lose the run, nor pass for a regression
             raised_by.append(f"comparator {spec.type} ({spec.location}) {raised(exc)}")
             continue
         scores.append(replace(score, options=json.loads(canonical_json(dict(spec.options))), metric=spec.metric,
                               weight=spec.weight))
-    return base_result(job, combined_status(scores, raised_by), completion, tuple(scores),
-                       error="\n".join(raised_by) or None)
+    return scores
 
 
 def combined_status(scores: Sequence[Score], raised_by: Sequence[str]) -> Status:

@@ -101,6 +101,46 @@ class ComparatorSpec:
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
+MockMatch = Literal["exact", "subset", "fields"]
+MockOrder = Literal["any", "in_order"]
+
+
+@dataclass(frozen=True)
+class ToolMock:
+    """One `tool_mocks:` entry: which calls it answers (tool name, arguments matched exactly, as a subset, or
+    by json_fields checks; None: any arguments), what it answers, and how many times (None: any number)."""
+
+    tool: str
+    location: Location
+    arguments: Mapping[str, Any] | None = None
+    match: MockMatch = "exact"
+    returns: Any = None
+    times: int | None = 1
+    python: str | None = None  # "tools.py:lookup": a function(arguments, state) answers instead of `returns`
+    function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)  # loaded at load
+
+
+@dataclass(frozen=True)
+class ToolScript:
+    """A case's tool loop: its mocks, whether they must be used in order, and the most model turns."""
+
+    mocks: tuple[ToolMock, ...]
+    order: MockOrder = "any"
+    max_turns: int = 8
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    """One of a case's scripted `turns:`: a user message (Jinja2 source, rendered with the case's input) sent
+    after the model's previous reply, and optional checks on the model's reply to it."""
+
+    content: str
+    location: Location
+    expected: Any = None
+    has_expected: bool = False
+    comparators: tuple[ComparatorSpec, ...] = ()
+
+
 @dataclass(frozen=True)
 class Case:
     """One golden case."""
@@ -116,6 +156,13 @@ class Case:
     description: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
     key_prefix: str = ""  # "summarize_v1::" when the golden file names several prompts
+    tool_script: ToolScript | None = None  # `tool_mocks:`: the model's tool calls are answered, turn by turn
+    user_turns: tuple[UserTurn, ...] = ()  # `turns:`: user messages sent after the model's replies
+
+    @property
+    def is_conversation(self) -> bool:
+        """More than one request: a tool loop, scripted user turns, or both (conversation.py)."""
+        return self.tool_script is not None or bool(self.user_turns)
 
     @property
     def key(self) -> str:
@@ -123,7 +170,9 @@ class Case:
         return f"{self.location.file}::{self.key_prefix}{self.id}"
 
 
-Message = Mapping[str, str]  # {"role": ..., "content": ...}
+# {"role": ..., "content": ...}; in a tool loop also OpenAI's assistant `tool_calls` and {"role": "tool",
+# "tool_call_id", "content"} (providers/anthropic.py maps them to tool_use / tool_result blocks)
+Message = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -193,7 +242,8 @@ class Completion:
     cached: bool = False
     attempts: int = 1
     cost_usd: float | None = None  # None: unknown price (never shown as 0)
-    tool_calls: tuple[ToolCall, ...] = ()  # in the order the model made them
+    tool_calls: tuple[ToolCall, ...] = ()  # in the order the model made them (in a tool loop: every turn's)
+    turns: int = 1  # model requests behind it: more than one in a tool loop (conversation.py)
     # The answer's rate-limit headers, for the model client's limiter; never cached, recorded or stored.
     limit_headers: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -246,6 +296,7 @@ class CaseResult:
     tool_calls: tuple[ToolCall, ...] = ()
     input_hash: str | None = None  # the case's input variables, hashed: pairs a renamed case across revisions
     request_hash: str | None = None  # content_hash of the request sent: `accept` tells a case edited since
+    transcript: tuple[Mapping[str, Any], ...] = ()  # a tool loop's turns: {turn, text, tool_calls: [.. mock, result]}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,6 +331,7 @@ class CaseResult:
             "tool_calls": [call.to_dict() for call in self.tool_calls],
             "input_hash": self.input_hash,
             "request_hash": self.request_hash,
+            "transcript": [dict(turn) for turn in self.transcript],
         }
 
     @classmethod
@@ -289,9 +341,11 @@ class CaseResult:
                   s.get("options") or {}, s.get("metric"), float(s.get("weight", 1.0)))
             for s in d.get("scores", ())
         )
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags", "tool_calls")}
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags", "tool_calls",
+                                                                                  "transcript")}
         tool_calls = tuple(ToolCall.from_dict(call) for call in d.get("tool_calls") or ())
-        return cls(**known, scores=scores, tags=tuple(d.get("tags", ())), tool_calls=tool_calls)
+        return cls(**known, scores=scores, tags=tuple(d.get("tags", ())), tool_calls=tool_calls,
+                   transcript=tuple(d.get("transcript") or ()))
 
 
 @dataclass(frozen=True)

@@ -679,6 +679,38 @@ def word_vector(text: str) -> list[float]:
     return vector
 
 
+def tool_rounds(request: Mapping[str, Any]) -> list[list[str]]:
+    """The tool results a request carries, one list per round of tool calls, in either wire format: OpenAI's
+    `tool` messages after an assistant's `tool_calls`, Anthropic's user turn of tool_result blocks."""
+    rounds: list[list[str]] = []
+    is_in_round = False  # among OpenAI's `tool` messages of one round
+    for message in request.get("messages", ()):
+        role, content = message.get("role"), message.get("content")
+        if role == "tool":
+            if not is_in_round:
+                rounds.append([])
+            is_in_round = True
+            rounds[-1].append(str(content))
+            continue
+        is_in_round = False
+        if role == "user" and isinstance(content, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            rounds.append([_content_text(b.get("content")) for b in content
+                           if isinstance(b, dict) and b.get("type") == "tool_result"])
+    return rounds
+
+
+def tool_conversation(*steps: Any) -> Callable[[dict[str, Any]], Any]:
+    """A responder scripted over several turns: a request that carries k rounds of tool results gets
+    steps[k] (a string, {text, tool_calls}, or a function of the request giving one); past the end, the last."""
+
+    def respond(request: dict[str, Any]) -> Any:
+        step = steps[min(len(tool_rounds(request)), len(steps) - 1)]
+        return step(request) if callable(step) else step
+
+    return respond
+
+
 def _answer_parts(answer: Any) -> tuple[str, list[tuple[str, str]]]:
     """(text, [(tool name, arguments JSON)]) of a responder's answer: a string, or {text, tool_calls}."""
     if isinstance(answer, str):

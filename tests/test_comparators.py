@@ -45,6 +45,7 @@ MINIMAL_OPTIONS: dict[str, dict[str, Any]] = {
     "json_fields": {"fields": {"a": 1}}, "expr": {"expr": "True"}, "is_json": {}, "starts_with": {"value": "a"},
     "not_regex": {"pattern": "a"}, "one_of": {"values": ["a"]}, "length": {"max_chars": 3}, "fuzzy": {},
     "levenshtein": {"max_distance": 1}, "tool_called": {"name": "f"},
+    "tool_sequence": {"tools": ["f"]}, "max_tool_calls": {"max": 1}, "turns": {"max": 1},
 }
 
 

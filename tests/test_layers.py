@@ -108,7 +108,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store", "recordings", "pgstore", "storechoice", "storecopy"),
     ("cost",),
     ("client",),
-    ("plan", "changes", "planning", "batch"),
+    ("plan", "changes", "planning", "batch", "conversation"),
     ("runner",),
     ("session", "drift"),
     ("compare", "metrics", "variation"),

@@ -158,6 +158,11 @@ def _field(path: Any, spec: Any) -> FieldCheck:
     return FieldCheck(path, compiled.search, _checks(path, spec))
 
 
+def field_checks(fields: Mapping[str, Any]) -> list[FieldCheck]:
+    """A mapping of JMESPath -> check built into checks for field_failures (tool mocks' `match: fields`)."""
+    return [_field(path, spec) for path, spec in fields.items()]
+
+
 def json_fields(*, fields: Mapping[str, Any] | None = None) -> Comparator:
     """Passes when the output parses as JSON and every field check holds; the score is the share of
     fields that pass. A path that finds nothing gives null."""

@@ -11,6 +11,7 @@ from promptci.comparator_specs import check_case_problem, comparator_of, parse_c
 from promptci.config import unknown_keys
 from promptci.errors import ConfigError, Problem, PromptCIError
 from promptci.loading.casefiles import DATA_SUFFIXES, read_case_rows
+from promptci.loading.conversations import CONVERSATION_KEYS, read_tool_script, read_user_turns
 from promptci.loading.yamlfile import (
     item_line,
     line_of,
@@ -29,7 +30,7 @@ __all__ = ["GOLDEN_SUFFIXES", "GoldenFile", "golden_prompt_name", "load_golden_f
 
 GOLDEN_KEYS = ("prompt", "comparators", "transform", "cases", "cases_from", "description", "metadata")
 CASE_KEYS = ("id", "input", "expected", "comparators", "comparators+", "transform", "tags", "description",
-             "metadata")
+             "metadata", *CONVERSATION_KEYS)
 NEEDS_EXPECTED = frozenset({"exact", "normalized", "json", "similarity", "fuzzy", "levenshtein"})
 GOLDEN_SUFFIXES = (".yaml", ".yml")
 Specs = tuple[ComparatorSpec, ...]
@@ -210,6 +211,8 @@ def _read_case(item: Any, index: int, location: Location, golden: GoldenFile, de
     comparators = _case_comparators(item, where, defaults, root, problems)
     tags = _read_tags(item, where, problems)
     description, metadata = _read_notes(item, where, problems)
+    tool_script = read_tool_script(item, where, root, problems)
+    user_turns = read_user_turns(item, where, root, problems)
     has_expected = "expected" in item
     for spec in comparators or ():
         if spec.type in NEEDS_EXPECTED and not has_expected:
@@ -221,7 +224,8 @@ def _read_case(item: Any, index: int, location: Location, golden: GoldenFile, de
         return None, problems
     case = Case(id=str(case_id).strip(), prompt=golden.prompt or "", location=location, input=to_plain(inputs),
                 expected=to_plain(item.get("expected")), has_expected=has_expected, comparators=comparators,
-                tags=tags, description=description, metadata=metadata)
+                tags=tags, description=description, metadata=metadata, tool_script=tool_script,
+                user_turns=user_turns)
     expected_at = Location(where, value_line(item, "expected") if has_expected else location.line)
     for spec in comparators:
         found = check_case_problem(spec, case)

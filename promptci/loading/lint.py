@@ -35,6 +35,7 @@ def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> list[LintPro
     renderer = Renderer(settings.root)
     found += _render_problems(scan, renderer)
     found += _unused_variable_warnings(scan, renderer)
+    found += _undeclared_mocked_tools(scan)
     if not paths:
         found += _unused_prompt_warnings(scan)
         found += _unmeasured_gate_metrics(settings, scan)
@@ -54,6 +55,7 @@ def _render_problems(scan: SuiteScan, renderer: Renderer) -> list[LintProblem]:
     for case in scan.cases:
         try:
             renderer.render(scan.prompts[case.prompt], case)
+            renderer.render_turns(case)
         except TemplateError as exc:
             found += [_as(problem, "error") for problem in exc.problems]
     return found
@@ -79,6 +81,22 @@ def _unused_variable_warnings(scan: SuiteScan, renderer: Renderer) -> list[LintP
             hint = suggest(name, used - set(case.input)) or " (a typo, or a leftover?)"
             found.append(LintProblem(f"case {case.id!r} supplies {name!r}, which {prompt.path} never uses{hint}",
                                      case.location, "warning"))
+    return found
+
+
+def _undeclared_mocked_tools(scan: SuiteScan) -> list[LintProblem]:
+    """A tool mock for a tool the prompt does not offer can never answer a call: most likely a typo."""
+    found = []
+    for case in scan.cases:
+        prompt = scan.prompts[case.prompt]
+        declared = {tool["function"]["name"] for tool in prompt.params.get("tools") or ()
+                    if isinstance(tool, dict) and isinstance(tool.get("function"), dict)}
+        for mock in case.tool_script.mocks if case.tool_script else ():
+            if mock.tool not in declared:
+                found.append(LintProblem(
+                    f"tool mock {mock.tool!r}: {prompt.path} declares no such tool{suggest(mock.tool, declared)} "
+                    f"(its tools: {', '.join(sorted(declared)) or 'none'}), so this mock never answers a call",
+                    mock.location))
     return found
 
 

@@ -54,6 +54,21 @@ class Renderer:
             for index, message in enumerate(prompt.messages)
         )
 
+    def render_turns(self, case: Case) -> tuple[str, ...]:
+        """The case's scripted `turns:` rendered with its input, in the same sandbox; TemplateError at the turn's
+        line in the golden file."""
+        rendered = []
+        for number, turn in enumerate(case.user_turns, start=1):
+            try:
+                rendered.append(self.env.from_string(turn.content).render(**case.input))
+            except Exception as exc:  # user templates with user data: syntax, undefined variables, sandbox
+                from jinja2 import UndefinedError
+
+                what = _undefined_message(exc) if isinstance(exc, UndefinedError) else f"{type(exc).__name__}: {exc}"
+                raise TemplateError(f"rendering turn {number} of case {case.id!r} failed at {turn.location}: {what}",
+                                    turn.location) from None
+        return tuple(rendered)
+
     def _template(self, prompt: Prompt, index: int, message: MessageTemplate) -> Any:
         key = (prompt.path, prompt.source_hash, index)
         if key not in self._compiled:

@@ -180,9 +180,11 @@ def _selected_prompts(root: Path, selected: Sequence[Path]) -> set[str] | None:
     return names
 
 
-def render_suite(suite: Suite, renderer: Renderer, keep_going: bool = False
+def render_suite(suite: Suite, renderer: Renderer, keep_going: bool = False,
+                 turns: dict[str, tuple[str, ...]] | None = None
                  ) -> tuple[dict[str, tuple[Message, ...]], list[Problem]]:
-    """Render every case once (before any request): messages by case key, and every template problem.
+    """Render every case once (before any request): messages by case key, and every template problem. A case's
+    scripted `turns:` go into `turns` (by case key) when given.
 
     Without keep_going any problem raises TemplateError listing them all.
     """
@@ -190,7 +192,11 @@ def render_suite(suite: Suite, renderer: Renderer, keep_going: bool = False
     problems: list[Problem] = []
     for case in suite.cases:
         try:
-            rendered[case.key] = renderer.render(suite.prompts[case.prompt], case)
+            messages = renderer.render(suite.prompts[case.prompt], case)
+            user_turns = renderer.render_turns(case)
+            rendered[case.key] = messages
+            if turns is not None and user_turns:
+                turns[case.key] = user_turns
         except TemplateError as exc:
             problems.extend(exc.problems)
     if problems and not keep_going:

@@ -98,11 +98,32 @@ def anthropic_tools(tools: Any) -> list[Any]:
     return mapped
 
 
-def split_system(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, str]]]:
+def split_system(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
     """System messages joined into one `system` string; the rest as the conversation."""
     system = [m["content"] for m in messages if m["role"] == "system"]
-    turns = [dict(m) for m in messages if m["role"] != "system"]
+    turns = tool_blocks([dict(m) for m in messages if m["role"] != "system"])
     return ("\n\n".join(system) if system else None), turns
+
+
+def tool_blocks(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A tool loop's turns (conversation.py writes them in OpenAI's shape) in Anthropic's: the assistant's
+    `tool_calls` as tool_use blocks, and the `tool` messages after them as one user turn of tool_result blocks."""
+    mapped: list[dict[str, Any]] = []
+    for turn in turns:
+        if turn["role"] == "tool":
+            result = {"type": "tool_result", "tool_use_id": turn["tool_call_id"], "content": turn["content"]}
+            if mapped and mapped[-1]["role"] == "user" and isinstance(mapped[-1]["content"], list):
+                mapped[-1]["content"].append(result)
+            else:
+                mapped.append({"role": "user", "content": [result]})
+        elif turn.get("tool_calls"):
+            text = [{"type": "text", "text": turn["content"]}] if turn.get("content") else []
+            uses = [{"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
+                     "input": json.loads(call["function"]["arguments"] or "{}")} for call in turn["tool_calls"]]
+            mapped.append({"role": "assistant", "content": text + uses})
+        else:
+            mapped.append(turn)
+    return mapped
 
 
 class AnthropicProvider(PooledClientProvider):
@@ -143,7 +164,7 @@ class AnthropicProvider(PooledClientProvider):
         except transport_errors() as exc:  # anthropic lets httpx2 errors out of a stream unwrapped
             raise classify_transport(self.endpoint, exc) from None
 
-    async def _stream(self, model: str, turns: list[dict[str, str]], kwargs: dict[str, Any]) -> Completion:
+    async def _stream(self, model: str, turns: list[dict[str, Any]], kwargs: dict[str, Any]) -> Completion:
         recorder = StreamRecorder(self.endpoint)
         stream = await self.client().messages.create(
             model=model, messages=turns, stream=True, **kwargs,  # type: ignore[arg-type]

@@ -24,6 +24,8 @@ def _message(change: CaseChange) -> str:
     if len(change.before) > 1 or len(change.after) > 1:
         lines.append(rate_text(change))
     lines += [f"{s.comparator}: {score_text(s.before, s.after)}" for s in change.scores if s.before != s.after]
+    if change.diverged:
+        lines.append(f"conversations diverged at {change.diverged}")
     if change.transition != "fixed" and change.after:
         lines += failing_reasons(change.after[0])
     if change.output_diff and change.transition != "fixed":

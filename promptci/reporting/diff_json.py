@@ -39,7 +39,7 @@ def change_to_dict(change: CaseChange) -> dict[str, Any]:
         "counts": {"passes_before": passes_a, "samples_before": n_a, "passes_after": passes_b, "samples_after": n_b},
         "intervals": {"before": _interval(before), "after": _interval(after)},
         "scores": [{"comparator": s.comparator, "before": s.before, "after": s.after} for s in change.scores],
-        "output_diff": change.output_diff,
+        "output_diff": change.output_diff, "diverged": change.diverged,
         "cost_usd": _measure(change.cost_usd), "tokens": _measure(change.tokens),
         "latency_ms": _measure(change.latency_ms),
         "before": [r.to_dict() for r in change.before], "after": [r.to_dict() for r in change.after],

@@ -77,6 +77,8 @@ def change_item(change: CaseChange) -> list[str]:
     if change.transition in ("regressed", "fixed", "error"):
         lines += [f"  - {code_span(s.comparator)}: {score_text(s.before, s.after)}"
                   for s in change.scores if s.before != s.after]
+        if change.diverged:
+            lines.append(f"  - conversations diverged at {code_span(change.diverged)}")
     if change.transition in ("regressed", "error") and change.after:
         lines += [f"  - {code_span(reason)}" for reason in failing_reasons(change.after[0])]
     if change.transition in ("regressed", "error"):

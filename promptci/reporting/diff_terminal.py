@@ -90,6 +90,8 @@ def print_change(console: Console, change: CaseChange, verbosity: int, run_id: s
         if score.before != score.after:
             line = f"{one_line(score.comparator, console)}: {score_text(score.before, score.after)}"
             console.print(indent(Text(line), 2))
+    if change.diverged:
+        console.print(indent(Text("conversations diverged at " + one_line(change.diverged, console)), 2))
     latest = change.after[0] if change.after else None
     if latest is not None and change.transition != "fixed":
         for reason in failing_reasons(latest):

@@ -16,6 +16,7 @@ from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import render_page
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
 from promptci.reporting.stats import broken_details, format_cost, printable, review_of, review_text, run_notes
+from promptci.reporting.transcript import transcript_lines
 from promptci.types import CaseResult, Review, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.money import Money
@@ -37,6 +38,7 @@ def _case(result: CaseResult, review: Review | None) -> dict[str, Any]:
         "usd": result.cost_usd, "ms": result.latency_ms, "ttft": result.ttft_ms,
         "tin": result.input_tokens, "tout": result.output_tokens, "k": result.cached,
         "rv": [review.verdict, review_text(review)] if review else None,  # a human's review of this output
+        "conv": _text("\n".join(transcript_lines(result.transcript))) if result.transcript else None,
     }
 
 

@@ -187,6 +187,7 @@ PAGE_JS = JS_PRELUDE + r"""
       panels.appendChild(textBlock("expected", c.x, false));
       panels.appendChild(textBlock("actual", c.o, false));
       panels.appendChild(textBlock("diff", c.d, true));
+      if (c.conv) panels.appendChild(textBlock("conversation (→ call, ← mock)", c.conv, false));
       td.appendChild(panels);
       if (window.promptciDetail) window.promptciDetail(td, c);  // the viewer's review controls
     }

@@ -25,6 +25,7 @@ from promptci.reporting.stats import (
     review_text,
     summary_parts,
 )
+from promptci.reporting.transcript import transcript_lines
 from promptci.types import CaseResult, Review, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.policy import Verdict
@@ -165,6 +166,10 @@ def _details(result: CaseResult) -> list[str]:
                        *code_fence(truncate(score.diff, MAX_DIFF_CHARS), "diff")]
     if result.output is not None:
         blocks += ["", "output:", "", *code_fence(truncate(result.output, MAX_OUTPUT_CHARS), "text")]
+    if result.transcript:
+        whole = "\n".join(transcript_lines(result.transcript))
+        blocks += ["", "conversation (→ call: the model's tool call, ← mock: the mock's answer):", "",
+                   *code_fence(truncate(whole, MAX_OUTPUT_CHARS), "text")]
     if not blocks:
         return []
     return ["<details><summary>output and diff</summary>", *blocks, "", "</details>"]

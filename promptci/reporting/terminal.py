@@ -37,6 +37,7 @@ from promptci.reporting.stats import (
     run_notes,
     summary_parts,
 )
+from promptci.reporting.transcript import COMPACT_CHARS, transcript_lines
 from promptci.types import CaseResult, Review, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.summary import (
@@ -241,7 +242,11 @@ def print_failure(console: Console, problem: ProblemCase, verbosity: int, with_r
     if result.output is not None and result.status == "failed":
         console.print(indent(Text("output:", style="dim"), 2))
         console.print(indent(shown_output(result.output, verbosity, console, run_id), 4))
-    if result.tool_calls and result.status == "failed":
+    if result.transcript:  # a conversation: every turn, compact (Markdown and HTML show it whole)
+        console.print(indent(Text("conversation:", style="dim"), 2))
+        for line in transcript_lines(result.transcript, limit=COMPACT_CHARS):
+            console.print(indent(Text(one_line(line, console)), 4))
+    elif result.tool_calls and result.status == "failed":
         console.print(indent(Text("tool calls:", style="dim"), 2))
         for call in result.tool_calls:
             console.print(indent(shown_output(f"{call.name}({call.arguments})", verbosity, console, run_id), 4))

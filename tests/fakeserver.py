@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,8 +84,10 @@ class FakeServer:
     """An asyncio HTTP/1.1 server in its own thread. Use `running_fake_server()` in tests."""
 
     def __init__(self, config: FakeConfig | None = None, port: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.config = config or FakeConfig()
+        self.sleep = sleep  # every latency, ttft, chunk gap and hang is waited with it (a test may record them)
         self.port = port
         self.requests: list[RecordedRequest] = []
         self.counts: Counter[str] = Counter()
@@ -455,6 +457,7 @@ class _Answer:
     def __init__(self, server: FakeServer, is_chat: bool, request: dict[str, Any], serial: int,
                  headers: Mapping[str, str] | None = None) -> None:
         self.config = server.config
+        self.sleep = server.sleep
         self.request = request
         self.is_anthropic = not is_chat
         self.serial = serial
@@ -478,12 +481,12 @@ class _Answer:
             writer.write(self._error(int(fault)))
             return True
         if fault == "hang":
-            await asyncio.sleep(self.config.hang_s)
+            await self.sleep(self.config.hang_s)
         if self.config.raw_body is not None and self.request.get("stream"):
             writer.write(_raw_response(200, self.config.raw_body, content_type=self.config.raw_content_type))
             return True
         if not self.request.get("stream"):
-            await asyncio.sleep(self.config.latency_s)
+            await self.sleep(self.config.latency_s)
             body = b'{"id": "broken", "choices": [' if fault == "malformed" else _dumps(self._plain())
             writer.write(_raw_response(200, body, self.limit_headers))
             return True
@@ -544,7 +547,7 @@ class _Answer:
             if sent == cut_after:
                 break
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
             writer.write(_chunk(self._text_event(piece)))
             await writer.drain()
         if fault == "cut":
@@ -808,9 +811,10 @@ def _stream_head(headers: Mapping[str, str] | None = None) -> bytes:
 
 @contextmanager
 def running_fake_server(**options: Any) -> Iterator[FakeServer]:
-    """Start a fake server with FakeConfig(**options) (plus `port=`), stop it on exit."""
+    """Start a fake server with FakeConfig(**options) (plus `port=`, `clock=`, `sleep=`), stop it on exit."""
     port = options.pop("port", 0)
-    server = FakeServer(FakeConfig(**options), port=port).start()
+    hooks = {name: options.pop(name) for name in ("clock", "sleep") if name in options}
+    server = FakeServer(FakeConfig(**options), port=port, **hooks).start()
     try:
         yield server
     finally:

@@ -9,7 +9,7 @@ import asyncio
 import math
 import random
 import selectors
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,60 @@ class VirtualLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
         self.now = 0.0
         super().__init__(_IdleSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+class _RealIoSelector(selectors.BaseSelector):
+    """Real sockets, virtual time: I/O is waited for in real time (time stands still meanwhile); when the loop
+    has only timers left and its owner has no request in flight, select(timeout) moves the clock on instead."""
+
+    def __init__(self, loop: RealIoVirtualLoop) -> None:
+        self._loop = loop
+        self._real = selectors.DefaultSelector()
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self._real.select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None or self._loop.io_pending():
+            ready = self._real.select(IO_GUARD_S)  # a did-not-hang guard, far above any answer's real time
+            if not ready:
+                raise RuntimeError(f"no I/O in {IO_GUARD_S:g} s of real time with a request in flight")
+            return ready
+        self._loop.now += max(0.0, timeout)
+        return []
+
+    def close(self) -> None:
+        self._real.close()
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._real.get_map()
+
+
+IO_GUARD_S = 60.0
+
+
+class RealIoVirtualLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop for real HTTP (to the fake server) whose clock moves only when nothing is in flight:
+    `io_pending()` (set by the owner) says whether a request awaits its answer. Sleeps and timeouts take no
+    real time, requests take no virtual time, so what the limiter and a server bucket on this clock see does
+    not depend on how loaded the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.io_pending: Callable[[], bool] = lambda: False
+        super().__init__(_RealIoSelector(self))
 
     def time(self) -> float:
         return self.now

@@ -24,6 +24,7 @@ from test_cli_process import promptci
 from promptci import secrets
 from promptci.config import ProviderSettings, Settings, load_settings
 from promptci.errors import ConfigError, MissingKey, ServerError
+from promptci.loading import yamlfile
 from promptci.loading.yamlfile import parse_yaml
 from promptci.providers.anthropic import anthropic_provider
 from promptci.providers.base import ProviderContext
@@ -70,39 +71,55 @@ def billion_laughs(indent: str, levels: int = 9, width: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
-def refused_quickly_and_small(run: Any, warm_up: Any) -> Any:
-    """run() within 1 s and 100 MB; warm_up() first, so the lazy imports of a first command are not counted."""
+NODE_VISITS_LIMIT = 10_000  # a 600-byte file has under 100 nodes; a bomb walked without memo has 9**9
+
+
+def refused_with_little_work_and_memory(run: Any, warm_up: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """run() visits at most NODE_VISITS_LIMIT YAML nodes (counted, not timed: the alias check is linear in the
+    file's own nodes, never in what the aliases expand to) and peaks under 100 MB; warm_up() first, so the lazy
+    imports of a first command are not counted."""
     warm_up()
+    visits = [0]
+
+    def counted_children(node: Any) -> Any:
+        visits[0] += 1
+        if visits[0] > NODE_VISITS_LIMIT:
+            raise AssertionError("the alias check walks the expansion")
+        return children(node)
+
+    children = yamlfile._children
+    monkeypatch.setattr(yamlfile, "_children", counted_children)
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         result = run()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - started < 1.0
+    assert 0 < visits[0] <= NODE_VISITS_LIMIT, visits
     assert peak < 100 * 2**20
     return result
 
 
-def test_alias_bomb_golden_is_refused_fast_with_its_line(tmp_path: Path, cli) -> None:
+def test_alias_bomb_golden_is_refused_fast_with_its_line(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     bomb = "cases:\n  - id: boom\n    expected: x\n    input:\n" + billion_laughs("      ")
     assert len(bomb.encode()) < 600
     root = make_project(tmp_path / "bomb", {"prompts/p.txt": "{{ a0 }}", "goldens/p.yaml": bomb})
     small = "cases:\n  - id: boom\n    expected: x\n    input:\n" + billion_laughs("      ", levels=3)
     harmless = make_project(tmp_path / "ok", {"prompts/p.txt": "{{ a0 }}", "goldens/p.yaml": small})
-    result = refused_quickly_and_small(lambda: cli("lint", "--root", root), lambda: cli("lint", "--root", harmless))
+    result = refused_with_little_work_and_memory(lambda: cli("lint", "--root", root),
+                                                 lambda: cli("lint", "--root", harmless), monkeypatch)
     assert result.exit_code == 2, result.output
     assert "goldens/p.yaml:11: invalid YAML: aliases expand" in result.output
 
 
-def test_alias_bomb_config_is_refused_fast(tmp_path: Path, cli) -> None:
+def test_alias_bomb_config_is_refused_fast(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     config = "models: [echo]\nproviders:\n  local:\n    type: openai\n    headers:\n" + billion_laughs("      ")
     assert len(config.encode()) < 600
     root = make_project(tmp_path / "bomb", {"promptci.yaml": config, "prompts/p.txt": "hi"})
     small = "models: [echo]\nproviders:\n  local:\n    type: openai\n    headers:\n" + billion_laughs("      ", 3)
     harmless = make_project(tmp_path / "ok", {"promptci.yaml": small, "prompts/p.txt": "hi"})
-    result = refused_quickly_and_small(lambda: cli("run", "--root", root), lambda: cli("run", "--root", harmless))
+    result = refused_with_little_work_and_memory(lambda: cli("run", "--root", root),
+                                                 lambda: cli("run", "--root", harmless), monkeypatch)
     assert result.exit_code == 2, result.output
     assert "promptci.yaml:12: invalid YAML: aliases expand" in result.output
 

@@ -96,7 +96,9 @@ def test_a_killed_run_re_runs_for_free(project, monkeypatch: pytest.MonkeyPatch)
         while server.total < 5:
             assert time.monotonic() < deadline, "the run sent too few requests in time"
             time.sleep(0.02)
-        time.sleep(0.3)  # let the answers in flight land
+        while not any(row["status"] == "ok" for row in ledger_rows(root)):  # an answer landed in the ledger
+            assert time.monotonic() < deadline, "no answer reached the ledger in time"
+            time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=20)
         answered_before = len([r for r in ledger_rows(root) if r["status"] == "ok"])

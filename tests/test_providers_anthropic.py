@@ -118,9 +118,9 @@ FAULT_CLASSES = {
 
 @pytest.mark.parametrize("fault", sorted(FAULT_CLASSES))
 def test_each_fault_is_classified(server: FakeServer, fault: str) -> None:
-    server.config.hang_s = 3.0
+    server.config.hang_s = 30  # far past every timeout here; a broken timeout answers late instead of hanging
     server.script(fault)
-    error = fails_with(make_provider(server, timeout_s=0.3), ask())
+    error = fails_with(make_provider(server, timeout_s=0.3 if fault == "hang" else 30), ask())
     assert type(error) is FAULT_CLASSES[fault]
     assert error.retryable is (fault not in ("400", "401", "404"))
     assert error.stops_model is (fault in ("401", "404"))

@@ -110,9 +110,9 @@ FAULT_CLASSES = {
 
 @pytest.mark.parametrize("fault", sorted(FAULT_CLASSES))
 def test_each_fault_is_classified(server: FakeServer, fault: str) -> None:
-    server.config.hang_s = 3.0
+    server.config.hang_s = 30  # far past every timeout here; a broken timeout answers late instead of hanging
     server.script(fault)
-    error = fails_with(make_provider(server, timeout_s=0.3), ask())
+    error = fails_with(make_provider(server, timeout_s=0.3 if fault == "hang" else 30), ask())
     assert type(error) is FAULT_CLASSES[fault]
     assert error.retryable is (fault not in ("400", "401", "404"))
     assert error.stops_model is (fault in ("401", "404"))
@@ -136,7 +136,7 @@ def test_auth_and_not_found_messages_name_the_variable_and_the_model(server: Fak
 
 @pytest.mark.parametrize("fault", ["429", "500", "hang", "malformed", "cut", "truncate"])
 def test_retryable_faults_recover_on_retry(server: FakeServer, fault: str) -> None:
-    server.config.hang_s = 3.0
+    server.config.hang_s = 30  # far past every timeout here; a broken timeout answers late instead of hanging
     server.config.retry_after = "0.4"
     server.script(fault)
     waits: list[float] = []
@@ -144,7 +144,7 @@ def test_retryable_faults_recover_on_retry(server: FakeServer, fault: str) -> No
     async def record_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    provider = make_provider(server, timeout_s=0.3)
+    provider = make_provider(server, timeout_s=2.0 if fault == "hang" else 30)  # the retry answers in ms
 
     async def go() -> Completion:
         try:

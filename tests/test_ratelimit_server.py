@@ -15,7 +15,6 @@ from ratelimit_sim import RealIoVirtualLoop
 
 from promptci.ratelimit import AdaptiveLimiter, LimitPolicy, Outcome
 
-
 BARE_429_WAIT_S = 0.05  # the retry policy's place when the limiter has no say; a retry at once takes no virtual time
 
 

@@ -165,10 +165,15 @@ def problem_cases(run: Run) -> list[ProblemCase]:
 
 def duration_s(run: Run) -> float | None:
     """Wall time of the run from its ISO 8601 timestamps; None when unfinished or unparsable."""
-    if not run.finished_at:
+    return elapsed_s(run.started_at, run.finished_at)
+
+
+def elapsed_s(started_at: str, finished_at: str | None) -> float | None:
+    """Seconds between two stored ISO 8601 timestamps; None when unfinished or unparsable."""
+    if not finished_at:
         return None
     try:
-        return max((parse_iso(run.finished_at) - parse_iso(run.started_at)).total_seconds(), 0.0)
+        return max((parse_iso(finished_at) - parse_iso(started_at)).total_seconds(), 0.0)
     except (ValueError, TypeError):
         return None
 

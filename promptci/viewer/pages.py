@@ -23,7 +23,8 @@ from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import EmbeddedJSON, embed_json, render_page
 from promptci.reporting.stats import printable
 from promptci.store import LedgerEntry
-from promptci.types import CaseResult, Run, parse_iso
+from promptci.types import CaseResult, Run
+from promptci.verdict.summary import elapsed_s
 from promptci.viewer.assets import (
     CASE_BODY,
     CASE_JS,
@@ -112,13 +113,7 @@ def compare_page(comparison: Comparison, reviews: Mapping[str, Mapping[str, Mapp
 
 
 def _duration(row: RunRow) -> float | None:
-    info = row.info
-    if not info.finished_at:
-        return None
-    try:
-        return max((parse_iso(info.finished_at) - parse_iso(info.started_at)).total_seconds(), 0.0)
-    except (ValueError, TypeError):
-        return None
+    return elapsed_s(row.info.started_at, row.info.finished_at)
 
 
 def runs_data(rows: Sequence[RunRow]) -> list[list[Any]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -25,7 +24,7 @@ from promptci.store import (
     tool_calls_column,
     usage_columns,
 )
-from promptci.types import BrokenCase, Completion, Summary
+from promptci.types import Completion
 
 T = TypeVar("T")
 MIGRATION_LOCK = 0x70C1  # pg_advisory_xact_lock key: two runners opening a new store do not both migrate it
@@ -152,28 +151,12 @@ class PostgresStore(Store):
                                       "cannot read")
 
     # the queries written in SQLite's JSON functions
+    RESOLVED_MODELS_SQL = RESOLVED_MODELS_OF_RUN
 
-    def finish_run(self, run_id: str, finished_at: str, summary: Summary, interrupted: bool,
-                   problems: Sequence[str] = (), broken: Sequence[BrokenCase] = ()) -> None:
-        if self.unstored.pending:
-            with self._lock:
-                self._retry_unstored(wait=True)
-        self._write(
-            "UPDATE runs SET finished_at = %s, summary = %s, interrupted = %s, problems = %s,"
-            " options = (COALESCE(options, '{}')::jsonb || jsonb_build_object('broken', %s::jsonb))::text,"
-            f" resolved_models = ({RESOLVED_MODELS_OF_RUN}) WHERE id = %s",
-            (finished_at, canonical_json(asdict(summary)), int(interrupted),
-             json.dumps(list(problems), ensure_ascii=False),
-             json.dumps([b.to_dict() for b in broken], ensure_ascii=False), run_id),
-            "the run's summary",
-        )
-        self._run_open = False
-
-    def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None,
-                      verdict: Mapping[str, Any] | None = None) -> None:
-        self._write("UPDATE runs SET options = (COALESCE(options, '{}')::jsonb || jsonb_build_object("
-                    "'notes', %s::jsonb, 'baseline_model', %s::text, 'verdict', %s::jsonb))::text WHERE id = %s",
-                    (json.dumps(list(notes)), baseline_model, json.dumps(verdict), run_id))
+    @staticmethod
+    def options_set(*keys: str) -> str:
+        pairs = ", ".join(f"'{key}', ?::jsonb" for key in keys)
+        return f"(COALESCE(options, '{{}}')::jsonb || jsonb_build_object({pairs}))::text"
 
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         latest = self._read(

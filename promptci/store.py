@@ -185,6 +185,15 @@ class Store:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    # The two places the shared queries need the store's own SQL (PostgresStore overrides both): a subquery of
+    # the versions each model of a run resolved to, and the runs.options JSON with some keys set, each key's
+    # value given as a JSON text parameter.
+    RESOLVED_MODELS_SQL = RESOLVED_MODELS_OF_RUN
+
+    @staticmethod
+    def options_set(*keys: str) -> str:
+        return "json_set(COALESCE(options, '{}'), " + ", ".join(f"'$.{key}', json(?)" for key in keys) + ")"
+
     def _write(self, sql: str, params: Sequence[Any], what: str = "") -> None:
         self._write_together([(sql, params)], what)
 
@@ -289,8 +298,8 @@ class Store:
                 self._retry_unstored(wait=True)
         self._write(
             "UPDATE runs SET finished_at = ?, summary = ?, interrupted = ?, problems = ?,"
-            " options = json_set(COALESCE(options, '{}'), '$.broken', json(?)),"
-            f" resolved_models = ({RESOLVED_MODELS_OF_RUN}) WHERE id = ?",
+            f" options = {self.options_set('broken')},"
+            f" resolved_models = ({self.RESOLVED_MODELS_SQL}) WHERE id = ?",
             (finished_at, canonical_json(asdict(summary)), int(interrupted),
              json.dumps(list(problems), ensure_ascii=False),
              json.dumps([b.to_dict() for b in broken], ensure_ascii=False), run_id),
@@ -358,9 +367,8 @@ class Store:
                       verdict: Mapping[str, Any] | None = None) -> None:
         """Keep what a run's reports say at the top (drift, the upgrade verdict) and the verdict itself
         (verdict.policy.Verdict.to_dict()), so `show` says it again."""
-        self._write("UPDATE runs SET options = json_set(COALESCE(options, '{}'), '$.notes', json(?),"
-                    " '$.baseline_model', ?, '$.verdict', json(?)) WHERE id = ?",
-                    (json.dumps(list(notes)), baseline_model, json.dumps(verdict), run_id))
+        self._write(f"UPDATE runs SET options = {self.options_set('notes', 'baseline_model', 'verdict')} WHERE id = ?",
+                    (json.dumps(list(notes)), json.dumps(baseline_model), json.dumps(verdict), run_id))
 
     def stored_verdict(self, run_id: str) -> Mapping[str, Any] | None:
         """The verdict add_run_notes kept for a run (None: none kept, as for runs stored before it was). The

@@ -23,24 +23,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakeserver_process import fake_server_process, requests_served
+from fakeserver_process import fake_server_process, requests_served, write_greet_project
 
 GC_OPTIONS = ["--days", "14", "--runs", "5"]  # action.yml's `gc` default
 CHANGED = 500  # new answers per PR run
-
-
-def write_project(root: Path, cases: int, url: str) -> None:
-    (root / "prompts").mkdir(parents=True)
-    (root / "goldens").mkdir()
-    (root / "prompts" / "greet.txt").write_text("Say hello to {{ name }} from the {{ team }} team.\n")
-    lines = ["cases:"]
-    for i in range(cases):
-        lines += [f"  - id: case-{i:05d}", f"    input: {{name: Person {i}, team: Team {i % 37}}}",
-                  f"    expected: Say hello to Person {i} from the Team {i % 37} team."]
-    (root / "goldens" / "greet.yaml").write_text("\n".join(lines) + "\n")
-    (root / "promptci.yaml").write_text(
-        f"providers:\n  bench: {{type: openai, base_url: '{url}/v1', api_key_env: BENCH_KEY}}\n"
-        "models: ['bench:m']\nconcurrency: 32\npricing:\n  bench:m: {input: 0.15, output: 0.6}\n")
 
 
 def state_bytes(root: Path) -> int:
@@ -94,7 +80,7 @@ def main() -> None:
     env = {"BENCH_KEY": "sk-bench", "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
     with tempfile.TemporaryDirectory() as folder, fake_server_process(0.0) as url:
         root = Path(folder) / "project"
-        write_project(root, cases, url)
+        write_greet_project(root, cases, url)
         started = time.perf_counter()
         done = subprocess.run(["promptci", "run", "-q"], cwd=root, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-2000:]

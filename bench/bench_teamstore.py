@@ -26,23 +26,8 @@ from promptci.store import LEDGER_COLUMNS, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from fakeserver_process import fake_server_process, requests_served
+from fakeserver_process import fake_server_process, requests_served, write_greet_project
 from pgserver import running_postgres
-
-
-def write_project(root: Path, cases: int, url: str) -> None:
-    (root / "prompts").mkdir(parents=True)
-    (root / "goldens").mkdir()
-    (root / "prompts" / "greet.txt").write_text("Say hello to {{ name }}.\n")
-    lines = ["cases:"]
-    for i in range(cases):
-        lines += [f"  - id: case-{i:05d}", f"    input: {{name: Person {i}}}",
-                  f"    expected: Say hello to Person {i}."]
-    (root / "goldens" / "greet.yaml").write_text("\n".join(lines) + "\n")
-    (root / "promptci.yaml").write_text(
-        f"providers:\n  bench: {{type: openai, base_url: '{url}/v1', api_key_env: BENCH_KEY}}\n"
-        "models: ['bench:m']\nconcurrency: 32\npricing:\n  bench:m: {input: 0.15, output: 0.6}\n"
-        "budgets: {daily_usd: 1000000}\n")
 
 
 def promptci(root: Path, *args: str, store: str | None) -> float:
@@ -99,7 +84,7 @@ def main() -> None:
     cases, ledger_rows = (200, 100_000) if options.quick else (1_000, 1_000_000)
     with tempfile.TemporaryDirectory() as folder, running_postgres() as pg, fake_server_process(0.0) as url:
         root = Path(folder) / "project"
-        write_project(root, cases, url)
+        write_greet_project(root, cases, url, "budgets: {daily_usd: 1000000}\n")
         team = pg.new_database()
         for store in (None, team):
             promptci(root, "run", "-q", store=store)
@@ -116,7 +101,7 @@ def main() -> None:
               f"{reads['sqlite'] * 1000:.0f} ms, PostgreSQL {reads['postgres'] * 1000:.0f} ms "
               f"({reads['postgres'] / reads['sqlite']:.2f}x)")
         ledger_db = Path(folder) / "ledger" / ".promptci" / "promptci.db"
-        write_project(ledger_db.parent.parent, 1, url)
+        write_greet_project(ledger_db.parent.parent, 1, url, "budgets: {daily_usd: 1000000}\n")
         big = pg.new_database()
         with Store.open(ledger_db) as local, PostgresStore.open(big) as shared:
             fill_ledger(local, ledger_rows)

@@ -1,5 +1,5 @@
-"""tests/fakeserver.py as its own process for the benchmarks (its CPU is not counted as promptci's), and its
-request counters."""
+"""tests/fakeserver.py as its own process for the benchmarks (its CPU is not counted as promptci's), its
+request counters, and the one-prompt project the store benchmarks run against it."""
 
 from __future__ import annotations
 
@@ -40,3 +40,18 @@ def server_stats(url: str) -> dict[str, Any]:
 
 def requests_served(url: str) -> int:
     return int(server_stats(url)["total"])
+
+
+def write_greet_project(root: Path, cases: int, url: str, extra_config: str = "") -> None:
+    """One prompt and `cases` passing cases against the echoing fake server at `url` (a named, priced provider)."""
+    (root / "prompts").mkdir(parents=True)
+    (root / "goldens").mkdir()
+    (root / "prompts" / "greet.txt").write_text("Say hello to {{ name }} from the {{ team }} team.\n")
+    lines = ["cases:"]
+    for i in range(cases):
+        lines += [f"  - id: case-{i:05d}", f"    input: {{name: Person {i}, team: Team {i % 37}}}",
+                  f"    expected: Say hello to Person {i} from the Team {i % 37} team."]
+    (root / "goldens" / "greet.yaml").write_text("\n".join(lines) + "\n")
+    (root / "promptci.yaml").write_text(
+        f"providers:\n  bench: {{type: openai, base_url: '{url}/v1', api_key_env: BENCH_KEY}}\n"
+        "models: ['bench:m']\nconcurrency: 32\npricing:\n  bench:m: {input: 0.15, output: 0.6}\n" + extra_config)

@@ -109,9 +109,6 @@ class Verdict:
                                  tuple(f.get("subjects") or ())) for f in data.get("findings") or ())
         return cls(findings, tuple(data.get("notes") or ()), tuple(Gate(g) for g in data.get("gates") or ()))
 
-    def with_findings(self, *findings: Finding, notes: Iterable[str] = ()) -> Verdict:
-        return Verdict((*self.findings, *findings), (*self.notes, *notes), self.gates)
-
 
 def combine(*verdicts: Verdict) -> Verdict:
     findings = tuple(f for v in verdicts for f in v.findings)

@@ -118,13 +118,6 @@ def group_rows(run: Run) -> list[GroupRow]:
     return [build_row(prompt, model, groups[(prompt, model)]) for prompt, model in keys]
 
 
-def problem_results(run: Run) -> list[CaseResult]:
-    """Failed and errored results in file, line, model, repeat order."""
-    order = _model_order(run)
-    bad = [r for r in run.results if r.status in ("failed", "error")]
-    return sorted(bad, key=lambda r: (r.file, r.line, r.case_id, order[r.model], r.repeat))
-
-
 @dataclass(frozen=True)
 class ProblemCase:
     """A failing or errored case x model, once however many samples it had: its first sample of the case's

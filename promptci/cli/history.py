@@ -18,7 +18,7 @@ from promptci.cli.common import (
     app,
 )
 from promptci.cli.edge import guarded, user_output_to_stderr
-from promptci.cli.reports import print_gate, publish, write_reports
+from promptci.cli.reports import print_gate, publish, reviewed, write_reports
 from promptci.errors import ExitCode, PromptCIError
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def show(
     with user_output_to_stderr():  # reporter plugins are user code too
         run_record = api.show_run(root, run_id)
     # Fenced under GitHub Actions like `run`: the table shows model output. No annotations: show does not gate.
-    write_reports(run_record, fmt, reports, verbose - quiet, api.discover(root).source, github=True)
+    source = api.discover(root).source
+    write_reports(reviewed(run_record, source), fmt, reports, verbose - quiet, source, github=True)
 
 
 @app.command(cls=Command)

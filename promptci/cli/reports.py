@@ -41,12 +41,11 @@ def publish(run_record: Run, fmt: str, reports: list[Target], verbosity: int, pr
 def write_reports(run_record: Run, fmt: str, reports: list[Target], verbosity: int,
                   project_root: Path | None = None, github: bool = True) -> None:
     """The report on stdout (the table, or --format; fenced from GitHub's command reader), then every -o file;
-    notes that a machine format on stdout cannot carry go to stderr."""
+    notes that a machine format on stdout cannot carry go to stderr. The run comes with its reviews (reviewed())."""
     from promptci.reporting import write_report
     from promptci.reporting.github import commands_paused
     from promptci.reporting.targets import run_for_format
 
-    run_record = reviewed(run_record, project_root)
     with commands_paused(github and fmt not in ("json", "github")):
         if fmt == "table":
             from promptci.reporting.terminal import print_report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
-from promptci.types import CaseResult, GitInfo, Run, case_status
+from promptci.types import CaseResult, GitInfo, Run, case_status_of
 from promptci.verdict.money import priced
 
 if TYPE_CHECKING:
@@ -256,8 +256,13 @@ def _passes(samples: Sequence[CaseResult]) -> tuple[int, int]:
 
 
 def side_status(samples: Sequence[CaseResult]) -> SideStatus:
-    """A case's status over its samples: an error anywhere leaves no verdict; passed only if all passed."""
-    return cast(SideStatus, case_status(r.status for r in samples))
+    """A case's status over its samples, as in `run` (types.case_status_of): an error anywhere leaves no
+    verdict; passed only if all passed, or when the case has a min_pass_rate, if its rate clears it."""
+    return cast(SideStatus, case_status_of(samples))
+
+
+def has_threshold(samples: Sequence[CaseResult]) -> bool:
+    return any(r.min_pass_rate is not None for r in samples)
 
 
 def _transition(before: Sequence[CaseResult], after: Sequence[CaseResult], repeated: bool,
@@ -275,7 +280,7 @@ def _transition(before: Sequence[CaseResult], after: Sequence[CaseResult], repea
         return "skipped"
     if old == new:
         return "still_passing" if old == "passed" else "still_failing"
-    if not repeated:
+    if not repeated or has_threshold(after):  # B's min_pass_rate decides B's status: crossing it is the change
         return "regressed" if old == "passed" else "fixed"
     (passes_a, n_a), (passes_b, n_b) = _passes(before), _passes(after)
     if 0 < passes_a < n_a or 0 < passes_b < n_b:

@@ -197,7 +197,7 @@ def base_result(job: Job, status: Status, completion: Completion | None, scores:
         cached=c.cached if c else False, resolved_model=c.resolved_model if c else None,
         error=error, attempts=c.attempts if c else attempts, tags=job.case.tags, skip_reason=skip_reason,
         expected=expected_text(job.case), input_hash=input_hash(job.case),
-        request_hash=content_hash(job.request.identity()),
+        request_hash=content_hash(job.request.identity()), min_pass_rate=job.case.min_pass_rate,
     )
 
 

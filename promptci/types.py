@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptci.reliability import clears_min_pass_rate
 from promptci.verdict.money import spent
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ class Case:
     key_prefix: str = ""  # "summarize_v1::" when the golden file names several prompts
     tool_script: ToolScript | None = None  # `tool_mocks:`: the model's tool calls are answered, turn by turn
     user_turns: tuple[UserTurn, ...] = ()  # `turns:`: user messages sent after the model's replies
+    min_pass_rate: float | None = None  # with --repeat: the share of samples that must pass (reliability.py)
 
     @property
     def is_conversation(self) -> bool:
@@ -297,6 +299,7 @@ class CaseResult:
     input_hash: str | None = None  # the case's input variables, hashed: pairs a renamed case across revisions
     request_hash: str | None = None  # content_hash of the request sent: `accept` tells a case edited since
     transcript: tuple[Mapping[str, Any], ...] = ()  # a tool loop's turns: {turn, text, tool_calls: [.. mock, result]}
+    min_pass_rate: float | None = None  # the case's `min_pass_rate:` (reliability.py decides with it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -332,6 +335,7 @@ class CaseResult:
             "input_hash": self.input_hash,
             "request_hash": self.request_hash,
             "transcript": [dict(turn) for turn in self.transcript],
+            "min_pass_rate": self.min_pass_rate,
         }
 
     @classmethod
@@ -459,21 +463,31 @@ def summarize(results: Iterable[CaseResult], broken: int = 0) -> Summary:
 
 
 def case_statuses(results: Sequence[CaseResult]) -> list[str]:
-    """One status per case x model: a result's own, or over repeated samples case_status of them."""
+    """One status per case x model: a result's own, or over repeated samples case_status_of them."""
     if not any(r.repeat for r in results):
         return [r.status for r in results]
-    samples: dict[tuple[str, str, str, str], list[str]] = {}
+    samples: dict[tuple[str, str, str, str], list[CaseResult]] = {}
     for r in results:
-        samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r.status)
-    return [case_status(statuses) for statuses in samples.values()]
+        samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r)
+    return [case_status_of(group) for group in samples.values()]
 
 
-def case_status(statuses: Iterable[str]) -> str:
+def case_status_of(samples: Sequence[CaseResult]) -> str:
+    """One case x model's status over its samples, by its `min_pass_rate` when it has one."""
+    thresholds = [r.min_pass_rate for r in samples if r.min_pass_rate is not None]
+    return case_status((r.status for r in samples), min(thresholds) if thresholds else None)
+
+
+def case_status(statuses: Iterable[str], min_pass_rate: float | None = None) -> str:
     """A repeated case's status: error when a sample errored (no verdict), skipped when all were, passed when
-    every sample that ran passed, else failed (flaky cases, some samples passing, are among the failed)."""
-    found = set(statuses)
+    every sample that ran passed, else failed (flaky cases, some samples passing, are among the failed) unless
+    the case's min_pass_rate accepts its rate (reliability.clears_min_pass_rate)."""
+    found = list(statuses)
     if "error" in found:
         return "error"
-    if found <= {"skipped"}:
+    if set(found) <= {"skipped"}:
         return "skipped"
-    return "passed" if found <= {"passed", "skipped"} else "failed"
+    if min_pass_rate is None:
+        return "passed" if set(found) <= {"passed", "skipped"} else "failed"
+    passes, scored = found.count("passed"), found.count("passed") + found.count("failed")
+    return "passed" if clears_min_pass_rate(passes, scored, min_pass_rate) else "failed"

@@ -28,9 +28,10 @@ from promptci.types import Case, ComparatorSpec, Location
 
 __all__ = ["GOLDEN_SUFFIXES", "GoldenFile", "golden_prompt_name", "load_golden_file", "read_golden_file"]
 
-GOLDEN_KEYS = ("prompt", "comparators", "transform", "cases", "cases_from", "description", "metadata")
+GOLDEN_KEYS = ("prompt", "comparators", "transform", "cases", "cases_from", "description", "metadata",
+               "min_pass_rate")
 CASE_KEYS = ("id", "input", "expected", "comparators", "comparators+", "transform", "tags", "description",
-             "metadata", *CONVERSATION_KEYS)
+             "metadata", "min_pass_rate", *CONVERSATION_KEYS)
 NEEDS_EXPECTED = frozenset({"exact", "normalized", "json", "similarity", "fuzzy", "levenshtein"})
 GOLDEN_SUFFIXES = (".yaml", ".yml")
 Specs = tuple[ComparatorSpec, ...]
@@ -57,6 +58,7 @@ class GoldenFile:
 class _FileDefaults:
     comparators: Specs | None  # None: the file's own comparators are broken
     transform: Steps = ()  # the file's `transform:`, applied to every comparator of its cases
+    min_pass_rate: float | None = None  # the file's `min_pass_rate:`, for cases without their own
 
 
 def golden_prompt_name(path: Path, root: Path) -> str:
@@ -114,7 +116,21 @@ def _read_file_defaults(data: Mapping[str, Any], golden: GoldenFile, defaults: S
         except PromptCIError as exc:
             golden.problems.append(Problem(exc.message, Location(golden.path, line_of(data, "transform"))))
             comparators = None
-    return _FileDefaults(comparators, steps)
+    return _FileDefaults(comparators, steps, read_min_pass_rate(data, golden.path, golden.problems))
+
+
+def read_min_pass_rate(data: Mapping[str, Any], where: str, problems: list[Problem]) -> float | None:
+    """`min_pass_rate:` of a file or a case: a number in (0, 1], the share of its samples that must pass."""
+    value = data.get("min_pass_rate")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        problems.append(Problem(
+            f"`min_pass_rate` must be a number above 0 and at most 1, the share of a case's --repeat samples that "
+            f"must pass (e.g. `min_pass_rate: 0.8`), got {to_plain(value)!r}",
+            Location(where, line_of(data, "min_pass_rate"))))
+        return None
+    return float(value)
 
 
 def _case_items(data: Mapping[str, Any], golden: GoldenFile, root: Path) -> list[tuple[Any, Location]] | None:
@@ -211,6 +227,7 @@ def _read_case(item: Any, index: int, location: Location, golden: GoldenFile, de
     comparators = _case_comparators(item, where, defaults, root, problems)
     tags = _read_tags(item, where, problems)
     description, metadata = _read_notes(item, where, problems)
+    min_pass_rate = read_min_pass_rate(item, where, problems)
     tool_script = read_tool_script(item, where, root, problems)
     user_turns = read_user_turns(item, where, root, problems)
     has_expected = "expected" in item
@@ -225,7 +242,8 @@ def _read_case(item: Any, index: int, location: Location, golden: GoldenFile, de
     case = Case(id=str(case_id).strip(), prompt=golden.prompt or "", location=location, input=to_plain(inputs),
                 expected=to_plain(item.get("expected")), has_expected=has_expected, comparators=comparators,
                 tags=tags, description=description, metadata=metadata, tool_script=tool_script,
-                user_turns=user_turns)
+                user_turns=user_turns,
+                min_pass_rate=defaults.min_pass_rate if min_pass_rate is None else min_pass_rate)
     expected_at = Location(where, value_line(item, "expected") if has_expected else location.line)
     for spec in comparators:
         found = check_case_problem(spec, case)

@@ -15,12 +15,21 @@ from promptci.metrics import metric_table
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import render_page
 from promptci.reporting.sidebyside import measure_cells, prompt_sides
-from promptci.reporting.stats import broken_details, format_cost, printable, review_of, review_text, run_notes
+from promptci.reporting.stats import (
+    broken_details,
+    format_cost,
+    pass_k_text,
+    printable,
+    reliability_line,
+    review_of,
+    review_text,
+    run_notes,
+)
 from promptci.reporting.transcript import transcript_lines
 from promptci.types import CaseResult, Review, Run
 from promptci.verdict.gates import decision_of
 from promptci.verdict.money import Money
-from promptci.verdict.summary import case_rates, duration_s, group_rows
+from promptci.verdict.summary import CaseRate, case_rates, duration_s, group_rows, prompt_reliability
 
 
 def _text(value: str | None) -> str | None:
@@ -71,9 +80,15 @@ def _matrix(run: Run) -> dict[str, Any] | None:
     }
 
 
+def _reliability_text(rate: CaseRate) -> str:
+    threshold = rate.threshold()
+    return pass_k_text(rate.k, rate.pass_at_k, rate.pass_hat_k) + (f"; min_pass_rate: {threshold}" if threshold else "")
+
+
 def report_data(run: Run) -> dict[str, Any]:
     """Everything the page shows, as plain JSON."""
     summary = run.summary
+    rates = case_rates(run)
     return {
         "run": {"id": run.run_id, "commit": run.git.commit, "dirty": run.git.dirty, "started": run.started_at,
                 "seconds": duration_s(run), "models": list(run.models), "interrupted": run.interrupted,
@@ -94,7 +109,10 @@ def report_data(run: Run) -> dict[str, Any]:
         "matrix": _matrix(run),
         # with --repeat: per case x model [prompt, case, model, file, line, passed, samples, low, high, flaky]
         "rates": [[r.prompt, r.case_id, r.model, r.file, r.line, r.passed, r.samples, *r.interval, r.is_flaky]
-                  for r in case_rates(run)],
+                  for r in rates],
+        # in the same order: "pass@k …, pass^k …[; min_pass_rate: …]"; then pass@k / pass^k per prompt x model
+        "rates_k": [printable(_reliability_text(r)) for r in rates],
+        "reliability": [printable(reliability_line(row)) for row in prompt_reliability(run, rates)],
         "cases": [_case(r, review_of(run, r)) for r in run.results],
     }
 
@@ -116,8 +134,10 @@ _BODY = """<header>
 <th>prompt</th><th>metric</th></tr></thead><tbody></tbody></table>
 <h3 id="disagree-title"></h3><div id="disagree"></div></section>
 <section id="rates-section" hidden><h2>Pass rate per case</h2><p id="rates-summary"></p><ul id="flaky"></ul>
+<h3>Reliability (pass@k: one of k samples passes; pass^k: all k pass)</h3><ul id="reliability"></ul>
 <details id="rates-details"><summary>every repeated case</summary><table id="rates"><thead><tr><th>case</th>
-<th>model</th><th>where</th><th>passed</th><th>pass rate (95% CI)</th><th></th></tr></thead><tbody></tbody></table>
+<th>model</th><th>where</th><th>passed</th><th>pass rate (95% CI)</th><th></th><th>pass@k, pass^k</th></tr></thead>
+<tbody></tbody></table>
 </details></section>
 <section><h2>Cases</h2>
 <form id="filters">

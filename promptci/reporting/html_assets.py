@@ -107,13 +107,14 @@ PAGE_JS = JS_PRELUDE + r"""
       $("flaky").appendChild(el("li", r[3] + ":" + r[4] + " " + r[0] + " / " + r[1] + " [" + r[2] + "]: flaky, " +
         rateText(r), "flaky"));
     }
+    for (const line of data.reliability) $("reliability").appendChild(el("li", line));
     // Every case's rate is built when first opened: a large repeated run would otherwise slow the first render.
     const details = $("rates-details");
     const fillRates = () => {
       const body = $("rates").tBodies[0];
       if (body.rows.length) return;
-      for (const r of data.rates) addRow(body, [r[0] + " / " + r[1], r[2], r[3] + ":" + r[4], r[5] + " / " + r[6],
-        rateText(r), r[9] ? "flaky" : ""], r[9] ? "flaky" : "");
+      data.rates.forEach((r, i) => addRow(body, [r[0] + " / " + r[1], r[2], r[3] + ":" + r[4], r[5] + " / " + r[6],
+        rateText(r), r[9] ? "flaky" : "", data.rates_k[i]], r[9] ? "flaky" : ""));
     };
     details.addEventListener("toggle", fillRates);
     if (data.rates.length <= 500 || new URLSearchParams(location.hash.slice(1)).get("rates") === "1") {

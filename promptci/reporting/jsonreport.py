@@ -25,7 +25,7 @@ from promptci.types import (
     summarize,
 )
 from promptci.verdict.gates import decision_of
-from promptci.verdict.summary import case_rates, group_rows
+from promptci.verdict.summary import case_rates, group_rows, prompt_reliability
 
 SUMMARY_FIELDS = (
     "total", "passed", "failed", "errors", "skipped", "cost_usd", "input_tokens", "output_tokens",
@@ -57,6 +57,8 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         # with --repeat: per case x model its pass rate, Wilson interval and flakiness (summary counts these
         # cases; `results` holds every sample)
         "cases": [rate.to_dict() for rate in case_rates(run)],
+        # with --repeat: pass@k and pass^k per prompt x model (k = K), the mean over its cases
+        "reliability": [row.to_dict() for row in prompt_reliability(run)],
         "config_hash": run.config_hash,
         "shard": run.shard,
         "notes": list(run.notes),

@@ -17,6 +17,7 @@ from promptci.reporting.stats import (
     case_label,
     failing_reasons,
     format_cost,
+    format_fraction,
     format_ms,
     format_rate,
     format_score,
@@ -32,11 +33,13 @@ from promptci.verdict.policy import Verdict
 from promptci.verdict.summary import (
     GroupRow,
     ProblemCase,
+    case_rates,
     duration_s,
     flaky_cases,
     group_rows,
     has_repeats,
     problem_cases,
+    prompt_reliability,
 )
 
 MAX_OUTPUT_CHARS = 1500
@@ -249,7 +252,35 @@ def _flaky(run: Run) -> list[str]:
         return []
     lines = ["", f"### Flaky cases ({len(flaky)})", "", "Repeated samples disagreed:", ""]
     return lines + [f"- {code_span(f'{c.file}:{c.line} {c.case_id} [{c.model}]')}: passed {c.passed} of {c.samples}"
+                    + (f"; min_pass_rate: {c.threshold()}" if c.threshold() else "")
                     for c in flaky]
+
+
+MAX_RELIABILITY_ROWS = 200  # per-case rows in the <details>; the JSON report keeps every case
+
+
+def _reliability(run: Run) -> list[str]:
+    """With --repeat: pass@k and pass^k per prompt x model, then per case in a <details>."""
+    rates = case_rates(run)
+    rows = prompt_reliability(run, rates)
+    if not rows:
+        return []
+    k = rows[0].k
+    lines = ["", f"### Reliability at k = {k}", "",
+             f"pass@{k}: at least one of {k} samples passes; pass^{k}: all {k} pass (unbiased estimators, mean "
+             "over the cases).", "", "| prompt | model | cases | pass@k | pass^k |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {code_span(r.prompt, in_table=True)} | {code_span(r.model, in_table=True)} | {r.cases} | "
+              f"{format_fraction(r.pass_at_k)} | {format_fraction(r.pass_hat_k)} |" for r in rows]
+    lines += ["", f"<details><summary>pass@k and pass^k per case ({len(rates)})</summary>", "",
+              "| case | model | passed | pass@k | pass^k | min_pass_rate |", "|---|---|---:|---:|---:|---|"]
+    for rate in rates[:MAX_RELIABILITY_ROWS]:
+        where = code_span(f"{rate.file}:{rate.line} {rate.case_id}", in_table=True)
+        threshold = code_span(rate.threshold() or "", in_table=True) if rate.threshold() else "-"
+        lines.append(f"| {where} | {code_span(rate.model, in_table=True)} | {rate.passed}/{rate.samples} | "
+                     f"{format_fraction(rate.pass_at_k)} | {format_fraction(rate.pass_hat_k)} | {threshold} |")
+    if len(rates) > MAX_RELIABILITY_ROWS:
+        lines += ["", f"{len(rates) - MAX_RELIABILITY_ROWS} more in the JSON report (`--format json`)."]
+    return [*lines, "", "</details>"]
 
 
 def fit_comment(text: str, limit: int = MAX_COMMENT_CHARS) -> str:
@@ -325,6 +356,7 @@ def render_markdown(run: Run) -> str:
     lines += _matrix(run)
     lines += _problems(run)
     lines += _flaky(run)
+    lines += _reliability(run)
     lines += _reviews(run)
     head = "\n".join(lines)
     lines += _failures(run, MAX_DOCUMENT_CHARS - len(head))

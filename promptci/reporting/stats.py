@@ -7,7 +7,7 @@ import re
 
 from promptci.types import CaseResult, Review, Run, Summary
 from promptci.verdict.money import Money, format_usd
-from promptci.verdict.summary import CaseRate
+from promptci.verdict.summary import CaseRate, PromptReliability
 
 # C0 controls but newline and tab, DEL and C1 controls: ESC sequences in model output could restyle a
 # terminal or a CI log, and NUL breaks some viewers. Bidi embeddings, overrides and isolates reorder
@@ -132,8 +132,25 @@ def rate_line(rate: CaseRate) -> str:
     """`file:line case [model]: passed 3 of 5 (60%, 95% CI 23%-88%)`, flaky ones marked."""
     low, high = rate.interval
     flaky = " flaky" if rate.is_flaky else ""
+    threshold = rate.threshold()
     return (f"{rate.file}:{rate.line} {rate.case_id} [{rate.model}]:{flaky} passed {rate.passed} of {rate.samples} "
-            f"({format_rate(rate.pass_rate)}, 95% CI {format_rate(low)}-{format_rate(high)})")
+            f"({format_rate(rate.pass_rate)}, 95% CI {format_rate(low)}-{format_rate(high)})"
+            + (f"; min_pass_rate: {threshold}" if threshold else ""))
+
+
+def format_fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def pass_k_text(k: int, at_k: float | None, hat_k: float | None) -> str:
+    """`pass@5 0.950, pass^5 0.600`: at least one of k samples passes, all k pass."""
+    return f"pass@{k} {format_fraction(at_k)}, pass^{k} {format_fraction(hat_k)}"
+
+
+def reliability_line(row: PromptReliability) -> str:
+    """`greet [echo]: pass@5 0.950, pass^5 0.600 (mean over 20 cases)`."""
+    return (f"{row.prompt} [{row.model}]: {pass_k_text(row.k, row.pass_at_k, row.pass_hat_k)} "
+            f"(mean over {plural(row.cases, 'case')} with {row.k} scored samples)")
 
 
 def review_of(run: Run, result: CaseResult) -> Review | None:

@@ -29,9 +29,11 @@ from promptci.reporting.stats import (
     format_rate,
     format_score,
     neutralised,
+    pass_k_text,
     plural,
     printable,
     rate_line,
+    reliability_line,
     review_of,
     review_text,
     run_notes,
@@ -48,6 +50,7 @@ from promptci.verdict.summary import (
     group_rows,
     has_repeats,
     problem_cases,
+    prompt_reliability,
 )
 
 if TYPE_CHECKING:
@@ -277,7 +280,19 @@ def print_case_rates(console: Console, run: Run, verbosity: int) -> None:
     console.print(Text(f"{plural(len(rates), 'repeated case')}, {flaky} flaky (samples disagreed):",
                        style="bold yellow" if flaky else "bold"))
     for rate in shown:
-        console.print(Text("  " + one_line(rate_line(rate), console), style="yellow" if rate.is_flaky else ""))
+        line = rate_line(rate) + (f"; {pass_k_text(rate.k, rate.pass_at_k, rate.pass_hat_k)}" if verbosity > 0 else "")
+        console.print(Text("  " + one_line(line, console), style="yellow" if rate.is_flaky else ""))
+
+
+def print_reliability(console: Console, run: Run) -> None:
+    """With --repeat: pass@k and pass^k per prompt x model, k = K."""
+    rows = prompt_reliability(run)
+    if not rows:
+        return
+    console.print()
+    console.print(Text("reliability (pass@k: one of k samples passes; pass^k: all k pass):", style="bold"))
+    for row in rows:
+        console.print(Text("  " + one_line(reliability_line(row), console)))
 
 
 def totals_line(run: Run) -> Text:
@@ -311,6 +326,7 @@ def render_report(run: Run, console: Console, verbosity: int = 0) -> None:
             if result.status in ("passed", "skipped"):
                 print_passing(console, result, with_repeat, run.run_id, review_of(run, result))
     print_case_rates(console, run, verbosity)
+    print_reliability(console, run)
     failing = problem_cases(run)
     if failing:
         console.print()

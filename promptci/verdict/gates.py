@@ -5,13 +5,14 @@ each a Finding of one Verdict. What judges a run (Judging) is apart from what se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, cast
 
 from promptci.config import Gate as GateSettings
 from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
-from promptci.types import CaseResult, Run
+from promptci.types import CaseResult, Run, Status, case_status_of
 from promptci.verdict.policy import Finding, Gate, Verdict, interrupted, no_verdict, regression
+from promptci.verdict.summary import threshold_notes
 
 if TYPE_CHECKING:
     from promptci.matrix import MatrixVerdict
@@ -49,10 +50,28 @@ def error_findings(results: Sequence[CaseResult]) -> list[Finding]:
                                     f"({', '.join(errored[:5])}{' ...' if len(errored) > 5 else ''})", errored)]
 
 
+def judged_samples(results: Sequence[CaseResult]) -> list[CaseResult]:
+    """The scored samples as the pass-rate gate counts them: a case with a min_pass_rate passes or fails as a
+    whole (its status by case_status_of), each of its samples with it; other samples count as they are."""
+    cases: dict[tuple[str, str, str, str], list[CaseResult]] = {}
+    for r in results:
+        cases.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r)
+    judged = []
+    for samples in cases.values():
+        scored = [r for r in samples if r.status in ("passed", "failed")]
+        if scored and scored[0].min_pass_rate is not None and case_status_of(samples) in ("passed", "failed"):
+            status = cast(Status, case_status_of(samples))
+            judged += [r if r.status == status else replace(r, status=status) for r in scored]
+        else:
+            judged += scored
+    return judged
+
+
 def pass_rate_findings(run: Run, min_pass_rate: float) -> list[Finding]:
     found = []
+    judged = judged_samples(run.results)
     for model in run.models:
-        scored = [r for r in run.results if r.model == model and r.status in ("passed", "failed")]
+        scored = [r for r in judged if r.model == model]
         if not scored:
             continue
         rate = sum(r.status == "passed" for r in scored) / len(scored)
@@ -85,7 +104,7 @@ def upgrade_findings(matrix: MatrixVerdict) -> list[Finding]:
 def judge_case(results: Sequence[CaseResult]) -> Verdict:
     """One case x model's samples on their own (a pytest item): a failing sample fails it, an error leaves it
     without a verdict, a budget that held it back fails it, as in `run`."""
-    failing = [case_name(r) for r in results if r.status == "failed"]
+    failing = [case_name(r) for r in judged_samples(results) if r.status == "failed"]
     findings = budget_findings(results)
     if failing:
         findings.append(regression(Gate.PASS_RATE, f"{len(failing)} sample(s) failed", failing[:1]))
@@ -110,6 +129,7 @@ def judge_run(run: Run, settings: GateSettings, judging: Judging | None = None,
         gates.append(Gate.PASS_RATE)
         findings += pass_rate_findings(run, settings.min_pass_rate)
     metric_failures_found, notes = metric_findings(run, settings)
+    notes += threshold_notes(run)
     if settings.metrics:
         gates.append(Gate.METRIC)
     findings += metric_failures_found

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from promptci.reliability import pass_at_k, pass_hat_k, samples_to_tolerate, wilson_lower
 from promptci.stats import percentile, wilson_interval
-from promptci.types import CaseResult, Run, parse_iso
+from promptci.types import CaseResult, Run, case_status_of, parse_iso
 from promptci.verdict.money import spent
 
 
@@ -127,17 +128,30 @@ class ProblemCase:
     failed: int = 0
     errored: int = 0
     samples: int = 1
+    passed: int = 0
 
     def label(self, with_repeat: bool) -> str:
-        """`file:line case-id [model]`, with --repeat the tally: `(3/5 samples failed, 1/5 errored)`."""
+        """`file:line case-id [model]`, with --repeat the tally: `(3/5 samples failed, 1/5 errored)`, and by a
+        min_pass_rate: `(3/5 passed, Wilson lower 0.23 < 0.8 required)`."""
         r = self.result
         label = f"{r.file}:{r.line} {r.case_id} [{r.model}]"
         if not with_repeat:
             return label
+        if r.min_pass_rate is not None and not self.errored:
+            return f"{label} ({threshold_text(self.passed, self.passed + self.failed, r.min_pass_rate)})"
         counts = [f"{self.failed}/{self.samples} samples failed"] if self.failed else []
         if self.errored:
             counts.append(f"{self.errored}/{self.samples} {'errored' if counts else 'samples errored'}")
         return f"{label} ({', '.join(counts)})"
+
+
+def threshold_text(passes: int, samples: int, min_pass_rate: float) -> str:
+    """How a case's min_pass_rate decided it: `3/5 passed, Wilson lower 0.23 < 0.8 required`."""
+    if passes == samples:
+        return f"{passes}/{samples} passed, every sample: min_pass_rate {min_pass_rate:g} met"
+    low = wilson_lower(passes, samples)
+    sign = ">=" if low >= min_pass_rate else "<"
+    return f"{passes}/{samples} passed, Wilson lower {low:.2f} {sign} {min_pass_rate:g} required"
 
 
 def problem_cases(run: Run) -> list[ProblemCase]:
@@ -148,10 +162,11 @@ def problem_cases(run: Run) -> list[ProblemCase]:
     problems = []
     for results in samples.values():
         failed, errored = (sum(r.status == status for r in results) for status in ("failed", "error"))
-        if failed or errored:
+        if case_status_of(results) in ("failed", "error"):
             shown = next(r for r in sorted(results, key=lambda r: r.repeat)
                          if r.status == ("error" if errored else "failed"))
-            problems.append(ProblemCase(shown, failed, errored, len(results)))
+            passed = sum(r.status == "passed" for r in results)
+            problems.append(ProblemCase(shown, failed, errored, len(results), passed))
     order = _model_order(run)
     return sorted(problems, key=lambda p: (p.result.file, p.result.line, p.result.case_id, order[p.result.model]))
 
@@ -178,7 +193,8 @@ def has_repeats(run: Run) -> bool:
 @dataclass(frozen=True)
 class CaseRate:
     """A repeated case x model: how many of its scored samples passed, the 95% Wilson interval of that rate,
-    and whether the samples disagreed (flaky: some passed, some failed)."""
+    whether the samples disagreed (flaky: some passed, some failed), its min_pass_rate and status by it, and
+    pass@k and pass^k at the run's K (None when fewer than K samples were scored)."""
 
     prompt: str
     case_id: str
@@ -189,15 +205,33 @@ class CaseRate:
     samples: int  # scored samples (passed or failed); errors and skips leave no verdict
     pass_rate: float | None
     interval: tuple[float, float]
+    status: str = "passed"  # types.case_status_of its samples
+    min_pass_rate: float | None = None
+    k: int = 1
+    pass_at_k: float | None = None
+    pass_hat_k: float | None = None
 
     @property
     def is_flaky(self) -> bool:
         return 0 < self.passed < self.samples
 
+    def threshold(self) -> str | None:
+        """How min_pass_rate decided the case (`3/5 passed, Wilson lower 0.23 < 0.8 required`); None without one."""
+        if self.min_pass_rate is None or not self.samples:
+            return None
+        return threshold_text(self.passed, self.samples, self.min_pass_rate)
+
     def to_dict(self) -> dict[str, Any]:
         return {"prompt": self.prompt, "case_id": self.case_id, "model": self.model, "file": self.file,
                 "line": self.line, "passed": self.passed, "samples": self.samples, "pass_rate": self.pass_rate,
-                "interval": list(self.interval), "flaky": self.is_flaky}
+                "interval": list(self.interval), "flaky": self.is_flaky, "status": self.status,
+                "min_pass_rate": self.min_pass_rate, "threshold": self.threshold(), "k": self.k,
+                "pass_at_k": self.pass_at_k, "pass_hat_k": self.pass_hat_k}
+
+
+def repeat_count(run: Run) -> int:
+    """K: the samples a case had in this run (--repeat K)."""
+    return max((r.repeat for r in run.results), default=0) + 1
 
 
 def case_rates(run: Run) -> list[CaseRate]:
@@ -207,16 +241,72 @@ def case_rates(run: Run) -> list[CaseRate]:
     samples: dict[tuple[str, str, str, str], list[CaseResult]] = {}
     for r in run.results:
         samples.setdefault((r.file, r.prompt, r.case_id, r.model), []).append(r)
+    k = repeat_count(run)
     rates = []
     for (file, prompt, case_id, model), results in samples.items():
         scored = [r for r in results if r.status in ("passed", "failed")]
         passed = sum(r.status == "passed" for r in scored)
         interval = wilson_interval(passed, len(scored))
+        at_k, hat_k = ((float(pass_at_k(len(scored), passed, k)), float(pass_hat_k(len(scored), passed, k)))
+                       if len(scored) >= k else (None, None))
         rates.append(CaseRate(prompt, case_id, model, file, results[0].line, passed, len(scored),
-                              passed / len(scored) if scored else None, (interval.low, interval.high)))
+                              passed / len(scored) if scored else None, (interval.low, interval.high),
+                              case_status_of(results), results[0].min_pass_rate, k, at_k, hat_k))
     return rates
 
 
 def flaky_cases(run: Run) -> list[CaseRate]:
     """Repeated cases whose samples disagreed: some passed, some did not."""
     return [rate for rate in case_rates(run) if rate.is_flaky]
+
+
+@dataclass(frozen=True)
+class PromptReliability:
+    """pass@k and pass^k of one prompt x model: the mean over its cases that had k scored samples."""
+
+    prompt: str
+    model: str
+    k: int
+    cases: int  # cases counted (k scored samples or more)
+    pass_at_k: float | None
+    pass_hat_k: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prompt_reliability(run: Run, rates: Sequence[CaseRate] | None = None) -> list[PromptReliability]:
+    """Per prompt x model of a repeated run, prompts by name, models in the run's order."""
+    rates = case_rates(run) if rates is None else rates
+    groups: dict[tuple[str, str], list[CaseRate]] = {}
+    for rate in rates:
+        groups.setdefault((rate.prompt, rate.model), []).append(rate)
+    order = _model_order(run)
+    rows = []
+    for prompt, model in sorted(groups, key=lambda key: (key[0], order.get(key[1], len(order)))):
+        counted = [rate for rate in groups[(prompt, model)] if rate.pass_at_k is not None]
+        rows.append(PromptReliability(prompt, model, repeat_count(run), len(counted),
+                                      mean([rate.pass_at_k for rate in counted if rate.pass_at_k is not None]),
+                                      mean([rate.pass_hat_k for rate in counted if rate.pass_hat_k is not None])))
+    return rows
+
+
+def threshold_notes(run: Run) -> list[str]:
+    """What a min_pass_rate can mean at this K: without --repeat nothing (a case's one sample decides it); at a
+    K too small to tolerate one failing sample, say the K that would."""
+    thresholds = sorted({r.min_pass_rate for r in run.results if r.min_pass_rate is not None})
+    if not thresholds:
+        return []
+    if not has_repeats(run):
+        return [f"{len(thresholds)} min_pass_rate value(s) set ({', '.join(f'{t:g}' for t in thresholds)}), but "
+                "without --repeat each case is decided by its one sample: run with --repeat K for the threshold to "
+                "mean anything"]
+    k = repeat_count(run)
+    notes = []
+    for threshold in thresholds:
+        needed = samples_to_tolerate(1, threshold)
+        if needed is None or needed > k:
+            can = f"--repeat {needed} tolerates one" if needed else "no --repeat tolerates one"
+            notes.append(f"min_pass_rate {threshold:g} at --repeat {k} tolerates no failing sample (the 95% Wilson "
+                         f"lower bound of {k - 1}/{k} is {wilson_lower(k - 1, k):.2f}); {can}")
+    return notes

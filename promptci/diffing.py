@@ -22,7 +22,7 @@ from promptci.project import Project, discover
 from promptci.sequential import Design, Outcome, as_drop_verdict, run_sequential
 from promptci.session import Session
 from promptci.stats import DropVerdict
-from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
+from promptci.types import CaseResult, GitInfo, Run, Suite, case_status_of, now_iso, summarize
 from promptci.variation import cached_other_samples, find_variations, variation_notes
 from promptci.verdict.diff import judge_comparison
 from promptci.verdict.gates import judge_run
@@ -422,7 +422,10 @@ def _bisect_step(session: Session, code: SeparateImports, project: Project, opti
                                f"bad{first}; see `promptci show {run.run_id}`")
         stop.exit_code = max((f.exit_code for f in blocking), key=SEVERITY.__getitem__)
         raise stop
-    failing = tuple(dict.fromkeys(f"{r.file}::{r.case_id} [{r.model}]" for r in run.results if r.status == "failed"))
+    cases: dict[str, list[CaseResult]] = {}
+    for r in run.results:
+        cases.setdefault(f"{r.file}::{r.case_id} [{r.model}]", []).append(r)
+    failing = tuple(name for name, samples in cases.items() if case_status_of(samples) == "failed")  # as `run`
     return BisectStep(commit, bool(failing), run.run_id, failing)
 
 

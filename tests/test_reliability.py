@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +20,7 @@ from promptci.compare import compare_runs
 from promptci.config import Gate as GateSettings
 from promptci.errors import ExitCode
 from promptci.reliability import clears_min_pass_rate, pass_at_k, pass_hat_k, samples_to_tolerate, wilson_lower
-from promptci.types import CaseResult, GitInfo, Run, case_status, summarize
+from promptci.types import CaseResult, GitInfo, Run, Score, case_status, summarize
 from promptci.verdict.diff import judge_comparison
 from promptci.verdict.gates import judge_case, judge_run
 from promptci.verdict.summary import case_rates, problem_cases, prompt_reliability
@@ -305,3 +306,37 @@ def test_a_bad_case_min_pass_rate_is_exit_2_at_its_line(cli, project) -> None:
     result = cli("run", "--root", root, "--no-github")
     assert result.exit_code == 2, result.output
     assert "goldens/say.yaml:5" in result.output and "got '80%'" in result.output
+
+
+def test_junit_counts_agree_with_the_threshold_and_stay_valid() -> None:
+    xmlschema = pytest.importorskip("xmlschema")
+    from promptci.reporting.junit import junit_xml
+
+    failing = Score("contains", 0.0, False, "no 'yes'")
+    accepted = [replace(r, scores=(failing,) if r.status == "failed" else ()) for r in samples("mostly", 9, 10, 0.5)]
+    run = run_of(accepted, samples("rarely", 3, 10, 0.5), samples("flaky", 9, 10))
+    xml = junit_xml(run)
+    xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit-10.xsd").validate(xml)
+    root = ET.fromstring(xml)
+    assert root.get("failures") == str(7 + 1)  # rarely's 7 failing samples and flaky's one; mostly's is accepted
+    [mostly_failed] = [c for c in root.iter("testcase") if c.get("name") == "mostly (repeat 9)"]
+    assert mostly_failed.find("failure") is None
+    assert mostly_failed.findtext("system-out") == ("this sample failed (contains: no 'yes'); its case passes by "
+                                                    "min_pass_rate: 9/10 passed, Wilson lower 0.60 >= 0.5 required")
+
+
+def test_bisect_judges_a_step_by_the_same_rule(tmp_path: Path) -> None:
+    from gitrepo import commit, new_repo
+
+    from promptci import api
+
+    golden = ("comparators: [{type: contains, value: 'yes'}]\nmin_pass_rate: 0.5\n"
+              "cases:\n  - {id: c, input: {word: nine}}\n")
+    base = {".gitignore": ".promptci/\n", "promptci.yaml": "models: ['python:shareapp:answer']\nconcurrency: 1\n",
+            "shareapp.py": APP, "prompts/say.txt": "{{ word }}\n", "goldens/say.yaml": golden}
+    repo = new_repo(tmp_path / "repo")
+    shas = [commit(repo, base, "base"), commit(repo, {"notes/1.txt": "1\n"}, "note"),
+            commit(repo, {"goldens/say.yaml": golden.replace("nine", "three")}, "three"),
+            commit(repo, {"notes/2.txt": "2\n"}, "note 2")]
+    outcome = api.bisect(api.RunOptions(root=repo, repeat=10), shas[0], shas[-1])  # base at 9/10 is good
+    assert outcome.first_bad == shas[2] and outcome.failing == ("goldens/say.yaml::c [python:shareapp:answer]",)

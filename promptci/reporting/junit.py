@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TextIO
 
 from promptci.reporting.stats import failing_reasons, rate_line, run_notes
 from promptci.types import CaseResult, Run, Score
 from promptci.verdict.gates import decision_of
 from promptci.verdict.money import spent
-from promptci.verdict.summary import CaseRate, flaky_cases, has_repeats
+from promptci.verdict.summary import CaseRate, case_rates, flaky_cases, has_repeats
 
 # Characters XML 1.0 cannot hold at all, even escaped; model output may contain them.
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -76,7 +78,19 @@ def _add_properties(suite: ET.Element, results: list[CaseResult], notes: list[st
             ET.SubElement(props, "property", {"name": name, "value": clean_xml_text(str(value))})
 
 
-def _testcase(result: CaseResult, with_repeat: bool) -> ET.Element:
+def accepted_failures(run: Run) -> dict[tuple[str, str, str, str], str]:
+    """Cases whose min_pass_rate accepts their failing samples, with the words that say why: those samples are
+    written as passing testcases carrying the failure as output, so JUnit's counts agree with the verdict."""
+    return {(rate.file, rate.prompt, rate.case_id, rate.model): rate.threshold() or ""
+            for rate in case_rates(run) if rate.min_pass_rate is not None and rate.status == "passed"}
+
+
+def _as_judged(result: CaseResult, accepted: Mapping[tuple[str, str, str, str], str]) -> CaseResult:
+    key = (result.file, result.prompt, result.case_id, result.model)
+    return replace(result, status="passed") if result.status == "failed" and key in accepted else result
+
+
+def _testcase(result: CaseResult, with_repeat: bool, accepted: str | None = None) -> ET.Element:
     case = ET.Element("testcase", {
         "classname": clean_xml_text(f"{result.prompt}.{result.model}"),
         "name": clean_xml_text(_testcase_name(result, with_repeat)),
@@ -91,6 +105,9 @@ def _testcase(result: CaseResult, with_repeat: bool) -> ET.Element:
         _add_text(case, "skipped", result.skip_reason or "skipped", None)
     if result.status in ("failed", "error") and result.output is not None:
         ET.SubElement(case, "system-out").text = clean_xml_text(result.output)
+    if accepted is not None:  # a failed sample its case's min_pass_rate accepts (written as passing)
+        ET.SubElement(case, "system-out").text = clean_xml_text(
+            f"this sample failed ({'; '.join(reasons) or 'failed'}); its case passes by min_pass_rate: {accepted}")
     return case
 
 
@@ -117,17 +134,21 @@ def build_junit(run: Run) -> ET.Element:
     notes = [*run.notes, *run_notes(run)]
     verdict = decision_of(run).line()  # a `verdict` property on every suite: the same words as every report
     flaky = flaky_cases(run)
-    totals = _counts(list(run.results))
+    accepted = accepted_failures(run)
+    totals = _counts([_as_judged(r, accepted) for r in run.results])
     del totals["skipped"]  # the junit-10 root has no skipped count; each suite has one
     root = ET.Element("testsuites", {"name": "promptci", **totals})
     for prompt, model in sorted(groups, key=lambda key: (key[0], model_rank.get(key[1], len(model_rank)), key[1])):
         results = groups[(prompt, model)]
         suite = ET.SubElement(root, "testsuite", {
-            "name": clean_xml_text(f"{prompt} [{model}]"), "timestamp": run.started_at, **_counts(results),
+            "name": clean_xml_text(f"{prompt} [{model}]"), "timestamp": run.started_at,
+            **_counts([_as_judged(r, accepted) for r in results]),
         })
         _add_properties(suite, results, notes,
                         [rate for rate in flaky if (rate.prompt, rate.model) == (prompt, model)], verdict)
-        suite.extend(_testcase(r, with_repeat) for r in results)
+        suite.extend(_testcase(_as_judged(r, accepted), with_repeat,
+                               accepted.get((r.file, r.prompt, r.case_id, r.model)) if r.status == "failed" else None)
+                     for r in results)
     return root
 
 

@@ -340,3 +340,14 @@ def test_bisect_judges_a_step_by_the_same_rule(tmp_path: Path) -> None:
             commit(repo, {"notes/2.txt": "2\n"}, "note 2")]
     outcome = api.bisect(api.RunOptions(root=repo, repeat=10), shas[0], shas[-1])  # base at 9/10 is good
     assert outcome.first_bad == shas[2] and outcome.failing == ("goldens/say.yaml::c [python:shareapp:answer]",)
+
+
+def test_diff_reports_say_how_bs_threshold_decided() -> None:
+    from promptci.reporting.diff_json import comparison_to_dict
+    from promptci.reporting.diff_markdown import render_comparison_markdown
+
+    comparison = compare_runs(run_of(samples("c", 10, 10, 0.7)), run_of(samples("c", 7, 10, 0.7)))
+    comparison = replace(comparison, decision=judge_comparison(comparison))
+    words = "min_pass_rate at B: 7/10 passed, Wilson lower 0.40 < 0.7 required"
+    assert comparison_to_dict(comparison)["changes"][0]["min_pass_rate"] == words
+    assert f"passed 10/10 -> 7/10 ({words})" in render_comparison_markdown(comparison)

@@ -8,7 +8,7 @@ import json
 from typing import Any, TextIO
 
 from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side
-from promptci.reporting.diffview import STATUS_WORDS
+from promptci.reporting.diffview import STATUS_WORDS, threshold_note
 from promptci.stats import DropVerdict, Interval
 from promptci.verdict.diff import decision_of
 
@@ -36,6 +36,7 @@ def change_to_dict(change: CaseChange) -> dict[str, Any]:
         "prompt": change.prompt, "case_id": change.case_id, "model": change.model, "file": change.file,
         "line": change.line, "transition": change.transition, "renamed_from": change.renamed_from,
         "flaky": change.is_flaky, "checks_changed": list(change.checks_changed),
+        "min_pass_rate": threshold_note(change),  # how B's min_pass_rate decided a repeated case, or null
         "counts": {"passes_before": passes_a, "samples_before": n_a, "passes_after": passes_b, "samples_after": n_b},
         "intervals": {"before": _interval(before), "after": _interval(after)},
         "scores": [{"comparator": s.comparator, "before": s.before, "after": s.after} for s in change.scores],

@@ -13,6 +13,7 @@ from promptci.reporting.stats import format_ms
 from promptci.stats import CaseTest
 from promptci.verdict.diff import decision_of
 from promptci.verdict.policy import Gate
+from promptci.verdict.summary import threshold_text
 
 # Most urgent first: what a reviewer must look at, then what changed, then what did not.
 SHOWN_ORDER: tuple[Transition, ...] = ("regressed", "new_failing", "error", "dropped", "fixed", "new", "removed",
@@ -105,13 +106,22 @@ def new_words(change: CaseChange) -> str:
     return {"passed": "passes", "failed": "fails", "error": "has no verdict (error)"}.get(status, status)
 
 
+def threshold_note(change: CaseChange) -> str | None:
+    """How B's min_pass_rate decided a repeated case at B: `min_pass_rate at B: 7/10 passed, Wilson lower 0.40 <
+    0.7 required`; None without one."""
+    thresholds = [r.min_pass_rate for r in change.after if r.min_pass_rate is not None]
+    _, _, passes_b, n_b = change.counts
+    if not thresholds or len(change.after) < 2 or not n_b:
+        return None
+    return f"min_pass_rate at B: {threshold_text(passes_b, n_b, min(thresholds))}"
+
+
 def change_note(change: CaseChange) -> str | None:
-    """The words a case's line adds to its transition: whether a new case passes, a drop's K."""
-    if change.transition == "new" and change.after:
-        return new_words(change)
-    if change.transition == "dropped":
-        return drop_words(change)
-    return None
+    """The words a case's line adds to its transition: whether a new case passes, a drop's K, how B's
+    min_pass_rate decided it."""
+    notes = [new_words(change) if change.transition == "new" and change.after else None,
+             drop_words(change) if change.transition == "dropped" else None, threshold_note(change)]
+    return "; ".join(note for note in notes if note) or None
 
 
 def in_order(comparison: Comparison) -> list[tuple[Transition, list[CaseChange]]]:

@@ -252,6 +252,18 @@ def test_cli_a_case_at_9_of_10_with_min_pass_rate_passes(cli, project) -> None:
     assert all(r["min_pass_rate"] == 0.5 for r in document["results"])
 
 
+def test_show_rejudges_a_stored_run_by_its_stored_thresholds(cli, project) -> None:
+    root = project_with(project, "comparators: [{type: contains, value: 'yes'}]\nmin_pass_rate: 0.5\ncases:\n"
+                                 "  - {id: nine, input: {word: nine}}\n  - {id: three, input: {word: three}}\n")
+    assert cli("run", "--root", root, "--repeat", "10", "--no-github").exit_code == 1
+    shown = cli("show", "last", "--root", root, "--format", "json")
+    assert shown.exit_code == 0, shown.output  # show shows, it does not gate
+    document = json.loads(shown.stdout)
+    assert {c["case_id"]: c["status"] for c in document["cases"]} == {"nine": "passed", "three": "failed"}
+    assert (document["summary"]["passed"], document["summary"]["failed"]) == (1, 1)
+    assert document["verdict"]["exit_code"] == 1
+
+
 def test_cli_a_case_at_3_of_10_under_its_min_pass_rate_fails_with_exit_1(cli, project) -> None:
     root = project_with(project, "comparators: [{type: contains, value: 'yes'}]\nmin_pass_rate: 0.1\ncases:\n"
                                  "  - {id: nine, input: {word: nine}}\n"
@@ -351,3 +363,25 @@ def test_diff_reports_say_how_bs_threshold_decided() -> None:
     words = "min_pass_rate at B: 7/10 passed, Wilson lower 0.40 < 0.7 required"
     assert comparison_to_dict(comparison)["changes"][0]["min_pass_rate"] == words
     assert f"passed 10/10 -> 7/10 ({words})" in render_comparison_markdown(comparison)
+
+
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3), st.booleans(),
+                 st.text(max_size=8), st.none()))
+def test_any_min_pass_rate_value_is_a_threshold_in_range_or_a_problem_at_its_line(value: Any) -> None:
+    import tempfile
+
+    from promptci.loading.goldens import read_golden_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "goldens").mkdir()
+        path = root / "goldens" / "say.yaml"
+        path.write_text(f"cases:\n  - id: a\n    input: {{}}\n    min_pass_rate: {json.dumps(value)}\n",
+                        encoding="utf-8")
+        golden = read_golden_file(path, root, ())
+    if golden.cases:
+        [case] = golden.cases
+        assert case.min_pass_rate is None or 0 < case.min_pass_rate <= 1
+        assert golden.problems == []
+    else:
+        assert any(p.location is not None and p.location.line == 4 for p in golden.problems), golden.problems

@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from promptci.stats import wilson_interval
-
 # The confidence of the Wilson bound behind `min_pass_rate`: the 95% interval every repeated report prints.
 CONFIDENCE = 0.95
 LARGEST_REPEAT = 10_000  # samples_to_tolerate looks no further
 
 
 def wilson_lower(passes: int, samples: int) -> float:
+    from promptci.stats import wilson_interval  # lazily: the library loads stats only when a run needs it
+
     return wilson_interval(passes, samples, CONFIDENCE).low
 
 

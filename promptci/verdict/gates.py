@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, cast
 
 from promptci.config import Gate as GateSettings
 from promptci.metrics import metric_failures, metric_table, unmeasured_metrics
+from promptci.reliability import samples_to_tolerate, wilson_lower
 from promptci.types import CaseResult, Run, Status, case_status_of
 from promptci.verdict.policy import Finding, Gate, Verdict, interrupted, no_verdict, regression
-from promptci.verdict.summary import threshold_notes
 
 if TYPE_CHECKING:
     from promptci.matrix import MatrixVerdict
@@ -80,6 +80,27 @@ def pass_rate_findings(run: Run, min_pass_rate: float) -> list[Finding]:
             found.append(regression(Gate.PASS_RATE, f"{model} passed {rate * 100:.0f}% of its scored cases, under "
                                                     f"gate.min_pass_rate {min_pass_rate:g}", failing))
     return found
+
+
+def threshold_notes(run: Run) -> list[str]:
+    """What a min_pass_rate can mean at this K: without --repeat nothing (a case's one sample decides it); at a
+    K too small to tolerate one failing sample, say the K that would."""
+    thresholds = sorted({r.min_pass_rate for r in run.results if r.min_pass_rate is not None})
+    if not thresholds:
+        return []
+    if not any(r.repeat for r in run.results):
+        return [f"{len(thresholds)} min_pass_rate value(s) set ({', '.join(f'{t:g}' for t in thresholds)}), but "
+                "without --repeat each case is decided by its one sample: run with --repeat K for the threshold to "
+                "mean anything"]
+    k = max(r.repeat for r in run.results) + 1
+    notes = []
+    for threshold in thresholds:
+        needed = samples_to_tolerate(1, threshold)
+        if needed is None or needed > k:
+            can = f"--repeat {needed} tolerates one" if needed else "no --repeat up to 10,000 tolerates one"
+            notes.append(f"min_pass_rate {threshold:g} at --repeat {k} tolerates no failing sample (the 95% Wilson "
+                         f"lower bound of {k - 1}/{k} is {wilson_lower(k - 1, k):.2f}); {can}")
+    return notes
 
 
 def metric_findings(run: Run, settings: GateSettings) -> tuple[list[Finding], list[str]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from promptci.reliability import pass_at_k, pass_hat_k, samples_to_tolerate, wilson_lower
+from promptci.reliability import pass_at_k, pass_hat_k, wilson_lower
 from promptci.stats import percentile, wilson_interval
 from promptci.types import CaseResult, Run, case_status_of, parse_iso
 from promptci.verdict.money import spent
@@ -290,23 +290,3 @@ def prompt_reliability(run: Run, rates: Sequence[CaseRate] | None = None) -> lis
                                       mean([rate.pass_hat_k for rate in counted if rate.pass_hat_k is not None])))
     return rows
 
-
-def threshold_notes(run: Run) -> list[str]:
-    """What a min_pass_rate can mean at this K: without --repeat nothing (a case's one sample decides it); at a
-    K too small to tolerate one failing sample, say the K that would."""
-    thresholds = sorted({r.min_pass_rate for r in run.results if r.min_pass_rate is not None})
-    if not thresholds:
-        return []
-    if not has_repeats(run):
-        return [f"{len(thresholds)} min_pass_rate value(s) set ({', '.join(f'{t:g}' for t in thresholds)}), but "
-                "without --repeat each case is decided by its one sample: run with --repeat K for the threshold to "
-                "mean anything"]
-    k = repeat_count(run)
-    notes = []
-    for threshold in thresholds:
-        needed = samples_to_tolerate(1, threshold)
-        if needed is None or needed > k:
-            can = f"--repeat {needed} tolerates one" if needed else "no --repeat tolerates one"
-            notes.append(f"min_pass_rate {threshold:g} at --repeat {k} tolerates no failing sample (the 95% Wilson "
-                         f"lower bound of {k - 1}/{k} is {wilson_lower(k - 1, k):.2f}); {can}")
-    return notes

@@ -13,7 +13,9 @@ a nonnegative supermartingale under the null (Ramdas, Gruenwald, Vovk and Shafer
 statistics and safe anytime-valid inference", Statist. Sci. 38(4)); by Ville's inequality the chance that it
 ever reaches 1/a is at most a, however often it is looked at and whenever sampling stops. Each case's
 e-process gets a share of alpha and the suite (one e-process over every case's pairs pooled) the rest: a
-weighted Bonferroni family, so the family-wise false-alarm rate stays <= alpha.
+weighted Bonferroni family, so the family-wise false-alarm rate stays <= alpha. When a case stops sampling is
+decided by other evidence too (a Bayes factor on both sides' pass counts, `drop_bayes_factor`); stopping rules
+never move a threshold, so they change cost and power, not the guarantee.
 
 Pure standard library, exact integers; numpy and scipy are only the tests' oracle and simulator.
 """
@@ -36,7 +38,7 @@ FIRST = 3  # samples a side every case starts with
 BATCH = 2  # samples a side added a round to every case still open
 MAXIMUM = 48  # samples a side at most
 DROP = 0.5  # the per-case drop the futility rule guards
-FUTILITY = 0.15  # Bayes-factor threshold under which a case stops as unchanged
+FUTILITY = 0.1  # Bayes-factor threshold under which a case stops as unchanged
 SUITE_STOP_FACTOR = 3.0  # once the suite is flagged, a case off course stops unless its factor says dropped
 METHOD = ("anytime-valid sequential sign test: per case, a mixture e-process over discordant sample pairs "
           "(uniform mixture on [1/2, 1]); over the suite, the same e-process on every case's pairs pooled; "
@@ -293,7 +295,9 @@ def as_drop_verdict(verdict: SequentialVerdict, weights: Design) -> DropVerdict:
 
 
 def flip_samples_needed(cases: int, design: Design) -> int | None:
-    """Samples a side after which one case going K/K -> 0/K (every pair a win) is flagged among `cases` cases;
-    None when the design's maximum comes first."""
+    """Samples a side after which one case going K/K -> 0/K (every pair a win) is flagged among `cases` cases:
+    the first look (`first`, then every `batch` more, and the maximum) where its wins reach the threshold; None
+    when the design's maximum comes first."""
     weight = case_weight(design, cases)
-    return next((n for n in range(1, design.maximum + 1) if reaches(n, 0, weight, design.alpha)), None)
+    looks = sorted({*range(design.first, design.maximum + 1, design.batch), design.maximum})
+    return next((n for n in looks if reaches(n, 0, weight, design.alpha)), None)

@@ -32,7 +32,7 @@ from functools import lru_cache
 from promptci.stats import CaseTest, DropVerdict
 
 SUITE_WEIGHT = 0.3  # share of alpha for the pooled suite e-process; the cases share the rest equally
-# The default design (docs/sequential.md, "Choosing the defaults": the trade-off between requests spent on an
+# The default design (docs/sequential.md, "The frontier": the trade-off between requests spent on an
 # unchanged suite and the chance of naming broken cases, measured by bench/bench_sequential.py)
 FIRST = 3  # samples a side every case starts with
 BATCH = 2  # samples a side added a round to every case still open

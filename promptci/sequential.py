@@ -13,7 +13,9 @@ a nonnegative supermartingale under the null (Ramdas, Gruenwald, Vovk and Shafer
 statistics and safe anytime-valid inference", Statist. Sci. 38(4)); by Ville's inequality the chance that it
 ever reaches 1/a is at most a, however often it is looked at and whenever sampling stops. Each case's
 e-process gets a share of alpha and the suite (one e-process over every case's pairs pooled) the rest: a
-weighted Bonferroni family, so the family-wise false-alarm rate stays <= alpha.
+weighted Bonferroni family, so the family-wise false-alarm rate stays <= alpha. When a case stops sampling is
+decided by other evidence too (a Bayes factor on both sides' pass counts, `drop_bayes_factor`); stopping rules
+never move a threshold, so they change cost and power, not the guarantee.
 
 Pure standard library, exact integers; numpy and scipy are only the tests' oracle and simulator.
 """
@@ -30,6 +32,14 @@ from functools import lru_cache
 from promptci.stats import CaseTest, DropVerdict
 
 SUITE_WEIGHT = 0.3  # share of alpha for the pooled suite e-process; the cases share the rest equally
+# The default design (docs/sequential.md, "The frontier": the trade-off between requests spent on an
+# unchanged suite and the chance of naming broken cases, measured by bench/bench_sequential.py)
+FIRST = 3  # samples a side every case starts with
+BATCH = 2  # samples a side added a round to every case still open
+MAXIMUM = 48  # samples a side at most
+DROP = 0.5  # the per-case drop the futility rule guards
+FUTILITY = 0.1  # Bayes-factor threshold under which a case stops as unchanged
+SUITE_STOP_FACTOR = 3.0  # once the suite is flagged, a case off course stops unless its factor says dropped
 METHOD = ("anytime-valid sequential sign test: per case, a mixture e-process over discordant sample pairs "
           "(uniform mixture on [1/2, 1]); over the suite, the same e-process on every case's pairs pooled; "
           "weighted Bonferroni (suite 0.3, each case 0.7/m) with Ville's inequality holding the family-wise "
@@ -52,18 +62,22 @@ class Design:
     a side to every case still open, up to `maximum`."""
 
     alpha: float = 0.05
-    first: int = 4
-    batch: int = 2
-    maximum: int = 48
+    first: int = FIRST
+    batch: int = BATCH
+    maximum: int = MAXIMUM
     suite_weight: float = SUITE_WEIGHT
-    drop: float = 0.35  # wins - losses grows by p_A - p_B a pair: a case trailing this drop stops as unchanged
-    slack: float = 0.8  # by how many sqrt(n) it may trail before it stops
+    drop: float = DROP  # the drop of one case's pass rate the design is sized to name (the futility rule's
+    # alternative); smaller drops spread over the suite are the suite test's
+    futility: float = FUTILITY  # a case stops as unchanged once the Bayes factor of "dropped by `drop`" against
+    # "unchanged" falls under this
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie within (0, 1), got {self.alpha}")
         if not 1 <= self.first <= self.maximum or self.batch < 1:
             raise ValueError(f"need 1 <= first <= maximum and batch >= 1, got {self}")
+        if not 0 < self.drop < 1 or not 0 < self.futility < 1:
+            raise ValueError(f"need 0 < drop < 1 and 0 < futility < 1, got {self}")
         if not 0 < self.suite_weight < 1:
             raise ValueError(f"suite_weight must lie within (0, 1), got {self.suite_weight}")
 
@@ -186,13 +200,13 @@ def _decide_case(case: Pairs, weight: float, design: Design, suite_flagged: bool
         stop = None
     elif reaches(wins, losses, weight, design.alpha):
         stop = Stop.DROP
-    elif not _b_silent(case, design) and wins - losses < max(1.0, design.drop * n - design.slack * math.sqrt(n)):
+    elif (factor := _drop_factor(case, design)) < design.futility:
         stop = Stop.UNCHANGED
     elif not reaches(wins + design.maximum - case.sampled, losses, weight, design.alpha):
         stop = Stop.OUT_OF_REACH
     elif case.sampled >= design.maximum:
         stop = Stop.MAXIMUM
-    elif suite_flagged and not _b_silent(case, design) and not _on_course(case, weight, design):
+    elif suite_flagged and factor < SUITE_STOP_FACTOR and not _on_course(case, weight, design):
         stop = Stop.SUITE_FLAGGED
     return CaseDecision(case.key, wins, losses, n, e_value(wins, losses), 1 / (weight * design.alpha), stop)
 
@@ -205,10 +219,39 @@ def _on_course(case: Pairs, weight: float, design: Design) -> bool:
     return reaches(wins, losses, weight, design.alpha)
 
 
-def _b_silent(case: Pairs, design: Design) -> bool:
-    """B has not passed once in its first looks: what a drop to a pass rate near 0 looks like even while A's
-    samples happened to fail too (wins 0), so the case gets one more look before it may stop as unchanged."""
-    return not any(case.b) and case.sampled < 2 * design.first
+_NODES = 400  # midpoint rule on [drop, 1]: the futility rule needs two digits, not exactness
+
+
+@lru_cache(maxsize=65536)
+def drop_bayes_factor(passes_a: int, n_a: int, passes_b: int, n_b: int, drop: float) -> float:
+    """How much likelier A's and B's pass counts are if B's pass rate is A's minus `drop` (0 at the least) than
+    if both pass at one rate, A's rate uniform on [0, 1] under both:
+
+        BF = integral_0^1 p^a (1-p)^(n_a-a) r^b (1-r)^(n_b-b) dp / integral_0^1 p^(a+b) (1-p)^(n_a+n_b-a-b) dp,
+
+    r = max(0, p - drop). Only the futility rule uses it (when to stop sampling), never a rejection."""
+    a, b, fa, fb = passes_a, passes_b, n_a - passes_a, n_b - passes_b
+    # the denominator is the Beta function B(a + b + 1, fa + fb + 1)
+    log_null = math.lgamma(a + b + 1) + math.lgamma(fa + fb + 1) - math.lgamma(a + b + fa + fb + 2)
+    terms: list[float] = []
+    if b == 0:  # p <= drop: B's rate is 0, so only a B without passes has weight there
+        width = drop / _NODES
+        terms += [math.log(width) + _log_binomial_path(width * (i + 0.5), a, fa) for i in range(_NODES)]
+    width = (1 - drop) / _NODES
+    for i in range(_NODES):
+        p = drop + width * (i + 0.5)
+        terms.append(math.log(width) + _log_binomial_path(p, a, fa) + _log_binomial_path(p - drop, b, fb))
+    top = max(terms)
+    log_drop = top + math.log(sum(math.exp(t - top) for t in terms))
+    return math.exp(log_drop - log_null)
+
+
+def _log_binomial_path(p: float, passes: int, fails: int) -> float:
+    return passes * math.log(p) + fails * math.log1p(-p)
+
+
+def _drop_factor(case: Pairs, design: Design) -> float:
+    return drop_bayes_factor(sum(case.a), len(case.a), sum(case.b), len(case.b), design.drop)
 
 
 # draw({key: range of sample indices}) -> {key: (A's outcomes, B's outcomes)} for those samples, in order; an
@@ -252,7 +295,9 @@ def as_drop_verdict(verdict: SequentialVerdict, weights: Design) -> DropVerdict:
 
 
 def flip_samples_needed(cases: int, design: Design) -> int | None:
-    """Samples a side after which one case going K/K -> 0/K (every pair a win) is flagged among `cases` cases;
-    None when the design's maximum comes first."""
+    """Samples a side after which one case going K/K -> 0/K (every pair a win) is flagged among `cases` cases:
+    the first look (`first`, then every `batch` more, and the maximum) where its wins reach the threshold; None
+    when the design's maximum comes first."""
     weight = case_weight(design, cases)
-    return next((n for n in range(1, design.maximum + 1) if reaches(n, 0, weight, design.alpha)), None)
+    looks = sorted({*range(design.first, design.maximum + 1, design.batch), design.maximum})
+    return next((n for n in looks if reaches(n, 0, weight, design.alpha)), None)

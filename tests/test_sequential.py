@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from scipy import special
+from scipy import integrate, special
 
 from promptci.sequential import (
     Design,
@@ -19,7 +19,9 @@ from promptci.sequential import (
     Stop,
     _e_parts,
     decide,
+    drop_bayes_factor,
     e_value,
+    flip_samples_needed,
     reaches,
     run_sequential,
     wins_needed,
@@ -69,10 +71,29 @@ def test_stopping_reasons() -> None:
     same = Pairs("same", (True, True, False, True), (True, True, True, True), sampled=4)
     silent = Pairs("silent", (False,) * 4, (False,) * 4, sampled=4)
     errored = Pairs("errored", sampled=4)
-    verdict = decide([flipped, same, silent, errored], design)
-    stops = {c.key: c.stop for c in verdict.cases}
-    assert stops == {"flip": Stop.DROP, "same": Stop.UNCHANGED, "silent": None, "errored": Stop.NOT_PAIRED}
-    assert verdict.is_drop and verdict.is_open
+    verdict = decide([same, silent, errored], design)
+    # B passing 4 of 4 where A passed 3: the Bayes factor of a 50-point drop is 0.024 (< 0.15): unchanged. Neither
+    # side passing: 1.8, no evidence either way, the case samples on.
+    assert {c.key: c.stop for c in verdict.cases} == {"same": Stop.UNCHANGED, "silent": None,
+                                                     "errored": Stop.NOT_PAIRED}
+    assert not verdict.is_drop and verdict.is_open
+    verdict = decide([flipped, same], design)
+    assert {c.key: c.stop for c in verdict.cases} == {"flip": Stop.DROP, "same": Stop.UNCHANGED}
+    assert verdict.is_drop and not verdict.is_open
+
+
+@pytest.mark.parametrize(("passes_a", "passes_b", "n", "drop"),
+                         [(3, 0, 3, 0.5), (3, 3, 3, 0.5), (2, 1, 3, 0.5), (9, 2, 11, 0.4), (0, 0, 4, 0.5),
+                          (20, 19, 24, 0.6)])
+def test_drop_bayes_factor_is_the_integral(passes_a: int, passes_b: int, n: int, drop: float) -> None:
+    # the futility rule's factor against scipy's quadrature of the same two integrals
+    def drop_path(p: float) -> float:
+        r = max(0.0, p - drop)
+        return float(p ** passes_a * (1 - p) ** (n - passes_a) * r ** passes_b * (1 - r) ** (n - passes_b))
+
+    top = sum(integrate.quad(drop_path, lo, hi, epsabs=0, epsrel=1e-10)[0] for lo, hi in ((0, drop), (drop, 1)))
+    bottom = float(special.beta(passes_a + passes_b + 1, 2 * n - passes_a - passes_b + 1))
+    assert drop_bayes_factor(passes_a, n, passes_b, n, drop) == pytest.approx(top / bottom, rel=1e-3)
 
 
 # The simulation: each case has a pass rate p_i ~ U(0.5, 0.95) at A and p_i - drop_i at B (clipped at 0).
@@ -116,12 +137,18 @@ def test_simulation_null_false_alarms_under_alpha_and_fewer_requests_than_fixed_
     rate = sum(v.is_drop for v in verdicts) / trials
     assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / trials)
     fixed = 2 * CASES * 10
-    # measured 0.71 of fixed K = 10's requests: the issue's target, 0.50, is not met (docs/sequential.md)
-    assert _requests(verdicts) <= 0.75 * fixed
+    # measured 261.6 requests, 0.654 of fixed K = 10's (per-PR sd 53, so the mean's standard error is 2.7
+    # requests, 0.007; it was 0.72 before the Bayes-factor futility rule). The issue's target, 0.50, is not met:
+    # docs/sequential.md ("The frontier") shows that a futility rule spending 0.50 names both broken cases of the
+    # next test far under 90% unless it knows the simulation's prior (the Bayes-optimal rule that does: 0.49
+    # and ~0.915).
+    assert _requests(verdicts) <= 0.70 * fixed
 
 
 def test_simulation_two_broken_cases_of_twenty_both_named() -> None:
-    trials = 300
+    # measured 0.939 over these 1,000 PRs (binomial standard error 0.0076, so 0.90 is 5 of them below; 0.90-0.93
+    # before the Bayes-factor futility rule)
+    trials = 1000
     verdicts = _simulate(7, trials, np.r_[0.6, 0.6, np.zeros(CASES - 2)])
     both = sum({c.key for c in v.cases if c.is_drop} >= {"0", "1"} for v in verdicts) / trials
     assert both >= 0.90
@@ -135,7 +162,7 @@ def test_simulation_thirty_point_drop_everywhere_at_least_fixed_k10_power() -> N
     verdicts = _simulate(11, trials, drops)
     power = sum(v.is_drop for v in verdicts) / trials
     assert power >= _fixed_k10_alarm_rate(11, trials, drops)
-    # once the suite test has failed the diff, cases not on course to be named stop (measured 1.15 x fixed K;
+    # once the suite test has failed the diff, cases not on course to be named stop (measured 1.19 x fixed K;
     # 2.5 x before that stop)
     assert _requests(verdicts) <= 1.3 * 2 * CASES * 10
 
@@ -157,7 +184,8 @@ def test_single_case_flip_always_caught() -> None:
     for seed in range(20):
         verdict = run_sequential([str(i) for i in range(CASES)], _draw(np.random.default_rng(seed), p, q), Design())
         assert [c.key for c in verdict.cases if c.is_drop] == ["0"]
-        assert verdict.samples["0"] == 12  # 12 straight wins reach 1 / (0.035 x 0.05)
+        # 12 straight wins reach 1 / (0.035 x 0.05); looks come at 3, 5, ..., 13 samples a side
+        assert verdict.samples["0"] == 13 == flip_samples_needed(CASES, Design())
 
 
 def test_peeking_after_every_pair_keeps_the_e_process_under_alpha_where_a_fixed_test_cries_wolf() -> None:

@@ -430,3 +430,34 @@ def test_kappa_is_undefined_when_both_raters_gave_one_label_to_everything() -> N
     assert Agreement(tp=5, fn=0, fp=0, tn=0).tnr()[0] is None
     with pytest.raises(ValueError):
         Agreement(tp=-1, fn=0, fp=0, tn=0)
+
+
+# --- diff -------------------------------------------------------------------------------------------------------
+
+def rude_responder(body: dict[str, Any]) -> str:
+    """As `responder`, but a prompt that asks for rudeness gets a rude answer, which the judge fails."""
+    user = body["messages"][-1]["content"]
+    if body["model"] == "judge" and "Rude answer" in user:
+        return json.dumps({"score": 0.0, "pass": False, "reason": "rude"})
+    if body["model"] != "judge" and user.startswith("Be rude"):
+        topic = next(t for t in TOPICS if t in user)
+        return f"Rude answer about {topic}."
+    return responder(body)
+
+
+@pytest.mark.parametrize(("judges", "exit_code", "words"), [
+    ("", 0, "report-only, it cannot fail the run: no calibration"),
+    ("judges: {allow_uncalibrated: true}\n", 1, "gated, as judges.allow_uncalibrated allows"),
+])
+def test_diff_gates_on_a_judge_only_when_it_may(cli, tmp_path: Path, server: FakeServer, judges: str,
+                                                exit_code: int, words: str) -> None:
+    from gitrepo import commit, new_repo
+
+    server.config.responder = rude_responder
+    repo = new_repo(tmp_path / "repo")
+    commit(repo, {"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden(), "promptci.yaml": config(server, judges),
+                  ".gitignore": ".promptci/\n"}, "A")
+    commit(repo, {"prompts/ask.txt": "Be rude. " + PROMPT}, "B")
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "-m", "local:sut", "--no-github", "--format", "json")
+    assert result.exit_code == exit_code, result.output
+    assert any(words in note for note in json.loads(result.stdout)["decision"]["notes"])

@@ -29,3 +29,9 @@ def judge_notes(results: Iterable[CaseResult]) -> list[str]:
         misses = failed[note]
         lines.append(f"{note}; it failed {len(misses)} of {count} outputs: {', '.join(misses)}" if misses else note)
     return lines
+
+
+def diff_judge_notes(before: Iterable[CaseResult], after: Iterable[CaseResult]) -> list[str]:
+    """A diff's judge lines: side B's, then side A's that differ (each side's calibration files are its own)."""
+    at_b = judge_notes(after)
+    return [*at_b, *(f"at A: {note}" for note in judge_notes(before) if note not in at_b)]

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 from fakeserver import FakeServer, running_fake_server
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from promptci.comparators.judge import JUDGE_SYSTEM
 from promptci.stats import Agreement, wilson_interval
@@ -461,3 +463,48 @@ def test_diff_gates_on_a_judge_only_when_it_may(cli, tmp_path: Path, server: Fak
     result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "-m", "local:sut", "--no-github", "--format", "json")
     assert result.exit_code == exit_code, result.output
     assert any(words in note for note in json.loads(result.stdout)["decision"]["notes"])
+
+
+# --- hostile files ----------------------------------------------------------------------------------------------
+
+def yamlish(tokens: list[str]) -> st.SearchStrategy[str]:
+    """Text made of YAML's punctuation and the words a file of that kind holds."""
+    return st.lists(st.sampled_from([*"{}[]-,:\n '\"&*!|>#?%@`\t\\0.5", *tokens]), max_size=60).map("".join)
+
+
+YAMLISH = yamlish(["labels", "output", "label", "t1", "t2", "pass", "fail", "  "])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=YAMLISH)
+def test_any_labels_file_is_labels_or_a_located_problem(tmp_path: Path, text: str) -> None:
+    from promptci.calibrating import read_labels
+    from promptci.errors import PromptCIError
+
+    path = tmp_path / "labels" / "ask.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    try:
+        found = read_labels(path, tmp_path, {"t1", "t2"})
+    except PromptCIError as error:
+        assert "labels/ask.yaml" in str(error)
+        return
+    assert all(label.case_id in {"t1", "t2"} and isinstance(label.passes, bool) for label in found)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=yamlish(["model: x\n", "rubric_hash: x\n", "template_hash: x\n", "threshold: 0.5\n", "figures",
+                     "kappa", "value", "n", "null", "true", "  "]))
+def test_any_calibration_file_is_read_or_a_located_problem(tmp_path: Path, text: str) -> None:
+    from promptci.calibration import read_calibration
+    from promptci.errors import PromptCIError
+
+    path = tmp_path / "calibration" / "ask.llm_judge.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    try:
+        found = read_calibration(tmp_path, "ask", "llm_judge")
+    except PromptCIError as error:
+        assert "calibration/ask.llm_judge.yaml" in str(error)
+        return
+    assert found is not None and (found.kappa is None or isinstance(found.kappa, float))

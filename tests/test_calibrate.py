@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptci.comparators.judge import JUDGE_SYSTEM
-from promptci.stats import Agreement, wilson_interval
+from promptci.stats import wilson_interval
 from promptci.types import content_hash
 from promptci.viewer.reviews import write_review
 
@@ -374,6 +374,8 @@ def test_a_bad_judge_name_is_a_load_error(cli, root: Path) -> None:
 # --- the statistics ---------------------------------------------------------------------------------------------
 
 def test_kappa_matches_a_hand_computed_table() -> None:
+    from promptci.stats import Agreement
+
     # 50 items: both yes 20, A yes B no 5, A no B yes 10, both no 15: observed 0.7, chance 0.5, kappa 0.4
     kappa, interval = Agreement(tp=20, fn=5, fp=10, tn=15).kappa()
     assert kappa == pytest.approx(0.4)
@@ -407,6 +409,8 @@ def delta_method_se(counts: tuple[int, int, int, int]) -> float:
 def test_the_kappa_interval_is_fleiss_cohen_everitts_large_sample_se(counts: tuple[int, int, int, int]) -> None:
     from scipy.stats import norm
 
+    from promptci.stats import Agreement
+
     kappa, interval = Agreement(*counts).kappa()
     assert kappa is not None and interval is not None
     half = norm.ppf(0.975) * delta_method_se(counts)
@@ -416,6 +420,8 @@ def test_the_kappa_interval_is_fleiss_cohen_everitts_large_sample_se(counts: tup
 
 def test_rates_use_wilson_intervals_as_scipy_computes_them() -> None:
     from scipy.stats import binomtest
+
+    from promptci.stats import Agreement
 
     agreement = Agreement(tp=7, fn=2, fp=3, tn=11)
     rate, interval = agreement.tpr()
@@ -428,6 +434,8 @@ def test_rates_use_wilson_intervals_as_scipy_computes_them() -> None:
 
 
 def test_kappa_is_undefined_when_both_raters_gave_one_label_to_everything() -> None:
+    from promptci.stats import Agreement
+
     assert Agreement(tp=5, fn=0, fp=0, tn=0).kappa() == (None, None)
     assert Agreement(tp=5, fn=0, fp=0, tn=0).tnr()[0] is None
     with pytest.raises(ValueError):

@@ -166,6 +166,9 @@ class Session:
         request), through a client like a run's (cache, retries, budget, ledger). Per job: its scores and
         the comparators that raised."""
         endpoints = self.endpoints(plan)
+        if plan.budget_usd is not None:
+            require_prices(endpoints)
+        self._budget.limit_to(plan.budget_usd)
         client = self._client(plan, endpoints, self.limits(plan), current_git(plan.project.source), None)
         runner = Runner("", plan.project.source, self.store, client)
 

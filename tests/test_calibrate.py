@@ -516,3 +516,24 @@ def test_any_calibration_file_is_read_or_a_located_problem(tmp_path: Path, text:
         assert "calibration/ask.llm_judge.yaml" in str(error)
         return
     assert found is not None and (found.kappa is None or isinstance(found.kappa, float))
+
+
+def test_calibrate_without_the_judges_key_is_exit_2_and_sends_nothing(cli, project, server: FakeServer,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    labels = "labels:\n  t1: {label: pass, output: Polite answer about t1.}\n"
+    root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden().replace("local:judge", "openai:gpt-4o"),
+                    "promptci.yaml": config(server), "labels/ask.yaml": labels})
+    result = calibrated(cli, root)
+    assert result.exit_code == 2 and "OPENAI_API_KEY" in result.stderr, result.output
+    assert server.total == 0 and not (root / "calibration").exists()
+
+
+def test_calibrate_keeps_the_run_budget(cli, project, server: FakeServer) -> None:
+    """budgets.run_usd holds calibrate's judge requests too: the ones it cannot afford give no verdict (exit 3)."""
+    labels = "labels:\n" + "".join(f"  {t}: {{label: pass, output: Polite answer about {t}.}}\n" for t in TOPICS)
+    root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden(), "labels/ask.yaml": labels,
+                    "promptci.yaml": config(server, "budgets: {run_usd: 0.0005}\n")})
+    result = calibrated(cli, root, "-j", "1")
+    assert result.exit_code == 3, result.output
+    assert "nothing written" in result.stderr and server.total < len(TOPICS)

@@ -537,3 +537,14 @@ def test_calibrate_keeps_the_run_budget(cli, project, server: FakeServer) -> Non
     result = calibrated(cli, root, "-j", "1")
     assert result.exit_code == 3, result.output
     assert "nothing written" in result.stderr and server.total < len(TOPICS)
+
+
+def test_a_failed_case_marks_its_report_only_judge_among_the_reasons(cli, root: Path, tmp_path: Path) -> None:
+    text = golden().replace("  - id: t5\n    input: {topic: t5}\n",
+                            "  - id: t5\n    input: {topic: t5}\n    comparators+: [{type: regex, pattern: '^Rude'}]\n")
+    (root / "goldens/ask.yaml").write_text(text, encoding="utf-8")
+    report = tmp_path / "report.xml"
+    result = cli("run", "--root", root, "-m", "local:sut", "-o", f"junit={report}", "-o", f"html={tmp_path}/r.html")
+    assert result.exit_code == 1, result.output  # the regex failed t5; the judge's failure only reports
+    for text in (result.stdout, report.read_text(encoding="utf-8"), (tmp_path / "r.html").read_text("utf-8")):
+        assert "llm_judge (report-only): judge local:judge: score 0.10" in text

@@ -21,7 +21,7 @@ from promptci.calibration import (
 )
 from promptci.errors import ConfigError, ExitCode, Problem, PromptCIError
 from promptci.loading.suite import load_suite
-from promptci.loading.yamlfile import line_of, load_yaml, relative_path
+from promptci.loading.yamlfile import line_of, load_yaml, parse_yaml, relative_path, relative_to
 from promptci.plan import Job, Plan, RunOptions
 from promptci.project import Project, discover
 from promptci.reviewfile import REVIEWS_DIR, output_hash, read_reviews
@@ -92,46 +92,54 @@ def calibrate(options: CalibrateOptions) -> CalibrationOutcome:
         known = ", ".join(sorted(suite.prompts)) or "none"
         raise PromptCIError(f"no prompt {options.prompt!r} with golden cases (known: {known})")
     judged_cases = judge_cases(suite.cases, options.prompt, options.judge)
-    spec = next(iter(judged_cases.values()))[1]
-    setup = judge_setup(spec)
-    assert setup is not None
-    identity = judge_identity(spec, setup, options.prompt, project.source, suite.prompts)
-    check_one_identity(judged_cases, identity, project, suite.prompts)
-    labels_path = options.labels or project.source / LABELS_DIR / f"{options.prompt}.yaml"
-    labels = read_labels(labels_path, project.source, set(judged_cases)) if options.labels or labels_path.is_file() \
-        else []
-    reviews = review_labels(project.source, options.prompt, set(judged_cases))
-    if not labels and not reviews:
-        raise PromptCIError(f"no labels for prompt {options.prompt!r}: write {LABELS_DIR}/{options.prompt}.yaml "
-                            "(labels: {CASE_ID: pass or fail}) or review outputs in `promptci view`")
+    identity = one_identity(judged_cases, options.prompt, project, suite.prompts)
+    labels = all_labels(project.source, options, set(judged_cases))
     run_options = RunOptions(root=project.source, concurrency=options.concurrency, environment=options.environment,
                              use_cache=options.use_cache)
     with Session(project, concurrency=options.concurrency) as session:
-        items, notes = with_outputs(session.store, options.prompt, [*labels, *reviews])
+        items, notes = with_outputs(session.store, options.prompt, labels)
         if not items:
-            raise PromptCIError(f"none of the {len(reviews)} reviews of {options.prompt!r} has its output in the "
-                                "store (reviews name outputs by hash): label cases in "
-                                f"{LABELS_DIR}/{options.prompt}.yaml with `output:`")
+            raise PromptCIError(f"none of the reviews of {options.prompt!r} has its output in the store (reviews "
+                                f"name outputs by hash): label cases in {LABELS_DIR}/{options.prompt}.yaml with "
+                                "`output:`")
         jobs = [Job(replace(judged_cases[label.case_id][0], comparators=(judged_cases[label.case_id][1],)),
                     suite.prompts[options.prompt], Request(model="echo", messages=()), 0) for label, _ in items]
-        plan = Plan(project, settings, run_options, tuple(jobs), ())
-        scored = session.score_outputs(plan, [Completion(text=output) for _, output in items])
+        scored = session.score_outputs(Plan(project, settings, run_options, tuple(jobs), ()),
+                                       [Completion(text=output) for _, output in items])
     outcome = CalibrationOutcome(identity, [judged(label, output, scores, raised)
                                             for (label, output), (scores, raised) in zip(items, scored, strict=True)],
                                  notes=notes)
+    return written(outcome, project.source)
+
+
+def all_labels(root: Path, options: CalibrateOptions, case_ids: set[str]) -> list[Label]:
+    """The labels file's labels (--labels, else labels/<prompt>.yaml when there is one), then the reviews'."""
+    path = options.labels or root / LABELS_DIR / f"{options.prompt}.yaml"
+    labels = read_labels(path, root, case_ids) if options.labels or path.is_file() else []
+    labels += review_labels(root, options.prompt, case_ids)
+    if not labels:
+        raise PromptCIError(f"no labels for prompt {options.prompt!r}: write {LABELS_DIR}/{options.prompt}.yaml "
+                            "(labels: {CASE_ID: pass or fail}) or review outputs in `promptci view`")
+    return labels
+
+
+def written(outcome: CalibrationOutcome, root: Path) -> CalibrationOutcome:
+    """The outcome with its figures, written to the calibration file; nothing written when the judge gave no
+    verdict on some output (a calibration that left them out would flatter it)."""
     failed = [j for j in outcome.judged if j.judge_passes is None]
     if failed:
         outcome.notes += [f"no verdict for {j.label.case_id} ({j.label.where}): {j.reason}" for j in failed]
-        outcome.notes.append(f"nothing written: the judge gave no verdict on {len(failed)} of {len(items)} outputs "
-                             "(a calibration leaves none out); fix them and run calibrate again (answers are cached)")
+        outcome.notes.append(f"nothing written: the judge gave no verdict on {len(failed)} of {len(outcome.judged)} "
+                             "outputs (a calibration leaves none out); fix them and run calibrate again (answers "
+                             "are cached)")
         return outcome
-    outcome.agreement = agreement_of(outcome.judged)
-    sources = {"labels_file": sum(not j.label.where.startswith(REVIEWS_DIR) for j in outcome.judged),
-               "reviews": sum(j.label.where.startswith(REVIEWS_DIR) for j in outcome.judged)}
     from promptci import __version__
 
-    outcome.document = calibration_document(identity, outcome.agreement, sources, __version__)
-    outcome.written = write_calibration(project.source, outcome.document)
+    outcome.agreement = agreement_of(outcome.judged)
+    reviewed = sum(j.label.digest is not None for j in outcome.judged)
+    sources = {"labels_file": len(outcome.judged) - reviewed, "reviews": reviewed}
+    outcome.document = calibration_document(outcome.identity, outcome.agreement, sources, __version__)
+    outcome.written = write_calibration(root, outcome.document)
     return outcome
 
 
@@ -158,28 +166,27 @@ def judge_cases(cases: Sequence[Case], prompt: str, judge: str | None) -> dict[s
     return found
 
 
-def check_one_identity(judged_cases: Mapping[str, tuple[Case, ComparatorSpec]], identity: JudgeIdentity,
-                       project: Project, prompts: Mapping[str, Any]) -> None:
-    """One calibration file holds one judge: cases whose judge of that name differs (rubric, model, ...) are
-    named, so they get their own `name:`."""
+def one_identity(judged_cases: Mapping[str, tuple[Case, ComparatorSpec]], prompt: str, project: Project,
+                 prompts: Mapping[str, Any]) -> JudgeIdentity:
+    """The judge's identity. One calibration file holds one judge: cases whose judge of that name differs
+    (rubric, model, threshold, template) are named, so they get their own `name:`."""
+    identities = []
     for _, spec in judged_cases.values():
         setup = judge_setup(spec)
         assert setup is not None
-        other = judge_identity(spec, setup, identity.prompt, project.source, prompts)
-        if other != identity:
-            first = next(iter(judged_cases.values()))[1].location
+        identities.append((judge_identity(spec, setup, prompt, project.source, prompts), spec.location))
+    (first, where), *others = identities
+    for other, location in others:
+        if other != first:
             raise PromptCIError(
-                f"judge {identity.name!r} of prompt {identity.prompt!r} differs between {first} and "
-                f"{spec.location} (rubric, model, threshold or template): one calibration file holds one judge; "
-                f"give them different `name:`s")
+                f"judge {first.name!r} of prompt {prompt!r} differs between {where} and {location} (rubric, model, "
+                "threshold or template): one calibration file holds one judge; give them different `name:`s")
+    return first
 
 
 def read_labels(path: Path, root: Path, case_ids: set[str]) -> list[Label]:
     """`labels: {CASE_ID: pass|fail}` or `CASE_ID: {label: pass|fail, output: TEXT}`; problems at file:line."""
-    if not path.is_file():
-        raise PromptCIError(f"{path}: no such labels file")
-    data = load_yaml(path, root)
-    shown = relative_path(path, root)
+    data, shown = labels_document(path, root)
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, dict):
         raise ConfigError.from_problems([Problem(
@@ -207,6 +214,21 @@ def read_labels(path: Path, root: Path, case_ids: set[str]) -> list[Label]:
     if problems:
         raise ConfigError.from_problems(problems)
     return found
+
+
+def labels_document(path: Path, root: Path) -> tuple[Any, str]:
+    """The labels file parsed (line-aware), and its name as messages give it; --labels may name a file outside
+    the project."""
+    shown = relative_path(path, root)
+    if not path.is_file():
+        raise PromptCIError(f"{shown}: no such labels file")
+    if relative_to(path, root) is not None:
+        return load_yaml(path, root), shown
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read the labels file: {error}", Location(shown)) from None
+    return parse_yaml(text, shown), shown
 
 
 def location_in(file: str, container: Any, key: Any) -> Location:

@@ -548,3 +548,18 @@ def test_a_failed_case_marks_its_report_only_judge_among_the_reasons(cli, root: 
     assert result.exit_code == 1, result.output  # the regex failed t5; the judge's failure only reports
     for text in (result.stdout, report.read_text(encoding="utf-8"), (tmp_path / "r.html").read_text("utf-8")):
         assert "llm_judge (report-only): judge local:judge: score 0.10" in text
+
+
+def test_labels_given_with_labels_may_live_outside_the_project(cli, project, server: FakeServer,
+                                                                tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "labels.yaml"
+    outside.parent.mkdir()
+    outside.write_text("labels:\n" + "".join(f"  {t}: {{label: {LABELS[t]}, output: Polite answer about {t}.}}\n"
+                                             for t in TOPICS), encoding="utf-8")
+    root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden(), "promptci.yaml": config(server)})
+    result = calibrated(cli, root, "--labels", str(outside))
+    assert result.exit_code == 0, result.output
+    assert calibration(root)["figures"]["counts"] == COUNTS
+    outside.write_text("labels:\n  t1: maybe\n", encoding="utf-8")
+    result = calibrated(cli, root, "--labels", str(outside))
+    assert result.exit_code == 2 and f"{outside.as_posix()}:2" in result.stderr, result.stderr

@@ -29,6 +29,7 @@ from promptci.session import Session
 from promptci.storechoice import has_store, open_store
 from promptci.types import CaseResult, Run, now_iso, summarize
 from promptci.verdict.gates import Judging, judge_run
+from promptci.verdict.judges import judge_notes
 from promptci.verdict.policy import Verdict
 
 if TYPE_CHECKING:  # diff and bisect load git, compare and stats; the matrix and cost report load when asked for
@@ -107,7 +108,8 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
 
             matrix = compare_models(run_record, judging.baseline_model, judging.gates)
         verdict_lines = [candidate.line() for candidate in matrix.candidates] if matrix else []
-        run_record = replace(run_record, baseline_model=judging.baseline_model, notes=(*drifts, *verdict_lines))
+        run_record = replace(run_record, baseline_model=judging.baseline_model,
+                             notes=(*drifts, *verdict_lines, *judge_notes(run_record.results)))
         decision = judge_run(run_record, plan.settings.gate, judging, matrix, drifts)
         run_record = replace(run_record, decision=decision)
         if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew

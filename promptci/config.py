@@ -69,6 +69,15 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Judges:
+    """`judges:`: when an llm_judge may fail the run. By default only a judge with a fresh calibration
+    (`promptci calibrate`, calibration/<prompt>.<judge>.yaml) gates; the others only report."""
+
+    allow_uncalibrated: bool = False  # every judge gates, calibrated or not (the behaviour before calibrate)
+    min_kappa: float | None = None  # a calibrated judge whose kappa is under this (or unknown) only reports
+
+
+@dataclass(frozen=True)
 class Settings:
     """What promptci.yaml says. Where the project's files and state live is the Project's business."""
 
@@ -92,6 +101,7 @@ class Settings:
     pricing: Mapping[str, Price] = field(default_factory=dict)
     budgets: Budgets = field(default_factory=Budgets)
     gate: Gate = field(default_factory=Gate)
+    judges: Judges = field(default_factory=Judges)
     store_url: str | None = None  # `store.url`: a PostgreSQL team store (no password: that comes from the environment)
 
 
@@ -127,10 +137,11 @@ def load_settings(root: Path, environment: str | None = None) -> Settings:
 
 
 KNOWN_KEYS = ("models", "concurrency", "timeout_s", "retries", "comparators", "providers", "environments",
-              "pricing", "budgets", "gate", "store")
+              "pricing", "budgets", "gate", "store", "judges")
 PROVIDER_FIELDS = ("type", "base_url", "api_key_env", "rpm", "tpm", "params")
 MODEL_ENTRY_KEYS = ("name", "params")
 GATE_KEYS = ("min_pass_rate", "metrics")
+JUDGES_KEYS = ("allow_uncalibrated", "min_kappa")
 OUTPUT_LIMIT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 SECRET_KEYS = frozenset({"api_key", "apikey", "key", "secret", "token", "password", "access_token",
                          "auth_token", "secret_key"})
@@ -198,7 +209,23 @@ class _ConfigReader:
             values["comparators"] = specs
         values.update(self.read_money(data))
         values.update(self.read_store(data))
+        values.update(self.read_judges(data))
         return values
+
+    def read_judges(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """`judges: {allow_uncalibrated: true, min_kappa: 0.6}`."""
+        judges = self.section(data, "judges", JUDGES_KEYS)
+        if judges is None:
+            return {}
+        allow = judges.get("allow_uncalibrated", False)
+        if not isinstance(allow, bool):
+            self.problem(f"`judges.allow_uncalibrated` must be true or false, got {allow!r}", judges,
+                         "allow_uncalibrated")
+            allow = False
+        min_kappa = None
+        if judges.get("min_kappa") is not None:
+            min_kappa = self.number(judges, "min_kappa", minimum=-1, maximum=1, label="judges.min_kappa")
+        return {"judges": Judges(allow_uncalibrated=allow, min_kappa=min_kappa)}
 
     def read_store(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """`store: {url: postgresql://user@host/db}`; the password only ever from the environment."""

@@ -26,6 +26,7 @@ from promptci.types import CaseResult, GitInfo, Run, Suite, case_status_of, now_
 from promptci.variation import cached_other_samples, find_variations, variation_notes
 from promptci.verdict.diff import judge_comparison
 from promptci.verdict.gates import judge_run
+from promptci.verdict.judges import diff_judge_notes
 from promptci.verdict.policy import SEVERITY, Gate
 
 OnStart = Callable[[int], None]
@@ -120,7 +121,8 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
     warnings = ([f"--alpha {options.alpha:g} does nothing without --repeat: with one sample a side, any case that "
                  "passed at A and fails at B is a regression"]
                 if options.alpha != 0.05 and options.run.repeat < 2 and options.sequential is None else [])
-    decision = judge_comparison(comparison, options.alpha, run_a.interrupted or run_b.interrupted, warnings)
+    decision = judge_comparison(comparison, options.alpha, run_a.interrupted or run_b.interrupted,
+                                [*warnings, *diff_judge_notes(run_a.results, run_b.results)])
     comparison = replace(comparison, decision=decision)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
     return DiffOutcome(comparison, run_a, run_b, decision.exit_code, plan_b.selection, tuple(notes),

@@ -43,11 +43,12 @@ class MetricFailure:
 
 def metric_table(results: Iterable[CaseResult]) -> list[MetricValue]:
     """Every metric per (prompt, model), sorted by metric, prompt and model. Results without scores
-    (errors, skipped) count towards no metric; a weight of 0 counts a score without moving the value."""
+    (errors, skipped) count towards no metric, nor do report-only scores (a judge without a fresh calibration:
+    it cannot fail the run, through a metric either); a weight of 0 counts a score without moving the value."""
     totals: dict[tuple[str, str, str], list[float]] = {}  # weight, weighted passes, weighted values, count
     for result in results:
         for score in result.scores:
-            if score.metric is None:
+            if score.metric is None or not score.gating:
                 continue
             total = totals.setdefault((score.metric, result.prompt, result.model), [0.0, 0.0, 0.0, 0.0])
             total[0] += score.weight

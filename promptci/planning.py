@@ -145,9 +145,11 @@ def request_params(prompt: Prompt, model: str, settings: Settings) -> dict[str, 
 
 def build_jobs(cases: Sequence[Case], suite: Suite, rendered: dict, options: RunOptions,
                settings: Settings, turns: Mapping[str, tuple[str, ...]] | None = None) -> tuple[list[Job], list[str]]:
+    from promptci.calibration import with_judge_gates
+
     jobs: list[Job] = []
     models: list[str] = []
-    for case in cases:
+    for case in with_judge_gates(cases, suite.prompts, settings.root, settings.judges):  # which judges gate
         if case.key not in rendered:
             continue
         prompt = suite.prompts[case.prompt]

@@ -152,16 +152,20 @@ async def comparator_scores(runner: Runner, case: Case, completion: Completion, 
         try:
             score = await runner.comparator(spec)(case, completion)
         except Exception as exc:  # a comparator bug must not lose the run, nor pass for a regression
-            raised_by.append(f"comparator {spec.type} ({spec.location}) {raised(exc)}")
-            continue
+            problem = f"comparator {spec.type} ({spec.location}) {raised(exc)}"
+            if spec.gating:
+                raised_by.append(problem)
+                continue
+            score = Score(spec.type, 0.0, False, problem)  # a report-only comparator's error only reports too
         scores.append(replace(score, options=json.loads(canonical_json(dict(spec.options))), metric=spec.metric,
-                              weight=spec.weight))
+                              weight=spec.weight, gating=spec.gating, gate_note=spec.gate_note))
     return scores
 
 
 def combined_status(scores: Sequence[Score], raised_by: Sequence[str]) -> Status:
-    """failed when a comparator failed (whatever the others did), else error when one raised, else passed."""
-    if not all(s.passed for s in scores):
+    """failed when a gating comparator failed (whatever the others did), else error when one raised, else
+    passed. A report-only comparator's score (see ComparatorSpec.gating) is shown and never decides."""
+    if not all(s.passed for s in scores if s.gating):
         return "failed"
     return "error" if raised_by else "passed"
 

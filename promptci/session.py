@@ -20,18 +20,18 @@ from promptci.cost.budget import BudgetGuard
 from promptci.cost.pricing import UNKNOWN_PRICE_HINT
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.gitinfo import current_git
-from promptci.modelcalls import helper_models
+from promptci.modelcalls import CURRENT, ModelCalls, helper_models
 from promptci.plan import Job, Plan, config_fingerprint
 from promptci.planning import build_endpoints
 from promptci.project import Project
 from promptci.ratelimit import SLOW_START_WINDOW, LimitPolicy
 from promptci.recordings import Recordings, load_recordings, write_recordings
 from promptci.retrying import RetryPolicy
-from promptci.runner import Runner, run_jobs
+from promptci.runner import Runner, attribution, comparator_scores, run_jobs
 from promptci.spender import spending_actor, spending_branch
 from promptci.store import PLAIN_RUN, Store
 from promptci.storechoice import open_store
-from promptci.types import CaseResult, GitInfo, Run, now_iso, summarize
+from promptci.types import CaseResult, Completion, GitInfo, Run, Score, now_iso, summarize
 
 
 class Session:
@@ -130,15 +130,7 @@ class Session:
                              {**plan.options.to_record(), "config_hash": config_hash}, command)
         self._budget.limit_to(budget_usd)
         tally_before = limits.tally()
-        client = ModelClient(
-            self.store, endpoints, limits, self.recordings(plan.project),
-            RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
-            ClientOptions(run_id=run_id, git_commit=git.commit, branch=spending_branch(git), actor=spending_actor(),
-                          use_cache=plan.options.use_cache,
-                          record=plan.options.record, budget=self._budget,
-                          unanswered=dict(plan.options.batch_unanswered)),
-            before_first_send=lambda: self.prepare(endpoints),
-        )
+        client = self._client(plan, endpoints, limits, git, run_id)
         runner = Runner(run_id, plan.project.source, self.store, client, with_rate(on_result, on_rate, limits))
         if on_start is not None:
             on_start(len(plan.jobs))
@@ -155,6 +147,49 @@ class Session:
                    results=tuple(results), summary=summary, interrupted=interrupted, problems=problems,
                    config_hash=config_hash, shard=shard, command=command, environment=plan.options.environment,
                    broken=plan.broken)
+
+    def _client(self, plan: Plan, endpoints: Mapping[str, Endpoint], limits: CallLimits, git: GitInfo,
+                run_id: str | None) -> ModelClient:
+        return ModelClient(
+            self.store, endpoints, limits, self.recordings(plan.project),
+            RetryPolicy(retries=plan.settings.retries), plan.settings.timeout_s,
+            ClientOptions(run_id=run_id, git_commit=git.commit, branch=spending_branch(git), actor=spending_actor(),
+                          use_cache=plan.options.use_cache,
+                          record=plan.options.record, budget=self._budget,
+                          unanswered=dict(plan.options.batch_unanswered)),
+            before_first_send=lambda: self.prepare(endpoints),
+        )
+
+    def score_outputs(self, plan: Plan, outputs: Sequence[Completion]) -> list[tuple[list[Score], list[str]]]:
+        """The plan's cases' comparators on given outputs (outputs[i] for plan.jobs[i]) instead of the models'
+        answers (`promptci calibrate`): no case request is sent, only what the comparators ask (a judge's
+        request), through a client like a run's (cache, retries, budget, ledger). Per job: its scores and
+        the comparators that raised."""
+        endpoints = self.endpoints(plan)
+        if plan.budget_usd is not None:
+            require_prices(endpoints)
+        self._budget.limit_to(plan.budget_usd)
+        client = self._client(plan, endpoints, self.limits(plan), current_git(plan.project.source), None)
+        runner = Runner("", plan.project.source, self.store, client)
+
+        async def score(job: Job, output: Completion) -> tuple[list[Score], list[str]]:
+            calls = ModelCalls(client, attribution(runner, job))
+            token = CURRENT.set(calls)
+            raised_by: list[str] = []
+            try:
+                scores = await comparator_scores(runner, job.case, output, raised_by)
+            finally:
+                CURRENT.reset(token)
+            for entry in calls.ledger:  # a cache hit's row (a billed one is written by the client)
+                self.store.record_request(entry)
+            return scores, raised_by
+
+        async def score_all() -> list[tuple[list[Score], list[str]]]:
+            return list(await asyncio.gather(*(score(job, output) for job, output in zip(plan.jobs, outputs,
+                                                                                         strict=True))))
+
+        assert self._loop is not None
+        return self._loop.run(score_all())
 
     def _run_to_end(self, runner: Runner, jobs: Sequence[Job], concurrency: int) -> tuple[list[CaseResult], bool]:
         """Runs the jobs; Ctrl-C keeps what finished (each result is already stored as it finished)."""

@@ -101,6 +101,62 @@ def wilson_interval(passes: int, n: int, confidence: float = 0.95) -> Interval:
     return Interval(low, high)
 
 
+KAPPA_METHOD = ("Cohen's kappa with the large-sample standard error of Fleiss, Cohen & Everitt (1969), "
+                "interval kappa +/- z*SE clipped to [-1, 1]")
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A judge against human labels, one output each. Positive is pass: tp = both pass, fn = the human passed
+    it and the judge failed it, fp = the judge passed what the human failed, tn = both fail."""
+
+    tp: int
+    fn: int
+    fp: int
+    tn: int
+
+    def __post_init__(self) -> None:
+        if min(self.tp, self.fn, self.fp, self.tn) < 0:
+            raise ValueError(f"agreement counts must be >= 0, got {self}")
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fn + self.fp + self.tn
+
+    def tpr(self) -> tuple[float | None, Interval]:
+        """Share of the human-passed outputs the judge passes (None without any), with its Wilson interval."""
+        return _rate(self.tp, self.tp + self.fn)
+
+    def tnr(self) -> tuple[float | None, Interval]:
+        """Share of the human-failed outputs the judge fails, with its Wilson interval."""
+        return _rate(self.tn, self.tn + self.fp)
+
+    def kappa(self, confidence: float = 0.95) -> tuple[float | None, Interval | None]:
+        """Cohen's kappa and its interval (KAPPA_METHOD); None when chance agreement is 1 (both raters gave
+        one label to everything: kappa is undefined)."""
+        n = self.n
+        if n == 0:
+            return None, None
+        cells = [[self.tp / n, self.fn / n], [self.fp / n, self.tn / n]]  # rows: human, columns: judge
+        rows = [sum(cells[i]) for i in range(2)]
+        columns = [cells[0][j] + cells[1][j] for j in range(2)]
+        observed = cells[0][0] + cells[1][1]
+        chance = rows[0] * columns[0] + rows[1] * columns[1]
+        if chance >= 1:
+            return None, None
+        kappa = (observed - chance) / (1 - chance)
+        diagonal = sum(cells[i][i] * (1 - (rows[i] + columns[i]) * (1 - kappa)) ** 2 for i in range(2))
+        off = (1 - kappa) ** 2 * sum(cells[i][j] * (columns[i] + rows[j]) ** 2
+                                     for i in range(2) for j in range(2) if i != j)
+        variance = max(0.0, diagonal + off - (kappa - chance * (1 - kappa)) ** 2) / (n * (1 - chance) ** 2)
+        half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(variance)
+        return kappa, Interval(max(-1.0, kappa - half), min(1.0, kappa + half))
+
+
+def _rate(hits: int, n: int) -> tuple[float | None, Interval]:
+    return (hits / n if n else None), wilson_interval(hits, n)
+
+
 def fisher_drop_p(passes_a: int, n_a: int, passes_b: int, n_b: int) -> float:
     """One-sided Fisher exact p-value for "B passes less often than A".
 

@@ -147,7 +147,7 @@ def with_transform(comparator: Comparator, steps: list[tuple[str, Transform]], n
     if check is not None:
         score.check_case = check  # type: ignore[attr-defined]
     # what the comparator declares holds through a transform
-    for declared in ("helper_models", "judge_request", "reads_expected"):
+    for declared in ("helper_models", "judge_request", "reads_expected", "judge"):
         if hasattr(comparator, declared):
             setattr(score, declared, getattr(comparator, declared))
     score.depends_on = (*getattr(comparator, "depends_on", ()),  # type: ignore[attr-defined]

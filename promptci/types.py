@@ -100,6 +100,10 @@ class ComparatorSpec:
     weight: float = 1.0
     description: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # False: its scores are shown but cannot fail the case (an llm_judge without a fresh calibration);
+    # gate_note says why it gates or not, for reports (calibration.py sets both)
+    gating: bool = True
+    gate_note: str | None = None
 
 
 MockMatch = Literal["exact", "subset", "fields"]
@@ -264,6 +268,8 @@ class Score:
     options: Mapping[str, Any] = field(default_factory=dict)  # of the comparator that gave this score
     metric: str | None = None  # the named metric its comparator counts towards (`metric:` in the golden)
     weight: float = 1.0  # the comparator's `weight:` within that metric
+    gating: bool = True  # False: shown, but it cannot fail the case (its comparator's spec says why)
+    gate_note: str | None = None  # why it gates or only reports, when that needs saying (judges)
 
 
 Comparator = Callable[[Case, Completion], Awaitable[Score]]
@@ -313,7 +319,8 @@ class CaseResult:
             "output": self.output,
             "scores": [
                 {"comparator": s.comparator, "value": s.value, "passed": s.passed, "reason": s.reason,
-                 "diff": s.diff, "options": dict(s.options), "metric": s.metric, "weight": s.weight}
+                 "diff": s.diff, "options": dict(s.options), "metric": s.metric, "weight": s.weight,
+                 "gating": s.gating, "gate_note": s.gate_note}
                 for s in self.scores
             ],
             "input_tokens": self.input_tokens,
@@ -342,7 +349,8 @@ class CaseResult:
     def from_dict(cls, d: Mapping[str, Any]) -> CaseResult:
         scores = tuple(
             Score(s["comparator"], float(s["value"]), bool(s["passed"]), s.get("reason", ""), s.get("diff"),
-                  s.get("options") or {}, s.get("metric"), float(s.get("weight", 1.0)))
+                  s.get("options") or {}, s.get("metric"), float(s.get("weight", 1.0)),
+                  bool(s.get("gating", True)), s.get("gate_note"))
             for s in d.get("scores", ())
         )
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("scores", "tags", "tool_calls",

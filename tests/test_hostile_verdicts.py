@@ -115,7 +115,7 @@ def judge_server_responder(judge_answer):
 
 def run_judged(cli, project, server: FakeServer, judge_answer) -> tuple[Any, dict[str, Any]]:
     server.config.responder = judge_server_responder(judge_answer)
-    config_text = config(server) + "  local:judge: {input: 1.0, output: 2.0}\n"
+    config_text = config(server) + "  local:judge: {input: 1.0, output: 2.0}\njudges: {allow_uncalibrated: true}\n"
     root = project({"prompts/ask.txt": "ask", "goldens/ask.yaml": JUDGE_GOLDEN, "promptci.yaml": config_text})
     result = cli("run", "--root", root, "-m", "local:sut", "--format", "json")
     return result, json.loads(result.stdout)["results"][0]

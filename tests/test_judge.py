@@ -39,7 +39,7 @@ def config(server: FakeServer) -> str:
     return (f"timeout_s: 5\nretries: 1\nproviders:\n"
             f"  local: {{type: openai, base_url: '{server.openai_base_url}', api_key_env: FAKE_KEY}}\n"
             f"  claude: {{type: anthropic, base_url: '{server.anthropic_base_url}', api_key_env: FAKE_KEY}}\n"
-            + PRICING)
+            + PRICING + "judges: {allow_uncalibrated: true}\n")  # these judges gate, as before calibration
 
 
 JUDGE_ANSWERS = {

@@ -11,7 +11,7 @@ from promptci.cli.common import app
 
 # Importing a family registers its commands; --help lists them in this order.
 # isort: off
-from promptci.cli import run, project, history, diff, state, view, batching  # noqa: F401
+from promptci.cli import run, project, history, diff, state, view, batching, calibrate  # noqa: F401
 # isort: on
 
 

@@ -41,6 +41,20 @@ class JudgeVerdictError(ComparatorError):
 
 
 @dataclass(frozen=True)
+class JudgeSetup:
+    """What a judge's verdicts depend on, as `promptci calibrate` records it (calibration.py)."""
+
+    name: str  # names its calibration file: calibration/<prompt>.<name>.yaml
+    model: str
+    rubric: str
+    threshold: float
+    template: str | None  # a prompt under prompts/; None: the built-in judge prompt (JUDGE_SYSTEM)
+
+
+JUDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
 class Verdict:
     score: float
     passed: bool
@@ -134,11 +148,15 @@ def shown_raw(raw: str) -> str:
 
 
 def llm_judge(*, rubric: str | None = None, model: str = DEFAULT_JUDGE_MODEL, threshold: float = 0.5,
-              template: str | None = None, root: Path | None = None) -> Comparator:
+              template: str | None = None, name: str = "llm_judge", root: Path | None = None) -> Comparator:
     """Passes when the judge's score >= threshold and the judge says pass.
 
     template: a prompt name under prompts/ (e.g. judge/strict) rendered instead of the built-in judge prompt,
-    with the variables rubric, output, expected (None when the case has none) and input (the case's)."""
+    with the variables rubric, output, expected (None when the case has none) and input (the case's).
+    name: the judge's name in calibration/<prompt>.<name>.yaml (a prompt with two judges names them apart)."""
+    if not isinstance(name, str) or not JUDGE_NAME.match(name):
+        raise ComparatorError(f"comparator 'llm_judge': name {name!r} must be letters, digits, '-' or '_' "
+                              "(it names the file calibration/<prompt>.<name>.yaml)")
     if not isinstance(rubric, str) or not rubric.strip():
         raise ComparatorError("comparator 'llm_judge' needs a rubric: what a good output does, in words")
     if not isinstance(model, str) or ":" not in model:
@@ -170,6 +188,7 @@ def llm_judge(*, rubric: str | None = None, model: str = DEFAULT_JUDGE_MODEL, th
     score.helper_models = (model,)  # type: ignore[attr-defined]
     score.judge_request = request_for  # type: ignore[attr-defined]  # --dry-run estimates with it
     score.depends_on = getattr(render, "depends_on", ())  # type: ignore[attr-defined]  # its template
+    score.judge = JudgeSetup(name, model, rubric, threshold, template)  # type: ignore[attr-defined]  # calibration
     return score
 
 

@@ -24,6 +24,7 @@ from promptci.reporting.stats import (
     review_of,
     review_text,
     run_notes,
+    score_name,
 )
 from promptci.reporting.transcript import transcript_lines
 from promptci.types import CaseResult, Review, Run
@@ -42,7 +43,7 @@ def _case(result: CaseResult, review: Review | None) -> dict[str, Any]:
         "p": result.prompt, "c": result.case_id, "f": result.file, "l": result.line, "m": result.model,
         "r": result.repeat, "s": result.status, "o": _text(result.output), "x": _text(result.expected),
         "d": _text("\n".join(s.diff for s in failing if s.diff)) or None,
-        "why": [_text(f"{s.comparator}: {s.reason}" if s.reason else s.comparator) for s in failing],
+        "why": [_text(f"{score_name(s)}: {s.reason}" if s.reason else score_name(s)) for s in failing],
         "e": _text(result.error or result.skip_reason), "t": list(result.tags),
         "usd": result.cost_usd, "ms": result.latency_ms, "ttft": result.ttft_ms,
         "tin": result.input_tokens, "tout": result.output_tokens, "k": result.cached,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TextIO
 
-from promptci.reporting.stats import failing_reasons, rate_line, run_notes
+from promptci.reporting.stats import failing_reasons, rate_line, run_notes, score_name
 from promptci.types import CaseResult, Run, Score
 from promptci.verdict.gates import decision_of
 from promptci.verdict.money import spent
@@ -37,7 +37,7 @@ def _testcase_name(result: CaseResult, with_repeat: bool) -> str:
 
 
 def _score_text(score: Score) -> str:
-    text = f"{score.comparator}: {score.reason}" if score.reason else score.comparator
+    text = f"{score_name(score)}: {score.reason}" if score.reason else score_name(score)
     return f"{text}\n{score.diff}" if score.diff else text
 
 

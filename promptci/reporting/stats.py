@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from promptci.types import CaseResult, Review, Run, Summary
+from promptci.types import CaseResult, Review, Run, Score, Summary
 from promptci.verdict.money import Money, format_usd
 from promptci.verdict.summary import CaseRate, PromptReliability
 
@@ -97,8 +97,13 @@ def failing_reasons(result: CaseResult) -> list[str]:
     result whose other comparators raised names them too (`error` holds one line per comparator)."""
     if result.status == "error":
         return [result.error or "error (no message)"]
-    failing = [f"{s.comparator}: {s.reason}" if s.reason else s.comparator for s in result.scores if not s.passed]
+    failing = [f"{score_name(s)}: {s.reason}" if s.reason else score_name(s) for s in result.scores if not s.passed]
     return failing + ([result.error] if result.error else [])
+
+
+def score_name(score: Score) -> str:
+    """The comparator's name, marked when its score only reports (a judge without a fresh calibration)."""
+    return score.comparator if score.gating else f"{score.comparator} (report-only)"
 
 
 def broken_case_locations(run: Run) -> list[str]:

@@ -19,7 +19,8 @@ from promptci.errors import ExitCode, PromptCIError
 from promptci.plan import Job, Plan, RunOptions
 from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
-from promptci.sequential import Design, Outcome, as_drop_verdict, run_sequential
+from promptci.seqtarget import sequential_drop_verdict
+from promptci.sequential import Design, Outcome, run_sequential
 from promptci.session import Session
 from promptci.stats import DropVerdict
 from promptci.types import CaseResult, GitInfo, Run, Suite, now_iso, summarize
@@ -195,7 +196,7 @@ def run_sequential_sides(session: Session, code: SeparateImports, sides: tuple[R
                                  for side in (0, 1)) for label, indices in request.items()}
 
         final = run_sequential(list(paired), draw, design)
-        verdict = as_drop_verdict(final, design)
+        verdict = sequential_drop_verdict(final, design)
         stops = [f"{c.key}: {c.stop.value if c.stop else 'open'} after {final.samples[c.key]} samples a side "
                  f"({c.wins} A-pass/B-fail, {c.losses} A-fail/B-pass; e = {c.e_value:.3g}, flagged at "
                  f"{c.threshold:.3g})" for c in final.cases]

@@ -107,7 +107,8 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
 
             matrix = compare_models(run_record, judging.baseline_model, judging.gates)
         verdict_lines = [candidate.line() for candidate in matrix.candidates] if matrix else []
-        run_record = replace(run_record, baseline_model=judging.baseline_model, notes=(*drifts, *verdict_lines))
+        run_record = replace(run_record, baseline_model=judging.baseline_model,
+                             notes=(*drifts, *verdict_lines, *repeat_power_notes(plan)))
         decision = judge_run(run_record, plan.settings.gate, judging, matrix, drifts)
         run_record = replace(run_record, decision=decision)
         if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew
@@ -206,11 +207,16 @@ def dry_run(options: RunOptions) -> DryRunReport:
     if judged:
         notes.append(f"{judged} llm_judge request(s) are estimated with each case's expected answer standing in "
                      "for the output it will grade")
-    if options.repeat > 1:
-        from promptci.stats import power_line
+    return replace(report, notes=(*notes, *repeat_power_notes(prepared)))
 
-        notes.append(power_line(len({(job.case.key, job.request.model) for job in prepared.jobs}), options.repeat))
-    return replace(report, notes=tuple(notes))
+
+def repeat_power_notes(plan: Plan) -> list[str]:
+    """With --repeat K: what the design detects for this suite (stats.power_line), one (case, model) a case."""
+    if plan.options.repeat < 2:
+        return []
+    from promptci.stats import power_line
+
+    return [power_line(len({(job.case.key, job.request.model) for job in plan.jobs}), plan.options.repeat)]
 
 
 def add_judge_estimates(plan: Plan, rows: dict[tuple[str, str], DryRunRow], replay: bool) -> int:

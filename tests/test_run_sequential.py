@@ -13,7 +13,7 @@ from gitrepo import commit, new_repo
 # case the candidate always fails; ERRORS makes every candidate call raise.
 APP = """\
 import random
-_base, _cand = random.Random(1), random.Random(2)
+_base, _cand, _same = random.Random(1), random.Random(2), random.Random(3)
 BROKEN = {broken!r}
 ERRORS = {errors!r}
 
@@ -23,6 +23,9 @@ def _answer(messages, draws, broken):
 
 def base(messages, params):
     return _answer(messages, _base, "")
+
+def same(messages, params):
+    return _answer(messages, _same, "")
 
 def cand(messages, params):
     if ERRORS:
@@ -69,6 +72,11 @@ def test_a_candidate_worse_on_one_case_fails_naming_it(tmp_path: Path, cli) -> N
     verdict = data["matrix"]["verdict"]
     assert verdict["method"].startswith("--repeat auto, per candidate: anytime-valid sequential sign test")
     assert [p["outcome"] for p in verdict["candidates"][0]["prompts"]] == ["worse"]
+    tests = verdict["candidates"][0]["sequential"]  # the per-case columns of a diff's JSON report
+    assert tests["adjustment"] == "Bonferroni-adjusted 1/(E x w)"
+    flagged = [c for c in tests["cases"] if c["is_drop"]]
+    assert [c["key"] for c in flagged] == ["goldens/greet.yaml::bob[greet, python:seqapp:cand]"]
+    assert flagged[0]["adjusted"] <= 0.05 < min(c["adjusted"] for c in tests["cases"] if not c["is_drop"])
     upgrade = [f for f in data["verdict"]["findings"] if f["gate"] == "upgrade"]
     assert upgrade and "goldens/greet.yaml::bob[greet, python:seqapp:cand]" in upgrade[0]["subjects"]
 
@@ -103,3 +111,21 @@ def test_auto_repeat_needs_a_baseline_and_a_live_run(tmp_path: Path, cli) -> Non
         result = cli("run", "--root", repo, "--repeat", bad, "--no-github")
         assert result.exit_code == 2, result.output
         assert f"--repeat {bad}" in result.output
+
+
+def test_several_candidates_share_the_baseline_samples(tmp_path: Path, cli) -> None:
+    """One family a candidate; the baseline's samples are drawn once and reused by the second candidate."""
+    repo = _repo(tmp_path, broken="Bob")
+    same = "python:seqapp:same"
+    result = cli("run", "--root", repo, "-m", BASE, "-m", same, "-m", CAND, "--baseline-model", BASE, "--repeat",
+                 "auto", "-j", "1", "--no-github", "-v")
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"{same} vs {BASE}: 1 prompt equal" in text
+    assert f"flagged: goldens/greet.yaml::bob[greet, {CAND}]" in text
+    spent = re.findall(r"(python:seqapp:\w+) vs python:seqapp:base: requests spent: A (\d+) \(\+\d+ cached\), "
+                       r"B (\d+)", text)
+    assert [model for model, _, _ in spent] == [same, CAND], text
+    (_, first_a, first_b), (_, second_a, second_b) = spent
+    assert int(first_a) == int(first_b) >= 16  # the first family draws the baseline's samples
+    assert int(second_a) < int(second_b)  # the second reuses them, drawing only those it needs beyond

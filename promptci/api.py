@@ -113,7 +113,8 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
             from promptci.matrix import compare_models
 
             matrix = compare_models(run_record, judging.baseline_model, judging.gates)
-        verdict_lines = [candidate.line() for candidate in matrix.candidates] if matrix else []
+        verdict_lines = [line for candidate in (matrix.candidates if matrix else ())
+                         for line in (candidate.line(), *candidate.test_lines())]
         run_record = replace(run_record, baseline_model=judging.baseline_model,
                              notes=(*drifts, *verdict_lines, *design_notes, *sequential_notes,
                                     *repeat_power_notes(plan)))

@@ -153,6 +153,20 @@ class CandidateVerdict:
         tested = [shift.summary() + (" FAILS" if shift.fails else "") for shift in self.shifts]
         return verdict + self._sequential_text() + ("; gate " + "; ".join(tested) if tested else "")
 
+    def test_lines(self) -> list[str]:
+        """--repeat auto: the sequential test as a diff's report gives it: each flagged case's p-value (1/E) and
+        adjusted value, the suite line and the method."""
+        drops = self.drops
+        if drops is None:
+            return []
+        prefix = f"{self.model} vs {self.baseline}"
+        flagged = [f"{prefix}: {c.key} dropped: p-value {c.p_value:.2g}, {drops.adjustment} {c.adjusted:.2g} <= "
+                   f"alpha {drops.alpha:g}" for c in drops.cases if c.is_drop]
+        found = "a drop across the suite" if drops.is_suite_drop else "no suite-wide drop"
+        suite = (f"{prefix}: suite p-value {drops.suite_p_value:.2g} ({drops.adjustment} {drops.suite_adjusted:.2g}),"
+                 f" alpha {drops.alpha:g}: {found}")
+        return [*flagged, suite, f"{prefix}: method: {drops.method}"]
+
     def _sequential_text(self) -> str:
         if self.drops is None:
             return ""

@@ -59,13 +59,19 @@ def _spent(output: str) -> tuple[int, int]:
 
 def test_a_candidate_worse_on_one_case_fails_naming_it(tmp_path: Path, cli) -> None:
     repo = _repo(tmp_path, broken="Bob")
-    js = tmp_path / "run.json"
-    result = _run(cli, repo, "-o", str(js))
+    js, md = tmp_path / "run.json", tmp_path / "run.md"
+    result = _run(cli, repo, "-o", str(js), "-o", str(md))
     assert result.exit_code == 1, result.output
+    assert "goldens/greet.yaml::bob[greet, python:seqapp:cand] dropped: p-value" in md.read_text()
+    assert "Bonferroni-adjusted 1/(E x w)" in md.read_text()
     assert re.search(r"stopped goldens/greet\.yaml::bob\[greet, python:seqapp:cand\]: drop after \d+ samples",
                      result.output), result.output
     assert "flagged: goldens/greet.yaml::bob[greet, python:seqapp:cand]" in " ".join(result.output.split())
     assert "sequential (--repeat auto) with 4 cases and alpha 0.05" in " ".join(result.output.split())
+    assert re.search(r"python:seqapp:cand vs python:seqapp:base: goldens/greet\.yaml::bob\[greet, "
+                     r"python:seqapp:cand\] dropped: p-value \S+, Bonferroni-adjusted 1/\(E x w\) \S+ <= alpha 0\.05",
+                     " ".join(result.output.split())), result.output
+    assert "method: anytime-valid sequential sign test" in " ".join(result.output.split())
     spent_a, spent_b = _spent(result.output)
     assert 4 * 4 <= spent_b <= 4 * 48 and spent_a == spent_b
     data = json.loads(js.read_text())

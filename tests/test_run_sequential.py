@@ -9,6 +9,8 @@ from pathlib import Path
 
 from gitrepo import commit, new_repo
 
+from promptci.sequential import Design
+
 # Each model passes a call with chance RATE, from its own seeded draws (-j 1 keeps the order). BROKEN names the
 # case the candidate always fails; ERRORS makes every candidate call raise.
 APP = """\
@@ -73,7 +75,8 @@ def test_a_candidate_worse_on_one_case_fails_naming_it(tmp_path: Path, cli) -> N
                      " ".join(result.output.split())), result.output
     assert "method: anytime-valid sequential sign test" in " ".join(result.output.split())
     spent_a, spent_b = _spent(result.output)
-    assert 4 * 4 <= spent_b <= 4 * 48 and spent_a == spent_b
+    design = Design()
+    assert 4 * design.first <= spent_b <= 4 * design.maximum and spent_a == spent_b
     data = json.loads(js.read_text())
     verdict = data["matrix"]["verdict"]
     assert verdict["method"].startswith("--repeat auto, per candidate: anytime-valid sequential sign test")
@@ -133,5 +136,5 @@ def test_several_candidates_share_the_baseline_samples(tmp_path: Path, cli) -> N
                        r"B (\d+)", text)
     assert [model for model, _, _ in spent] == [same, CAND], text
     (_, first_a, first_b), (_, second_a, second_b) = spent
-    assert int(first_a) == int(first_b) >= 16  # the first family draws the baseline's samples
+    assert int(first_a) == int(first_b) >= 4 * Design().first  # the first family draws the baseline's samples
     assert int(second_a) < int(second_b)  # the second reuses them, drawing only those it needs beyond

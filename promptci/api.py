@@ -78,6 +78,7 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)
     not_stored: PromptCIError | None = None  # writes the database refused (a lock held too long, a full disk)
     selection: ChangeSelection | None = None  # with --changed-since: the affected cases and why
+    stops: tuple[str, ...] = ()  # --repeat auto: why sampling stopped at each case (printed with -v)
 
     @property
     def verdict(self) -> Verdict:
@@ -99,17 +100,25 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         from promptci.matrix import check_matrix_options
 
         check_matrix_options(judging.baseline_model, judging.gates, plan.models)
+    judging, design_notes = with_chosen_design(plan, judging)
     with Session(plan.project, concurrency=options.concurrency) as session:
-        run_record = session.run(plan, on_start, on_result, on_rate=on_rate)
+        sequential_notes: tuple[str, ...] = ()
+        stops: tuple[str, ...] = ()
+        if judging.sequential is not None and judging.baseline_model is not None:
+            run_record, sequential_notes, stops = run_upgrade_sequential(session, plan, judging, on_start, on_result)
+        else:
+            run_record = session.run(plan, on_start, on_result, on_rate=on_rate)
         not_stored = environment_failures([*session.not_written, session.store.unstored.error()])
         drifts = [drift.note() for drift in find_drift(session.store, run_record)]
         if judging.baseline_model is not None:
             from promptci.matrix import compare_models
 
             matrix = compare_models(run_record, judging.baseline_model, judging.gates)
-        verdict_lines = [candidate.line() for candidate in matrix.candidates] if matrix else []
+        verdict_lines = [line for candidate in (matrix.candidates if matrix else ())
+                         for line in (candidate.line(), *candidate.test_lines())]
         run_record = replace(run_record, baseline_model=judging.baseline_model,
-                             notes=(*drifts, *verdict_lines, *judge_notes(run_record.results)))
+                             notes=(*drifts, *verdict_lines, *design_notes, *sequential_notes,
+                                    *repeat_power_notes(plan), *judge_notes(run_record.results)))
         decision = judge_run(run_record, plan.settings.gate, judging, matrix, drifts)
         run_record = replace(run_record, decision=decision)
         if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew
@@ -119,7 +128,35 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
             except EnvironmentFailure as failure:
                 not_stored = failure
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
-    return RunOutcome(run_record, decision.exit_code, notes, not_stored, plan.selection)
+    return RunOutcome(run_record, decision.exit_code, notes, not_stored, plan.selection, stops)
+
+
+def with_chosen_design(plan: Plan, judging: Judging) -> tuple[Judging, tuple[str, ...]]:
+    """--repeat auto --detect DROP: the design seqtarget.choose_design picks for this suite, and a line saying so."""
+    if judging.sequential is None:
+        return judging, ()
+    if judging.baseline_model is None:
+        raise PromptCIError("--repeat auto samples where two sides disagree: add --baseline-model MODEL")
+    if judging.detect is None:
+        return judging, ()
+    from promptci.seqtarget import choose_design
+
+    choice = choose_design(judging.sequential, len({job.case.key for job in plan.jobs}), judging.detect)
+    return replace(judging, sequential=choice.design), (choice.line(),)
+
+
+def run_upgrade_sequential(session: Session, plan: Plan, judging: Judging, on_start: Callable[[int], None] | None,
+                           on_result: Callable[[CaseResult], None] | None) -> tuple[Run, tuple[str, ...],
+                                                                                      tuple[str, ...]]:
+    """`run --baseline-model M --repeat auto`: the rounds of diffing.run_upgrade_sequential, and what the design
+    detects for this suite."""
+    from promptci.diffing import run_upgrade_sequential as run_rounds
+    from promptci.verdict.diff import sequential_detectability
+
+    assert judging.sequential is not None and judging.baseline_model is not None
+    found = run_rounds(session, plan, judging.baseline_model, judging.sequential, on_start, on_result)
+    cases = len({job.case.key for job in plan.jobs if job.request.model == judging.baseline_model})
+    return found.run, (*found.notes, sequential_detectability(cases, judging.sequential.alpha)), found.stops
 
 
 def environment_failures(failures: Sequence[PromptCIError | None]) -> PromptCIError | None:
@@ -208,11 +245,16 @@ def dry_run(options: RunOptions) -> DryRunReport:
     if judged:
         notes.append(f"{judged} llm_judge request(s) are estimated with each case's expected answer standing in "
                      "for the output it will grade")
-    if options.repeat > 1:
-        from promptci.stats import power_line
+    return replace(report, notes=(*notes, *repeat_power_notes(prepared)))
 
-        notes.append(power_line(len({(job.case.key, job.request.model) for job in prepared.jobs}), options.repeat))
-    return replace(report, notes=tuple(notes))
+
+def repeat_power_notes(plan: Plan) -> list[str]:
+    """With --repeat K: what the design detects for this suite (stats.power_line), one (case, model) a case."""
+    if plan.options.repeat < 2:
+        return []
+    from promptci.stats import power_line
+
+    return [power_line(len({(job.case.key, job.request.model) for job in plan.jobs}), plan.options.repeat)]
 
 
 def add_judge_estimates(plan: Plan, rows: dict[tuple[str, str], DryRunRow], replay: bool) -> int:

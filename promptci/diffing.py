@@ -5,8 +5,8 @@ every side shares one Session, one store and one cache: a request that did not c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptci import gitrev
@@ -19,7 +19,8 @@ from promptci.errors import ExitCode, PromptCIError
 from promptci.plan import Job, Plan, RunOptions
 from promptci.planning import Selector, build_plan
 from promptci.project import Project, discover
-from promptci.sequential import Design, Outcome, as_drop_verdict, run_sequential
+from promptci.seqtarget import sequential_drop_verdict
+from promptci.sequential import Design, Outcome, run_sequential
 from promptci.session import Session
 from promptci.stats import DropVerdict
 from promptci.types import CaseResult, GitInfo, Run, Suite, case_status_of, now_iso, summarize
@@ -41,6 +42,7 @@ class DiffOptions:
     alpha: float = 0.05
     allow_new_failures: bool = False  # a new case failing at B is reported but does not fail the diff
     sequential: Design | None = None  # --repeat auto: sample in rounds where undecided (sequential.py)
+    detect: float | None = None  # --detect DROP: choose the design's MAX (seqtarget.choose_design) for this suite
 
 
 @dataclass(frozen=True)
@@ -92,15 +94,16 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
         with code.of(side_a.source):
             plan_a = build_plan(options.run, side_a, _before_selector(plan_b.selection, renames), allow_empty=True)
         notes = _empty_sides(plan_a, plan_b, options)
+        options, design_notes = _with_chosen_design(options, plan_b)
         with Session(project, concurrency=options.run.concurrency) as session:
             sequential: SequentialSides | None = None
             if options.sequential is not None:
-                sides = (RoundSide("A", plan_a, side_a.source, revision_git(project, options.before),
-                                   side_name(options.before)),
-                         RoundSide("B", plan_b, side_b.source, revision_git(project, options.after),
-                                   side_name(options.after)))
-                sequential = run_sequential_sides(session, code, sides, renames, options.sequential,
-                                                  on_start, on_result)
+                sides = (RoundSide(plan_a, f"diff A: {side_name(options.before)}", side_a.source,
+                                   revision_git(project, options.before)),
+                         RoundSide(plan_b, f"diff B: {side_name(options.after)}", side_b.source,
+                                   revision_git(project, options.after)))
+                sequential = run_sequential_sides(session, sides, revision_pairing(renames), options.sequential,
+                                                  on_start, on_result, code)
                 run_a, run_b = sequential.runs
                 notes += sequential.notes
             else:
@@ -122,7 +125,7 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
                  "passed at A and fails at B is a regression"]
                 if options.alpha != 0.05 and options.run.repeat < 2 and options.sequential is None else [])
     decision = judge_comparison(comparison, options.alpha, run_a.interrupted or run_b.interrupted,
-                                [*warnings, *diff_judge_notes(run_a.results, run_b.results)])
+                                [*warnings, *design_notes, *diff_judge_notes(run_a.results, run_b.results)])
     comparison = replace(comparison, decision=decision)
     notes += [p for p in run_b.problems if p not in plan_b.problems]  # models stopped at B
     return DiffOutcome(comparison, run_a, run_b, decision.exit_code, plan_b.selection, tuple(notes),
@@ -134,13 +137,19 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
 
 @dataclass(frozen=True)
 class RoundSide:
-    """One side of a sequential diff: its plan (one job a case and model), source, git state and name."""
+    """One side of a sequential comparison: its plan (one job a case and model), what its stored rounds are
+    called ("diff A: main"), the source its code is imported from (None: the process's own) and git state."""
 
-    label: str  # "A" or "B"
     plan: Plan
-    source: Path
-    git: GitInfo | None
-    name: str
+    command: str
+    source: Path | None = None
+    git: GitInfo | None = None
+
+
+# A's and B's results so far -> (label, A's key, B's key) of every case sampled at both sides: git revisions pair
+# a case with itself (renames followed), an upgrade check pairs the baseline model's case with the candidate's.
+Pairing = Callable[[Sequence[CaseResult], Sequence[CaseResult]], list[tuple[str, PairKey, PairKey]]]
+Drawn = dict[tuple[PairKey, int], CaseResult]  # a side's results by (case key, sample index)
 
 
 @dataclass(frozen=True)
@@ -149,32 +158,48 @@ class SequentialSides:
     verdict: DropVerdict | None  # None when interrupted: no verdict is drawn from a stopped design
     notes: tuple[str, ...]
     stops: tuple[str, ...]
+    paired: Mapping[str, tuple[PairKey, PairKey]] = field(default_factory=dict)  # label -> (A's key, B's key)
 
 
 class _Interrupted(Exception):
     pass
 
 
-def run_sequential_sides(session: Session, code: SeparateImports, sides: tuple[RoundSide, RoundSide],
-                         renames: Sequence[gitrev.Rename], design: Design, on_start: OnStart | None,
-                         on_result: OnResult | None) -> SequentialSides:
+def revision_pairing(renames: Sequence[gitrev.Rename]) -> Pairing:
+    """Two revisions: a case pairs with itself as compare.pair_results finds it (renames followed)."""
+    def pair(a: Sequence[CaseResult], b: Sequence[CaseResult]) -> list[tuple[str, PairKey, PairKey]]:
+        return [(pair_label(k), _result_key(x[0]), _result_key(y[0])) for k, x, y in pair_results(a, b, renames)
+                if x and y]
+    return pair
+
+
+def model_pairing(a: Sequence[CaseResult], b: Sequence[CaseResult]) -> list[tuple[str, PairKey, PairKey]]:
+    """Two models of one run: a case at the baseline pairs with the same case (file, prompt, id) at the other."""
+    baseline = {_result_key(r)[:3]: _result_key(r) for r in a}
+    found = {_result_key(r): None for r in b}
+    return [(pair_label(key), baseline[key[:3]], key) for key in found if key[:3] in baseline]
+
+
+def run_sequential_sides(session: Session, sides: tuple[RoundSide, RoundSide], pairing: Pairing, design: Design,
+                         on_start: OnStart | None, on_result: OnResult | None, code: SeparateImports | None = None,
+                         drawn_a: Drawn | None = None) -> SequentialSides:
     """Both sides' first `design.first` samples of every case, then rounds of more samples for the paired
     cases still undecided (sequential.run_sequential), each round's jobs sent together through the Session
-    (cache, ledger, budget and -j apply; the sample index is in the cache key, so each is a fresh request)."""
-    results: tuple[list[CaseResult], list[CaseResult]] = ([], [])
+    (cache, ledger, budget and -j apply; the sample index is in the cache key, so each is a fresh request).
+    `drawn_a`: A's samples already drawn (one baseline against several models), reused and added to; the
+    returned runs hold only what this call ran."""
     runs: tuple[list[Run], list[Run]] = ([], [])
-    done: tuple[dict[tuple[PairKey, int], CaseResult], dict[tuple[PairKey, int], CaseResult]] = ({}, {})
+    done: tuple[Drawn, Drawn] = (drawn_a if drawn_a is not None else {}, {})
 
     def run_round(wanted: Sequence[Sequence[Job]]) -> None:
         for index, (side, jobs) in enumerate(zip(sides, wanted, strict=True)):
+            jobs = [job for job in jobs if (_job_key(job), job.repeat) not in done[index]]
             if not jobs:
                 continue
-            with code.of(side.source):
+            with code.of(side.source) if code and side.source else nullcontext():
                 run = session.run(replace(side.plan, jobs=tuple(jobs)), on_start, on_result, git=side.git,
-                                  command=f"diff {side.label}: {side.name} (--repeat auto, round "
-                                          f"{len(runs[index]) + 1})")
+                                  command=f"{side.command} (--repeat auto, round {len(runs[index]) + 1})")
             runs[index].append(run)
-            results[index].extend(run.results)
             done[index].update({(_result_key(r), r.repeat): r for r in run.results})
             if run.interrupted:
                 raise _Interrupted
@@ -182,22 +207,24 @@ def run_sequential_sides(session: Session, code: SeparateImports, sides: tuple[R
     verdict: DropVerdict | None = None
     notes: list[str] = []
     stops: list[str] = []
+    paired: dict[str, tuple[PairKey, PairKey]] = {}
     try:
         run_round([[replace(job, repeat=i) for job in side.plan.jobs for i in range(design.first)]
                    for side in sides])
-        paired = {pair_label(k): (a[0], b[0]) for k, a, b in pair_results(results[0], results[1], renames)
-                  if a and b}
+        side_jobs = tuple({_job_key(j) for j in side.plan.jobs} for side in sides)
+        paired = {label: (a, b) for label, a, b in pairing(
+            [r for (key, _), r in done[0].items() if key in side_jobs[0]], list(done[1].values()))}
         jobs = tuple({_job_key(j): j for j in side.plan.jobs} for side in sides)
 
         def draw(request: Mapping[str, range]) -> dict[str, tuple[list[Outcome], list[Outcome]]]:
-            keys = {label: (_result_key(paired[label][0]), _result_key(paired[label][1])) for label in request}
+            keys = {label: paired[label] for label in request}
             run_round([[replace(jobs[side][keys[label][side]], repeat=i) for label, indices in request.items()
                         for i in indices if (keys[label][side], i) not in done[side]] for side in (0, 1)])
             return {label: tuple([_outcome(done[side].get((keys[label][side], i))) for i in indices]  # type: ignore[misc]
                                  for side in (0, 1)) for label, indices in request.items()}
 
         final = run_sequential(list(paired), draw, design)
-        verdict = as_drop_verdict(final, design)
+        verdict = sequential_drop_verdict(final, design)
         stops = [f"{c.key}: {c.stop.value if c.stop else 'open'} after {final.samples[c.key]} samples a side "
                  f"({c.wins} A-pass/B-fail, {c.losses} A-fail/B-pass; e = {c.e_value:.3g}, flagged at "
                  f"{c.threshold:.3g})" for c in final.cases]
@@ -206,7 +233,44 @@ def run_sequential_sides(session: Session, code: SeparateImports, sides: tuple[R
         pass
     runs_a, runs_b = (_joined(r) for r in runs)
     notes.append(spent_note(runs_a, runs_b, design, len(sides[1].plan.jobs)))
-    return SequentialSides((runs_a, runs_b), verdict, tuple(notes), tuple(stops))
+    return SequentialSides((runs_a, runs_b), verdict, tuple(notes), tuple(stops), paired)
+
+
+@dataclass(frozen=True)
+class SequentialUpgrade:
+    """`run --baseline-model M --repeat auto`: every round of every model as one Run, with each candidate's
+    sequential test against the baseline in run.sequential."""
+
+    run: Run
+    notes: tuple[str, ...]
+    stops: tuple[str, ...]
+
+
+def run_upgrade_sequential(session: Session, plan: Plan, baseline: str, design: Design,
+                           on_start: OnStart | None = None, on_result: OnResult | None = None) -> SequentialUpgrade:
+    """Each other model of the plan against `baseline` by the sequential procedure of `diff --repeat auto`
+    (run_sequential_sides), one family a candidate at `design.alpha`; the baseline's samples are drawn once and
+    shared by every candidate."""
+    def of_model(model: str) -> Plan:
+        return replace(plan, jobs=tuple(job for job in plan.jobs if job.request.model == model))
+
+    base = RoundSide(of_model(baseline), f"run A: {baseline}")
+    drawn: Drawn = {}
+    runs: list[Run] = []
+    verdicts: dict[str, DropVerdict] = {}
+    notes: list[str] = []
+    stops: list[str] = []
+    for model in (m for m in plan.models if m != baseline):
+        sides = (base, RoundSide(of_model(model), f"run B: {model}"))
+        found = run_sequential_sides(session, sides, model_pairing, design, on_start, on_result, drawn_a=drawn)
+        runs += [run for run in found.runs if run.run_id]
+        notes += [f"{model} vs {baseline}: {note}" for note in found.notes]
+        stops += list(found.stops)
+        if found.verdict is None:  # interrupted: no verdict, no further candidate
+            break
+        verdicts[model] = found.verdict
+    run = replace(_joined(runs), models=plan.models, sequential=verdicts)
+    return SequentialUpgrade(run, tuple(notes), tuple(stops))
 
 
 def spent_note(run_a: Run, run_b: Run, design: Design, cases: int) -> str:
@@ -322,6 +386,16 @@ def _before_selector(selection: ChangeSelection | None, renames: Sequence[gitrev
 
     translated = replace(selection, case_keys=selection.case_keys | {at_before(k) for k in selection.case_keys})
     return lambda suite, models: translated
+
+
+def _with_chosen_design(options: DiffOptions, plan_b: Plan) -> tuple[DiffOptions, list[str]]:
+    """--repeat auto --detect DROP: the design seqtarget.choose_design picks for B's cases, and a line saying so."""
+    if options.sequential is None or options.detect is None:
+        return options, []
+    from promptci.seqtarget import choose_design
+
+    choice = choose_design(options.sequential, len(plan_b.jobs), options.detect)
+    return replace(options, sequential=choice.design), [choice.line()]
 
 
 def _empty_sides(plan_a: Plan, plan_b: Plan, options: DiffOptions) -> list[str]:

@@ -7,6 +7,9 @@ The verdict pairs each candidate's results with the baseline's by (golden file, 
 - without repeats, per prompt an exact one-sided sign test (McNemar) on the discordant pairs (cases one model
   passes and the other fails).
 Either way each prompt's p-values are Holm-adjusted across the candidate's prompts, at alpha 0.05.
+With --repeat auto the run's own sequential test (sequential.py, one family per candidate: a case is flagged by
+name, or the suite) decides instead; a prompt is worse when one of its cases was flagged, never better (the
+sequential test looks for drops only).
 
 Gates (`--gate cost|latency`, repeatable): a test of the paired per-case differences (verdict/paired.py), so
 that two identical models pass and a real shift fails; a case without the figure is missing evidence.
@@ -15,11 +18,12 @@ that two identical models pass and a real shift fails; a case without the figure
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import comb
 from typing import Literal
 
-from promptci.stats import CaseCounts, Interval, drop_verdict, holm_adjust, percentile, wilson_interval
+from promptci.compare import pair_label
+from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, holm_adjust, percentile, wilson_interval
 from promptci.types import CaseResult, Run
 from promptci.verdict.money import priced
 from promptci.verdict.paired import PairedShift, measured_latency, paired_shift
@@ -94,14 +98,28 @@ class CandidateVerdict:
     p95_baseline_ms: float | None
     p95_candidate_ms: float | None
     shifts: tuple[PairedShift, ...] = ()  # the --gate tests, one per gate asked for
+    drops: DropVerdict | None = None  # --repeat auto: the sequential test of this candidate against the baseline
 
     @property
     def worse(self) -> list[PromptVerdict]:
         return [p for p in self.prompts if p.outcome == "worse"]
 
     @property
+    def flagged(self) -> list[str]:
+        """--repeat auto: the cases the sequential test flagged by name."""
+        return [c.key for c in self.drops.cases if c.is_drop] if self.drops else []
+
+    @property
+    def is_suite_drop(self) -> bool:
+        return bool(self.drops and self.drops.is_suite_drop)
+
+    @property
+    def is_worse(self) -> bool:
+        return bool(self.worse or self.is_suite_drop)
+
+    @property
     def fails(self) -> bool:
-        return bool(self.worse or any(shift.fails for shift in self.shifts))
+        return bool(self.is_worse or any(shift.fails for shift in self.shifts))
 
     @property
     def cost_change(self) -> float | None:
@@ -133,7 +151,30 @@ class CandidateVerdict:
             parts.append(f"p95 {self.p95_change_ms:+.0f} ms")
         verdict = f"{self.model} vs {self.baseline}: {', '.join(parts) or 'no paired cases'}"
         tested = [shift.summary() + (" FAILS" if shift.fails else "") for shift in self.shifts]
-        return verdict + ("; gate " + "; ".join(tested) if tested else "")
+        return verdict + self._sequential_text() + ("; gate " + "; ".join(tested) if tested else "")
+
+    def test_lines(self) -> list[str]:
+        """--repeat auto: the sequential test as a diff's report gives it: each flagged case's p-value (1/E) and
+        adjusted value, the suite line and the method."""
+        drops = self.drops
+        if drops is None:
+            return []
+        prefix = f"{self.model} vs {self.baseline}"
+        flagged = [f"{prefix}: {c.key} dropped: p-value {c.p_value:.2g}, {drops.adjustment} {c.adjusted:.2g} <= "
+                   f"alpha {drops.alpha:g}" for c in drops.cases if c.is_drop]
+        found = "a drop across the suite" if drops.is_suite_drop else "no suite-wide drop"
+        suite = (f"{prefix}: suite p-value {drops.suite_p_value:.2g} ({drops.adjustment} {drops.suite_adjusted:.2g}),"
+                 f" alpha {drops.alpha:g}: {found}")
+        return [*flagged, suite, f"{prefix}: method: {drops.method}"]
+
+    def _sequential_text(self) -> str:
+        if self.drops is None:
+            return ""
+        flagged = self.flagged
+        named = f"; flagged: {', '.join(flagged[:5])}{' ...' if len(flagged) > 5 else ''}" if flagged else ""
+        suite = (f"; a drop across the suite ({self.drops.adjustment} {self.drops.suite_adjusted:.2g} <= alpha "
+                 f"{self.drops.alpha:g})" if self.is_suite_drop else "")
+        return named + suite
 
 
 @dataclass(frozen=True)
@@ -148,6 +189,9 @@ class MatrixVerdict:
 
     @property
     def method(self) -> str:
+        tested = [c.drops for c in self.candidates if c.drops is not None]
+        if tested:
+            return f"--repeat auto, per candidate: {tested[0].method}"
         if self.repeated:
             return ("per prompt, the diff gate's family-wise test (Boschloo per case, CMH over cases, weighted Holm) "
                     "in each direction; Holm across prompts, alpha 0.05")
@@ -264,16 +308,34 @@ def p95(results: Sequence[CaseResult]) -> float | None:
 
 
 def compare_models(run: Run, baseline: str, gates: Sequence[str] = (), alpha: float = ALPHA) -> MatrixVerdict:
-    """Every other model of the run against `baseline`, case by case."""
+    """Every other model of the run against `baseline`, case by case (by the run's sequential test when it had
+    one: --repeat auto)."""
     base = samples_by_case(run, baseline)
-    repeated = any(len(s) > 1 for s in base.values())
+    repeated = any(len(s) > 1 for s in base.values()) or bool(run.sequential)
     candidates = []
     for model in run.models:
         if model == baseline:
             continue
         other = samples_by_case(run, model)
-        candidates.append(compare_one(run, baseline, model, base, other, repeated, gates, alpha))
+        candidate = compare_one(run, baseline, model, base, other, repeated and not run.sequential, gates, alpha)
+        drops = run.sequential.get(model)
+        candidates.append(with_sequential_test(candidate, drops, other) if run.sequential else candidate)
     return MatrixVerdict(baseline, tuple(candidates), repeated)
+
+
+def with_sequential_test(candidate: CandidateVerdict, drops: DropVerdict | None,
+                         samples: dict[CaseKey, list[CaseResult]]) -> CandidateVerdict:
+    """The candidate judged by its sequential test: a prompt is worse when one of its cases was flagged, its
+    p-value the smallest adjusted one of its cases; no test (interrupted) leaves every prompt equal."""
+    tests = {c.key: c for c in drops.cases} if drops else {}
+    prompt_of = {pair_label((*key, candidate.model)): key[1] for key in samples}
+    prompts = []
+    for verdict in candidate.prompts:
+        mine = [t for key, t in tests.items() if prompt_of.get(key) == verdict.prompt]
+        p_worse = min((t.adjusted for t in mine), default=1.0)
+        outcome: Outcome = "worse" if any(t.is_drop for t in mine) else "equal"
+        prompts.append(replace(verdict, outcome=outcome, p_worse=p_worse, p_better=1.0))
+    return replace(candidate, prompts=tuple(prompts), drops=drops)
 
 
 def compare_one(run: Run, baseline: str, model: str, base: dict[CaseKey, list[CaseResult]],

@@ -58,6 +58,7 @@ class DropVerdict:
     suite_adjusted: float
     alpha: float
     method: str = METHOD
+    adjustment: str = "Holm-adjusted"  # how `adjusted` was adjusted: the reports' column header and suite line
 
     @property
     def is_suite_drop(self) -> bool:

@@ -13,6 +13,7 @@ from promptci.reliability import clears_min_pass_rate
 from promptci.verdict.money import spent
 
 if TYPE_CHECKING:
+    from promptci.stats import DropVerdict
     from promptci.verdict.policy import Verdict
 
 OutputKind = Literal["text", "json"]
@@ -436,6 +437,8 @@ class Run:
     broken: tuple[BrokenCase, ...] = ()  # the cases --keep-going left out (their lines are among `problems`)
     # the human reviews of this run's outputs, by result (viewer/reviews.py's with_reviews fills it)
     reviews: Mapping[ResultKey, Review] = field(default_factory=dict, hash=False, compare=False)
+    # --baseline-model with --repeat auto: each candidate model's sequential test (not stored: `show` retests)
+    sequential: Mapping[str, DropVerdict] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

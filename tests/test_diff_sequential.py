@@ -71,3 +71,32 @@ def test_auto_repeat_bad_maximum_is_a_usage_error(tmp_path: Path, cli) -> None:
         result = cli("diff", "HEAD", "--root", repo, "--repeat", bad, "--no-github")
         assert result.exit_code == 2, result.output
         assert f"--repeat {bad}" in result.output and "auto:MAX" in result.output
+
+
+def test_auto_repeat_reports_name_the_adjustment_they_used(tmp_path: Path, cli) -> None:
+    """The sequential test adjusts 1/E by its Bonferroni weight, not by Holm: every report's column says so."""
+    import json
+
+    repo = _repo(tmp_path)
+    commit(repo, {"seqapp.py": APP.format(seed=2, broken="Bob")}, "Bob breaks")
+    md, js = tmp_path / "diff.md", tmp_path / "diff.json"
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--repeat", "auto", "-j", "1", "--no-github",
+                 "-o", str(md), "-o", str(js))
+    assert result.exit_code == 1, result.output
+    for text in (result.output, md.read_text()):
+        assert "Holm" not in text, text
+        assert "Bonferroni-adjusted 1/(E x w)" in text, text
+    assert "| case | passed A -> B | p-value | Bonferroni-adjusted 1/(E x w) | drop |" in md.read_text()
+    data = json.loads(js.read_text())
+    assert data["verdict"]["adjustment"] == "Bonferroni-adjusted 1/(E x w)", data["verdict"]
+
+
+def test_fixed_repeat_reports_keep_holm(tmp_path: Path, cli) -> None:
+    import json
+
+    repo = _repo(tmp_path)
+    commit(repo, {"seqapp.py": APP.format(seed=2, broken="Bob")}, "Bob breaks")
+    js = tmp_path / "diff.json"
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--repeat", "12", "-j", "1", "--no-github", "-o", str(js))
+    assert "Holm-adjusted" in result.output, result.output
+    assert json.loads(js.read_text())["verdict"]["adjustment"] == "Holm-adjusted"

@@ -96,7 +96,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("types", "errors", "verdict", "verdict.money", "sequential", "stats", "secrets", "limitheaders", "gitinfo",
      "gitrev", "migrations", "selection", "ratelimit", "retrying", "scaffold", "prcomment", "codeimports", "interrupts",
-     "jsontext", "ranges", "spender", "reliability"),
+     "jsontext", "ranges", "spender", "reliability", "seqtarget"),
     ("registry",),
     ("loading.yamlfile",),
     ("config", "usercode", "comparator_specs", "transforms"),

@@ -77,3 +77,23 @@ def test_repeated_diff_states_its_power(cli, tmp_path: Path) -> None:
     result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--repeat", "6", "--no-github")
     assert result.exit_code == 0, result.output
     assert "power: with 4 cases, K = 6 and alpha 0.05" in result.output
+
+
+def test_repeated_run_states_its_power_in_every_report(cli, tmp_path: Path) -> None:
+    import json
+
+    repo = _repo(tmp_path)
+    md, js = tmp_path / "run.md", tmp_path / "run.json"
+    result = cli("run", "--root", repo, "--repeat", "6", "-j", "1", "--no-github", "-o", str(md), "-o", str(js))
+    assert result.exit_code in (0, 1), result.output
+    line = power_line(4, 6)
+    assert line.startswith("power: with 4 cases, K = 6 and alpha 0.05")
+    assert line in " ".join(result.output.split()), result.output  # the terminal may wrap it
+    assert line in md.read_text()
+    assert line in json.loads(js.read_text())["notes"]
+
+
+def test_single_sample_run_states_no_power(cli, tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    result = cli("run", "--root", repo, "-j", "1", "--no-github")
+    assert "power:" not in result.output, result.output

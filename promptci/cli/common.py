@@ -18,6 +18,7 @@ from promptci.ranges import check_repeat
 if TYPE_CHECKING:
     from promptci.changes import ChangeSelection
     from promptci.reporting.terminal import Progress
+    from promptci.sequential import Design
 
 _Outcome = TypeVar("_Outcome")
 
@@ -37,6 +38,9 @@ ReportFormatOption = Annotated[str, typer.Option(
 OutputOption = Annotated[list[str] | None, typer.Option(
     "--output", "-o", metavar="[FORMAT=]FILE",
     help="Write a report to FILE (format from .json/.xml/.md, or say FORMAT=FILE); repeatable.")]
+DetectOption = Annotated[float | None, typer.Option(
+    "--detect", metavar="DROP", help="With --repeat auto: choose MAX so that a drop of DROP (0.3: 30 points) on "
+    "any one case is flagged with 80% power (simulated).")]
 QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, show_default=False, help="Less output.")]
 VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
                                             help="More output (-v: also tracebacks of internal errors).")]
@@ -83,6 +87,41 @@ def main_options(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Prompts as code: render golden cases, run them against models, score, gate on regressions."""
+
+
+def parse_repeat(text: str, alpha: float = 0.05, detect: float | None = None) -> tuple[int, Design | None]:
+    """--repeat K (fixed samples a side) or auto[:MAX] (the sequential design, at most MAX samples a side);
+    --detect DROP (auto only) is checked here and chooses MAX once the cases are known (seqtarget.py)."""
+    if detect is not None and not 0 < detect < 1:
+        raise PromptCIError(f"--detect {detect:g}: give the drop in pass rate to detect as a fraction between 0 and "
+                            "1 (e.g. --detect 0.3 for a 30-point drop)")
+    word, _, maximum = text.strip().partition(":")
+    if word == "auto":
+        from dataclasses import replace
+
+        from promptci.sequential import Design
+
+        default = Design()
+        try:
+            top = int(maximum) if maximum else default.maximum
+        except ValueError:
+            top = 0
+        if not default.first <= top <= MAX_REPEAT:
+            raise PromptCIError(f"--repeat {text}: give auto:MAX with MAX from {default.first} to {MAX_REPEAT} "
+                                f"(e.g. --repeat auto:{default.maximum})")
+        if detect is not None and not maximum:  # --detect picks MAX, up to its own cap
+            from promptci.seqtarget import DETECT_CAP
+
+            top = DETECT_CAP
+        return 1, replace(default, maximum=top, alpha=alpha if 0 < alpha < 1 else default.alpha)
+    if detect is not None:
+        raise PromptCIError(f"--detect {detect:g} chooses the sequential design of --repeat auto: add --repeat auto "
+                            f"(or drop --detect to sample a fixed --repeat {text} times)")
+    try:
+        return int(text), None
+    except ValueError:
+        raise PromptCIError(f"--repeat {text}: give a number of samples from 1 to {MAX_REPEAT}, or auto, or "
+                            f"auto:MAX") from None
 
 
 def check_ranges(repeat: int, max_cost: float | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +12,7 @@ from promptci.cli.common import (
     ChangedSinceOption,
     Command,
     ConcurrencyOption,
+    DetectOption,
     EnvOption,
     GithubOption,
     KeywordOption,
@@ -25,6 +25,7 @@ from promptci.cli.common import (
     app,
     check_ranges,
     explain_selection,
+    parse_repeat,
     with_progress,
 )
 from promptci.cli.edge import guarded, user_output_to_stderr
@@ -33,7 +34,6 @@ from promptci.errors import PromptCIError
 
 if TYPE_CHECKING:
     from promptci.diffing import BisectStep
-    from promptci.sequential import Design
 
 
 @app.command(cls=Command)
@@ -65,28 +65,6 @@ def accept(
                    else "nothing to accept: no failing case matched", err=True)
 
 
-def parse_diff_repeat(text: str, alpha: float) -> tuple[int, Design | None]:
-    """--repeat K (fixed samples a side) or auto[:MAX] (the sequential design, at most MAX samples a side)."""
-    word, _, maximum = text.strip().partition(":")
-    if word == "auto":
-        from promptci.sequential import Design
-
-        default = Design()
-        try:
-            top = int(maximum) if maximum else default.maximum
-        except ValueError:
-            top = 0
-        if not default.first <= top <= MAX_REPEAT:
-            raise PromptCIError(f"--repeat {text}: give auto:MAX with MAX from {default.first} to {MAX_REPEAT} "
-                                f"(e.g. --repeat auto:{default.maximum})")
-        return 1, replace(default, maximum=top, alpha=alpha if 0 < alpha < 1 else default.alpha)
-    try:
-        return int(text), None
-    except ValueError:
-        raise PromptCIError(f"--repeat {text}: give a number of samples from 1 to {MAX_REPEAT}, or auto, or "
-                            f"auto:MAX") from None
-
-
 @app.command(cls=Command)
 @guarded
 def diff(
@@ -103,6 +81,7 @@ def diff(
     )] = "1",
     alpha: Annotated[float, typer.Option(
         "--alpha", metavar="P", help="With --repeat: the family-wise false-alarm rate of the gate.")] = 0.05,
+    detect: DetectOption = None,
     changed_since: ChangedSinceOption = None,
     allow_new_failures: Annotated[bool, typer.Option(
         "--allow-new-failures", help="A case new at REV_B that fails there is reported, but does not fail the "
@@ -123,7 +102,7 @@ def diff(
     from promptci import api
     from promptci.reporting.targets import comparison_targets
 
-    samples, design = parse_diff_repeat(repeat, alpha)
+    samples, design = parse_repeat(repeat, alpha, detect)
     check_ranges(samples, None)
     if not 0 < alpha < 1:
         raise PromptCIError(f"--alpha {alpha}: give a false-alarm rate between 0 and 1 (e.g. --alpha 0.05)")
@@ -132,7 +111,8 @@ def diff(
         run=api.RunOptions(root=root, models=tuple(model or ()), keyword=keyword, concurrency=concurrency,
                            use_cache=cache, replay=replay, environment=env, repeat=samples,
                            changed_since=changed_since),
-        before=rev_a, after=rev_b, alpha=alpha, allow_new_failures=allow_new_failures, sequential=design)
+        before=rev_a, after=rev_b, alpha=alpha, allow_new_failures=allow_new_failures, sequential=design,
+        detect=detect)
     with user_output_to_stderr():
         outcome = with_progress(verbose - quiet, lambda progress: api.diff(
             options, on_start=progress.start, on_result=progress.advance))

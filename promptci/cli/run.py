@@ -12,6 +12,7 @@ from promptci.cli.common import (
     ChangedSinceOption,
     Command,
     ConcurrencyOption,
+    DetectOption,
     EnvOption,
     GithubOption,
     KeywordOption,
@@ -26,6 +27,7 @@ from promptci.cli.common import (
     app,
     check_ranges,
     explain_selection,
+    parse_repeat,
     with_progress,
 )
 from promptci.cli.edge import guarded, user_output_to_stderr
@@ -55,8 +57,11 @@ def run(
     env: EnvOption = None,
     max_cost: Annotated[float | None, typer.Option(
         "--max-cost", metavar="USD", help="Stop sending past this many USD.")] = None,
-    repeat: Annotated[int, typer.Option(
-        "--repeat", metavar="K", help=f"Run each case K times (1..{MAX_REPEAT}).")] = 1,
+    repeat: Annotated[str, typer.Option(
+        "--repeat", metavar="K|auto[:MAX]", help=f"Run each case K times (1..{MAX_REPEAT}); auto, with "
+        "--baseline-model: a few samples a model, more only where a case is undecided (sequential, at most MAX "
+        "a model, default 48).")] = "1",
+    detect: DetectOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate tokens and cost; send nothing.")]
     = False,
     shard: ShardOption = None,
@@ -89,15 +94,18 @@ def run(
     from promptci.reporting.targets import report_targets
     from promptci.selection import parse_shard
 
-    check_ranges(repeat, max_cost)
+    samples, design = parse_repeat(repeat, detect=detect)
+    check_ranges(samples, max_cost)
+    check_auto_repeat(repeat, design is not None, baseline_model, dry_run, batch)
     reports = report_targets(fmt, output)
     options = api.RunOptions(
         root=root, paths=tuple(paths or ()), models=tuple(model or ()), keyword=keyword,
         concurrency=concurrency, keep_going=keep_going, use_cache=cache, replay=replay, record=record,
-        environment=env, max_cost=max_cost, repeat=repeat, shard=parse_shard(shard) if shard else None,
+        environment=env, max_cost=max_cost, repeat=samples, shard=parse_shard(shard) if shard else None,
         changed_since=changed_since,
     )
-    judging = api.Judging(baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift)
+    judging = api.Judging(baseline_model=baseline_model, gates=tuple(gate or ()), fail_on_drift=fail_on_drift,
+                          sequential=design, detect=detect)
     if wait and not batch:
         raise PromptCIError("--wait waits for the batches of --batch: add --batch")
     if batch_errors not in ("live", "report"):
@@ -130,6 +138,11 @@ def run(
         outcome = with_progress(verbose - quiet, lambda progress: api.run(
             options, on_start=progress.start, on_result=progress.advance, on_rate=progress.rate, judging=judging))
     explain_selection(outcome.selection, changed_since, verbose - quiet)
+    if verbose - quiet >= 1:
+        from promptci.reporting.stats import printable
+
+        for stop in outcome.stops:
+            typer.echo(printable(f"promptci: stopped {stop}"), err=True)
     publish(outcome.run, fmt, reports, verbose - quiet, api.discover(root).source, github)
     print_gate(outcome, fmt)
     if outcome.not_stored is not None:  # the verdict is printed above; the run's record is incomplete: exit 4
@@ -138,6 +151,22 @@ def run(
         for note in outcome.notes:
             typer.echo(f"promptci: {note}", err=True)
     raise typer.Exit(code=int(outcome.exit_code))
+
+
+def check_auto_repeat(repeat: str, is_auto: bool, baseline_model: str | None, dry_run: bool, batch: bool) -> None:
+    """--repeat auto samples where two models disagree: it needs the baseline, and sends in rounds."""
+    if not is_auto:
+        return
+    if baseline_model is None:
+        raise PromptCIError(f"--repeat {repeat} samples where two sides disagree: add --baseline-model MODEL (and "
+                            "-m for the model to check), use --repeat K, or compare revisions with `promptci diff "
+                            f"REV --repeat {repeat}`")
+    if dry_run:
+        raise PromptCIError(f"--dry-run estimates a fixed number of samples, not --repeat {repeat} (it decides as it "
+                            "goes): give --repeat MAX for the most it could send")
+    if batch:
+        raise PromptCIError(f"--batch cannot serve --repeat {repeat}: each round waits for the last one's answers; "
+                            "drop --batch or give --repeat K")
 
 
 def prepare_batches(options: RunOptions, wait: bool, report_errors: bool) -> dict[str, str]:

@@ -67,7 +67,8 @@ def _group(totals: GroupTotals) -> dict[str, Any]:
 
 def comparison_data(comparison: Comparison) -> dict[str, Any]:
     """Everything the page shows, as plain JSON: cases most urgent first."""
-    p_values = {id(s.change): f"p {format_p(s.test.p_value)}, adjusted {format_p(s.test.adjusted)}"
+    adjustment = comparison.verdict.adjustment if comparison.verdict else "adjusted"
+    p_values = {id(s.change): f"p {format_p(s.test.p_value)}, {adjustment} {format_p(s.test.adjusted)}"
                 for s in case_statistics(comparison)}
     ordered = sorted(comparison.changes, key=lambda c: SHOWN_ORDER.index(c.transition))
     return {

@@ -58,6 +58,7 @@ def verdict_to_dict(verdict: DropVerdict | None) -> dict[str, Any] | None:
         return None
     return {"is_drop": verdict.is_drop, "alpha": verdict.alpha, "method": verdict.method,
             "suite_p_value": verdict.suite_p_value, "suite_adjusted": verdict.suite_adjusted,
+            "adjustment": verdict.adjustment,
             "is_suite_drop": verdict.is_suite_drop,
             "cases": [{"key": c.key, "p_value": c.p_value, "adjusted": c.adjusted, "is_drop": c.is_drop}
                       for c in verdict.cases]}

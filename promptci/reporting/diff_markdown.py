@@ -120,7 +120,8 @@ def _statistics(comparison: Comparison) -> list[str]:
     lines = ["", "### Repeated samples", ""]
     rows = shown_statistics(comparison, everything=False)
     if rows:
-        lines += ["| case | passed A -> B | p-value | Holm-adjusted | drop |", "|---|---:|---:|---:|---|"]
+        lines += [f"| case | passed A -> B | p-value | {comparison.verdict.adjustment} | drop |",
+                  "|---|---:|---:|---:|---|"]
         lines += [f"| {code_span(change_label(r.change), in_table=True)} | {rate_text(r.change).split(' ', 1)[1]} | "
                   f"{format_p(r.test.p_value)} | {format_p(r.test.adjusted)} | {'yes' if r.test.is_drop else 'no'} |"
                   for r in rows]

@@ -112,14 +112,15 @@ def print_statistics(console: Console, comparison: Comparison, verbosity: int) -
     rows = shown_statistics(comparison, everything=verbosity > 0)
     console.print()
     if rows:
-        columns = (Column("case", is_name=True), Column("passed A -> B"), Column("p-value"), Column("Holm-adjusted"),
+        adjusted = comparison.verdict.adjustment if comparison.verdict else "adjusted"
+        columns = (Column("case", is_name=True), Column("passed A -> B"), Column("p-value"), Column(adjusted),
                    Column("drop"))
         cells = tuple((Text(one_line(change_label(r.change), console)), Text(rate_text(r.change).split(" ", 1)[1]),
                        Text(format_p(r.test.p_value)), Text(format_p(r.test.adjusted)),
                        Text("yes" if r.test.is_drop else "no", style="bold red" if r.test.is_drop else ""))
                       for r in rows)
         title = "Repeated samples: every case" if verbosity > 0 else "Repeated samples: cases whose pass rate fell"
-        print_fitted(Sheet(title, columns, cells, ("Holm-adjusted",)), console)
+        print_fitted(Sheet(title, columns, cells, (adjusted,)), console)
     for line in statistics_lines(comparison):
         console.print(Text(line, style="dim" if line.startswith("method") else ""), soft_wrap=True)
 

@@ -153,7 +153,8 @@ def statistics_lines(comparison: Comparison) -> list[str]:
     verdict = comparison.verdict
     if verdict is None:
         return []
-    return [f"suite p-value {format_p(verdict.suite_p_value)} (Holm-adjusted {format_p(verdict.suite_adjusted)}), "
+    return [f"suite p-value {format_p(verdict.suite_p_value)} ({verdict.adjustment} "
+            f"{format_p(verdict.suite_adjusted)}), "
             f"alpha {verdict.alpha:g}: {'a drop across the suite' if verdict.is_suite_drop else 'no suite-wide drop'}",
             f"method: {verdict.method}"]
 

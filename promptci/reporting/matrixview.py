@@ -4,6 +4,7 @@ verdict is the run's own (never recomputed here without its gates)."""
 from __future__ import annotations
 
 from promptci.matrix import ModelCell, compare_models, disagreements, side_by_side
+from promptci.reporting.diff_json import verdict_to_dict
 from promptci.reporting.stats import format_cost, format_ms, format_rate, format_score
 from promptci.types import Run
 from promptci.verdict.gates import decision_of
@@ -45,6 +46,7 @@ def matrix_to_dict(run: Run) -> dict[str, object] | None:
                             "cost_change": c.cost_change, "p95_change_ms": c.p95_change_ms,
                             "prompts": [{"prompt": p.prompt, "outcome": p.outcome, "baseline_rate": p.baseline_rate,
                                          "candidate_rate": p.candidate_rate, "p_worse": p.p_worse,
-                                         "p_better": p.p_better} for p in c.prompts]}
+                                         "p_better": p.p_better} for p in c.prompts],
+                            "sequential": verdict_to_dict(c.drops)}
                            for c in verdict.candidates]},
     }

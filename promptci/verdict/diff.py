@@ -73,8 +73,9 @@ def suite_drop_findings(comparison: Comparison) -> list[Finding]:
     verdict = comparison.verdict
     if verdict is None or not verdict.is_suite_drop or comparison.with_transition("regressed"):
         return []
-    return [regression(Gate.REGRESSION, f"the pass rate fell across the suite (CMH p = {verdict.suite_p_value:.2g}, "
-                                        f"Holm-adjusted {verdict.suite_adjusted:.2g} <= alpha {verdict.alpha:g})")]
+    return [regression(Gate.REGRESSION, f"the pass rate fell across the suite (suite p = {verdict.suite_p_value:.2g}, "
+                                        f"{verdict.adjustment} {verdict.suite_adjusted:.2g} <= alpha "
+                                        f"{verdict.alpha:g})")]
 
 
 def repeat_of(comparison: Comparison) -> int:

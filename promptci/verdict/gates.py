@@ -16,6 +16,7 @@ from promptci.verdict.policy import Finding, Gate, Verdict, interrupted, no_verd
 
 if TYPE_CHECKING:
     from promptci.matrix import MatrixVerdict
+    from promptci.sequential import Design
 
 MODEL_GATES = ("cost", "latency")  # --gate NAME, with --baseline-model
 
@@ -28,6 +29,8 @@ class Judging:
     gates: tuple[str, ...] = ()  # --gate cost|latency, with the baseline
     fail_on_drift: bool = False
     allow_missing_shards: bool = False  # merge --allow-missing-shards
+    sequential: Design | None = None  # --repeat auto with the baseline: sample where undecided (sequential.py)
+    detect: float | None = None  # --detect DROP: choose the design's MAX (seqtarget.choose_design) for this suite
 
 
 def case_name(result: CaseResult) -> str:
@@ -115,8 +118,8 @@ def metric_findings(run: Run, settings: GateSettings) -> tuple[list[Finding], li
 def upgrade_findings(matrix: MatrixVerdict) -> list[Finding]:
     found = []
     for candidate in matrix.candidates:
-        if candidate.worse:
-            found.append(regression(Gate.UPGRADE, candidate.line(), (candidate.model,)))
+        if candidate.is_worse:
+            found.append(regression(Gate.UPGRADE, candidate.line(), (candidate.model, *candidate.flagged)))
         for shift in candidate.shifts:
             found += shift.findings()
     return found

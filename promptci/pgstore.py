@@ -97,8 +97,8 @@ class PostgresStore(Store):
 
     def _reconnecting(self, action: Callable[[Any], T], doing: str) -> T:
         """action(connection); a connection dropped on the way is opened again and the action run once more.
-        (A connection lost during COMMIT leaves unknown whether the commit landed: the retry may then store a
-        ledger row twice. The ledger has no request id to make that idempotent yet.)"""
+        (A connection lost during COMMIT leaves unknown whether the commit landed: the retry may write again what
+        landed. A ledger row is stored once all the same: its insert does nothing on a request id already there.)"""
         psycopg = import_psycopg()
         try:
             return action(self._pg)

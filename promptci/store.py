@@ -75,11 +75,14 @@ class LedgerEntry:
     cache_key: str | None = None  # the answer's cache key (fresh or a hit), for `promptci gc`; None for errors
     branch: str | None = None  # the git branch the request was made for (a PR's head branch in CI)
     actor: str | None = None  # who made it: the CI actor, or the user on a laptop
+    # unique, made once per request by the client: a write retried after a connection dropped during its commit
+    # stores the row once (the insert is a no-op on a known id). None: rows written before, or by hand
+    request_id: str | None = None
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerEntry))
 LEDGER_INSERT = (f"INSERT INTO ledger (ts, {', '.join(LEDGER_COLUMNS)})"
-                 f" VALUES (?, {', '.join('?' * len(LEDGER_COLUMNS))})")
+                 f" VALUES (?, {', '.join('?' * len(LEDGER_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 
 
 def ledger_insert(entry: LedgerEntry) -> tuple[str, list[Any]]:
@@ -283,7 +286,7 @@ class Store:
         ledger rows of the requests behind it when given: cheaper than record_request for each."""
         insert = (
             "INSERT INTO results (run_id, prompt, case_id, model, status, data, position)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, position) DO NOTHING",
             (run_id, result.prompt, result.case_id, result.model, result.status,
              json.dumps(result.to_dict(), ensure_ascii=False), position),
         )

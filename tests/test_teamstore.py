@@ -9,8 +9,10 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakeserver import FakeServer, running_fake_server
@@ -198,6 +200,65 @@ def test_a_dropped_connection_is_opened_again(postgres_url: str, postgres_server
         store.record_request(LedgerEntry(at="2026-11-01T10:00:01Z", run_id=None, git_commit=None, prompt="p",
                                          case_id="c", model="m", provider="local", cost_usd=0.5))
         assert [e.cost_usd for e in store.ledger()] == [0.5]
+
+
+class CommitThenDrop:
+    """The store's connection whose next transaction commits and then loses the connection before the client
+    hears back (its backend terminated from another connection): the drop that leaves a retry unsure."""
+
+    def __init__(self, conn: Any, server: Any) -> None:
+        self._conn, self._server, self.dropped = conn, server, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._conn.transaction() as transaction:
+            yield transaction
+        if not self.dropped:
+            self.dropped = True
+            pid = self._conn.info.backend_pid
+            with self._server.admin() as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                    pass  # until the backend is gone
+            self._conn.execute("SELECT 1")  # the client learns of the drop only now: OperationalError
+
+
+def test_a_write_retried_after_its_commit_landed_stores_each_request_and_result_once(
+        postgres_url: str, postgres_server) -> None:
+    from promptci.store import LedgerEntry
+    from promptci.types import CaseResult, Completion, GitInfo
+
+    def entry(n: int) -> LedgerEntry:
+        return LedgerEntry(at="2026-11-01T10:00:01Z", run_id="r", git_commit=None, prompt="p", case_id=f"c{n}",
+                           model="m", provider="local", cost_usd=0.5, request_id=f"req-{n}")
+
+    with PostgresStore.open(postgres_url) as store:
+        store.start_run("r", "2026-11-01T10:00:00Z", GitInfo(None, False, None), ["m"], {})
+        writes = [lambda: store.add_result("r", CaseResult("p", "c1", "g.yaml", 1, "m", "passed", output="x"),
+                                           [entry(1)], position=0),
+                  lambda: store.cache_put("k", {"request": 2}, Completion(text="a", latency_ms=1.0), ledger=entry(2)),
+                  lambda: store.record_request(entry(3))]
+        for write in writes:
+            dropping = store._pg = CommitThenDrop(store._pg, postgres_server)
+            write()
+            assert dropping.dropped and store._pg is not dropping  # it did reconnect and write again
+        assert [e.case_id for e in store.ledger()] == ["c1", "c2", "c3"]
+        assert [r.case_id for r in store.load_run("r").results] == ["c1"]
+        assert store._read("SELECT count(*) FROM cache") == [(1,)]
+
+
+def test_every_ledger_row_has_its_own_request_id(cli, project) -> None:
+    from promptci.store import Store
+
+    root = project({"promptci.yaml": "models: [echo]\n"}, with_greet=True)
+    for _ in range(2):  # fresh answers, then cache hits
+        assert cli("run", "--root", root, "--no-github", "-q").exit_code in (0, 1)
+    with Store.open(root / ".promptci" / "promptci.db") as store:
+        ids = [e.request_id for e in store.ledger()]
+    assert ids and None not in ids and len(set(ids)) == len(ids)
 
 
 def test_sharded_runs_merge_into_the_team_store(cli, project, tmp_path: Path, postgres_url: str) -> None:

@@ -279,12 +279,3 @@ def test_sharded_runs_merge_into_the_team_store(cli, project, tmp_path: Path, po
         run = store.load_run(run_id)
     assert run is not None and run.command == "merge" and run.summary.passed == 6
     assert not (root / ".promptci" / "promptci.db").exists()
-
-
-def test_gc_says_it_leaves_the_team_store_alone(cli, project, postgres_url: str) -> None:
-    root = project({"promptci.yaml": "models: [echo]\n"}, with_greet=True)
-    result = cli("gc", "--root", root, env={"PROMPTCI_STORE": postgres_url})
-    assert result.exit_code == 0, result.output
-    assert "the team store is not pruned" in result.output
-    with PostgresStore.open(postgres_url) as store:
-        assert store.list_runs() == []

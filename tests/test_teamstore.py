@@ -279,3 +279,55 @@ def test_sharded_runs_merge_into_the_team_store(cli, project, tmp_path: Path, po
         run = store.load_run(run_id)
     assert run is not None and run.command == "merge" and run.summary.passed == 6
     assert not (root / ".promptci" / "promptci.db").exists()
+
+
+def test_store_local_runs_on_this_machine_and_the_report_says_so(cli, tmp_path: Path, server: FakeServer,
+                                                                  postgres_url: str) -> None:
+    root = runner_copy(tmp_path / "a", server)
+    team = {"PROMPTCI_STORE": postgres_url.replace("promptci@", "promptci:pw-long-secret@")}
+    result = cli("run", "--root", root, "-m", "local:m", "--store", "local", "--format", "json", env=team)
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert notes == ["stored in this machine's database .promptci/promptci.db (--store local), not in the team "
+                     f"store {redact_dsn(team['PROMPTCI_STORE'])}"]
+    assert "pw-long-secret" not in result.output
+    assert (root / ".promptci" / "promptci.db").is_file()
+    with PostgresStore.open(postgres_url) as store:
+        assert store.list_runs() == [] and store.ledger() == []
+    terminal = cli("run", "--root", root, "-m", "local:m", "--store", "local", env=team)
+    assert terminal.exit_code == 0 and "(--store local), not in the team store" in terminal.output
+    listed = cli("runs", "--root", root, "--store", "local", "--format", "json", env=team)
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 2
+    assert cli("runs", "--root", root, "--format", "json", env=team).stdout.strip() == "[]"  # the team store's
+    cost = cli("cost", "--root", root, "--store", "local", "--format", "json", env=team)
+    assert cost.exit_code == 0 and json.loads(cost.stdout)["total"]["requests"] == 6, cost.stdout
+    plain = cli("run", "--root", root, "-m", "local:m", "--format", "json")  # no team store configured
+    assert plain.exit_code == 0 and json.loads(plain.stdout)["notes"] == []
+    with_variable = cli("run", "--root", runner_copy(tmp_path / "b", server, f"store:\n  url: '{postgres_url}'\n"),
+                        "-m", "local:m", "--format", "json", env={"PROMPTCI_STORE": "local"})
+    assert "(PROMPTCI_STORE=local), not in the team store" in json.loads(with_variable.stdout)["notes"][0]
+
+
+def test_an_unreachable_team_store_names_the_store_local_fix_which_works(cli, tmp_path: Path,
+                                                                         server: FakeServer) -> None:
+    root = runner_copy(tmp_path / "a", server, f"store:\n  url: 'postgresql://ci@/promptci?host={tmp_path / 'no'}'\n")
+    down = cli("run", "--root", root, "-m", "local:m")
+    assert down.exit_code == 4 and "cannot connect" in down.output
+    assert "add --store local to use this machine's database (.promptci/promptci.db)" in down.output
+    assert server.total == 0
+    fallback = cli("run", "--root", root, "-m", "local:m", "--store", "local", "--format", "json")
+    assert fallback.exit_code == 0, fallback.output
+    assert "(--store local), not in the team store postgresql://ci@/promptci" in json.loads(fallback.stdout)["notes"][0]
+    assert cli("gc", "--root", root, "--store", "local").exit_code == 0  # this machine's file, not the team store
+    assert cli("cost", "--root", root).exit_code == 4
+
+
+@pytest.mark.parametrize("command", ["run", "diff", "cost", "runs", "show", "gc", "merge"])
+def test_store_takes_only_local(cli, tmp_path: Path, server: FakeServer, command: str) -> None:
+    root = runner_copy(tmp_path / "a", server)
+    for value in ("nonsense", "postgresql://ci:pw-long-secret@db/x"):
+        result = cli(command, "--root", root, "--store", value)
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--store'" in result.output and "give --store local" in result.output
+        assert "pw-long-secret" not in result.output
+    assert server.total == 0

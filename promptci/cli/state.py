@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from promptci.cli.common import Command, RootOption, app
+from promptci.cli.common import Command, RootOption, StoreOption, app
 from promptci.cli.edge import guarded
 
 
@@ -20,6 +20,7 @@ def gc(
     runs: Annotated[int | None, typer.Option(
         "--runs", metavar="N", help="Keep at most the N newest runs.")] = 100,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Prune old runs, results and cache rows (keeping what recordings and each branch's last run need) in the
     project's store (the team store when one is configured), vacuum, and say what was freed."""

@@ -55,7 +55,8 @@ def add_history(db: Path, history: int) -> None:
                          " SELECT ?, prompt, case_id, model, status, data, position FROM results WHERE run_id = ?",
                          (run_id, first))
             ledger_columns = [row[1] for row in conn.execute("PRAGMA table_info(ledger)") if row[1] != "id"]
-            copied = ", ".join(c for c in ledger_columns if c not in ("run_id", "ts", "at", "status"))
+            # the copies have no request id (unique): as rows written before request ids
+            copied = ", ".join(c for c in ledger_columns if c not in ("run_id", "ts", "at", "status", "request_id"))
             conn.execute(f"INSERT INTO ledger (run_id, ts, at, status, {copied}) SELECT ?, ?, ?, 'cached', {copied}"
                          " FROM ledger WHERE run_id = ?", (run_id, when.timestamp(), iso(when), first))
             if branch is None:  # a PR's new answers: cache rows under new keys, billed

@@ -65,7 +65,7 @@ def fill_ledger(store: Store, rows: int) -> None:
         at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
         batch.append((statement, (ts, at, f"run-{i // 1000}", "abc", prompts[i % 20], f"c{i}", models[i % 3], "bench",
                                   70, 5, 0, 0.000013, None, 120.0, 40.0, "ok", 1, "case", None, None,
-                                  branches[i % 3], "ci")))
+                                  branches[i % 3], "ci", None)))  # no request id: as rows from before them
         if len(batch) == 5_000:
             store._write_together(batch)
             batch = []

@@ -26,7 +26,7 @@ from promptci.planning import LOCAL_PROVIDERS, build_plan, missing_keys, model_p
 from promptci.project import Project, discover
 from promptci.recordings import load_recordings
 from promptci.session import Session
-from promptci.storechoice import has_store, open_store
+from promptci.storechoice import has_store, open_store, store_note
 from promptci.types import CaseResult, Run, now_iso, summarize
 from promptci.verdict.gates import Judging, judge_run
 from promptci.verdict.judges import judge_notes
@@ -116,9 +116,10 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
             matrix = compare_models(run_record, judging.baseline_model, judging.gates)
         verdict_lines = [line for candidate in (matrix.candidates if matrix else ())
                          for line in (candidate.line(), *candidate.test_lines())]
+        where = store_note(plan.project, plan.settings)  # this machine's file, though a team store is configured
         run_record = replace(run_record, baseline_model=judging.baseline_model,
-                             notes=(*drifts, *verdict_lines, *design_notes, *sequential_notes,
-                                    *repeat_power_notes(plan), *judge_notes(run_record.results)))
+                             notes=(*([where] if where else []), *drifts, *verdict_lines, *design_notes,
+                                    *sequential_notes, *repeat_power_notes(plan), *judge_notes(run_record.results)))
         decision = judge_run(run_record, plan.settings.gate, judging, matrix, drifts)
         run_record = replace(run_record, decision=decision)
         if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -346,7 +347,7 @@ def ledger_entry(call: ModelCall, options: ClientOptions, endpoint: Endpoint, co
         ttft_ms=None if status == "cached" else completion.ttft_ms,
         status=status, attempts=completion.attempts, kind=call.kind,
         error_kind=completion.error.kind if completion.error else None, cache_key=key,
-        branch=options.branch, actor=options.actor,
+        branch=options.branch, actor=options.actor, request_id=uuid.uuid4().hex,
     )
 
 

@@ -143,6 +143,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX batch_requests_key ON batch_requests (key);
     """,
+    # 9: each ledger row's request id (made once per request by the client), unique, and a result's place in its
+    # run unique: a write retried after the connection dropped during its commit (the team store) cannot store a
+    # request or a result twice; NULL for rows before (a result stored twice before this is dropped here)
+    """
+    ALTER TABLE ledger ADD COLUMN request_id TEXT;
+    CREATE UNIQUE INDEX ledger_request ON ledger (request_id);
+    DELETE FROM results WHERE position IS NOT NULL AND id NOT IN
+        (SELECT MIN(id) FROM results WHERE position IS NOT NULL GROUP BY run_id, position);
+    CREATE UNIQUE INDEX results_run_position ON results (run_id, position);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

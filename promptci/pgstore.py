@@ -97,8 +97,8 @@ class PostgresStore(Store):
 
     def _reconnecting(self, action: Callable[[Any], T], doing: str) -> T:
         """action(connection); a connection dropped on the way is opened again and the action run once more.
-        (A connection lost during COMMIT leaves unknown whether the commit landed: the retry may then store a
-        ledger row twice. The ledger has no request id to make that idempotent yet.)"""
+        (A connection lost during COMMIT leaves unknown whether the commit landed: the retry may write again what
+        landed. A ledger row is stored once all the same: its insert does nothing on a request id already there.)"""
         psycopg = import_psycopg()
         try:
             return action(self._pg)
@@ -111,13 +111,23 @@ class PostgresStore(Store):
         except psycopg.OperationalError as error:
             raise unreachable(self._url, error, doing) from None
 
-    def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        def in_one_transaction(conn: Any) -> None:
+    def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        def in_one_transaction(conn: Any) -> list[int]:
             with conn.transaction():
-                for sql, params in statements:
-                    conn.execute(postgres_sql(sql), params)
+                return [conn.execute(postgres_sql(sql), params).rowcount for sql, params in statements]
 
-        self._reconnecting(in_one_transaction, "cannot store")
+        return self._reconnecting(in_one_transaction, "cannot store")
+
+    def write_counted(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        with self._lock:
+            return self._commit(statements)
+
+    def size_bytes(self) -> int:
+        return int(self._read("SELECT pg_database_size(current_database())")[0][0])
+
+    def compact(self) -> str | None:
+        return ("the team store's freed rows are reused by PostgreSQL (autovacuum): the database does not shrink on "
+                "disk")
 
     def _write_together(self, statements: Sequence[tuple[str, Sequence[Any]]], what: str = "") -> None:
         """All or none in one transaction. Once a run has started, writes the server refuses are kept, retried
@@ -152,6 +162,7 @@ class PostgresStore(Store):
 
     # the queries written in SQLite's JSON functions
     RESOLVED_MODELS_SQL = RESOLVED_MODELS_OF_RUN
+    JSON_LIST_VALUES = "SELECT jsonb_array_elements_text(?::jsonb)"
 
     @staticmethod
     def options_set(*keys: str) -> str:

@@ -75,11 +75,14 @@ class LedgerEntry:
     cache_key: str | None = None  # the answer's cache key (fresh or a hit), for `promptci gc`; None for errors
     branch: str | None = None  # the git branch the request was made for (a PR's head branch in CI)
     actor: str | None = None  # who made it: the CI actor, or the user on a laptop
+    # unique, made once per request by the client: a write retried after a connection dropped during its commit
+    # stores the row once (the insert is a no-op on a known id). None: rows written before, or by hand
+    request_id: str | None = None
 
 
 LEDGER_COLUMNS = tuple(f.name for f in fields(LedgerEntry))
 LEDGER_INSERT = (f"INSERT INTO ledger (ts, {', '.join(LEDGER_COLUMNS)})"
-                 f" VALUES (?, {', '.join('?' * len(LEDGER_COLUMNS))})")
+                 f" VALUES (?, {', '.join('?' * len(LEDGER_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 
 
 def ledger_insert(entry: LedgerEntry) -> tuple[str, list[Any]]:
@@ -194,6 +197,9 @@ class Store:
     def options_set(*keys: str) -> str:
         return "json_set(COALESCE(options, '{}'), " + ", ".join(f"'$.{key}', json(?)" for key in keys) + ")"
 
+    # the values of a JSON list given as one parameter, as a subquery: a set of ids of any size in one statement
+    JSON_LIST_VALUES = "SELECT value FROM json_each(?)"
+
     def _write(self, sql: str, params: Sequence[Any], what: str = "") -> None:
         self._write_together([(sql, params)], what)
 
@@ -215,21 +221,39 @@ class Store:
                     raise
                 self.unstored.keep(statements, what, failure)
 
-    def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """All or none. A signal landing here acts after the commit (promptci.interrupts); a transaction an
-        interrupt still left open (a library caller's Ctrl-C) is rolled back before this one begins."""
+    def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """All or none; the rows each statement changed. A signal landing here acts after the commit
+        (promptci.interrupts); a transaction an interrupt still left open (a library caller's Ctrl-C) is rolled
+        back before this one begins."""
         with held():
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")  # the write lock first: the busy wait applies, no stale snapshot
-                for sql, params in statements:
-                    self._conn.execute(sql, params)
+                changed = [self._conn.execute(sql, params).rowcount for sql, params in statements]
                 self._conn.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+            return changed
+
+    def write_counted(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """In one transaction, an EnvironmentFailure when refused (never kept for later): the rows each changed.
+        For maintenance (`promptci gc`), not for a run's writes."""
+        with self._lock:
+            return waiting_for_lock(lambda: self._commit(statements), self._wait, "cannot store", self.path)
+
+    def size_bytes(self) -> int:
+        """The database's size on disk (the file with its WAL)."""
+        return database_bytes(self.path)
+
+    def compact(self) -> str | None:
+        """Give the space of deleted rows back to the disk; a note when the store cannot."""
+        with self._lock:
+            waiting_for_lock(lambda: self._conn.execute("VACUUM"), self._wait, "cannot vacuum", self.path)
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return None
 
     def _commit_at_once(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """_commit without waiting for a lock: the run must not stall on every result while one is held."""
@@ -283,7 +307,7 @@ class Store:
         ledger rows of the requests behind it when given: cheaper than record_request for each."""
         insert = (
             "INSERT INTO results (run_id, prompt, case_id, model, status, data, position)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, position) DO NOTHING",
             (run_id, result.prompt, result.case_id, result.model, result.status,
              json.dumps(result.to_dict(), ensure_ascii=False), position),
         )
@@ -484,6 +508,11 @@ class Store:
             sql += " AND run_id = ?"
             params.append(run_id)
         return [LedgerEntry(*row) for row in self._read(sql + " ORDER BY ts, id", params)]
+
+
+def database_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+               if p.exists())
 
 
 def cache_identity(provider_identity: Mapping[str, Any] | None, request: Request, kind: str = "case",

@@ -68,8 +68,9 @@ def in_batches(statements: Sequence[tuple[str, Sequence[Any]]]) -> Iterator[Sequ
 
 
 def copy_store(source: Store, target: Store) -> CopyReport:
-    """Runs the target lacks (with their results), cache keys it lacks, and ledger rows it lacks: the ledger
-    has no key, so a row counts as present as many times as an identical row is there already."""
+    """Runs the target lacks (with their results), cache keys it lacks, and ledger rows it lacks: a row counts
+    as present as many times as an identical row is there already (rows written before request ids have no
+    key), and a request id the target holds is never inserted again."""
     have_runs = {row[0] for row in target._read("SELECT id FROM runs")}
     runs = [row for row in source._read(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY started_at, rowid")
             if row[0] not in have_runs]
@@ -89,7 +90,7 @@ def copy_store(source: Store, target: Store) -> CopyReport:
     statements = [*((insert("runs", RUN_COLUMNS, "id"), row) for row in runs),
                   *((insert("results", RESULT_COLUMNS), row) for row in results),
                   *((insert("cache", CACHE_COLUMNS, "key"), row) for row in cache),
-                  *((insert("ledger", LEDGER_ROW), row) for row in ledger)]
+                  *((insert("ledger", LEDGER_ROW, "request_id"), row) for row in ledger)]
     for batch in in_batches(statements):
         target._write_together(batch)
     return CopyReport(runs=len(runs), results=len(results), cache=len(cache), ledger=len(ledger))

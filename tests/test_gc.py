@@ -15,6 +15,8 @@ import pytest
 from fakeserver import FakeServer, running_fake_server
 
 from promptci.migrations import MIGRATIONS
+from promptci.pgstore import PostgresStore
+from promptci.store import Store
 
 KEY = "sk-test-SECRET-1234567890"
 OLD = "2026-01-01T00:00:00.000Z"  # months before any run of the test
@@ -189,3 +191,59 @@ def test_no_database_is_nothing_to_collect(cli, project) -> None:
     result = cli("gc", "--root", root)
     assert result.exit_code == 0 and "nothing to collect" in result.output
     assert not (root / ".promptci" / "promptci.db").exists()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def team(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The store gc works on: the project's SQLite file (None), or a PostgreSQL team store (its URL)."""
+    if request.param == "sqlite":
+        return None
+    url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("PROMPTCI_STORE", url)
+    return url
+
+
+def opened(root: Path, url: str | None) -> Store:
+    return PostgresStore.open(url) if url else Store.open(root / ".promptci" / "promptci.db")
+
+
+def test_the_same_rules_prune_either_store(cli, root: Path, server: FakeServer, team: str | None) -> None:
+    first, hits = run(cli, root)["run_id"], run(cli, root)["run_id"]  # Ada and Bob billed, then cache hits
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "goldens" / "greet.yaml").write_text(golden("Cy"))
+    old_feature = run(cli, root)["run_id"]
+    (root / "goldens" / "greet.yaml").write_text(golden("Dee"))
+    run(cli, root)  # feature's last run
+    git(root, "checkout", "-q", "main")
+    (root / "goldens" / "greet.yaml").write_text(golden("Ada", "Bob"))
+    run(cli, root)  # main's last run: cache hits
+    with opened(root, team) as store:
+        aged = [first, hits, old_feature]
+        store._write_together([*(("UPDATE runs SET started_at = ? WHERE id = ?", (OLD, r)) for r in aged),
+                               *(("UPDATE ledger SET ts = 1767225600, at = ? WHERE run_id = ?", (OLD, r))
+                                 for r in aged),
+                               ("UPDATE cache SET created_at = ?", (OLD,))])
+    result = cli("gc", "--root", root, "--days", "30", "--runs", "1")
+    assert result.exit_code == 0, result.output
+    assert ("removed 3 runs (5 results), 1 cache row and 5 ledger rows; kept 2 runs, 1 of them as their branch's "
+            "last") in result.stdout
+    with opened(root, team) as store:
+        assert not {r.run_id for r in store.list_runs()} & set(aged)
+        assert [e.case_id for e in store.ledger()] == ["dee", "ada", "bob"]  # feature's bill; main's hits
+        assert store._read("SELECT count(*) FROM cache") == [(3,)]  # Cy's answer went
+    server.reset()
+    assert all(r["cached"] for r in run(cli, root)["results"]) and server.total == 0
+    if team:
+        assert "does not shrink" in result.output and not (root / ".promptci" / "promptci.db").exists()
+
+
+def test_a_day_of_spend_stays_whatever_days_says(cli, root: Path, server: FakeServer, team: str | None) -> None:
+    billed = run(cli, root)["run_id"]
+    run(cli, root)  # cache hits: main's last run
+    result = cli("gc", "--root", root, "--days", "0", "--runs", "0")
+    assert result.exit_code == 0, result.output
+    assert "removed 1 run (2 results), 0 cache rows and 0 ledger rows" in result.stdout
+    with opened(root, team) as store:
+        assert [e.status for e in store.ledger(run_id=billed)] == ["ok", "ok"]  # today's spend, for cost --check
+    cost = cli("cost", "--root", root, "--since", "1d", "--format", "json")
+    assert cost.exit_code == 0 and json.loads(cost.stdout)["total"]["cost_usd"] > 0, cost.stdout

@@ -258,7 +258,9 @@ def test_an_older_schema_is_migrated_by_a_reading_command(tmp_path: Path) -> Non
     assert run_cli("run", "--root", root).returncode == 0
     db = root / ".promptci" / "promptci.db"
     # back to the schema of migration 1: undo what migrations 2 and later added
-    change_db(db, "ALTER TABLE results DROP COLUMN position", "ALTER TABLE cache DROP COLUMN tool_calls",
+    change_db(db, "DROP INDEX results_run_position", "DROP INDEX ledger_request",
+              "ALTER TABLE ledger DROP COLUMN request_id",
+              "ALTER TABLE results DROP COLUMN position", "ALTER TABLE cache DROP COLUMN tool_calls",
               "ALTER TABLE runs DROP COLUMN resolved_models", "ALTER TABLE runs DROP COLUMN command",
               "ALTER TABLE ledger DROP COLUMN cache_key", "ALTER TABLE ledger DROP COLUMN branch",
               "ALTER TABLE ledger DROP COLUMN actor",

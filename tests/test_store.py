@@ -387,3 +387,48 @@ def test_two_connections_see_each_others_writes(tmp_path: Path) -> None:
         writer.add_result("shared", make_result(1))
         assert len(reader.load_run("shared").results) == 1  # type: ignore[union-attr]
     assert os.path.getsize(path) > 0
+
+
+def test_a_request_id_is_stored_once_however_often_its_row_is_written(store: Store) -> None:
+    store.start_run("r1", "2026-11-01T10:00:00Z", GIT, ["openai:gpt-4o"], {})
+    once = ledger_entry("2026-11-01T10:00:01Z", request_id="req-1")
+    store.record_request(once)
+    store.record_request(once)  # a write retried after its commit landed
+    store.add_result("r1", make_result(1), requests=[once], position=0)
+    store.cache_put("k", {"request": 1}, Completion(text="a", latency_ms=1.0), ledger=once)
+    assert store.ledger() == [once]
+    unkeyed = ledger_entry("2026-11-01T10:00:02Z")  # rows from before request ids: each write is a row
+    store.record_request(unkeyed)
+    store.record_request(unkeyed)
+    assert store.ledger() == [once, unkeyed, unkeyed]
+
+
+def test_a_result_at_its_place_in_a_run_is_stored_once(store: Store) -> None:
+    store.start_run("r1", "2026-11-01T10:00:00Z", GIT, ["openai:gpt-4o"], {})
+    store.add_result("r1", make_result(1), position=0)
+    store.add_result("r1", make_result(1), position=0)  # a write retried after its commit landed
+    store.add_result("r1", make_result(2), position=1)
+    store.add_result("r1", make_result(3))  # no place (stored before places were kept): each write is a row
+    store.add_result("r1", make_result(3))
+    assert [r.case_id for r in store.load_run("r1").results] == ["case-3", "case-3", "case-1", "case-2"]  # type: ignore[union-attr]
+
+
+def test_migration_9_drops_a_result_stored_twice_at_one_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    from promptci.migrations import MIGRATIONS
+
+    for script in MIGRATIONS[:8]:
+        for statement in split_statements(script):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 8")
+    conn.execute("INSERT INTO runs (id, started_at, models, options) VALUES ('r', '2026-11-01T10:00:00Z', '[]', '{}')")
+    for position in (0, 0, 1, None, None):
+        conn.execute("INSERT INTO results (run_id, prompt, case_id, model, status, data, position)"
+                     " VALUES ('r', 'p', ?, 'm', 'passed', ?, ?)",
+                     (f"c{position}", json.dumps(make_result(0).to_dict()), position))
+    conn.close()
+    with Store.open(path) as store:
+        placed = store._read("SELECT position FROM results WHERE position IS NOT NULL")
+        assert sorted(row[0] for row in placed) == [0, 1]
+        assert store._read("SELECT count(*) FROM results WHERE position IS NULL") == [(2,)]

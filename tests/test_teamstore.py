@@ -9,8 +9,10 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakeserver import FakeServer, running_fake_server
@@ -200,6 +202,65 @@ def test_a_dropped_connection_is_opened_again(postgres_url: str, postgres_server
         assert [e.cost_usd for e in store.ledger()] == [0.5]
 
 
+class CommitThenDrop:
+    """The store's connection whose next transaction commits and then loses the connection before the client
+    hears back (its backend terminated from another connection): the drop that leaves a retry unsure."""
+
+    def __init__(self, conn: Any, server: Any) -> None:
+        self._conn, self._server, self.dropped = conn, server, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._conn.transaction() as transaction:
+            yield transaction
+        if not self.dropped:
+            self.dropped = True
+            pid = self._conn.info.backend_pid
+            with self._server.admin() as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                    pass  # until the backend is gone
+            self._conn.execute("SELECT 1")  # the client learns of the drop only now: OperationalError
+
+
+def test_a_write_retried_after_its_commit_landed_stores_each_request_and_result_once(
+        postgres_url: str, postgres_server) -> None:
+    from promptci.store import LedgerEntry
+    from promptci.types import CaseResult, Completion, GitInfo
+
+    def entry(n: int) -> LedgerEntry:
+        return LedgerEntry(at="2026-11-01T10:00:01Z", run_id="r", git_commit=None, prompt="p", case_id=f"c{n}",
+                           model="m", provider="local", cost_usd=0.5, request_id=f"req-{n}")
+
+    with PostgresStore.open(postgres_url) as store:
+        store.start_run("r", "2026-11-01T10:00:00Z", GitInfo(None, False, None), ["m"], {})
+        writes = [lambda: store.add_result("r", CaseResult("p", "c1", "g.yaml", 1, "m", "passed", output="x"),
+                                           [entry(1)], position=0),
+                  lambda: store.cache_put("k", {"request": 2}, Completion(text="a", latency_ms=1.0), ledger=entry(2)),
+                  lambda: store.record_request(entry(3))]
+        for write in writes:
+            dropping = store._pg = CommitThenDrop(store._pg, postgres_server)
+            write()
+            assert dropping.dropped and store._pg is not dropping  # it did reconnect and write again
+        assert [e.case_id for e in store.ledger()] == ["c1", "c2", "c3"]
+        assert [r.case_id for r in store.load_run("r").results] == ["c1"]
+        assert store._read("SELECT count(*) FROM cache") == [(1,)]
+
+
+def test_every_ledger_row_has_its_own_request_id(cli, project) -> None:
+    from promptci.store import Store
+
+    root = project({"promptci.yaml": "models: [echo]\n"}, with_greet=True)
+    for _ in range(2):  # fresh answers, then cache hits
+        assert cli("run", "--root", root, "--no-github", "-q").exit_code in (0, 1)
+    with Store.open(root / ".promptci" / "promptci.db") as store:
+        ids = [e.request_id for e in store.ledger()]
+    assert ids and None not in ids and len(set(ids)) == len(ids)
+
+
 def test_sharded_runs_merge_into_the_team_store(cli, project, tmp_path: Path, postgres_url: str) -> None:
     root = project({"prompts/greet.txt": "Hello {{ name }}!", "promptci.yaml": "models: [echo]\n",
                     "goldens/greet.yaml": "cases:\n" + "".join(
@@ -220,10 +281,53 @@ def test_sharded_runs_merge_into_the_team_store(cli, project, tmp_path: Path, po
     assert not (root / ".promptci" / "promptci.db").exists()
 
 
-def test_gc_says_it_leaves_the_team_store_alone(cli, project, postgres_url: str) -> None:
-    root = project({"promptci.yaml": "models: [echo]\n"}, with_greet=True)
-    result = cli("gc", "--root", root, env={"PROMPTCI_STORE": postgres_url})
+def test_store_local_runs_on_this_machine_and_the_report_says_so(cli, tmp_path: Path, server: FakeServer,
+                                                                  postgres_url: str) -> None:
+    root = runner_copy(tmp_path / "a", server)
+    team = {"PROMPTCI_STORE": postgres_url.replace("promptci@", "promptci:pw-long-secret@")}
+    result = cli("run", "--root", root, "-m", "local:m", "--store", "local", "--format", "json", env=team)
     assert result.exit_code == 0, result.output
-    assert "the team store is not pruned" in result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert notes == ["stored in this machine's database .promptci/promptci.db (--store local), not in the team "
+                     f"store {redact_dsn(team['PROMPTCI_STORE'])}"]
+    assert "pw-long-secret" not in result.output
+    assert (root / ".promptci" / "promptci.db").is_file()
     with PostgresStore.open(postgres_url) as store:
-        assert store.list_runs() == []
+        assert store.list_runs() == [] and store.ledger() == []
+    terminal = cli("run", "--root", root, "-m", "local:m", "--store", "local", env=team)
+    assert terminal.exit_code == 0 and "(--store local), not in the team store" in terminal.output
+    listed = cli("runs", "--root", root, "--store", "local", "--format", "json", env=team)
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)) == 2
+    assert cli("runs", "--root", root, "--format", "json", env=team).stdout.strip() == "[]"  # the team store's
+    cost = cli("cost", "--root", root, "--store", "local", "--format", "json", env=team)
+    assert cost.exit_code == 0 and json.loads(cost.stdout)["total"]["requests"] == 6, cost.stdout
+    plain = cli("run", "--root", root, "-m", "local:m", "--format", "json")  # no team store configured
+    assert plain.exit_code == 0 and json.loads(plain.stdout)["notes"] == []
+    with_variable = cli("run", "--root", runner_copy(tmp_path / "b", server, f"store:\n  url: '{postgres_url}'\n"),
+                        "-m", "local:m", "--format", "json", env={"PROMPTCI_STORE": "local"})
+    assert "(PROMPTCI_STORE=local), not in the team store" in json.loads(with_variable.stdout)["notes"][0]
+
+
+def test_an_unreachable_team_store_names_the_store_local_fix_which_works(cli, tmp_path: Path,
+                                                                         server: FakeServer) -> None:
+    root = runner_copy(tmp_path / "a", server, f"store:\n  url: 'postgresql://ci@/promptci?host={tmp_path / 'no'}'\n")
+    down = cli("run", "--root", root, "-m", "local:m")
+    assert down.exit_code == 4 and "cannot connect" in down.output
+    assert "add --store local to use this machine's database (.promptci/promptci.db)" in down.output
+    assert server.total == 0
+    fallback = cli("run", "--root", root, "-m", "local:m", "--store", "local", "--format", "json")
+    assert fallback.exit_code == 0, fallback.output
+    assert "(--store local), not in the team store postgresql://ci@/promptci" in json.loads(fallback.stdout)["notes"][0]
+    assert cli("gc", "--root", root, "--store", "local").exit_code == 0  # this machine's file, not the team store
+    assert cli("cost", "--root", root).exit_code == 4
+
+
+@pytest.mark.parametrize("command", ["run", "diff", "cost", "runs", "show", "gc", "merge"])
+def test_store_takes_only_local(cli, tmp_path: Path, server: FakeServer, command: str) -> None:
+    root = runner_copy(tmp_path / "a", server)
+    for value in ("nonsense", "postgresql://ci:pw-long-secret@db/x"):
+        result = cli(command, "--root", root, "--store", value)
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--store'" in result.output and "give --store local" in result.output
+        assert "pw-long-secret" not in result.output
+    assert server.total == 0

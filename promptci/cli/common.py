@@ -59,6 +59,23 @@ EnvOption = Annotated[str | None, typer.Option(
     "--env", metavar="NAME", help="Apply an environment from promptci.yaml.")]
 CacheOption = Annotated[bool, typer.Option("--cache/--no-cache", help="Answer repeated requests from the cache.")]
 ReplayOption = Annotated[bool, typer.Option("--replay", help="Offline: recorded responses only.")]
+
+
+def check_store_choice(value: str | None) -> str | None:
+    """--store's values (storechoice.STORE_CHOICES); anything else is a usage error (exit 2) that says them."""
+    from promptci.storechoice import STORE_CHOICES, store_choices
+
+    if value is None or value in STORE_CHOICES:
+        return value
+    from promptci.secrets import redact_dsn
+
+    raise typer.BadParameter(f"{redact_dsn(value)!r}: {store_choices()}")
+
+
+StoreOption = Annotated[str | None, typer.Option(
+    "--store", metavar="local", callback=check_store_choice, show_default=False,
+    help="local: this machine's database (.promptci/promptci.db), not the team store promptci.yaml or "
+         "PROMPTCI_STORE names.")]
 PathsOption = Annotated[list[Path] | None, typer.Argument(
     metavar="PATHS", help="Golden files or folders (default: all).", show_default=False)]
 

@@ -21,6 +21,7 @@ from promptci.cli.common import (
     QuietOption,
     ReplayOption,
     RootOption,
+    StoreOption,
     VerboseOption,
     app,
     check_ranges,
@@ -46,6 +47,7 @@ def accept(
         "--run", metavar="RUN", help="The stored run to accept (default: the last).")] = "last",
     force: Annotated[bool, typer.Option("--force", help="Accept a run with errors or disagreeing samples.")] = False,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Write a run's outputs into `expected` of its failing cases, keeping comments and order; prints the diff."""
     from promptci import accept as accepting
@@ -97,6 +99,7 @@ def diff(
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Run the suite as it stood at REV_A and at REV_B and report what changed per case (exit 1 on a regression)."""
     from promptci import api
@@ -141,6 +144,7 @@ def bisect(
     env: EnvOption = None,
     replay: ReplayOption = False,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Find the first commit between GOOD and BAD where the selected cases start failing, and show its changes."""
     from promptci import api

@@ -137,6 +137,18 @@ def environment_failure(error: BaseException) -> EnvironmentFailure | None:
                               "or fix the permissions, then run again)")
 
 
+@contextmanager
+def chosen_store(choice: str | None) -> Iterator[None]:
+    """A command's --store (cli.common.StoreOption) for the stores it opens; nothing imported without one."""
+    if choice is None:
+        yield
+        return
+    from promptci.storechoice import store_chosen
+
+    with store_chosen(choice):
+        yield
+
+
 def guarded(command: Command) -> Command:
     """The edge of every command: known errors print one message (exit 2/3), a signal or Ctrl-C exits
     130/143/129, anything else is an internal error (exit 4, never 1, the regression code)."""
@@ -145,7 +157,7 @@ def guarded(command: Command) -> Command:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         SignalState.received = None
         try:
-            with signals_as_interrupt():
+            with signals_as_interrupt(), chosen_store(kwargs.get("store")):
                 return command(*args, **kwargs)
         except typer.Exit as done:
             if done.exit_code == ExitCode.INTERRUPTED:

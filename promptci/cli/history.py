@@ -14,6 +14,7 @@ from promptci.cli.common import (
     QuietOption,
     ReportFormatOption,
     RootOption,
+    StoreOption,
     VerboseOption,
     app,
 )
@@ -41,6 +42,7 @@ def cost(
     = False,
     github: GithubOption = True,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """The request ledger: tokens, cost, cache savings and latency, grouped (default --by day)."""
     from promptci import api
@@ -101,6 +103,7 @@ def runs(
     limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", min=1, help="How many runs, newest first.")] = 20,
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table|json")] = "table",
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """The stored runs, newest first: id, start, commit, models, counts, cost."""
     import json
@@ -129,6 +132,7 @@ def show(
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Show a stored run again, in any report format (exit 0: this shows, it does not gate)."""
     from promptci import api
@@ -156,6 +160,7 @@ def merge(
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Join the JSON results of shards into one stored run, report it and gate on it like `run`."""
     from promptci import api

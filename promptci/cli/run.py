@@ -23,6 +23,7 @@ from promptci.cli.common import (
     ReportFormatOption,
     RootOption,
     ShardOption,
+    StoreOption,
     VerboseOption,
     app,
     check_ranges,
@@ -88,6 +89,7 @@ def run(
     quiet: QuietOption = 0,
     verbose: VerboseOption = 0,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Run the suite (all goldens, or those under PATHS) and exit non-zero on a regression."""
     from promptci import api

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from promptci.cli.common import Command, RootOption, app
+from promptci.cli.common import Command, RootOption, StoreOption, app
 from promptci.cli.edge import guarded
 
 
@@ -20,17 +20,14 @@ def gc(
     runs: Annotated[int | None, typer.Option(
         "--runs", metavar="N", help="Keep at most the N newest runs.")] = 100,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
-    """Prune old runs, results and cache rows (keeping what recordings and each branch's last run need), vacuum,
-    and say what was freed."""
+    """Prune old runs, results and cache rows (keeping what recordings and each branch's last run need) in the
+    project's store (the team store when one is configured), vacuum, and say what was freed."""
     from promptci import gc as collecting
     from promptci.project import discover
-    from promptci.storechoice import store_url
 
-    project = discover(root)
-    if store_url(project) is not None:
-        typer.echo("promptci gc: the team store is not pruned (gc works on this machine's database only)", err=True)
-    report = collecting.collect(project, collecting.GcPolicy(days=days, runs=runs))
+    report = collecting.collect(discover(root), collecting.GcPolicy(days=days, runs=runs))
     for note in report.notes:
         typer.echo(f"promptci gc: {note}", err=True)
     if report.bytes_before:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from promptci.cli.common import Command, RootOption, app
+from promptci.cli.common import Command, RootOption, StoreOption, app
 from promptci.cli.edge import guarded
 
 
@@ -22,6 +22,7 @@ def view(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (default: a free one).")] = 0,
     no_open: Annotated[bool, typer.Option("--no-open", help="Do not open a browser.")] = False,
     root: RootOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Browse stored runs, compare two, follow a case across commits, see cost, and review outputs."""
     if bundle is not None:

@@ -17,13 +17,13 @@ TARGETS = ((4, 0.5), (4, 0.3), (20, 0.5), (20, 0.3), (20, 0.15), (50, 0.3))
 
 
 def main() -> None:
-    print(f"{'cases':>5} {'drop':>5}  {'first':>5} {'max':>4} {'futility':>8} {'power':>6} {'seconds':>8}")
+    print(f"{'cases':>5} {'drop':>5}  {'first':>5} {'max':>4} {'sized for':>9} {'power':>6} {'seconds':>8}")
     for cases, drop in TARGETS:
         started = time.perf_counter()
         try:
             choice = choose_design(replace(Design(), maximum=DETECT_CAP), cases, drop)
             design = choice.design
-            row = f"{design.first:>5} {design.maximum:>4} {design.drop:>8g} {choice.power:>6.0%}"
+            row = f"{design.first:>5} {design.maximum:>4} {design.drop:>9g} {choice.power:>6.0%}"
         except PromptCIError:
             row = f"{'out of reach at MAX ' + str(DETECT_CAP):>26}"
         print(f"{cases:>5} {drop:>5g}  {row} {time.perf_counter() - started:>8.1f}")

@@ -42,7 +42,9 @@ class Choice:
     def line(self) -> str:
         design = self.design
         return (f"--repeat auto --detect {self.drop:g}: design first {design.first}, batch {design.batch}, "
-                f"MAX {design.maximum} samples a side, unchanged below a {design.drop:g} drop a pair; it flags a "
+                f"MAX {design.maximum} samples a side, a case stops as unchanged when its counts favour no drop "
+                f"over a {design.drop:g} drop "
+                f"(Bayes factor under {design.futility:g}); it flags a "
                 f"case falling from {BASE_RATE:.0%} to {max(BASE_RATE - self.drop, 0):.0%} by name among "
                 f"{self.cases} cases with {self.power:.0%} power at alpha {design.alpha:g} (the sequential "
                 f"procedure simulated, {TRIALS} PRs, seed {SEED})")
@@ -80,7 +82,7 @@ def _flagged(design: Design, cases: int, drop: float, trials: int, seed: int) ->
 
 def choose_design(design: Design, cases: int, drop: float) -> Choice:
     """The cheapest design up to `design.maximum` samples a side that flags a `drop` on one case by name with
-    TARGET_POWER: the futility line at half the drop (a case falling that fast is not stopped as unchanged), the
+    TARGET_POWER: the futility rule sized for half the drop (a case falling that fast is not stopped as unchanged), the
     first look the smallest of FIRSTS that gets there, then the smallest MAX of MAXIMA. PromptCIError (exit 2)
     when none does."""
     cap = design.maximum

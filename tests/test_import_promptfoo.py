@@ -35,6 +35,7 @@ def test_support_suite_converts_every_assertion_into_checks(cli, tmp_path: Path)
         "promptci.yaml", "promptfoo_js.py", "prompts/triage.txt"]
     config = yaml.safe_load((out / "promptci.yaml").read_text())
     assert config == {"models": ["openai:gpt-4o-mini", "local-vllm:gpt-4o-mini"],
+                      "judges": {"allow_uncalibrated": True},  # its llm-rubric gates, as in promptfoo
                       "providers": {"local-vllm": {"type": "openai", "base_url": "http://localhost:8000/v1",
                                                    "api_key_env": "VLLM_API_KEY"}}}
     assert (out / "prompts/triage.txt").read_text().startswith("---\nparams:\n  temperature: 0\n  max_tokens: 300\n")
@@ -339,3 +340,42 @@ def test_inline_json_that_is_not_a_chat_stays_text_and_description_is_kept(cli, 
     golden = yaml.safe_load((tmp_path / "out/goldens/prompt-1.yaml").read_text())
     assert golden["description"] == "Lists" and golden["cases"][0]["input"] == {"x": 3}
     assert yaml.safe_load((tmp_path / "out/promptci.yaml").read_text()) == {"models": ["echo"]}
+
+
+def test_converted_llm_rubric_judges_still_gate_as_in_promptfoo(cli, tmp_path: Path, fake_server) -> None:
+    """promptfoo fails a test on its llm-rubric; an uncalibrated promptci judge only reports unless allowed, so
+    the conversion allows it (and says so) rather than silently turning a gate into a remark."""
+    result, out = convert(cli, tmp_path, "support")
+    assert result.exit_code == 0, result.output
+    settings = yaml.safe_load((out / "promptci.yaml").read_text())
+    assert settings["judges"] == {"allow_uncalibrated": True}
+    assert "judges.allow_uncalibrated" in result.stdout and "promptci calibrate" in result.stdout
+    report = cli("import", "promptfoo", tmp_path / "support" / "promptfooconfig.yaml", "--out", out, "--force",
+                 "--format", "json")
+    assert any("allow_uncalibrated" in note for note in json.loads(report.stdout)["notes"])
+    settings["providers"] = {  # the case model and the judge (llm_judge's default openai model) ask the fake server
+        "local": {"type": "openai", "base_url": fake_server.openai_base_url, "api_key_env": "FAKE_KEY"},
+        "openai": {"base_url": fake_server.openai_base_url, "api_key_env": "FAKE_KEY"}}
+    settings["pricing"] = {"local:gpt-4o-mini": {"input": 0.15, "output": 0.60}}
+    (out / "promptci.yaml").write_text(yaml.safe_dump(settings))
+
+    def judge_says_fail(request: dict) -> str:
+        if "Rubric:" in request["messages"][-1]["content"]:
+            return json.dumps({"score": 0, "pass": False, "reason": "promises a timeline"})
+        return triage_answer(request)
+
+    fake_server.config.responder = judge_says_fail
+    run = cli("run", "--root", out, "-m", "local:gpt-4o-mini", "--format", "json", env={"FAKE_KEY": "k"})
+    assert run.exit_code == 1, run.output
+    failed = [r for r in json.loads(run.stdout)["results"] if r["status"] == "failed"]
+    failing = {(score["comparator"], score["gating"]) for r in failed for score in r["scores"] if not score["passed"]}
+    assert failing == {("llm_judge", True)}, failing
+
+
+def test_a_suite_without_rubrics_gets_no_judges_setting(cli, tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text("prompts: ['Say {{x}}']\ntests:\n  - vars: {x: hi}\n    assert: [{type: contains, value: hi}]\n")
+    result = cli("import", "promptfoo", config, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "judges" not in yaml.safe_load((tmp_path / "out" / "promptci.yaml").read_text())
+    assert "allow_uncalibrated" not in result.stdout

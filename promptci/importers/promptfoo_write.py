@@ -20,6 +20,10 @@ from promptci.loading.yamlfile import to_plain
 CASE_COLUMNS = ("id", "expected", "tags", "description")
 # promptfoo passes a test without assertions when the model answers; promptci needs a comparator to say so.
 NO_ASSERTIONS = {"type": "length", "min_chars": 0}
+# promptfoo's llm-rubric fails a test; promptci's uncalibrated judges only report unless the config allows them
+JUDGES_GATE_AS_IN_PROMPTFOO = {"allow_uncalibrated": True}
+JUDGES_NOTE = ("llm-rubric judges gate as they did in promptfoo: promptci.yaml sets judges.allow_uncalibrated; "
+               "calibrate them (promptci calibrate PROMPT) and remove that setting so only calibrated judges gate")
 
 
 def render_files(conversion: Conversion) -> dict[str, str]:
@@ -29,7 +33,8 @@ def render_files(conversion: Conversion) -> dict[str, str]:
              for p in conversion.prompts}
     models: list[Any] = [{"name": model, "params": conversion.model_params[model]}
                          if model in conversion.model_params else model for model in conversion.models or ["echo"]]
-    files["promptci.yaml"] = _dump({"models": models, **conversion.settings, **(
+    judges = {"judges": JUDGES_GATE_AS_IN_PROMPTFOO} if has_judge(conversion) else {}
+    files["promptci.yaml"] = _dump({"models": models, **conversion.settings, **judges, **(
         {"providers": conversion.providers} if conversion.providers else {})})
     if conversion.checks.functions:
         files[CHECKS_FILE] = conversion.checks.render()
@@ -84,6 +89,17 @@ def _prompt_file(prompt: ImportedPrompt, meta: dict[str, Any]) -> str:
     if meta or text.startswith("---"):
         return f"---\n{_dump(meta) if meta else ''}---\n{text}"
     return text
+
+
+def has_judge(conversion: Conversion) -> bool:
+    """Whether any converted comparator (nested ones included) is an llm_judge."""
+    return any(_holds_judge(spec) for case in conversion.cases for spec in (*case.shared, *case.own))
+
+
+def _holds_judge(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get("type") == "llm_judge" or any(_holds_judge(item) for item in value.values())
+    return isinstance(value, list) and any(_holds_judge(item) for item in value)
 
 
 def _prompt_key(prompts: list[str]) -> str | list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from promptci.errors import PromptCIError
 from promptci.importers.promptfoo import Conversion, Skipped, read_promptfoo
-from promptci.importers.promptfoo_write import render_files, write_files
+from promptci.importers.promptfoo_write import JUDGES_NOTE, has_judge, render_files, write_files
 from promptci.loading.prompts import PROMPT_SUFFIXES, load_prompt, prompt_name
 
 
@@ -61,7 +61,7 @@ def foreign_prompt_files(out: Path, written: set[Path]) -> list[Skipped]:
 def to_dict(conversion: Conversion, written: list[Path]) -> dict[str, object]:
     return {"converted": conversion.converted, "assertions": len(conversion.outcomes),
             "not_converted": [item.to_dict() for item in conversion.not_converted],
-            "written": [str(path) for path in written]}
+            "written": [str(path) for path in written], "notes": [JUDGES_NOTE] if has_judge(conversion) else []}
 
 
 def render_table(conversion: Conversion, written: list[Path]) -> str:
@@ -76,6 +76,8 @@ def render_table(conversion: Conversion, written: list[Path]) -> str:
     if skipped:
         lines += ["", "not converted (kept as TODO comments next to their cases where they are assertions):"]
         lines += [f"  {item.file}:{item.line}: {item.type}: {item.reason}" for item in skipped]
+    if has_judge(conversion):
+        lines += ["", JUDGES_NOTE]
     lines += ["", f"wrote {len(written)} file(s):", *(f"  {path}" for path in written),
               "next: promptci lint, then promptci run"]
     return "\n".join(lines) + "\n"

@@ -15,27 +15,28 @@ The one module that reads and writes them. A review says good or bad, with a not
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import hashlib
 import os
 import subprocess
-import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from promptci.errors import PromptCIError
-from promptci.loading.yamlfile import parse_yaml, to_plain
+from promptci.errors import ConfigError, PromptCIError
+from promptci.loading.yamlfile import parse_yaml, type_name, value_line
 from promptci.reporting.stats import printable
-from promptci.types import CaseResult, ResultKey, Review, Run, now_iso
+from promptci.types import CaseResult, Location, ResultKey, Review, Run, now_iso
 
 REVIEWS_DIR = "reviews"
 VERDICTS = ("good", "bad")
 HEADER = ("# Human reviews of outputs, written by `promptci view`: keyed by case id, then the output's hash.\n"
           "# Commit this file: it is how the next reviewer, `accept` and `calibrate` find them.\n")
-_write_lock = threading.Lock()
 
 
 def output_hash(output: str | None) -> str:
@@ -68,35 +69,44 @@ def reviewer(root: Path) -> str:
 
 
 def read_reviews(root: Path, prompt: str) -> dict[str, dict[str, Review]]:
-    """{case id: {output hash: Review}} of one prompt; none when the file does not exist."""
+    """{case id: {output hash: Review}} of one prompt; none when the file does not exist. A file that is not
+    YAML, or not shaped like the module docstring's, is a ConfigError naming its line and the fix."""
     path = reviews_path(root, prompt)
     if not path.is_file():
         return {}
     shown = f"{REVIEWS_DIR}/{prompt}.yaml"
     try:
-        data = to_plain(parse_yaml(path.read_text(encoding="utf-8"), shown))  # line-aware, alias budget
+        data = parse_yaml(path.read_text(encoding="utf-8"), shown)  # line-aware, alias budget
     except UnicodeDecodeError as error:
         raise PromptCIError(f"{shown}: not UTF-8 ({error.reason} at byte {error.start}): fix or remove the file") \
             from None
-    cases = (data or {}).get("cases") if isinstance(data, dict) or data is None else None
+    if data is None:
+        return {}
+    cases = _mapping(data, shown, getattr(data, "line", 1), "the file", "`cases` to the reviewed case ids").get("cases")
     if cases is None:
         return {}
-    if not isinstance(cases, dict):
-        raise PromptCIError(f"{shown}: `cases` must map case ids to reviews: fix or remove the file")
+    _mapping(cases, shown, value_line(data, "cases"), "`cases`", "case ids, each mapping output hashes to reviews")
     found: dict[str, dict[str, Review]] = {}
     for case_id, by_hash in cases.items():
-        if not isinstance(by_hash, dict):
-            continue
+        where = value_line(cases, case_id)
+        _mapping(by_hash, shown, where, f"case {str(case_id)[:80]!r}", "output hashes, each to a review")
         for digest, entry in by_hash.items():
-            review = _review_from(entry)
-            if review is not None:
-                found.setdefault(str(case_id), {})[str(digest)] = review
+            found.setdefault(str(case_id), {})[str(digest)] = _review_from(entry, shown, value_line(by_hash, digest))
     return found
 
 
-def _review_from(entry: Any) -> Review | None:
+def _mapping(value: Any, shown: str, line: int, what: str, wanted: str) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} is {type_name(value)}; it must map {wanted} (fix the line, or remove the file "
+                          "and review again in `promptci view`)", Location(shown, line))
+    return value
+
+
+def _review_from(entry: Any, shown: str, line: int) -> Review:
     if not isinstance(entry, dict) or entry.get("verdict") not in VERDICTS:
-        return None
+        got = entry.get("verdict") if isinstance(entry, dict) else entry
+        raise ConfigError(f"a review needs `verdict: good` or `verdict: bad`, not {printable(repr(got))[:80]} (fix "
+                          "the line, or delete this review)", Location(shown, line))
     text = {k: (None if entry.get(k) is None else str(entry.get(k))) for k in ("note", "by", "at", "model", "run")}
     return Review(verdict=str(entry["verdict"]), note=text["note"] or "", by=text["by"] or "unknown",
                   at=text["at"] or "", model=text["model"], run=text["run"])
@@ -104,23 +114,51 @@ def _review_from(entry: Any) -> Review | None:
 
 def write_review(root: Path, prompt: str, case_id: str, output: str | None, verdict: str, note: str = "",
                  model: str | None = None, run: str | None = None, now: str | None = None) -> Review:
-    """Record (or replace) the review of this output of this case, and return it."""
+    """Record (or replace) the review of this output of this case, and return it. Writers take turns, across
+    processes too (reviews_locked): each reads the file as the last one left it, so no review is lost; a
+    damaged file is refused (its ConfigError), never overwritten."""
     if verdict not in VERDICTS:
         raise PromptCIError(f"a review is {' or '.join(VERDICTS)}, not {verdict!r}")
     review = Review(verdict=verdict, note=note, by=reviewer(root), at=now or now_iso(), model=model, run=run)
     path = reviews_path(root, prompt)
-    with _write_lock:
+    with reviews_locked(root):
         current = read_reviews(root, prompt)
         current.setdefault(case_id, {})[output_hash(output)] = review
         plain = {"cases": {case: {digest: {k: v for k, v in asdict(r).items() if v is not None}
                                   for digest, r in sorted(by_hash.items())}
                            for case, by_hash in sorted(current.items())}}
-        text = HEADER + yaml.safe_dump(plain, allow_unicode=True, sort_keys=False, width=100)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        _replace_file(path, HEADER + yaml.safe_dump(plain, allow_unicode=True, sort_keys=False, width=100))
     return review
+
+
+@contextmanager
+def reviews_locked(root: Path) -> Iterator[None]:
+    """One writer of reviews/ at a time, across threads and processes: an flock on the reviews/ folder itself
+    (no lock file to commit, and the lock outlives the renames of the files in it). flock belongs to an open
+    file description, so two opens conflict in one process too."""
+    folder = root / REVIEWS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """The whole new text in a hidden temp file beside it, renamed over it: a reader sees the old file or the
+    new one, never half of one (the temp file's name is free: writers hold reviews_locked)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def reviews_for_prompts(root: Path, prompts: set[str]) -> dict[str, dict[str, dict[str, Review]]]:

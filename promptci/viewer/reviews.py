@@ -20,7 +20,7 @@ import getpass
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path, PurePosixPath
@@ -28,10 +28,12 @@ from typing import Any
 
 import yaml
 
+from promptci.compare import Comparison
 from promptci.errors import ConfigError, PromptCIError
 from promptci.loading.yamlfile import parse_yaml, type_name, value_line
 from promptci.reporting.stats import printable
 from promptci.types import CaseResult, Location, ResultKey, Review, Run, now_iso
+from promptci.verdict.diff import decision_of
 
 REVIEWS_DIR = "reviews"
 VERDICTS = ("good", "bad")
@@ -176,23 +178,54 @@ def with_reviews(root: Path, run: Run) -> Run:
     run's reports are still written. Given a run that has its reviews, the same run."""
     if run.reviews:
         return run  # given already
-    try:
-        found = reviews_for_prompts(root, {r.prompt for r in run.results})
-    except PromptCIError as error:
-        note = f"reviews not shown: {error}"
-        return run if note in run.notes else replace(run, notes=(*run.notes, note))
+    found, damaged = _project_reviews(root, {r.prompt for r in run.results})
+    if damaged is not None:
+        return run if damaged in run.notes else replace(run, notes=(*run.notes, damaged))
     if not found:
         return run
-    reviews: dict[ResultKey, Review] = {}
+    reviews = reviews_of_results(found, run.results)
     disagree: list[str] = []
     for result in run.results:
-        review = found.get(result.prompt, {}).get(result.case_id, {}).get(output_hash(result.output))
-        if review is None:
-            continue
-        reviews[result_key(result)] = review
-        if review.verdict == "bad" and result.status == "passed":
+        review = reviews.get(result_key(result))
+        if review is not None and review.verdict == "bad" and result.status == "passed":
             repeat = f" (repeat {result.repeat})" if result.repeat else ""
             note = (f"{result.prompt}/{result.case_id} [{result.model}]{repeat}: passes its comparators, but "
                     f"{review.by} reviewed this output bad{f': {review.note}' if review.note else ''}")
             disagree.append(printable(note).replace("\n", "\\n").replace("\t", " "))  # one line, shown as text
     return replace(run, reviews=reviews, notes=(*run.notes, *disagree))
+
+
+def comparison_with_reviews(root: Path, comparison: Comparison) -> Comparison:
+    """with_reviews() for what `diff` found: the reviews of A's and of B's outputs, read once for both sides.
+    A review of an output neither side gave (the golden or the prompt changed since) is left out, as in a
+    run's reports. A damaged reviews file is a note of the verdict; the reports are still written."""
+    if any(comparison.reviews):
+        return comparison  # given already
+    sides = ([r for c in comparison.changes for r in c.before], [r for c in comparison.changes for r in c.after])
+    found, damaged = _project_reviews(root, {r.prompt for side in sides for r in side})
+    if damaged is not None:
+        decision = decision_of(comparison)
+        return comparison if damaged in decision.notes else replace(
+            comparison, decision=replace(decision, notes=(*decision.notes, damaged)))
+    if not found:
+        return comparison
+    return replace(comparison, reviews=(reviews_of_results(found, sides[0]), reviews_of_results(found, sides[1])))
+
+
+def _project_reviews(root: Path, prompts: set[str]) -> tuple[dict[str, dict[str, dict[str, Review]]], str | None]:
+    """The reviews of these prompts, or none and the note a report gives when a reviews file is damaged."""
+    try:
+        return reviews_for_prompts(root, prompts), None
+    except PromptCIError as error:
+        return {}, f"reviews not shown: {error}"
+
+
+def reviews_of_results(found: Mapping[str, Mapping[str, Mapping[str, Review]]],
+                       results: Iterable[CaseResult]) -> dict[ResultKey, Review]:
+    """The review of each result whose output was reviewed: matched by prompt, case id and the output's hash."""
+    reviews: dict[ResultKey, Review] = {}
+    for result in results:
+        review = found.get(result.prompt, {}).get(result.case_id, {}).get(output_hash(result.output))
+        if review is not None:
+            reviews[result_key(result)] = review
+    return reviews

@@ -37,6 +37,7 @@ from promptci.verdict.diff import decision_of
 
 REVIEWS_DIR = "reviews"
 VERDICTS = ("good", "bad")
+FIX = "fix the file, or restore the committed one with `git checkout -- reviews/`, or remove it and review again"
 HEADER = ("# Human reviews of outputs, written by `promptci view`: keyed by case id, then the output's hash.\n"
           "# Commit this file: it is how the next reviewer, `accept` and `calibrate` find them.\n")
 
@@ -77,11 +78,14 @@ def read_reviews(root: Path, prompt: str) -> dict[str, dict[str, Review]]:
     if not path.is_file():
         return {}
     shown = f"{REVIEWS_DIR}/{prompt}.yaml"
+    raw = path.read_bytes()
     try:
-        data = parse_yaml(path.read_text(encoding="utf-8"), shown)  # line-aware, alias budget
+        data = parse_yaml(raw.decode("utf-8"), shown)  # line-aware, alias budget
     except UnicodeDecodeError as error:
-        raise PromptCIError(f"{shown}: not UTF-8 ({error.reason} at byte {error.start}): fix or remove the file") \
-            from None
+        raise ConfigError(f"not UTF-8 ({error.reason} at byte {error.start}) ({FIX})",
+                          Location(shown, raw[: error.start].count(b"\n") + 1)) from None
+    except ConfigError as error:
+        raise ConfigError(f"{error.message} ({FIX})", error.location) from None
     if data is None:
         return {}
     cases = _mapping(data, shown, getattr(data, "line", 1), "the file", "`cases` to the reviewed case ids").get("cases")
@@ -99,8 +103,8 @@ def read_reviews(root: Path, prompt: str) -> dict[str, dict[str, Review]]:
 
 def _mapping(value: Any, shown: str, line: int, what: str, wanted: str) -> Any:
     if not isinstance(value, dict):
-        raise ConfigError(f"{what} is {type_name(value)}; it must map {wanted} (fix the line, or remove the file "
-                          "and review again in `promptci view`)", Location(shown, line))
+        raise ConfigError(f"{what} is {type_name(value)}; it must map {wanted} (fix the line; {FIX})",
+                          Location(shown, line))
     return value
 
 
@@ -161,6 +165,16 @@ def _replace_file(path: Path, text: str) -> None:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def all_reviews(root: Path) -> dict[str, dict[str, dict[str, Review]]]:
+    """{prompt: {case id: {hash: Review}}} of every reviews/**/*.yaml; the first damaged file's ConfigError."""
+    folder = root / REVIEWS_DIR
+    if not folder.is_dir():
+        return {}
+    prompts = {path.relative_to(folder).with_suffix("").as_posix() for path in folder.rglob("*.yaml")
+               if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)}
+    return reviews_for_prompts(root, prompts)
 
 
 def reviews_for_prompts(root: Path, prompts: set[str]) -> dict[str, dict[str, dict[str, Review]]]:

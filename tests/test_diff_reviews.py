@@ -12,7 +12,7 @@ import pytest
 from gitrepo import commit, new_repo
 from test_diff_cli import FILES, GREET_BROKEN
 from test_diff_reports import HOSTILE, mixed, written
-from test_html import parse
+from test_html import dump_dom, needs_chromium, parse, shown_count
 from test_markdown import outside_code
 
 from promptci.compare import Comparison
@@ -110,7 +110,7 @@ def test_a_damaged_reviews_file_is_a_note_of_the_diff_and_the_reports_are_writte
     [note] = [n for n in document["decision"]["notes"] if n.startswith("reviews not shown")]
     assert note.startswith("reviews not shown: reviews/greet.yaml:3: invalid YAML")
     assert document["exit_code"] == 1  # the regressions still decide
-    assert "note: `reviews not shown: reviews/greet.yaml:3" in written(comparison, "markdown")
+    assert re.search(r"^- note: `+reviews not shown: reviews/greet.yaml:3", written(comparison, "markdown"), re.M)
 
 
 def test_the_pr_comment_shows_a_hostile_review_note_as_code_and_stays_within_the_limit(
@@ -168,3 +168,18 @@ def test_promptci_diff_shows_the_reviews_in_every_report(tmp_path: Path, cli, mo
     ada = next(c for c in again["changes"] if c["case_id"] == "ada")
     assert ada["after"][0]["review"]["note"] == "too familiar\n::error::x" and "review" not in ada["before"][0]
     assert "stale" not in done.stdout + md.read_text(encoding="utf-8")
+
+
+@needs_chromium
+def test_chromium_shows_a_hostile_review_note_as_text_on_the_row_and_in_the_detail(
+        reviewed: tuple[Path, Comparison], tmp_path: Path) -> None:
+    page = tmp_path / "diff.html"
+    page.write_text(written(reviewed[1], "html"), encoding="utf-8")
+    dom = dump_dom(page, "#q=lost+the+greeting&expand=1", tmp_path)  # the note is searched too
+    assert "<title>promptci diff</title>" in dom  # the hostile script did not run
+    assert shown_count(dom) == 1
+    body = dom.split('<script type="application/json"')[0]
+    assert not re.search(r"<img\b", body) and body.count("<script") == 0
+    assert '<span class="reviewed bad"> · B: reviewed bad</span>' in body
+    assert ('<div class="reviewed bad">B: reviewed bad by Ada at 2026-12-04T21:00:00Z: lost the greeting x\\n'
+            "::add-mask::hunter2\\n::stop-commands::abc\\n````\\n&lt;/details&gt;&lt;script&gt;") in body

@@ -215,15 +215,20 @@ def comparison_with_reviews(root: Path, comparison: Comparison) -> Comparison:
     run's reports. A damaged reviews file is a note of the verdict; the reports are still written."""
     if any(comparison.reviews):
         return comparison  # given already
-    sides = ([r for c in comparison.changes for r in c.before], [r for c in comparison.changes for r in c.after])
-    found, damaged = _project_reviews(root, {r.prompt for side in sides for r in side})
+    found, damaged = _project_reviews(root, {r.prompt for c in comparison.changes for r in (*c.before, *c.after)})
     if damaged is not None:
         decision = decision_of(comparison)
         return comparison if damaged in decision.notes else replace(
             comparison, decision=replace(decision, notes=(*decision.notes, damaged)))
-    if not found:
-        return comparison
-    return replace(comparison, reviews=(reviews_of_results(found, sides[0]), reviews_of_results(found, sides[1])))
+    return reviewed_comparison(found, comparison)
+
+
+def reviewed_comparison(found: Mapping[str, Mapping[str, Mapping[str, Review]]], comparison: Comparison) -> Comparison:
+    """The comparison with these reviews ({prompt: {case id: {hash: Review}}}) matched to A's and B's outputs:
+    the diff reports' and the viewer's compare page's one matching."""
+    before = reviews_of_results(found, (r for c in comparison.changes for r in c.before))
+    after = reviews_of_results(found, (r for c in comparison.changes for r in c.after))
+    return replace(comparison, reviews=(before, after)) if before or after else comparison
 
 
 def _project_reviews(root: Path, prompts: set[str]) -> tuple[dict[str, dict[str, dict[str, Review]]], str | None]:

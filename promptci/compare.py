@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from promptci.comparators.structured import JSONParseError, parse_json
 from promptci.gitrev import Rename
 from promptci.stats import CaseCounts, DropVerdict, Interval, drop_verdict, wilson_interval
-from promptci.types import CaseResult, GitInfo, Run, case_status_of
+from promptci.types import CaseResult, GitInfo, ResultKey, Review, Run, case_status_of
 from promptci.verdict.money import priced
 
 if TYPE_CHECKING:
@@ -136,6 +136,9 @@ class Comparison:
     sides: tuple[Side, Side] = (Side("A", ""), Side("B", ""))  # what the reports name A and B
     allow_new_failures: bool = False  # --allow-new-failures: a new case failing at B does not fail the gate
     decision: Verdict | None = None  # what the gates decided (verdict/diff.py): every report renders it
+    # the human reviews of A's and of B's outputs, by result (viewer/reviews.py's comparison_with_reviews fills it)
+    reviews: tuple[Mapping[ResultKey, Review], Mapping[ResultKey, Review]] = field(
+        default_factory=lambda: ({}, {}), hash=False, compare=False)
 
     def with_transition(self, *names: Transition) -> list[CaseChange]:
         return [c for c in self.changes if c.transition in names]

@@ -8,12 +8,13 @@ import hashlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from promptci.errors import PromptCIError
-from promptci.loading.yamlfile import parse_yaml, to_plain
-from promptci.types import Review
+from promptci.errors import ConfigError, PromptCIError
+from promptci.loading.yamlfile import parse_yaml, type_name, value_line
+from promptci.types import Location, Review
 
 REVIEWS_DIR = "reviews"
 VERDICTS = ("good", "bad")
+FIX = "fix the file, or restore the committed one with `git checkout -- reviews/`, or remove it and review again"
 
 
 def output_hash(output: str | None) -> str:
@@ -31,35 +32,47 @@ def reviews_path(root: Path, prompt: str) -> Path:
 
 
 def read_reviews(root: Path, prompt: str) -> dict[str, dict[str, Review]]:
-    """{case id: {output hash: Review}} of one prompt; none when the file does not exist."""
+    """{case id: {output hash: Review}} of one prompt; none when the file does not exist. A file that is not
+    YAML, or not shaped like the module docstring's, is a ConfigError naming its line and the fix."""
     path = reviews_path(root, prompt)
     if not path.is_file():
         return {}
     shown = f"{REVIEWS_DIR}/{prompt}.yaml"
+    raw = path.read_bytes()
     try:
-        data = to_plain(parse_yaml(path.read_text(encoding="utf-8"), shown))  # line-aware, alias budget
+        data = parse_yaml(raw.decode("utf-8"), shown)  # line-aware, alias budget
     except UnicodeDecodeError as error:
-        raise PromptCIError(f"{shown}: not UTF-8 ({error.reason} at byte {error.start}): fix or remove the file") \
-            from None
-    cases = (data or {}).get("cases") if isinstance(data, dict) or data is None else None
+        raise ConfigError(f"not UTF-8 ({error.reason} at byte {error.start}) ({FIX})",
+                          Location(shown, raw[: error.start].count(b"\n") + 1)) from None
+    except ConfigError as error:
+        raise ConfigError(f"{error.message} ({FIX})", error.location) from None
+    if data is None:
+        return {}
+    cases = _mapping(data, shown, getattr(data, "line", 1), "the file", "`cases` to the reviewed case ids").get("cases")
     if cases is None:
         return {}
-    if not isinstance(cases, dict):
-        raise PromptCIError(f"{shown}: `cases` must map case ids to reviews: fix or remove the file")
+    _mapping(cases, shown, value_line(data, "cases"), "`cases`", "case ids, each mapping output hashes to reviews")
     found: dict[str, dict[str, Review]] = {}
     for case_id, by_hash in cases.items():
-        if not isinstance(by_hash, dict):
-            continue
+        where = value_line(cases, case_id)
+        _mapping(by_hash, shown, where, f"case {str(case_id)[:80]!r}", "output hashes, each to a review")
         for digest, entry in by_hash.items():
-            review = _review_from(entry)
-            if review is not None:
-                found.setdefault(str(case_id), {})[str(digest)] = review
+            found.setdefault(str(case_id), {})[str(digest)] = _review_from(entry, shown, value_line(by_hash, digest))
     return found
 
 
-def _review_from(entry: Any) -> Review | None:
+def _mapping(value: Any, shown: str, line: int, what: str, wanted: str) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} is {type_name(value)}; it must map {wanted} (fix the line; {FIX})",
+                          Location(shown, line))
+    return value
+
+
+def _review_from(entry: Any, shown: str, line: int) -> Review:
     if not isinstance(entry, dict) or entry.get("verdict") not in VERDICTS:
-        return None
+        got = entry.get("verdict") if isinstance(entry, dict) else entry
+        raise ConfigError(f"a review needs `verdict: good` or `verdict: bad`, not {repr(got)[:80]} (fix "
+                          "the line, or delete this review)", Location(shown, line))
     text = {k: (None if entry.get(k) is None else str(entry.get(k))) for k in ("note", "by", "at", "model", "run")}
     return Review(verdict=str(entry["verdict"]), note=text["note"] or "", by=text["by"] or "unknown",
                   at=text["at"] or "", model=text["model"], run=text["run"])

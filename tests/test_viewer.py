@@ -122,12 +122,22 @@ def test_a_damaged_reviews_file_is_named(tmp_path: Path, text: str) -> None:
         read_reviews(tmp_path, "greet")
 
 
-def test_entries_that_are_not_reviews_are_left_out(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("text", "line", "said"), [
+    ("cases:\n  a: {h1: {verdict: good, by: x, at: t}}\n  b:\n    h2: {verdict: maybe}\n", 4,
+     "a review needs `verdict: good` or `verdict: bad`, not 'maybe'"),
+    ("cases:\n  a:\n    h3: 7\n", 3, "not 7"),
+    ("cases:\n  a: {h1: {verdict: good}}\n  b: nope\n", 3, "case 'b' is a string; it must map output hashes"),
+    ("- cases\n", 1, "the file is a list; it must map `cases`"),
+    ("# reviews\ncases: [1, 2]\n", 2, "`cases` is a list"),
+])
+def test_an_entry_that_is_not_a_review_is_named_with_its_line_and_the_fix(tmp_path: Path, text: str, line: int,
+                                                                          said: str) -> None:
     (tmp_path / "reviews").mkdir()
-    (tmp_path / "reviews" / "greet.yaml").write_text(
-        "cases:\n  a: {h1: {verdict: good, by: x, at: t}, h2: {verdict: maybe}, h3: 7}\n  b: nope\n")
-    assert list(read_reviews(tmp_path, "greet")) == ["a"]
-    assert list(read_reviews(tmp_path, "greet")["a"]) == ["h1"]
+    (tmp_path / "reviews" / "greet.yaml").write_text(text)
+    with pytest.raises(PromptCIError) as refused:
+        read_reviews(tmp_path, "greet")
+    assert str(refused.value.location) == f"reviews/greet.yaml:{line}"
+    assert said in refused.value.message and ("fix the line" in refused.value.message)
 
 
 def test_history_reads_runs_with_branch_and_a_case_across_runs(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_compare_two_runs_shows_the_regressed_case_first(page: Any, served: tupl
     assert "ada" in first and "regressed" in first
     assert "REGRESSED" in page.locator("#verdict").inner_text()
     page.locator("#cases tbody tr.row").first.click()
-    assert page.locator(".review-state").count() == 0  # nothing reviewed yet
+    assert page.locator(".detail .reviewed").count() == 0  # nothing reviewed yet
     page.click("a.history-link")
     page.wait_for_selector("#commits tbody tr")
     assert "/case?p=greet&c=ada" in page.url
@@ -144,7 +144,9 @@ def test_mark_an_output_bad_writes_reviews_yaml(page: Any, served: tuple[Path, V
     assert "reviewed bad" in page.locator(".review-state").inner_text()
     page.goto(viewer.url + "compare?a=aaaa00000001&b=bbbb00000002")
     page.locator("#cases tbody tr.row").first.click()
-    assert page.locator(".review-state").inner_text().startswith("B's output reviewed bad")
+    assert page.locator(".detail .reviewed.bad").inner_text().startswith("B: reviewed bad by ")
+    assert page.locator(".detail .reviewed.bad").inner_text().endswith(": too familiar")
+    assert "B: reviewed bad" in page.locator("#cases tbody tr.row").first.inner_text()  # on the row too
 
 
 def test_accept_a_reviewed_good_output_changes_the_golden(page: Any, served: tuple[Path, Viewer]) -> None:
@@ -204,7 +206,7 @@ def test_hostile_output_stays_text_on_every_page(page: Any, tmp_path: Path) -> N
             elif path.startswith("compare"):
                 page.click("#expand-all")
             assert HOSTILE in page.locator("body").inner_text()
-            if path.startswith(("run", "case")):
+            if path.startswith(("run", "case", "compare")):
                 assert "reviewed bad" in page.locator("body").inner_text()
             assert page.evaluate("window.pwned") is None
             assert page.locator("body img").count() == 0

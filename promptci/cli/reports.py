@@ -127,10 +127,14 @@ def current_umask() -> int:
 
 def publish_comparison(comparison: Comparison, fmt: str, reports: list[Target], verbosity: int,
                        project_root: Path, github: bool) -> None:
-    """publish() for a Comparison: stdout, every -o file, and under GitHub Actions the annotations and summary."""
+    """publish() for a Comparison: stdout, every -o file, and under GitHub Actions the annotations and summary;
+    each with the human reviews of A's and B's outputs, read once here."""
     from promptci.reporting import write_comparison
     from promptci.reporting.github import commands_paused
     from promptci.reporting.targets import comparison_for_format
+    from promptci.viewer.reviews import comparison_with_reviews
+
+    comparison = comparison_with_reviews(project_root, comparison)
 
     with commands_paused(github and fmt not in ("json", "github")):
         write_comparison(comparison_for_format(comparison, fmt, project_root), fmt, sys.stdout, verbosity)

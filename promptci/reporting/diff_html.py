@@ -12,17 +12,19 @@ from promptci.reporting.diffview import (
     SHOWN_ORDER,
     case_statistics,
     change_label,
+    change_reviews,
     flaky_changes,
     format_p,
     header,
     measure_text,
     rate_text,
+    review_line,
     statistics_lines,
     verdict_line,
 )
 from promptci.reporting.page import render_page
 from promptci.reporting.stats import failing_reasons, printable
-from promptci.types import CaseResult
+from promptci.types import CaseResult, Review
 from promptci.verdict.diff import decision_of
 
 
@@ -38,7 +40,7 @@ def _status(samples: tuple[CaseResult, ...]) -> str:
     return side_status(samples) if samples else "absent"
 
 
-def _case(change: CaseChange, p_value: str | None) -> dict[str, Any]:
+def _case(change: CaseChange, p_value: str | None, reviews: list[tuple[str, Review]]) -> dict[str, Any]:
     repeated = len(change.before) > 1 or len(change.after) > 1
     passes_a, n_a, passes_b, n_b = change.counts
     return {
@@ -55,6 +57,7 @@ def _case(change: CaseChange, p_value: str | None) -> dict[str, Any]:
         + ([printable(r) for r in failing_reasons(change.after[0])] if change.after else []),
         "usd": _pair(change.cost_usd), "usd_text": measure_text(change.cost_usd, "usd"), "ms": _pair(change.latency_ms),
         "pv": p_value,
+        "rv": [[review.verdict, review_line(side, review)] for side, review in reviews],  # humans' reviews, A then B
     }
 
 
@@ -79,7 +82,7 @@ def comparison_data(comparison: Comparison) -> dict[str, Any]:
         "transitions": list(SHOWN_ORDER),
         "groups": [_group(t) for t in comparison.totals],
         "flaky": [printable(f"{change_label(c)}: {rate_text(c)}") for c in flaky_changes(comparison)],
-        "cases": [_case(c, p_values.get(id(c))) for c in ordered],
+        "cases": [_case(c, p_values.get(id(c)), change_reviews(comparison, c)) for c in ordered],
     }
 
 

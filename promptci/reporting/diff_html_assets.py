@@ -34,7 +34,8 @@ DIFF_JS = JS_PRELUDE + r"""
   fill($("f-prompt"), unique((c) => c.p));
   fill($("f-model"), unique((c) => c.m));
   const inputs = {transition: $("f-transition"), prompt: $("f-prompt"), model: $("f-model"), q: $("f-q")};
-  const haystack = (c) => [c.p, c.c, c.f, c.m, c.oa, c.ob, ...c.why].join("\n").toLowerCase();
+  const haystack = (c) => [c.p, c.c, c.f, c.m, c.oa, c.ob, ...c.why, ...c.rv.map((r) => r[1])].join("\n")
+    .toLowerCase();
 
   function matches(c, f) {
     if (f.transition && c.t !== f.transition) return false;
@@ -72,6 +73,7 @@ DIFF_JS = JS_PRELUDE + r"""
     const tr = el("tr", null, "detail");
     const td = el("td");
     td.colSpan = 5;
+    for (const r of c.rv) td.appendChild(el("div", r[1], "reviewed " + r[0]));  // a human's review, A or B
     for (const s of c.sc) td.appendChild(el("div", s[0] + ": " + num(s[1], 2) + " → " + num(s[2], 2)));
     for (const why of c.why) td.appendChild(el("div", why, "why"));
     td.appendChild(el("div", "cost " + c.usd_text + " · latency " + pair(c.ms, 0) + " ms"));
@@ -94,7 +96,9 @@ DIFF_JS = JS_PRELUDE + r"""
       if (!matches(c, f)) continue;
       shown += 1;
       const tr = el("tr", null, "row");
-      tr.appendChild(el("td", c.p + " / " + c.c + " [" + c.m + "] — " + c.f + ":" + c.l));
+      const cell = el("td", c.p + " / " + c.c + " [" + c.m + "] — " + c.f + ":" + c.l);
+      for (const r of c.rv) cell.appendChild(el("span", " · " + r[1].split(" by ")[0], "reviewed " + r[0]));
+      tr.appendChild(cell);
       tr.appendChild(el("td", c.t.replace("_", " "), c.t));
       tr.appendChild(el("td", c.a + (c.ra ? " (" + c.ra + ")" : ""), c.a));
       tr.appendChild(el("td", c.b + (c.rb ? " (" + c.rb + ")" : ""), c.b));

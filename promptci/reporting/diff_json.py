@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side
 from promptci.reporting.diffview import STATUS_WORDS, threshold_note
+from promptci.reporting.jsonreport import result_dict
 from promptci.stats import DropVerdict, Interval
+from promptci.types import CaseResult, ResultKey, Review
 from promptci.verdict.diff import decision_of
 
 COMPARISON_SCHEMA_VERSION = 1
@@ -29,7 +32,12 @@ def _side(side: Side) -> dict[str, Any]:
             "samples": {"fresh": side.samples.fresh, "cached": side.samples.cached}}
 
 
-def change_to_dict(change: CaseChange) -> dict[str, Any]:
+def change_to_dict(change: CaseChange, reviews: tuple[Mapping[ResultKey, Review], Mapping[ResultKey, Review]] = (
+        {}, {})) -> dict[str, Any]:
+    """One case's change; a sample whose output a human reviewed has `review`, as a run document's result."""
+    def samples(results: tuple[CaseResult, ...], reviewed: Mapping[ResultKey, Review]) -> list[dict[str, Any]]:
+        return [result_dict(r, reviewed.get((r.prompt, r.case_id, r.model, r.repeat))) for r in results]
+
     passes_a, n_a, passes_b, n_b = change.counts
     before, after = change.intervals
     return {
@@ -43,7 +51,7 @@ def change_to_dict(change: CaseChange) -> dict[str, Any]:
         "output_diff": change.output_diff, "diverged": change.diverged,
         "cost_usd": _measure(change.cost_usd), "tokens": _measure(change.tokens),
         "latency_ms": _measure(change.latency_ms),
-        "before": [r.to_dict() for r in change.before], "after": [r.to_dict() for r in change.after],
+        "before": samples(change.before, reviews[0]), "after": samples(change.after, reviews[1]),
     }
 
 
@@ -79,7 +87,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         "counts": dict(comparison.counts),
         "totals": [_totals(t) for t in comparison.totals],
         "verdict": verdict_to_dict(comparison.verdict),
-        "changes": [change_to_dict(c) for c in comparison.changes],
+        "changes": [change_to_dict(c, comparison.reviews) for c in comparison.changes],
         "decision": decision.to_dict(),  # the exit code's findings and notes, as every report states them
     }
 

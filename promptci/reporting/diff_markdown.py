@@ -6,6 +6,7 @@ comment-size cut, so model output can neither break out nor push the comment ove
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TextIO
 
 from promptci.compare import CaseChange, Comparison, GroupTotals
@@ -14,6 +15,7 @@ from promptci.reporting.diffview import (
     TRANSITION_WORDS,
     change_label,
     change_note,
+    change_reviews,
     checks_changed_elsewhere,
     count_text,
     flaky_changes,
@@ -23,6 +25,8 @@ from promptci.reporting.diffview import (
     measure_text,
     passing_text,
     rate_text,
+    review_line,
+    reviewed_elsewhere,
     score_text,
     shown_statistics,
     statistics_lines,
@@ -38,8 +42,10 @@ from promptci.reporting.markdown import (
     truncate,
 )
 from promptci.reporting.stats import failing_reasons
+from promptci.types import Review
 from promptci.verdict.diff import decision_of
 
+MAX_REVIEWED_LISTED = 20  # reviewed cases outside the listed sections, each a line of at most ~MAX_REVIEW_CHARS
 # listed case by case; the rest are counts
 DETAILED = ("regressed", "new_failing", "error", "dropped", "fixed", "new", "removed")
 
@@ -63,8 +69,9 @@ def _details(change: CaseChange) -> list[str]:
             "", "  </details>"]
 
 
-def change_item(change: CaseChange) -> list[str]:
-    """A bullet naming the case, then its score changes, B's failing reasons and the output diff."""
+def change_item(change: CaseChange, reviews: Sequence[tuple[str, Review]] = ()) -> list[str]:
+    """A bullet naming the case, then the human reviews of A's and B's outputs, its score changes, B's failing
+    reasons and the output diff."""
     head = f"- {code_span(change_label(change))}"
     if change.renamed_from:
         head += f" (was {code_span(change.renamed_from)})"
@@ -73,7 +80,7 @@ def change_item(change: CaseChange) -> list[str]:
     note = change_note(change)
     if note:
         head += f" ({note})"
-    lines = [head]
+    lines = [head, *(f"  - {code_span(review_line(side, review))}" for side, review in reviews)]
     if change.transition in ("regressed", "fixed", "error"):
         lines += [f"  - {code_span(s.comparator)}: {score_text(s.before, s.after)}"
                   for s in change.scores if s.before != s.after]
@@ -86,9 +93,9 @@ def change_item(change: CaseChange) -> list[str]:
     return lines
 
 
-def _section(name: str, changes: list[CaseChange], budget: int) -> tuple[list[str], int]:
+def _section(comparison: Comparison, name: str, changes: list[CaseChange], budget: int) -> tuple[list[str], int]:
     """The section's lines within `budget` characters (at least one case), and the characters used."""
-    items, used = items_within_budget(changes, change_item, budget)
+    items, used = items_within_budget(changes, lambda c: change_item(c, change_reviews(comparison, c)), budget)
     return ["", f"### {TRANSITION_WORDS[name].capitalize()}: {len(changes)}", "", *items], used
 
 
@@ -106,6 +113,18 @@ def _checks_changed(comparison: Comparison) -> list[str]:
         return []
     return ["", f"### {CHECKS_CHANGED_TITLE.capitalize()}: {len(changed)}", "",
             *(f"- {code_span(change_label(c))}" for c in changed)]
+
+
+def _reviewed(comparison: Comparison) -> list[str]:
+    """Reviewed cases no section lists (still passing...), at most MAX_REVIEWED_LISTED of them."""
+    reviewed = reviewed_elsewhere(comparison, DETAILED)
+    if not reviewed:
+        return []
+    lines = ["", f"### Reviewed by a human, not listed above: {len(reviewed)}", ""]
+    lines += [f"- {code_span(change_label(c))} {TRANSITION_WORDS[c.transition]}: {code_span(reviews)}"
+              for c, reviews in reviewed[:MAX_REVIEWED_LISTED]]
+    left = len(reviewed) - MAX_REVIEWED_LISTED
+    return lines + ([f"- … {left} more (the JSON and HTML reports have every review)"] if left > 0 else [])
 
 
 def _collapsed(comparison: Comparison) -> list[str]:
@@ -136,11 +155,12 @@ def render_comparison_markdown(comparison: Comparison) -> str:
              *(f"- note: {code_span(note)}" for note in decision.notes)]
     if comparison.totals:
         lines += ["", *_totals_table(comparison.totals)]
-    tail = _flaky(comparison) + _checks_changed(comparison) + _collapsed(comparison) + _statistics(comparison)
+    tail = (_flaky(comparison) + _checks_changed(comparison) + _reviewed(comparison) + _collapsed(comparison)
+            + _statistics(comparison))
     budget = MAX_DOCUMENT_CHARS - sum(len(line) + 1 for line in lines + tail)
     for name, changes in in_order(comparison):
         if name in DETAILED:
-            section, used = _section(name, changes, budget)
+            section, used = _section(comparison, name, changes, budget)
             lines += section
             budget -= used
     return fit_comment("\n".join(lines + tail) + "\n")

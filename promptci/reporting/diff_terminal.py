@@ -5,6 +5,7 @@ Shares terminal.py's rules: untrusted text neutralised, 4 KB per case, tables fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TextIO
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from promptci.reporting.diffview import (
     TRANSITION_WORDS,
     change_label,
     change_note,
+    change_reviews,
     checks_changed_elsewhere,
     count_text,
     flaky_changes,
@@ -26,6 +28,8 @@ from promptci.reporting.diffview import (
     measure_text,
     passing_text,
     rate_text,
+    review_line,
+    reviewed_elsewhere,
     score_text,
     shown_statistics,
     statistics_lines,
@@ -34,6 +38,7 @@ from promptci.reporting.diffview import (
 from promptci.reporting.fit import Column, Sheet, print_fitted
 from promptci.reporting.stats import failing_reasons
 from promptci.reporting.terminal import capped, colored_diff, indent, make_console, more_bytes_note, one_line, untrusted
+from promptci.types import Review
 from promptci.verdict.diff import decision_of
 
 STYLES = {"regressed": "bold red", "new_failing": "bold red", "error": "bold magenta", "fixed": "bold green",
@@ -79,11 +84,15 @@ def _capped_text(text: str, console: Console, run_id: str) -> Text:
     return shown + more_bytes_note(left_out, run_id) if left_out else shown
 
 
-def print_change(console: Console, change: CaseChange, verbosity: int, run_id: str) -> None:
-    """One case: heading, pass counts when repeated, score changes, B's reasons, the output diff."""
+def print_change(console: Console, change: CaseChange, verbosity: int, run_id: str,
+                 reviews: Sequence[tuple[str, Review]] = ()) -> None:
+    """One case: heading, pass counts when repeated, the human reviews of A's and B's outputs, score changes, B's
+    reasons, the output diff."""
     console.print(_heading(change, console), soft_wrap=True)
     if len(change.before) > 1 or len(change.after) > 1:
         console.print(indent(Text(rate_text(change), style="dim"), 2))
+    for side, review in reviews:
+        console.print(indent(_review_text(side, review, console), 2), soft_wrap=True)
     if change.transition not in ("regressed", "fixed", "error"):
         return
     for score in change.scores:
@@ -101,11 +110,17 @@ def print_change(console: Console, change: CaseChange, verbosity: int, run_id: s
         console.print(indent(colored_diff(change.output_diff, verbosity, console, run_id), 4))
 
 
-def print_section(console: Console, name: str, changes: list[CaseChange], verbosity: int, run_id: str) -> None:
+def _review_text(side: str, review: Review, console: Console) -> Text:
+    return Text(one_line(review_line(side, review), console), style="bold green" if review.verdict == "good"
+                else "bold red")
+
+
+def print_section(console: Console, comparison: Comparison, name: str, changes: list[CaseChange], verbosity: int,
+                  run_id: str) -> None:
     console.print()
     console.print(Text(f"{TRANSITION_WORDS[name]}: {len(changes)}", style=STYLES[name]))
     for change in changes:
-        print_change(console, change, verbosity, run_id)
+        print_change(console, change, verbosity, run_id, change_reviews(comparison, change))
 
 
 def print_statistics(console: Console, comparison: Comparison, verbosity: int) -> None:
@@ -136,7 +151,7 @@ def render_comparison(comparison: Comparison, console: Console, verbosity: int =
     collapsed: list[str] = []
     for name, changes in in_order(comparison):
         if name in shown:
-            print_section(console, name, changes, verbosity, run_id)
+            print_section(console, comparison, name, changes, verbosity, run_id)
         elif name != "still_passing":
             collapsed.append(f"{len(changes)} {TRANSITION_WORDS[name]}")
     flaky = [c for c in flaky_changes(comparison) if c.transition != "flaky"]
@@ -151,6 +166,13 @@ def render_comparison(comparison: Comparison, console: Console, verbosity: int =
         console.print(Text(f"{CHECKS_CHANGED_TITLE}: {len(changed_checks)}", style="yellow"))
         for change in changed_checks:
             console.print(Text(one_line(change_label(change), console)))
+    reviewed = reviewed_elsewhere(comparison, shown) if verbosity >= 0 else []
+    if reviewed:
+        console.print()
+        console.print(Text(f"reviewed by a human, not listed above: {len(reviewed)}", style="bold"))
+        for change, reviews in reviewed:
+            console.print(Text(one_line(f"{change_label(change)} ({TRANSITION_WORDS[change.transition]})", console))
+                          + Text(f"  {one_line(reviews, console)}", style="dim"), soft_wrap=True)
     if collapsed:
         console.print()
         console.print(Text(f"{', '.join(collapsed)} (-v lists them)", style="dim"))

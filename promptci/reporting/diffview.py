@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, side_status
 from promptci.cost.totals import format_usd
 from promptci.errors import ExitCode
-from promptci.reporting.stats import format_ms
+from promptci.reporting.stats import format_ms, review_text
 from promptci.stats import CaseTest
+from promptci.types import Review
 from promptci.verdict.diff import decision_of
 from promptci.verdict.policy import Gate
 from promptci.verdict.summary import threshold_text
@@ -25,6 +26,7 @@ TRANSITION_WORDS: dict[str, str] = {
     "error": "error (no verdict)", "skipped": "skipped",
     "dropped": "dropped (not significant)",
 }
+MAX_REVIEW_CHARS = 240  # a review's line in a diff report: the note is cut, the full text is in reviews/
 STATUS_WORDS: dict[ExitCode, str] = {ExitCode.OK: "PASSED", ExitCode.REGRESSION: "REGRESSED",
                                      ExitCode.NO_VERDICT: "NO VERDICT"}
 
@@ -122,6 +124,33 @@ def change_note(change: CaseChange) -> str | None:
     notes = [new_words(change) if change.transition == "new" and change.after else None,
              drop_words(change) if change.transition == "dropped" else None, threshold_note(change)]
     return "; ".join(note for note in notes if note) or None
+
+
+def change_reviews(comparison: Comparison, change: CaseChange) -> list[tuple[str, Review]]:
+    """The human reviews of the case's outputs, ("A", review) then ("B", review): each review once per side (the
+    samples that gave one output share its review)."""
+    found: list[tuple[str, Review]] = []
+    for side, samples, reviews in (("A", change.before, comparison.reviews[0]), ("B", change.after,
+                                                                                  comparison.reviews[1])):
+        for result in samples:
+            review = reviews.get((result.prompt, result.case_id, result.model, result.repeat))
+            if review is not None and (side, review) not in found:
+                found.append((side, review))
+    return found
+
+
+def review_line(side: str, review: Review) -> str:
+    """`B: reviewed bad by Ada at 2026-12-04T21:00:00Z: too familiar`, on one line and at most
+    MAX_REVIEW_CHARS (a note is the reviewer's text: printable, never markup)."""
+    text = f"{side}: {review_text(review)}".replace("\n", "\\n").replace("\t", " ")
+    return text if len(text) <= MAX_REVIEW_CHARS else text[: MAX_REVIEW_CHARS - 1] + "…"
+
+
+def reviewed_elsewhere(comparison: Comparison, listed: Sequence[str]) -> list[tuple[CaseChange, str]]:
+    """Reviewed cases that no listed section names (still passing, still failing...), each with its review lines:
+    a human's verdict on an output is worth a line even when the comparators saw no change."""
+    return [(c, "; ".join(review_line(side, r) for side, r in reviews)) for c in comparison.changes
+            if c.transition not in listed and (reviews := change_reviews(comparison, c))]
 
 
 def in_order(comparison: Comparison) -> list[tuple[Transition, list[CaseChange]]]:

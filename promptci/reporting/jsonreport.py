@@ -19,6 +19,7 @@ from promptci.types import (
     CaseResult,
     GitInfo,
     Location,
+    Review,
     Run,
     Status,
     Summary,
@@ -69,8 +70,11 @@ def run_to_dict(run: Run) -> dict[str, Any]:
 
 
 def _result_dict(run: Run, result: CaseResult) -> dict[str, Any]:
-    """A result; with `review` when a human reviewed its output (verdict, note, by, at)."""
-    review = review_of(run, result)
+    return result_dict(result, review_of(run, result))
+
+
+def result_dict(result: CaseResult, review: Review | None) -> dict[str, Any]:
+    """A result; with `review` when a human reviewed its output (verdict, note, by, at): a run's and a diff's."""
     if review is None:
         return result.to_dict()
     return {**result.to_dict(), "review": {"verdict": review.verdict, "note": review.note, "by": review.by,

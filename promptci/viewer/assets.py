@@ -60,11 +60,6 @@ VIEWER_JS = r"""
   if (!links.write) nav.appendChild(el("span", "static bundle: read-only"));
 
   window.promptciCompareDetail = function (td, c) {
-    const pair = (viewer.reviewed || {})[[c.p, c.c, c.m].join("\u0000")] || [null, null];
-    pair.forEach((review, i) => {
-      if (review) td.appendChild(el("div", (i ? "B" : "A") + "'s output reviewed " + reviewText(review),
-        "review-state " + review.verdict));
-    });
     td.appendChild(anchor("history of " + c.c, link("case", {p: c.p, c: c.c}), "history-link"));
   };
   if (viewer.page !== "run") return;

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptci.compare import CaseChange, Comparison
+from promptci.compare import Comparison
 from promptci.cost.ledger import CostRow, aggregate, summarize_group
 from promptci.history import CaseSample, RunRow
 from promptci.reporting.diff_html import _BODY as COMPARE_BODY
@@ -23,7 +23,7 @@ from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import EmbeddedJSON, embed_json, render_page
 from promptci.reporting.stats import printable
 from promptci.store import LedgerEntry
-from promptci.types import CaseResult, Run
+from promptci.types import Run
 from promptci.verdict.summary import elapsed_s
 from promptci.viewer.assets import (
     CASE_BODY,
@@ -37,7 +37,7 @@ from promptci.viewer.assets import (
     VIEWER_CSS,
     VIEWER_JS,
 )
-from promptci.viewer.reviews import Review, output_hash
+from promptci.viewer.reviews import Review, output_hash, reviewed_comparison
 
 SERVER_ROUTES = {"runs": "/", "run": "/run/{id}", "compare": "/compare?a={a}&b={b}", "case": "/case?p={p}&c={c}",
                  "cost": "/cost", "revisions": "/revisions"}
@@ -97,19 +97,11 @@ def run_page(run: Run | RunData, reviews: Mapping[str, Mapping[str, Mapping[str,
 
 def compare_page(comparison: Comparison, reviews: Mapping[str, Mapping[str, Mapping[str, Review]]],
                  links: Links) -> str:
-    """The diff page of two stored runs, each case with its history link and the reviews of A's and B's outputs."""
-    def review_of(change: CaseChange, samples: Sequence[CaseResult]) -> dict[str, str] | None:
-        if not samples:
-            return None
-        found = reviews.get(change.prompt, {}).get(change.case_id, {}).get(output_hash(samples[0].output))
-        return _review_json(found) if found else None
-
-    reviewed = {f"{printable(c.prompt)}\0{printable(c.case_id)}\0{printable(c.model)}":
-                [review_of(c, c.before), review_of(c, c.after)] for c in comparison.changes}
+    """The diff page of two stored runs, each case with its history link and the reviews of A's and B's outputs
+    (matched as the diff reports match them)."""
+    data = comparison_data(reviewed_comparison(reviews, comparison))
     runs = [side.run_id for side in comparison.sides]
-    return _page("promptci compare", COMPARE_BODY, DIFF_CSS, DIFF_JS, comparison_data(comparison), links,
-                 {"page": "compare", "runs": runs,
-                  "reviewed": {key: pair for key, pair in reviewed.items() if any(pair)}})
+    return _page("promptci compare", COMPARE_BODY, DIFF_CSS, DIFF_JS, data, links, {"page": "compare", "runs": runs})
 
 
 def _duration(row: RunRow) -> float | None:

@@ -1,7 +1,6 @@
 """Human reviews kept in git: `reviews/<prompt>.yaml`, keyed by case id, then the reviewed output's hash.
 
-The one module that writes them (the pure reader lives below, in promptci/reviewfile.py, for calibrate).
-A review says good or bad, with a note, who and when:
+The one module that reads and writes them. A review says good or bad, with a note, who and when:
 
     cases:
       greet-ada:
@@ -16,24 +15,32 @@ A review says good or bad, with a note, who and when:
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import os
 import subprocess
-import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import yaml
 
+from promptci.compare import Comparison
 from promptci.errors import PromptCIError
 from promptci.reporting.stats import printable
-from promptci.reviewfile import VERDICTS, output_hash, read_reviews, reviews_path  # the pure reader, moved down
+from promptci.reviewfile import (  # the pure reader, below the viewer so that calibrate reads reviews too
+    REVIEWS_DIR,
+    VERDICTS,
+    output_hash,
+    read_reviews,
+    reviews_path,
+)
 from promptci.types import CaseResult, ResultKey, Review, Run, now_iso
+from promptci.verdict.diff import decision_of
 
 HEADER = ("# Human reviews of outputs, written by `promptci view`: keyed by case id, then the output's hash.\n"
           "# Commit this file: it is how the next reviewer, `accept` and `calibrate` find them.\n")
-_write_lock = threading.Lock()
-
 
 def reviewer(root: Path) -> str:
     """Who reviews: git's user.name in the project, else $USER."""
@@ -49,26 +56,63 @@ def reviewer(root: Path) -> str:
     except (OSError, KeyError):
         return "unknown"
 
-
 def write_review(root: Path, prompt: str, case_id: str, output: str | None, verdict: str, note: str = "",
                  model: str | None = None, run: str | None = None, now: str | None = None) -> Review:
-    """Record (or replace) the review of this output of this case, and return it."""
+    """Record (or replace) the review of this output of this case, and return it. Writers take turns, across
+    processes too (reviews_locked): each reads the file as the last one left it, so no review is lost; a
+    damaged file is refused (its ConfigError), never overwritten."""
     if verdict not in VERDICTS:
         raise PromptCIError(f"a review is {' or '.join(VERDICTS)}, not {verdict!r}")
     review = Review(verdict=verdict, note=note, by=reviewer(root), at=now or now_iso(), model=model, run=run)
     path = reviews_path(root, prompt)
-    with _write_lock:
+    with reviews_locked(root):
         current = read_reviews(root, prompt)
         current.setdefault(case_id, {})[output_hash(output)] = review
         plain = {"cases": {case: {digest: {k: v for k, v in asdict(r).items() if v is not None}
                                   for digest, r in sorted(by_hash.items())}
                            for case, by_hash in sorted(current.items())}}
-        text = HEADER + yaml.safe_dump(plain, allow_unicode=True, sort_keys=False, width=100)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        _replace_file(path, HEADER + yaml.safe_dump(plain, allow_unicode=True, sort_keys=False, width=100))
     return review
+
+
+@contextmanager
+def reviews_locked(root: Path) -> Iterator[None]:
+    """One writer of reviews/ at a time, across threads and processes: an flock on the reviews/ folder itself
+    (no lock file to commit, and the lock outlives the renames of the files in it). flock belongs to an open
+    file description, so two opens conflict in one process too."""
+    folder = root / REVIEWS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """The whole new text in a hidden temp file beside it, renamed over it: a reader sees the old file or the
+    new one, never half of one (the temp file's name is free: writers hold reviews_locked)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def all_reviews(root: Path) -> dict[str, dict[str, dict[str, Review]]]:
+    """{prompt: {case id: {hash: Review}}} of every reviews/**/*.yaml; the first damaged file's ConfigError."""
+    folder = root / REVIEWS_DIR
+    if not folder.is_dir():
+        return {}
+    prompts = {path.relative_to(folder).with_suffix("").as_posix() for path in folder.rglob("*.yaml")
+               if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)}
+    return reviews_for_prompts(root, prompts)
 
 
 def reviews_for_prompts(root: Path, prompts: set[str]) -> dict[str, dict[str, dict[str, Review]]]:
@@ -86,23 +130,59 @@ def with_reviews(root: Path, run: Run) -> Run:
     run's reports are still written. Given a run that has its reviews, the same run."""
     if run.reviews:
         return run  # given already
-    try:
-        found = reviews_for_prompts(root, {r.prompt for r in run.results})
-    except PromptCIError as error:
-        note = f"reviews not shown: {error}"
-        return run if note in run.notes else replace(run, notes=(*run.notes, note))
+    found, damaged = _project_reviews(root, {r.prompt for r in run.results})
+    if damaged is not None:
+        return run if damaged in run.notes else replace(run, notes=(*run.notes, damaged))
     if not found:
         return run
-    reviews: dict[ResultKey, Review] = {}
+    reviews = reviews_of_results(found, run.results)
     disagree: list[str] = []
     for result in run.results:
-        review = found.get(result.prompt, {}).get(result.case_id, {}).get(output_hash(result.output))
-        if review is None:
-            continue
-        reviews[result_key(result)] = review
-        if review.verdict == "bad" and result.status == "passed":
+        review = reviews.get(result_key(result))
+        if review is not None and review.verdict == "bad" and result.status == "passed":
             repeat = f" (repeat {result.repeat})" if result.repeat else ""
             note = (f"{result.prompt}/{result.case_id} [{result.model}]{repeat}: passes its comparators, but "
                     f"{review.by} reviewed this output bad{f': {review.note}' if review.note else ''}")
             disagree.append(printable(note).replace("\n", "\\n").replace("\t", " "))  # one line, shown as text
     return replace(run, reviews=reviews, notes=(*run.notes, *disagree))
+
+
+def comparison_with_reviews(root: Path, comparison: Comparison) -> Comparison:
+    """with_reviews() for what `diff` found: the reviews of A's and of B's outputs, read once for both sides.
+    A review of an output neither side gave (the golden or the prompt changed since) is left out, as in a
+    run's reports. A damaged reviews file is a note of the verdict; the reports are still written."""
+    if any(comparison.reviews):
+        return comparison  # given already
+    found, damaged = _project_reviews(root, {r.prompt for c in comparison.changes for r in (*c.before, *c.after)})
+    if damaged is not None:
+        decision = decision_of(comparison)
+        return comparison if damaged in decision.notes else replace(
+            comparison, decision=replace(decision, notes=(*decision.notes, damaged)))
+    return reviewed_comparison(found, comparison)
+
+
+def reviewed_comparison(found: Mapping[str, Mapping[str, Mapping[str, Review]]], comparison: Comparison) -> Comparison:
+    """The comparison with these reviews ({prompt: {case id: {hash: Review}}}) matched to A's and B's outputs:
+    the diff reports' and the viewer's compare page's one matching."""
+    before = reviews_of_results(found, (r for c in comparison.changes for r in c.before))
+    after = reviews_of_results(found, (r for c in comparison.changes for r in c.after))
+    return replace(comparison, reviews=(before, after)) if before or after else comparison
+
+
+def _project_reviews(root: Path, prompts: set[str]) -> tuple[dict[str, dict[str, dict[str, Review]]], str | None]:
+    """The reviews of these prompts, or none and the note a report gives when a reviews file is damaged."""
+    try:
+        return reviews_for_prompts(root, prompts), None
+    except PromptCIError as error:
+        return {}, f"reviews not shown: {error}"
+
+
+def reviews_of_results(found: Mapping[str, Mapping[str, Mapping[str, Review]]],
+                       results: Iterable[CaseResult]) -> dict[ResultKey, Review]:
+    """The review of each result whose output was reviewed: matched by prompt, case id and the output's hash."""
+    reviews: dict[ResultKey, Review] = {}
+    for result in results:
+        review = found.get(result.prompt, {}).get(result.case_id, {}).get(output_hash(result.output))
+        if review is not None:
+            reviews[result_key(result)] = review
+    return reviews

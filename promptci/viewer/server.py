@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from promptci.errors import PromptCIError
+from promptci.viewer.reviews import all_reviews
 from promptci.viewer.site import Site
 
 COOKIE = "promptci_view_token"
@@ -55,7 +56,10 @@ class Viewer:
 
 
 def make_viewer(root: Path | None, port: int = 0) -> Viewer:
+    """The server, not yet serving. A damaged reviews file stops it here (its ConfigError: exit 2), before a
+    page or a review could meet it."""
     site = Site.at(root)
+    all_reviews(site.source)
     token = secrets.token_urlsafe(24)
     try:
         server = ThreadingHTTPServer(("127.0.0.1", port), _handler(site, token))

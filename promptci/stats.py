@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from statistics import NormalDist
+from typing import Any
 
 SUITE_WEIGHT = 0.5  # share of alpha spent on the suite test; the cases share the rest
 METHOD = ("one-sided Boschloo exact test per case and a one-sided Cochran-Mantel-Haenszel test with continuity "
@@ -67,6 +68,14 @@ class DropVerdict:
     @property
     def is_drop(self) -> bool:
         return self.is_suite_drop or any(case.is_drop for case in self.cases)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as the JSON reports write it (diff `verdict`, the upgrade check's `sequential`)."""
+        return {"is_drop": self.is_drop, "alpha": self.alpha, "method": self.method,
+                "suite_p_value": self.suite_p_value, "suite_adjusted": self.suite_adjusted,
+                "adjustment": self.adjustment, "is_suite_drop": self.is_suite_drop,
+                "cases": [{"key": c.key, "p_value": c.p_value, "adjusted": c.adjusted, "is_drop": c.is_drop}
+                          for c in self.cases]}
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:

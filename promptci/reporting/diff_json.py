@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side
 from promptci.reporting.diffview import STATUS_WORDS, threshold_note
 from promptci.reporting.jsonreport import result_dict
-from promptci.stats import DropVerdict, Interval
+from promptci.stats import Interval
 from promptci.types import CaseResult, ResultKey, Review
 from promptci.verdict.diff import decision_of
 
@@ -61,17 +61,6 @@ def _totals(totals: GroupTotals) -> dict[str, Any]:
                                                                    "latency_ms")}}
 
 
-def verdict_to_dict(verdict: DropVerdict | None) -> dict[str, Any] | None:
-    if verdict is None:
-        return None
-    return {"is_drop": verdict.is_drop, "alpha": verdict.alpha, "method": verdict.method,
-            "suite_p_value": verdict.suite_p_value, "suite_adjusted": verdict.suite_adjusted,
-            "adjustment": verdict.adjustment,
-            "is_suite_drop": verdict.is_suite_drop,
-            "cases": [{"key": c.key, "p_value": c.p_value, "adjusted": c.adjusted, "is_drop": c.is_drop}
-                      for c in verdict.cases]}
-
-
 def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     decision = decision_of(comparison)
     code = decision.exit_code
@@ -86,7 +75,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         "repeated": comparison.repeated,
         "counts": dict(comparison.counts),
         "totals": [_totals(t) for t in comparison.totals],
-        "verdict": verdict_to_dict(comparison.verdict),
+        "verdict": comparison.verdict.to_dict() if comparison.verdict else None,
         "changes": [change_to_dict(c, comparison.reviews) for c in comparison.changes],
         "decision": decision.to_dict(),  # the exit code's findings and notes, as every report states them
     }

@@ -4,7 +4,6 @@ verdict is the run's own (never recomputed here without its gates)."""
 from __future__ import annotations
 
 from promptci.matrix import ModelCell, compare_models, disagreements, side_by_side
-from promptci.reporting.diff_json import verdict_to_dict
 from promptci.reporting.stats import format_cost, format_ms, format_rate, format_score
 from promptci.types import Run
 from promptci.verdict.gates import decision_of
@@ -47,6 +46,6 @@ def matrix_to_dict(run: Run) -> dict[str, object] | None:
                             "prompts": [{"prompt": p.prompt, "outcome": p.outcome, "baseline_rate": p.baseline_rate,
                                          "candidate_rate": p.candidate_rate, "p_worse": p.p_worse,
                                          "p_better": p.p_better} for p in c.prompts],
-                            "sequential": verdict_to_dict(c.drops)}
+                            "sequential": c.drops.to_dict() if c.drops else None}
                            for c in verdict.candidates]},
     }

@@ -76,13 +76,22 @@ def percentile(values: Iterable[float], q: float) -> float | None:
     ordered = sorted(values)
     if not ordered:
         return None
+    low, high, fraction = percentile_ranks(len(ordered), q)
+    return interpolate(ordered[low], ordered[high], fraction)
+
+
+def percentile_ranks(n: int, q: float) -> tuple[int, int, float]:
+    """The two 0-based ranks among n sorted values that the q-th percentile lies between, and how far (0..1)
+    past the first: a store that keeps the values sorted needs to read only those two."""
     if not 0 <= q <= 100:
         raise ValueError(f"percentile q must be within 0..100, got {q}")
-    position = (len(ordered) - 1) * q / 100
+    position = (n - 1) * q / 100
     low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+    return low, min(low + 1, n - 1), position - low
+
+
+def interpolate(low_value: float, high_value: float, fraction: float) -> float:
+    return low_value + (high_value - low_value) * fraction
 
 
 def wilson_interval(passes: int, n: int, confidence: float = 0.95) -> Interval:

@@ -7,10 +7,12 @@ finished result. No header or API key is ever written here.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -84,6 +86,49 @@ LEDGER_INSERT = (f"INSERT INTO ledger (ts, {', '.join(LEDGER_COLUMNS)})"
 
 def ledger_insert(entry: LedgerEntry) -> tuple[str, list[Any]]:
     return LEDGER_INSERT, [parse_iso(entry.at).timestamp(), *(getattr(entry, c) for c in LEDGER_COLUMNS)]
+
+
+# The ledger's sums of dollars are sums of whole picodollars, in SQL and in Python alike: exact and independent of
+# the order the rows are read in (a float sum changes in its last digits with the order, which two stores, or
+# one store's query plans, do not share). Each amount is rounded to the unit half away from zero, as
+# Store.usd_units_sql does; a price has at most 12 decimals per token, so every amount is kept whole.
+USD_UNITS_PER_DOLLAR = 10**12
+
+
+def usd_units(amount: float) -> int:
+    scaled = amount * 1e12
+    return -math.floor(0.5 - scaled) if amount < 0 else math.floor(scaled + 0.5)
+
+
+def usd_of_units(units: int) -> float:
+    return units / USD_UNITS_PER_DOLLAR
+
+
+def utc_day(number: int) -> str:
+    """The ISO date of a day number (days since 1970-01-01, UTC)."""
+    return (date(1970, 1, 1) + timedelta(days=number)).isoformat()
+
+
+# `cost --by` names and their ledger columns (the day is Store.LEDGER_DAY_SQL)
+LEDGER_DIMENSION_COLUMNS = {"prompt": "prompt", "model": "model", "run": "run_id", "branch": "branch", "actor": "actor"}
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """One group of ledger rows summed by the database (cost/ledger.py turns it into a CostRow). Tokens count
+    requests that were not cache hits; dollars are in USD units (usd_of_units)."""
+
+    group: tuple[str | None, ...]  # the group's values, in the order of the dimensions asked for
+    requests: int = 0
+    judge_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cost_units: int = 0  # the known costs
+    cost_unknown: int = 0  # answered requests (status ok) with no price
+    saved_units: int = 0
+    cache_hits: int = 0
+    errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -484,6 +529,87 @@ class Store:
             sql += " AND run_id = ?"
             params.append(run_id)
         return [LedgerEntry(*row) for row in self._read(sql + " ORDER BY ts, id", params)]
+
+    # The ledger summed by the database: `promptci cost` over a team's million rows reads a few rows per group.
+
+    # The UTC day number of the stored `ts` (Unix seconds, REAL), rounded down: SQLite has no floor() without
+    # its math extension, and CAST rounds toward zero
+    LEDGER_DAY_SQL = "(CAST(ts / 86400 AS INTEGER) - (CAST(ts / 86400 AS INTEGER) > ts / 86400))"
+
+    @staticmethod
+    def usd_units_sql(column: str) -> str:
+        """The dollars in `column` as whole USD units, rounded as usd_units() rounds them."""
+        return (f"CASE WHEN {column} < 0 THEN -CAST(0.5 - {column} * 1e12 AS INTEGER)"
+                f" ELSE CAST({column} * 1e12 + 0.5 AS INTEGER) END")
+
+    def _dimension_sql(self, dimensions: Sequence[str]) -> list[str]:
+        unknown = [d for d in dimensions if d != "day" and d not in LEDGER_DIMENSION_COLUMNS]
+        if unknown:
+            raise PromptCIError(f"cannot group the ledger by {', '.join(unknown)}")
+        return [self.LEDGER_DAY_SQL if d == "day" else LEDGER_DIMENSION_COLUMNS[d] for d in dimensions]
+
+    @staticmethod
+    def _group_values(dimensions: Sequence[str], values: Sequence[Any]) -> tuple[str | None, ...]:
+        return tuple(utc_day(int(v)) if d == "day" and v is not None else v for d, v in zip(dimensions, values,
+                                                                                            strict=True))
+
+    def ledger_totals(self, since: float, dimensions: Sequence[str]) -> list[LedgerTotals]:
+        """The ledger rows from `since` (Unix seconds, inclusive) summed per group of `dimensions` (day, prompt,
+        model, run, branch, actor), in no particular order; no dimensions: one row, even over no rows."""
+        columns = self._dimension_sql(dimensions)
+        fresh = "FILTER (WHERE status <> 'cached')"
+        sums = (f"count(*), count(*) FILTER (WHERE kind = 'judge'), sum(input_tokens) {fresh},"
+                f" sum(output_tokens) {fresh}, sum(cached_input_tokens) {fresh},"
+                f" sum({self.usd_units_sql('cost_usd')}), count(*) FILTER (WHERE cost_usd IS NULL AND status = 'ok'),"
+                f" sum({self.usd_units_sql('saved_usd')}), count(*) FILTER (WHERE status = 'cached'),"
+                " count(*) FILTER (WHERE status = 'error')")
+        grouped = f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
+        rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{sums} FROM ledger WHERE ts >= ?{grouped}",
+                          (since,))
+        width = len(columns)
+        return [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
+                for row in rows]
+
+    def ledger_ranked(self, since: float, dimensions: Sequence[str], column: str, quantiles: Sequence[int]
+                      ) -> dict[tuple[str | None, ...], tuple[int, dict[int, float]]]:
+        """Per group of `dimensions`, over answered requests (status ok) from `since` with a `column` (latency_ms,
+        ttft_ms): how many there are, and the values at the two ranks (0-based, sorted) each quantile (0..100)
+        falls between (stats.percentile_ranks). The database sorts; only those values are read."""
+        if column not in ("latency_ms", "ttft_ms") or any(not 0 <= q <= 100 for q in quantiles):
+            raise PromptCIError(f"cannot rank the ledger by {column} at {list(quantiles)}")
+        columns = self._dimension_sql(dimensions)
+        partition = f"PARTITION BY {', '.join(columns)} " if columns else ""
+        lows = [f"(n - 1) * {int(q)} / 100" for q in quantiles]
+        wanted = ", ".join(f"{low}, {low} + 1" for low in lows)
+        rows = self._read(
+            f"SELECT n, r, v{''.join(f', g{i}' for i in range(len(columns)))} FROM (SELECT {column} AS v,"
+            f" row_number() OVER ({partition}ORDER BY {column}) - 1 AS r, count(*) OVER ({partition.strip()}) AS n"
+            f"{''.join(f', {c} AS g{i}' for i, c in enumerate(columns))}"
+            f" FROM ledger WHERE ts >= ? AND status = 'ok' AND {column} IS NOT NULL) AS ranked"
+            f" WHERE r IN ({wanted})", (since,))
+        ranked: dict[tuple[str | None, ...], tuple[int, dict[int, float]]] = {}
+        for n, rank, value, *group in rows:
+            ranked.setdefault(self._group_values(dimensions, group), (int(n), {}))[1][int(rank)] = float(value)
+        return ranked
+
+    def ledger_spend(self, since: float, dimension: str, day: str | None = None) -> list[tuple[str | None, int]]:
+        """(value of `dimension`, known spend in USD units) over the rows from `since` with a nonzero known cost,
+        on one UTC day when `day` is given; in no particular order."""
+        (column,) = self._dimension_sql([dimension])
+        sql = f"SELECT {column}, sum({self.usd_units_sql('cost_usd')}) FROM ledger WHERE ts >= ? AND cost_usd <> 0"
+        params: list[Any] = [since]
+        if day is not None:
+            number = (date.fromisoformat(day) - date(1970, 1, 1)).days
+            # the range lets the ts index find the day; the day's own expression decides at its edges
+            sql += f" AND ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} = ?"
+            params += [number * 86_400 - 1, (number + 1) * 86_400 + 1, number]
+        rows = self._read(sql + " GROUP BY 1", params)
+        return [(self._group_values([dimension], [value])[0], int(units)) for value, units in rows]
+
+    def ledger_unpriced_models(self, since: float) -> set[str]:
+        """The models of answered requests (status ok) from `since` that had no price."""
+        return {row[0] for row in self._read(
+            "SELECT DISTINCT model FROM ledger WHERE ts >= ? AND status = 'ok' AND cost_usd IS NULL", (since,))}
 
 
 def cache_identity(provider_identity: Mapping[str, Any] | None, request: Request, kind: str = "case",

@@ -137,7 +137,7 @@ def python_report_of_nothing(start: datetime) -> CostReport:
 
 
 def test_percentiles_over_many_values_match_the_python_ones(store: Store) -> None:
-    """Ranks read by the database: p50/p95 of 1..n interpolated between the right two values, per group."""
+    """p50/p95 over many values per group and in total (the total merges the groups' sorted timings)."""
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     entries = [replace(BASE, at=(start + timedelta(minutes=7 * i)).isoformat(), latency_ms=float((i * 37) % 101),
                        ttft_ms=(i * 0.1) if i % 4 else None, prompt=f"p{i % 3}", status="ok" if i % 5 else "cached")
@@ -180,7 +180,7 @@ def test_exact_sums_print_the_cents_a_float_sum_printed(store: Store) -> None:
 def test_usd_units_round_half_away_from_zero_as_the_sql_does(store: Store) -> None:
     amounts = [0.1, 1.5e-12, 2.5e-12, -2.5e-12, -0.1, 0.0, 1e-13, 123456.789012345678]
     record(store, [replace(BASE, at=f"2026-11-01T00:00:{i:02d}Z", cost_usd=usd) for i, usd in enumerate(amounts)])
-    found = dict(store._read(f"SELECT ts, {store.usd_units_sql('cost_usd')} FROM ledger"))
+    found = dict(store._read(f"SELECT ts, {store.usd_units_sql('cost_usd')} FROM ledger"))  # the SQL of the sums
     assert [int(found[min(found) + i]) for i in range(len(amounts))] == [usd_units(a) for a in amounts]
     assert [usd_units(a) for a in amounts[:6]] == [100_000_000_000, 2, 3, -3, -100_000_000_000, 0]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from promptci.cost.totals import Money, counts_toward_cost
 from promptci.errors import PromptCIError
-from promptci.stats import interpolate, percentile, percentile_ranks
+from promptci.stats import percentile, percentile_of_sorted
 from promptci.store import LedgerEntry, LedgerTotals, parse_iso, usd_of_units, usd_units
 
 DIMENSIONS: tuple[str, ...] = ("day", "prompt", "model", "run", "branch", "actor")
@@ -185,29 +185,18 @@ def biggest(spend: Iterable[tuple[str | None, int]], limit: int = 3) -> list[tup
     return sorted(named, key=lambda item: (-item[1], item[0] or "", item[0] is None))[:limit]
 
 
-def row_from_totals(dimensions: Sequence[str], totals: LedgerTotals,
-                    latency: tuple[int, dict[int, float]] | None, ttft: tuple[int, dict[int, float]] | None) -> CostRow:
-    """A CostRow from the store's sums (Store.ledger_totals) and ranked values (Store.ledger_ranked)."""
+def row_from_totals(dimensions: Sequence[str], totals: LedgerTotals, latencies: Sequence[float],
+                    ttfts: Sequence[float]) -> CostRow:
+    """A CostRow from the store's sums (Store.ledger_totals) and the group's timings (Store.ledger_timings), each
+    in ascending order."""
     return CostRow(
         group=tuple(zip(dimensions, totals.group, strict=True)), requests=totals.requests,
         input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
         cached_input_tokens=totals.cached_input_tokens, cost_usd=usd_of_units(totals.cost_units),
         cost_unknown=totals.cost_unknown, saved_usd=usd_of_units(totals.saved_units), cache_hits=totals.cache_hits,
         errors=totals.errors, judge_requests=totals.judge_requests,
-        p50_latency_ms=ranked_percentile(latency, 50), p95_latency_ms=ranked_percentile(latency, 95),
-        p50_ttft_ms=ranked_percentile(ttft, 50), p95_ttft_ms=ranked_percentile(ttft, 95))
-
-
-PERCENTILES = (50, 95)  # the quantiles CostRow shows
-
-
-def ranked_percentile(ranked: tuple[int, dict[int, float]] | None, q: int) -> float | None:
-    """stats.percentile from the count and the ranked values Store.ledger_ranked read (None: no values)."""
-    if ranked is None:
-        return None
-    count, values = ranked
-    low, high, fraction = percentile_ranks(count, q)
-    return interpolate(values[low], values[high], fraction)
+        p50_latency_ms=percentile_of_sorted(latencies, 50), p95_latency_ms=percentile_of_sorted(latencies, 95),
+        p50_ttft_ms=percentile_of_sorted(ttfts, 50), p95_ttft_ms=percentile_of_sorted(ttfts, 95))
 
 
 def rows_to_json(rows: Sequence[CostRow]) -> list[dict[str, Any]]:

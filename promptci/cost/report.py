@@ -3,14 +3,13 @@ against budgets.daily_usd."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from promptci.cost.ledger import (
-    PERCENTILES,
     CostRow,
     biggest,
     check_dimensions,
@@ -83,36 +82,52 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
 
 def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, ...],
                   daily_usd: float | None) -> CostReport:
-    """The report summed by the store (a few small queries, whatever the size of the ledger); the daily spend
-    counts whole UTC days from start's day. No store: an empty report."""
+    """The report summed by the store (a few GROUP BY queries; the timings alone are read, for the percentiles);
+    the daily spend counts whole UTC days from start's day. No store: an empty report."""
     since = start.timestamp()
     day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
     groups = store.ledger_totals(since, dimensions) if store else []
-    spend_by_day = store.ledger_spend(day_start, "day") if store else []
+    timings = store.ledger_timings(since, dimensions) if store and groups else {}
+    spend_by_day = [(day, units) for (day,), units in store.ledger_spend(day_start, ["day"])] if store else []
     over = over_budget(spend_by_day, daily_usd) if daily_usd is not None else []
-    top = tuple((dimension, tuple(biggest(store.ledger_spend(day_start, dimension, day=over[-1][0]))))
-                for dimension in SPENDER_DIMENSIONS) if over and store else ()
+    top = top_spenders_of(store, day_start, over[-1][0]) if over and store else ()
+    rows, total = timed_rows(dimensions, groups, timings)
     return CostReport(
-        since=start, dimensions=dimensions, rows=ranked_rows(store, since, dimensions, groups),
-        total=ranked_rows(store, since, (), [summed(groups)])[0],
+        since=start, dimensions=dimensions, rows=rows, total=total,
         unknown_price_models=tuple(sorted(store.ledger_unpriced_models(since))) if store else (),
         daily_usd=daily_usd, daily_spend=tuple(over_budget(spend_by_day, 0.0)), top_spenders=top,
     )
 
 
-def ranked_rows(store: Store | None, since: float, dimensions: tuple[str, ...], groups: Sequence[LedgerTotals]
-                ) -> tuple[CostRow, ...]:
-    """CostRows of the groups, sorted by their values, with their latency and TTFT percentiles."""
-    latency = store.ledger_ranked(since, dimensions, "latency_ms", PERCENTILES) if store and groups else {}
-    ttft = store.ledger_ranked(since, dimensions, "ttft_ms", PERCENTILES) if store and groups else {}
-    ordered = sorted(groups, key=lambda g: group_order(g.group))
-    return tuple(row_from_totals(dimensions, g, latency.get(g.group), ttft.get(g.group)) for g in ordered)
-
-
-def summed(groups: Sequence[LedgerTotals]) -> LedgerTotals:
-    """The total of the groups (every field is a whole number, so the sum is exact)."""
+def timed_rows(dimensions: tuple[str, ...], groups: Sequence[LedgerTotals],
+               timings: Mapping[tuple[str | None, ...], tuple[list[float], list[float]]]
+               ) -> tuple[tuple[CostRow, ...], CostRow]:
+    """The groups' CostRows sorted by their values, and the total row (its sums exact: whole numbers)."""
+    rows = []
+    latencies: list[float] = []
+    ttfts: list[float] = []
+    for group in sorted(groups, key=lambda g: group_order(g.group)):
+        group_latencies, group_ttfts = (sorted(values) for values in timings.get(group.group, ([], [])))
+        rows.append(row_from_totals(dimensions, group, group_latencies, group_ttfts))
+        latencies += group_latencies
+        ttfts += group_ttfts
     names = [f.name for f in fields(LedgerTotals) if f.name != "group"]
-    return LedgerTotals((), *(sum(getattr(g, name) for g in groups) for name in names))
+    total = LedgerTotals((), *(sum(getattr(g, name) for g in groups) for name in names))
+    # sorting runs that are each sorted already merges them
+    return tuple(rows), row_from_totals((), total, sorted(latencies), sorted(ttfts))
+
+
+def top_spenders_of(store: Store, day_start: float, day: str
+                    ) -> tuple[tuple[str, tuple[tuple[str | None, float], ...]], ...]:
+    """The biggest spenders of one UTC day by prompt, branch and actor, from one GROUP BY over the three."""
+    spend = store.ledger_spend(day_start, SPENDER_DIMENSIONS, day=day)
+    tops = []
+    for index, dimension in enumerate(SPENDER_DIMENSIONS):
+        by_name: dict[str | None, int] = {}
+        for group, units in spend:
+            by_name[group[index]] = by_name.get(group[index], 0) + units
+        tops.append((dimension, tuple(biggest(by_name.items()))))
+    return tuple(tops)
 
 
 def read_ledger(project: Project, since: str) -> list[LedgerEntry]:

@@ -591,14 +591,17 @@ class Store:
                 values[1].append(ttft)
         return {self._group_values(dimensions, key): values for key, values in found.items()}
 
-    def ledger_spend(self, since: float, dimensions: Sequence[str], day: str | None = None
-                     ) -> list[tuple[tuple[str | None, ...], int]]:
-        """(the group's values, known spend in USD units) per group of `dimensions` over the rows from `since` with a
-        nonzero known cost, on one UTC day when `day` is given; in no particular order."""
+    def ledger_spend(self, since: float, dimensions: Sequence[str], day: str | None = None,
+                     until: float | None = None) -> list[tuple[tuple[str | None, ...], int]]:
+        """(the group's values, known spend in USD units) per group of `dimensions` over the rows from `since` (until
+        `until`, exclusive) with a nonzero known cost, on one UTC day when `day` is given; in no particular order."""
         columns = self._dimension_sql(dimensions)
         sql = (f"SELECT {''.join(c + ', ' for c in columns)}sum({self.usd_units_sql('cost_usd')}) FROM ledger"
                " WHERE ts >= ? AND cost_usd <> 0")
         params: list[Any] = [since]
+        if until is not None:
+            sql += " AND ts < ?"
+            params.append(until)
         if day is not None:
             number = (date.fromisoformat(day) - date(1970, 1, 1)).days
             # the range lets the ts index find the day; the day's own expression decides at its edges

@@ -86,9 +86,16 @@ def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, .
     the daily spend counts whole UTC days from start's day. No store: an empty report."""
     since = start.timestamp()
     day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
-    groups = store.ledger_totals(since, dimensions) if store else []
+    # one pass sums the groups and each day's spend: the groups by day too, then merged
+    with_day = dimensions if "day" in dimensions else (*dimensions, "day")
+    by_day = store.ledger_totals(since, with_day) if store else []
+    groups = merged(by_day, [with_day.index(d) for d in dimensions])
     timings = store.ledger_timings(since, dimensions) if store and groups else {}
-    spend_by_day = [(day, units) for (day,), units in store.ledger_spend(day_start, ["day"])] if store else []
+    spend = daily_units(by_day, with_day.index("day"))
+    if store and day_start < since:  # the first day's spend before `since`
+        for (day,), units in store.ledger_spend(day_start, ["day"], until=since):
+            spend[day] = spend.get(day, 0) + units
+    spend_by_day = list(spend.items())
     over = over_budget(spend_by_day, daily_usd) if daily_usd is not None else []
     top = top_spenders_of(store, day_start, over[-1][0]) if over and store else ()
     rows, total = timed_rows(dimensions, groups, timings)
@@ -111,10 +118,31 @@ def timed_rows(dimensions: tuple[str, ...], groups: Sequence[LedgerTotals],
         rows.append(row_from_totals(dimensions, group, group_latencies, group_ttfts))
         latencies += group_latencies
         ttfts += group_ttfts
-    names = [f.name for f in fields(LedgerTotals) if f.name != "group"]
-    total = LedgerTotals((), *(sum(getattr(g, name) for g in groups) for name in names))
+    total = summed((), groups)
     # sorting runs that are each sorted already merges them
     return tuple(rows), row_from_totals((), total, sorted(latencies), sorted(ttfts))
+
+
+def merged(groups: Sequence[LedgerTotals], keep: Sequence[int]) -> list[LedgerTotals]:
+    """The groups merged by the values at the positions `keep` (every field is a whole number: the sums are exact)."""
+    by_key: dict[tuple[str | None, ...], list[LedgerTotals]] = {}
+    for group in groups:
+        by_key.setdefault(tuple(group.group[i] for i in keep), []).append(group)
+    return [members[0] if len(members) == 1 and len(keep) == len(members[0].group) else summed(key, members)
+            for key, members in by_key.items()]
+
+
+def summed(key: tuple[str | None, ...], groups: Sequence[LedgerTotals]) -> LedgerTotals:
+    names = [f.name for f in fields(LedgerTotals) if f.name != "group"]
+    return LedgerTotals(key, *(sum(getattr(g, name) for g in groups) for name in names))
+
+
+def daily_units(groups: Sequence[LedgerTotals], day_at: int) -> dict[str | None, int]:
+    """Each UTC day's known spend in USD units, from groups that include the day."""
+    spend: dict[str | None, int] = {}
+    for group in groups:
+        spend[group.group[day_at]] = spend.get(group.group[day_at], 0) + group.cost_units
+    return spend
 
 
 def top_spenders_of(store: Store, day_start: float, day: str

@@ -11,6 +11,7 @@
     python bench/bench_teamstore.py                 # 1,000 cases, 1,000,000 ledger rows
     python bench/bench_teamstore.py --quick         # 200 cases, 100,000 ledger rows
     python bench/bench_teamstore.py --ledger-only   # part 2 alone
+    python bench/bench_teamstore.py --ledger-only --compare   # and the Python aggregation of before, for comparison
 """
 
 from __future__ import annotations
@@ -76,6 +77,33 @@ def measured(root: Path, *args: str, store: str | None) -> tuple[float, float, i
     return wall, usage.ru_maxrss / 1024, code
 
 
+# The Python aggregation `cost` used before the store summed the ledger (tests/test_cost_sql.py keeps it as the
+# reference), run the same way for a comparison under the same load
+PYTHON_REPORT = """
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from promptci.storechoice import open_store
+from promptci.project import discover
+from test_cost_sql import python_report
+project = discover(Path(sys.argv[1]))
+with open_store(project, readonly=True) as store:
+    python_report(store, datetime.now(timezone.utc) - timedelta(days=7), ("day",), project.settings().budgets.daily_usd)
+"""
+
+
+def measured_python_report(root: Path, store: str | None) -> tuple[float, float]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "tests")}
+    env.pop("PROMPTCI_STORE", None)
+    if store:
+        env["PROMPTCI_STORE"] = store
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", PYTHON_REPORT, str(root)], env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
 def fill_ledger(store: Store, rows: int) -> None:
     from promptci.storecopy import insert
 
@@ -106,12 +134,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--ledger-only", action="store_true", help="only `cost` over the big ledger")
+    parser.add_argument("--compare", action="store_true", help="time the Python aggregation of before too")
     options = parser.parse_args()
     cases, ledger_rows = (200, 100_000) if options.quick else (1_000, 1_000_000)
     with tempfile.TemporaryDirectory() as folder, running_postgres() as pg, fake_server_process(0.0) as url:
         if not options.ledger_only:
             cached_run(Path(folder), pg, url, cases)
-        ledger_costs(Path(folder), pg, url, ledger_rows)
+        ledger_costs(Path(folder), pg, url, ledger_rows, options.compare)
 
 
 def cached_run(folder: Path, pg: PostgresServer, url: str, cases: int) -> None:
@@ -134,7 +163,7 @@ def cached_run(folder: Path, pg: PostgresServer, url: str, cases: int) -> None:
           f"({reads['postgres'] / reads['sqlite']:.2f}x)")
 
 
-def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int) -> None:
+def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, compare: bool) -> None:
     """`cost` and `cost --check` over the big ledger; the budget (a quarter of a day's spend) is passed every day."""
     ledger_db = folder / "ledger" / ".promptci" / "promptci.db"
     daily_usd = ledger_rows * 0.000013 / 3 / 4
@@ -153,6 +182,10 @@ def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int) -
             wall, rss, code = min(measured(ledger_db.parent.parent, *args, store=store) for _ in range(2))
             print(f"`promptci {' '.join(args)}` over {ledger_rows:,} ledger rows ({name}, best of 2): {wall:.2f} s, "
                   f"peak RSS {rss:.0f} MiB, exit {code}")
+        if compare:
+            wall, rss = measured_python_report(ledger_db.parent.parent, store)
+            print(f"the Python aggregation of before (every row read, tests/test_cost_sql.py), {name}: {wall:.2f} s, "
+                  f"peak RSS {rss:.0f} MiB")
 
 if __name__ == "__main__":
     main()

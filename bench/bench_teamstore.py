@@ -66,8 +66,8 @@ def measured(root: Path, *args: str, store: str | None) -> tuple[float, float, i
         env["PROMPTCI_STORE"] = store
     with tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(["promptci", *args, "--root", str(root)], env=env, stdout=subprocess.DEVNULL,
-                                   stderr=err)
+        command = [str(Path(sys.executable).with_name("promptci")), *args, "--root", str(root)]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         code = os.waitstatus_to_exitcode(status)

@@ -4,16 +4,21 @@
 1. A cached run: one real `promptci run` of CASES cases against the fake server (its own process) fills the
    store, then the same run again answered wholly from the cache, timed (best of 3) with the SQLite file and
    with PROMPTCI_STORE; and the store reads alone (cached_keys + cache_get for every case).
-2. `promptci cost` over LEDGER ledger rows (inserted with SQL), with both stores.
+2. `promptci cost` and `promptci cost --check` (a day over budgets.daily_usd: the alert's top spenders too) over
+   LEDGER ledger rows (inserted with SQL; latencies and TTFTs drawn at random, so the percentiles sort real
+   work), with both stores: the command's wall time (start-up included) and peak RSS (os.wait4), best of 2.
 
-    python bench/bench_teamstore.py            # 1,000 cases, 1,000,000 ledger rows
-    python bench/bench_teamstore.py --quick    # 200 cases, 100,000 ledger rows
+    python bench/bench_teamstore.py                 # 1,000 cases, 1,000,000 ledger rows
+    python bench/bench_teamstore.py --quick         # 200 cases, 100,000 ledger rows
+    python bench/bench_teamstore.py --ledger-only   # part 2 alone
+    python bench/bench_teamstore.py --ledger-only --compare   # and the Python aggregation of before, for comparison
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +32,7 @@ from promptci.store import LEDGER_COLUMNS, Store
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakeserver_process import fake_server_process, requests_served, write_greet_project
-from pgserver import running_postgres
+from pgserver import PostgresServer, running_postgres
 
 
 def promptci(root: Path, *args: str, store: str | None) -> float:
@@ -53,9 +58,56 @@ def read_cache(store: Store) -> float:
     return time.perf_counter() - started
 
 
+def measured(root: Path, *args: str, store: str | None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MiB, exit code) of one `promptci ARGS` in its own process."""
+    env = {**os.environ}
+    env.pop("PROMPTCI_STORE", None)
+    if store:
+        env["PROMPTCI_STORE"] = store
+    with tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        command = [str(Path(sys.executable).with_name("promptci")), *args, "--root", str(root)]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):
+            err.seek(0)
+            raise SystemExit(f"promptci {' '.join(args)} exited {code}: {err.read()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, code
+
+
+# The Python aggregation `cost` used before the store summed the ledger (tests/test_cost_sql.py keeps it as the
+# reference), run the same way for a comparison under the same load
+PYTHON_REPORT = """
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from promptci.storechoice import open_store
+from promptci.project import discover
+from test_cost_sql import python_report
+project = discover(Path(sys.argv[1]))
+with open_store(project, readonly=True) as store:
+    python_report(store, datetime.now(timezone.utc) - timedelta(days=7), ("day",), project.settings().budgets.daily_usd)
+"""
+
+
+def measured_python_report(root: Path, store: str | None) -> tuple[float, float]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "tests")}
+    env.pop("PROMPTCI_STORE", None)
+    if store:
+        env["PROMPTCI_STORE"] = store
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", PYTHON_REPORT, str(root)], env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
 def fill_ledger(store: Store, rows: int) -> None:
     from promptci.storecopy import insert
 
+    draw = random.Random(21)
     base = time.time() - 3 * 86_400
     prompts, models, branches = [f"p{i}" for i in range(20)], ["bench:m", "bench:n", "other:x"], ["main", "f1", "f2"]
     statement = insert("ledger", ("ts", *LEDGER_COLUMNS))
@@ -64,7 +116,8 @@ def fill_ledger(store: Store, rows: int) -> None:
         ts = base + i * (3 * 86_400 / rows)
         at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
         batch.append((statement, (ts, at, f"run-{i // 1000}", "abc", prompts[i % 20], f"c{i}", models[i % 3], "bench",
-                                  70, 5, 0, 0.000013, None, 120.0, 40.0, "ok", 1, "case", None, None,
+                                  70, 5, 0, 0.000013, None, draw.uniform(50, 900), draw.uniform(10, 90), "ok", 1,
+                                  "case", None, None,
                                   branches[i % 3], "ci", None)))  # no request id: as rows from before them
         if len(batch) == 5_000:
             store._write_together(batch)
@@ -80,37 +133,59 @@ def best(times: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ledger-only", action="store_true", help="only `cost` over the big ledger")
+    parser.add_argument("--compare", action="store_true", help="time the Python aggregation of before too")
     options = parser.parse_args()
     cases, ledger_rows = (200, 100_000) if options.quick else (1_000, 1_000_000)
     with tempfile.TemporaryDirectory() as folder, running_postgres() as pg, fake_server_process(0.0) as url:
-        root = Path(folder) / "project"
-        write_greet_project(root, cases, url, "budgets: {daily_usd: 1000000}\n")
-        team = pg.new_database()
-        for store in (None, team):
-            promptci(root, "run", "-q", store=store)
-        served = requests_served(url)
-        runs = {name: best([promptci(root, "run", "-q", store=store) for _ in range(3)])
-                for name, store in (("sqlite", None), ("postgres", team))}
-        assert requests_served(url) == served, "a cached run sent requests"
-        with Store.open(root / ".promptci" / "promptci.db") as local, PostgresStore.open(team) as shared:
-            reads = {"sqlite": best([read_cache(local) for _ in range(3)]),
-                     "postgres": best([read_cache(shared) for _ in range(3)])}
-        print(f"cached run of {cases:,} cases (best of 3): SQLite {runs['sqlite']:.2f} s, PostgreSQL "
-              f"{runs['postgres']:.2f} s ({runs['postgres'] / runs['sqlite']:.2f}x)")
-        print(f"store reads of {cases:,} cached answers (cached_keys + cache_get each): SQLite "
-              f"{reads['sqlite'] * 1000:.0f} ms, PostgreSQL {reads['postgres'] * 1000:.0f} ms "
-              f"({reads['postgres'] / reads['sqlite']:.2f}x)")
-        ledger_db = Path(folder) / "ledger" / ".promptci" / "promptci.db"
-        write_greet_project(ledger_db.parent.parent, 1, url, "budgets: {daily_usd: 1000000}\n")
-        big = pg.new_database()
-        with Store.open(ledger_db) as local, PostgresStore.open(big) as shared:
-            fill_ledger(local, ledger_rows)
-            fill_ledger(shared, ledger_rows)
-        assert sqlite3.connect(ledger_db).execute("SELECT count(*) FROM ledger").fetchone()[0] >= ledger_rows
-        for name, store in (("sqlite", None), ("postgres", big)):
-            took = best([promptci(ledger_db.parent.parent, "cost", "--since", "7d", store=store) for _ in range(2)])
-            print(f"`promptci cost` over {ledger_rows:,} ledger rows ({name}, best of 2): {took:.2f} s")
+        if not options.ledger_only:
+            cached_run(Path(folder), pg, url, cases)
+        ledger_costs(Path(folder), pg, url, ledger_rows, options.compare)
 
+
+def cached_run(folder: Path, pg: PostgresServer, url: str, cases: int) -> None:
+    root = folder / "project"
+    write_greet_project(root, cases, url, "budgets: {daily_usd: 1000000}\n")
+    team = pg.new_database()
+    for store in (None, team):
+        promptci(root, "run", "-q", store=store)
+    served = requests_served(url)
+    runs = {name: best([promptci(root, "run", "-q", store=store) for _ in range(3)])
+            for name, store in (("sqlite", None), ("postgres", team))}
+    assert requests_served(url) == served, "a cached run sent requests"
+    with Store.open(root / ".promptci" / "promptci.db") as local, PostgresStore.open(team) as shared:
+        reads = {"sqlite": best([read_cache(local) for _ in range(3)]),
+                 "postgres": best([read_cache(shared) for _ in range(3)])}
+    print(f"cached run of {cases:,} cases (best of 3): SQLite {runs['sqlite']:.2f} s, PostgreSQL "
+          f"{runs['postgres']:.2f} s ({runs['postgres'] / runs['sqlite']:.2f}x)")
+    print(f"store reads of {cases:,} cached answers (cached_keys + cache_get each): SQLite "
+          f"{reads['sqlite'] * 1000:.0f} ms, PostgreSQL {reads['postgres'] * 1000:.0f} ms "
+          f"({reads['postgres'] / reads['sqlite']:.2f}x)")
+
+
+def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, compare: bool) -> None:
+    """`cost` and `cost --check` over the big ledger; the budget (a quarter of a day's spend) is passed every day."""
+    ledger_db = folder / "ledger" / ".promptci" / "promptci.db"
+    daily_usd = ledger_rows * 0.000013 / 3 / 4
+    write_greet_project(ledger_db.parent.parent, 1, url, f"budgets: {{daily_usd: {daily_usd}}}\n")
+    big = pg.new_database()
+    with Store.open(ledger_db) as local, PostgresStore.open(big) as shared:
+        fill_ledger(local, ledger_rows)
+        fill_ledger(shared, ledger_rows)
+    assert sqlite3.connect(ledger_db).execute("SELECT count(*) FROM ledger").fetchone()[0] >= ledger_rows
+    empty = folder / "empty"
+    write_greet_project(empty, 1, url)
+    wall, rss, _ = min(measured(empty, "cost", store=None) for _ in range(2))
+    print(f"`promptci cost` with no store at all (start-up alone, best of 2): {wall:.2f} s, peak RSS {rss:.0f} MiB")
+    for name, store in (("sqlite", None), ("postgres", big)):
+        for args in (("cost", "--since", "7d"), ("cost", "--since", "7d", "--check")):
+            wall, rss, code = min(measured(ledger_db.parent.parent, *args, store=store) for _ in range(2))
+            print(f"`promptci {' '.join(args)}` over {ledger_rows:,} ledger rows ({name}, best of 2): {wall:.2f} s, "
+                  f"peak RSS {rss:.0f} MiB, exit {code}")
+        if compare:
+            wall, rss = measured_python_report(ledger_db.parent.parent, store)
+            print(f"the Python aggregation of before (every row read, tests/test_cost_sql.py), {name}: {wall:.2f} s, "
+                  f"peak RSS {rss:.0f} MiB")
 
 if __name__ == "__main__":
     main()

@@ -153,6 +153,12 @@ MIGRATIONS: tuple[str, ...] = (
         (SELECT MIN(id) FROM results WHERE position IS NOT NULL GROUP BY run_id, position);
     CREATE UNIQUE INDEX results_run_position ON results (run_id, position);
     """,
+    # 10: `promptci cost` sums the ledger in the store: the daily spend reads this index alone (no table rows), and
+    # the models with no price are found among their own few rows
+    """
+    CREATE INDEX ledger_ts_cost ON ledger (ts, cost_usd);
+    CREATE INDEX ledger_unpriced ON ledger (ts, model) WHERE status = 'ok' AND cost_usd IS NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

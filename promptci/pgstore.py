@@ -169,6 +169,14 @@ class PostgresStore(Store):
         pairs = ", ".join(f"'{key}', ?::jsonb" for key in keys)
         return f"(COALESCE(options, '{{}}')::jsonb || jsonb_build_object({pairs}))::text"
 
+    # the ledger's sums: `ts` is double precision here, and a cast to bigint rounds (SQLite's truncates)
+    LEDGER_DAY_SQL = "CAST(floor(ts / 86400) AS BIGINT)"
+
+    @staticmethod
+    def usd_units_sql(column: str) -> str:
+        return (f"CASE WHEN {column} < 0 THEN -CAST(floor(0.5::float8 - {column} * 1e12::float8) AS BIGINT)"
+                f" ELSE CAST(floor({column} * 1e12::float8 + 0.5::float8) AS BIGINT) END")
+
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         latest = self._read(
             "SELECT id, resolved_models FROM runs WHERE id != %s"

@@ -83,7 +83,11 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 
     None when there are no values. p50 of [1, 2, 3, 4] is 2.5; p95 of 1..20 is 19.05.
     """
-    ordered = sorted(values)
+    return percentile_of_sorted(sorted(values), q)
+
+
+def percentile_of_sorted(ordered: Sequence[float], q: float) -> float | None:
+    """percentile() of values already in ascending order (the ledger's million timings are sorted once)."""
     if not ordered:
         return None
     if not 0 <= q <= 100:

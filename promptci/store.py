@@ -7,10 +7,12 @@ finished result. No header or API key is ever written here.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -87,6 +89,49 @@ LEDGER_INSERT = (f"INSERT INTO ledger (ts, {', '.join(LEDGER_COLUMNS)})"
 
 def ledger_insert(entry: LedgerEntry) -> tuple[str, list[Any]]:
     return LEDGER_INSERT, [parse_iso(entry.at).timestamp(), *(getattr(entry, c) for c in LEDGER_COLUMNS)]
+
+
+# The ledger's sums of dollars are sums of whole picodollars, in SQL and in Python alike: exact and independent of
+# the order the rows are read in (a float sum changes in its last digits with the order, which two stores, or
+# one store's query plans, do not share). Each amount is rounded to the unit half away from zero, as
+# Store.usd_units_sql does; a price has at most 12 decimals per token, so every amount is kept whole.
+USD_UNITS_PER_DOLLAR = 10**12
+
+
+def usd_units(amount: float) -> int:
+    scaled = amount * 1e12
+    return -math.floor(0.5 - scaled) if amount < 0 else math.floor(scaled + 0.5)
+
+
+def usd_of_units(units: int) -> float:
+    return units / USD_UNITS_PER_DOLLAR
+
+
+def utc_day(number: int) -> str:
+    """The ISO date of a day number (days since 1970-01-01, UTC)."""
+    return (date(1970, 1, 1) + timedelta(days=number)).isoformat()
+
+
+# `cost --by` names and their ledger columns (the day is Store.LEDGER_DAY_SQL)
+LEDGER_DIMENSION_COLUMNS = {"prompt": "prompt", "model": "model", "run": "run_id", "branch": "branch", "actor": "actor"}
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """One group of ledger rows summed by the database (cost/ledger.py turns it into a CostRow). Tokens count
+    requests that were not cache hits; dollars are in USD units (usd_of_units)."""
+
+    group: tuple[str | None, ...]  # the group's values, in the order of the dimensions asked for
+    requests: int = 0
+    judge_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cost_units: int = 0  # the known costs
+    cost_unknown: int = 0  # answered requests (status ok) with no price
+    saved_units: int = 0
+    cache_hits: int = 0
+    errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -508,6 +553,93 @@ class Store:
             sql += " AND run_id = ?"
             params.append(run_id)
         return [LedgerEntry(*row) for row in self._read(sql + " ORDER BY ts, id", params)]
+
+    # The ledger summed by the database: `promptci cost` over a team's million rows reads a few rows per group.
+
+    # The UTC day number of the stored `ts` (Unix seconds, REAL), rounded down: SQLite has no floor() without
+    # its math extension, and CAST rounds toward zero
+    LEDGER_DAY_SQL = "(CAST(ts / 86400 AS INTEGER) - (CAST(ts / 86400 AS INTEGER) > ts / 86400))"
+
+    @staticmethod
+    def usd_units_sql(column: str) -> str:
+        """The dollars in `column` as whole USD units, rounded as usd_units() rounds them."""
+        return (f"CASE WHEN {column} < 0 THEN -CAST(0.5 - {column} * 1e12 AS INTEGER)"
+                f" ELSE CAST({column} * 1e12 + 0.5 AS INTEGER) END")
+
+    def _dimension_sql(self, dimensions: Sequence[str]) -> list[str]:
+        unknown = [d for d in dimensions if d != "day" and d not in LEDGER_DIMENSION_COLUMNS]
+        if unknown:
+            raise PromptCIError(f"cannot group the ledger by {', '.join(unknown)}")
+        return [self.LEDGER_DAY_SQL if d == "day" else LEDGER_DIMENSION_COLUMNS[d] for d in dimensions]
+
+    @staticmethod
+    def _group_values(dimensions: Sequence[str], values: Sequence[Any]) -> tuple[str | None, ...]:
+        return tuple(utc_day(int(v)) if d == "day" and v is not None else v for d, v in zip(dimensions, values,
+                                                                                            strict=True))
+
+    def ledger_totals(self, since: float, dimensions: Sequence[str]) -> list[LedgerTotals]:
+        """The ledger rows from `since` (Unix seconds, inclusive) summed per group of `dimensions` (day, prompt,
+        model, run, branch, actor), in no particular order; no dimensions: one row, even over no rows."""
+        columns = self._dimension_sql(dimensions)
+        fresh = "FILTER (WHERE status <> 'cached')"
+        sums = (f"count(*), count(*) FILTER (WHERE kind = 'judge'), sum(input_tokens) {fresh},"
+                f" sum(output_tokens) {fresh}, sum(cached_input_tokens) {fresh},"
+                f" sum({self.usd_units_sql('cost_usd')}), count(*) FILTER (WHERE cost_usd IS NULL AND status = 'ok'),"
+                f" sum({self.usd_units_sql('saved_usd')}), count(*) FILTER (WHERE status = 'cached'),"
+                " count(*) FILTER (WHERE status = 'error')")
+        grouped = f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
+        rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{sums} FROM ledger WHERE ts >= ?{grouped}",
+                          (since,))
+        width = len(columns)
+        return [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
+                for row in rows]
+
+    def ledger_timings(self, since: float, dimensions: Sequence[str]
+                       ) -> dict[tuple[str | None, ...], tuple[list[float], list[float]]]:
+        """Per group of `dimensions`: the latencies and the TTFTs of the answered requests (status ok) from `since`,
+        in no particular order. Only these columns are read: exact percentiles need every value, and sorting them
+        here is faster than the database's sort (measured: bench/README.md)."""
+        columns = self._dimension_sql(dimensions)
+        rows = self._read(f"SELECT latency_ms, ttft_ms{''.join(', ' + c for c in columns)} FROM ledger"
+                          " WHERE ts >= ? AND status = 'ok' AND (latency_ms IS NOT NULL OR ttft_ms IS NOT NULL)",
+                          (since,))
+        found: dict[tuple[Any, ...], tuple[list[float], list[float]]] = {}
+        for latency, ttft, *group in rows:
+            key = tuple(group)
+            values = found.get(key)
+            if values is None:
+                values = found[key] = ([], [])
+            if latency is not None:
+                values[0].append(latency)
+            if ttft is not None:
+                values[1].append(ttft)
+        return {self._group_values(dimensions, key): values for key, values in found.items()}
+
+    def ledger_spend(self, since: float, dimensions: Sequence[str], day: str | None = None,
+                     until: float | None = None) -> list[tuple[tuple[str | None, ...], int]]:
+        """(the group's values, known spend in USD units) per group of `dimensions` over the rows from `since` (until
+        `until`, exclusive) with a nonzero known cost, on one UTC day when `day` is given; in no particular order."""
+        columns = self._dimension_sql(dimensions)
+        sql = (f"SELECT {''.join(c + ', ' for c in columns)}sum({self.usd_units_sql('cost_usd')}) FROM ledger"
+               " WHERE ts >= ? AND cost_usd <> 0")
+        params: list[Any] = [since]
+        if until is not None:
+            sql += " AND ts < ?"
+            params.append(until)
+        if day is not None:
+            number = (date.fromisoformat(day) - date(1970, 1, 1)).days
+            # the range lets the ts index find the day; the day's own expression decides at its edges
+            sql += f" AND ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} = ?"
+            params += [number * 86_400 - 1, (number + 1) * 86_400 + 1, number]
+        grouped = f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
+        width = len(columns)
+        return [(self._group_values(dimensions, row[:width]), int(row[width] or 0))
+                for row in self._read(sql + grouped, params)]
+
+    def ledger_unpriced_models(self, since: float) -> set[str]:
+        """The models of answered requests (status ok) from `since` that had no price."""
+        return {row[0] for row in self._read(
+            "SELECT DISTINCT model FROM ledger WHERE ts >= ? AND status = 'ok' AND cost_usd IS NULL", (since,))}
 
 
 def database_bytes(path: Path) -> int:

@@ -265,6 +265,7 @@ def test_an_older_schema_is_migrated_by_a_reading_command(tmp_path: Path) -> Non
               "ALTER TABLE ledger DROP COLUMN cache_key", "ALTER TABLE ledger DROP COLUMN branch",
               "ALTER TABLE ledger DROP COLUMN actor",
               "DROP TABLE batch_requests", "DROP TABLE batches",
+              "DROP INDEX ledger_ts_cost", "DROP INDEX ledger_unpriced",
               "PRAGMA user_version = 1")
     done = run_cli("show", "last", "--root", root)
     assert done.returncode == 0, done.stderr

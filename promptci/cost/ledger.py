@@ -15,8 +15,8 @@ from typing import Any
 
 from promptci.cost.totals import Money, counts_toward_cost
 from promptci.errors import PromptCIError
-from promptci.stats import percentile
-from promptci.store import LedgerEntry, parse_iso
+from promptci.stats import percentile, percentile_of_sorted
+from promptci.store import LedgerEntry, LedgerTotals, parse_iso, usd_of_units, usd_units
 
 DIMENSIONS: tuple[str, ...] = ("day", "prompt", "model", "run", "branch", "actor")
 METRICS: tuple[str, ...] = (
@@ -84,14 +84,24 @@ def aggregate(entries: Sequence[LedgerEntry], by: Sequence[str]) -> list[CostRow
         groups.setdefault(tuple(KEY_OF[d](entry) for d in dimensions), []).append(entry)
     if not dimensions and not groups:
         groups[()] = []
-    ordered = sorted(groups.items(), key=lambda item: tuple(v or "" for v in item[0]))
+    ordered = sorted(groups.items(), key=lambda item: group_order(item[0]))
     return [summarize_group(tuple(zip(dimensions, values, strict=True)), members) for values, members in ordered]
+
+
+def group_order(values: Sequence[str | None]) -> tuple[tuple[str, bool], ...]:
+    """Groups sort by their values, a missing one (None) as "" and after a real ""."""
+    return tuple((v or "", v is None) for v in values)
+
+
+def known_usd(amounts: Iterable[float]) -> float:
+    """The exact sum of dollar amounts, as the store sums them (store.usd_units): the same whatever their order."""
+    return usd_of_units(sum(usd_units(amount) for amount in amounts))
 
 
 def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable[LedgerEntry]) -> CostRow:
     totals = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 0,
               "cost_unknown": 0, "cache_hits": 0, "errors": 0, "judge_requests": 0}
-    saved = 0.0
+    saved: list[float] = []
     costs: list[float | None] = []
     latencies: list[float] = []
     ttfts: list[float] = []
@@ -100,7 +110,8 @@ def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable
         totals["judge_requests"] += e.kind == "judge"
         if counts_toward_cost(e.cost_usd, e.status == "ok"):
             costs.append(e.cost_usd)
-        saved += e.saved_usd or 0.0
+        if e.saved_usd is not None:
+            saved.append(e.saved_usd)
         if e.status == "cached":
             totals["cache_hits"] += 1
             continue
@@ -114,9 +125,9 @@ def summarize_group(group: tuple[tuple[str, str | None], ...], entries: Iterable
                 latencies.append(e.latency_ms)
             if e.ttft_ms is not None:
                 ttfts.append(e.ttft_ms)
-    cost = Money.of(costs)
+    cost = Money(known_usd(c for c in costs if c is not None), sum(c is None for c in costs))
     totals["cost_unknown"] = cost.unknown
-    return CostRow(group=group, cost_usd=cost.known, saved_usd=saved, **totals,
+    return CostRow(group=group, cost_usd=cost.known, saved_usd=known_usd(saved), **totals,
                    p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
                    p50_ttft_ms=percentile(ttfts, 50), p95_ttft_ms=percentile(ttfts, 95))
 
@@ -143,23 +154,49 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 def days_over_budget(entries: Iterable[LedgerEntry], daily_usd: float) -> list[tuple[str, float]]:
     """(day, known spend) for every UTC day whose spend passed daily_usd, in date order."""
-    spend: dict[str, float] = {}
+    spend: dict[str, int] = {}
     for entry in entries:
         if entry.cost_usd:
             day = day_of(entry)
-            spend[day] = spend.get(day, 0.0) + entry.cost_usd
-    return [(day, total) for day, total in sorted(spend.items()) if total > daily_usd]
+            spend[day] = spend.get(day, 0) + usd_units(entry.cost_usd)
+    return over_budget(spend.items(), daily_usd)
+
+
+def over_budget(spend: Iterable[tuple[str | None, int]], daily_usd: float) -> list[tuple[str, float]]:
+    """(day, spend in dollars) of the days whose spend in USD units passed daily_usd, in date order."""
+    days = sorted((day, usd_of_units(units)) for day, units in spend if day is not None)
+    return [(day, usd) for day, usd in days if usd > daily_usd]
 
 
 def top_spenders(entries: Iterable[LedgerEntry], day: str, dimension: str, limit: int = 3
                  ) -> list[tuple[str | None, float]]:
     """The `limit` biggest (name, known spend) by `dimension` on one UTC day, biggest first (then by name)."""
-    spend: dict[str | None, float] = {}
+    spend: dict[str | None, int] = {}
     for entry in entries:
         if entry.cost_usd and day_of(entry) == day:
             name = KEY_OF[dimension](entry)
-            spend[name] = spend.get(name, 0.0) + entry.cost_usd
-    return sorted(spend.items(), key=lambda item: (-item[1], item[0] or ""))[:limit]
+            spend[name] = spend.get(name, 0) + usd_units(entry.cost_usd)
+    return biggest(spend.items(), limit)
+
+
+def biggest(spend: Iterable[tuple[str | None, int]], limit: int = 3) -> list[tuple[str | None, float]]:
+    """The `limit` biggest (name, spend in dollars) of (name, spend in USD units), biggest first (then by name)."""
+    named = ((name, usd_of_units(units)) for name, units in spend)
+    return sorted(named, key=lambda item: (-item[1], item[0] or "", item[0] is None))[:limit]
+
+
+def row_from_totals(dimensions: Sequence[str], totals: LedgerTotals, latencies: Sequence[float],
+                    ttfts: Sequence[float]) -> CostRow:
+    """A CostRow from the store's sums (Store.ledger_totals) and the group's timings (Store.ledger_timings), each
+    in ascending order."""
+    return CostRow(
+        group=tuple(zip(dimensions, totals.group, strict=True)), requests=totals.requests,
+        input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
+        cached_input_tokens=totals.cached_input_tokens, cost_usd=usd_of_units(totals.cost_units),
+        cost_unknown=totals.cost_unknown, saved_usd=usd_of_units(totals.saved_units), cache_hits=totals.cache_hits,
+        errors=totals.errors, judge_requests=totals.judge_requests,
+        p50_latency_ms=percentile_of_sorted(latencies, 50), p95_latency_ms=percentile_of_sorted(latencies, 95),
+        p50_ttft_ms=percentile_of_sorted(ttfts, 50), p95_ttft_ms=percentile_of_sorted(ttfts, 95))
 
 
 def rows_to_json(rows: Sequence[CostRow]) -> list[dict[str, Any]]:

@@ -3,23 +3,24 @@ against budgets.daily_usd."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from promptci.cost.ledger import (
     CostRow,
-    aggregate,
+    biggest,
     check_dimensions,
-    days_over_budget,
+    group_order,
+    over_budget,
     parse_since,
+    row_from_totals,
     rows_to_json,
-    top_spenders,
 )
 from promptci.project import Project, discover
-from promptci.store import LedgerEntry, parse_iso
+from promptci.store import LedgerEntry, LedgerTotals, Store
 from promptci.storechoice import has_store, open_store
 
 SPENDER_DIMENSIONS = ("prompt", "branch", "actor")
@@ -73,22 +74,92 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
     settings = project.settings()
     dimensions = parse_dimensions(by)
     start = parse_since(since, now or datetime.now(timezone.utc))
-    day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
-    with_whole_days = read_ledger(project, day_start.isoformat())
-    entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
-    unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
-    daily_usd = settings.budgets.daily_usd
-    over = days_over_budget(with_whole_days, daily_usd) if daily_usd is not None else []
-    top = tuple((dimension, tuple(top_spenders(with_whole_days, over[-1][0], dimension)))
-                for dimension in SPENDER_DIMENSIONS) if over else ()
+    if not has_store(project):  # nothing recorded yet: do not create the database just to read it
+        return ledger_report(None, start, dimensions, settings.budgets.daily_usd)
+    with open_store(project, readonly=True) as store:
+        return ledger_report(store, start, dimensions, settings.budgets.daily_usd)
+
+
+def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, ...],
+                  daily_usd: float | None) -> CostReport:
+    """The report summed by the store (a few GROUP BY queries; the timings alone are read, for the percentiles);
+    the daily spend counts whole UTC days from start's day. No store: an empty report."""
+    since = start.timestamp()
+    day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
+    # one pass sums the groups and each day's spend: the groups by day too, then merged
+    with_day = dimensions if "day" in dimensions else (*dimensions, "day")
+    by_day = store.ledger_totals(since, with_day) if store else []
+    groups = merged(by_day, [with_day.index(d) for d in dimensions])
+    timings = store.ledger_timings(since, dimensions) if store and groups else {}
+    spend = daily_units(by_day, with_day.index("day"))
+    if store and day_start < since:  # the first day's spend before `since`
+        for (day,), units in store.ledger_spend(day_start, ["day"], until=since):
+            spend[day] = spend.get(day, 0) + units
+    spend_by_day = list(spend.items())
+    over = over_budget(spend_by_day, daily_usd) if daily_usd is not None else []
+    top = top_spenders_of(store, day_start, over[-1][0]) if over and store else ()
+    rows, total = timed_rows(dimensions, groups, timings)
     return CostReport(
-        since=start, dimensions=dimensions, rows=tuple(aggregate(entries, dimensions)),
-        total=aggregate(entries, [])[0], unknown_price_models=tuple(unknown), daily_usd=settings.budgets.daily_usd,
-        daily_spend=tuple(days_over_budget(with_whole_days, 0.0)), top_spenders=top,
+        since=start, dimensions=dimensions, rows=rows, total=total,
+        unknown_price_models=tuple(sorted(store.ledger_unpriced_models(since))) if store else (),
+        daily_usd=daily_usd, daily_spend=tuple(over_budget(spend_by_day, 0.0)), top_spenders=top,
     )
 
 
+def timed_rows(dimensions: tuple[str, ...], groups: Sequence[LedgerTotals],
+               timings: Mapping[tuple[str | None, ...], tuple[list[float], list[float]]]
+               ) -> tuple[tuple[CostRow, ...], CostRow]:
+    """The groups' CostRows sorted by their values, and the total row (its sums exact: whole numbers)."""
+    rows = []
+    latencies: list[float] = []
+    ttfts: list[float] = []
+    for group in sorted(groups, key=lambda g: group_order(g.group)):
+        group_latencies, group_ttfts = (sorted(values) for values in timings.get(group.group, ([], [])))
+        rows.append(row_from_totals(dimensions, group, group_latencies, group_ttfts))
+        latencies += group_latencies
+        ttfts += group_ttfts
+    total = summed((), groups)
+    # sorting runs that are each sorted already merges them
+    return tuple(rows), row_from_totals((), total, sorted(latencies), sorted(ttfts))
+
+
+def merged(groups: Sequence[LedgerTotals], keep: Sequence[int]) -> list[LedgerTotals]:
+    """The groups merged by the values at the positions `keep` (every field is a whole number: the sums are exact)."""
+    by_key: dict[tuple[str | None, ...], list[LedgerTotals]] = {}
+    for group in groups:
+        by_key.setdefault(tuple(group.group[i] for i in keep), []).append(group)
+    return [members[0] if len(members) == 1 and len(keep) == len(members[0].group) else summed(key, members)
+            for key, members in by_key.items()]
+
+
+def summed(key: tuple[str | None, ...], groups: Sequence[LedgerTotals]) -> LedgerTotals:
+    names = [f.name for f in fields(LedgerTotals) if f.name != "group"]
+    return LedgerTotals(key, *(sum(getattr(g, name) for g in groups) for name in names))
+
+
+def daily_units(groups: Sequence[LedgerTotals], day_at: int) -> dict[str | None, int]:
+    """Each UTC day's known spend in USD units, from groups that include the day."""
+    spend: dict[str | None, int] = {}
+    for group in groups:
+        spend[group.group[day_at]] = spend.get(group.group[day_at], 0) + group.cost_units
+    return spend
+
+
+def top_spenders_of(store: Store, day_start: float, day: str
+                    ) -> tuple[tuple[str, tuple[tuple[str | None, float], ...]], ...]:
+    """The biggest spenders of one UTC day by prompt, branch and actor, from one GROUP BY over the three."""
+    spend = store.ledger_spend(day_start, SPENDER_DIMENSIONS, day=day)
+    tops = []
+    for index, dimension in enumerate(SPENDER_DIMENSIONS):
+        by_name: dict[str | None, int] = {}
+        for group, units in spend:
+            by_name[group[index]] = by_name.get(group[index], 0) + units
+        tops.append((dimension, tuple(biggest(by_name.items()))))
+    return tuple(tops)
+
+
 def read_ledger(project: Project, since: str) -> list[LedgerEntry]:
+    """The ledger rows themselves (the viewer's cost page groups a few runs' rows in Python)."""
     if not has_store(project):  # nothing recorded yet: do not create the database just to read it
         return []
     with open_store(project, readonly=True) as store:

@@ -1,0 +1,223 @@
+"""`promptci cost` summed by the store (SQL, both stores) against the Python aggregation over every row it replaced:
+the same report, field for field, and the same JSON, CSV, table, --check verdict and alert text."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from helpers_project import make_project
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from promptci.cost.alert import alert_text
+from promptci.cost.ledger import aggregate, days_over_budget, parse_since, render_csv, top_spenders
+from promptci.cost.report import SPENDER_DIMENSIONS, CostReport, cost_report, ledger_report
+from promptci.reporting.costsummary import daily_budget_verdict
+from promptci.reporting.costtable import print_cost
+from promptci.store import LedgerEntry, Store, parse_iso, usd_units
+
+BASE = LedgerEntry(at="2026-11-01T09:00:00Z", run_id="r1", git_commit="abc", prompt="route", case_id="c1",
+                   model="openai:gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10,
+                   cached_input_tokens=5, cost_usd=0.1, saved_usd=None, latency_ms=100.0, ttft_ms=40.0,
+                   branch="main", actor="ci")
+VARIED = [
+    BASE,
+    replace(BASE, at="2026-11-01T10:00:00.250Z", cost_usd=0.2, latency_ms=300.5, ttft_ms=None),
+    replace(BASE, at="2026-11-01T11:00:00Z", status="cached", cost_usd=0.0, saved_usd=0.3, latency_ms=0.5),
+    replace(BASE, at="2026-11-01T12:00:00Z", model="local:llama3", provider="local", cost_usd=None, branch=None),
+    replace(BASE, at="2026-11-01T23:59:59.999999Z", prompt="summarize", kind="judge", cost_usd=0.000013,
+            actor=None),
+    replace(BASE, at="2026-11-02T00:00:00Z", prompt="summarize", run_id="r2", cost_usd=1.7, branch=""),
+    replace(BASE, at="2026-11-01T23:30:00-02:00", run_id="r2", cost_usd=0.45, latency_ms=812.25),  # 11-02 01:30Z
+    replace(BASE, at="2026-11-02T05:00:00+05:30", status="error", error_kind="server", input_tokens=None,
+            output_tokens=None, cached_input_tokens=None, cost_usd=None, latency_ms=None, ttft_ms=None),
+    replace(BASE, at="2026-11-02T10:00:00", status="error", error_kind="timeout", cost_usd=0.05,  # naive: UTC
+            latency_ms=5000.0),
+    replace(BASE, at="2026-11-02T11:00:00Z", status="cached", cost_usd=None, saved_usd=None, actor="dev"),
+    replace(BASE, at="2026-11-03T08:00:00Z", model="other:x", cost_usd=2.25, branch="feature", actor="dev",
+            latency_ms=None, ttft_ms=12.0),
+    replace(BASE, at="2026-11-03T08:00:00Z", model="other:x", cost_usd=0.0, branch="feature", actor="dev"),
+    replace(BASE, at="2026-11-03T09:00:00Z", kind="judge", cost_usd=3.1e-07, input_tokens=0, output_tokens=0),
+]
+DIMENSION_SETS = [("day",), ("prompt",), ("model",), ("run",), ("branch",), ("actor",), ("day", "model"),
+                  ("branch", "actor", "prompt"), ("actor", "day", "run", "model")]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        with Store.open(tmp_path / ".promptci" / "promptci.db") as opened:
+            yield opened
+    else:
+        from promptci.pgstore import PostgresStore
+
+        with PostgresStore.open(request.getfixturevalue("postgres_url")) as opened:
+            yield opened
+
+
+def python_report(store: Store, start: datetime, dimensions: tuple[str, ...], daily_usd: float | None) -> CostReport:
+    """The report as `cost` made it before the store summed it: every row of the period read into Python."""
+    day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+    with_whole_days = store.ledger(since=day_start.isoformat())
+    entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
+    unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
+    over = days_over_budget(with_whole_days, daily_usd) if daily_usd is not None else []
+    top = tuple((dimension, tuple(top_spenders(with_whole_days, over[-1][0], dimension)))
+                for dimension in SPENDER_DIMENSIONS) if over else ()
+    return CostReport(since=start, dimensions=dimensions, rows=tuple(aggregate(entries, dimensions)),
+                      total=aggregate(entries, [])[0], unknown_price_models=tuple(unknown), daily_usd=daily_usd,
+                      daily_spend=tuple(days_over_budget(with_whole_days, 0.0)), top_spenders=top)
+
+
+def rendered(report: CostReport) -> dict[str, str]:
+    """Everything `cost` prints from a report: JSON, CSV, the table, the --check verdict and the alert."""
+    table = io.StringIO()
+    if not report.is_empty:
+        print_cost(report.rows, report.total, report.dimensions, "Cost", stream=table)
+    shown = {"json": json.dumps(report.to_dict(), indent=2), "csv": render_csv(report.rows), "table": table.getvalue()}
+    if report.daily_usd is not None:
+        shown["check"] = daily_budget_verdict(report, report.daily_usd).message
+        shown["alert"] = alert_text(report) if report.days_over else ""
+    return shown
+
+
+def assert_same(store: Store, start: datetime, dimensions: tuple[str, ...], daily_usd: float | None) -> CostReport:
+    expected = python_report(store, start, dimensions, daily_usd)
+    summed = ledger_report(store, start, dimensions, daily_usd)
+    assert summed == expected
+    assert rendered(summed) == rendered(expected)
+    return summed
+
+
+def record(store: Store, entries: Sequence[LedgerEntry]) -> None:
+    for entry in entries:
+        store.record_request(entry)
+
+
+@pytest.mark.parametrize("dimensions", DIMENSION_SETS)
+def test_the_store_sums_the_varied_ledger_as_python_did(store: Store, dimensions: tuple[str, ...]) -> None:
+    record(store, VARIED)
+    for since in ("2026-10-01", "2026-11-01T10:00:00.250Z", "2026-11-02", "2026-11-03T08:00:00Z", "2026-12-01"):
+        for daily_usd in (None, 0.0, 0.5, 2.0, 100.0):
+            assert_same(store, parse_since(since, datetime(2026, 11, 4, tzinfo=timezone.utc)), dimensions, daily_usd)
+
+
+def test_the_varied_ledger_is_varied(store: Store) -> None:
+    """What the equivalence above covers: days across the boundary, unknown prices, hits, errors, NULL names."""
+    record(store, VARIED)
+    report = assert_same(store, datetime(2026, 10, 1, tzinfo=timezone.utc), ("day",), 0.5)
+    assert [day for day, _ in report.daily_spend] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert [r.value("day") for r in report.rows] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    first, second, _ = report.rows
+    assert (first.requests, first.cost_unknown, first.cache_hits, first.judge_requests, first.errors) == (6, 1, 1, 1, 1)
+    assert second.requests == 4 and second.errors == 1 and second.cost_usd == 2.2  # 1.7 + 0.45 + 0.05
+    assert report.unknown_price_models == ("local:llama3",)
+    assert dict(report.top_spenders)["branch"] == (("feature", 2.25), ("main", 3.1e-07))
+    branches = ledger_report(store, report.since, ("branch",), None).rows
+    assert [r.value("branch") for r in branches] == ["", None, "feature", "main"]  # "" and NULL apart
+
+
+def test_an_empty_ledger_and_no_store(store: Store) -> None:
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for dimensions in DIMENSION_SETS:
+        report = assert_same(store, start, dimensions, 1.0)
+        assert report.rows == () and report.is_empty and report.total.p50_latency_ms is None
+    assert ledger_report(None, start, ("day",), 1.0) == python_report_of_nothing(start)
+
+
+def python_report_of_nothing(start: datetime) -> CostReport:
+    return CostReport(since=start, dimensions=("day",), rows=(), total=aggregate([], [])[0], unknown_price_models=(),
+                      daily_usd=1.0, daily_spend=())
+
+
+def test_percentiles_over_many_values_match_the_python_ones(store: Store) -> None:
+    """p50/p95 over many values per group and in total (the total merges the groups' sorted timings)."""
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    entries = [replace(BASE, at=(start + timedelta(minutes=7 * i)).isoformat(), latency_ms=float((i * 37) % 101),
+                       ttft_ms=(i * 0.1) if i % 4 else None, prompt=f"p{i % 3}", status="ok" if i % 5 else "cached")
+               for i in range(400)]
+    record(store, entries)
+    for dimensions in (("day",), ("prompt",), ("day", "prompt")):
+        report = assert_same(store, start, dimensions, None)
+        assert all(row.p95_latency_ms is not None for row in report.rows)
+
+
+def test_money_sums_do_not_depend_on_the_order_rows_were_stored(tmp_path: Path) -> None:
+    """A float sum changes in its last digit with the order: (0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3). Two runners
+    storing the same requests in another order see the same report, to the last digit of the JSON."""
+    same_time = [replace(BASE, cost_usd=usd) for usd in (0.1, 0.2, 0.3)]
+    reports = []
+    for name, entries in (("a", same_time), ("b", same_time[::-1])):
+        root = make_project(tmp_path / name, {"promptci.yaml": "models: [echo]\n"})
+        with Store.open(root / ".promptci" / "promptci.db") as store:
+            record(store, entries)
+        reports.append(cost_report(root, ["day"], "2026-11-01", now=datetime(2026, 11, 2, tzinfo=timezone.utc)))
+    assert reports[0].to_dict() == reports[1].to_dict()
+    assert reports[0].total.cost_usd == 0.6
+
+
+def test_exact_sums_print_the_cents_a_float_sum_printed(store: Store) -> None:
+    """The exact sum differs from the old running float sum only below what `cost` prints."""
+    from promptci.cost.totals import format_usd
+
+    entries = [replace(BASE, at=f"2026-11-01T{h:02d}:{m:02d}:00Z", cost_usd=usd)
+               for h in range(24) for m, usd in enumerate((0.000013, 0.1, 0.2, 1.3e-05 * 7, 0.0123))]
+    record(store, entries)
+    report = ledger_report(store, datetime(2026, 11, 1, tzinfo=timezone.utc), ("day",), None)
+    running = 0.0
+    for entry in entries:
+        running += entry.cost_usd or 0.0
+    assert running != report.total.cost_usd  # the float sum's error shows in its last digits
+    assert format_usd(running) == format_usd(report.total.cost_usd) == "$7.50"  # 24 x 0.312404
+
+
+def test_usd_units_round_half_away_from_zero_as_the_sql_does(store: Store) -> None:
+    amounts = [0.1, 1.5e-12, 2.5e-12, -2.5e-12, -0.1, 0.0, 1e-13, 123456.789012345678]
+    record(store, [replace(BASE, at=f"2026-11-01T00:00:{i:02d}Z", cost_usd=usd) for i, usd in enumerate(amounts)])
+    found = dict(store._read(f"SELECT ts, {store.usd_units_sql('cost_usd')} FROM ledger"))  # the SQL of the sums
+    assert [int(found[min(found) + i]) for i in range(len(amounts))] == [usd_units(a) for a in amounts]
+    assert [usd_units(a) for a in amounts[:6]] == [100_000_000_000, 2, 3, -3, -100_000_000_000, 0]
+
+
+def test_the_day_of_a_row_before_1970_rounds_down(store: Store) -> None:
+    record(store, [replace(BASE, at="1969-12-31T12:00:00Z"), replace(BASE, at="1970-01-01T00:00:00Z")])
+    totals = store.ledger_totals(-86_400 * 2, ["day"])
+    assert sorted(t.group for t in totals) == [("1969-12-31",), ("1970-01-01",)]
+
+
+TIMES = st.builds(lambda day, micro, offset: (datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(
+                      days=day, microseconds=micro)).astimezone(timezone(timedelta(minutes=offset))),
+                  st.integers(0, 3), st.integers(0, 86_400 * 10**6 - 1), st.sampled_from([0, -120, 330, 60]))
+ENTRIES = st.builds(
+    lambda at, naive, status, kind, cost, saved, latency, ttft, tokens, names: replace(
+        BASE, at=at.replace(tzinfo=None).isoformat() if naive and at.utcoffset() == timedelta(0) else at.isoformat(),
+        status=status, kind=kind, cost_usd=cost, saved_usd=saved, latency_ms=latency, ttft_ms=ttft,
+        input_tokens=tokens, prompt=names[0], model=names[1], run_id=names[2], branch=names[3], actor=names[4]),
+    TIMES, st.booleans(), st.sampled_from(["ok", "ok", "cached", "error"]), st.sampled_from(["case", "judge"]),
+    st.one_of(st.none(), st.just(0.0), st.integers(1, 5000).map(lambda n: n * 2.5e-06),
+              st.floats(0, 5, allow_nan=False)),
+    st.one_of(st.none(), st.floats(0, 1, allow_nan=False)),
+    st.one_of(st.none(), st.floats(0, 10_000, allow_nan=False, allow_infinity=False)),
+    st.one_of(st.none(), st.sampled_from([10.0, 20.5, 20.5, 99.0])),
+    st.one_of(st.none(), st.integers(0, 10_000)),
+    st.tuples(*(st.sampled_from(["a", "b", ""]) for _ in range(3)), *(st.sampled_from([None, "", "x", "y"])
+                                                                       for _ in range(2))),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(ENTRIES, max_size=25), dimensions=st.sampled_from(DIMENSION_SETS),
+       since=st.builds(lambda hours: datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(hours=hours),
+                       st.integers(-24, 90)),
+       daily_usd=st.one_of(st.none(), st.floats(0, 12, allow_nan=False)))
+def test_any_ledger_sums_alike(store: Store, entries: list[LedgerEntry], dimensions: tuple[str, ...],
+                               since: datetime, daily_usd: float | None) -> None:
+    store._write("DELETE FROM ledger", ())
+    record(store, entries)
+    assert_same(store, since, dimensions, daily_usd)

@@ -18,6 +18,7 @@ from promptci.store import (
     CACHE_ANSWER,
     LedgerEntry,
     Store,
+    Timings,
     canonical_json,
     ledger_insert,
     now_iso,
@@ -176,6 +177,27 @@ class PostgresStore(Store):
     def usd_units_sql(column: str) -> str:
         return (f"CASE WHEN {column} < 0 THEN -CAST(floor(0.5::float8 - {column} * 1e12::float8) AS BIGINT)"
                 f" ELSE CAST(floor({column} * 1e12::float8 + 0.5::float8) AS BIGINT) END")
+
+    @staticmethod
+    def whole_ms_sql(column: str) -> str:
+        return f"floor({column} + 0.5::float8)"
+
+    def ledger_timing_counts(self, since: float, dimensions: Sequence[str]) -> dict[tuple[str | None, ...], Timings]:
+        """As the SQLite store's, counted by PostgreSQL's hashed GROUP BY (group, whole milliseconds)."""
+        columns = self._dimension_sql(dimensions)
+        found: dict[tuple[str | None, ...], Timings] = {}
+        grouped = ", ".join(str(i + 1) for i in range(len(columns) + 1))
+        for which, column in enumerate(("latency_ms", "ttft_ms")):
+            rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self.whole_ms_sql(column)}, count(*)"
+                              f" FROM ledger WHERE ts >= ? AND status = 'ok' AND {column} IS NOT NULL"
+                              f" GROUP BY {grouped}", (since,))
+            for *group, value, count in rows:
+                key = self._group_values(dimensions, group)
+                found.setdefault(key, ([], []))[which].append((float(value), int(count)))
+        for latencies, ttfts in found.values():
+            latencies.sort()
+            ttfts.sort()
+        return found
 
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         latest = self._read(

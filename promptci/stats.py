@@ -99,6 +99,32 @@ def percentile_of_sorted(ordered: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
+def percentile_of_counts(counted: Sequence[tuple[float, int]], q: float) -> float | None:
+    """percentile_of_sorted() of the values each repeated its count times, from (value, count) pairs in ascending
+    order of value (a histogram): the same arithmetic on the same two values, so the same float to the last bit."""
+    total = sum(count for _, count in counted)
+    if total == 0:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be within 0..100, got {q}")
+    position = (total - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, total - 1)
+    fraction = position - low
+    low_value, high_value = value_at_rank(counted, low), value_at_rank(counted, high)
+    return low_value + (high_value - low_value) * fraction
+
+
+def value_at_rank(counted: Sequence[tuple[float, int]], rank: int) -> float:
+    """The value at 0-based `rank` of the (value, count) pairs expanded in order."""
+    seen = 0
+    for value, count in counted:
+        seen += count
+        if rank < seen:
+            return value
+    raise IndexError(f"rank {rank} is past the {seen} values")
+
+
 def wilson_interval(passes: int, n: int, confidence: float = 0.95) -> Interval:
     """Wilson score interval for a pass rate (Wilson 1927); [0, 1] when there are no samples."""
     if n == 0:

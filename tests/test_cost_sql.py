@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -20,7 +21,8 @@ from promptci.cost.ledger import aggregate, days_over_budget, parse_since, rende
 from promptci.cost.report import SPENDER_DIMENSIONS, CostReport, cost_report, ledger_report
 from promptci.reporting.costsummary import daily_budget_verdict
 from promptci.reporting.costtable import print_cost
-from promptci.store import LedgerEntry, Store, parse_iso, usd_units
+from promptci.stats import percentile, percentile_of_counts
+from promptci.store import LedgerEntry, Store, parse_iso, usd_units, whole_ms
 
 BASE = LedgerEntry(at="2026-11-01T09:00:00Z", run_id="r1", git_commit="abc", prompt="route", case_id="c1",
                    model="openai:gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10,
@@ -61,11 +63,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             yield opened
 
 
+def in_whole_ms(entry: LedgerEntry) -> LedgerEntry:
+    return replace(entry, latency_ms=None if entry.latency_ms is None else whole_ms(entry.latency_ms),
+                   ttft_ms=None if entry.ttft_ms is None else whole_ms(entry.ttft_ms))
+
+
 def python_report(store: Store, start: datetime, dimensions: tuple[str, ...], daily_usd: float | None) -> CostReport:
-    """The report as `cost` made it before the store summed it: every row of the period read into Python."""
+    """The report as `cost` made it before the store summed it: every row of the period read into Python; the timings
+    rounded to whole milliseconds first, as `cost` now rounds them (store.whole_ms)."""
     day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
     with_whole_days = store.ledger(since=day_start.isoformat())
-    entries = [e for e in with_whole_days if parse_iso(e.at) >= start]
+    entries = [in_whole_ms(e) for e in with_whole_days if parse_iso(e.at) >= start]
     unknown = sorted({e.model for e in entries if e.status == "ok" and e.cost_usd is None})
     over = days_over_budget(with_whole_days, daily_usd) if daily_usd is not None else []
     top = tuple((dimension, tuple(top_spenders(with_whole_days, over[-1][0], dimension)))
@@ -221,3 +229,25 @@ def test_any_ledger_sums_alike(store: Store, entries: list[LedgerEntry], dimensi
     store._write("DELETE FROM ledger", ())
     record(store, entries)
     assert_same(store, since, dimensions, daily_usd)
+
+
+def test_timings_are_rounded_to_whole_ms_in_sql_as_in_python(store: Store) -> None:
+    """The store rounds half up, below zero too, and leaves alone what has no fraction left (whole_ms)."""
+    values = [0.0, 0.49, 0.5, 1.5, 2.5, 812.25, 999.999, -0.5, -0.51, -1.5, -2.7, 4503599627370497.0, 1e17 + 0.0,
+              3.9e18, 5e18, 1e300, -1e300]
+    record(store, [replace(BASE, at=f"2026-11-01T00:00:{i:02d}Z", latency_ms=value, ttft_ms=value)
+                   for i, value in enumerate(values)])
+    counts = store.ledger_timing_counts(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp(), [])[()]
+    expected = sorted(Counter(whole_ms(v) for v in values).items())
+    assert counts == (expected, expected)
+    assert [whole_ms(v) for v in values[:11]] == [0, 0, 1, 2, 3, 812, 1000, 0, -1, -1, -3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=60), st.sampled_from([0, 50, 95, 100, 33.3]))
+def test_whole_ms_percentiles_are_within_half_a_ms_of_the_unrounded(values: list[float], q: float) -> None:
+    """What the rounding costs: each percentile moves by at most 0.5 ms (under 1 ms, what `cost` prints)."""
+    rounded = percentile_of_counts(sorted(Counter(whole_ms(v) for v in values).items()), q)
+    exact = percentile(values, q)
+    assert rounded is not None and exact is not None
+    assert abs(rounded - exact) <= 0.5 + 1e-9 * max(1.0, abs(exact))

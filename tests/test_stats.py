@@ -18,6 +18,8 @@ from promptci.stats import (
     drop_verdict,
     fisher_drop_p,
     holm_adjust,
+    percentile_of_counts,
+    percentile_of_sorted,
     wilson_interval,
 )
 
@@ -268,3 +270,21 @@ def test_the_gate_works_over_the_whole_repeat_range() -> None:
     verdict = drop_verdict(cases)
     assert [c.key for c in verdict.cases if c.is_drop] == ["worse"]
     assert not drop_verdict([CaseCounts("same", 520, 520, 519, 520)]).is_drop
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 2000).map(float), st.integers(1, 40)), max_size=30, unique_by=lambda p: p[0]),
+       st.one_of(st.sampled_from([0, 50, 95, 100]), st.floats(0, 100, allow_nan=False)))
+def test_percentile_of_counts_is_the_expanded_values_percentile_to_the_last_bit(
+        counted: list[tuple[float, int]], q: float) -> None:
+    counted.sort()
+    expanded = [value for value, count in counted for _ in range(count)]
+    assert percentile_of_counts(counted, q) == percentile_of_sorted(expanded, q)
+    if expanded:
+        assert percentile_of_counts(counted, q) == pytest.approx(float(np.percentile(expanded, q)), abs=1e-9)
+
+
+def test_percentile_of_counts_of_nothing_and_a_bad_q() -> None:
+    assert percentile_of_counts([], 50) is None
+    with pytest.raises(ValueError, match=r"within 0\.\.100"):
+        percentile_of_counts([(1.0, 2)], 101)

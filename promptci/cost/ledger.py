@@ -15,7 +15,7 @@ from typing import Any
 
 from promptci.cost.totals import Money, counts_toward_cost
 from promptci.errors import PromptCIError
-from promptci.stats import percentile, percentile_of_sorted
+from promptci.stats import percentile, percentile_of_counts
 from promptci.store import LedgerEntry, LedgerTotals, parse_iso, usd_of_units, usd_units
 
 DIMENSIONS: tuple[str, ...] = ("day", "prompt", "model", "run", "branch", "actor")
@@ -33,7 +33,8 @@ SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 class CostRow:
     """One group of ledger rows. Tokens count fresh requests only (a cache hit bills nothing);
     cost_usd sums the known costs and cost_unknown counts answered requests with no price, so an
-    unknown cost is never shown as 0. Latency percentiles are over fresh, successful requests."""
+    unknown cost is never shown as 0. Latency percentiles are over fresh, successful requests (`cost` rounds each
+    timing to whole milliseconds first: store.whole_ms)."""
 
     group: tuple[tuple[str, str | None], ...]  # (("day", "2026-11-27"), ("model", "openai:gpt-4o-mini"))
     requests: int = 0
@@ -185,18 +186,18 @@ def biggest(spend: Iterable[tuple[str | None, int]], limit: int = 3) -> list[tup
     return sorted(named, key=lambda item: (-item[1], item[0] or "", item[0] is None))[:limit]
 
 
-def row_from_totals(dimensions: Sequence[str], totals: LedgerTotals, latencies: Sequence[float],
-                    ttfts: Sequence[float]) -> CostRow:
-    """A CostRow from the store's sums (Store.ledger_totals) and the group's timings (Store.ledger_timings), each
-    in ascending order."""
+def row_from_totals(dimensions: Sequence[str], totals: LedgerTotals, latencies: Sequence[tuple[float, int]],
+                    ttfts: Sequence[tuple[float, int]]) -> CostRow:
+    """A CostRow from the store's sums (Store.ledger_totals) and the group's timings in whole milliseconds
+    (Store.ledger_timing_counts: (value, count) in ascending order of value)."""
     return CostRow(
         group=tuple(zip(dimensions, totals.group, strict=True)), requests=totals.requests,
         input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
         cached_input_tokens=totals.cached_input_tokens, cost_usd=usd_of_units(totals.cost_units),
         cost_unknown=totals.cost_unknown, saved_usd=usd_of_units(totals.saved_units), cache_hits=totals.cache_hits,
         errors=totals.errors, judge_requests=totals.judge_requests,
-        p50_latency_ms=percentile_of_sorted(latencies, 50), p95_latency_ms=percentile_of_sorted(latencies, 95),
-        p50_ttft_ms=percentile_of_sorted(ttfts, 50), p95_ttft_ms=percentile_of_sorted(ttfts, 95))
+        p50_latency_ms=percentile_of_counts(latencies, 50), p95_latency_ms=percentile_of_counts(latencies, 95),
+        p50_ttft_ms=percentile_of_counts(ttfts, 50), p95_ttft_ms=percentile_of_counts(ttfts, 95))
 
 
 def rows_to_json(rows: Sequence[CostRow]) -> list[dict[str, Any]]:

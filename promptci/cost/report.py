@@ -3,6 +3,7 @@ against budgets.daily_usd."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -82,7 +83,8 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
 
 def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, ...],
                   daily_usd: float | None) -> CostReport:
-    """The report summed by the store (a few GROUP BY queries; the timings alone are read, for the percentiles);
+    """The report summed by the store (a few GROUP BY queries; the percentiles from each group's timings counted per
+    whole millisecond);
     the daily spend counts whole UTC days from start's day. No store: an empty report."""
     since = start.timestamp()
     day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
@@ -90,7 +92,7 @@ def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, .
     with_day = dimensions if "day" in dimensions else (*dimensions, "day")
     by_day = store.ledger_totals(since, with_day) if store else []
     groups = merged(by_day, [with_day.index(d) for d in dimensions])
-    timings = store.ledger_timings(since, dimensions) if store and groups else {}
+    timings = store.ledger_timing_counts(since, dimensions) if store and groups else {}
     spend = daily_units(by_day, with_day.index("day"))
     if store and day_start < since:  # the first day's spend before `since`
         for (day,), units in store.ledger_spend(day_start, ["day"], until=since):
@@ -107,20 +109,21 @@ def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, .
 
 
 def timed_rows(dimensions: tuple[str, ...], groups: Sequence[LedgerTotals],
-               timings: Mapping[tuple[str | None, ...], tuple[list[float], list[float]]]
+               timings: Mapping[tuple[str | None, ...], tuple[Sequence[tuple[float, int]], Sequence[tuple[float, int]]]]
                ) -> tuple[tuple[CostRow, ...], CostRow]:
     """The groups' CostRows sorted by their values, and the total row (its sums exact: whole numbers)."""
     rows = []
-    latencies: list[float] = []
-    ttfts: list[float] = []
+    latencies: Counter[float] = Counter()
+    ttfts: Counter[float] = Counter()
     for group in sorted(groups, key=lambda g: group_order(g.group)):
-        group_latencies, group_ttfts = (sorted(values) for values in timings.get(group.group, ([], [])))
+        group_latencies, group_ttfts = timings.get(group.group, ([], []))
         rows.append(row_from_totals(dimensions, group, group_latencies, group_ttfts))
-        latencies += group_latencies
-        ttfts += group_ttfts
+        for value, count in group_latencies:
+            latencies[value] += count
+        for value, count in group_ttfts:
+            ttfts[value] += count
     total = summed((), groups)
-    # sorting runs that are each sorted already merges them
-    return tuple(rows), row_from_totals((), total, sorted(latencies), sorted(ttfts))
+    return tuple(rows), row_from_totals((), total, sorted(latencies.items()), sorted(ttfts.items()))
 
 
 def merged(groups: Sequence[LedgerTotals], keep: Sequence[int]) -> list[LedgerTotals]:

@@ -251,3 +251,17 @@ def test_whole_ms_percentiles_are_within_half_a_ms_of_the_unrounded(values: list
     exact = percentile(values, q)
     assert rounded is not None and exact is not None
     assert abs(rounded - exact) <= 0.5 + 1e-9 * max(1.0, abs(exact))
+
+
+def test_cost_starts_without_the_run_machinery(tmp_path: Path) -> None:
+    """`promptci cost` imports the cost report alone, not promptci.api (the runner, the clients, the loaders)."""
+    import subprocess
+    import sys
+
+    root = make_project(tmp_path / "p", {"promptci.yaml": "models: [echo]\n"})
+    code = ("import sys, atexit; from promptci.cli import main;"
+            " atexit.register(lambda: print(sorted(m for m in ('promptci.api', 'promptci.client', 'asyncio')"
+            " if m in sys.modules), file=sys.stderr)); sys.argv = ['promptci', 'cost', '--root', sys.argv[1]]; main()")
+    done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

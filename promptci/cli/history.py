@@ -45,12 +45,12 @@ def cost(
     store: StoreOption = None,
 ) -> None:
     """The request ledger: tokens, cost, cache savings and latency, grouped (default --by day)."""
-    from promptci import api
+    from promptci.cost.report import cost_report  # not through promptci.api: that imports the whole run machinery
     from promptci.reporting.costsummary import daily_budget_verdict
 
     if fmt not in CostFormats:
         raise PromptCIError(f"--format {fmt!r} is not known for cost (known: {', '.join(CostFormats)})")
-    report = api.cost_report(root, by or (), since)
+    report = cost_report(root, by or (), since)
     if check and report.daily_usd is None:
         raise PromptCIError("--check needs a daily budget: add `budgets: {daily_usd: 25.00}` to promptci.yaml")
     print_cost_report(report, fmt)

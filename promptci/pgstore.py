@@ -17,6 +17,7 @@ from promptci.secrets import redact_dsn
 from promptci.store import (
     CACHE_ANSWER,
     LedgerEntry,
+    LedgerTotals,
     Store,
     Timings,
     canonical_json,
@@ -181,6 +182,11 @@ class PostgresStore(Store):
     @staticmethod
     def whole_ms_sql(column: str) -> str:
         return f"floor({column} + 0.5::float8)"
+
+    def ledger_summary(self, since: float, dimensions: Sequence[str]
+                       ) -> tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]:
+        """Two queries here: PostgreSQL counts (group, whole milliseconds) by a hashed GROUP BY, no sort."""
+        return self.ledger_totals(since, dimensions), self.ledger_timing_counts(since, dimensions)
 
     def ledger_timing_counts(self, since: float, dimensions: Sequence[str]) -> dict[tuple[str | None, ...], Timings]:
         """As the SQLite store's, counted by PostgreSQL's hashed GROUP BY (group, whole milliseconds)."""

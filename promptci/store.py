@@ -128,6 +128,11 @@ def counted(values: Iterable[float]) -> list[tuple[float, int]]:
     return sorted((float(value), count) for value, count in Counter(values).items())
 
 
+def grouped_by(columns: Sequence[str]) -> str:
+    """The GROUP BY clause of a SELECT whose first len(columns) items are these columns ("" for none)."""
+    return f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
+
+
 def utc_day(number: int) -> str:
     """The ISO date of a day number (days since 1970-01-01, UTC)."""
     return (date(1970, 1, 1) + timedelta(days=number)).isoformat()
@@ -605,39 +610,52 @@ class Store:
         return tuple(utc_day(int(v)) if d == "day" and v is not None else v for d, v in zip(dimensions, values,
                                                                                             strict=True))
 
+    @classmethod
+    def _ledger_sums_sql(cls) -> str:
+        """The SELECT list of a LedgerTotals' numbers, in its fields' order."""
+        fresh = "FILTER (WHERE status <> 'cached')"
+        return (f"count(*), count(*) FILTER (WHERE kind = 'judge'), sum(input_tokens) {fresh},"
+                f" sum(output_tokens) {fresh}, sum(cached_input_tokens) {fresh},"
+                f" sum({cls.usd_units_sql('cost_usd')}), count(*) FILTER (WHERE cost_usd IS NULL AND status = 'ok'),"
+                f" sum({cls.usd_units_sql('saved_usd')}), count(*) FILTER (WHERE status = 'cached'),"
+                " count(*) FILTER (WHERE status = 'error')")
+
     def ledger_totals(self, since: float, dimensions: Sequence[str]) -> list[LedgerTotals]:
         """The ledger rows from `since` (Unix seconds, inclusive) summed per group of `dimensions` (day, prompt,
         model, run, branch, actor), in no particular order; no dimensions: one row, even over no rows."""
         columns = self._dimension_sql(dimensions)
-        fresh = "FILTER (WHERE status <> 'cached')"
-        sums = (f"count(*), count(*) FILTER (WHERE kind = 'judge'), sum(input_tokens) {fresh},"
-                f" sum(output_tokens) {fresh}, sum(cached_input_tokens) {fresh},"
-                f" sum({self.usd_units_sql('cost_usd')}), count(*) FILTER (WHERE cost_usd IS NULL AND status = 'ok'),"
-                f" sum({self.usd_units_sql('saved_usd')}), count(*) FILTER (WHERE status = 'cached'),"
-                " count(*) FILTER (WHERE status = 'error')")
-        grouped = f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
-        rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{sums} FROM ledger WHERE ts >= ?{grouped}",
-                          (since,))
+        rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self._ledger_sums_sql()} FROM ledger"
+                          f" WHERE ts >= ?{grouped_by(columns)}", (since,))
         width = len(columns)
         return [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
                 for row in rows]
 
+    def ledger_summary(self, since: float, dimensions: Sequence[str]
+                       ) -> tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]:
+        """ledger_totals() and ledger_timing_counts() of the same groups (a group with no timings is left out of the
+        second).
+
+        Here in one scan: SQLite has no hashed GROUP BY, and grouping a million rows by (group, millisecond) sorts
+        them all (measured 2x slower), so each group's rounded timings come as one JSON array, counted in Python."""
+        columns = self._dimension_sql(dimensions)
+        arrays = "".join(f", json_group_array({self.whole_ms_sql(c)}) FILTER (WHERE status = 'ok' AND {c} IS NOT NULL)"
+                         for c in ("latency_ms", "ttft_ms"))
+        rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self._ledger_sums_sql()}{arrays} FROM ledger"
+                          f" WHERE ts >= ?{grouped_by(columns)}", (since,))
+        width, numbers = len(columns), len(fields(LedgerTotals)) - 1
+        totals, timings = [], {}
+        for row in rows:
+            group = self._group_values(dimensions, row[:width])
+            totals.append(LedgerTotals(group, *(int(v or 0) for v in row[width:width + numbers])))
+            latencies, ttfts = (counted(json.loads(array or "[]")) for array in row[width + numbers:])
+            if latencies or ttfts:
+                timings[group] = (latencies, ttfts)
+        return totals, timings
+
     def ledger_timing_counts(self, since: float, dimensions: Sequence[str]) -> dict[tuple[str | None, ...], Timings]:
         """Per group of `dimensions`: the latencies and the TTFTs of the answered requests (status ok) from `since`,
-        each rounded to whole milliseconds (whole_ms), as (value, how many) in ascending order of value.
-
-        SQLite has no hashed GROUP BY: grouping a million rows by (group, value) sorts them all (measured 2x slower
-        than this), so one scan gathers each group's rounded values as one JSON array, counted here."""
-        columns = self._dimension_sql(dimensions)
-        arrays = ", ".join(f"json_group_array({self.whole_ms_sql(c)}) FILTER (WHERE {c} IS NOT NULL)"
-                           for c in ("latency_ms", "ttft_ms"))
-        grouped = f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
-        rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{arrays} FROM ledger WHERE ts >= ?"
-                          " AND status = 'ok' AND (latency_ms IS NOT NULL OR ttft_ms IS NOT NULL)" + grouped, (since,))
-        width = len(columns)
-        return {self._group_values(dimensions, row[:width]): (counted(json.loads(row[width])),
-                                                               counted(json.loads(row[width + 1])))
-                for row in rows}
+        each rounded to whole milliseconds (whole_ms), as (value, how many) in ascending order of value."""
+        return self.ledger_summary(since, dimensions)[1]
 
     def ledger_spend(self, since: float, dimensions: Sequence[str], day: str | None = None,
                      until: float | None = None) -> list[tuple[tuple[str | None, ...], int]]:
@@ -655,10 +673,9 @@ class Store:
             # the range lets the ts index find the day; the day's own expression decides at its edges
             sql += f" AND ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} = ?"
             params += [number * 86_400 - 1, (number + 1) * 86_400 + 1, number]
-        grouped = f" GROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}" if columns else ""
         width = len(columns)
         return [(self._group_values(dimensions, row[:width]), int(row[width] or 0))
-                for row in self._read(sql + grouped, params)]
+                for row in self._read(sql + grouped_by(columns), params)]
 
     def ledger_unpriced_models(self, since: float) -> set[str]:
         """The models of answered requests (status ok) from `since` that had no price."""

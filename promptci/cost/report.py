@@ -21,10 +21,11 @@ from promptci.cost.ledger import (
     rows_to_json,
 )
 from promptci.project import Project, discover
-from promptci.store import LedgerEntry, LedgerTotals, Store
+from promptci.store import LedgerEntry, LedgerTotals, Store, Timings
 from promptci.storechoice import has_store, open_store
 
 SPENDER_DIMENSIONS = ("prompt", "branch", "actor")
+Group = tuple[str | None, ...]
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,10 @@ def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, .
     day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
     # one pass sums the groups and each day's spend: the groups by day too, then merged
     with_day = dimensions if "day" in dimensions else (*dimensions, "day")
-    by_day = store.ledger_totals(since, with_day) if store else []
-    groups = merged(by_day, [with_day.index(d) for d in dimensions])
-    timings = store.ledger_timing_counts(since, dimensions) if store and groups else {}
+    by_day, day_timings = store.ledger_summary(since, with_day) if store else ([], {})
+    keep = [with_day.index(d) for d in dimensions]
+    groups = merged(by_day, keep)
+    timings = day_timings if with_day == dimensions else merged_timings(day_timings, keep)
     spend = daily_units(by_day, with_day.index("day"))
     if store and day_start < since:  # the first day's spend before `since`
         for (day,), units in store.ledger_spend(day_start, ["day"], until=since):
@@ -108,22 +110,23 @@ def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, .
     )
 
 
-def timed_rows(dimensions: tuple[str, ...], groups: Sequence[LedgerTotals],
-               timings: Mapping[tuple[str | None, ...], tuple[Sequence[tuple[float, int]], Sequence[tuple[float, int]]]]
+def timed_rows(dimensions: tuple[str, ...], groups: Sequence[LedgerTotals], timings: Mapping[Group, Timings]
                ) -> tuple[tuple[CostRow, ...], CostRow]:
     """The groups' CostRows sorted by their values, and the total row (its sums exact: whole numbers)."""
-    rows = []
-    latencies: Counter[float] = Counter()
-    ttfts: Counter[float] = Counter()
-    for group in sorted(groups, key=lambda g: group_order(g.group)):
-        group_latencies, group_ttfts = timings.get(group.group, ([], []))
-        rows.append(row_from_totals(dimensions, group, group_latencies, group_ttfts))
-        for value, count in group_latencies:
-            latencies[value] += count
-        for value, count in group_ttfts:
-            ttfts[value] += count
-    total = summed((), groups)
-    return tuple(rows), row_from_totals((), total, sorted(latencies.items()), sorted(ttfts.items()))
+    rows = [row_from_totals(dimensions, group, *timings.get(group.group, ([], [])))
+            for group in sorted(groups, key=lambda g: group_order(g.group))]
+    return tuple(rows), row_from_totals((), summed((), groups), *merged_timings(timings, [])[()])
+
+
+def merged_timings(timings: Mapping[Group, Timings], keep: Sequence[int]) -> dict[Group, Timings]:
+    """The groups' timing counts merged by the values at the positions `keep` (none: one group, (), always)."""
+    by_key: dict[Group, tuple[Counter[float], Counter[float]]] = {} if keep else {(): (Counter(), Counter())}
+    for group, counts in timings.items():
+        merged_counts = by_key.setdefault(tuple(group[i] for i in keep), (Counter(), Counter()))
+        for into, counted in zip(merged_counts, counts, strict=True):
+            for value, count in counted:
+                into[value] += count
+    return {key: (sorted(latencies.items()), sorted(ttfts.items())) for key, (latencies, ttfts) in by_key.items()}
 
 
 def merged(groups: Sequence[LedgerTotals], keep: Sequence[int]) -> list[LedgerTotals]:

@@ -12,6 +12,8 @@
     python bench/bench_teamstore.py --quick         # 200 cases, 100,000 ledger rows
     python bench/bench_teamstore.py --ledger-only   # part 2 alone
     python bench/bench_teamstore.py --ledger-only --compare   # and the Python aggregation of before, for comparison
+    python bench/bench_teamstore.py --ledger-only --before DIR  # and DIR's promptci package, alternated with this
+    # (an older commit's: git archive COMMIT promptci | tar -x -C DIR)
 """
 
 from __future__ import annotations
@@ -58,10 +60,13 @@ def read_cache(store: Store) -> float:
     return time.perf_counter() - started
 
 
-def measured(root: Path, *args: str, store: str | None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one `promptci ARGS` in its own process."""
+def measured(root: Path, *args: str, store: str | None, package: str | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MiB, exit code) of one `promptci ARGS` in its own process; `package`: a folder
+    holding another promptci package to run instead of this one."""
     env = {**os.environ}
     env.pop("PROMPTCI_STORE", None)
+    if package:
+        env["PYTHONPATH"] = package
     if store:
         env["PROMPTCI_STORE"] = store
     with tempfile.TemporaryFile("w+") as err:
@@ -135,12 +140,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--ledger-only", action="store_true", help="only `cost` over the big ledger")
     parser.add_argument("--compare", action="store_true", help="time the Python aggregation of before too")
+    parser.add_argument("--before", metavar="DIR", help="time DIR's promptci package too, alternated with this one")
     options = parser.parse_args()
     cases, ledger_rows = (200, 100_000) if options.quick else (1_000, 1_000_000)
     with tempfile.TemporaryDirectory() as folder, running_postgres() as pg, fake_server_process(0.0) as url:
         if not options.ledger_only:
             cached_run(Path(folder), pg, url, cases)
-        ledger_costs(Path(folder), pg, url, ledger_rows, options.compare)
+        ledger_costs(Path(folder), pg, url, ledger_rows, options.compare, options.before)
 
 
 def cached_run(folder: Path, pg: PostgresServer, url: str, cases: int) -> None:
@@ -163,8 +169,10 @@ def cached_run(folder: Path, pg: PostgresServer, url: str, cases: int) -> None:
           f"({reads['postgres'] / reads['sqlite']:.2f}x)")
 
 
-def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, compare: bool) -> None:
-    """`cost` and `cost --check` over the big ledger; the budget (a quarter of a day's spend) is passed every day."""
+def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, compare: bool,
+                 before: str | None = None) -> None:
+    """`cost` and `cost --check` over the big ledger; the budget (a quarter of a day's spend) is passed every day.
+    With `before`, each command runs with that package and with this one in turn (the load changes by the minute)."""
     ledger_db = folder / "ledger" / ".promptci" / "promptci.db"
     daily_usd = ledger_rows * 0.000013 / 3 / 4
     write_greet_project(ledger_db.parent.parent, 1, url, f"budgets: {{daily_usd: {daily_usd}}}\n")
@@ -175,13 +183,18 @@ def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, c
     assert sqlite3.connect(ledger_db).execute("SELECT count(*) FROM ledger").fetchone()[0] >= ledger_rows
     empty = folder / "empty"
     write_greet_project(empty, 1, url)
-    wall, rss, _ = min(measured(empty, "cost", store=None) for _ in range(2))
-    print(f"`promptci cost` with no store at all (start-up alone, best of 2): {wall:.2f} s, peak RSS {rss:.0f} MiB")
+    packages = (("before", before), ("this", None)) if before else (("this", None),)
+    for label, package in packages * 2 if before else packages:
+        wall, rss, _ = min(measured(empty, "cost", store=None, package=package) for _ in range(2))
+        print(f"`promptci cost` with no store at all (start-up alone, best of 2){' ' + label if before else ''}: "
+              f"{wall:.2f} s, peak RSS {rss:.0f} MiB")
     for name, store in (("sqlite", None), ("postgres", big)):
         for args in (("cost", "--since", "7d"), ("cost", "--since", "7d", "--check")):
-            wall, rss, code = min(measured(ledger_db.parent.parent, *args, store=store) for _ in range(2))
-            print(f"`promptci {' '.join(args)}` over {ledger_rows:,} ledger rows ({name}, best of 2): {wall:.2f} s, "
-                  f"peak RSS {rss:.0f} MiB, exit {code}")
+            for label, package in packages * 2 if before else packages:
+                wall, rss, code = min(measured(ledger_db.parent.parent, *args, store=store, package=package)
+                                      for _ in range(2))
+                print(f"`promptci {' '.join(args)}` over {ledger_rows:,} ledger rows ({name}, best of 2)"
+                      f"{' ' + label if before else ''}: {wall:.2f} s, peak RSS {rss:.0f} MiB, exit {code}")
         if compare:
             wall, rss = measured_python_report(ledger_db.parent.parent, store)
             print(f"the Python aggregation of before (every row read, tests/test_cost_sql.py), {name}: {wall:.2f} s, "

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -636,12 +636,35 @@ class Store:
         second).
 
         Here in one scan: SQLite has no hashed GROUP BY, and grouping a million rows by (group, millisecond) sorts
-        them all (measured 2x slower), so each group's rounded timings come as one JSON array, counted in Python."""
+        them all (measured 2x slower), so each group's rounded timings come as one JSON array, counted in Python. By
+        day, one query per day over its range of the ts index: a GROUP BY on the day would sort every row (~25% of
+        the time measured), though the index has them in day order already."""
+        if "day" not in dimensions:
+            return self._summary_rows(dimensions, "ts >= ?", [since])
+        others = [d for d in dimensions if d != "day"]
+        first, last = self._read("SELECT min(ts), max(ts) FROM ledger WHERE ts >= ?", (since,))[0]
+        totals: list[LedgerTotals] = []
+        timings: dict[tuple[str | None, ...], Timings] = {}
+        if first is None:
+            return totals, timings
+        at = dimensions.index("day")
+        for number in range(math.floor(first / 86_400), math.floor(last / 86_400) + 1):
+            # the range lets the ts index find the day; the day's own expression decides at its edges
+            day_totals, day_timings = self._summary_rows(
+                others, f"ts >= ? AND ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} = ?",
+                [since, number * 86_400 - 1, (number + 1) * 86_400 + 1, number])
+            day = (utc_day(number),)
+            totals += [replace(t, group=t.group[:at] + day + t.group[at:]) for t in day_totals if t.requests]
+            timings.update((group[:at] + day + group[at:], counts) for group, counts in day_timings.items())
+        return totals, timings
+
+    def _summary_rows(self, dimensions: Sequence[str], where: str, params: Sequence[Any]
+                      ) -> tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]:
         columns = self._dimension_sql(dimensions)
         arrays = "".join(f", json_group_array({self.whole_ms_sql(c)}) FILTER (WHERE status = 'ok' AND {c} IS NOT NULL)"
                          for c in ("latency_ms", "ttft_ms"))
         rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self._ledger_sums_sql()}{arrays} FROM ledger"
-                          f" WHERE ts >= ?{grouped_by(columns)}", (since,))
+                          f" WHERE {where}{grouped_by(columns)}", params)
         width, numbers = len(columns), len(fields(LedgerTotals)) - 1
         totals, timings = [], {}
         for row in rows:

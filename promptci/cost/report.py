@@ -85,8 +85,7 @@ def cost_report(root: Path | None, by: Sequence[str] = ("day",), since: str = "7
 def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, ...],
                   daily_usd: float | None) -> CostReport:
     """The report summed by the store (a few GROUP BY queries; the percentiles from each group's timings counted per
-    whole millisecond);
-    the daily spend counts whole UTC days from start's day. No store: an empty report."""
+    whole millisecond); the daily spend counts whole UTC days from start's day. No store: an empty report."""
     since = start.timestamp()
     day_start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
     # one pass sums the groups and each day's spend: the groups by day too, then merged

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fakeserver import FakeServer, running_fake_server
 from helpers_project import make_project
+from hypothesis import settings
 from pgserver import PostgresServer, running_postgres
 from pgserver import missing_reason as postgres_missing_reason
 from typer.testing import CliRunner
@@ -18,6 +19,11 @@ from promptci.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+
+# No per-example time limit for property tests (Hypothesis' default is 200 ms): on a loaded 2-core machine any
+# example can take longer, and Hypothesis then fails the test as flaky.
+settings.register_profile("promptci", deadline=None)
+settings.load_profile("promptci")
 
 
 @pytest.fixture(autouse=True)

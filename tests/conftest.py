@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,6 +25,12 @@ KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTH
 # example can take longer, and Hypothesis then fails the test as flaky.
 settings.register_profile("promptci", deadline=None)
 settings.load_profile("promptci")
+
+# A suite started in the background of a non-interactive shell (`pytest &`, as CI wrappers may) inherits SIGINT
+# ignored, and so would every promptci it starts: the Ctrl-C tests would wait on runs that cannot hear it. A
+# handler (not an ignore) is reset to the default in each child, which then installs Python's own.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

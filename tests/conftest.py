@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from fakeserver import FakeServer, running_fake_server
 from helpers_project import make_project
+from hypothesis import settings
 from pgserver import PostgresServer, running_postgres
 from pgserver import missing_reason as postgres_missing_reason
 from typer.testing import CliRunner
@@ -18,6 +20,17 @@ from promptci.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+
+# No per-example time limit for property tests (Hypothesis' default is 200 ms): on a loaded 2-core machine any
+# example can take longer, and Hypothesis then fails the test as flaky.
+settings.register_profile("promptci", deadline=None)
+settings.load_profile("promptci")
+
+# A suite started in the background of a non-interactive shell (`pytest &`, as CI wrappers may) inherits SIGINT
+# ignored, and so would every promptci it starts: the Ctrl-C tests would wait on runs that cannot hear it. A
+# handler (not an ignore) is reset to the default in each child, which then installs Python's own.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -50,7 +50,7 @@ def count_results(root: Path) -> int:
         return 0
 
 
-def wait_for_results(root: Path, at_least: int, timeout_s: float = 20.0) -> None:
+def wait_for_results(root: Path, at_least: int, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while count_results(root) < at_least:
         assert time.monotonic() < deadline, "the run wrote no results in time"

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from fakeserver import FakeServer, running_fake_server
 
+from promptci import retrying
+
 OPENAI_KEY = "sk-test-SECRET-1234567890"
 ANTHROPIC_KEY = "sk-ant-test-SECRET-0987654321"
 STAGING_KEY = "sk-test-STAGING-5555555555"
@@ -405,14 +407,16 @@ def test_a_matrix_of_both_providers_in_one_run(cli, make, server: FakeServer) ->
     assert server.counts["/v1/chat/completions"] == 3 and server.counts["/v1/messages"] == 3
 
 
-@pytest.mark.real_waits
 @pytest.mark.parametrize("model", ["local:m", "claude:m"])
 def test_a_bucket_limit_is_waited_out_every_case_passes_and_no_header_is_kept(cli, make, server: FakeServer,
                                                                               model: str) -> None:
     """A server that refuses past 40 requests/s (a bucket of 1): every case passes, the run says how many
     requests were refused, and the rate-limit headers reach neither the db nor the recordings."""
-    # A bucket of 1: the slow start's second round (3 requests after the first answer) meets it.
+    # A bucket of 1: the slow start's second round (3 requests after the first answer) meets it. The bucket
+    # refills on the run's clock, which moves by the waits the run records (conftest), not by how fast a loaded
+    # machine happens to send: the second round always meets an empty bucket, and every wait refills it.
     server.config.limit_rps, server.config.limit_burst = 40.0, 1.0
+    server.buckets.clock = lambda: retrying.default_clock()
     names = tuple(f"N{i}" for i in range(24))
     root = make(names=names, retries=0)  # 429s do not use up retries: they are waited out
     result, document = run_json(cli, root, "-j", "8", "--record", model=model)

@@ -129,7 +129,10 @@ class SlowThenLimited:
     is_cacheable = True
 
     def __init__(self) -> None:
+        import asyncio
+
         self.events: list[str] = []
+        self.b_answered = asyncio.Event()
 
     async def complete(self, request):
         import asyncio
@@ -141,17 +144,19 @@ class SlowThenLimited:
         self.events.append(f"start {who}")
         if who == "a" and self.events.count("start a") == 1:
             raise RateLimited("slow down", 429, retry_after=0.3)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the other call may run meanwhile
         self.events.append(f"end {who}")
+        if who == "b":
+            self.b_answered.set()
         return Completion(text=who)
 
     async def aclose(self) -> None:
         return None
 
 
-@pytest.mark.real_waits
-def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> None:
+def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
+    import contextlib
 
     from promptci.client import CallLimits, Endpoint, ModelCall, ModelClient
     from promptci.recordings import Recordings
@@ -161,6 +166,16 @@ def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> 
 
     provider = SlowThenLimited()
     endpoint = Endpoint(provider, {"type": "fake", "base_url": ""}, "fake", is_free=True)  # type: ignore[arg-type]
+    waits: list[float] = []
+
+    async def wait_until_b_is_answered(seconds: float) -> None:
+        """a's Retry-After wait lasts until b has its answer, however loaded the machine: b can only be answered
+        meanwhile if a's slot was let go (if not, the wait ends after a minute and the order below is wrong)."""
+        waits.append(seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(provider.b_answered.wait(), 60)
+
+    monkeypatch.setattr("promptci.retrying.default_sleep", wait_until_b_is_answered)
 
     async def both() -> list:
         client = ModelClient(store, {"fake:m": endpoint}, CallLimits(1), Recordings(), RetryPolicy(retries=2), 5.0)
@@ -172,6 +187,7 @@ def test_the_in_flight_limit_is_released_while_a_retry_waits(tmp_path: Path) -> 
     assert [a.completion.text for a in answers] == ["a", "b"] and answers[0].attempts == 2
     # b is sent while a waits out its Retry-After: the slot is free during the wait
     assert provider.events == ["start a", "start b", "end b", "start a", "end a"]
+    assert len(waits) == 1 and waits[0] >= 0.3  # one wait, at least the Retry-After
 
 
 class Counting:

@@ -34,7 +34,7 @@ def limited_server(**options: object) -> Iterator[tuple[FakeServer, ManualClock]
 
 
 def stats(server: FakeServer) -> dict[str, object]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         conn.request("GET", "/_stats")
         return json.loads(conn.getresponse().read())

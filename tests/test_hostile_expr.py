@@ -101,7 +101,9 @@ def test_an_f_string_format_spec_is_refused_at_load() -> None:
     assert "format spec" in refused_at_load("len(f'{output:>999999999}') > 0")
 
 
-def test_steps_are_bounded() -> None:
+def test_steps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step bound, with the time bound out of the way: a loaded machine takes longer than 2 s for these steps."""
+    monkeypatch.setattr(expr_module, "MAX_SECONDS", 3600.0)
     body = "+".join(["1"] * 40)
     result = score(f"sum({body} for c in output) > 0", "x" * 9000)
     assert not result.passed and "steps" in result.reason

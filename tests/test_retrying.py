@@ -4,6 +4,7 @@ and one real-time check that a server's Retry-After is honoured."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -236,10 +237,14 @@ def test_a_case_waiting_out_a_429_holds_no_slot() -> None:
     limiter = AdaptiveLimiter(LimitPolicy(max_concurrency=1), clock=time_.clock, sleep=time_.sleep)
     order: list[str] = []
     first_tries = [0]
+    second_sent = asyncio.Event()
 
     async def slow_sleep(seconds: float) -> None:
+        """The wait lasts until the other case is sent (an event, not 10 ms a loaded machine may not give it); if
+        the waiting case held the slot, that never comes, and after a minute the order below says so."""
         order.append("first waits")
-        await asyncio.sleep(0.01)  # really yields, so the other case can run meanwhile
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(second_sent.wait(), 60)
         time_.now += seconds
 
     async def first() -> Completion:
@@ -251,6 +256,7 @@ def test_a_case_waiting_out_a_429_holds_no_slot() -> None:
 
     async def second() -> Completion:
         order.append("second sent")
+        second_sent.set()
         return ANSWER
 
     async def go() -> None:

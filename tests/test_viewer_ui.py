@@ -21,6 +21,7 @@ from promptci.viewer.server import Viewer, start_in_thread
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+UI_TIMEOUT_MS = 120_000  # how long any step may wait for the page: a loaded 2-core machine slows Chromium for seconds
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
@@ -30,7 +31,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=UI_TIMEOUT_MS)
         yield launched
         launched.close()
 
@@ -38,6 +39,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context()
+    context.set_default_timeout(UI_TIMEOUT_MS)  # every action, wait_for_* and navigation (Playwright's default: 30 s)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
@@ -247,7 +249,7 @@ def test_compare_two_revisions_not_stored_runs_diff_and_shows_the_regression_fir
         page.fill("#rev-a", "HEAD~1")
         page.fill("#rev-b", "HEAD")
         page.click("#rev-run")
-        page.wait_for_url("**/compare?a=*", timeout=120_000)
+        page.wait_for_url("**/compare?a=*")
         page.wait_for_selector("#cases tbody tr")
         first = page.locator("#cases tbody tr").first.inner_text()
         assert "ada" in first and "regressed" in first
@@ -308,9 +310,12 @@ def test_a_2000_case_report_shows_the_first_rows_and_finds_a_case_far_down(page:
     page.select_option("#f-status", "")
     assert rows.count() == built
     page.locator("#cases tbody tr.more").scroll_into_view_if_needed()  # scrolling near the end builds more
-    sync_api.expect(rows.nth(built)).to_be_attached()
-    page.locator("#cases tbody tr.more button").click()
-    sync_api.expect(rows.nth(built + 500)).to_be_attached()
+    sync_api.expect(rows.nth(built)).to_be_attached(timeout=UI_TIMEOUT_MS)  # expect's default is 5 s
+    sync_api.expect(rows).to_have_count(built + 500, timeout=UI_TIMEOUT_MS)
+    # and so does the button: its click is dispatched, because Playwright's scrolling before a real click would
+    # wake the scroll watcher too, whose rows then move the button away from under the click
+    page.locator("#cases tbody tr.more button").dispatch_event("click")
+    sync_api.expect(rows).to_have_count(built + 1000, timeout=UI_TIMEOUT_MS)
 
 
 def test_a_2000_case_report_opened_with_a_search_in_the_url_shows_the_case(page: Any, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pgserver import missing_reason as postgres_missing_reason
 from typer.testing import CliRunner
 
 from promptci.cli import app
+from promptci.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
@@ -118,3 +119,17 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh, empty database of the session's cluster."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store test that asks for `store` runs against both backends: the embedded SQLite file and a PostgreSQL
+    team store (the throwaway cluster of `postgres_url`)."""
+    if request.param == "sqlite":
+        with Store.open(tmp_path / ".promptci" / "promptci.db") as opened:
+            yield opened
+    else:
+        from promptci.pgstore import PostgresStore
+
+        with PostgresStore.open(request.getfixturevalue("postgres_url")) as opened:
+            yield opened

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -49,18 +49,6 @@ VARIED = [
 ]
 DIMENSION_SETS = [("day",), ("prompt",), ("model",), ("run",), ("branch",), ("actor",), ("day", "model"),
                   ("branch", "actor", "prompt"), ("actor", "day", "run", "model")]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        with Store.open(tmp_path / ".promptci" / "promptci.db") as opened:
-            yield opened
-    else:
-        from promptci.pgstore import PostgresStore
-
-        with PostgresStore.open(request.getfixturevalue("postgres_url")) as opened:
-            yield opened
 
 
 def in_whole_ms(entry: LedgerEntry) -> LedgerEntry:

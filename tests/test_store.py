@@ -44,19 +44,6 @@ def make_request(**changes: object) -> Request:
 OPENAI = {"type": "openai", "base_url": ""}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """Each store test runs against both backends: the embedded SQLite file and a PostgreSQL team store."""
-    if request.param == "sqlite":
-        with Store.open(tmp_path / ".promptci" / "promptci.db") as opened:
-            yield opened
-    else:
-        from promptci.pgstore import PostgresStore
-
-        with PostgresStore.open(request.getfixturevalue("postgres_url")) as opened:
-            yield opened
-
-
 def integrity_error(store: Store) -> type[Exception]:
     """The backend's DB-API IntegrityError (a constraint refused a row)."""
     from promptci.pgstore import PostgresStore

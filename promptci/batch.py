@@ -37,6 +37,7 @@ from promptci.plan import Plan, RunOptions
 from promptci.providers.batching import BatchStatus, LineOutcome
 from promptci.recordings import Recordings, load_recordings, recording_key
 from promptci.store import Store, cache_identity
+from promptci.storechoice import open_store
 from promptci.types import Completion, Request, content_hash, now_iso
 
 FRESH_HOURS = 24.0  # --batch --no-cache: a batch submitted this recently gives fresh answers
@@ -378,7 +379,7 @@ def prepare_batches(options: RunOptions, wait: bool, say: Callable[[str], None] 
 
     plan = build_plan(options)
     endpoints = build_endpoints(plan.models, plan.settings, replay_only=False)
-    with Store.open(plan.project.db_path) as store:
+    with open_store(plan.project, settings=plan.settings) as store:
         mode = BatchMode(store, endpoints, current_git(plan.project.source).commit, say, budget_usd=plan.budget_usd)
         fresh_since = None if options.use_cache else iso_hours_ago(FRESH_HOURS)
         pending, live_only = pending_requests(plan, endpoints, store, load_recordings(plan.project.recordings_dir),
@@ -419,7 +420,7 @@ def list_batches(root: Path | None, limit: int | None = None) -> list[BatchView]
     """The stored batches, newest first, as last seen (no request is sent)."""
     from promptci.project import discover
 
-    with Store.open(discover(root).db_path) as store:
+    with open_store(discover(root)) as store:
         return [BatchView(row) for row in BatchStore(store).rows(limit=limit)]
 
 
@@ -442,7 +443,7 @@ async def _each_batch(root: Path | None, batch_ids: Sequence[str], cancel: bool)
     settings = project.settings()
     views: list[BatchView] = []
     endpoints: dict[str, Endpoint] = {}
-    with Store.open(project.db_path) as store:
+    with open_store(project, settings=settings) as store:
         batches = BatchStore(store)
         rows = chosen_rows(batches, batch_ids)
         try:

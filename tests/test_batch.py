@@ -435,3 +435,27 @@ def test_batch_errors_report_makes_unanswered_lines_case_errors_without_sending(
     assert by_case["ada"]["status"] == by_case["cy"]["status"] == "passed"
     bad = cli("run", "--root", root, "-m", OPENAI_MODEL, "--batch", "--batch-errors", "never")
     assert bad.exit_code == 2 and "--batch-errors is live or report" in bad.output
+
+
+def test_with_a_team_store_batches_and_their_answers_live_in_it(cli, project, server: FakeServer,
+                                                                 postgres_url: str) -> None:
+    """The batch, its collected answers and their ledger rows go where the run reads: the team store, not this
+    machine's file (a batch collected into the file would be paid for again by the run that reads the team store)."""
+    from promptci.pgstore import PostgresStore
+
+    root = project({"prompts/greet.txt": PROMPT, "goldens/greet.yaml": golden(),
+                    "promptci.yaml": config(server) + f"store:\n  url: '{postgres_url}'\n"})
+    server.config.batch_polls = 0
+    first, _ = run(cli, root, "--batch")
+    assert first.exit_code == 3, first.output
+    listed = cli("batch", "list", "--root", root, "--format", "json")
+    assert [(b["id"], b["requests"]) for b in json.loads(listed.stdout)] == [("batch_fake_1", 3)], listed.output
+    second, document = run(cli, root, "--batch")
+    assert second.exit_code == 0, second.output
+    assert {r["status"] for r in document["results"]} == {"passed"} and model_requests(server) == 0
+    live_run, _ = run(cli, root)
+    assert live_run.exit_code == 0 and model_requests(server) == 0, "the batch's answers are in the team's cache"
+    assert not (root / ".promptci" / "promptci.db").exists()
+    with PostgresStore.open(postgres_url) as store:
+        assert store._read("SELECT id, collected_at IS NOT NULL FROM batches") == [("batch_fake_1", True)]
+        assert store._read("SELECT COUNT(*) FROM ledger WHERE status = 'ok' AND cost_usd > 0") == [(3,)]

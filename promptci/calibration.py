@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from promptci.changes import dependencies
-from promptci.comparators.judge import JUDGE_SYSTEM, JudgeSetup
+from promptci.comparators.judge import JUDGE_SYSTEM, JudgeSetup, calibration_file
 from promptci.config import Judges
 from promptci.errors import ConfigError, Problem
 from promptci.loading.yamlfile import line_of, load_yaml, to_plain
 from promptci.stats import KAPPA_METHOD, Agreement, Interval
 from promptci.types import Case, ComparatorSpec, Location, Prompt, content_hash, now_iso
 
-CALIBRATION_DIR = "calibration"
 SCHEMA_VERSION = 1
 IDENTITY_KEYS = ("model", "threshold", "rubric_hash", "template_hash")  # what makes a calibration stale
 HEADER = ("# Written by `promptci calibrate`: how well this judge agreed with human labels. Commit it: a judge\n"
@@ -60,11 +59,6 @@ def judge_setup(spec: ComparatorSpec) -> JudgeSetup | None:
     """The judge behind a comparator spec (an llm_judge, transformed or not); None for other comparators."""
     setup = getattr(spec.instance, "judge", None)
     return setup if isinstance(setup, JudgeSetup) else None
-
-
-def calibration_file(prompt: str, judge: str) -> str:
-    """calibration/<prompt>.<judge>.yaml, as a project-relative path."""
-    return str(PurePosixPath(CALIBRATION_DIR) / f"{prompt}.{judge}.yaml")
 
 
 def judge_identity(spec: ComparatorSpec, setup: JudgeSetup, prompt: str, root: Path,

@@ -118,7 +118,7 @@ def select_changed(suite: Suite, changed: Iterable[str], read_old: ReadOld, read
         change = golden_changes.get(case.location.file)
         if change is not None and (change[0] is ALL or case.id in change[0]):
             pick(case, f"{case.location.file}: case {case.id!r} changed" if change[0] is not ALL else change[1])
-        for reason in _comparator_reasons(case.comparators, changed, suite.prompts, read_now):
+        for reason in _comparator_reasons(case.comparators, case.prompt, changed, suite.prompts, read_now):
             pick(case, f"case {case.id!r}: {reason}")
     return ChangeSelection(frozenset(keys), {p: tuple(r) for p, r in reasons.items()})
 
@@ -258,12 +258,14 @@ def _cases_by_id(doc: Mapping[str, Any]) -> dict[str, Any]:
             for index, item in enumerate(cases)}
 
 
-def _comparator_reasons(specs: Sequence[ComparatorSpec], changed: frozenset[str], prompts: Mapping[str, Prompt],
-                        read_now: ReadNow) -> list[str]:
+def _comparator_reasons(specs: Sequence[ComparatorSpec], prompt: str, changed: frozenset[str],
+                        prompts: Mapping[str, Prompt], read_now: ReadNow) -> list[str]:
     found: list[str] = []
     for spec in specs:
         told: set[str] = set()  # changed paths already named for this comparator
-        for dependency in dependencies(spec, prompts, read_now):
+        judge = getattr(spec.instance, "judge", None)  # a judge gates or only reports by its calibration file
+        calibration = [judge.calibration_file(prompt)] if hasattr(judge, "calibration_file") else []
+        for dependency in [*dependencies(spec, prompts, read_now), *calibration]:
             hits = [p for p in changed_behind(changed, dependency) if p not in told]
             told.update(hits)
             if hits == [dependency]:

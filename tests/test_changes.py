@@ -171,3 +171,23 @@ def test_cases_from_a_data_file(repo: Path) -> None:
                                       "comparators: [{type: regex, pattern: '..'}]\n"})
     assert chosen(repo) == {"data/rows.csv::r1", "data/rows.csv::r2"}
     assert select(repo).reasons["other"] == ("goldens/rows.yaml changed in keys shared by its cases",)
+
+
+def test_a_judges_calibration_file_selects_the_cases_it_gates(repo: Path) -> None:
+    """A calibration file decides whether an llm_judge can fail its cases: adding, editing or removing it changes
+    their verdicts, so a changed-only run must run them."""
+    commit(repo, {"prompts/judged.txt": "{{ q }}\n",
+                  "goldens/judged.yaml": "comparators: [{type: llm_judge, rubric: is kind, model: 'local:judge'}]\n"
+                                         "cases:\n  - id: j1\n    input: {q: one}\n  - id: j2\n    input: {q: two}\n"},
+           "a judged prompt")
+    assert chosen(repo) == set()
+    write(repo, {"calibration/judged.llm_judge.yaml": "schema_version: 1\n"})
+    assert chosen(repo) == {"goldens/judged.yaml::j1", "goldens/judged.yaml::j2"}
+    assert select(repo).reasons["judged"] == (
+        "case 'j1': llm_judge comparator's calibration/judged.llm_judge.yaml changed",
+        "case 'j2': llm_judge comparator's calibration/judged.llm_judge.yaml changed")
+    write(repo, {"calibration/other.llm_judge.yaml": "schema_version: 1\n"})  # another prompt's judge: not these
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "calibrated")
+    write(repo, {"calibration/other.llm_judge.yaml": "schema_version: 2\n"})
+    assert chosen(repo) == set()

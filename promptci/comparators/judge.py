@@ -50,7 +50,17 @@ class JudgeSetup:
     threshold: float
     template: str | None  # a prompt under prompts/; None: the built-in judge prompt (JUDGE_SYSTEM)
 
+    def calibration_file(self, prompt: str) -> str:
+        """Whether this judge gates depends on this file (promptci.changes selects its cases when it changes)."""
+        return calibration_file(prompt, self.name)
 
+
+def calibration_file(prompt: str, judge: str) -> str:
+    """calibration/<prompt>.<judge>.yaml, as a project-relative path."""
+    return f"{CALIBRATION_DIR}/{prompt}.{judge}.yaml"
+
+
+CALIBRATION_DIR = "calibration"
 JUDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 

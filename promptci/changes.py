@@ -263,8 +263,9 @@ def _comparator_reasons(specs: Sequence[ComparatorSpec], prompt: str, changed: f
     found: list[str] = []
     for spec in specs:
         told: set[str] = set()  # changed paths already named for this comparator
-        judge = getattr(spec.instance, "judge", None)  # a judge gates or only reports by its calibration file
-        calibration = [judge.calibration_file(prompt)] if hasattr(judge, "calibration_file") else []
+        # a judge gates or only reports by its calibration file (comparators.judge.JudgeSetup)
+        calibration_of = getattr(getattr(spec.instance, "judge", None), "calibration_file", None)
+        calibration = [calibration_of(prompt)] if callable(calibration_of) else []
         for dependency in [*dependencies(spec, prompts, read_now), *calibration]:
             hits = [p for p in changed_behind(changed, dependency) if p not in told]
             told.update(hits)

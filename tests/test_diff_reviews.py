@@ -183,3 +183,16 @@ def test_chromium_shows_a_hostile_review_note_as_text_on_the_row_and_in_the_deta
     assert '<span class="reviewed bad"> · B: reviewed bad</span>' in body
     assert ('<div class="reviewed bad">B: reviewed bad by Ada at 2026-12-04T21:00:00Z: lost the greeting x\\n'
             "::add-mask::hunter2\\n::stop-commands::abc\\n````\\n&lt;/details&gt;&lt;script&gt;") in body
+
+
+def test_a_reviewed_bad_output_that_passes_at_b_is_a_note_of_the_diff(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a run's reports: a human disagrees with the comparators about B's output, and the PR comment says so."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("USER", "Ada")
+    write_review(tmp_path, "greet", "same", "out", "bad", "too curt", now=WHEN)
+    comparison = comparison_with_reviews(tmp_path, mixed())
+    expected = "B: greet/same [openai:gpt-4o-mini]: passes its comparators, but Ada reviewed this output bad: too curt"
+    assert comparison.decision is not None and expected in comparison.decision.notes
+    assert expected in written(comparison, "markdown")
+    assert comparison_with_reviews(tmp_path, comparison) is comparison  # not read, nor noted, twice

@@ -142,7 +142,11 @@ def change_reviews(comparison: Comparison, change: CaseChange) -> list[tuple[str
 def review_line(side: str, review: Review) -> str:
     """`B: reviewed bad by Ada at 2026-12-04T21:00:00Z: too familiar`, on one line and at most
     MAX_REVIEW_CHARS (a note is the reviewer's text: printable, never markup)."""
-    text = f"{side}: {review_text(review)}".replace("\n", "\\n").replace("\t", " ")
+    return shortened(f"{side}: {review_text(review)}".replace("\n", "\\n").replace("\t", " "))
+
+
+def shortened(text: str) -> str:
+    """At most MAX_REVIEW_CHARS: a cut line ends in an ellipsis."""
     return text if len(text) <= MAX_REVIEW_CHARS else text[: MAX_REVIEW_CHARS - 1] + "…"
 
 

@@ -28,6 +28,7 @@ import yaml
 
 from promptci.compare import Comparison
 from promptci.errors import PromptCIError
+from promptci.reporting.diffview import shortened
 from promptci.reporting.stats import printable
 from promptci.reviewfile import (  # the pure reader, below the viewer so that calibrate reads reviews too
     REVIEWS_DIR,
@@ -39,6 +40,7 @@ from promptci.reviewfile import (  # the pure reader, below the viewer so that c
 from promptci.types import CaseResult, ResultKey, Review, Run, now_iso
 from promptci.verdict.diff import decision_of
 
+MAX_DISAGREEMENT_NOTES = 5  # a diff's notes on reviewed-bad outputs that pass; the rest are counted
 HEADER = ("# Human reviews of outputs, written by `promptci view`: keyed by case id, then the output's hash.\n"
           "# Commit this file: it is how the next reviewer, `accept` and `calibrate` find them.\n")
 
@@ -136,15 +138,20 @@ def with_reviews(root: Path, run: Run) -> Run:
     if not found:
         return run
     reviews = reviews_of_results(found, run.results)
-    disagree: list[str] = []
-    for result in run.results:
+    return replace(run, reviews=reviews, notes=(*run.notes, *disagreements(run.results, reviews)))
+
+
+def disagreements(results: Iterable[CaseResult], reviews: Mapping[ResultKey, Review], side: str = "") -> list[str]:
+    """A note for each reviewed-bad output that passed its comparators (a human disagrees with them)."""
+    found: list[str] = []
+    for result in results:
         review = reviews.get(result_key(result))
         if review is not None and review.verdict == "bad" and result.status == "passed":
             repeat = f" (repeat {result.repeat})" if result.repeat else ""
-            note = (f"{result.prompt}/{result.case_id} [{result.model}]{repeat}: passes its comparators, but "
+            note = (f"{side}{result.prompt}/{result.case_id} [{result.model}]{repeat}: passes its comparators, but "
                     f"{review.by} reviewed this output bad{f': {review.note}' if review.note else ''}")
-            disagree.append(printable(note).replace("\n", "\\n").replace("\t", " "))  # one line, shown as text
-    return replace(run, reviews=reviews, notes=(*run.notes, *disagree))
+            found.append(printable(note).replace("\n", "\\n").replace("\t", " "))  # one line, shown as text
+    return found
 
 
 def comparison_with_reviews(root: Path, comparison: Comparison) -> Comparison:
@@ -166,7 +173,18 @@ def reviewed_comparison(found: Mapping[str, Mapping[str, Mapping[str, Review]]],
     the diff reports' and the viewer's compare page's one matching."""
     before = reviews_of_results(found, (r for c in comparison.changes for r in c.before))
     after = reviews_of_results(found, (r for c in comparison.changes for r in c.after))
-    return replace(comparison, reviews=(before, after)) if before or after else comparison
+    if not before and not after:
+        return comparison
+    decision = decision_of(comparison)
+    disagree = [note for note in disagreements((r for c in comparison.changes for r in c.after), after, "B: ")
+                if note not in decision.notes]
+    if len(disagree) > MAX_DISAGREEMENT_NOTES:  # the verdict's notes head every report and the PR comment
+        more = len(disagree) - MAX_DISAGREEMENT_NOTES
+        disagree = [*disagree[:MAX_DISAGREEMENT_NOTES], f"B: {more} more reviewed-bad output(s) pass their comparators "
+                    "(the JSON and HTML reports have every review)"]
+    disagree = [shortened(note) for note in disagree]
+    return replace(comparison, reviews=(before, after),
+                   decision=replace(decision, notes=(*decision.notes, *disagree)) if disagree else comparison.decision)
 
 
 def _project_reviews(root: Path, prompts: set[str]) -> tuple[dict[str, dict[str, dict[str, Review]]], str | None]:

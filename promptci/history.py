@@ -54,15 +54,6 @@ def run_info_to_dict(info: RunInfo) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class RunRow:
-    """One stored run as the viewer lists it: RunInfo plus the branch and, when the store has it, the command."""
-
-    info: RunInfo
-    branch: str | None
-    command: str | None
-
-
-@dataclass(frozen=True)
 class CaseSample:
     """One stored result of a case, with the run it belongs to (for a case's history across commits)."""
 
@@ -75,18 +66,6 @@ class CaseSample:
     repeat: int
     status: str
     output: str | None
-
-
-def list_run_rows(root: Path | None, limit: int = 1000) -> list[RunRow]:
-    """The latest stored runs, newest first, with branch and the command that made them."""
-    project = discover(root)
-    if not has_store(project):
-        return []
-    with open_store(project, readonly=True) as store:
-        infos = store.list_runs(limit)
-        extra = {r[0]: (r[1], r[2]) for r in store._read(
-            "SELECT id, git_branch, command FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))}
-    return [RunRow(info, *extra.get(info.run_id, (None, None))) for info in infos]
 
 
 def case_history(root: Path | None, prompt: str, case_id: str) -> list[CaseSample]:

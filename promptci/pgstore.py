@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -16,17 +16,10 @@ from promptci.migrations import SCHEMA_VERSION, check_not_newer, postgres_script
 from promptci.secrets import redact_dsn
 from promptci.store import (
     CACHE_ANSWER,
-    LedgerEntry,
     LedgerTotals,
     Store,
     Timings,
-    canonical_json,
-    ledger_insert,
-    now_iso,
-    tool_calls_column,
-    usage_columns,
 )
-from promptci.types import Completion
 
 T = TypeVar("T")
 MIGRATION_LOCK = 0x70C1  # pg_advisory_xact_lock key: two runners opening a new store do not both migrate it
@@ -164,6 +157,7 @@ class PostgresStore(Store):
 
     # the queries written in SQLite's JSON functions
     RESOLVED_MODELS_SQL = RESOLVED_MODELS_OF_RUN
+    CACHE_INSERT_SQL = CACHE_UPSERT
     JSON_LIST_VALUES = "SELECT jsonb_array_elements_text(?::jsonb)"
 
     @staticmethod
@@ -215,19 +209,6 @@ class PostgresStore(Store):
             return None
         run_id, resolved = latest[0]
         return run_id, set(json.loads(resolved)[model])
-
-    def cache_put(self, key: str, identity: Mapping[str, Any], completion: Completion,
-                  ledger: LedgerEntry | None = None) -> None:
-        """As the SQLite store's: a concurrent insert of the same key by another runner is an update, not an error."""
-        statements: list[tuple[str, Sequence[Any]]] = [ledger_insert(ledger)] if ledger is not None else []
-        if completion.ok:
-            statements.append((CACHE_UPSERT, (
-                key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
-                *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
-                completion.latency_ms, completion.ttft_ms, tool_calls_column(completion), now_iso(),
-                canonical_json(identity))))
-        if statements:
-            self._write_together(statements)
 
 
 def connect_postgres(url: str) -> Any:

@@ -173,6 +173,7 @@ class RunInfo:
     summary: Summary
     interrupted: bool
     command: str | None = None  # what made the run (None: stored before promptci recorded it)
+    branch: str | None = None  # the git branch it ran on
 
     @property
     def cost_usd(self) -> float:
@@ -263,6 +264,9 @@ class Store:
     # the versions each model of a run resolved to, and the runs.options JSON with some keys set, each key's
     # value given as a JSON text parameter.
     RESOLVED_MODELS_SQL = RESOLVED_MODELS_OF_RUN
+    # an answer stored again under its key replaces the row (another runner's concurrent insert too)
+    CACHE_INSERT_SQL = (f"INSERT OR REPLACE INTO cache (key, {CACHE_ANSWER}, created_at, identity)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
     @staticmethod
     def options_set(*keys: str) -> str:
@@ -493,8 +497,8 @@ class Store:
 
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
         rows = self._read(
-            "SELECT id, started_at, finished_at, git_commit, git_dirty, models, summary, interrupted, command"
-            " FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
+            "SELECT id, started_at, finished_at, git_commit, git_dirty, models, summary, interrupted, command,"
+            " git_branch FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
         return [self._run_info(r) for r in rows]
 
     def _run_info(self, r: tuple[Any, ...]) -> RunInfo:
@@ -503,7 +507,8 @@ class Store:
         except (ValueError, TypeError, AttributeError) as error:
             raise damaged_row(self.path, f"runs row {r[0]!r}", error) from None
         return RunInfo(run_id=r[0], started_at=r[1], finished_at=r[2], commit=r[3], dirty=bool(r[4]), models=models,
-                       summary=summary or self._summary_of_unfinished(r[0]), interrupted=bool(r[7]), command=r[8])
+                       summary=summary or self._summary_of_unfinished(r[0]), interrupted=bool(r[7]), command=r[8],
+                       branch=r[9])
 
     def _summary_of_unfinished(self, run_id: str) -> Summary:
         data = self._read("SELECT id, data FROM results WHERE run_id = ?", (run_id,))
@@ -534,18 +539,13 @@ class Store:
         request instead of two)."""
         statements: list[tuple[str, Sequence[Any]]] = [ledger_insert(ledger)] if ledger is not None else []
         if completion.ok:
-            statements.append((
-                f"INSERT OR REPLACE INTO cache (key, {CACHE_ANSWER}, created_at, identity)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
-                 *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
-                 completion.latency_ms, completion.ttft_ms, tool_calls_column(completion), now_iso(),
-                 canonical_json(identity)),
-            ))
-        if len(statements) > 1:
+            statements.append((self.CACHE_INSERT_SQL, (
+                key, completion.text, json.dumps(list(completion.chunks), ensure_ascii=False),
+                *usage_columns(completion.usage), completion.resolved_model, completion.finish_reason,
+                completion.latency_ms, completion.ttft_ms, tool_calls_column(completion), now_iso(),
+                canonical_json(identity))))
+        if statements:
             self._write_together(statements)
-        elif statements:
-            self._write(*statements[0])
 
     def cache_entries(self, keys: Iterable[str] | None = None) -> Iterator[CacheEntry]:
         """Cached answers (all of them, or those with these keys) in key order, for recordings."""

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from viewer_project import viewer_project
 
 from promptci.errors import PromptCIError
-from promptci.history import case_history, list_run_rows
+from promptci.history import case_history, list_runs
 from promptci.viewer.bundle import write_bundle
 from promptci.viewer.reviews import output_hash, read_reviews, reviews_path, write_review
 from promptci.viewer.server import COOKIE, Viewer, start_in_thread
@@ -142,8 +142,8 @@ def test_an_entry_that_is_not_a_review_is_named_with_its_line_and_the_fix(tmp_pa
 
 def test_history_reads_runs_with_branch_and_a_case_across_runs(tmp_path: Path) -> None:
     root = viewer_project(tmp_path)
-    rows = list_run_rows(root)
-    assert [(r.info.run_id, r.branch, r.command) for r in rows] == [("bbbb00000002", "feature", "run"),
+    rows = list_runs(root)
+    assert [(r.run_id, r.branch, r.command) for r in rows] == [("bbbb00000002", "feature", "run"),
                                                                       ("aaaa00000001", "main", "run")]
     samples = case_history(root, "greet", "ada")
     assert [(s.run_id, s.status, s.output) for s in samples] == [("aaaa00000001", "passed", "Hello Ada!"),
@@ -177,7 +177,7 @@ def test_the_runs_list_shows_the_command_that_made_each_run(tmp_path: Path) -> N
     root = viewer_project(tmp_path)
     with sqlite3.connect(discover(root).db_path) as conn:
         conn.execute("UPDATE runs SET command = 'promptci run -k ada' WHERE id = 'bbbb00000002'")
-    assert [r.command for r in list_run_rows(root)] == ["promptci run -k ada", "run"]
+    assert [r.command for r in list_runs(root)] == ["promptci run -k ada", "run"]
     page = write_bundle(root, tmp_path / "out")[0].read_text(encoding="utf-8")
     assert "promptci run -k ada" in page
 

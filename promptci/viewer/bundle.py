@@ -11,7 +11,7 @@ from pathlib import Path
 
 from promptci.cost.report import read_ledger
 from promptci.errors import PromptCIError
-from promptci.history import CaseSample, case_history, list_run_rows, show_run
+from promptci.history import CaseSample, case_history, list_runs, show_run
 from promptci.types import Run
 from promptci.viewer.pages import Links, case_page, compare_page, cost_page, run_page, runs_page
 from promptci.viewer.reviews import read_reviews, reviews_for_prompts
@@ -34,7 +34,7 @@ def write_bundle(root: Path | None, out: Path, run_refs: Sequence[str] = ()) -> 
     site = Site.at(root)
     source = site.source
     runs = [show_run(source, ref) for ref in run_refs] if run_refs else \
-        [show_run(source, row.info.run_id) for row in list_run_rows(source, DEFAULT_RUNS)]
+        [show_run(source, run.run_id) for run in list_runs(source, DEFAULT_RUNS)]
     if not runs:
         raise PromptCIError("no runs stored yet: run `promptci run` first")
     runs.sort(key=lambda run: run.started_at)
@@ -52,7 +52,7 @@ def write_bundle(root: Path | None, out: Path, run_refs: Sequence[str] = ()) -> 
         written.append(path)
 
     chosen = {run.run_id for run in runs}
-    rows = [row for row in list_run_rows(source, ALL_RUNS) if row.info.run_id in chosen]
+    rows = [run for run in list_runs(source, ALL_RUNS) if run.run_id in chosen]
     put("index.html", runs_page(rows, links))
     prompts = {r.prompt for run in runs for r in run.results}
     reviews = reviews_for_prompts(source, prompts)
@@ -67,7 +67,7 @@ def write_bundle(root: Path | None, out: Path, run_refs: Sequence[str] = ()) -> 
                                links, None))
     since = min(run.started_at for run in runs)
     entries = [e for e in read_ledger(site.project, since) if e.run_id in chosen]
-    branches = {row.info.run_id: row.branch for row in rows}
+    branches = {run.run_id: run.branch for run in rows}
     put("cost.html", cost_page(entries, f"the first of these runs ({since})", branches, links))
     return written
 

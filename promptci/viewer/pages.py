@@ -13,7 +13,7 @@ from typing import Any
 
 from promptci.compare import Comparison
 from promptci.cost.ledger import CostRow, aggregate, summarize_group
-from promptci.history import CaseSample, RunRow
+from promptci.history import CaseSample
 from promptci.reporting.diff_html import _BODY as COMPARE_BODY
 from promptci.reporting.diff_html import comparison_data
 from promptci.reporting.diff_html_assets import DIFF_CSS, DIFF_JS
@@ -22,7 +22,7 @@ from promptci.reporting.html import report_data
 from promptci.reporting.html_assets import PAGE_CSS, PAGE_JS
 from promptci.reporting.page import EmbeddedJSON, embed_json, render_page
 from promptci.reporting.stats import printable
-from promptci.store import LedgerEntry
+from promptci.store import LedgerEntry, RunInfo
 from promptci.types import Run
 from promptci.verdict.summary import elapsed_s
 from promptci.viewer.assets import (
@@ -104,20 +104,20 @@ def compare_page(comparison: Comparison, reviews: Mapping[str, Mapping[str, Mapp
     return _page("promptci compare", COMPARE_BODY, DIFF_CSS, DIFF_JS, data, links, {"page": "compare", "runs": runs})
 
 
-def _duration(row: RunRow) -> float | None:
-    return elapsed_s(row.info.started_at, row.info.finished_at)
+def _duration(run: RunInfo) -> float | None:
+    return elapsed_s(run.started_at, run.finished_at)
 
 
-def runs_data(rows: Sequence[RunRow]) -> list[list[Any]]:
+def runs_data(runs: Sequence[RunInfo]) -> list[list[Any]]:
     """[id, started, command, commit, dirty, branch, models, passed, total, cost, seconds, interrupted] per run."""
-    return [[r.info.run_id, r.info.started_at, printable(r.command) if r.command else None, r.info.commit,
-             r.info.dirty, printable(r.branch) if r.branch else None, [printable(m) for m in r.info.models],
-             r.info.summary.passed, r.info.summary.total, r.info.summary.cost_usd, _duration(r), r.info.interrupted]
-            for r in rows]
+    return [[r.run_id, r.started_at, printable(r.command) if r.command else None, r.commit,
+             r.dirty, printable(r.branch) if r.branch else None, [printable(m) for m in r.models],
+             r.summary.passed, r.summary.total, r.summary.cost_usd, _duration(r), r.interrupted]
+            for r in runs]
 
 
-def runs_page(rows: Sequence[RunRow], links: Links) -> str:
-    return _page("promptci runs", RUNS_BODY, PAGE_CSS, RUNS_JS, {"runs": runs_data(rows)}, links, {"page": "runs"})
+def runs_page(runs: Sequence[RunInfo], links: Links) -> str:
+    return _page("promptci runs", RUNS_BODY, PAGE_CSS, RUNS_JS, {"runs": runs_data(runs)}, links, {"page": "runs"})
 
 
 def case_samples(samples: Iterable[CaseSample]) -> list[list[Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from promptci.errors import PromptCIError
-from promptci.history import case_history, list_run_rows, show_run
+from promptci.history import case_history, list_runs, show_run
 from promptci.project import Project, discover
 from promptci.types import CaseResult, Run
 from promptci.viewer.jobs import DiffJobs
@@ -50,7 +50,7 @@ class Site:
         return self.project.source
 
     def runs(self) -> str:
-        return runs_page(list_run_rows(self.source, ALL_RUNS), self.links)
+        return runs_page(list_runs(self.source, ALL_RUNS), self.links)
 
     def run(self, run_ref: str) -> str:
         data = self.run_data.get(run_ref)
@@ -83,7 +83,7 @@ class Site:
         from promptci.cost.report import read_ledger
 
         start = parse_since(since, datetime.now(timezone.utc))
-        branches = {row.info.run_id: row.branch for row in list_run_rows(self.source, ALL_RUNS)}
+        branches = {run.run_id: run.branch for run in list_runs(self.source, ALL_RUNS)}
         return cost_page(read_ledger(self.project, start.isoformat()), since, branches, self.links)
 
     def revisions(self) -> str:

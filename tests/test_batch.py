@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fakeserver import FakeServer, running_fake_server
+from olddb import database_at_schema
 
 from promptci.batch import chunks
 from promptci.config import Price
@@ -392,14 +393,10 @@ def test_no_cache_submits_fresh_samples_once_a_day(cli, root: Path, server: Fake
 
 
 def test_migration_7_adds_the_batch_tables_to_a_schema_6_database(tmp_path: Path) -> None:
-    from promptci.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, split_statements
+    from promptci.migrations import SCHEMA_VERSION, migrate
 
     path = tmp_path / "db.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(MIGRATIONS[:6], start=1):
-        for statement in split_statements(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
+    conn = database_at_schema(path, 6)
     assert migrate(conn, path) == 6 and SCHEMA_VERSION >= 7
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"batches", "batch_requests"} <= tables

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from olddb import database_at_schema
 
 from promptci.errors import PromptCIError
 from promptci.migrations import SCHEMA_VERSION, schema_version, split_statements
@@ -103,13 +104,9 @@ def test_split_statements_keeps_semicolons_inside_strings() -> None:
 
 
 def test_migration_4_keeps_each_runs_resolved_models_in_its_row(tmp_path: Path) -> None:
-    from promptci.migrations import MIGRATIONS, migrate
+    from promptci.migrations import migrate
     path = tmp_path / "db.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(MIGRATIONS[:3], start=1):
-        for statement in split_statements(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
+    conn = database_at_schema(path, 3)
     for run_id in ("r1", "r2"):
         conn.execute("INSERT INTO runs (id, started_at, models, options)"
                      " VALUES (?, '2026-11-01T10:00:00Z', '[]', '{}')", (run_id,))
@@ -402,13 +399,7 @@ def test_a_result_at_its_place_in_a_run_is_stored_once(store: Store) -> None:
 
 def test_migration_9_drops_a_result_stored_twice_at_one_place(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    from promptci.migrations import MIGRATIONS
-
-    for script in MIGRATIONS[:8]:
-        for statement in split_statements(script):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 8")
+    conn = database_at_schema(path, 8)
     conn.execute("INSERT INTO runs (id, started_at, models, options) VALUES ('r', '2026-11-01T10:00:00Z', '[]', '{}')")
     for position in (0, 0, 1, None, None):
         conn.execute("INSERT INTO results (run_id, prompt, case_id, model, status, data, position)"

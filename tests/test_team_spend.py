@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fakeserver import FakeServer, running_fake_server
+from olddb import database_at_schema
 
-from promptci.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
+from promptci.migrations import SCHEMA_VERSION
 from promptci.pgstore import PostgresStore
 from promptci.spender import spending_actor, spending_branch
 from promptci.store import LedgerEntry, Store, now_iso
@@ -122,11 +122,7 @@ def test_who_spends_prefers_ci_variables_to_the_checkout() -> None:
 
 def test_migration_7_adds_branch_and_actor_to_an_older_ledger(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(MIGRATIONS[:6], start=1):
-        for statement in split_statements(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
+    conn = database_at_schema(path, 6)
     conn.execute("INSERT INTO ledger (at, ts, model, status) VALUES ('2026-11-01T10:00:00Z', 1.0, 'm', 'ok')")
     conn.close()
     with Store.open(path) as store:

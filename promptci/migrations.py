@@ -8,10 +8,128 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from promptci.errors import PromptCIError
+
+# Migration 11's per-day sums of the ledger, kept by triggers so that every writer (a run, `store copy`, `gc`, a
+# hand-made DELETE) keeps them equal to the rows: a row counts once with +1 when inserted (an insert ignored by ON
+# CONFLICT DO NOTHING fires nothing) and with -1 when deleted; a group that reaches 0 rows is removed. Each value is
+# the row's share of a sum of Store._ledger_sums_sql (the SQL of LEDGER_DAY_SQL, usd_units_sql and whole_ms_sql of
+# that day, frozen here: a shipped migration never changes). `spending` counts rows with a nonzero known cost (the
+# groups the budget alert ranks). A group is keyed by the JSON array of its names, so NULL and "" stay apart.
+_DAY = "(CAST({r}ts / 86400 AS INTEGER) - (CAST({r}ts / 86400 AS INTEGER) > {r}ts / 86400))"
+_GROUP = "json_array({r}prompt, {r}model, {r}branch, {r}actor)"
+
+
+def _units(column: str) -> str:
+    return (f"COALESCE(CASE WHEN {column} < 0 THEN -CAST(0.5 - {column} * 1e12 AS INTEGER)"
+            f" ELSE CAST({column} * 1e12 + 0.5 AS INTEGER) END, 0)")
+
+
+def _whole_ms(column: str) -> str:
+    half_up = f"({column} + 0.5)"
+    return (f"CASE WHEN abs({column}) < 4e+18 THEN CAST({half_up} AS INTEGER)"
+            f" - (CAST({half_up} AS INTEGER) > {half_up}) ELSE {column} END")
+
+
+_DAY_SUMS = ("requests", "judge_requests", "input_tokens", "output_tokens", "cached_input_tokens", "cost_units",
+             "cost_unknown", "saved_units", "cache_hits", "errors", "spending")
+
+
+def _day_shares(r: str) -> list[str]:
+    """A ledger row's share of each of _DAY_SUMS (r: the row's prefix, "NEW." in a trigger)."""
+    fresh = f"{r}status <> 'cached'"
+    return ["1", f"{r}kind = 'judge'", *(f"CASE WHEN {fresh} THEN COALESCE({r}{c}, 0) ELSE 0 END"
+                                         for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
+            _units(f"{r}cost_usd"), f"{r}cost_usd IS NULL AND {r}status = 'ok'", _units(f"{r}saved_usd"),
+            f"{r}status = 'cached'", f"{r}status = 'error'", f"COALESCE({r}cost_usd <> 0, 0)"]
+
+
+def _day_keys(r: str) -> str:
+    return f"{_DAY.format(r=r)}, {_GROUP.format(r=r)}, {r}prompt, {r}model, {r}branch, {r}actor"
+
+
+def _trigger_body(r: str, sign: str) -> str:
+    """The statements adding (sign "") or taking away (sign "-") the row `r` in the day sums."""
+    day, group = _DAY.format(r=r), _GROUP.format(r=r)
+    shares = ", ".join(f"{sign}({share})" for share in _day_shares(r))
+    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in _DAY_SUMS)
+    statements = [f"INSERT INTO ledger_days SELECT {_day_keys(r)}, {shares} WHERE 1"
+                  f" ON CONFLICT (day, grp) DO UPDATE SET {added};"]
+    for timing, column in enumerate(("latency_ms", "ttft_ms")):
+        statements.append(
+            f"INSERT INTO ledger_day_timings SELECT {_day_keys(r)}, {timing}, {_whole_ms(r + column)}, {sign}1"
+            f" WHERE {r}status = 'ok' AND {r}{column} IS NOT NULL"
+            " ON CONFLICT (day, grp, timing, ms) DO UPDATE SET requests = requests + excluded.requests;")
+    if sign:
+        statements += [f"DELETE FROM ledger_days WHERE day = {day} AND grp = {group} AND requests = 0;",
+                       f"DELETE FROM ledger_day_timings WHERE day = {day} AND grp = {group} AND requests = 0;"]
+    return "\n        ".join(statements)
+
+
+_DAY_TABLES = """
+    CREATE TABLE ledger_days (
+        day INTEGER NOT NULL,          -- the UTC day number of ts (Store.LEDGER_DAY_SQL)
+        grp TEXT NOT NULL,             -- JSON [prompt, model, branch, actor]
+        prompt TEXT,
+        model TEXT NOT NULL,
+        branch TEXT,
+        actor TEXT,
+        """ + ",\n        ".join(f"{c} BIGINT NOT NULL" for c in _DAY_SUMS) + """,
+        PRIMARY KEY (day, grp)
+    );
+    CREATE TABLE ledger_day_timings (
+        day INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        prompt TEXT,
+        model TEXT NOT NULL,
+        branch TEXT,
+        actor TEXT,
+        timing INTEGER NOT NULL,       -- 0: latency_ms, 1: ttft_ms (status ok)
+        ms REAL NOT NULL,              -- whole milliseconds (store.whole_ms)
+        requests BIGINT NOT NULL,
+        PRIMARY KEY (day, grp, timing, ms)
+    );
+"""
+
+
+def _truth(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+def _backfill(day: str, group: str, units: Callable[[str], str], whole_ms: Callable[[str], str]) -> list[str]:
+    """The day sums of the rows already in the ledger (the expressions in the store's dialect; units(c): the whole
+    USD units of column c, 0 for NULL)."""
+    keys = f"{day}, {group}, prompt, model, branch, actor"
+    fresh, judge = "status <> 'cached'", _truth("kind = 'judge'")
+    sums = ["count(*)", f"sum({judge})",
+            *(f"COALESCE(sum({c}) FILTER (WHERE {fresh}), 0)"
+              for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
+            f"sum({units('cost_usd')})", "count(*) FILTER (WHERE cost_usd IS NULL AND status = 'ok')",
+            f"sum({units('saved_usd')})", "count(*) FILTER (WHERE status = 'cached')",
+            "count(*) FILTER (WHERE status = 'error')", "count(*) FILTER (WHERE cost_usd <> 0)"]
+    statements = [f"INSERT INTO ledger_days SELECT {keys}, {', '.join(sums)} FROM ledger"
+                  f" GROUP BY {', '.join(str(i) for i in range(1, 7))}"]
+    for timing, column in enumerate(("latency_ms", "ttft_ms")):
+        statements.append(f"INSERT INTO ledger_day_timings SELECT {keys}, {timing}, {whole_ms(column)}, count(*)"
+                          f" FROM ledger WHERE status = 'ok' AND {column} IS NOT NULL"
+                          f" GROUP BY {', '.join(str(i) for i in range(1, 9))}")
+    return statements
+
+
+LEDGER_DAYS_SQLITE = _DAY_TABLES + "".join(
+    f"""
+    CREATE TRIGGER ledger_days_{name} AFTER {event} ON ledger BEGIN
+        {body}
+    END;
+""" for name, event, body in (
+        ("insert", "INSERT", _trigger_body("NEW.", "")),
+        ("delete", "DELETE", _trigger_body("OLD.", "-")),
+        ("update", "UPDATE", _trigger_body("OLD.", "-") + "\n        " + _trigger_body("NEW.", "")),
+    )) + "".join(f"    {statement};\n" for statement in _backfill(
+        _DAY.format(r=""), _GROUP.format(r=""), _units, _whole_ms))
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs, results, request ledger, response cache
@@ -159,6 +277,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ledger_ts_cost ON ledger (ts, cost_usd);
     CREATE INDEX ledger_unpriced ON ledger (ts, model) WHERE status = 'ok' AND cost_usd IS NULL;
     """,
+    # 11: the ledger summed per UTC day and group (prompt, model, branch, actor) as rows are written and deleted,
+    # with each group's timings counted per whole millisecond: `promptci cost` reads these few rows, not a million
+    LEDGER_DAYS_SQLITE,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -214,6 +335,61 @@ def check_not_newer(found: int, path: Path | None) -> None:
         )
 
 
+# Migration 11 in PostgreSQL: one row trigger calls a function that adds a row's shares (+1 or -1) to the day sums
+# (the same shares as _day_shares, in PostgreSQL's SQL: floor() and a cast that rounds, as PostgresStore's SQL).
+_PG_UNITS = ("CASE WHEN {c} < 0 THEN -CAST(floor(0.5::float8 - {c} * 1e12::float8) AS BIGINT)"
+             " ELSE CAST(floor({c} * 1e12::float8 + 0.5::float8) AS BIGINT) END")
+
+
+def _pg_units(column: str) -> str:
+    return f"COALESCE({_PG_UNITS.format(c=column)}, 0)"
+
+
+_PG_DAY = "CAST(floor({r}ts / 86400) AS BIGINT)"
+_PG_GROUP = "json_build_array({r}prompt, {r}model, {r}branch, {r}actor)::text"
+_PG_SHARES = ", ".join(f"direction * {share}" for share in (
+    "1", _truth("r.kind = 'judge'"),
+    *(_truth("r.status <> 'cached'") + f" * COALESCE(r.{c}, 0)"
+      for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
+    _pg_units("r.cost_usd"), _truth("r.cost_usd IS NULL AND r.status = 'ok'"), _pg_units("r.saved_usd"),
+    _truth("r.status = 'cached'"), _truth("r.status = 'error'"), _truth("r.cost_usd <> 0")))
+_PG_TIMING = """
+    IF r.status = 'ok' AND r.{column} IS NOT NULL THEN
+        INSERT INTO ledger_day_timings VALUES (d, g, r.prompt, r.model, r.branch, r.actor, {timing},
+            floor(r.{column} + 0.5::float8), direction)
+        ON CONFLICT (day, grp, timing, ms) DO UPDATE SET requests = ledger_day_timings.requests + excluded.requests;
+        IF direction < 0 THEN
+            DELETE FROM ledger_day_timings WHERE day = d AND grp = g AND timing = {timing}
+                AND ms = floor(r.{column} + 0.5::float8) AND requests = 0;
+        END IF;
+    END IF;"""
+LEDGER_DAYS_POSTGRES = (
+    f"""CREATE FUNCTION promptci_ledger_days_add(r ledger, direction integer) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    d bigint := {_PG_DAY.format(r="r.")};
+    g text := {_PG_GROUP.format(r="r.")};
+BEGIN
+    INSERT INTO ledger_days VALUES (d, g, r.prompt, r.model, r.branch, r.actor, {_PG_SHARES})
+    ON CONFLICT (day, grp) DO UPDATE SET {", ".join(f"{c} = ledger_days.{c} + excluded.{c}" for c in _DAY_SUMS)};
+    IF direction < 0 THEN
+        DELETE FROM ledger_days WHERE day = d AND grp = g AND requests = 0;
+    END IF;{_PG_TIMING.format(column="latency_ms", timing=0)}{_PG_TIMING.format(column="ttft_ms", timing=1)}
+END $$""",
+    """CREATE FUNCTION promptci_ledger_days() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        PERFORM promptci_ledger_days_add(OLD, -1);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM promptci_ledger_days_add(NEW, 1);
+    END IF;
+    RETURN NULL;
+END $$""",
+    "CREATE TRIGGER ledger_days AFTER INSERT OR UPDATE OR DELETE ON ledger"
+    " FOR EACH ROW EXECUTE FUNCTION promptci_ledger_days()",
+    *_backfill(_PG_DAY.format(r=""), _PG_GROUP.format(r=""), _pg_units, lambda c: f"floor({c} + 0.5::float8)"),
+)
+
 # PostgreSQL (the team store) runs the same numbered scripts, translated by postgres_script: SQLite's rowid key
 # becomes an identity column and REAL (8 bytes in SQLite) double precision, so ledger sums stay exact.
 POSTGRES_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY\b"), "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
@@ -221,8 +397,9 @@ POSTGRES_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY\b"), "BIGINT GENERATED BY 
 # What PostgreSQL needs instead of (or besides) a script. A PostgreSQL store starts at schema 6, so a script that
 # only fills old SQLite rows has nothing to fill there; runs get the rowid SQLite gives every table (insertion
 # order, the tie-break of `ORDER BY started_at DESC, rowid DESC`).
-POSTGRES_REPLACED: dict[int, str] = {
+POSTGRES_REPLACED: dict[int, str | tuple[str, ...]] = {
     4: "ALTER TABLE runs ADD COLUMN resolved_models TEXT;",
+    11: (*split_statements(_DAY_TABLES), *LEDGER_DAYS_POSTGRES),
 }
 POSTGRES_ADDED: dict[int, str] = {
     1: "ALTER TABLE runs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE;",
@@ -232,6 +409,8 @@ POSTGRES_ADDED: dict[int, str] = {
 def postgres_script(number: int) -> list[str]:
     """The statements of migration `number` (1-based) in PostgreSQL's dialect."""
     script = POSTGRES_REPLACED.get(number, MIGRATIONS[number - 1])
+    # statements written for PostgreSQL come as a tuple: SQLite's splitter does not know their $$ function bodies
+    statements = list(script) if isinstance(script, tuple) else list(split_statements(script))
     for pattern, replacement in POSTGRES_TYPES:
-        script = pattern.sub(replacement, script)
-    return [*split_statements(script), *split_statements(POSTGRES_ADDED.get(number, ""))]
+        statements = [pattern.sub(replacement, statement) for statement in statements]
+    return [*statements, *split_statements(POSTGRES_ADDED.get(number, ""))]

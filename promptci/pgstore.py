@@ -16,9 +16,11 @@ from promptci.migrations import SCHEMA_VERSION, check_not_newer, postgres_script
 from promptci.secrets import redact_dsn
 from promptci.store import (
     CACHE_ANSWER,
+    LedgerSummary,
     LedgerTotals,
     Store,
     Timings,
+    grouped_by,
 )
 
 T = TypeVar("T")
@@ -177,27 +179,28 @@ class PostgresStore(Store):
     def whole_ms_sql(column: str) -> str:
         return f"floor({column} + 0.5::float8)"
 
-    def ledger_summary(self, since: float, dimensions: Sequence[str]
-                       ) -> tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]:
-        """Two queries here: PostgreSQL counts (group, whole milliseconds) by a hashed GROUP BY, no sort."""
-        return self.ledger_totals(since, dimensions), self.ledger_timing_counts(since, dimensions)
-
-    def ledger_timing_counts(self, since: float, dimensions: Sequence[str]) -> dict[tuple[str | None, ...], Timings]:
-        """As the SQLite store's, counted by PostgreSQL's hashed GROUP BY (group, whole milliseconds)."""
+    def _scanned_summary(self, dimensions: Sequence[str], since: float, before_day: int | None) -> LedgerSummary:
+        """As the SQLite store's, in three queries: the sums, and the timings counted by PostgreSQL's hashed
+        GROUP BY (group, whole milliseconds), no sort."""
+        where, params = self._scan_range(since, before_day)
         columns = self._dimension_sql(dimensions)
+        width = len(columns)
+        totals = [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
+                  for row in self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self._ledger_sums_sql()}"
+                                        f" FROM ledger WHERE {where}{grouped_by(columns)}", params)]
         found: dict[tuple[str | None, ...], Timings] = {}
         grouped = ", ".join(str(i + 1) for i in range(len(columns) + 1))
         for which, column in enumerate(("latency_ms", "ttft_ms")):
             rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self.whole_ms_sql(column)}, count(*)"
-                              f" FROM ledger WHERE ts >= ? AND status = 'ok' AND {column} IS NOT NULL"
-                              f" GROUP BY {grouped}", (since,))
+                              f" FROM ledger WHERE {where} AND status = 'ok' AND {column} IS NOT NULL"
+                              f" GROUP BY {grouped}", params)
             for *group, value, count in rows:
                 key = self._group_values(dimensions, group)
                 found.setdefault(key, ([], []))[which].append((float(value), int(count)))
         for latencies, ttfts in found.values():
             latencies.sort()
             ttfts.sort()
-        return found
+        return totals, found
 
     def last_resolved_models(self, model: str, before_run_id: str) -> tuple[str, set[str]] | None:
         latest = self._read(

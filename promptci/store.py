@@ -623,43 +623,56 @@ class Store:
     def ledger_totals(self, since: float, dimensions: Sequence[str]) -> list[LedgerTotals]:
         """The ledger rows from `since` (Unix seconds, inclusive) summed per group of `dimensions` (day, prompt,
         model, run, branch, actor), in no particular order; no dimensions: one row, even over no rows."""
-        columns = self._dimension_sql(dimensions)
-        rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self._ledger_sums_sql()} FROM ledger"
-                          f" WHERE ts >= ?{grouped_by(columns)}", (since,))
-        width = len(columns)
-        return [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
-                for row in rows]
+        return self.ledger_summary(since, dimensions)[0]
 
-    def ledger_summary(self, since: float, dimensions: Sequence[str]
-                       ) -> tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]:
-        """ledger_totals() and ledger_timing_counts() of the same groups (a group with no timings is left out of the
-        second).
+    def ledger_summary(self, since: float, dimensions: Sequence[str]) -> LedgerSummary:
+        """The ledger rows from `since` (Unix seconds, inclusive) summed per group of `dimensions` (day, prompt,
+        model, run, branch, actor), in no particular order, and each group's timings (status ok) rounded to whole
+        milliseconds (whole_ms), as (value, how many) in ascending order of value; a group with no timings is left
+        out of the second; no dimensions: one group, even over no rows.
+
+        The whole UTC days after since's come from the day sums (ledger_days, kept by migration 11's triggers: a few
+        rows a day); the rows of since's own day from `since` on are read. By run (not in the day sums) every row."""
+        if not set(dimensions) <= set(DAY_SUM_DIMENSIONS):
+            return self._scanned_summary(dimensions, since, None)
+        first_whole_day = math.ceil(since / 86_400)
+        return joined_summaries(len(dimensions), [self._scanned_summary(dimensions, since, first_whole_day),
+                                                  self._day_sums_summary(dimensions, first_whole_day)])
+
+    def _scan_range(self, since: float, before_day: int | None) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its parameters) of the rows from `since` on a UTC day before `before_day`."""
+        if before_day is None:
+            return "ts >= ?", [since]
+        # the range lets the ts index find the rows; the day's own expression decides at its edge
+        return f"ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} < ?", [since, before_day * 86_400 + 1, before_day]
+
+    def _scanned_summary(self, dimensions: Sequence[str], since: float, before_day: int | None) -> LedgerSummary:
+        """ledger_summary() of the rows themselves, from `since` on a UTC day before `before_day` (None: any).
 
         Here in one scan: SQLite has no hashed GROUP BY, and grouping a million rows by (group, millisecond) sorts
         them all (measured 2x slower), so each group's rounded timings come as one JSON array, counted in Python. By
         day, one query per day over its range of the ts index: a GROUP BY on the day would sort every row (~25% of
         the time measured), though the index has them in day order already."""
+        where, params = self._scan_range(since, before_day)
         if "day" not in dimensions:
-            return self._summary_rows(dimensions, "ts >= ?", [since])
+            return self._summary_rows(dimensions, where, params)
         others = [d for d in dimensions if d != "day"]
-        first, last = self._read("SELECT min(ts), max(ts) FROM ledger WHERE ts >= ?", (since,))[0]
+        first, last = self._read(f"SELECT min(ts), max(ts) FROM ledger WHERE {where}", params)[0]
         totals: list[LedgerTotals] = []
         timings: dict[tuple[str | None, ...], Timings] = {}
         if first is None:
             return totals, timings
         at = dimensions.index("day")
         for number in range(math.floor(first / 86_400), math.floor(last / 86_400) + 1):
-            # the range lets the ts index find the day; the day's own expression decides at its edges
             day_totals, day_timings = self._summary_rows(
-                others, f"ts >= ? AND ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} = ?",
-                [since, number * 86_400 - 1, (number + 1) * 86_400 + 1, number])
+                others, f"{where} AND ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} = ?",
+                [*params, number * 86_400 - 1, (number + 1) * 86_400 + 1, number])
             day = (utc_day(number),)
             totals += [replace(t, group=t.group[:at] + day + t.group[at:]) for t in day_totals if t.requests]
             timings.update((group[:at] + day + group[at:], counts) for group, counts in day_timings.items())
         return totals, timings
 
-    def _summary_rows(self, dimensions: Sequence[str], where: str, params: Sequence[Any]
-                      ) -> tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]:
+    def _summary_rows(self, dimensions: Sequence[str], where: str, params: Sequence[Any]) -> LedgerSummary:
         columns = self._dimension_sql(dimensions)
         arrays = "".join(f", json_group_array({self.whole_ms_sql(c)}) FILTER (WHERE status = 'ok' AND {c} IS NOT NULL)"
                          for c in ("latency_ms", "ttft_ms"))
@@ -675,6 +688,27 @@ class Store:
                 timings[group] = (latencies, ttfts)
         return totals, timings
 
+    def _day_sums_summary(self, dimensions: Sequence[str], first_day: int) -> LedgerSummary:
+        """ledger_summary() of the whole UTC days from `first_day` on, from the day sums (dimensions among
+        DAY_SUM_DIMENSIONS: the day sums' own column names)."""
+        columns = list(dimensions)
+        names = "".join(c + ", " for c in columns)
+        sums = ", ".join(f"sum({f.name})" for f in fields(LedgerTotals) if f.name != "group")
+        rows = self._read(f"SELECT {names}{sums} FROM ledger_days WHERE day >= ?{grouped_by(columns)}", (first_day,))
+        width = len(columns)
+        totals = [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
+                  for row in rows]
+        timings: dict[tuple[str | None, ...], Timings] = {}
+        for *values, timing, value, count in self._read(
+                f"SELECT {names}timing, ms, sum(requests) FROM ledger_day_timings WHERE day >= ?"
+                f"{grouped_by([*columns, 'timing', 'ms'])}", (first_day,)):
+            group = self._group_values(dimensions, values)
+            timings.setdefault(group, ([], []))[timing].append((float(value), int(count)))
+        for latencies, ttfts in timings.values():
+            latencies.sort()
+            ttfts.sort()
+        return totals, timings
+
     def ledger_timing_counts(self, since: float, dimensions: Sequence[str]) -> dict[tuple[str | None, ...], Timings]:
         """Per group of `dimensions`: the latencies and the TTFTs of the answered requests (status ok) from `since`,
         each rounded to whole milliseconds (whole_ms), as (value, how many) in ascending order of value."""
@@ -683,7 +717,15 @@ class Store:
     def ledger_spend(self, since: float, dimensions: Sequence[str], day: str | None = None,
                      until: float | None = None) -> list[tuple[tuple[str | None, ...], int]]:
         """(the group's values, known spend in USD units) per group of `dimensions` over the rows from `since` (until
-        `until`, exclusive) with a nonzero known cost, on one UTC day when `day` is given; in no particular order."""
+        `until`, exclusive) with a nonzero known cost, on one UTC day when `day` is given; in no particular order.
+        A whole day (since before it, no until) by dimensions of the day sums is read from them."""
+        number = None if day is None else (date.fromisoformat(day) - date(1970, 1, 1)).days
+        if (number is not None and until is None and since <= number * 86_400 and dimensions
+                and set(dimensions) <= set(DAY_SUM_DIMENSIONS)):
+            names = ", ".join(dimensions)
+            return [(self._group_values(dimensions, row[:-1]), int(row[-1])) for row in self._read(
+                f"SELECT {names}, sum(cost_units) FROM ledger_days WHERE day = ?"
+                f"{grouped_by(dimensions)} HAVING sum(spending) > 0", (number,))]
         columns = self._dimension_sql(dimensions)
         sql = (f"SELECT {''.join(c + ', ' for c in columns)}sum({self.usd_units_sql('cost_usd')}) FROM ledger"
                " WHERE ts >= ? AND cost_usd <> 0")
@@ -691,8 +733,7 @@ class Store:
         if until is not None:
             sql += " AND ts < ?"
             params.append(until)
-        if day is not None:
-            number = (date.fromisoformat(day) - date(1970, 1, 1)).days
+        if number is not None:
             # the range lets the ts index find the day; the day's own expression decides at its edges
             sql += f" AND ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} = ?"
             params += [number * 86_400 - 1, (number + 1) * 86_400 + 1, number]
@@ -702,8 +743,54 @@ class Store:
 
     def ledger_unpriced_models(self, since: float) -> set[str]:
         """The models of answered requests (status ok) from `since` that had no price."""
-        return {row[0] for row in self._read(
-            "SELECT DISTINCT model FROM ledger WHERE ts >= ? AND status = 'ok' AND cost_usd IS NULL", (since,))}
+        first_whole_day = math.ceil(since / 86_400)
+        where, params = self._scan_range(since, first_whole_day)
+        scanned = self._read(f"SELECT DISTINCT model FROM ledger WHERE {where} AND status = 'ok'"
+                             " AND cost_usd IS NULL", params)
+        summed = self._read("SELECT DISTINCT model FROM ledger_days WHERE day >= ? AND cost_unknown > 0",
+                            (first_whole_day,))
+        return {row[0] for row in scanned + summed}
+
+
+# The dimensions the day sums (migration 11) are kept by: `cost --by run` reads the rows themselves
+DAY_SUM_DIMENSIONS = ("day", "prompt", "model", "branch", "actor")
+LedgerSummary = tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]
+
+
+def summed(key: tuple[str | None, ...], groups: Sequence[LedgerTotals]) -> LedgerTotals:
+    """Groups' totals added up under one key (every field is a whole number: the sums are exact)."""
+    names = [f.name for f in fields(LedgerTotals) if f.name != "group"]
+    return LedgerTotals(key, *(sum(getattr(g, name) for g in groups) for name in names))
+
+
+def merged_timings(timings: Iterable[tuple[tuple[str | None, ...], Timings]], keep: Sequence[int]
+                   ) -> dict[tuple[str | None, ...], Timings]:
+    """The groups' timing counts merged by the values at the positions `keep` (none: one group, (), always)."""
+    by_key: dict[tuple[str | None, ...], tuple[Counter[float], Counter[float]]] = {} if keep else {
+        (): (Counter(), Counter())}
+    for group, counts in timings:
+        merged_counts = by_key.setdefault(tuple(group[i] for i in keep), (Counter(), Counter()))
+        for into, counted_values in zip(merged_counts, counts, strict=True):
+            for value, count in counted_values:
+                into[value] += count
+    return {key: (sorted(latencies.items()), sorted(ttfts.items())) for key, (latencies, ttfts) in by_key.items()}
+
+
+def joined_summaries(width: int, parts: Sequence[LedgerSummary]) -> LedgerSummary:
+    """Summaries of disjoint sets of ledger rows, by the same `width` dimensions, as one: a group in several parts
+    is summed; a group of no rows is left out, but for the one group of no dimensions."""
+    by_key: dict[tuple[str | None, ...], list[LedgerTotals]] = {}
+    for totals, _ in parts:
+        for group in totals:
+            by_key.setdefault(group.group, []).append(group)
+    joined = [summed(key, members) for key, members in by_key.items()]
+    if width:
+        joined = [group for group in joined if group.requests]
+    elif not joined:
+        joined = [LedgerTotals(())]
+    timings = merged_timings(((group, counts) for _, part in parts for group, counts in part.items()),
+                             list(range(width)))
+    return joined, {group: counts for group, counts in timings.items() if counts[0] or counts[1]}
 
 
 def database_bytes(path: Path) -> int:

@@ -17,12 +17,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptci.cost.alert import alert_text
-from promptci.cost.ledger import aggregate, days_over_budget, parse_since, render_csv, top_spenders
+from promptci.cost.ledger import aggregate, days_over_budget, group_order, parse_since, render_csv, top_spenders
 from promptci.cost.report import SPENDER_DIMENSIONS, CostReport, cost_report, ledger_report
+from promptci.gc import GcPolicy
 from promptci.reporting.costsummary import daily_budget_verdict
 from promptci.reporting.costtable import print_cost
 from promptci.stats import percentile, percentile_of_counts
-from promptci.store import LedgerEntry, Store, parse_iso, usd_units, whole_ms
+from promptci.store import (
+    LedgerEntry,
+    LedgerSummary,
+    LedgerTotals,
+    Store,
+    Timings,
+    joined_summaries,
+    parse_iso,
+    usd_units,
+    whole_ms,
+)
 
 BASE = LedgerEntry(at="2026-11-01T09:00:00Z", run_id="r1", git_commit="abc", prompt="route", case_id="c1",
                    model="openai:gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10,
@@ -253,3 +264,101 @@ def test_cost_starts_without_the_run_machinery(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+# The day sums (migration 11): kept by triggers as rows are inserted, deleted and changed, they are always the rows
+# summed; `cost` reads them for whole days and reads the rows only for since's own day (and for --by run).
+
+DAY_SUM_SETS = [("day",), ("prompt",), ("model", "branch"), ("day", "actor", "prompt", "model", "branch"), ()]
+
+
+def normal(summary: LedgerSummary) -> tuple[list[LedgerTotals], dict[tuple[str | None, ...], Timings]]:
+    totals, timings = summary
+    return sorted(totals, key=lambda t: group_order(t.group)), dict(timings)
+
+
+def assert_day_sums_are_the_rows(store: Store) -> None:
+    for dimensions in DAY_SUM_SETS:
+        scanned = joined_summaries(len(dimensions), [store._scanned_summary(dimensions, -1e12, None)])
+        assert normal(store._day_sums_summary(dimensions, -10**7)) == normal(scanned), dimensions
+    assert store._read("SELECT count(*) FROM ledger_days WHERE requests <= 0") == [(0,)]
+    assert store._read("SELECT count(*) FROM ledger_day_timings WHERE requests <= 0") == [(0,)]
+
+
+WRITES = st.lists(st.one_of(
+    st.tuples(st.just("insert"), ENTRIES, st.sampled_from([None, "r1", "r2"])),
+    st.tuples(st.just("delete"), st.integers(0, 30), st.just(None)),
+    st.tuples(st.just("update"), st.integers(0, 30), st.sampled_from(["cost_usd = 0.25", "prompt = 'moved'",
+                                                                      "ts = ts + 86400", "status = 'error'",
+                                                                      "latency_ms = NULL", "branch = NULL"])),
+), max_size=30)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=WRITES)
+def test_the_day_sums_are_the_rows_summed_after_any_writes(store: Store, writes: list[tuple[str, object, object]]
+                                                            ) -> None:
+    """Inserts (one a request id already stored: ignored, counted once), deletes and updates in any order."""
+    store._write("DELETE FROM ledger", ())
+    for action, what, detail in writes:
+        if action == "insert":
+            assert isinstance(what, LedgerEntry)
+            store.record_request(replace(what, request_id=detail))  # type: ignore[arg-type]
+            continue
+        ids = [row[0] for row in store._read("SELECT id FROM ledger ORDER BY id")]
+        if ids:
+            chosen = ids[int(what) % len(ids)]  # type: ignore[call-overload]
+            store._write("DELETE FROM ledger WHERE id = ?" if action == "delete"
+                         else f"UPDATE ledger SET {detail} WHERE id = ?", (chosen,))
+    assert_day_sums_are_the_rows(store)
+
+
+def test_gc_and_store_copy_keep_the_day_sums(tmp_path: Path, postgres_url: str) -> None:
+    """Rows `gc` deletes leave the day sums with them; rows `store copy` brings in are added (the triggers)."""
+    from promptci.gc import prune
+    from promptci.pgstore import PostgresStore
+    from promptci.storecopy import copy_store
+
+    local = Store.open(tmp_path / "a.db")
+    record(local, VARIED)
+    before = normal(local._day_sums_summary(("day", "prompt"), -10**7))
+    with PostgresStore.open(postgres_url) as team:
+        copy_store(local, team)
+        copy_store(local, team)  # idempotent: nothing counted twice
+        assert normal(team._day_sums_summary(("day", "prompt"), -10**7)) == before
+        assert_day_sums_are_the_rows(team)
+    with local:
+        prune(local, GcPolicy(runs=0), None, set(), billed_before=parse_iso("2026-11-02T06:00:00Z").timestamp())
+        assert 0 < local._read("SELECT count(*) FROM ledger")[0][0] < len(VARIED)
+        assert_day_sums_are_the_rows(local)
+
+
+def test_the_migration_sums_the_rows_stored_before_it(tmp_path: Path) -> None:
+    """A store at schema 10 with ledger rows: opening it adds the day sums of every row (migration 11)."""
+    from olddb import database_at_schema
+
+    from promptci.store import ledger_insert
+
+    db = tmp_path / ".promptci" / "promptci.db"
+    db.parent.mkdir()
+    conn = database_at_schema(db, 10)
+    for entry in VARIED:
+        conn.execute(*ledger_insert(entry))
+    conn.close()
+    with Store.open(db) as store:
+        assert store._read("SELECT count(*) FROM ledger_days")[0][0] > 0
+        assert_day_sums_are_the_rows(store)
+        for dimensions in DIMENSION_SETS:
+            assert_same(store, datetime(2026, 10, 1, tzinfo=timezone.utc), dimensions, 0.5)
+
+
+def test_the_backfill_of_each_store_sums_the_rows(store: Store) -> None:
+    """The migration's INSERT ... SELECT of each dialect (PostgreSQL's runs only on stores created empty)."""
+    from promptci.migrations import MIGRATIONS, postgres_script, split_statements
+    from promptci.pgstore import PostgresStore
+
+    record(store, VARIED)
+    backfill = (postgres_script(11) if isinstance(store, PostgresStore) else list(split_statements(MIGRATIONS[10])))
+    store._write_together([("DELETE FROM ledger_days", ()), ("DELETE FROM ledger_day_timings", ()),
+                           *((statement, ()) for statement in backfill[-3:])])
+    assert_day_sums_are_the_rows(store)

@@ -258,7 +258,9 @@ def test_an_older_schema_is_migrated_by_a_reading_command(tmp_path: Path) -> Non
     assert run_cli("run", "--root", root).returncode == 0
     db = root / ".promptci" / "promptci.db"
     # back to the schema of migration 1: undo what migrations 2 and later added
-    change_db(db, "DROP INDEX results_run_position", "DROP INDEX ledger_request",
+    change_db(db, "DROP TRIGGER ledger_days_insert", "DROP TRIGGER ledger_days_delete",
+              "DROP TRIGGER ledger_days_update", "DROP TABLE ledger_days", "DROP TABLE ledger_day_timings",
+              "DROP INDEX results_run_position", "DROP INDEX ledger_request",
               "ALTER TABLE ledger DROP COLUMN request_id",
               "ALTER TABLE results DROP COLUMN position", "ALTER TABLE cache DROP COLUMN tool_calls",
               "ALTER TABLE runs DROP COLUMN resolved_models", "ALTER TABLE runs DROP COLUMN command",

@@ -19,6 +19,7 @@ from fakeserver import FakeServer, running_fake_server
 
 from promptci.pgstore import PostgresStore
 from promptci.secrets import environment_secrets, redact_dsn, redact_environment
+from promptci.store import usd_units
 
 KEY = "sk-test-SECRET-1234567890"
 PROMPT = "---\nsystem: Be brief.\nparams: {temperature: 0}\n---\nHello {{ name }}!\n"
@@ -172,6 +173,7 @@ def test_eight_writers_at_once_lose_nothing_and_count_nothing_twice(tmp_path: Pa
     exact = sum(Fraction(k, 2**20) for k in range(1, writers * count + 1))
     assert Fraction(sum(e.cost_usd for e in ledger if e.cost_usd is not None)) == exact
     assert cache_rows == count // 5
+    assert day_sums_of(postgres_url) == [("p", writers * count, sum(usd_units(e.cost_usd or 0) for e in ledger))]
     assert sorted(r.run_id for r in runs) == [f"run-{w}" for w in range(writers)]
     assert all(r.summary.total == count and r.finished_at for r in runs)
 
@@ -248,6 +250,14 @@ def test_a_write_retried_after_its_commit_landed_stores_each_request_and_result_
         assert [e.case_id for e in store.ledger()] == ["c1", "c2", "c3"]
         assert [r.case_id for r in store.load_run("r").results] == ["c1"]
         assert store._read("SELECT count(*) FROM cache") == [(1,)]
+    assert day_sums_of(postgres_url) == [("p", 3, 3 * usd_units(0.5))]  # the day sums count each request once
+
+
+def day_sums_of(url: str) -> list[tuple[str, int, int]]:
+    """(prompt, requests, cost in USD units) of the team store's day sums (migration 11), summed over its days."""
+    with PostgresStore.open(url) as store:
+        return [(prompt, int(requests), int(units)) for prompt, requests, units in store._read(
+            "SELECT prompt, sum(requests), sum(cost_units) FROM ledger_days GROUP BY prompt")]
 
 
 def test_every_ledger_row_has_its_own_request_id(cli, project) -> None:

@@ -3,9 +3,8 @@ against budgets.daily_usd."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from promptci.cost.ledger import (
     rows_to_json,
 )
 from promptci.project import Project, discover
-from promptci.store import LedgerEntry, LedgerTotals, Store, Timings
+from promptci.store import LedgerEntry, LedgerTotals, Store, Timings, merged_timings, summed
 from promptci.storechoice import has_store, open_store
 
 SPENDER_DIMENSIONS = ("prompt", "branch", "actor")
@@ -93,7 +92,7 @@ def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, .
     by_day, day_timings = store.ledger_summary(since, with_day) if store else ([], {})
     keep = [with_day.index(d) for d in dimensions]
     groups = merged(by_day, keep)
-    timings = day_timings if with_day == dimensions else merged_timings(day_timings, keep)
+    timings = day_timings if with_day == dimensions else merged_timings(day_timings.items(), keep)
     spend = daily_units(by_day, with_day.index("day"))
     if store and day_start < since:  # the first day's spend before `since`
         for (day,), units in store.ledger_spend(day_start, ["day"], until=since):
@@ -114,18 +113,7 @@ def timed_rows(dimensions: tuple[str, ...], groups: Sequence[LedgerTotals], timi
     """The groups' CostRows sorted by their values, and the total row (its sums exact: whole numbers)."""
     rows = [row_from_totals(dimensions, group, *timings.get(group.group, ([], [])))
             for group in sorted(groups, key=lambda g: group_order(g.group))]
-    return tuple(rows), row_from_totals((), summed((), groups), *merged_timings(timings, [])[()])
-
-
-def merged_timings(timings: Mapping[Group, Timings], keep: Sequence[int]) -> dict[Group, Timings]:
-    """The groups' timing counts merged by the values at the positions `keep` (none: one group, (), always)."""
-    by_key: dict[Group, tuple[Counter[float], Counter[float]]] = {} if keep else {(): (Counter(), Counter())}
-    for group, counts in timings.items():
-        merged_counts = by_key.setdefault(tuple(group[i] for i in keep), (Counter(), Counter()))
-        for into, counted in zip(merged_counts, counts, strict=True):
-            for value, count in counted:
-                into[value] += count
-    return {key: (sorted(latencies.items()), sorted(ttfts.items())) for key, (latencies, ttfts) in by_key.items()}
+    return tuple(rows), row_from_totals((), summed((), groups), *merged_timings(timings.items(), [])[()])
 
 
 def merged(groups: Sequence[LedgerTotals], keep: Sequence[int]) -> list[LedgerTotals]:
@@ -135,11 +123,6 @@ def merged(groups: Sequence[LedgerTotals], keep: Sequence[int]) -> list[LedgerTo
         by_key.setdefault(tuple(group.group[i] for i in keep), []).append(group)
     return [members[0] if len(members) == 1 and len(keep) == len(members[0].group) else summed(key, members)
             for key, members in by_key.items()]
-
-
-def summed(key: tuple[str | None, ...], groups: Sequence[LedgerTotals]) -> LedgerTotals:
-    names = [f.name for f in fields(LedgerTotals) if f.name != "group"]
-    return LedgerTotals(key, *(sum(getattr(g, name) for g in groups) for name in names))
 
 
 def daily_units(groups: Sequence[LedgerTotals], day_at: int) -> dict[str | None, int]:

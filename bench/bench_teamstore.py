@@ -4,6 +4,8 @@
 1. A cached run: one real `promptci run` of CASES cases against the fake server (its own process) fills the
    store, then the same run again answered wholly from the cache, timed (best of 3) with the SQLite file and
    with PROMPTCI_STORE; and the store reads alone (cached_keys + cache_get for every case).
+3. What the day sums (migration 11) add to each ledger write: WRITES rows written one commit each, as a run writes
+   them (record_request), into a new store with its triggers and into one whose triggers were dropped, alternated.
 2. `promptci cost` and `promptci cost --check` (a day over budgets.daily_usd: the alert's top spenders too) over
    LEDGER ledger rows (inserted with SQL; latencies and TTFTs drawn at random, so the percentiles sort real
    work), with both stores: the command's wall time (start-up included) and peak RSS (os.wait4), best of 2.
@@ -13,6 +15,7 @@
     python bench/bench_teamstore.py --ledger-only   # part 2 alone
     python bench/bench_teamstore.py --ledger-only --compare   # and the Python aggregation of before, for comparison
     python bench/bench_teamstore.py --ledger-only --before DIR  # and DIR's promptci package, alternated with this
+    python bench/bench_teamstore.py --writes        # part 3 alone
     # (an older commit's: git archive COMMIT promptci | tar -x -C DIR)
 """
 
@@ -131,6 +134,17 @@ def fill_ledger(store: Store, rows: int) -> None:
         store._write_together(batch)
 
 
+# Back to schema 10: migration 11's triggers and day sums dropped (for --before: an older package's stores)
+_DAY_SUM_TABLES = ["DROP TABLE ledger_days", "DROP TABLE ledger_day_timings"]
+SCHEMA_10 = {
+    "Store": ["DROP TRIGGER ledger_days_insert", "DROP TRIGGER ledger_days_delete", "DROP TRIGGER ledger_days_update",
+              *_DAY_SUM_TABLES, "PRAGMA user_version = 10"],
+    "PostgresStore": ["DROP TRIGGER ledger_days ON ledger", "DROP FUNCTION promptci_ledger_days()",
+                      "DROP FUNCTION promptci_ledger_days_add(ledger, integer)", *_DAY_SUM_TABLES,
+                      "UPDATE promptci_schema SET version = 10"],
+}
+
+
 def best(times: list[float]) -> float:
     return min(times)
 
@@ -140,9 +154,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--ledger-only", action="store_true", help="only `cost` over the big ledger")
     parser.add_argument("--compare", action="store_true", help="time the Python aggregation of before too")
+    parser.add_argument("--writes", action="store_true", help="only the cost of the day sums to each ledger write")
     parser.add_argument("--before", metavar="DIR", help="time DIR's promptci package too, alternated with this one")
     options = parser.parse_args()
     cases, ledger_rows = (200, 100_000) if options.quick else (1_000, 1_000_000)
+    if options.writes:
+        with tempfile.TemporaryDirectory() as folder, running_postgres() as pg:
+            ledger_write_cost(Path(folder), pg, 2_000 if options.quick else 5_000)
+        return
     with tempfile.TemporaryDirectory() as folder, running_postgres() as pg, fake_server_process(0.0) as url:
         if not options.ledger_only:
             cached_run(Path(folder), pg, url, cases)
@@ -181,6 +200,15 @@ def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, c
         fill_ledger(local, ledger_rows)
         fill_ledger(shared, ledger_rows)
     assert sqlite3.connect(ledger_db).execute("SELECT count(*) FROM ledger").fetchone()[0] >= ledger_rows
+    # an older package refuses a newer schema: it gets stores of the same rows at schema 10 (before the day sums)
+    old_db, old_big = folder / "old" / ".promptci" / "promptci.db", pg.new_database()
+    if before:
+        write_greet_project(old_db.parent.parent, 1, url, f"budgets: {{daily_usd: {daily_usd}}}\n")
+        with Store.open(old_db) as local, PostgresStore.open(old_big) as shared:
+            for store in (local, shared):
+                for statement in SCHEMA_10[type(store).__name__]:
+                    store._write(statement, ())
+                fill_ledger(store, ledger_rows)
     empty = folder / "empty"
     write_greet_project(empty, 1, url)
     packages = (("before", before), ("this", None)) if before else (("this", None),)
@@ -188,10 +216,11 @@ def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, c
         wall, rss, _ = min(measured(empty, "cost", store=None, package=package) for _ in range(2))
         print(f"`promptci cost` with no store at all (start-up alone, best of 2){' ' + label if before else ''}: "
               f"{wall:.2f} s, peak RSS {rss:.0f} MiB")
-    for name, store in (("sqlite", None), ("postgres", big)):
+    for name, store, old_store in (("sqlite", None, None), ("postgres", big, old_big)):
         for args in (("cost", "--since", "7d"), ("cost", "--since", "7d", "--check")):
             for label, package in packages * 2 if before else packages:
-                wall, rss, code = min(measured(ledger_db.parent.parent, *args, store=store, package=package)
+                root = (old_db if package else ledger_db).parent.parent
+                wall, rss, code = min(measured(root, *args, store=old_store if package else store, package=package)
                                       for _ in range(2))
                 print(f"`promptci {' '.join(args)}` over {ledger_rows:,} ledger rows ({name}, best of 2)"
                       f"{' ' + label if before else ''}: {wall:.2f} s, peak RSS {rss:.0f} MiB, exit {code}")
@@ -199,6 +228,36 @@ def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, c
             wall, rss = measured_python_report(ledger_db.parent.parent, store)
             print(f"the Python aggregation of before (every row read, tests/test_cost_sql.py), {name}: {wall:.2f} s, "
                   f"peak RSS {rss:.0f} MiB")
+
+def ledger_write_cost(folder: Path, pg: PostgresServer, writes: int) -> None:
+    """Microseconds a ledger row takes to write (one commit each), with the day sums' triggers and without."""
+    from promptci.store import LedgerEntry
+
+    drops = {"sqlite": ["DROP TRIGGER ledger_days_insert"], "postgres": ["DROP TRIGGER ledger_days ON ledger"]}
+    rows = [LedgerEntry(at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - i)), run_id="r",
+                        git_commit="abc", prompt=f"p{i % 20}", case_id=f"c{i}", model="bench:m", provider="bench",
+                        input_tokens=70, output_tokens=5, cost_usd=0.000013, latency_ms=100.0 + i % 700,
+                        ttft_ms=10.0 + i % 80, branch="main", actor="ci", request_id=f"req-{i}")
+            for i in range(writes)]
+    best_of: dict[tuple[str, bool], float] = {}
+    for attempt in range(3):
+        for name in ("sqlite", "postgres"):
+            for with_sums in (True, False):
+                store = (Store.open(folder / f"w{attempt}{with_sums}.db") if name == "sqlite"
+                         else PostgresStore.open(pg.new_database()))
+                with store:
+                    for statement in ([] if with_sums else drops[name]):
+                        store._write(statement, ())
+                    started = time.perf_counter()
+                    for row in rows:
+                        store.record_request(row)
+                    spent = (time.perf_counter() - started) / writes * 1e6
+                best_of[name, with_sums] = min(spent, best_of.get((name, with_sums), spent))
+    for name in ("sqlite", "postgres"):
+        on, off = best_of[name, True], best_of[name, False]
+        print(f"a ledger row written with its own commit ({name}, {writes:,} rows, best of 3): {on:.0f} us with the "
+              f"day sums, {off:.0f} us without (+{on - off:.0f} us a row)")
+
 
 if __name__ == "__main__":
     main()

@@ -26,6 +26,9 @@ from promptci.store import (
 T = TypeVar("T")
 MIGRATION_LOCK = 0x70C1  # pg_advisory_xact_lock key: two runners opening a new store do not both migrate it
 CONNECT_TIMEOUT_S = 10
+# SQLSTATEs of a transaction the server rolled back for another's sake (deadlock, serialization failure)
+ROLLED_BACK = ("40P01", "40001")
+ROLLED_BACK_RETRIES = 5
 # SQLite phrases of the shared queries and PostgreSQL's; then every `?` placeholder becomes `%s`
 DIALECT = (("ORDER BY position, id", "ORDER BY position NULLS FIRST, id"),)
 RESOLVED_MODELS_OF_RUN = (
@@ -60,6 +63,9 @@ def postgres_sql(sql: str) -> str:
 
 def unreachable(url: str, error: Exception, doing: str) -> EnvironmentFailure:
     detail = redact_dsn(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+    if getattr(error, "sqlstate", None) in ROLLED_BACK:
+        return EnvironmentFailure(f"team store {redact_dsn(url)}: {doing} ({detail}); other writers held the same rows "
+                                  f"{ROLLED_BACK_RETRIES} times running: run the command again")
     return EnvironmentFailure(f"team store {redact_dsn(url)}: {doing} ({detail}); check that the server is up and "
                               "PROMPTCI_STORE (or store.url in promptci.yaml) names it")
 
@@ -109,9 +115,20 @@ class PostgresStore(Store):
             raise unreachable(self._url, error, doing) from None
 
     def _commit(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        psycopg = import_psycopg()
+
         def in_one_transaction(conn: Any) -> list[int]:
-            with conn.transaction():
-                return [conn.execute(postgres_sql(sql), params).rowcount for sql, params in statements]
+            # Two writers can lock the same rows in opposite orders (the ledger's day sums: a run storing a case's
+            # and its judge's rows while `gc` deletes older ones); the server then rolls one transaction back
+            # whole, which is safe to run again
+            for attempt in range(1, ROLLED_BACK_RETRIES + 1):
+                try:
+                    with conn.transaction():
+                        return [conn.execute(postgres_sql(sql), params).rowcount for sql, params in statements]
+                except psycopg.OperationalError as error:
+                    if getattr(error, "sqlstate", None) not in ROLLED_BACK or attempt == ROLLED_BACK_RETRIES:
+                        raise
+            raise AssertionError("unreachable")
 
         return self._reconnecting(in_one_transaction, "cannot store")
 

@@ -257,7 +257,47 @@ def day_sums_of(url: str) -> list[tuple[str, int, int]]:
     """(prompt, requests, cost in USD units) of the team store's day sums (migration 11), summed over its days."""
     with PostgresStore.open(url) as store:
         return [(prompt, int(requests), int(units)) for prompt, requests, units in store._read(
-            "SELECT prompt, sum(requests), sum(cost_units) FROM ledger_days GROUP BY prompt")]
+            "SELECT prompt, sum(requests), sum(cost_units) FROM ledger_days GROUP BY prompt ORDER BY prompt")]
+
+
+def test_a_write_the_server_rolls_back_for_a_deadlock_is_written_again(postgres_url: str, postgres_server) -> None:
+    """Two writers lock one day's sums in opposite orders: the store's transaction (its deadlock check fires first:
+    the other connection waits 60 s before checking) is rolled back by the server, and is run again, whole."""
+    import threading
+
+    from promptci.pgstore import connect_postgres, postgres_sql
+    from promptci.store import LedgerEntry, ledger_insert
+
+    def row(n: int, prompt: str) -> tuple[str, list[object]]:
+        return ledger_insert(LedgerEntry(at="2026-11-01T10:00:01Z", run_id=None, git_commit=None, prompt=prompt,
+                                         case_id=f"c{n}", model="m", provider="local", cost_usd=0.5,
+                                         request_id=f"req-{n}"))
+
+    with PostgresStore.open(postgres_url) as store, connect_postgres(postgres_url) as other:
+        other.execute("SET deadlock_timeout = '60s'")
+        other.execute("BEGIN")
+        other.execute(postgres_sql(row(1, "y")[0]), row(1, "y")[1])  # holds the day sums of prompt y
+        failures: list[BaseException] = []
+
+        def write_x_then_y() -> None:
+            try:
+                store._write_together([row(2, "x"), row(3, "y")])
+            except BaseException as error:
+                failures.append(error)
+
+        writer = threading.Thread(target=write_x_then_y)
+        writer.start()
+        pid = store._pg.info.backend_pid
+        with postgres_server.admin() as admin:  # until the store's transaction waits for prompt y's row
+            while not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+                                    (pid,)).fetchone():
+                pass
+        other.execute(postgres_sql(row(4, "x")[0]), row(4, "x")[1])  # waits for x: a deadlock, the store's undone
+        other.execute("COMMIT")
+        writer.join(timeout=300)
+        assert not writer.is_alive() and failures == []
+        assert sorted(e.case_id for e in store.ledger()) == ["c1", "c2", "c3", "c4"]
+    assert day_sums_of(postgres_url) == [("x", 2, 2 * usd_units(0.5)), ("y", 2, 2 * usd_units(0.5))]
 
 
 def test_every_ledger_row_has_its_own_request_id(cli, project) -> None:

@@ -3,9 +3,9 @@ that a new transition is one line here; what the chosen K can detect; the budget
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
-from promptci.compare import CaseChange, Comparison
+from promptci.compare import CaseChange, Comparison, Transition
 from promptci.sequential import METHOD as SEQUENTIAL_METHOD
 from promptci.sequential import Design, flip_samples_needed
 from promptci.stats import min_repeat_to_flag_one_case, power_line
@@ -25,39 +25,44 @@ def has_no_baseline(change: CaseChange) -> bool:
     return bool(change.before) and n_a == 0 and n_b > 0
 
 
-# transition -> (gate, exit code maker, what the cases are). Transitions not here (still passing, fixed, new,
-# removed, skipped, flaky, dropped-but-not-significant) change no exit code.
-TRANSITION_FINDINGS: Mapping[str, tuple[Gate, MakeFinding, str]] = {
-    "regressed": (Gate.REGRESSION, regression, "passed at A and fail at B"),
-    "error": (Gate.ERRORS, no_verdict, "have no verdict: an error left a side without a scored sample"),
-    "new_failing": (Gate.REGRESSION, regression, "are new and fail at B (--allow-new-failures to report only)"),
-}
+def every_case(comparison: Comparison, change: CaseChange) -> bool:
+    return True
+
+
+def unless_allowed(comparison: Comparison, change: CaseChange) -> bool:
+    """--allow-new-failures: a new case failing at B is reported, and fails nothing."""
+    return not comparison.allow_new_failures
+
+
+def errored_at_b(comparison: Comparison, change: CaseChange) -> bool:
+    """Every sample at B errored (a replay miss, a provider error): never scored."""
+    return bool(change.after) and all(r.status == "error" for r in change.after)
+
+
+# (transition, which of its cases, gate, exit code maker, what the cases are). Transitions not here (still
+# passing, fixed, removed, skipped, flaky, dropped-but-not-significant) change no exit code; cases with no valid
+# baseline are baseline_findings'.
+TRANSITION_FINDINGS: tuple[tuple[Transition, Callable[[Comparison, CaseChange], bool], Gate, MakeFinding, str],
+                           ...] = (
+    ("regressed", every_case, Gate.REGRESSION, regression, "passed at A and fail at B"),
+    ("error", every_case, Gate.ERRORS, no_verdict, "have no verdict: an error left a side without a scored sample"),
+    ("new_failing", unless_allowed, Gate.REGRESSION, regression,
+     "are new and fail at B (--allow-new-failures to report only)"),
+    ("new", errored_at_b, Gate.ERRORS, no_verdict, "are new and have no verdict: they errored at B"),
+)
 
 
 def transition_findings(comparison: Comparison) -> list[Finding]:
-    """One finding per transition of TRANSITION_FINDINGS, naming its cases (those without a baseline are
-    baseline_findings')."""
+    """One finding per line of TRANSITION_FINDINGS that has cases, naming them."""
     found = []
-    for transition, (gate, make, what) in TRANSITION_FINDINGS.items():
-        if transition == "new_failing" and comparison.allow_new_failures:
-            continue
-        changes = [c for c in comparison.with_transition(transition)  # type: ignore[arg-type]
-                   if not has_no_baseline(c)]
+    for transition, selects, gate, make, what in TRANSITION_FINDINGS:
+        changes = [c for c in comparison.with_transition(transition)
+                   if selects(comparison, c) and not has_no_baseline(c)]
         if changes:
             names = [change_name(c) for c in changes]
             found.append(make(gate, f"{len(names)} case(s) {what}: {', '.join(names[:5])}"
                                     f"{' ...' if len(names) > 5 else ''}", names))
     return found
-
-
-def new_error_findings(comparison: Comparison) -> list[Finding]:
-    """A new case that errored at B (a replay miss, a provider error) was never scored: no verdict, named."""
-    errored = [change_name(c) for c in comparison.with_transition("new")
-               if c.after and all(r.status == "error" for r in c.after)]
-    if not errored:
-        return []
-    return [no_verdict(Gate.ERRORS, f"{len(errored)} new case(s) have no verdict: they errored at B: "
-                                    f"{', '.join(errored[:5])}{' ...' if len(errored) > 5 else ''}", errored)]
 
 
 def baseline_findings(comparison: Comparison) -> list[Finding]:
@@ -119,7 +124,6 @@ def judge_comparison(comparison: Comparison, alpha: float | None = None, interru
     findings += transition_findings(comparison)
     findings += suite_drop_findings(comparison)
     findings += baseline_findings(comparison)
-    findings += new_error_findings(comparison)
     findings += budget_findings([r for c in comparison.changes for r in (*c.before, *c.after)])
     gates = (Gate.REGRESSION, Gate.ERRORS, Gate.NO_BASELINE, Gate.BUDGET)
     return Verdict(tuple(findings), (*notes, *detectability_note(comparison, alpha)), gates)

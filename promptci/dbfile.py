@@ -170,29 +170,35 @@ def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def check_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Every table and column the current schema has (a dropped table, a renamed column is named)."""
+    """Every table, column and trigger the current schema has (a dropped table, a renamed column is named; a
+    dropped trigger would leave the ledger's day sums behind its rows)."""
     if schema_version(conn) != SCHEMA_VERSION:
         return  # a newer schema, opened read-only: not ours to judge
+    columns_of, triggers = expected_schema()
     missing = []
-    for table, columns in expected_columns().items():
+    for table, columns in columns_of.items():
         found = {row[1] for row in conn.execute(f"PRAGMA table_info({table})").fetchall()}
         if not found:
             missing.append(f"table {table}")
         else:
             missing += [f"column {table}.{column}" for column in columns if column not in found]
+    present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    missing += [f"trigger {name}" for name in triggers if name not in present]
     if missing:
         raise CorruptState(f"{path}: the promptci database lacks {', '.join(missing)} (changed by hand, or damaged); "
                            f"{recovery_hint(path)}")
 
 
 @cache
-def expected_columns() -> dict[str, tuple[str, ...]]:
-    """The tables and columns the migrations make, read from a fresh in-memory database."""
+def expected_schema() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """The tables with their columns, and the triggers, the migrations make, read from a fresh in-memory database."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         migrate(conn)
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {table: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})")) for table in tables}
+        triggers = tuple(row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        columns = {table: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})")) for table in tables}
+        return columns, triggers
     finally:
         conn.close()
 

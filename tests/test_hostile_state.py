@@ -401,6 +401,8 @@ DAMAGE = {
     "a renamed column": (lambda db: change_db(db, "ALTER TABLE ledger RENAME COLUMN cost_usd TO price"),
                          "lacks column ledger.cost_usd"),
     "a file that is not a database": (lambda db: db.write_bytes(b"garbage" * 4096), "damaged"),
+    "a dropped trigger": (lambda db: change_db(db, "DROP TRIGGER ledger_days_delete"),
+                          "lacks trigger ledger_days_delete"),
 }
 
 

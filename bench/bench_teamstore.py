@@ -139,8 +139,9 @@ _DAY_SUM_TABLES = ["DROP TABLE ledger_days", "DROP TABLE ledger_day_timings"]
 SCHEMA_10 = {
     "Store": ["DROP TRIGGER ledger_days_insert", "DROP TRIGGER ledger_days_delete", "DROP TRIGGER ledger_days_update",
               *_DAY_SUM_TABLES, "PRAGMA user_version = 10"],
-    "PostgresStore": ["DROP TRIGGER ledger_days ON ledger", "DROP FUNCTION promptci_ledger_days()",
-                      "DROP FUNCTION promptci_ledger_days_add(ledger, integer)", *_DAY_SUM_TABLES,
+    "PostgresStore": [*(f"DROP TRIGGER ledger_days_{event} ON ledger" for event in ("insert", "delete", "update")),
+                      *(f"DROP FUNCTION promptci_ledger_days_{event}()" for event in ("insert", "delete", "update")),
+                      *_DAY_SUM_TABLES,
                       "UPDATE promptci_schema SET version = 10"],
 }
 
@@ -233,7 +234,7 @@ def ledger_write_cost(folder: Path, pg: PostgresServer, writes: int) -> None:
     """Microseconds a ledger row takes to write (one commit each), with the day sums' triggers and without."""
     from promptci.store import LedgerEntry
 
-    drops = {"sqlite": ["DROP TRIGGER ledger_days_insert"], "postgres": ["DROP TRIGGER ledger_days ON ledger"]}
+    drops = {"sqlite": ["DROP TRIGGER ledger_days_insert"], "postgres": ["DROP TRIGGER ledger_days_insert ON ledger"]}
     rows = [LedgerEntry(at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - i)), run_id="r",
                         git_commit="abc", prompt=f"p{i % 20}", case_id=f"c{i}", model="bench:m", provider="bench",
                         input_tokens=70, output_tokens=5, cost_usd=0.000013, latency_ms=100.0 + i % 700,

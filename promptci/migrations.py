@@ -63,9 +63,11 @@ def _trigger_body(r: str, sign: str) -> str:
             f"INSERT INTO ledger_day_timings SELECT {_day_keys(r)}, {timing}, {_whole_ms(r + column)}, {sign}1"
             f" WHERE {r}status = 'ok' AND {r}{column} IS NOT NULL"
             " ON CONFLICT (day, grp, timing, ms) DO UPDATE SET requests = requests + excluded.requests;")
-    if sign:
-        statements += [f"DELETE FROM ledger_days WHERE day = {day} AND grp = {group} AND requests = 0;",
-                       f"DELETE FROM ledger_day_timings WHERE day = {day} AND grp = {group} AND requests = 0;"]
+    if sign:  # each by its whole key: a lookup, not a scan of the group's timings
+        statements.append(f"DELETE FROM ledger_days WHERE day = {day} AND grp = {group} AND requests = 0;")
+        statements += [f"DELETE FROM ledger_day_timings WHERE day = {day} AND grp = {group} AND timing = {timing}"
+                       f" AND ms = {_whole_ms(r + column)} AND requests = 0;"
+                       for timing, column in enumerate(("latency_ms", "ttft_ms"))]
     return "\n        ".join(statements)
 
 
@@ -335,8 +337,11 @@ def check_not_newer(found: int, path: Path | None) -> None:
         )
 
 
-# Migration 11 in PostgreSQL: one row trigger calls a function that adds a row's shares (+1 or -1) to the day sums
-# (the same shares as _day_shares, in PostgreSQL's SQL: floor() and a cast that rounds, as PostgresStore's SQL).
+# Migration 11 in PostgreSQL: statement triggers with transition tables, so a statement adds its rows' shares
+# (+1 inserted, -1 deleted) to each group once. A row trigger would update a group's sums once per row, and
+# PostgreSQL keeps every version a transaction writes of a row: a `gc` deleting a million rows in one transaction
+# would walk ever longer chains of versions (measured 170 us a row, and growing). The shares are _day_shares' in
+# PostgreSQL's SQL: floor() and a cast that rounds, as PostgresStore's SQL.
 _PG_UNITS = ("CASE WHEN {c} < 0 THEN -CAST(floor(0.5::float8 - {c} * 1e12::float8) AS BIGINT)"
              " ELSE CAST(floor({c} * 1e12::float8 + 0.5::float8) AS BIGINT) END")
 
@@ -345,49 +350,55 @@ def _pg_units(column: str) -> str:
     return f"COALESCE({_PG_UNITS.format(c=column)}, 0)"
 
 
-_PG_DAY = "CAST(floor({r}ts / 86400) AS BIGINT)"
-_PG_GROUP = "json_build_array({r}prompt, {r}model, {r}branch, {r}actor)::text"
-_PG_SHARES = ", ".join(f"direction * {share}" for share in (
-    "1", _truth("r.kind = 'judge'"),
-    *(_truth("r.status <> 'cached'") + f" * COALESCE(r.{c}, 0)"
-      for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
-    _pg_units("r.cost_usd"), _truth("r.cost_usd IS NULL AND r.status = 'ok'"), _pg_units("r.saved_usd"),
-    _truth("r.status = 'cached'"), _truth("r.status = 'error'"), _truth("r.cost_usd <> 0")))
-_PG_TIMING = """
-    IF r.status = 'ok' AND r.{column} IS NOT NULL THEN
-        INSERT INTO ledger_day_timings VALUES (d, g, r.prompt, r.model, r.branch, r.actor, {timing},
-            floor(r.{column} + 0.5::float8), direction)
-        ON CONFLICT (day, grp, timing, ms) DO UPDATE SET requests = ledger_day_timings.requests + excluded.requests;
-        IF direction < 0 THEN
-            DELETE FROM ledger_day_timings WHERE day = d AND grp = g AND timing = {timing}
-                AND ms = floor(r.{column} + 0.5::float8) AND requests = 0;
-        END IF;
-    END IF;"""
+_PG_WHOLE_MS = "floor({c} + 0.5::float8)"
+_PG_KEYS = "CAST(floor(ts / 86400) AS BIGINT) AS day, json_build_array(prompt, model, branch, actor)::text AS grp"
+_PG_FRESH = _truth("status <> 'cached'")
+_PG_SHARES = ("1", _truth("kind = 'judge'"),
+              *(f"{_PG_FRESH} * COALESCE({c}, 0)"
+                for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
+              _pg_units("cost_usd"), _truth("cost_usd IS NULL AND status = 'ok'"), _pg_units("saved_usd"),
+              _truth("status = 'cached'"), _truth("status = 'error'"), _truth("cost_usd <> 0"))
+
+
+def _pg_day_sums(rows: str) -> list[str]:
+    """The statements adding to the day sums the rows of the query `rows` (a ledger row and its `direction`)."""
+    keyed = f"(SELECT {_PG_KEYS}, r.* FROM ({rows}) r) AS keyed"
+    names = "day, grp, prompt, model, branch, actor"
+    shares = ", ".join(f"sum(direction * {share})" for share in _PG_SHARES)
+    added = ", ".join(f"{c} = ledger_days.{c} + excluded.{c}" for c in _DAY_SUMS)
+    statements = [f"INSERT INTO ledger_days SELECT {names}, {shares} FROM {keyed} GROUP BY {names}"
+                  f" ON CONFLICT (day, grp) DO UPDATE SET {added}"]
+    for timing, column in enumerate(("latency_ms", "ttft_ms")):
+        statements.append(
+            f"INSERT INTO ledger_day_timings SELECT {names}, {timing}, {_PG_WHOLE_MS.format(c=column)},"
+            f" sum(direction) FROM {keyed} WHERE status = 'ok' AND {column} IS NOT NULL"
+            f" GROUP BY {names}, {_PG_WHOLE_MS.format(c=column)}"
+            " ON CONFLICT (day, grp, timing, ms) DO UPDATE SET requests = ledger_day_timings.requests"
+            " + excluded.requests")
+    return statements
+
+
+def _pg_trigger(event: str, rows: str, referencing: str, removes: bool) -> list[str]:
+    """The function and the statement trigger of one event: `rows` selects the changed rows with their
+    direction from the transition tables; `removes`: groups left with no rows go."""
+    emptied = ("DELETE FROM {table} AS t USING (SELECT DISTINCT day, grp FROM (SELECT " + _PG_KEYS
+               + " FROM old_rows) AS o) AS touched WHERE t.day = touched.day AND t.grp = touched.grp"
+               " AND t.requests = 0")
+    body = [*_pg_day_sums(rows), *([emptied.format(table=t) for t in ("ledger_days", "ledger_day_timings")]
+                                    if removes else [])]
+    name = f"promptci_ledger_days_{event.lower()}"
+    return [f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n    "
+            + ";\n    ".join(body) + ";\n    RETURN NULL;\nEND $$",
+            f"CREATE TRIGGER ledger_days_{event.lower()} AFTER {event} ON ledger REFERENCING {referencing}"
+            f" FOR EACH STATEMENT EXECUTE FUNCTION {name}()"]
+
+
 LEDGER_DAYS_POSTGRES = (
-    f"""CREATE FUNCTION promptci_ledger_days_add(r ledger, direction integer) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    d bigint := {_PG_DAY.format(r="r.")};
-    g text := {_PG_GROUP.format(r="r.")};
-BEGIN
-    INSERT INTO ledger_days VALUES (d, g, r.prompt, r.model, r.branch, r.actor, {_PG_SHARES})
-    ON CONFLICT (day, grp) DO UPDATE SET {", ".join(f"{c} = ledger_days.{c} + excluded.{c}" for c in _DAY_SUMS)};
-    IF direction < 0 THEN
-        DELETE FROM ledger_days WHERE day = d AND grp = g AND requests = 0;
-    END IF;{_PG_TIMING.format(column="latency_ms", timing=0)}{_PG_TIMING.format(column="ttft_ms", timing=1)}
-END $$""",
-    """CREATE FUNCTION promptci_ledger_days() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        PERFORM promptci_ledger_days_add(OLD, -1);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        PERFORM promptci_ledger_days_add(NEW, 1);
-    END IF;
-    RETURN NULL;
-END $$""",
-    "CREATE TRIGGER ledger_days AFTER INSERT OR UPDATE OR DELETE ON ledger"
-    " FOR EACH ROW EXECUTE FUNCTION promptci_ledger_days()",
-    *_backfill(_PG_DAY.format(r=""), _PG_GROUP.format(r=""), _pg_units, lambda c: f"floor({c} + 0.5::float8)"),
+    *_pg_trigger("INSERT", "SELECT *, 1 AS direction FROM new_rows", "NEW TABLE AS new_rows", False),
+    *_pg_trigger("DELETE", "SELECT *, -1 AS direction FROM old_rows", "OLD TABLE AS old_rows", True),
+    *_pg_trigger("UPDATE", "SELECT *, -1 AS direction FROM old_rows UNION ALL SELECT *, 1 FROM new_rows",
+                 "OLD TABLE AS old_rows NEW TABLE AS new_rows", True),
+    *_pg_day_sums("SELECT *, 1 AS direction FROM ledger"),  # the rows stored before
 )
 
 # PostgreSQL (the team store) runs the same numbered scripts, translated by postgres_script: SQLite's rowid key

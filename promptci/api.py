@@ -125,7 +125,7 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew
             try:
                 session.store.add_run_notes(run_record.run_id, run_record.notes, run_record.baseline_model,
-                                            decision.to_dict())
+                                            decision.to_dict(), run_record.sequential)
             except EnvironmentFailure as failure:
                 not_stored = failure
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models

@@ -31,6 +31,7 @@ from promptci.dbfile import (
 )
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.interrupts import held
+from promptci.stats import DropVerdict
 from promptci.types import (
     BrokenCase,
     CaseResult,
@@ -199,6 +200,17 @@ def summary_from_json(text: str | None) -> Summary | None:
 
 CACHE_ANSWER = ("text, chunks, input_tokens, output_tokens, cached_input_tokens, resolved_model, finish_reason,"
                 " latency_ms, ttft_ms, tool_calls")
+
+
+def stored_sequential(found: Any) -> dict[str, DropVerdict]:
+    """The sequential tests add_run_notes kept, by candidate model; none when absent or not readable (written by
+    another promptci): `show` then tests the stored samples anew, as for a run stored before they were kept."""
+    if not isinstance(found, dict):
+        return {}
+    try:
+        return {str(model): DropVerdict.from_dict(test) for model, test in found.items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
 
 
 def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None]:
@@ -433,7 +445,8 @@ class Store:
                    config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None,
                    notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"),
                    command=row[11], environment=options.get("environment"),
-                   broken=tuple(BrokenCase.from_dict(b) for b in options.get("broken") or ()))
+                   broken=tuple(BrokenCase.from_dict(b) for b in options.get("broken") or ()),
+                   sequential=stored_sequential(options.get("sequential")))
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
@@ -463,11 +476,16 @@ class Store:
         return self.load_run(rows[0][0]) if rows else None
 
     def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None,
-                      verdict: Mapping[str, Any] | None = None) -> None:
-        """Keep what a run's reports say at the top (drift, the upgrade verdict) and the verdict itself
-        (verdict.policy.Verdict.to_dict()), so `show` says it again."""
-        self._write(f"UPDATE runs SET options = {self.options_set('notes', 'baseline_model', 'verdict')} WHERE id = ?",
-                    (json.dumps(list(notes)), json.dumps(baseline_model), json.dumps(verdict), run_id))
+                      verdict: Mapping[str, Any] | None = None,
+                      sequential: Mapping[str, DropVerdict] | None = None) -> None:
+        """Keep what a run's reports say at the top (drift, the upgrade verdict), the verdict itself
+        (verdict.policy.Verdict.to_dict()) and each candidate's sequential test (--repeat auto), so `show`
+        says them again rather than testing the samples anew."""
+        tests = {model: test.to_dict() for model, test in (sequential or {}).items()}
+        self._write(f"UPDATE runs SET options = {self.options_set('notes', 'baseline_model', 'verdict', 'sequential')}"
+                    " WHERE id = ?",
+                    (json.dumps(list(notes)), json.dumps(baseline_model), json.dumps(verdict), json.dumps(tests),
+                     run_id))
 
     def stored_verdict(self, run_id: str) -> Mapping[str, Any] | None:
         """The verdict add_run_notes kept for a run (None: none kept, as for runs stored before it was). The

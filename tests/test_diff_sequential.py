@@ -122,3 +122,4 @@ def test_show_of_an_auto_repeat_side_holds_every_round(tmp_path: Path, cli) -> N
         stored = json.loads(shown.read_text())
         assert len(stored["results"]) == data[side]["samples"]["fresh"] + data[side]["samples"]["cached"] == fresh
         assert stored["summary"]["total"] == len(NAMES)
+    assert data["reliability"]["k"] == 3  # pass@k and pass^k at the first look, the samples every case had

@@ -57,7 +57,7 @@ def test_the_hand_values_are_the_estimators() -> None:
     assert CASES["noisy"] == ((hand_at(10, 6), hand_at(4, 2)), (hand_hat(10, 6), hand_hat(4, 2)))
     assert CASES["steady"][1] == (hand_hat(10, 9), hand_hat(4, 4))
     assert PROMPT_AT[0] == (1 + Fraction(209, 210) + 1 + 1) / 4
-    assert PROMPT_HAT == ((1 + Fraction(1, 14) + Fraction(3, 5) + 1) / 4, (0 + 0 + 1) / Fraction(3))
+    assert ((1 + Fraction(1, 14) + Fraction(3, 5) + 1) / 4, (0 + 0 + 1) / Fraction(3)) == PROMPT_HAT
 
 
 def test_json_gives_pass_k_per_case_and_prompt_at_both_sides() -> None:

@@ -134,6 +134,7 @@ class Session:
                                  {**plan.options.to_record(), "config_hash": config_hash}, command)
         else:
             run_id, started_at, git, command = into.run_id, into.started_at, into.git, into.command or command
+            self.store.continue_run(run_id)
         self._budget.limit_to(budget_usd)
         tally_before = limits.tally()
         client = self._client(plan, endpoints, limits, git, run_id)

@@ -388,6 +388,12 @@ class Store:
         )
         self._run_open = True
 
+    def continue_run(self, run_id: str) -> None:
+        """A stored run takes more results (a later round of --repeat auto): open again, as start_run leaves it,
+        until finish_run; a process killed meanwhile leaves it unfinished, as it would any run."""
+        self._write("UPDATE runs SET finished_at = NULL WHERE id = ?", (run_id,))
+        self._run_open = True
+
     def add_result(self, run_id: str, result: CaseResult, requests: Sequence[LedgerEntry] = (),
                    position: int | None = None) -> None:
         """Store one finished result (at `position` in its run's plan), and with it (in the same commit) the

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptci.dbfile import (
     QUIET_WAIT_MS,
@@ -31,7 +31,6 @@ from promptci.dbfile import (
 )
 from promptci.errors import EnvironmentFailure, PromptCIError
 from promptci.interrupts import held
-from promptci.stats import DropVerdict
 from promptci.types import (
     BrokenCase,
     CaseResult,
@@ -48,6 +47,9 @@ from promptci.types import (
     parse_iso,
     summarize,
 )
+
+if TYPE_CHECKING:
+    from promptci.stats import DropVerdict
 
 PAGE_CACHE_KIB = 32_768  # SQLite's 2 MiB default thrashes on a 10,000-case cache; grows only as used
 
@@ -205,8 +207,10 @@ CACHE_ANSWER = ("text, chunks, input_tokens, output_tokens, cached_input_tokens,
 def stored_sequential(found: Any) -> dict[str, DropVerdict]:
     """The sequential tests add_run_notes kept, by candidate model; none when absent or not readable (written by
     another promptci): `show` then tests the stored samples anew, as for a run stored before they were kept."""
-    if not isinstance(found, dict):
+    if not isinstance(found, dict) or not found:
         return {}
+    from promptci.stats import DropVerdict  # lazily: the library loads stats only when a run needs it
+
     try:
         return {str(model): DropVerdict.from_dict(test) for model, test in found.items()}
     except (KeyError, TypeError, ValueError, AttributeError):

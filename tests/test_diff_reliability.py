@@ -7,13 +7,15 @@ import io
 import json
 from fractions import Fraction
 from math import comb
+from pathlib import Path
 
 import pytest
 from test_compare import MODEL, result, run
+from test_html import CHROMIUM, dump_dom, needs_chromium
 
 from promptci.compare import Comparison, compare_runs
 from promptci.reporting import write_comparison
-from promptci.reporting.diff_html import comparison_data
+from promptci.reporting.diff_html import comparison_data, render_comparison_html
 from promptci.types import CaseResult
 
 
@@ -111,3 +113,14 @@ def test_without_repeats_there_is_no_reliability() -> None:
     stream = io.StringIO()
     write_comparison(one, "markdown", stream)
     assert "Reliability" not in stream.getvalue()
+
+
+@needs_chromium
+def test_the_html_page_shows_them(tmp_path: Path) -> None:
+    assert CHROMIUM is not None
+    page = tmp_path / "diff.html"
+    page.write_text(render_comparison_html(comparison()), encoding="utf-8")
+    body = dump_dom(page, "#expand=1", tmp_path).split('<script type="application/json"')[0]
+    assert '<section id="reliability-section">' in body
+    assert f"<li>greet [{MODEL}]: pass@4 0.999 -&gt; 1.000, pass^4 0.668 -&gt; 0.333 (mean over 4 -&gt; 3" in body
+    assert "<div>pass@4 1.000 -&gt; 1.000, pass^4 0.600 -&gt; 1.000</div>" in body  # steady's detail

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # diff and bisect load git, compare and stats; the matrix and
     from promptci.changes import ChangeSelection
     from promptci.cost.report import CostReport, cost_report, parse_dimensions
     from promptci.diffing import BisectOutcome, BisectStep, DiffOptions, DiffOutcome
+    from promptci.loading.lint import LintProblem
     from promptci.matrix import MatrixVerdict
 
 LAZY_EXPORTS = {"BisectOutcome": "promptci.diffing", "BisectStep": "promptci.diffing",
@@ -62,6 +63,7 @@ __all__ = [
     "diff",
     "discover",
     "dry_run",
+    "lint",
     "list_runs",
     "merge",
     "parse_dimensions",
@@ -125,7 +127,7 @@ def run(options: RunOptions, on_start: Callable[[int], None] | None = None,
         if not_stored is None:  # a store that already refused is not waited on again; `show` judges it anew
             try:
                 session.store.add_run_notes(run_record.run_id, run_record.notes, run_record.baseline_model,
-                                            decision.to_dict())
+                                            decision.to_dict(), run_record.sequential)
             except EnvironmentFailure as failure:
                 not_stored = failure
     notes = [problem for problem in run_record.problems if problem not in plan.problems]  # stopped models
@@ -203,6 +205,17 @@ def merge(root: Path | None, paths: Sequence[Path], allow_missing_shards: bool =
     merged = replace(merged, decision=decision)
     store_run(project, merged)
     return RunOutcome(merged, decision.exit_code)
+
+
+def lint(root: Path | None) -> list[LintProblem]:
+    """`promptci lint`: every offline check of loading.lint, and a warning for each llm_judge that will only
+    report (calibration.report_only_judges: the rule with_judge_gates applies to a run)."""
+    from promptci.calibration import report_only_judges
+    from promptci.loading.lint import lint_project
+
+    settings = discover(root).settings()
+    return lint_project(settings, checks=[lambda scan: report_only_judges(scan.cases, scan.prompts, settings.root,
+                                                                          settings.judges)])
 
 
 def show_run(root: Path | None, run_ref: str) -> Run:

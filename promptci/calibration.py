@@ -17,6 +17,7 @@ from promptci.changes import dependencies
 from promptci.comparators.judge import JUDGE_SYSTEM, JudgeSetup, calibration_file
 from promptci.config import Judges
 from promptci.errors import ConfigError, Problem
+from promptci.loading.lint import LintProblem
 from promptci.loading.yamlfile import line_of, load_yaml, to_plain
 from promptci.stats import KAPPA_METHOD, Agreement, Interval
 from promptci.types import Case, ComparatorSpec, Location, Prompt, content_hash, now_iso
@@ -163,6 +164,29 @@ def with_judge_gates(cases: Sequence[Case], prompts: Mapping[str, Prompt], root:
         return replace(case, comparators=tuple(gated(s, case.prompt) for s in case.comparators), user_turns=turns)
 
     return [case_gated(case) for case in cases]
+
+
+def report_only_judges(cases: Sequence[Case], prompts: Mapping[str, Prompt], root: Path, judges: Judges
+                       ) -> list[LintProblem]:
+    """`promptci lint`'s warning for each llm_judge that with_judge_gates leaves report-only (no calibration, a
+    stale one, kappa under judges.min_kappa), once per judge, prompt and golden line; a damaged calibration file
+    is an error at its line, as it is for `run`."""
+    try:
+        gated = with_judge_gates(cases, prompts, root, judges)
+    except ConfigError as error:
+        return [LintProblem(p.message, p.location, "error") for p in error.problems]
+    found: dict[tuple[str, int, str, str], LintProblem] = {}
+    for case in gated:
+        for spec in (*case.comparators, *(c for t in case.user_turns for c in t.comparators)):
+            setup = judge_setup(spec)
+            if setup is None or spec.gating:
+                continue
+            fix = (f"fix: `promptci calibrate {case.prompt} --judge {setup.name}` (with labels: see `promptci "
+                   "calibrate --help`), or `judges: {allow_uncalibrated: true}` in promptci.yaml to let uncalibrated "
+                   "judges gate")
+            key = (spec.location.file, spec.location.line, case.prompt, setup.name)
+            found.setdefault(key, LintProblem(f"{spec.gate_note}; {fix}", spec.location, "warning"))
+    return list(found.values())
 
 
 def calibration_document(identity: JudgeIdentity, agreement: Agreement, sources: Mapping[str, int],

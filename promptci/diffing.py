@@ -23,6 +23,7 @@ from promptci.seqtarget import sequential_drop_verdict
 from promptci.sequential import Design, Outcome, run_sequential
 from promptci.session import Session
 from promptci.stats import DropVerdict
+from promptci.store import PLAIN_RUN
 from promptci.types import CaseResult, GitInfo, Run, Suite, case_status_of, now_iso, summarize
 from promptci.variation import cached_other_samples, find_variations, variation_notes
 from promptci.verdict.diff import judge_comparison
@@ -98,9 +99,9 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
         with Session(project, concurrency=options.run.concurrency) as session:
             sequential: SequentialSides | None = None
             if options.sequential is not None:
-                sides = (RoundSide(plan_a, f"diff A: {side_name(options.before)}", side_a.source,
+                sides = (RoundSide(plan_a, f"diff A: {side_name(options.before)} (--repeat auto)", side_a.source,
                                    revision_git(project, options.before)),
-                         RoundSide(plan_b, f"diff B: {side_name(options.after)}", side_b.source,
+                         RoundSide(plan_b, f"diff B: {side_name(options.after)} (--repeat auto)", side_b.source,
                                    revision_git(project, options.after)))
                 sequential = run_sequential_sides(session, sides, revision_pairing(renames), options.sequential,
                                                   on_start, on_result, code)
@@ -137,13 +138,31 @@ def diff(options: DiffOptions, on_start: OnStart | None = None, on_result: OnRes
 
 @dataclass(frozen=True)
 class RoundSide:
-    """One side of a sequential comparison: its plan (one job a case and model), what its stored rounds are
-    called ("diff A: main"), the source its code is imported from (None: the process's own) and git state."""
+    """One side of a sequential comparison: its plan (one job a case and model), what its stored run is
+    called ("diff A: main (--repeat auto)"), the source its code is imported from (None: the process's own),
+    git state, and the stored run its rounds go into (sides sharing one are one run)."""
 
     plan: Plan
     command: str
     source: Path | None = None
     git: GitInfo | None = None
+    rounds: Rounds = field(default_factory=lambda: Rounds())
+
+
+@dataclass(eq=False)
+class Rounds:
+    """The rounds of --repeat auto as one stored run: the first round starts it, each later one adds its samples
+    to it (Session.run's `into`), so the run `show` reads back has every sample the verdict was drawn from."""
+
+    run: Run | None = None
+
+    def add(self, session: Session, side: RoundSide, jobs: Sequence[Job], on_start: OnStart | None,
+            on_result: OnResult | None) -> Sequence[CaseResult]:
+        """Run `jobs` of `side` into the stored run; the results this round added."""
+        before = len(self.run.results) if self.run else 0
+        self.run = session.run(replace(side.plan, jobs=tuple(jobs)), on_start, on_result, git=side.git,
+                               command=side.command, into=self.run)
+        return self.run.results[before:]
 
 
 # A's and B's results so far -> (label, A's key, B's key) of every case sampled at both sides: git revisions pair
@@ -154,7 +173,7 @@ Drawn = dict[tuple[PairKey, int], CaseResult]  # a side's results by (case key, 
 
 @dataclass(frozen=True)
 class SequentialSides:
-    runs: tuple[Run, Run]  # each side's rounds as one Run (the first round's id)
+    runs: tuple[Run, Run]  # each side's stored run, every round in it
     verdict: DropVerdict | None  # None when interrupted: no verdict is drawn from a stopped design
     notes: tuple[str, ...]
     stops: tuple[str, ...]
@@ -185,10 +204,10 @@ def run_sequential_sides(session: Session, sides: tuple[RoundSide, RoundSide], p
                          drawn_a: Drawn | None = None) -> SequentialSides:
     """Both sides' first `design.first` samples of every case, then rounds of more samples for the paired
     cases still undecided (sequential.run_sequential), each round's jobs sent together through the Session
-    (cache, ledger, budget and -j apply; the sample index is in the cache key, so each is a fresh request).
-    `drawn_a`: A's samples already drawn (one baseline against several models), reused and added to; the
-    returned runs hold only what this call ran."""
-    runs: tuple[list[Run], list[Run]] = ([], [])
+    (cache, ledger, budget and -j apply; the sample index is in the cache key, so each is a fresh request) and
+    stored into its side's run (RoundSide.rounds). `drawn_a`: A's samples already drawn (one baseline against
+    several models), reused and added to; the requests-spent note counts only what this call ran."""
+    ran: tuple[list[CaseResult], list[CaseResult]] = ([], [])
     done: tuple[Drawn, Drawn] = (drawn_a if drawn_a is not None else {}, {})
 
     def run_round(wanted: Sequence[Sequence[Job]]) -> None:
@@ -197,11 +216,10 @@ def run_sequential_sides(session: Session, sides: tuple[RoundSide, RoundSide], p
             if not jobs:
                 continue
             with code.of(side.source) if code and side.source else nullcontext():
-                run = session.run(replace(side.plan, jobs=tuple(jobs)), on_start, on_result, git=side.git,
-                                  command=f"{side.command} (--repeat auto, round {len(runs[index]) + 1})")
-            runs[index].append(run)
-            done[index].update({(_result_key(r), r.repeat): r for r in run.results})
-            if run.interrupted:
+                added = side.rounds.add(session, side, jobs, on_start, on_result)
+            ran[index].extend(added)
+            done[index].update({(_result_key(r), r.repeat): r for r in added})
+            if side.rounds.run is not None and side.rounds.run.interrupted:
                 raise _Interrupted
 
     verdict: DropVerdict | None = None
@@ -231,9 +249,9 @@ def run_sequential_sides(session: Session, sides: tuple[RoundSide, RoundSide], p
         notes.append(f"--repeat auto: {final.rounds} rounds, {len(paired)} paired cases")
     except _Interrupted:
         pass
-    runs_a, runs_b = (_joined(r) for r in runs)
-    notes.append(spent_note(runs_a, runs_b, design, len(sides[1].plan.jobs)))
-    return SequentialSides((runs_a, runs_b), verdict, tuple(notes), tuple(stops), paired)
+    notes.append(spent_note(ran[0], ran[1], len(sides[1].plan.jobs)))
+    runs = tuple(side.rounds.run or _unrun(side.plan, interrupted=False) for side in sides)
+    return SequentialSides((runs[0], runs[1]), verdict, tuple(notes), tuple(stops), paired)
 
 
 @dataclass(frozen=True)
@@ -254,27 +272,26 @@ def run_upgrade_sequential(session: Session, plan: Plan, baseline: str, design: 
     def of_model(model: str) -> Plan:
         return replace(plan, jobs=tuple(job for job in plan.jobs if job.request.model == model))
 
-    base = RoundSide(of_model(baseline), f"run A: {baseline}")
+    stored = Rounds()  # every model's rounds are the one run the user asked for
+    base = RoundSide(of_model(baseline), PLAIN_RUN, rounds=stored)
     drawn: Drawn = {}
-    runs: list[Run] = []
     verdicts: dict[str, DropVerdict] = {}
     notes: list[str] = []
     stops: list[str] = []
     for model in (m for m in plan.models if m != baseline):
-        sides = (base, RoundSide(of_model(model), f"run B: {model}"))
+        sides = (base, RoundSide(of_model(model), PLAIN_RUN, rounds=stored))
         found = run_sequential_sides(session, sides, model_pairing, design, on_start, on_result, drawn_a=drawn)
-        runs += [run for run in found.runs if run.run_id]
         notes += [f"{model} vs {baseline}: {note}" for note in found.notes]
         stops += list(found.stops)
         if found.verdict is None:  # interrupted: no verdict, no further candidate
             break
         verdicts[model] = found.verdict
-    run = replace(_joined(runs), models=plan.models, sequential=verdicts)
+    run = replace(stored.run or _unrun(plan, interrupted=False), models=plan.models, sequential=verdicts)
     return SequentialUpgrade(run, tuple(notes), tuple(stops))
 
 
-def spent_note(run_a: Run, run_b: Run, design: Design, cases: int) -> str:
-    a, b = SampleCounts.of(run_a.results), SampleCounts.of(run_b.results)
+def spent_note(ran_a: Sequence[CaseResult], ran_b: Sequence[CaseResult], cases: int) -> str:
+    a, b = SampleCounts.of(ran_a), SampleCounts.of(ran_b)
     return (f"requests spent: A {a.fresh} (+{a.cached} cached), B {b.fresh} (+{b.cached} cached); fixed "
             f"--repeat 10 would take {10 * cases} a side")
 
@@ -291,18 +308,6 @@ def _outcome(result: CaseResult | None) -> Outcome:
     if result is None or result.status not in ("passed", "failed"):
         return None
     return result.status == "passed"
-
-
-def _joined(runs: Sequence[Run]) -> Run:
-    """A side's rounds as one Run: the first round's id and start, every result, the last round's end."""
-    if not runs:
-        started = now_iso()
-        return Run(run_id="", started_at=started, finished_at=started, git=GitInfo(), models=(), results=(),
-                   summary=summarize(()))
-    results = tuple(r for run in runs for r in run.results)
-    problems = tuple(dict.fromkeys(p for run in runs for p in run.problems))
-    return replace(runs[0], results=results, summary=summarize(results), finished_at=runs[-1].finished_at,
-                   interrupted=any(run.interrupted for run in runs), problems=problems)
 
 
 # With --repeat K, side A of a case is a pool of samples: each diff adds K fresh ones to those the cache holds,
@@ -408,11 +413,11 @@ def _empty_sides(plan_a: Plan, plan_b: Plan, options: DiffOptions) -> list[str]:
                         "no case to run at either revision")
 
 
-def _unrun(plan: Plan) -> Run:
-    """B's side when Ctrl-C stopped A: nothing was run, nothing is stored."""
+def _unrun(plan: Plan, interrupted: bool = True) -> Run:
+    """B's side when Ctrl-C stopped A (or a side with nothing to run): nothing was run, nothing is stored."""
     started = now_iso()
     return Run(run_id="", started_at=started, finished_at=started, git=GitInfo(), models=plan.models, results=(),
-               summary=summarize(()), interrupted=True)
+               summary=summarize(()), interrupted=interrupted)
 
 
 # bisect ---------------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ class Runner:
     store: Store
     client: ModelClient
     on_result: Callable[[CaseResult], None] | None = None
+    first_position: int = 0  # where this call's jobs go in the run's stored order (a later sequential round)
     _comparators: dict[str, Comparator] = field(default_factory=dict)
 
     def comparator(self, spec: ComparatorSpec) -> Comparator:
@@ -66,7 +67,7 @@ async def run_jobs(runner: Runner, jobs: Sequence[Job], concurrency: int, result
     async def worker() -> None:
         for index in queue:
             result, ledger = await run_job(runner, jobs[index])
-            runner.store.add_result(runner.run_id, result, ledger, position=index)
+            runner.store.add_result(runner.run_id, result, ledger, position=runner.first_position + index)
             results[index] = result
             if runner.on_result is not None:
                 runner.on_result(result)

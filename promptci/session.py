@@ -108,11 +108,14 @@ class Session:
 
     def run(self, plan: Plan, on_start: Callable[[int], None] | None = None,
             on_result: Callable[[CaseResult], None] | None = None, git: GitInfo | None = None,
-            on_rate: Callable[[RateStatus], None] | None = None, command: str = PLAIN_RUN) -> Run:
+            on_rate: Callable[[RateStatus], None] | None = None, command: str = PLAIN_RUN,
+            into: Run | None = None) -> Run:
         """Run the plan to its end (or Ctrl-C: the run is marked interrupted and keeps what finished). `git`:
         the revision a materialised source was read from (default: the git state of the plan's source).
         on_rate hears, after each result, whether rate limits hold the run back and the pace of requests.
-        `command` is stored with the run: what made it (a shard of a plain run says so itself)."""
+        `command` is stored with the run: what made it (a shard of a plain run says so itself).
+        `into`: a stored run this one continues (a later round of --repeat auto): the results are added to it
+        under its id, git state and command, and the Run returned holds its results and these."""
         endpoints = self.endpoints(plan)
         budget_usd = plan.budget_usd
         if budget_usd is not None:
@@ -126,12 +129,17 @@ class Session:
         shard = f"{plan.options.shard[0]}/{plan.options.shard[1]}" if plan.options.shard else None
         if shard and command == PLAIN_RUN:
             command = f"{PLAIN_RUN} --shard {shard}"
-        self.store.start_run(run_id, started_at, git, plan.models,
-                             {**plan.options.to_record(), "config_hash": config_hash}, command)
+        if into is None:
+            self.store.start_run(run_id, started_at, git, plan.models,
+                                 {**plan.options.to_record(), "config_hash": config_hash}, command)
+        else:
+            run_id, started_at, git, command = into.run_id, into.started_at, into.git, into.command or command
+            self.store.continue_run(run_id)
         self._budget.limit_to(budget_usd)
         tally_before = limits.tally()
         client = self._client(plan, endpoints, limits, git, run_id)
-        runner = Runner(run_id, plan.project.source, self.store, client, with_rate(on_result, on_rate, limits))
+        runner = Runner(run_id, plan.project.source, self.store, client, with_rate(on_result, on_rate, limits),
+                        first_position=len(into.results) if into else 0)
         if on_start is not None:
             on_start(len(plan.jobs))
         results, interrupted = self._run_to_end(runner, plan.jobs, limits.concurrency)
@@ -140,6 +148,10 @@ class Session:
         problems = (*plan.problems, *(f"{model}: {why}" for model, why in client.stopped_models.items()),
                     *rate_limit_notes(limits.tally().since(tally_before)),
                     *unbounded_notes(client.unbounded_models))
+        if into is not None:
+            results = [*into.results, *results]
+            problems = tuple(dict.fromkeys((*into.problems, *problems)))
+            interrupted = interrupted or into.interrupted
         summary = summarize(results, broken=len(plan.problems))
         finished_at = now_iso()
         self.store.finish_run(run_id, finished_at, summary, interrupted, problems, plan.broken)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -76,6 +76,15 @@ class DropVerdict:
                 "adjustment": self.adjustment, "is_suite_drop": self.is_suite_drop,
                 "cases": [{"key": c.key, "p_value": c.p_value, "adjusted": c.adjusted, "is_drop": c.is_drop}
                           for c in self.cases]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DropVerdict:
+        """A verdict to_dict wrote, back (a stored run's sequential tests); KeyError/TypeError/ValueError when
+        it is not one."""
+        cases = tuple(CaseTest(str(c["key"]), float(c["p_value"]), float(c["adjusted"]), bool(c["is_drop"]))
+                      for c in data["cases"])
+        return cls(cases, float(data["suite_p_value"]), float(data["suite_adjusted"]), float(data["alpha"]),
+                   str(data["method"]), str(data["adjustment"]))
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptci.dbfile import (
     QUIET_WAIT_MS,
@@ -47,6 +47,9 @@ from promptci.types import (
     parse_iso,
     summarize,
 )
+
+if TYPE_CHECKING:
+    from promptci.stats import DropVerdict
 
 PAGE_CACHE_KIB = 32_768  # SQLite's 2 MiB default thrashes on a 10,000-case cache; grows only as used
 
@@ -199,6 +202,19 @@ def summary_from_json(text: str | None) -> Summary | None:
 
 CACHE_ANSWER = ("text, chunks, input_tokens, output_tokens, cached_input_tokens, resolved_model, finish_reason,"
                 " latency_ms, ttft_ms, tool_calls")
+
+
+def stored_sequential(found: Any) -> dict[str, DropVerdict]:
+    """The sequential tests add_run_notes kept, by candidate model; none when absent or not readable (written by
+    another promptci): `show` then tests the stored samples anew, as for a run stored before they were kept."""
+    if not isinstance(found, dict) or not found:
+        return {}
+    from promptci.stats import DropVerdict  # lazily: the library loads stats only when a run needs it
+
+    try:
+        return {str(model): DropVerdict.from_dict(test) for model, test in found.items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
 
 
 def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None]:
@@ -376,6 +392,12 @@ class Store:
         )
         self._run_open = True
 
+    def continue_run(self, run_id: str) -> None:
+        """A stored run takes more results (a later round of --repeat auto): open again, as start_run leaves it,
+        until finish_run; a process killed meanwhile leaves it unfinished, as it would any run."""
+        self._write("UPDATE runs SET finished_at = NULL WHERE id = ?", (run_id,))
+        self._run_open = True
+
     def add_result(self, run_id: str, result: CaseResult, requests: Sequence[LedgerEntry] = (),
                    position: int | None = None) -> None:
         """Store one finished result (at `position` in its run's plan), and with it (in the same commit) the
@@ -433,7 +455,8 @@ class Store:
                    config_hash=options.get("config_hash"), shard=f"{shard[0]}/{shard[1]}" if shard else None,
                    notes=tuple(options.get("notes") or ()), baseline_model=options.get("baseline_model"),
                    command=row[11], environment=options.get("environment"),
-                   broken=tuple(BrokenCase.from_dict(b) for b in options.get("broken") or ()))
+                   broken=tuple(BrokenCase.from_dict(b) for b in options.get("broken") or ()),
+                   sequential=stored_sequential(options.get("sequential")))
 
     def _resolve_run_id(self, run_id: str) -> str | None:
         if self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
@@ -463,11 +486,16 @@ class Store:
         return self.load_run(rows[0][0]) if rows else None
 
     def add_run_notes(self, run_id: str, notes: Sequence[str], baseline_model: str | None,
-                      verdict: Mapping[str, Any] | None = None) -> None:
-        """Keep what a run's reports say at the top (drift, the upgrade verdict) and the verdict itself
-        (verdict.policy.Verdict.to_dict()), so `show` says it again."""
-        self._write(f"UPDATE runs SET options = {self.options_set('notes', 'baseline_model', 'verdict')} WHERE id = ?",
-                    (json.dumps(list(notes)), json.dumps(baseline_model), json.dumps(verdict), run_id))
+                      verdict: Mapping[str, Any] | None = None,
+                      sequential: Mapping[str, DropVerdict] | None = None) -> None:
+        """Keep what a run's reports say at the top (drift, the upgrade verdict), the verdict itself
+        (verdict.policy.Verdict.to_dict()) and each candidate's sequential test (--repeat auto), so `show`
+        says them again rather than testing the samples anew."""
+        tests = {model: test.to_dict() for model, test in (sequential or {}).items()}
+        self._write(f"UPDATE runs SET options = {self.options_set('notes', 'baseline_model', 'verdict', 'sequential')}"
+                    " WHERE id = ?",
+                    (json.dumps(list(notes)), json.dumps(baseline_model), json.dumps(verdict), json.dumps(tests),
+                     run_id))
 
     def stored_verdict(self, run_id: str) -> Mapping[str, Any] | None:
         """The verdict add_run_notes kept for a run (None: none kept, as for runs stored before it was). The

@@ -437,7 +437,7 @@ class Run:
     broken: tuple[BrokenCase, ...] = ()  # the cases --keep-going left out (their lines are among `problems`)
     # the human reviews of this run's outputs, by result (viewer/reviews.py's with_reviews fills it)
     reviews: Mapping[ResultKey, Review] = field(default_factory=dict, hash=False, compare=False)
-    # --baseline-model with --repeat auto: each candidate model's sequential test (not stored: `show` retests)
+    # --baseline-model with --repeat auto: each candidate model's sequential test, stored with the run
     sequential: Mapping[str, DropVerdict] = field(default_factory=dict, hash=False, compare=False)
 
 

@@ -563,3 +563,59 @@ def test_labels_given_with_labels_may_live_outside_the_project(cli, project, ser
     outside.write_text("labels:\n  t1: maybe\n", encoding="utf-8")
     result = calibrated(cli, root, "--labels", str(outside))
     assert result.exit_code == 2 and f"{outside.as_posix()}:2" in result.stderr, result.stderr
+
+
+# --- lint -------------------------------------------------------------------------------------------------------
+
+def lint_warnings(cli, root: Path) -> tuple[Any, list[str]]:
+    result = cli("lint", "--root", root)
+    assert "Traceback" not in result.output, result.output
+    return result, [line for line in result.stderr.splitlines() if "report-only" in line]
+
+
+def test_lint_warns_of_a_judge_that_will_only_report_naming_why_and_the_fix(cli, root: Path) -> None:
+    """Warnings keep lint's meaning: exit 0 (only errors are exit 2), each at the judge's golden line."""
+    result, [warning] = lint_warnings(cli, root)
+    assert result.exit_code == 0, result.output
+    assert warning.startswith("goldens/ask.yaml:2: judge ask.llm_judge (local:judge): report-only, it cannot fail "
+                              "the run: no calibration (calibration/ask.llm_judge.yaml"), warning
+    assert "fix: `promptci calibrate ask --judge llm_judge`" in warning
+    assert "judges: {allow_uncalibrated: true}" in warning and warning.endswith("[warning]")
+    assert "promptci lint: ok (1 warning(s))" in result.stdout
+
+
+def test_lint_is_quiet_about_a_fresh_calibration_and_names_a_stale_one(cli, root: Path) -> None:
+    run_json(cli, root)
+    assert calibrated(cli, root).exit_code == 0
+    result, warnings = lint_warnings(cli, root)
+    assert result.exit_code == 0 and warnings == [], result.output
+    (root / "goldens/ask.yaml").write_text(golden(RUBRIC + " And short."), encoding="utf-8")
+    result, [warning] = lint_warnings(cli, root)
+    assert "stale: rubric changed since calibration/ask.llm_judge.yaml" in warning and result.exit_code == 0
+
+
+def test_lint_names_a_calibration_under_min_kappa(cli, project, server: FakeServer) -> None:
+    root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden(), "labels/ask.yaml": labels_yaml(LABELS),
+                    "promptci.yaml": config(server, "judges: {min_kappa: 0.6}\n")})
+    run_json(cli, root)
+    assert calibrated(cli, root).exit_code == 0
+    _, [warning] = lint_warnings(cli, root)
+    assert "kappa 0.25 in calibration/ask.llm_judge.yaml is under judges.min_kappa 0.6" in warning
+    assert "fix: `promptci calibrate ask --judge llm_judge`" in warning
+
+
+def test_lint_says_nothing_when_uncalibrated_judges_may_gate(cli, project, server: FakeServer) -> None:
+    root = project({"prompts/ask.txt": PROMPT, "goldens/ask.yaml": golden(),
+                    "promptci.yaml": config(server, "judges: {allow_uncalibrated: true}\n")})
+    result, warnings = lint_warnings(cli, root)
+    assert result.exit_code == 0 and warnings == [], result.output
+    assert "promptci lint: ok (0 warning(s))" in result.stdout
+
+
+def test_lint_names_a_damaged_calibration_file_as_an_error(cli, root: Path) -> None:
+    (root / "calibration").mkdir()
+    (root / "calibration/ask.llm_judge.yaml").write_text("model: local:judge\n", encoding="utf-8")
+    result = cli("lint", "--root", root)
+    assert result.exit_code == 2, result.output
+    assert "calibration/ask.llm_judge.yaml:1: `rubric_hash` is missing" in result.stderr
+    assert "[error]" in result.stderr

@@ -100,3 +100,26 @@ def test_fixed_repeat_reports_keep_holm(tmp_path: Path, cli) -> None:
     result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--repeat", "12", "-j", "1", "--no-github", "-o", str(js))
     assert "Holm-adjusted" in result.output, result.output
     assert json.loads(js.read_text())["verdict"]["adjustment"] == "Holm-adjusted"
+
+
+def test_show_of_an_auto_repeat_side_holds_every_round(tmp_path: Path, cli) -> None:
+    """Each side's rounds are one stored run: `show` of it has every sample the diff's verdict was drawn from."""
+    import json
+
+    repo = _repo(tmp_path)
+    commit(repo, {"seqapp.py": APP.format(seed=2, broken="Bob")}, "Bob breaks")
+    js = tmp_path / "diff.json"
+    result = cli("diff", "HEAD~1", "HEAD", "--root", repo, "--repeat", "auto", "-j", "1", "--no-github", "-o", str(js))
+    assert result.exit_code == 1, result.output
+    data = json.loads(js.read_text())
+    spent = _spent(result.output)
+    runs = json.loads(cli("runs", "--root", repo, "--format", "json").output)
+    assert sorted(r["command"] for r in runs) == ["diff A: HEAD~1 (--repeat auto)", "diff B: HEAD (--repeat auto)"]
+    for side, fresh in zip(("before", "after"), spent, strict=True):
+        shown = tmp_path / f"{side}.json"
+        run_id = data[side]["run_id"]
+        assert cli("show", run_id, "--root", repo, "-o", str(shown)).exit_code == 0
+        stored = json.loads(shown.read_text())
+        assert len(stored["results"]) == data[side]["samples"]["fresh"] + data[side]["samples"]["cached"] == fresh
+        assert stored["summary"]["total"] == len(NAMES)
+    assert data["reliability"]["k"] == 3  # pass@k and pass^k at the first look, the samples every case had

@@ -138,3 +138,44 @@ def test_several_candidates_share_the_baseline_samples(tmp_path: Path, cli) -> N
     (_, first_a, first_b), (_, second_a, second_b) = spent
     assert int(first_a) == int(first_b) >= 4 * Design().first  # the first family draws the baseline's samples
     assert int(second_a) < int(second_b)  # the second reuses them, drawing only those it needs beyond
+
+
+def _shown(cli, repo: Path, run_id: str, tmp_path: Path) -> dict:
+    shown = tmp_path / f"show-{run_id}.json"
+    result = cli("show", run_id, "--root", repo, "-o", str(shown))
+    assert result.exit_code == 0, result.output
+    return json.loads(shown.read_text())
+
+
+def test_show_of_a_stored_auto_repeat_run_is_what_the_run_decided(tmp_path: Path, cli) -> None:
+    """Every round is stored under the run's one id, with each candidate's sequential test: `show` gives every
+    sample, the same matrix verdict and the same findings as the run printed, not a fixed-K retest of round 1."""
+    repo = _repo(tmp_path, broken="Bob")
+    js = tmp_path / "run.json"
+    result = _run(cli, repo, "-o", str(js))
+    assert result.exit_code == 1, result.output
+    ran = json.loads(js.read_text())
+    spent_a, spent_b = _spent(result.output)
+    assert len(ran["results"]) == spent_a + spent_b > 4 * 2 * Design().first  # more than the first round
+    shown = _shown(cli, repo, ran["run_id"], tmp_path)
+    assert len(shown["results"]) == len(ran["results"])
+    assert shown["cases"] == ran["cases"]
+    assert shown["matrix"]["verdict"] == ran["matrix"]["verdict"]
+    assert shown["verdict"]["exit_code"] == ran["verdict"]["exit_code"] == 1
+    assert shown["verdict"]["findings"] == ran["verdict"]["findings"]
+    runs = json.loads(cli("runs", "--root", repo, "--format", "json").output)
+    assert [r["run_id"] for r in runs] == [ran["run_id"]]  # the rounds are one stored run
+    assert runs[0]["summary"] == ran["summary"]
+
+
+def test_a_stored_sequential_test_reads_back_and_a_damaged_one_is_left_out() -> None:
+    """What add_run_notes keeps comes back whole; a value another promptci wrote is not read as a test (`show`
+    then tests the stored samples anew)."""
+    from promptci.stats import CaseTest, DropVerdict
+    from promptci.store import stored_sequential
+
+    test = DropVerdict((CaseTest("f::a[p, m]", 0.01, 0.02, True), CaseTest("f::b[p, m]", 0.5, 1.0, False)),
+                       0.3, 0.6, 0.05, "a method", "Bonferroni-adjusted 1/(E x w)")
+    assert stored_sequential(json.loads(json.dumps({"m": test.to_dict()}))) == {"m": test}
+    for damaged in (None, [], {"m": None}, {"m": {"cases": [{"key": "x"}]}}, {"m": {**test.to_dict(), "alpha": "?"}}):
+        assert stored_sequential(damaged) == {}

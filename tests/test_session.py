@@ -139,3 +139,23 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_finished(project) -> No
     with Store.open(here.db_path) as store:
         stored = store.load_run(run.run_id)
     assert stored is not None and stored.interrupted and len(stored.results) == 2
+
+
+def test_a_plan_run_into_a_stored_run_adds_to_it(project, keys, fake_server: FakeServer) -> None:
+    """`into` (a later round of --repeat auto): the results join the stored run under its id, after its own (none
+    lost to a clash of positions), its summary counts both, and the run is one row of `runs`."""
+    from dataclasses import replace
+
+    root = matrix_project(project, fake_server, cases=3)
+    project_ = Project.at(root)
+    plan = build_plan(RunOptions(models=("local:m",)), project_)
+    with Session(project_) as session:
+        first = session.run(replace(plan, jobs=plan.jobs[:2]), command="diff A: main (--repeat auto)")
+        both = session.run(replace(plan, jobs=plan.jobs[2:]), into=first, command="ignored")
+    assert (both.run_id, both.command, both.started_at) == (first.run_id, first.command, first.started_at)
+    assert [r.case_id for r in both.results] == ["c0", "c1", "c2"] and both.summary.passed == 3
+    with Store.open(project_.db_path) as store:
+        stored = store.load_run(first.run_id)
+        assert [info.run_id for info in store.list_runs()] == [first.run_id]
+    assert stored is not None and [r.case_id for r in stored.results] == ["c0", "c1", "c2"]
+    assert stored.summary == both.summary and stored.finished_at == both.finished_at

@@ -35,11 +35,9 @@ def init(
 @guarded
 def lint(root: RootOption = None) -> None:
     """Check every prompt and golden offline (for pre-commit): exit 2 on errors, 0 with warnings only."""
-    from promptci.api import discover
-    from promptci.loading.lint import lint_project
+    from promptci import api
 
-    settings = discover(root).settings()
-    problems = lint_project(settings)
+    problems = api.lint(root)
     errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
     for problem in problems:
         typer.echo(f"{problem} [{getattr(problem, 'severity', 'error')}]", err=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,8 +23,12 @@ class LintProblem(Problem):
     severity: Severity = "error"
 
 
-def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> list[LintProblem]:
-    """Everything load_suite checks, plus rendering every case, unused case variables and unused prompts.
+Check = Callable[[SuiteScan], list["LintProblem"]]  # a check a layer below loading adds (api.lint)
+
+
+def lint_project(settings: Settings, paths: Sequence[Path] = (), checks: Sequence[Check] = ()) -> list[LintProblem]:
+    """Everything load_suite checks, plus rendering every case, unused case variables and unused prompts, and
+    `checks` (whatever needs more than loading knows: which judges gate, calibration.py's).
 
     Sorted by file and line. A ConfigError is raised only for a bad PATH argument.
     """
@@ -39,6 +43,8 @@ def lint_project(settings: Settings, paths: Sequence[Path] = ()) -> list[LintPro
     if not paths:
         found += _unused_prompt_warnings(scan)
         found += _unmeasured_gate_metrics(settings, scan)
+    for check in checks:
+        found += check(scan)
     return sorted(found, key=_sort_key)
 
 

@@ -17,8 +17,10 @@ from promptci.reporting.diffview import (
     format_p,
     header,
     measure_text,
+    prompt_reliability_line,
     rate_text,
     review_line,
+    sides_pass_k_text,
     statistics_lines,
     verdict_line,
 )
@@ -26,6 +28,7 @@ from promptci.reporting.page import render_page
 from promptci.reporting.stats import failing_reasons, printable
 from promptci.types import CaseResult, Review
 from promptci.verdict.diff import decision_of
+from promptci.verdict.summary import diff_case_reliability, diff_prompt_reliability
 
 
 def _text(value: str | None) -> str | None:
@@ -71,6 +74,8 @@ def _group(totals: GroupTotals) -> dict[str, Any]:
 def comparison_data(comparison: Comparison) -> dict[str, Any]:
     """Everything the page shows, as plain JSON: cases most urgent first."""
     adjustment = comparison.verdict.adjustment if comparison.verdict else "adjusted"
+    case_rows = diff_case_reliability(comparison)
+    pass_k = {(r.file, r.prompt, r.case_id, r.model): sides_pass_k_text(r) for r in case_rows}
     p_values = {id(s.change): f"p {format_p(s.test.p_value)}, {adjustment} {format_p(s.test.adjusted)}"
                 for s in case_statistics(comparison)}
     ordered = sorted(comparison.changes, key=lambda c: SHOWN_ORDER.index(c.transition))
@@ -82,7 +87,9 @@ def comparison_data(comparison: Comparison) -> dict[str, Any]:
         "transitions": list(SHOWN_ORDER),
         "groups": [_group(t) for t in comparison.totals],
         "flaky": [printable(f"{change_label(c)}: {rate_text(c)}") for c in flaky_changes(comparison)],
-        "cases": [_case(c, p_values.get(id(c)), change_reviews(comparison, c)) for c in ordered],
+        "reliability": [printable(prompt_reliability_line(r)) for r in diff_prompt_reliability(comparison, case_rows)],
+        "cases": [{**_case(c, p_values.get(id(c)), change_reviews(comparison, c)),
+                   "pk": pass_k.get((c.file, c.prompt, c.case_id, c.model))} for c in ordered],
     }
 
 
@@ -95,6 +102,8 @@ _BODY = """<header>
 <th>passing</th><th>cost (USD)</th><th>mean latency (ms)</th><th>tokens</th></tr></thead><tbody></tbody></table>
 </section>
 <section id="flaky-section" hidden><h2>Flaky cases</h2><ul id="flaky"></ul></section>
+<section id="reliability-section" hidden><h2>Reliability A → B (pass@k: one of k samples passes; pass^k: all k pass)
+</h2><ul id="reliability"></ul></section>
 <section><h2>Cases</h2>
 <form id="filters">
 <label>transition <select id="f-transition"><option value="">all</option></select></label>

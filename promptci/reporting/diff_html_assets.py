@@ -27,6 +27,10 @@ DIFF_JS = JS_PRELUDE + r"""
     $("flaky-section").hidden = false;
     for (const f of data.flaky) $("flaky").appendChild(el("li", f));
   }
+  if (data.reliability.length) {
+    $("reliability-section").hidden = false;
+    for (const line of data.reliability) $("reliability").appendChild(el("li", line));
+  }
 
   const unique = (key) => [...new Set(data.cases.map(key))].sort();
   function fill(select, values) { for (const v of values) select.appendChild(el("option", v)); }
@@ -77,6 +81,7 @@ DIFF_JS = JS_PRELUDE + r"""
     for (const s of c.sc) td.appendChild(el("div", s[0] + ": " + num(s[1], 2) + " → " + num(s[2], 2)));
     for (const why of c.why) td.appendChild(el("div", why, "why"));
     td.appendChild(el("div", "cost " + c.usd_text + " · latency " + pair(c.ms, 0) + " ms"));
+    if (c.pk) td.appendChild(el("div", c.pk));  // pass@k and pass^k, A -> B
     const panels = el("div", null, "panels");
     panels.appendChild(block("A: " + c.a, c.oa));
     panels.appendChild(block("B: " + c.b, c.ob));

@@ -14,6 +14,7 @@ from promptci.reporting.jsonreport import result_dict
 from promptci.stats import Interval
 from promptci.types import CaseResult, ResultKey, Review
 from promptci.verdict.diff import decision_of
+from promptci.verdict.summary import diff_case_reliability, diff_k, diff_prompt_reliability
 
 COMPARISON_SCHEMA_VERSION = 1
 
@@ -77,8 +78,19 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         "totals": [_totals(t) for t in comparison.totals],
         "verdict": comparison.verdict.to_dict() if comparison.verdict else None,
         "changes": [change_to_dict(c, comparison.reviews) for c in comparison.changes],
+        "reliability": _reliability(comparison),
         "decision": decision.to_dict(),  # the exit code's findings and notes, as every report states them
     }
+
+
+def _reliability(comparison: Comparison) -> dict[str, Any] | None:
+    """With repeats: pass@k and pass^k at A and at B, per prompt x model and per case x model (None without)."""
+    k = diff_k(comparison)
+    if k is None:
+        return None
+    cases = diff_case_reliability(comparison)
+    return {"k": k, "prompts": [row.to_dict() for row in diff_prompt_reliability(comparison, cases)],
+            "cases": [row.to_dict() for row in cases]}
 
 
 def write_comparison_json(comparison: Comparison, stream: TextIO) -> None:

@@ -20,6 +20,7 @@ from promptci.reporting.diffview import (
     count_text,
     flaky_changes,
     format_p,
+    fraction_pair,
     header,
     in_order,
     measure_text,
@@ -35,6 +36,7 @@ from promptci.reporting.diffview import (
 from promptci.reporting.markdown import (
     MAX_DIFF_CHARS,
     MAX_DOCUMENT_CHARS,
+    MAX_RELIABILITY_ROWS,
     code_fence,
     code_span,
     fit_comment,
@@ -44,6 +46,7 @@ from promptci.reporting.markdown import (
 from promptci.reporting.stats import failing_reasons
 from promptci.types import Review
 from promptci.verdict.diff import decision_of
+from promptci.verdict.summary import diff_case_reliability, diff_prompt_reliability
 
 MAX_REVIEWED_LISTED = 20  # reviewed cases outside the listed sections, each a line of at most ~MAX_REVIEW_CHARS
 # listed case by case; the rest are counts
@@ -148,6 +151,29 @@ def _statistics(comparison: Comparison) -> list[str]:
     return lines + [f"- {line}" for line in statistics_lines(comparison)]
 
 
+def _reliability(comparison: Comparison) -> list[str]:
+    """With repeats: pass@k and pass^k at A and at B per prompt x model, then per case in a <details>."""
+    cases = diff_case_reliability(comparison)
+    rows = diff_prompt_reliability(comparison, cases)
+    if not rows:
+        return []
+    k = rows[0].k
+    lines = ["", f"### Reliability at k = {k}, A -> B", "",
+             f"pass@{k}: at least one of {k} samples passes; pass^{k}: all {k} pass (unbiased estimators, mean over "
+             "the cases with k scored samples at that side).", "",
+             "| prompt | model | cases A -> B | pass@k A -> B | pass^k A -> B |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {code_span(r.prompt, in_table=True)} | {code_span(r.model, in_table=True)} | "
+              f"{r.cases[0]} -> {r.cases[1]} | {fraction_pair(r.pass_at_k)} | {fraction_pair(r.pass_hat_k)} |"
+              for r in rows]
+    lines += ["", f"<details><summary>pass@{k} and pass^{k} per case ({len(cases)})</summary>", "",
+              "| case | model | pass@k A -> B | pass^k A -> B |", "|---|---|---:|---:|"]
+    lines += [f"| {code_span(f'{r.file}::{r.case_id}', in_table=True)} | {code_span(r.model, in_table=True)} | "
+              f"{fraction_pair(r.pass_at_k)} | {fraction_pair(r.pass_hat_k)} |" for r in cases[:MAX_RELIABILITY_ROWS]]
+    if len(cases) > MAX_RELIABILITY_ROWS:
+        lines += ["", f"{len(cases) - MAX_RELIABILITY_ROWS} more in the JSON report (`--format json`)."]
+    return [*lines, "", "</details>"]
+
+
 def render_comparison_markdown(comparison: Comparison) -> str:
     decision = decision_of(comparison)
     lines = [f"## promptci diff {code_span(header(comparison))}", "", f"**{verdict_line(comparison)}**",
@@ -156,7 +182,7 @@ def render_comparison_markdown(comparison: Comparison) -> str:
     if comparison.totals:
         lines += ["", *_totals_table(comparison.totals)]
     tail = (_flaky(comparison) + _checks_changed(comparison) + _reviewed(comparison) + _collapsed(comparison)
-            + _statistics(comparison))
+            + _statistics(comparison) + _reliability(comparison))
     budget = MAX_DOCUMENT_CHARS - sum(len(line) + 1 for line in lines + tail)
     for name, changes in in_order(comparison):
         if name in DETAILED:

@@ -15,6 +15,7 @@ from promptci.compare import CaseChange, Comparison, GroupTotals
 from promptci.errors import ExitCode
 from promptci.reporting.diffview import (
     CHECKS_CHANGED_TITLE,
+    RELIABILITY_TITLE,
     TRANSITION_WORDS,
     change_label,
     change_note,
@@ -27,11 +28,13 @@ from promptci.reporting.diffview import (
     in_order,
     measure_text,
     passing_text,
+    prompt_reliability_line,
     rate_text,
     review_line,
     reviewed_elsewhere,
     score_text,
     shown_statistics,
+    sides_pass_k_text,
     statistics_lines,
     verdict_line,
 )
@@ -40,6 +43,7 @@ from promptci.reporting.stats import failing_reasons
 from promptci.reporting.terminal import capped, colored_diff, indent, make_console, more_bytes_note, one_line, untrusted
 from promptci.types import Review
 from promptci.verdict.diff import decision_of
+from promptci.verdict.summary import diff_case_reliability, diff_prompt_reliability
 
 STYLES = {"regressed": "bold red", "new_failing": "bold red", "error": "bold magenta", "fixed": "bold green",
           "new": "cyan", "removed": "yellow", "flaky": "yellow", "still_failing": "red", "skipped": "dim",
@@ -140,6 +144,22 @@ def print_statistics(console: Console, comparison: Comparison, verbosity: int) -
         console.print(Text(line, style="dim" if line.startswith("method") else ""), soft_wrap=True)
 
 
+def print_reliability(console: Console, comparison: Comparison, verbosity: int) -> None:
+    """With repeats: pass@k and pass^k at A and at B per prompt x model; with -v per case too."""
+    cases = diff_case_reliability(comparison)
+    rows = diff_prompt_reliability(comparison, cases)
+    if not rows:
+        return
+    console.print()
+    console.print(Text(RELIABILITY_TITLE + ":", style="bold"))
+    for row in rows:
+        console.print(Text("  " + one_line(prompt_reliability_line(row), console)), soft_wrap=True)
+    if verbosity > 0:
+        for row in cases:
+            label = f"{row.file}::{row.case_id} [{row.model}]"
+            console.print(Text("    " + one_line(f"{label}: {sides_pass_k_text(row)}", console)), soft_wrap=True)
+
+
 def render_comparison(comparison: Comparison, console: Console, verbosity: int = 0) -> None:
     """The whole report. -q: regressions, errors and the verdict; -v: every case, still failing included."""
     run_id = comparison.sides[1].run_id or "RUN"
@@ -178,6 +198,8 @@ def render_comparison(comparison: Comparison, console: Console, verbosity: int =
         console.print(Text(f"{', '.join(collapsed)} (-v lists them)", style="dim"))
     if comparison.verdict is not None:
         print_statistics(console, comparison, verbosity)
+    if verbosity >= 0:
+        print_reliability(console, comparison, verbosity)
     console.print()
     decision = decision_of(comparison)
     for note in decision.notes:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from promptci.compare import CaseChange, Comparison, GroupTotals, Measure, Side, Transition, side_status
 from promptci.cost.totals import format_usd
 from promptci.errors import ExitCode
-from promptci.reporting.stats import format_ms, review_text
+from promptci.reporting.stats import format_fraction, format_ms, plural, review_text
 from promptci.stats import CaseTest
 from promptci.types import Review
 from promptci.verdict.diff import decision_of
 from promptci.verdict.policy import Gate
-from promptci.verdict.summary import threshold_text
+from promptci.verdict.summary import SidesReliability, threshold_text
 
 # Most urgent first: what a reviewer must look at, then what changed, then what did not.
 SHOWN_ORDER: tuple[Transition, ...] = ("regressed", "new_failing", "error", "dropped", "fixed", "new", "removed",
@@ -234,3 +234,23 @@ def checks_changed_elsewhere(comparison: Comparison, listed: Sequence[str]) -> l
 def flaky_changes(comparison: Comparison) -> list[CaseChange]:
     """Cases whose repeated samples disagreed at either side, whatever their transition."""
     return [c for c in comparison.changes if c.is_flaky]
+
+
+RELIABILITY_TITLE = "reliability A -> B (pass@k: one of k samples passes; pass^k: all k pass)"
+
+
+def fraction_pair(values: tuple[float | None, float | None]) -> str:
+    """`0.950 -> 0.800`: at A, then at B (`-` where a side has none)."""
+    return f"{format_fraction(values[0])} -> {format_fraction(values[1])}"
+
+
+def sides_pass_k_text(row: SidesReliability) -> str:
+    """`pass@5 0.950 -> 0.800, pass^5 0.600 -> 0.200`: at A, then at B."""
+    return f"pass@{row.k} {fraction_pair(row.pass_at_k)}, pass^{row.k} {fraction_pair(row.pass_hat_k)}"
+
+
+def prompt_reliability_line(row: SidesReliability) -> str:
+    """`greet [m]: pass@5 0.950 -> 0.800, pass^5 0.600 -> 0.200 (mean over 4 -> 4 cases with 5 scored samples)`."""
+    counted = (plural(row.cases[0], "case") if row.cases[0] == row.cases[1]
+               else f"{row.cases[0]} -> {plural(row.cases[1], 'case')}")
+    return f"{row.prompt} [{row.model}]: {sides_pass_k_text(row)} (mean over {counted} with {row.k} scored samples)"

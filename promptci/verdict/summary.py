@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from promptci.compare import Comparison
 from promptci.reliability import pass_at_k, pass_hat_k, wilson_lower
 from promptci.stats import percentile, wilson_interval
 from promptci.types import CaseResult, Run, case_status_of, parse_iso
@@ -247,12 +248,21 @@ def case_rates(run: Run) -> list[CaseRate]:
         scored = [r for r in results if r.status in ("passed", "failed")]
         passed = sum(r.status == "passed" for r in scored)
         interval = wilson_interval(passed, len(scored))
-        at_k, hat_k = ((float(pass_at_k(len(scored), passed, k)), float(pass_hat_k(len(scored), passed, k)))
-                       if len(scored) >= k else (None, None))
+        at_k, hat_k = pass_k_of(results, k)
         rates.append(CaseRate(prompt, case_id, model, file, results[0].line, passed, len(scored),
                               passed / len(scored) if scored else None, (interval.low, interval.high),
                               case_status_of(results), results[0].min_pass_rate, k, at_k, hat_k))
     return rates
+
+
+def pass_k_of(samples: Sequence[CaseResult], k: int) -> tuple[float | None, float | None]:
+    """pass@k and pass^k of one case's samples by reliability.py's exact estimators, over its scored samples;
+    (None, None) when fewer than k were scored."""
+    scored = [r for r in samples if r.status in ("passed", "failed")]
+    if len(scored) < k:
+        return None, None
+    passed = sum(r.status == "passed" for r in scored)
+    return float(pass_at_k(len(scored), passed, k)), float(pass_hat_k(len(scored), passed, k))
 
 
 def flaky_cases(run: Run) -> list[CaseRate]:
@@ -290,3 +300,70 @@ def prompt_reliability(run: Run, rates: Sequence[CaseRate] | None = None) -> lis
                                       mean([rate.pass_hat_k for rate in counted if rate.pass_hat_k is not None])))
     return rows
 
+
+
+@dataclass(frozen=True)
+class SidesReliability:
+    """pass@k and pass^k of a diff at A and at B: one case x model (case_id set), or one prompt x model, the mean
+    over its cases that had k scored samples at that side (`cases` counts them, A and B). None: no such case."""
+
+    prompt: str
+    model: str
+    k: int
+    pass_at_k: tuple[float | None, float | None]
+    pass_hat_k: tuple[float | None, float | None]
+    case_id: str | None = None
+    file: str | None = None
+    cases: tuple[int, int] = (0, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"prompt": self.prompt, "model": self.model, "k": self.k,
+                                 "pass_at_k": {"before": self.pass_at_k[0], "after": self.pass_at_k[1]},
+                                 "pass_hat_k": {"before": self.pass_hat_k[0], "after": self.pass_hat_k[1]}}
+        if self.case_id is None:
+            return {**found, "cases": {"before": self.cases[0], "after": self.cases[1]}}
+        return {"file": self.file, "case_id": self.case_id, **found}
+
+
+def diff_k(comparison: Comparison) -> int | None:
+    """The k of a repeated diff's pass@k and pass^k: the fewest samples a case had at B (K of --repeat K, the
+    first look of --repeat auto); None without repeats."""
+    if not comparison.repeated:
+        return None
+    counts = [max(r.repeat for r in change.after) + 1 for change in comparison.changes if change.after]
+    return min(counts) if counts else None
+
+
+def diff_case_reliability(comparison: Comparison) -> list[SidesReliability]:
+    """Per case x model of a repeated diff, in the comparison's order (none without repeats)."""
+    k = diff_k(comparison)
+    if k is None:
+        return []
+    rows = []
+    for change in comparison.changes:
+        (at_a, hat_a), (at_b, hat_b) = pass_k_of(change.before, k), pass_k_of(change.after, k)
+        rows.append(SidesReliability(change.prompt, change.model, k, (at_a, at_b), (hat_a, hat_b), change.case_id,
+                                     change.file))
+    return rows
+
+
+def diff_prompt_reliability(comparison: Comparison,
+                            cases: Sequence[SidesReliability] | None = None) -> list[SidesReliability]:
+    """Per prompt x model of a repeated diff, in the order of the comparison's totals."""
+    cases = diff_case_reliability(comparison) if cases is None else cases
+    groups: dict[tuple[str, str], list[SidesReliability]] = {(t.prompt, t.model): [] for t in comparison.totals}
+    for row in cases:
+        groups.setdefault((row.prompt, row.model), []).append(row)
+    found = []
+    for (prompt, model), rows in groups.items():
+        if not rows:
+            continue
+        at_k = [[r.pass_at_k[side] for r in rows if r.pass_at_k[side] is not None] for side in (0, 1)]
+        hat_k = [[r.pass_hat_k[side] for r in rows if r.pass_hat_k[side] is not None] for side in (0, 1)]
+        found.append(SidesReliability(prompt, model, rows[0].k, (_mean_of(at_k[0]), _mean_of(at_k[1])),
+                                      (_mean_of(hat_k[0]), _mean_of(hat_k[1])), cases=(len(at_k[0]), len(at_k[1]))))
+    return found
+
+
+def _mean_of(values: Sequence[float | None]) -> float | None:
+    return mean([v for v in values if v is not None])

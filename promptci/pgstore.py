@@ -5,13 +5,14 @@ translated, only the connection layer and the SQLite JSON queries are its own); 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from promptci.dbfile import LockWait, UnstoredWrites
-from promptci.errors import EnvironmentFailure, PromptCIError
+from promptci.errors import CorruptState, EnvironmentFailure, PromptCIError
 from promptci.migrations import SCHEMA_VERSION, check_not_newer, postgres_script
 from promptci.secrets import redact_dsn
 from promptci.store import (
@@ -89,6 +90,7 @@ class PostgresStore(Store):
         conn = connect_postgres(url)
         try:
             migrate_postgres(conn, url)
+            check_triggers(conn, url)
         except BaseException:
             conn.close()
             raise
@@ -244,6 +246,22 @@ def postgres_schema_version(conn: Any) -> int:
         return 0
     row = conn.execute("SELECT version FROM promptci_schema").fetchone()
     return int(row[0]) if row else 0
+
+
+# the triggers the migrations make (they keep the ledger's day sums: without one, `cost` would fall behind the rows)
+TRIGGERS = tuple(match for number in range(1, SCHEMA_VERSION + 1) for statement in postgres_script(number)
+                 for match in re.findall(r"^CREATE TRIGGER (\w+)", statement))
+
+
+def check_triggers(conn: Any, url: str) -> None:
+    """Every trigger the migrations made is there (a DBA's DROP TRIGGER is named, with the way back)."""
+    present = {row[0] for row in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+    missing = [name for name in TRIGGERS if name not in present]
+    if missing:
+        raise CorruptState(f"team store {redact_dsn(url)}: lacks trigger {', '.join(missing)} (dropped by hand), "
+                           "which keeps the ledger's day sums that `promptci cost` reads; copy the store into a new "
+                           "database (`promptci store copy --from OLD --to NEW`: the new one gets every trigger) "
+                           "and point PROMPTCI_STORE at it")
 
 
 def migrate_postgres(conn: Any, url: str) -> int:

@@ -198,10 +198,10 @@ class PostgresStore(Store):
     def whole_ms_sql(column: str) -> str:
         return f"floor({column} + 0.5::float8)"
 
-    def _scanned_summary(self, dimensions: Sequence[str], since: float, before_day: int | None) -> LedgerSummary:
+    def _scanned_summary(self, dimensions: Sequence[str], rows: tuple[str, list[Any]]) -> LedgerSummary:
         """As the SQLite store's, in three queries: the sums, and the timings counted by PostgreSQL's hashed
         GROUP BY (group, whole milliseconds), no sort."""
-        where, params = self._scan_range(since, before_day)
+        where, params = rows
         columns = self._dimension_sql(dimensions)
         width = len(columns)
         totals = [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
@@ -210,10 +210,10 @@ class PostgresStore(Store):
         found: dict[tuple[str | None, ...], Timings] = {}
         grouped = ", ".join(str(i + 1) for i in range(len(columns) + 1))
         for which, column in enumerate(("latency_ms", "ttft_ms")):
-            rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self.whole_ms_sql(column)}, count(*)"
-                              f" FROM ledger WHERE {where} AND status = 'ok' AND {column} IS NOT NULL"
-                              f" GROUP BY {grouped}", params)
-            for *group, value, count in rows:
+            counts = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self.whole_ms_sql(column)}, count(*)"
+                                f" FROM ledger WHERE {where} AND status = 'ok' AND {column} IS NOT NULL"
+                                f" GROUP BY {grouped}", params)
+            for *group, value, count in counts:
                 key = self._group_values(dimensions, group)
                 found.setdefault(key, ([], []))[which].append((float(value), int(count)))
         for latencies, ttfts in found.values():

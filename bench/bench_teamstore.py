@@ -218,7 +218,8 @@ def ledger_costs(folder: Path, pg: PostgresServer, url: str, ledger_rows: int, c
         print(f"`promptci cost` with no store at all (start-up alone, best of 2){' ' + label if before else ''}: "
               f"{wall:.2f} s, peak RSS {rss:.0f} MiB")
     for name, store, old_store in (("sqlite", None, None), ("postgres", big, old_big)):
-        for args in (("cost", "--since", "7d"), ("cost", "--since", "7d", "--check")):
+        for args in (("cost", "--since", "7d"), ("cost", "--since", "7d", "--check"),
+                     ("cost", "--since", "2d", "--check")):  # the last: examples/github/nightly.yml's
             for label, package in packages * 2 if before else packages:
                 root = (old_db if package else ledger_db).parent.parent
                 wall, rss, code = min(measured(root, *args, store=old_store if package else store, package=package)

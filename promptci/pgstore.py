@@ -5,13 +5,14 @@ translated, only the connection layer and the SQLite JSON queries are its own); 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from promptci.dbfile import LockWait, UnstoredWrites
-from promptci.errors import EnvironmentFailure, PromptCIError
+from promptci.errors import CorruptState, EnvironmentFailure, PromptCIError
 from promptci.migrations import SCHEMA_VERSION, check_not_newer, postgres_script
 from promptci.secrets import redact_dsn
 from promptci.store import (
@@ -89,6 +90,7 @@ class PostgresStore(Store):
         conn = connect_postgres(url)
         try:
             migrate_postgres(conn, url)
+            check_triggers(conn, url)
         except BaseException:
             conn.close()
             raise
@@ -196,10 +198,10 @@ class PostgresStore(Store):
     def whole_ms_sql(column: str) -> str:
         return f"floor({column} + 0.5::float8)"
 
-    def _scanned_summary(self, dimensions: Sequence[str], since: float, before_day: int | None) -> LedgerSummary:
+    def _scanned_summary(self, dimensions: Sequence[str], rows: tuple[str, list[Any]]) -> LedgerSummary:
         """As the SQLite store's, in three queries: the sums, and the timings counted by PostgreSQL's hashed
         GROUP BY (group, whole milliseconds), no sort."""
-        where, params = self._scan_range(since, before_day)
+        where, params = rows
         columns = self._dimension_sql(dimensions)
         width = len(columns)
         totals = [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
@@ -208,10 +210,10 @@ class PostgresStore(Store):
         found: dict[tuple[str | None, ...], Timings] = {}
         grouped = ", ".join(str(i + 1) for i in range(len(columns) + 1))
         for which, column in enumerate(("latency_ms", "ttft_ms")):
-            rows = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self.whole_ms_sql(column)}, count(*)"
-                              f" FROM ledger WHERE {where} AND status = 'ok' AND {column} IS NOT NULL"
-                              f" GROUP BY {grouped}", params)
-            for *group, value, count in rows:
+            counts = self._read(f"SELECT {''.join(c + ', ' for c in columns)}{self.whole_ms_sql(column)}, count(*)"
+                                f" FROM ledger WHERE {where} AND status = 'ok' AND {column} IS NOT NULL"
+                                f" GROUP BY {grouped}", params)
+            for *group, value, count in counts:
                 key = self._group_values(dimensions, group)
                 found.setdefault(key, ([], []))[which].append((float(value), int(count)))
         for latencies, ttfts in found.values():
@@ -244,6 +246,22 @@ def postgres_schema_version(conn: Any) -> int:
         return 0
     row = conn.execute("SELECT version FROM promptci_schema").fetchone()
     return int(row[0]) if row else 0
+
+
+# the triggers the migrations make (they keep the ledger's day sums: without one, `cost` would fall behind the rows)
+TRIGGERS = tuple(match for number in range(1, SCHEMA_VERSION + 1) for statement in postgres_script(number)
+                 for match in re.findall(r"^CREATE TRIGGER (\w+)", statement))
+
+
+def check_triggers(conn: Any, url: str) -> None:
+    """Every trigger the migrations made is there (a DBA's DROP TRIGGER is named, with the way back)."""
+    present = {row[0] for row in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+    missing = [name for name in TRIGGERS if name not in present]
+    if missing:
+        raise CorruptState(f"team store {redact_dsn(url)}: lacks trigger {', '.join(missing)} (dropped by hand), "
+                           "which keeps the ledger's day sums that `promptci cost` reads; copy the store into a new "
+                           "database (`promptci store copy --from OLD --to NEW`: the new one gets every trigger) "
+                           "and point PROMPTCI_STORE at it")
 
 
 def migrate_postgres(conn: Any, url: str) -> int:

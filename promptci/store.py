@@ -662,26 +662,52 @@ class Store:
         The whole UTC days after since's come from the day sums (ledger_days, kept by migration 11's triggers: a few
         rows a day); the rows of since's own day from `since` on are read. By run (not in the day sums) every row."""
         if not set(dimensions) <= set(DAY_SUM_DIMENSIONS):
-            return self._scanned_summary(dimensions, since, None)
+            return self._scanned_summary(dimensions, self._scan_range(since))
         first_whole_day = math.ceil(since / 86_400)
-        return joined_summaries(len(dimensions), [self._scanned_summary(dimensions, since, first_whole_day),
-                                                  self._day_sums_summary(dimensions, first_whole_day)])
+        whole_days = self._day_sums_summary(dimensions, first_whole_day)
+        return joined_summaries(len(dimensions), [whole_days, *self._own_day(dimensions, since, first_whole_day)])
 
-    def _scan_range(self, since: float, before_day: int | None) -> tuple[str, list[Any]]:
-        """The WHERE clause (and its parameters) of the rows from `since` on a UTC day before `before_day`."""
-        if before_day is None:
-            return "ts >= ?", [since]
-        # the range lets the ts index find the rows; the day's own expression decides at its edge
-        return f"ts >= ? AND ts < ? AND {self.LEDGER_DAY_SQL} < ?", [since, before_day * 86_400 + 1, before_day]
+    def _own_day(self, dimensions: Sequence[str], since: float, first_whole_day: int) -> list[LedgerSummary]:
+        """The rows of since's own UTC day from `since` on: read, or, when fewer of that day's rows come before
+        `since` than after, that day's sums less those read (counts subtract exactly)."""
+        day = first_whole_day - 1
+        if since <= day * 86_400:
+            return []
+        before = self._scan_range(day * 86_400 - 1, first_whole_day, until=since, from_day=day)
+        rows_of_day = int(self._read("SELECT sum(requests) FROM ledger_days WHERE day = ?", (day,))[0][0] or 0)
+        half = rows_of_day // 2
+        early = self._read(f"SELECT count(*) FROM (SELECT 1 FROM ledger WHERE {before[0]} LIMIT ?) AS early",
+                           [*before[1], half + 1])[0][0]
+        if early > half:
+            return [self._scanned_summary(dimensions, self._scan_range(since, first_whole_day))]
+        return [self._day_sums_summary(dimensions, day, last_day=day),
+                negated(self._scanned_summary(dimensions, before))]
 
-    def _scanned_summary(self, dimensions: Sequence[str], since: float, before_day: int | None) -> LedgerSummary:
-        """ledger_summary() of the rows themselves, from `since` on a UTC day before `before_day` (None: any).
+    def _scan_range(self, since: float, before_day: int | None = None, until: float | None = None,
+                    from_day: int | None = None) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its parameters) of the rows from `since` (until `until`, exclusive) on UTC days from
+        `from_day` and before `before_day` (None: any)."""
+        where, params = "ts >= ?", [since]
+        if until is not None:
+            where += " AND ts < ?"
+            params.append(until)
+        # a ts range lets the ts index find the rows; the day's own expression decides at the day's edges
+        if before_day is not None:
+            where += f" AND ts < ? AND {self.LEDGER_DAY_SQL} < ?"
+            params += [before_day * 86_400 + 1, before_day]
+        if from_day is not None:
+            where += f" AND {self.LEDGER_DAY_SQL} >= ?"
+            params.append(from_day)
+        return where, params
+
+    def _scanned_summary(self, dimensions: Sequence[str], rows: tuple[str, list[Any]]) -> LedgerSummary:
+        """ledger_summary() of the rows themselves (those of `rows`: a _scan_range).
 
         Here in one scan: SQLite has no hashed GROUP BY, and grouping a million rows by (group, millisecond) sorts
         them all (measured 2x slower), so each group's rounded timings come as one JSON array, counted in Python. By
         day, one query per day over its range of the ts index: a GROUP BY on the day would sort every row (~25% of
         the time measured), though the index has them in day order already."""
-        where, params = self._scan_range(since, before_day)
+        where, params = rows
         if "day" not in dimensions:
             return self._summary_rows(dimensions, where, params)
         others = [d for d in dimensions if d != "day"]
@@ -716,20 +742,23 @@ class Store:
                 timings[group] = (latencies, ttfts)
         return totals, timings
 
-    def _day_sums_summary(self, dimensions: Sequence[str], first_day: int) -> LedgerSummary:
-        """ledger_summary() of the whole UTC days from `first_day` on, from the day sums (dimensions among
-        DAY_SUM_DIMENSIONS: the day sums' own column names)."""
+    def _day_sums_summary(self, dimensions: Sequence[str], first_day: int, last_day: int | None = None
+                          ) -> LedgerSummary:
+        """ledger_summary() of the whole UTC days from `first_day` on (to `last_day`), from the day sums (dimensions
+        among DAY_SUM_DIMENSIONS: the day sums' own column names)."""
         columns = list(dimensions)
         names = "".join(c + ", " for c in columns)
         sums = ", ".join(f"sum({f.name})" for f in fields(LedgerTotals) if f.name != "group")
-        rows = self._read(f"SELECT {names}{sums} FROM ledger_days WHERE day >= ?{grouped_by(columns)}", (first_day,))
+        days = "day >= ?" if last_day is None else "day >= ? AND day <= ?"
+        bounds = (first_day,) if last_day is None else (first_day, last_day)
+        rows = self._read(f"SELECT {names}{sums} FROM ledger_days WHERE {days}{grouped_by(columns)}", bounds)
         width = len(columns)
         totals = [LedgerTotals(self._group_values(dimensions, row[:width]), *(int(v or 0) for v in row[width:]))
                   for row in rows]
         timings: dict[tuple[str | None, ...], Timings] = {}
         for *values, timing, value, count in self._read(
-                f"SELECT {names}timing, ms, sum(requests) FROM ledger_day_timings WHERE day >= ?"
-                f"{grouped_by([*columns, 'timing', 'ms'])}", (first_day,)):
+                f"SELECT {names}timing, ms, sum(requests) FROM ledger_day_timings WHERE {days}"
+                f"{grouped_by([*columns, 'timing', 'ms'])}", bounds):
             group = self._group_values(dimensions, values)
             timings.setdefault(group, ([], []))[timing].append((float(value), int(count)))
         for latencies, ttfts in timings.values():
@@ -801,12 +830,23 @@ def merged_timings(timings: Iterable[tuple[tuple[str | None, ...], Timings]], ke
         for into, counted_values in zip(merged_counts, counts, strict=True):
             for value, count in counted_values:
                 into[value] += count
-    return {key: (sorted(latencies.items()), sorted(ttfts.items())) for key, (latencies, ttfts) in by_key.items()}
+    return {key: (sorted((v, n) for v, n in latencies.items() if n), sorted((v, n) for v, n in ttfts.items() if n))
+            for key, (latencies, ttfts) in by_key.items()}
+
+
+def negated(summary: LedgerSummary) -> LedgerSummary:
+    """A summary to take away in joined_summaries: every sum and every count negated."""
+    totals, timings = summary
+    names = [f.name for f in fields(LedgerTotals) if f.name != "group"]
+    return ([LedgerTotals(t.group, *(-getattr(t, name) for name in names)) for t in totals],
+            {group: ([(v, -n) for v, n in latencies], [(v, -n) for v, n in ttfts])
+             for group, (latencies, ttfts) in timings.items()})
 
 
 def joined_summaries(width: int, parts: Sequence[LedgerSummary]) -> LedgerSummary:
-    """Summaries of disjoint sets of ledger rows, by the same `width` dimensions, as one: a group in several parts
-    is summed; a group of no rows is left out, but for the one group of no dimensions."""
+    """Summaries of disjoint sets of ledger rows (or a set's, negated(), taken away from a larger one's), by the same
+    `width` dimensions, as one: a group in several parts is summed; a group of no rows is left out, but for the one
+    group of no dimensions."""
     by_key: dict[tuple[str | None, ...], list[LedgerTotals]] = {}
     for totals, _ in parts:
         for group in totals:

@@ -279,7 +279,7 @@ def normal(summary: LedgerSummary) -> tuple[list[LedgerTotals], dict[tuple[str |
 
 def assert_day_sums_are_the_rows(store: Store) -> None:
     for dimensions in DAY_SUM_SETS:
-        scanned = joined_summaries(len(dimensions), [store._scanned_summary(dimensions, -1e12, None)])
+        scanned = joined_summaries(len(dimensions), [store._scanned_summary(dimensions, store._scan_range(-1e12))])
         assert normal(store._day_sums_summary(dimensions, -10**7)) == normal(scanned), dimensions
     assert store._read("SELECT count(*) FROM ledger_days WHERE requests <= 0") == [(0,)]
     assert store._read("SELECT count(*) FROM ledger_day_timings WHERE requests <= 0") == [(0,)]
@@ -362,3 +362,17 @@ def test_the_backfill_of_each_store_sums_the_rows(store: Store) -> None:
     store._write_together([("DELETE FROM ledger_days", ()), ("DELETE FROM ledger_day_timings", ()),
                            *((statement, ()) for statement in backfill[-3:])])
     assert_day_sums_are_the_rows(store)
+
+
+@pytest.mark.parametrize("hour", [3, 21])
+def test_since_within_a_day_reads_the_smaller_part_of_it(store: Store, hour: int) -> None:
+    """Since's own day: at 03:00 its 3 earlier rows are read and taken from the day's sums; at 21:00 the 3 later
+    rows are read. Either way the report is the rows from `since`, to the last digit, and the day's spend whole."""
+    record(store, [replace(BASE, at=f"2026-11-01T{h:02d}:30:00Z", cost_usd=0.01 * (h + 1), latency_ms=10.0 * h,
+                           prompt=f"p{h % 3}", status="cached" if h % 7 == 0 else "ok") for h in range(24)])
+    record(store, [replace(BASE, at="2026-11-02T05:00:00Z", cost_usd=0.5)])
+    start = datetime(2026, 11, 1, hour, tzinfo=timezone.utc)
+    for dimensions in (("day",), ("prompt",), ("day", "prompt"), ()):
+        report = assert_same(store, start, dimensions, 1.0)
+    assert report.total.requests == 24 - hour + 1
+    assert dict(report.daily_spend)["2026-11-01"] == pytest.approx(sum(0.01 * (h + 1) for h in range(24)))

@@ -94,6 +94,18 @@ def test_a_password_in_promptci_yaml_is_refused_with_its_line(cli, tmp_path: Pat
     assert "hunter2-long-secret" not in result.output
 
 
+def test_a_team_store_whose_ledger_trigger_was_dropped_is_refused_naming_it(cli, tmp_path: Path, server: FakeServer,
+                                                                           postgres_url: str) -> None:
+    from promptci.pgstore import TRIGGERS
+
+    assert TRIGGERS == ("ledger_days_insert", "ledger_days_delete", "ledger_days_update")
+    with PostgresStore.open(postgres_url) as store:
+        store._write("DROP TRIGGER ledger_days_delete ON ledger", ())
+    result = cli("cost", "--root", runner_copy(tmp_path / "a", server), env={"PROMPTCI_STORE": postgres_url})
+    assert result.exit_code == 2, result.output
+    assert "lacks trigger ledger_days_delete" in result.output and "store copy" in result.output
+
+
 def test_a_store_url_that_is_not_postgres_is_a_usage_error(cli, tmp_path: Path, server: FakeServer) -> None:
     root = runner_copy(tmp_path / "a", server)
     result = cli("run", "--root", root, "-m", "local:m", env={"PROMPTCI_STORE": "mysql://x@db/y"})

@@ -94,9 +94,9 @@ def ledger_report(store: Store | None, start: datetime, dimensions: tuple[str, .
     groups = merged(by_day, keep)
     timings = day_timings if with_day == dimensions else merged_timings(day_timings.items(), keep)
     spend = daily_units(by_day, with_day.index("day"))
-    if store and day_start < since:  # the first day's spend before `since`
-        for (day,), units in store.ledger_spend(day_start, ["day"], until=since):
-            spend[day] = spend.get(day, 0) + units
+    if store and day_start < since:  # the first day's spend is the whole day's, before `since` too
+        first_day = start.date().isoformat()
+        spend[first_day] = sum(units for _, units in store.ledger_spend(day_start, ["day"], day=first_day))
     spend_by_day = list(spend.items())
     over = over_budget(spend_by_day, daily_usd) if daily_usd is not None else []
     top = top_spenders_of(store, day_start, over[-1][0]) if over and store else ()

@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -95,12 +94,11 @@ def hold_lock() -> Iterator[Callable[[Path, float], subprocess.Popen[str]]]:
 def test_a_lock_held_before_the_run_is_waited_for_visibly_then_exit_4(tmp_path: Path, hold_lock) -> None:
     root = echo_project(tmp_path / "p")
     assert run_cli("run", "--root", root).returncode == 0
-    hold_lock(root / ".promptci" / "promptci.db", 60)
-    started = time.monotonic()
+    hold_lock(root / ".promptci" / "promptci.db", 3600)  # held far past the run's timeout: it gives up, or hangs
     done = run_cli("run", "--root", root, env={"PROMPTCI_LOCK_TIMEOUT": "2"})
     assert done.returncode == 4, done.stderr
-    assert time.monotonic() - started < 30
     assert "waiting for the database lock held by another promptci process" in done.stderr
+    assert "giving up in 2 s" in done.stderr
     assert "stayed locked" in done.stderr and "PROMPTCI_LOCK_TIMEOUT" in done.stderr
     no_traceback(done)
 

@@ -99,3 +99,26 @@ def test_a_damaged_reviews_file_is_a_note_and_the_reports_are_written(cli, revie
     assert any(n.startswith("reviews not shown: reviews/greet.yaml") for n in document["notes"])
     assert all("review" not in r for r in document["results"])
 
+
+
+def test_a_runs_disagreement_notes_are_capped_as_a_diffs(cli, project) -> None:
+    """Seven reviewed-bad outputs that pass: five notes (each cut to MAX_REVIEW_CHARS), then the rest counted."""
+    from promptci.reporting.diffview import MAX_REVIEW_CHARS
+    from promptci.viewer.reviews import MAX_DISAGREEMENT_NOTES
+
+    names = [f"n{number}" for number in range(7)]
+    golden = "cases:\n" + "".join(f"  - id: {name}\n    input: {{name: {name}}}\n    expected: Hello {name}!\n"
+                                  for name in names)
+    root = project({"prompts/greet.txt": "Hello {{ name }}!", "goldens/greet.yaml": golden,
+                    "promptci.yaml": "models: [echo]\n"})
+    for name in names:
+        write_review(root, "greet", name, f"Hello {name}!", "bad", "long " * 100, now="2026-12-04T21:00:00Z")
+    done = cli("run", "--root", root, "--no-github", "--format", "json")
+    assert done.exit_code == 0, done.output  # every case passes its comparators
+    document = json.loads(done.stdout)
+    notes = [n for n in document["notes"] if "reviewed this output bad" in n or "reviewed-bad" in n]
+    assert len(notes) == MAX_DISAGREEMENT_NOTES + 1
+    assert all(len(n) <= MAX_REVIEW_CHARS for n in notes) and notes[0].endswith("…")
+    assert notes[-1] == ("2 more reviewed-bad output(s) pass their comparators (the JSON and HTML reports have "
+                         "every review)")
+    assert all(r["review"]["verdict"] == "bad" for r in document["results"])  # every review is still in the JSON

@@ -40,7 +40,7 @@ from promptci.reviewfile import (  # the pure reader, below the viewer so that c
 from promptci.types import CaseResult, ResultKey, Review, Run, now_iso
 from promptci.verdict.diff import decision_of
 
-MAX_DISAGREEMENT_NOTES = 5  # a diff's notes on reviewed-bad outputs that pass; the rest are counted
+MAX_DISAGREEMENT_NOTES = 5  # a run's or a diff's notes on reviewed-bad outputs that pass; the rest are counted
 HEADER = ("# Human reviews of outputs, written by `promptci view`: keyed by case id, then the output's hash.\n"
           "# Commit this file: it is how the next reviewer, `accept` and `calibrate` find them.\n")
 
@@ -138,7 +138,7 @@ def with_reviews(root: Path, run: Run) -> Run:
     if not found:
         return run
     reviews = reviews_of_results(found, run.results)
-    return replace(run, reviews=reviews, notes=(*run.notes, *disagreements(run.results, reviews)))
+    return replace(run, reviews=reviews, notes=(*run.notes, *capped_notes(disagreements(run.results, reviews))))
 
 
 def disagreements(results: Iterable[CaseResult], reviews: Mapping[ResultKey, Review], side: str = "") -> list[str]:
@@ -152,6 +152,16 @@ def disagreements(results: Iterable[CaseResult], reviews: Mapping[ResultKey, Rev
                     f"{review.by} reviewed this output bad{f': {review.note}' if review.note else ''}")
             found.append(printable(note).replace("\n", "\\n").replace("\t", " "))  # one line, shown as text
     return found
+
+
+def capped_notes(disagree: list[str], side: str = "") -> list[str]:
+    """At most MAX_DISAGREEMENT_NOTES disagreement notes, each shortened, the rest counted: a verdict's notes
+    head every report and the PR comment."""
+    if len(disagree) > MAX_DISAGREEMENT_NOTES:
+        more = len(disagree) - MAX_DISAGREEMENT_NOTES
+        disagree = [*disagree[:MAX_DISAGREEMENT_NOTES], f"{side}{more} more reviewed-bad output(s) pass their "
+                    "comparators (the JSON and HTML reports have every review)"]
+    return [shortened(note) for note in disagree]
 
 
 def comparison_with_reviews(root: Path, comparison: Comparison) -> Comparison:
@@ -176,13 +186,8 @@ def reviewed_comparison(found: Mapping[str, Mapping[str, Mapping[str, Review]]],
     if not before and not after:
         return comparison
     decision = decision_of(comparison)
-    disagree = [note for note in disagreements((r for c in comparison.changes for r in c.after), after, "B: ")
-                if note not in decision.notes]
-    if len(disagree) > MAX_DISAGREEMENT_NOTES:  # the verdict's notes head every report and the PR comment
-        more = len(disagree) - MAX_DISAGREEMENT_NOTES
-        disagree = [*disagree[:MAX_DISAGREEMENT_NOTES], f"B: {more} more reviewed-bad output(s) pass their comparators "
-                    "(the JSON and HTML reports have every review)"]
-    disagree = [shortened(note) for note in disagree]
+    disagree = capped_notes([note for note in disagreements((r for c in comparison.changes for r in c.after), after,
+                                                            "B: ") if note not in decision.notes], "B: ")
     return replace(comparison, reviews=(before, after),
                    decision=replace(decision, notes=(*decision.notes, *disagree)) if disagree else comparison.decision)
 

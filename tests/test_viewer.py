@@ -182,17 +182,32 @@ def test_the_runs_list_shows_the_command_that_made_each_run(tmp_path: Path) -> N
     assert "promptci run -k ada" in page
 
 
-def test_cost_per_branch_takes_each_requests_run_branch(tmp_path: Path) -> None:
-    from promptci.store import LedgerEntry
-    from promptci.viewer.pages import cost_data
+def test_the_cost_page_groups_by_each_requests_branch_as_cost_does(tmp_path: Path) -> None:
+    """The live page's tables are summed by the store (its day sums), a bundle's from its runs' rows: the same
+    tables, with each request's branch from the ledger as `promptci cost --by branch` has it."""
+    from datetime import datetime, timezone
 
-    entries = [LedgerEntry(at="2026-12-01T10:00:00Z", run_id=run, git_commit=None, prompt="p", case_id="c",
-                           model="m", provider="openai", cost_usd=cost) for run, cost in
-               (("r1", 0.5), ("r2", 0.25), ("r2", 0.25), (None, 1.0))]
-    data = cost_data(entries, "7d", {"r1": "main", "r2": "feature"})
-    assert [(row[0], row[1], row[2]) for row in data["branch"]] == [("-", 1, 1.0), ("feature", 2, 0.5),
+    from promptci.cost.report import cost_tables
+    from promptci.project import discover
+    from promptci.store import LedgerEntry, Store
+    from promptci.viewer.pages import COST_DIMENSIONS, cost_data, ledger_tables
+
+    entries = [LedgerEntry(at=f"2026-12-0{day}T10:00:00Z", run_id=run, git_commit=None, prompt=prompt, case_id="c",
+                           model="m", provider="openai", cost_usd=cost, branch=branch)
+               for day, run, prompt, cost, branch in ((1, "r1", "p", 0.5, "main"), (1, "r2", "q", 0.25, "feature"),
+                                                      (2, "r2", "q", 0.25, "feature"), (2, None, "p", 1.0, None))]
+    project = discover(viewer_project(tmp_path))
+    with Store.open(project.db_path) as store:
+        store._write("DELETE FROM ledger", ())
+        for entry in entries:
+            store.record_request(entry)
+    live = cost_data(*cost_tables(project, "7d", COST_DIMENSIONS, now=datetime(2026, 12, 3, tzinfo=timezone.utc)),
+                     "7d")
+    assert live == cost_data(*ledger_tables(entries), "7d")
+    assert [(row[0], row[1], row[2]) for row in live["branch"]] == [("-", 1, 1.0), ("feature", 2, 0.5),
                                                                     ("main", 1, 0.5)]
-    assert data["total"] == [4, 2.0, 0]
+    assert [row[0] for row in live["day"]] == ["2026-12-01", "2026-12-02"]
+    assert live["total"] == [4, 2.0, 0]
 
 
 def test_help_does_not_import_the_viewer() -> None:

@@ -146,8 +146,21 @@ def top_spenders_of(store: Store, day_start: float, day: str
     return tuple(tops)
 
 
+def cost_tables(project: Project, since: str, dimensions: Sequence[str], now: datetime | None = None
+                ) -> tuple[dict[str, tuple[CostRow, ...]], CostRow]:
+    """The ledger from `since` ("7d", a date) grouped by each of `dimensions` in turn, summed by the store as `cost`
+    sums it (the viewer's cost page), and the total."""
+    start = parse_since(since, now or datetime.now(timezone.utc))
+    if not has_store(project):  # nothing recorded yet: do not create the database just to read it
+        reports = [ledger_report(None, start, (d,), None) for d in dimensions]
+    else:
+        with open_store(project, readonly=True) as store:
+            reports = [ledger_report(store, start, (d,), None) for d in dimensions]
+    return {d: report.rows for d, report in zip(dimensions, reports, strict=True)}, reports[0].total
+
+
 def read_ledger(project: Project, since: str) -> list[LedgerEntry]:
-    """The ledger rows themselves (the viewer's cost page groups a few runs' rows in Python)."""
+    """The ledger rows themselves (a viewer bundle's cost page groups its chosen runs' rows in Python)."""
     if not has_store(project):  # nothing recorded yet: do not create the database just to read it
         return []
     with open_store(project, readonly=True) as store:

@@ -13,7 +13,7 @@ from promptci.cost.report import read_ledger
 from promptci.errors import PromptCIError
 from promptci.history import CaseSample, case_history, list_runs, show_run
 from promptci.types import Run
-from promptci.viewer.pages import Links, case_page, compare_page, cost_page, run_page, runs_page
+from promptci.viewer.pages import Links, case_page, compare_page, cost_page, ledger_tables, run_page, runs_page
 from promptci.viewer.reviews import read_reviews, reviews_for_prompts
 from promptci.viewer.site import ALL_RUNS, Site
 
@@ -66,9 +66,8 @@ def write_bundle(root: Path | None, out: Path, run_refs: Sequence[str] = ()) -> 
     put("case.html", case_page(_histories(source, runs, chosen), {p: read_reviews(source, p) for p in prompts},
                                links, None))
     since = min(run.started_at for run in runs)
-    entries = [e for e in read_ledger(site.project, since) if e.run_id in chosen]
-    branches = {run.run_id: run.branch for run in rows}
-    put("cost.html", cost_page(entries, f"the first of these runs ({since})", branches, links))
+    tables, total = ledger_tables([e for e in read_ledger(site.project, since) if e.run_id in chosen])
+    put("cost.html", cost_page(tables, total, f"the first of these runs ({since})", links))
     return written
 
 

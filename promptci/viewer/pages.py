@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptci.compare import Comparison
-from promptci.cost.ledger import CostRow, aggregate, summarize_group
+from promptci.cost.ledger import CostRow, aggregate
 from promptci.history import CaseSample
 from promptci.reporting.diff_html import _BODY as COMPARE_BODY
 from promptci.reporting.diff_html import comparison_data
@@ -142,24 +142,22 @@ def _cost_row(dimension: str, row: CostRow) -> list[Any]:
             row.input_tokens, row.output_tokens]
 
 
-def by_branch(entries: Sequence[LedgerEntry], branches: Mapping[str, str | None]) -> list[CostRow]:
-    """The ledger has no branch: each request takes its run's (from the runs table), "-" without a run."""
-    groups: dict[str, list[LedgerEntry]] = {}
-    for entry in entries:
-        groups.setdefault(branches.get(entry.run_id or "") or "-", []).append(entry)
-    return [summarize_group((("branch", name),), members) for name, members in sorted(groups.items())]
+COST_DIMENSIONS = ("day", "prompt", "model", "branch")  # the cost page's tables, as `promptci cost --by` groups
 
 
-def cost_data(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str, str | None]) -> dict[str, Any]:
-    total = aggregate(entries, [])[0] if entries else None
-    dimensions = ("day", "prompt", "model")
-    return {"since": since, **{d: [_cost_row(d, r) for r in aggregate(entries, [d])] for d in dimensions},
-            "branch": [_cost_row("branch", r) for r in by_branch(entries, branches)],
-            "total": [total.requests, total.cost_usd, total.cost_unknown] if total else [0, 0.0, 0]}
+def cost_data(tables: Mapping[str, Sequence[CostRow]], total: CostRow, since: str) -> dict[str, Any]:
+    """The cost page's data: a table per dimension of COST_DIMENSIONS and the total."""
+    return {"since": since, **{d: [_cost_row(d, r) for r in tables.get(d, ())] for d in COST_DIMENSIONS},
+            "total": [total.requests, total.cost_usd, total.cost_unknown]}
 
 
-def cost_page(entries: Sequence[LedgerEntry], since: str, branches: Mapping[str, str | None], links: Links) -> str:
-    return _page("promptci cost", COST_BODY, PAGE_CSS, COST_JS, cost_data(entries, since, branches), links,
+def ledger_tables(entries: Sequence[LedgerEntry]) -> tuple[dict[str, list[CostRow]], CostRow]:
+    """cost_data's tables of some ledger rows (a bundle's chosen runs), summed here as the store sums them."""
+    return {d: aggregate(entries, [d]) for d in COST_DIMENSIONS}, aggregate(entries, [])[0]
+
+
+def cost_page(tables: Mapping[str, Sequence[CostRow]], total: CostRow, since: str, links: Links) -> str:
+    return _page("promptci cost", COST_BODY, PAGE_CSS, COST_JS, cost_data(tables, total, since), links,
                  {"page": "cost"})
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from promptci.project import Project, discover
 from promptci.types import CaseResult, Run
 from promptci.viewer.jobs import DiffJobs
 from promptci.viewer.pages import (
+    COST_DIMENSIONS,
     Links,
     RunData,
     case_page,
@@ -79,12 +79,10 @@ class Site:
                          (prompt, case_id))
 
     def cost(self, since: str) -> str:
-        from promptci.cost.ledger import parse_since
-        from promptci.cost.report import read_ledger
+        from promptci.cost.report import cost_tables
 
-        start = parse_since(since, datetime.now(timezone.utc))
-        branches = {run.run_id: run.branch for run in list_runs(self.source, ALL_RUNS)}
-        return cost_page(read_ledger(self.project, start.isoformat()), since, branches, self.links)
+        tables, total = cost_tables(self.project, since, COST_DIMENSIONS)
+        return cost_page(tables, total, since, self.links)
 
     def revisions(self) -> str:
         return revisions_page(self.links)

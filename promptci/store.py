@@ -659,8 +659,9 @@ class Store:
         milliseconds (whole_ms), as (value, how many) in ascending order of value; a group with no timings is left
         out of the second; no dimensions: one group, even over no rows.
 
-        The whole UTC days after since's come from the day sums (ledger_days, kept by migration 11's triggers: a few
-        rows a day); the rows of since's own day from `since` on are read. By run (not in the day sums) every row."""
+        The UTC days wholly from `since` on come from the day sums (ledger_days, kept by migration 11's triggers: a
+        few rows a day); of a day `since` cuts, the smaller part is read (_own_day). By run (not in the day sums)
+        every row is read."""
         if not set(dimensions) <= set(DAY_SUM_DIMENSIONS):
             return self._scanned_summary(dimensions, self._scan_range(since))
         first_whole_day = math.ceil(since / 86_400)
@@ -670,9 +671,9 @@ class Store:
     def _own_day(self, dimensions: Sequence[str], since: float, first_whole_day: int) -> list[LedgerSummary]:
         """The rows of since's own UTC day from `since` on: read, or, when fewer of that day's rows come before
         `since` than after, that day's sums less those read (counts subtract exactly)."""
-        day = first_whole_day - 1
-        if since <= day * 86_400:
+        if since >= first_whole_day * 86_400:  # since is a midnight: no day is cut
             return []
+        day = first_whole_day - 1
         before = self._scan_range(day * 86_400 - 1, first_whole_day, until=since, from_day=day)
         rows_of_day = int(self._read("SELECT sum(requests) FROM ledger_days WHERE day = ?", (day,))[0][0] or 0)
         half = rows_of_day // 2

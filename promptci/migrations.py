@@ -38,13 +38,18 @@ _DAY_SUMS = ("requests", "judge_requests", "input_tokens", "output_tokens", "cac
              "cost_unknown", "saved_units", "cache_hits", "errors", "spending")
 
 
-def _day_shares(r: str) -> list[str]:
-    """A ledger row's share of each of _DAY_SUMS (r: the row's prefix, "NEW." in a trigger)."""
-    fresh = f"{r}status <> 'cached'"
-    return ["1", f"{r}kind = 'judge'", *(f"CASE WHEN {fresh} THEN COALESCE({r}{c}, 0) ELSE 0 END"
-                                         for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
-            _units(f"{r}cost_usd"), f"{r}cost_usd IS NULL AND {r}status = 'ok'", _units(f"{r}saved_usd"),
-            f"{r}status = 'cached'", f"{r}status = 'error'", f"COALESCE({r}cost_usd <> 0, 0)"]
+def _truth(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+def _day_shares(r: str, units: Callable[[str], str]) -> list[str]:
+    """A ledger row's share of each of _DAY_SUMS (r: the row's prefix, "NEW." in a row trigger; units(c): the whole
+    USD units of column c in the store's dialect, 0 for NULL)."""
+    fresh = _truth(f"{r}status <> 'cached'")
+    return ["1", _truth(f"{r}kind = 'judge'"), *(f"{fresh} * COALESCE({r}{c}, 0)"
+                                                 for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
+            units(f"{r}cost_usd"), _truth(f"{r}cost_usd IS NULL AND {r}status = 'ok'"), units(f"{r}saved_usd"),
+            _truth(f"{r}status = 'cached'"), _truth(f"{r}status = 'error'"), _truth(f"{r}cost_usd <> 0")]
 
 
 def _day_keys(r: str) -> str:
@@ -54,7 +59,7 @@ def _day_keys(r: str) -> str:
 def _trigger_body(r: str, sign: str) -> str:
     """The statements adding (sign "") or taking away (sign "-") the row `r` in the day sums."""
     day, group = _DAY.format(r=r), _GROUP.format(r=r)
-    shares = ", ".join(f"{sign}({share})" for share in _day_shares(r))
+    shares = ", ".join(f"{sign}({share})" for share in _day_shares(r, _units))
     added = ", ".join(f"{c} = {c} + excluded.{c}" for c in _DAY_SUMS)
     statements = [f"INSERT INTO ledger_days SELECT {_day_keys(r)}, {shares} WHERE 1"
                   f" ON CONFLICT (day, grp) DO UPDATE SET {added};"]
@@ -97,27 +102,21 @@ _DAY_TABLES = """
 """
 
 
-def _truth(condition: str) -> str:
-    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
-
-
-def _backfill(day: str, group: str, units: Callable[[str], str], whole_ms: Callable[[str], str]) -> list[str]:
-    """The day sums of the rows already in the ledger (the expressions in the store's dialect; units(c): the whole
-    USD units of column c, 0 for NULL)."""
-    keys = f"{day}, {group}, prompt, model, branch, actor"
-    fresh, judge = "status <> 'cached'", _truth("kind = 'judge'")
-    sums = ["count(*)", f"sum({judge})",
-            *(f"COALESCE(sum({c}) FILTER (WHERE {fresh}), 0)"
-              for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
-            f"sum({units('cost_usd')})", "count(*) FILTER (WHERE cost_usd IS NULL AND status = 'ok')",
-            f"sum({units('saved_usd')})", "count(*) FILTER (WHERE status = 'cached')",
-            "count(*) FILTER (WHERE status = 'error')", "count(*) FILTER (WHERE cost_usd <> 0)"]
-    statements = [f"INSERT INTO ledger_days SELECT {keys}, {', '.join(sums)} FROM ledger"
-                  f" GROUP BY {', '.join(str(i) for i in range(1, 7))}"]
+def _day_sums_of(rows: str, keys: str, units: Callable[[str], str], whole_ms: Callable[[str], str]) -> list[str]:
+    """The statements adding to the day sums the rows of the query `rows` (ledger rows, each with its `direction`:
+    1 to add, -1 to take away), in a store's dialect: `keys` selects a row's day and grp, units and whole_ms round."""
+    keyed = f"(SELECT {keys}, r.* FROM ({rows}) AS r) AS keyed"
+    names = "day, grp, prompt, model, branch, actor"
+    shares = ", ".join(f"sum(direction * {share})" for share in _day_shares("", units))
+    added = ", ".join(f"{c} = ledger_days.{c} + excluded.{c}" for c in _DAY_SUMS)
+    statements = [f"INSERT INTO ledger_days SELECT {names}, {shares} FROM {keyed} GROUP BY {names}"
+                  f" ON CONFLICT (day, grp) DO UPDATE SET {added}"]
     for timing, column in enumerate(("latency_ms", "ttft_ms")):
-        statements.append(f"INSERT INTO ledger_day_timings SELECT {keys}, {timing}, {whole_ms(column)}, count(*)"
-                          f" FROM ledger WHERE status = 'ok' AND {column} IS NOT NULL"
-                          f" GROUP BY {', '.join(str(i) for i in range(1, 9))}")
+        statements.append(
+            f"INSERT INTO ledger_day_timings SELECT {names}, {timing}, {whole_ms(column)}, sum(direction)"
+            f" FROM {keyed} WHERE status = 'ok' AND {column} IS NOT NULL GROUP BY {names}, {whole_ms(column)}"
+            " ON CONFLICT (day, grp, timing, ms) DO UPDATE SET requests = ledger_day_timings.requests"
+            " + excluded.requests")
     return statements
 
 
@@ -130,8 +129,9 @@ LEDGER_DAYS_SQLITE = _DAY_TABLES + "".join(
         ("insert", "INSERT", _trigger_body("NEW.", "")),
         ("delete", "DELETE", _trigger_body("OLD.", "-")),
         ("update", "UPDATE", _trigger_body("OLD.", "-") + "\n        " + _trigger_body("NEW.", "")),
-    )) + "".join(f"    {statement};\n" for statement in _backfill(
-        _DAY.format(r=""), _GROUP.format(r=""), _units, _whole_ms))
+    )) + "".join(f"    {statement};\n" for statement in _day_sums_of(  # the rows stored before
+        "SELECT *, 1 AS direction FROM ledger", f"{_DAY.format(r='')} AS day, {_GROUP.format(r='')} AS grp", _units,
+        _whole_ms))
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs, results, request ledger, response cache
@@ -340,8 +340,8 @@ def check_not_newer(found: int, path: Path | None) -> None:
 # Migration 11 in PostgreSQL: statement triggers with transition tables, so a statement adds its rows' shares
 # (+1 inserted, -1 deleted) to each group once. A row trigger would update a group's sums once per row, and
 # PostgreSQL keeps every version a transaction writes of a row: a `gc` deleting a million rows in one transaction
-# would walk ever longer chains of versions (measured 170 us a row, and growing). The shares are _day_shares' in
-# PostgreSQL's SQL: floor() and a cast that rounds, as PostgresStore's SQL.
+# would walk ever longer chains of versions (measured 170 us a row, and growing). The shares are _day_shares, with
+# PostgreSQL's rounding: floor() and a cast that rounds, as PostgresStore's SQL.
 _PG_UNITS = ("CASE WHEN {c} < 0 THEN -CAST(floor(0.5::float8 - {c} * 1e12::float8) AS BIGINT)"
              " ELSE CAST(floor({c} * 1e12::float8 + 0.5::float8) AS BIGINT) END")
 
@@ -350,32 +350,15 @@ def _pg_units(column: str) -> str:
     return f"COALESCE({_PG_UNITS.format(c=column)}, 0)"
 
 
-_PG_WHOLE_MS = "floor({c} + 0.5::float8)"
 _PG_KEYS = "CAST(floor(ts / 86400) AS BIGINT) AS day, json_build_array(prompt, model, branch, actor)::text AS grp"
-_PG_FRESH = _truth("status <> 'cached'")
-_PG_SHARES = ("1", _truth("kind = 'judge'"),
-              *(f"{_PG_FRESH} * COALESCE({c}, 0)"
-                for c in ("input_tokens", "output_tokens", "cached_input_tokens")),
-              _pg_units("cost_usd"), _truth("cost_usd IS NULL AND status = 'ok'"), _pg_units("saved_usd"),
-              _truth("status = 'cached'"), _truth("status = 'error'"), _truth("cost_usd <> 0"))
+
+
+def _pg_whole_ms(column: str) -> str:
+    return f"floor({column} + 0.5::float8)"
 
 
 def _pg_day_sums(rows: str) -> list[str]:
-    """The statements adding to the day sums the rows of the query `rows` (a ledger row and its `direction`)."""
-    keyed = f"(SELECT {_PG_KEYS}, r.* FROM ({rows}) r) AS keyed"
-    names = "day, grp, prompt, model, branch, actor"
-    shares = ", ".join(f"sum(direction * {share})" for share in _PG_SHARES)
-    added = ", ".join(f"{c} = ledger_days.{c} + excluded.{c}" for c in _DAY_SUMS)
-    statements = [f"INSERT INTO ledger_days SELECT {names}, {shares} FROM {keyed} GROUP BY {names}"
-                  f" ON CONFLICT (day, grp) DO UPDATE SET {added}"]
-    for timing, column in enumerate(("latency_ms", "ttft_ms")):
-        statements.append(
-            f"INSERT INTO ledger_day_timings SELECT {names}, {timing}, {_PG_WHOLE_MS.format(c=column)},"
-            f" sum(direction) FROM {keyed} WHERE status = 'ok' AND {column} IS NOT NULL"
-            f" GROUP BY {names}, {_PG_WHOLE_MS.format(c=column)}"
-            " ON CONFLICT (day, grp, timing, ms) DO UPDATE SET requests = ledger_day_timings.requests"
-            " + excluded.requests")
-    return statements
+    return _day_sums_of(rows, _PG_KEYS, _pg_units, _pg_whole_ms)
 
 
 def _pg_trigger(event: str, rows: str, referencing: str, removes: bool) -> list[str]:

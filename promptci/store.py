@@ -648,11 +648,6 @@ class Store:
                 f" sum({cls.usd_units_sql('saved_usd')}), count(*) FILTER (WHERE status = 'cached'),"
                 " count(*) FILTER (WHERE status = 'error')")
 
-    def ledger_totals(self, since: float, dimensions: Sequence[str]) -> list[LedgerTotals]:
-        """The ledger rows from `since` (Unix seconds, inclusive) summed per group of `dimensions` (day, prompt,
-        model, run, branch, actor), in no particular order; no dimensions: one row, even over no rows."""
-        return self.ledger_summary(since, dimensions)[0]
-
     def ledger_summary(self, since: float, dimensions: Sequence[str]) -> LedgerSummary:
         """The ledger rows from `since` (Unix seconds, inclusive) summed per group of `dimensions` (day, prompt,
         model, run, branch, actor), in no particular order, and each group's timings (status ok) rounded to whole
@@ -766,11 +761,6 @@ class Store:
             latencies.sort()
             ttfts.sort()
         return totals, timings
-
-    def ledger_timing_counts(self, since: float, dimensions: Sequence[str]) -> dict[tuple[str | None, ...], Timings]:
-        """Per group of `dimensions`: the latencies and the TTFTs of the answered requests (status ok) from `since`,
-        each rounded to whole milliseconds (whole_ms), as (value, how many) in ascending order of value."""
-        return self.ledger_summary(since, dimensions)[1]
 
     def ledger_spend(self, since: float, dimensions: Sequence[str], day: str | None = None,
                      until: float | None = None) -> list[tuple[tuple[str | None, ...], int]]:

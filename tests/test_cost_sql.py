@@ -194,7 +194,7 @@ def test_usd_units_round_half_away_from_zero_as_the_sql_does(store: Store) -> No
 
 def test_the_day_of_a_row_before_1970_rounds_down(store: Store) -> None:
     record(store, [replace(BASE, at="1969-12-31T12:00:00Z"), replace(BASE, at="1970-01-01T00:00:00Z")])
-    totals = store.ledger_totals(-86_400 * 2, ["day"])
+    totals, _ = store.ledger_summary(-86_400 * 2, ["day"])
     assert sorted(t.group for t in totals) == [("1969-12-31",), ("1970-01-01",)]
 
 
@@ -236,7 +236,7 @@ def test_timings_are_rounded_to_whole_ms_in_sql_as_in_python(store: Store) -> No
               3.9e18, 5e18, 1e300, -1e300]
     record(store, [replace(BASE, at=f"2026-11-01T00:00:{i:02d}Z", latency_ms=value, ttft_ms=value)
                    for i, value in enumerate(values)])
-    counts = store.ledger_timing_counts(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp(), [])[()]
+    counts = store.ledger_summary(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp(), [])[1][()]
     expected = sorted(Counter(whole_ms(v) for v in values).items())
     assert counts == (expected, expected)
     assert [whole_ms(v) for v in values[:11]] == [0, 0, 1, 2, 3, 812, 1000, 0, -1, -1, -3]

@@ -188,8 +188,8 @@ def biggest(spend: Iterable[tuple[str | None, int]], limit: int = 3) -> list[tup
 
 def row_from_totals(dimensions: Sequence[str], totals: LedgerTotals, latencies: Sequence[tuple[float, int]],
                     ttfts: Sequence[tuple[float, int]]) -> CostRow:
-    """A CostRow from the store's sums (Store.ledger_totals) and the group's timings in whole milliseconds
-    (Store.ledger_timing_counts: (value, count) in ascending order of value)."""
+    """A CostRow from the store's sums and the group's timings in whole milliseconds (Store.ledger_summary:
+    (value, count) in ascending order of value)."""
     return CostRow(
         group=tuple(zip(dimensions, totals.group, strict=True)), requests=totals.requests,
         input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
